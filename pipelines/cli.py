@@ -1,0 +1,119 @@
+"""The ``markhouse`` command: the daily work without opening the Dagster UI.
+
+``backfill`` launches the same Dagster job as the UI, as one run for the whole month range, on the
+instance in ``$DAGSTER_HOME`` (default ``.dagster_home/`` with this repo's ``dagster.yaml``), so
+the run shows up in ``dagster dev`` afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from pipelines.settings import REPO_ROOT, Settings
+
+
+def _month(text: str) -> date:
+    try:
+        year, month = text.split("-")
+        return date(int(year), int(month), 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
+
+
+def _instance():  # type: ignore[no-untyped-def]
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    home = REPO_ROOT / ".dagster_home"
+    home.mkdir(exist_ok=True)
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(REPO_ROOT)))
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from pipelines.summary import print_summary
+
+    if args.end < args.start:
+        print(f"markhouse: --end {args.end:%Y-%m} is before --start {args.start:%Y-%m}", file=sys.stderr)
+        return 2
+    from pipelines.definitions import defs, partitions, universe
+
+
+    keys = partitions.get_partition_keys()
+    start_key, end_key = f"{args.start:%Y-%m-%d}", f"{args.end:%Y-%m-%d}"
+    if start_key not in keys or end_key not in keys:
+        print(
+            f"markhouse: months must lie within {keys[0][:7]} .. {keys[-1][:7]} "
+            f"(start_month in {universe.path})",
+            file=sys.stderr,
+        )
+        return 2
+    graph = defs.resolve_asset_graph()
+    selection = [
+        key
+        for key in graph.get_all_asset_keys()
+        if not args.vendor or key.path[0] == "marts" or key.path[-1].startswith(f"{args.vendor}_")
+    ]
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if args.instrument:
+        run_config["ops"] = {"raw__aperiodic_derivative_price": {"config": {"instruments": args.instrument}}}
+    job = defs.resolve_job_def("refresh")
+    with _instance() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=run_config,
+            tags={
+                "dagster/asset_partition_range_start": start_key,
+                "dagster/asset_partition_range_end": end_key,
+                "markhouse/command": "backfill",
+            },
+            asset_selection=selection,
+            raise_on_error=False,
+        )
+    if not result.success:
+        print("markhouse: backfill failed; see the error above", file=sys.stderr)
+        return 1
+    print_summary(Settings.from_env().warehouse_path)
+    return 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from pipelines.emulator.server import serve_forever
+
+    kwargs = {"today": args.today} if args.today else {}
+    serve_forever(host=args.host, port=args.port, **kwargs)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="markhouse", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("backfill", help="load a month range from the vendors and rebuild the marts (one run)")
+    p.add_argument("--start", type=_month, required=True, help="first month, YYYY-MM")
+    p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
+    p.add_argument("--vendor", choices=["aperiodic"], help="only this vendor (default: all in the universe)")
+    p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("emulator", help="run the local vendor emulator in the foreground")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--today", type=date.fromisoformat, default=None, help="emulator's today (daily cut-over)")
+    p.set_defaults(func=cmd_emulator)
+
+    p = sub.add_parser("summary", help="rows per instrument and month in the warehouse")
+    p.set_defaults(func=lambda a: __import__("pipelines.summary").summary.print_summary(
+        Settings.from_env().warehouse_path) or 0)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The Dagster code location: loads the vendor folders and applies shared policy, nothing else."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from pipelines.marts import build_mart_assets
+from pipelines.partitions import monthly_partitions
+from pipelines.resources import AperiodicResource, WarehouseResource, env_or_none
+from pipelines.settings import Settings
+from pipelines.sources.aperiodic.assets import build_aperiodic_assets
+from pipelines.universe import load_universe
+
+settings = Settings.from_env()
+universe = load_universe(settings.universe_path)
+partitions = monthly_partitions(universe.start_month)
+
+source_assets = [*build_aperiodic_assets(universe, partitions)]
+mart_assets = build_mart_assets(partitions, [a.key for a in source_assets])
+
+refresh_job = dg.define_asset_job(
+    "refresh",
+    selection=dg.AssetSelection.all(),
+    partitions_def=partitions,
+    description="Load every source and rebuild the marts for a month range (one run per range).",
+)
+
+
+@dg.schedule(job=refresh_job, cron_schedule="15 2 * * *", execution_timezone="UTC")
+def daily_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Refresh the running month every day: vendors publish it as daily files."""
+    now = context.scheduled_execution_time or datetime.now(UTC)
+    key = now.strftime("%Y-%m-01")
+    return dg.RunRequest(run_key=f"current-month-{now:%Y-%m-%d}", partition_key=key)
+
+
+defs = dg.Definitions(
+    assets=[*source_assets, *mart_assets],
+    jobs=[refresh_job],
+    schedules=[daily_current_month],
+    resources={
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "aperiodic": AperiodicResource(
+            base_url=env_or_none("APERIODIC_BASE_URL"), api_key=env_or_none("APERIODIC_API_KEY")
+        ),
+    },
+)

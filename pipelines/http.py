@@ -1,0 +1,198 @@
+"""One HTTP client for every vendor: a session per thread, a timeout on every call, one retry
+policy that honours ``Retry-After``, an optional request-rate limit, and redaction of secrets.
+
+Presigned URLs carry ``X-Amz-Signature``/``X-Amz-Credential`` and API keys travel in headers; none
+of them may reach a log line or an exception message, so every message built here goes through
+``redact``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+log = logging.getLogger("markhouse.http")
+
+_SIGNED_PARAMS = re.compile(
+    r"(?i)(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|api_key|apikey|token)=[^&\s\"'<>]+"
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Hide presigned-URL signatures and the given secret values in ``text``."""
+    text = _SIGNED_PARAMS.sub(lambda m: f"{m.group(1)}=REDACTED", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "REDACTED")
+    return text
+
+
+class VendorHTTPError(RuntimeError):
+    """A vendor answered something that is not data; the message is already redacted."""
+
+    def __init__(self, vendor: str, message: str, status: int | None = None, url: str = ""):
+        self.vendor = vendor
+        self.status = status
+        self.url = url
+        where = f" ({url})" if url else ""
+        code = f"HTTP {status}: " if status is not None else ""
+        super().__init__(f"{vendor}: {code}{message}{where}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Transient answers are retried with exponential backoff; everything else is final.
+
+    ``Retry-After`` (seconds form) wins over the schedule but is capped at ``max_delay``; the
+    whole budget of one request is bounded in attempts and in seconds.
+    """
+
+    transient_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    max_delay: float = 30.0
+    max_total_seconds: float = 120.0
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after and retry_after.strip().isdigit():
+            return min(float(retry_after.strip()), self.max_delay)
+        return min(self.backoff_base * (2**attempt) * (1 + 0.25 * random.random()), self.max_delay)
+
+
+class RateLimiter:
+    """At most ``per_second`` request starts per second across threads (None = unlimited)."""
+
+    def __init__(self, per_second: float | None):
+        self._interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            time.sleep(start - now)
+
+
+@dataclass
+class HttpClient:
+    """GETs for one vendor. Thread-safe: each thread gets its own ``requests.Session``."""
+
+    vendor: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: tuple[float, float] = (10.0, 120.0)
+    rate_limit_per_second: float | None = None
+    secrets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._local = threading.local()
+        self._limiter = RateLimiter(self.rate_limit_per_second)
+        self.secrets = tuple(s for s in (*self.secrets, *self.headers.values()) if s and len(s) >= 4)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+        return session
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        send_headers: bool = True,
+        final_statuses: Iterable[int] = (),
+    ) -> requests.Response:
+        """GET with retries; returns a 200 response, or one whose status is in ``final_statuses``
+        (for callers that handle it, like an expired presigned URL); raises VendorHTTPError otherwise.
+        """
+        final = set(final_statuses)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            self._limiter.wait()
+            problem: str
+            status: int | None = None
+            retry_after: str | None = None
+            try:
+                resp = self._session().get(
+                    url, params=params, headers=dict(self.headers) if send_headers else None,
+                    timeout=self.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                problem = f"connection failed: {type(exc).__name__}"
+            else:
+                if resp.status_code == 200 or resp.status_code in final:
+                    return resp
+                status = resp.status_code
+                if status not in self.retry.transient_statuses:
+                    raise VendorHTTPError(self.vendor, self._error_text(resp), status, self._where(resp.url))
+                problem = self._error_text(resp)
+                retry_after = resp.headers.get("Retry-After")
+            attempt += 1
+            elapsed = time.monotonic() - started
+            wait = self.retry.delay(attempt - 1, retry_after)
+            if attempt >= self.retry.max_attempts or elapsed + wait > self.retry.max_total_seconds:
+                raise VendorHTTPError(
+                    self.vendor,
+                    f"gave up after {attempt} attempts in {elapsed:.1f}s, last answer: {problem}",
+                    status,
+                    self._where(url, params),
+                )
+            log.warning(
+                "%s: transient answer (%s), retry %d/%d in %.1fs",
+                self.vendor, self.redact(problem), attempt, self.retry.max_attempts - 1, wait,
+            )
+            time.sleep(wait)
+
+    def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a JSON document; an HTML page or non-JSON body with status 200 is an error, not data."""
+        resp = self.get(url, params)
+        ctype = resp.headers.get("Content-Type", "")
+        try:
+            if "json" not in ctype:
+                raise ValueError(ctype)
+            return resp.json()
+        except ValueError:
+            snippet = resp.text[:80].replace("\n", " ")
+            raise VendorHTTPError(
+                self.vendor,
+                f"expected JSON but got {ctype or 'no content type'}: {snippet!r}",
+                resp.status_code,
+                self._where(resp.url),
+            ) from None
+
+    def _where(self, url: str, params: Mapping[str, Any] | None = None) -> str:
+        if params:
+            url = requests.Request("GET", url, params=params).prepare().url or url
+        return self.redact(url)
+
+    def _error_text(self, resp: requests.Response) -> str:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and (body.get("error") or body.get("message")):
+            text = str(body.get("error") or body.get("message"))
+            details = body.get("details")
+            if details:
+                text += f" ({'; '.join(map(str, details)) if isinstance(details, list) else details})"
+            return self.redact(text)
+        return self.redact(resp.text[:200].strip().replace("\n", " ") or resp.reason or "no body")

@@ -1,0 +1,139 @@
+"""Runs the SQL models in ``sql/``: staging and intermediate views, then the marts.
+
+A model file is a SELECT named for its job (``sql/<layer>/<name>.sql``). Files whose first line is
+``-- materialized: incremental`` are tables refreshed by time window (``$window_start``,
+``$window_end``); the rest are views. Column comments come from ``sql/marts/marts.yml``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from pipelines.settings import SQL_DIR
+
+VIEW_LAYERS = (("staging", "staging"), ("intermediate", "staging"))
+INCREMENTAL_MARKER = "-- materialized: incremental"
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    schema: str
+    sql: str
+
+    @property
+    def incremental(self) -> bool:
+        return self.sql.startswith(INCREMENTAL_MARKER)
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+def _models(folder: str, schema: str) -> list[Model]:
+    return [Model(p.stem, schema, p.read_text()) for p in sorted((SQL_DIR / folder).glob("*.sql"))]
+
+
+def mart_models() -> list[Model]:
+    return _models("marts", "marts")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _empty_window() -> dict[str, datetime]:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return {"window_start": epoch, "window_end": epoch}
+
+
+def build_views(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create every view and make sure every incremental table exists, with comments."""
+    for folder, schema in VIEW_LAYERS:
+        for model in _models(folder, schema):
+            con.execute(f"create or replace view {model.relation} as\n{model.sql}")
+    marts = mart_models()
+    for model in marts:
+        if model.incremental:
+            con.execute(
+                f"create table if not exists {model.relation} as\nselect * from ({model.sql}) limit 0",
+                _empty_window(),
+            )
+    for model in marts:
+        if not model.incremental:
+            con.execute(f"create or replace view {model.relation} as\n{model.sql}")
+    apply_comments(con, SQL_DIR / "marts" / "marts.yml")
+
+
+def apply_comments(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    docs = yaml.safe_load(path.read_text())
+    for table, spec in docs.items():
+        kind = con.execute(
+            "select table_type from information_schema.tables where table_schema = 'marts' and table_name = ?",
+            [table],
+        ).fetchone()
+        if kind is None:
+            continue
+        noun = "view" if kind[0] == "VIEW" else "table"
+        con.execute(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
+        for column, text in spec["columns"].items():
+            con.execute(f"comment on column marts.{table}.{column} is {_quote(text)}")
+
+
+def month_windows(months: list[date]) -> list[tuple[datetime, datetime]]:
+    """Contiguous month runs as [first month start, next month start + 1µs): the extra instant
+    takes in the following month's first row, whose close-to-close return depends on the run."""
+    windows: list[tuple[datetime, datetime]] = []
+    for m in sorted(set(months)):
+        start = datetime(m.year, m.month, 1, tzinfo=UTC)
+        end = _next_month(start)
+        if windows and windows[-1][1] - timedelta(microseconds=1) == start:
+            windows[-1] = (windows[-1][0], end + timedelta(microseconds=1))
+        else:
+            windows.append((start, end + timedelta(microseconds=1)))
+    return windows
+
+
+def _next_month(d: datetime) -> datetime:
+    return d.replace(year=d.year + (d.month == 12), month=d.month % 12 + 1)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    rows: int
+    windows: int
+    seconds: float
+
+
+def refresh_marts(con: duckdb.DuckDBPyConnection, months: list[date]) -> RefreshResult:
+    """Rebuild the incremental marts for ``months`` only (and the next month's first row), in one
+    transaction, so readers see the old marts or the new ones."""
+    started = time.perf_counter()
+    build_views(con)
+    windows = month_windows(months)
+    rows = 0
+    con.execute("begin transaction")
+    try:
+        for model in mart_models():
+            if not model.incremental:
+                continue
+            for start, end in windows:
+                params = {"window_start": start, "window_end": end}
+                con.execute(
+                    f"delete from {model.relation} "
+                    "where ts >= $window_start::timestamptz and ts < $window_end::timestamptz",
+                    params,
+                )
+                result = con.execute(f"insert into {model.relation} by name\n{model.sql}", params).fetchone()
+                rows += int(result[0]) if result else 0
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return RefreshResult(rows, len(windows), time.perf_counter() - started)

@@ -1,0 +1,64 @@
+"""Reference data (instruments and each vendor's names for them) written from the universe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.storage import read_sql
+from pipelines.universe import UniverseInstrument
+
+
+@dataclass(frozen=True)
+class VendorName:
+    vendor: str
+    vendor_exchange: str
+    vendor_instrument_class: str
+    vendor_instrument: str
+    venue: str
+    instrument_key: str
+
+
+def upsert_reference(
+    con: duckdb.DuckDBPyConnection, instruments: Iterable[UniverseInstrument], names: Iterable[VendorName]
+) -> None:
+    instruments = list(instruments)
+    rows = pa.Table.from_pylist(
+        [
+            {
+                "venue": i.venue,
+                "instrument_key": i.key,
+                "kind": i.instrument.kind,
+                "base": i.instrument.base,
+                "quote": i.instrument.quote,
+                "settle": i.instrument.settle,
+                "expiry": i.instrument.expiry,
+                "contract_size": i.contract_size,
+                "funding_interval_hours": i.funding_interval_hours,
+            }
+            for i in instruments
+        ],
+        schema=pa.schema(
+            [
+                ("venue", pa.string()), ("instrument_key", pa.string()), ("kind", pa.string()),
+                ("base", pa.string()), ("quote", pa.string()), ("settle", pa.string()),
+                ("expiry", pa.timestamp("us", tz="UTC")), ("contract_size", pa.float64()),
+                ("funding_interval_hours", pa.float64()),
+            ]
+        ),
+    )
+    mapping = pa.Table.from_pylist(
+        [n.__dict__ for n in names],
+        schema=pa.schema([(f, pa.string()) for f in VendorName.__dataclass_fields__]),
+    )
+    con.register("universe_instruments", rows)
+    con.register("universe_vendor_instruments", mapping)
+    try:
+        con.execute(read_sql("load/reference_instrument"))
+        con.execute(read_sql("load/reference_vendor_instrument"))
+    finally:
+        con.unregister("universe_instruments")
+        con.unregister("universe_vendor_instruments")

@@ -1,0 +1,156 @@
+"""Aperiodic ``derivative_price``: list the monthly/daily files of a range, download them.
+
+Quirks (PROTOCOLS.md §1): the listing answers presigned URLs valid for 5 minutes, in no particular
+order; an expired URL answers 403 and re-sending it cannot succeed, so the month is listed again
+for a fresh URL (once). Past months come as one file, the current month as daily files.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+
+from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
+
+log = logging.getLogger("markhouse.aperiodic")
+
+DEMO_KEY = "DEMO-KEY"
+REAL_BASE_URL = "https://aperiodic.io/api/v1"
+METRIC = "derivative_price"
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One listed file of one series (venue, symbol, interval, timestamp type)."""
+
+    venue: str
+    symbol: str
+    interval: str
+    timestamp_type: str
+    year: int
+    month: int
+    day: int | None
+    url: str
+
+    @property
+    def month_start(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def period(self) -> tuple[datetime, datetime]:
+        """[start, end) of the rows this file may hold, naive UTC."""
+        if self.day is not None:
+            start = datetime(self.year, self.month, self.day)
+            return start, datetime.fromordinal(start.toordinal() + 1)
+        last = calendar.monthrange(self.year, self.month)[1]
+        return datetime(self.year, self.month, 1), datetime(self.year, self.month, last) + _ONE_DAY
+
+    @property
+    def label(self) -> str:
+        when = f"{self.year}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
+        return f"aperiodic {self.venue} {self.symbol} {self.interval} {self.timestamp_type} {when}"
+
+    @property
+    def file_name(self) -> str:
+        safe = self.symbol.replace(":", "_")
+        when = f"{self.year}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
+        return f"{self.venue}__{safe}__{self.interval}__{self.timestamp_type}__{when}.parquet"
+
+
+_ONE_DAY = datetime(2000, 1, 2) - datetime(2000, 1, 1)
+
+
+class AperiodicClient:
+    """Thin client over one ``HttpClient``; ``preview`` uses the free slice with ``DEMO-KEY``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        retry: RetryPolicy | None = None,
+        rate_limit_per_second: float | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.preview = not api_key
+        key = api_key or DEMO_KEY
+        self.http = HttpClient(
+            "aperiodic",
+            headers={"X-API-KEY": key},
+            retry=retry or RetryPolicy(),
+            rate_limit_per_second=rate_limit_per_second,
+            secrets=(key,) if api_key else (),
+        )
+
+    @property
+    def listing_url(self) -> str:
+        path = f"data/preview/{METRIC}" if self.preview else f"data/{METRIC}"
+        return f"{self.base_url}/{path}"
+
+    def list_files(
+        self, venue: str, symbol: str, interval: str, timestamp_type: str, start: date, end: date
+    ) -> list[FileRef]:
+        """Every file covering [start, end] (end inclusive, as the API takes it)."""
+        params = {
+            "timestamp": timestamp_type,
+            "interval": interval,
+            "exchange": venue,
+            "symbol": symbol,
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+        }
+        body = self.http.get_json(self.listing_url, params)
+        files = body.get("files") if isinstance(body, dict) else None
+        if not isinstance(files, list):
+            raise VendorHTTPError("aperiodic", f"listing has no 'files' array: {str(body)[:120]!r}")
+        refs = []
+        for entry in files:
+            try:
+                refs.append(
+                    FileRef(
+                        venue, symbol, interval, timestamp_type,
+                        int(entry["year"]), int(entry["month"]),
+                        int(entry["day"]) if entry.get("day") is not None else None,
+                        str(entry["url"]),
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                raise VendorHTTPError(
+                    "aperiodic", f"malformed file entry in listing: {self.http.redact(str(entry))[:160]}"
+                ) from None
+        return refs
+
+    def download(self, ref: FileRef, dest: Path) -> int:
+        """Download ``ref`` to ``dest``; returns the byte count. An expired URL is refreshed once."""
+        resp = self.http.get(ref.url, send_headers=False, final_statuses=(403,))
+        if resp.status_code == 403:
+            log.info("%s: presigned URL refused (expired?), listing the month again", ref.label)
+            fresh = self._refresh(ref)
+            resp = self.http.get(fresh.url, send_headers=False, final_statuses=(403,))
+            if resp.status_code == 403:
+                raise VendorHTTPError(
+                    "aperiodic", f"{ref.label}: presigned URL refused twice (403)", 403,
+                    self.http.redact(fresh.url),
+                )
+        body = resp.content
+        expected = resp.headers.get("Content-Length")
+        if expected is not None and expected.isdigit() and int(expected) != len(body):
+            raise VendorHTTPError(
+                "aperiodic", f"{ref.label}: body cut short ({len(body)} of {expected} bytes)", resp.status_code
+            )
+        dest.write_bytes(body)
+        return len(body)
+
+    def _refresh(self, ref: FileRef) -> FileRef:
+        start, end = ref.period
+        listed = self.list_files(
+            ref.venue, ref.symbol, ref.interval, ref.timestamp_type,
+            start.date(), (end - _ONE_DAY).date(),
+        )
+        for candidate in listed:
+            if (candidate.year, candidate.month, candidate.day) == (ref.year, ref.month, ref.day):
+                return replace(ref, url=candidate.url)
+        raise VendorHTTPError("aperiodic", f"{ref.label}: no longer listed when asked for a fresh URL")

@@ -1,0 +1,211 @@
+"""Load Aperiodic months into the warehouse: list, download concurrently, validate, replace.
+
+Shape of a run: one listing per series for the whole month range; every file downloaded by a
+bounded pool of threads into a staging folder and validated there; months written in batches,
+each batch one transaction (a transaction per month costs a checkpoint each, see
+docs/benchmarks.md) while later downloads go on. Every month in a batch is replaced whole, so the
+warehouse holds the old month or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
+from pipelines.sources.aperiodic.schema import validate_file
+from pipelines.storage import Target, Warehouse, read_sql
+
+log = logging.getLogger("markhouse.aperiodic")
+
+VENDOR = "aperiodic"
+RAW_TABLE = "raw.aperiodic_derivative_price"
+PARTITION_KEYS = ("venue", "instrument_key", "timestamp_type", "interval", "month")
+
+
+@dataclass(frozen=True)
+class Series:
+    venue: str
+    symbol: str
+    interval: str
+    timestamp_type: str
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    ref: FileRef
+    path: Path
+    rows: int
+    size: int
+
+
+@dataclass
+class LoadReport:
+    months: list[date]
+    rows: int = 0
+    files: int = 0
+    bytes: int = 0
+    transactions: int = 0
+    rows_per_month: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+Progress = Callable[[str], None]
+
+
+def month_end(m: date) -> date:
+    nxt = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+    return date.fromordinal(nxt.toordinal() - 1)
+
+
+def load_months(
+    client: AperiodicClient,
+    warehouse: Warehouse,
+    series: Iterable[Series],
+    months: Iterable[date],
+    *,
+    workers: int = 8,
+    months_per_transaction: int = 12,
+    progress: Progress = log.info,
+    before_commit: Callable[[], None] | None = None,
+) -> LoadReport:
+    """Replace ``months`` of every series with what Aperiodic serves now; raises on the first bad
+    file or final HTTP error (months already committed stay, the failing batch changes nothing)."""
+    started = time.perf_counter()
+    months = sorted(set(months))
+    series = list(series)
+    report = LoadReport(months)
+    if not months or not series:
+        return report
+    wanted = set(months)
+
+    refs_by_month: dict[date, list[FileRef]] = defaultdict(list)
+    for s in series:
+        listed = client.list_files(s.venue, s.symbol, s.interval, s.timestamp_type, months[0], month_end(months[-1]))
+        seen: set[date] = set()
+        for ref in listed:
+            if ref.month_start in wanted:
+                refs_by_month[ref.month_start].append(ref)
+                seen.add(ref.month_start)
+        for m in sorted(wanted - seen):
+            report.skipped.append(f"{s.venue} {s.symbol} {s.interval} {s.timestamp_type} {m:%Y-%m}")
+    for item in report.skipped:
+        progress(f"aperiodic: no files listed for {item}; existing rows kept")
+    files_total = sum(len(v) for v in refs_by_month.values())
+    progress(f"aperiodic: {files_total} files listed for {len(series)} series x {len(months)} months")
+
+    batches = [months[i : i + months_per_transaction] for i in range(0, len(months), months_per_transaction)]
+    staging = Path(tempfile.mkdtemp(prefix="aperiodic-", dir=_staging_root(warehouse)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aperiodic-download")
+    try:
+        futures: dict[date, list[Future[StagedFile]]] = {
+            m: [pool.submit(_fetch, client, ref, staging) for ref in refs_by_month.get(m, [])] for m in months
+        }
+        done_months = 0
+        with warehouse.writer() as con:
+            for batch in batches:
+                staged = [f.result() for m in batch for f in futures[m]]
+                if staged:
+                    _write_batch(con, staged, report, before_commit)
+                    for s in staged:
+                        s.path.unlink(missing_ok=True)
+                done_months += len(batch)
+                elapsed = time.perf_counter() - started
+                progress(
+                    f"aperiodic: {done_months}/{len(months)} months written, {report.rows:,} rows, "
+                    f"{report.rows / max(elapsed, 1e-9):,.0f} rows/s"
+                )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _staging_root(warehouse: Warehouse) -> Path:
+    root = warehouse.path.parent / ".staging"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _fetch(client: AperiodicClient, ref: FileRef, staging: Path) -> StagedFile:
+    path = staging / ref.file_name
+    size = client.download(ref, path)
+    start, end = ref.period
+    rows = validate_file(path, ref.label, start, end)
+    return StagedFile(ref, path, rows, size)
+
+
+def _write_batch(con, staged: list[StagedFile], report: LoadReport, before_commit: Callable[[], None] | None):  # type: ignore[no-untyped-def]
+    files = pa.Table.from_pylist(
+        [
+            {
+                "path": str(s.path),
+                "venue": s.ref.venue,
+                "instrument_key": s.ref.symbol,
+                "timestamp_type": s.ref.timestamp_type,
+                "interval": s.ref.interval,
+                "month": s.ref.month_start,
+            }
+            for s in staged
+        ]
+    )
+    per_partition: dict[tuple[str, str, str, str, date], list[StagedFile]] = defaultdict(list)
+    for s in staged:
+        per_partition[(s.ref.venue, s.ref.symbol, s.ref.timestamp_type, s.ref.interval, s.ref.month_start)].append(s)
+    partitions = pa.Table.from_pylist(
+        [
+            {
+                "vendor": VENDOR, "venue": k[0], "instrument_key": k[1], "timestamp_type": k[2],
+                "interval": k[3], "month": k[4], "rows": sum(s.rows for s in v), "files": len(v),
+            }
+            for k, v in per_partition.items()
+        ]
+    )
+    expected_rows = sum(s.rows for s in staged)
+    loaded_at = datetime.now(UTC)
+    result = Warehouse.replace_partitions(
+        con,
+        partitions=partitions.select(["vendor", *PARTITION_KEYS]),
+        targets=[
+            Target(RAW_TABLE, read_sql("load/aperiodic__derivative_price"), PARTITION_KEYS),
+            Target("raw.load_log", read_sql("load/load_log")),
+        ],
+        params={"files": [str(s.path) for s in staged], "loaded_at": loaded_at},
+        registered={"staged_files": files, "staged_partitions": partitions},
+        before_commit=_check_rows(con, expected_rows, before_commit),
+    )
+    report.rows += result.rows
+    report.files += len(staged)
+    report.bytes += sum(s.size for s in staged)
+    report.transactions += 1
+    for k, v in per_partition.items():
+        key = f"{k[4]:%Y-%m}"
+        report.rows_per_month[key] = report.rows_per_month.get(key, 0) + sum(s.rows for s in v)
+
+
+def _check_rows(con, expected: int, then: Callable[[], None] | None) -> Callable[[], None]:  # type: ignore[no-untyped-def]
+    """Inside the transaction: the rows inserted must be exactly the rows validated."""
+
+    def check() -> None:
+        row = con.execute(
+            f"select count(*) from {RAW_TABLE} r semi join replace_partitions p using ({', '.join(PARTITION_KEYS)})"
+        ).fetchone()
+        got = int(row[0]) if row else 0
+        if got != expected:
+            raise RuntimeError(f"aperiodic: inserted {got} rows but validated {expected}; nothing written")
+        if then is not None:
+            then()
+
+    return check

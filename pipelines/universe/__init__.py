@@ -1,0 +1,124 @@
+"""The universe: which vendors, venues, instruments, intervals and months to load.
+
+Validated completely at load time, so a typo fails before any download starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.symbology import Instrument, SymbolError, parse_symbol
+from pipelines.venues import VenueError, get_venue
+
+APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
+TIMESTAMP_TYPES = ("exchange", "true")
+
+
+class UniverseError(ValueError):
+    """The universe file is wrong; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class UniverseInstrument:
+    venue: str
+    instrument: Instrument
+    contract_size: float | None
+    funding_interval_hours: float | None
+
+    @property
+    def key(self) -> str:
+        return self.instrument.key
+
+
+@dataclass(frozen=True)
+class AperiodicUniverse:
+    instruments: tuple[UniverseInstrument, ...]
+    intervals: tuple[str, ...]
+    timestamp_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Universe:
+    path: Path
+    start_month: date
+    aperiodic: AperiodicUniverse | None = None
+    instruments: tuple[UniverseInstrument, ...] = field(default=())
+
+
+def _month(value: Any, where: str) -> date:
+    text = str(value)
+    try:
+        year, month = text.split("-")
+        return date(int(year), int(month), 1)
+    except ValueError:
+        raise UniverseError(f"{where}: start_month must be YYYY-MM, got {text!r}") from None
+
+
+def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tuple[str, ...]:
+    if not isinstance(values, list) or not values:
+        raise UniverseError(f"{where}: {what} must be a non-empty list, one of {', '.join(allowed)}")
+    for v in values:
+        if v not in allowed:
+            raise UniverseError(f"{where}: unknown {what[:-1]} {v!r}; expected one of {', '.join(allowed)}")
+    return tuple(values)
+
+
+def _instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
+    if not isinstance(entry, dict) or "venue" not in entry or "symbol" not in entry:
+        raise UniverseError(f"{where}: each instrument needs 'venue' and 'symbol', got {entry!r}")
+    try:
+        venue = get_venue(str(entry["venue"]))
+        instrument = parse_symbol(str(entry["symbol"]))
+    except (VenueError, SymbolError) as exc:
+        raise UniverseError(f"{where}: {exc}") from None
+    if venue.name not in venues:
+        raise UniverseError(f"{where}: venue {venue.name!r} is not served here; expected one of {venues}")
+    funding = entry.get("funding_interval_hours", venue.funding_interval_hours)
+    if instrument.kind != "perpetual":
+        funding = None
+    size = entry.get("contract_size", venue.linear_contract_size)
+    return UniverseInstrument(venue.name, instrument, size, funding)
+
+
+def load_universe(path: Path) -> Universe:
+    """Read and validate a universe file; raises UniverseError naming the file and the bad entry."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise UniverseError(f"universe file {path} does not exist (MARKHOUSE_UNIVERSE)") from None
+    except yaml.YAMLError as exc:
+        raise UniverseError(f"universe file {path} is not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or "start_month" not in doc:
+        raise UniverseError(f"{path}: expected a mapping with 'start_month' and one section per vendor")
+    unknown = set(doc) - {"start_month", "aperiodic"}
+    if unknown:
+        raise UniverseError(f"{path}: unknown section(s) {sorted(unknown)}")
+    start = _month(doc["start_month"], str(path))
+    aperiodic = None
+    if "aperiodic" in doc:
+        sec = doc["aperiodic"] or {}
+        where = f"{path}: aperiodic"
+        entries = sec.get("instruments") or []
+        if not entries:
+            raise UniverseError(f"{where}: 'instruments' is empty")
+        instruments = tuple(
+            _instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES) for i, e in enumerate(entries)
+        )
+        keys = [(i.venue, i.key) for i in instruments]
+        if len(set(keys)) != len(keys):
+            raise UniverseError(f"{where}: an instrument is listed twice")
+        aperiodic = AperiodicUniverse(
+            instruments=instruments,
+            intervals=_choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
+            timestamp_types=_choices(
+                sec.get("timestamp_types", ["exchange"]), TIMESTAMP_TYPES, "timestamp_types", where
+            ),
+        )
+    all_instruments = aperiodic.instruments if aperiodic else ()
+    return Universe(Path(path), start, aperiodic, all_instruments)

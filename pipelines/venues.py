@@ -1,0 +1,40 @@
+"""Venues markhouse knows, spelled as Aperiodic spells its exchanges, with their known defaults.
+
+Funding intervals are venue defaults only: an instrument may override it in the universe, because
+Binance moves some symbols to 4h/2h/1h funding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Venue:
+    name: str
+    funding_interval_hours: float | None
+    linear_contract_size: float | None  # base units per contract for linear perps/futures, when fixed
+
+
+VENUES: dict[str, Venue] = {
+    v.name: v
+    for v in (
+        Venue("binance-futures", 8, 1.0),
+        Venue("okx-perps", 8, None),
+        Venue("okx-futures", None, None),
+        Venue("okx-options", None, None),
+        Venue("hyperliquid-perps", 1, 1.0),
+        Venue("deribit", 8, None),
+    )
+}
+
+
+class VenueError(ValueError):
+    """A venue that markhouse does not know (named in the message)."""
+
+
+def get_venue(name: str) -> Venue:
+    try:
+        return VENUES[name]
+    except KeyError:
+        raise VenueError(f"unknown venue {name!r}; known venues: {', '.join(sorted(VENUES))}") from None

@@ -1,0 +1,73 @@
+-- Internal layers: raw rows as each vendor served them (converted at the boundary: numbers,
+-- TIMESTAMPTZ, venue + Atlas instrument_key), reference data from the universe, and a load log.
+-- Idempotent: run on every writer connection.
+create schema if not exists raw;
+create schema if not exists ref;
+create schema if not exists staging;
+create schema if not exists marts;
+
+-- one row per (venue, instrument_key, timestamp_type, interval, ts); partition = (venue,
+-- instrument_key, timestamp_type, interval, month)
+create table if not exists raw.aperiodic_derivative_price (
+    venue varchar not null,
+    instrument_key varchar not null,
+    timestamp_type varchar not null,
+    interval varchar not null,
+    month date not null,
+    ts timestamptz not null,
+    last_price double,
+    index_price double,
+    mark_price double,
+    last_price_pct_change double,
+    index_price_pct_change double,
+    mark_price_pct_change double,
+    mark_index_pct_change_ratio double,
+    mark_last_pct_change_ratio double,
+    index_last_pct_change_ratio double,
+    loaded_at timestamptz not null
+);
+
+-- one row per loaded partition: what was loaded, from how many files, when
+create table if not exists raw.load_log (
+    vendor varchar not null,
+    venue varchar not null,
+    instrument_key varchar not null,
+    timestamp_type varchar not null,
+    interval varchar not null,
+    month date not null,
+    rows bigint not null,
+    files integer not null,
+    loaded_at timestamptz not null
+);
+
+-- one row per (venue, instrument_key), upserted from the universe on every load
+create table if not exists ref.instrument (
+    venue varchar not null,
+    instrument_key varchar not null,
+    kind varchar not null,
+    base varchar not null,
+    quote varchar not null,
+    settle varchar,
+    expiry timestamptz,
+    contract_size double,
+    funding_interval_hours double,
+    primary key (venue, instrument_key)
+);
+
+-- one row per (vendor, vendor_exchange, vendor_instrument_class, vendor_instrument)
+create table if not exists ref.vendor_instrument (
+    vendor varchar not null,
+    vendor_exchange varchar not null,
+    vendor_instrument_class varchar not null,
+    vendor_instrument varchar not null,
+    venue varchar not null,
+    instrument_key varchar not null,
+    primary key (vendor, vendor_exchange, vendor_instrument_class, vendor_instrument)
+);
+
+-- one row per standard interval, with its length
+create table if not exists ref.intervals as
+select * from (values
+    ('1m', 60), ('5m', 300), ('10m', 600), ('15m', 900), ('30m', 1800),
+    ('1h', 3600), ('4h', 14400), ('1d', 86400)
+) as t (interval, seconds);
