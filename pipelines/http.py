@@ -26,6 +26,19 @@ _SIGNED_PARAMS = re.compile(
 )
 
 
+class RedactingFilter(logging.Filter):
+    """Redacts signatures from records of loggers we do not own (urllib3 logs full URLs at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "X-Amz" in str(record.msg) or any("X-Amz" in str(a) for a in (record.args or ())):
+            record.msg = redact(record.getMessage())
+            record.args = None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Hide presigned-URL signatures and the given secret values in ``text``."""
     text = _SIGNED_PARAMS.sub(lambda m: f"{m.group(1)}=REDACTED", text)
@@ -195,4 +208,7 @@ class HttpClient:
             if details:
                 text += f" ({'; '.join(map(str, details)) if isinstance(details, list) else details})"
             return self.redact(text)
+        s3 = re.search(r"<Code>(.*?)</Code>.*?<Message>(.*?)</Message>", resp.text, re.S)
+        if s3:  # object stores answer XML, e.g. an expired presigned URL
+            return self.redact(f"{s3.group(1)}: {s3.group(2)}")
         return self.redact(resp.text[:200].strip().replace("\n", " ") or resp.reason or "no body")

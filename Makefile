@@ -1,0 +1,39 @@
+# markhouse: two commands for a fresh machine (see README.md).
+#   make demo   install, start the embedded emulator, backfill the demo universe, print a summary
+#   make test   install, lint, type-check and run the test suite (offline)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_START ?= 2026-01
+DEMO_END ?= 2026-05
+
+.PHONY: install demo test lint bench dev clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/markhouse backfill --start $(DEMO_START) --end $(DEMO_END)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m bench
+
+dev: install
+	$(BIN)/dagster dev
+
+clean:
+	rm -rf $(VENV) .dagster_home warehouse/*.duckdb* warehouse/.staging

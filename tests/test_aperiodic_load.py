@@ -1,0 +1,215 @@
+"""The Aperiodic source against the local emulator: what lands, and what faults leave behind."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from pipelines.emulator.server import Emulator
+from pipelines.http import VendorHTTPError
+from pipelines.sources.aperiodic.client import AperiodicClient
+from pipelines.sources.aperiodic.load import Series, load_months
+from pipelines.sources.aperiodic.schema import FileValidationError
+from pipelines.storage import Warehouse
+from tests.conftest import FAST_RETRY
+
+BTC = "perpetual-BTC-USDT:USDT"
+ETH = "perpetual-ETH-USDT:USDT"
+BOTH = [Series("binance-futures", s, "1h", "exchange") for s in (BTC, ETH)]
+MARCH, APRIL, MAY = date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1)
+BTC_MARCH_FILE = f"{BTC}/2026-03.parquet"
+
+
+def load(client: AperiodicClient, warehouse: Warehouse, months: list[date], series=BOTH):  # type: ignore[no-untyped-def]
+    return load_months(client, warehouse, series, months, workers=4, progress=lambda _: None)
+
+
+def snapshot(warehouse: Warehouse) -> list[tuple]:
+    with warehouse.writer() as con:
+        return con.execute(
+            "select * exclude (loaded_at) from raw.aperiodic_derivative_price order by all"
+        ).fetchall()
+
+
+def month_counts(warehouse: Warehouse) -> dict[tuple[str, str], int]:
+    with warehouse.writer() as con:
+        rows = con.execute(
+            "select instrument_key, strftime(month, '%Y-%m'), count(*) from raw.aperiodic_derivative_price group by all"
+        ).fetchall()
+    return {(k, m): n for k, m, n in rows}
+
+
+def test_loads_monthly_and_daily_files_with_exact_row_counts(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    report = load(aperiodic, warehouse, [MARCH, APRIL, MAY])
+    # by hand: March 31 days x 24 h, April 30 x 24, May = the 16 complete days before the
+    # emulator's today (2026-05-17), served as daily files
+    expected = {"2026-03": 744, "2026-04": 720, "2026-05": 384}
+    assert month_counts(warehouse) == {(k, m): n for k in (BTC, ETH) for m, n in expected.items()}
+    assert report.rows == 2 * (744 + 720 + 384)
+    assert report.files == 2 * (1 + 1 + 16)
+    with warehouse.writer() as con:
+        dup = con.execute(
+            "select count(*) from (select instrument_key, ts from raw.aperiodic_derivative_price "
+            "group by all having count(*) > 1)"
+        ).fetchone()
+    assert dup == (0,)
+
+
+def test_real_values_arrive_untouched(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(aperiodic, warehouse, [date(2024, 3, 1)], series=BOTH[:1])
+    with warehouse.writer() as con:
+        price = con.execute(
+            "select last_price from raw.aperiodic_derivative_price where ts = ?",
+            [datetime(2024, 3, 14, tzinfo=UTC)],
+        ).fetchone()
+        # the shipped sample is the source: its close for that hour, read independently
+        sample = Path(__file__).resolve().parent.parent / "pipelines/emulator/data/binance_usdm_1h.parquet"
+        mark = con.execute(
+            f"select mark_close from read_parquet('{sample}') where symbol = 'BTCUSDT' "
+            "and open_time = '2024-03-14 00:00:00+00'"
+        ).fetchone()
+        loaded_mark = con.execute(
+            "select mark_price from raw.aperiodic_derivative_price where ts = ?",
+            [datetime(2024, 3, 14, tzinfo=UTC)],
+        ).fetchone()
+    assert price == (72900.0,)  # BTC 1h close 2024-03-14 00:00, per shared/data/real/README.md
+    assert mark is not None and loaded_mark == mark
+
+
+def test_same_month_twice_leaves_identical_rows(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(aperiodic, warehouse, [MARCH, APRIL])
+    first = snapshot(warehouse)
+    load(aperiodic, warehouse, [MARCH])
+    assert snapshot(warehouse) == first
+    assert len(first) == 2 * (744 + 720)
+
+
+def test_expired_url_is_refreshed_and_the_month_loads(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.inject("expired_url", target="list", match=BTC, times=1)
+    load(aperiodic, warehouse, [MARCH, APRIL])
+    assert month_counts(warehouse)[(BTC, "2026-03")] == 744
+    refused = [r for r in emulator.requests if r.status == 403]
+    assert len(refused) == 2  # both BTC files were expired, each re-listed once and fetched again
+
+
+def test_429_with_retry_after_is_waited_out(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.inject("status", target="file", match=BTC_MARCH_FILE, status=429, retry_after=1, times=2)
+    load(aperiodic, warehouse, [MARCH])
+    statuses = [r.status for r in emulator.requests if BTC_MARCH_FILE in r.path]
+    assert statuses == [429, 429, 200]
+    assert month_counts(warehouse)[(BTC, "2026-03")] == 744
+
+
+def test_dropped_connection_is_retried(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.inject("drop_connection", target="file", match=BTC_MARCH_FILE, times=1)
+    load(aperiodic, warehouse, [MARCH])
+    assert month_counts(warehouse)[(BTC, "2026-03")] == 744
+
+
+def test_5xx_burst_past_the_retry_budget_fails_and_keeps_the_previous_month(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(aperiodic, warehouse, [MARCH])
+    before = snapshot(warehouse)
+    emulator.faults.inject("status", target="file", match=BTC_MARCH_FILE, status=503, times=-1)
+    with pytest.raises(VendorHTTPError) as err:
+        load(aperiodic, warehouse, [MARCH])
+    assert "503" in str(err.value) and "gave up after 4 attempts" in str(err.value)
+    assert "2026-03.parquet" in str(err.value)
+    assert snapshot(warehouse) == before
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("truncate", "not a readable parquet file"),
+        ("html_200", "not a readable parquet file (looks like an HTML page)"),
+        ("drift_columns", "schema drift: unexpected columns ['funding_rate'], missing ['index_last_pct_change_ratio']"),
+    ],
+)
+def test_bad_file_is_named_and_nothing_is_written(emulator, aperiodic, warehouse, kind, message) -> None:  # type: ignore[no-untyped-def]
+    load(aperiodic, warehouse, [MARCH, APRIL])
+    before = snapshot(warehouse)
+    emulator.faults.inject(kind, target="file", match=f"{ETH}/2026-04.parquet", times=-1)
+    with pytest.raises(FileValidationError) as err:
+        load(aperiodic, warehouse, [MARCH, APRIL])
+    assert f"aperiodic binance-futures {ETH} 1h exchange 2026-04: {message}" in str(err.value)
+    assert snapshot(warehouse) == before
+
+
+def test_html_listing_with_status_200_is_a_clear_error(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.inject("html_200", target="list", times=1)
+    with pytest.raises(VendorHTTPError, match="expected JSON but got text/html"):
+        load(aperiodic, warehouse, [MARCH])
+
+
+def test_unknown_symbol_is_a_clear_error(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(VendorHTTPError, match="HTTP 404"):
+        load(aperiodic, warehouse, [MARCH], series=[Series("binance-futures", "perpetual-DOGE-USDT:USDT", "1h", "exchange")])
+
+
+def test_no_key_or_signature_in_logs_errors_or_warehouse(warehouse, caplog) -> None:  # type: ignore[no-untyped-def]
+    secret = "sk-live-7f3a9c2e5b1d4f6a"
+    caplog.set_level(logging.DEBUG)
+    with Emulator(api_keys=[secret]) as emu:
+        client = AperiodicClient(emu.aperiodic_base_url, secret, retry=FAST_RETRY)
+        emu.faults.inject("expired_url", target="list", times=1)
+        emu.faults.inject("status", target="file", match=BTC_MARCH_FILE, status=503, times=1)
+        load(client, warehouse, [MARCH])
+        emu.faults.inject("status", target="file", match=BTC_MARCH_FILE, status=503, times=-1)
+        with pytest.raises(VendorHTTPError) as err:
+            load(client, warehouse, [MARCH])
+    text = caplog.text + str(err.value)
+    assert "X-Amz-Signature=REDACTED" in str(err.value)  # the URL is shown, its signature is not
+    assert secret not in text
+    assert "X-Amz-Signature=" not in text.replace("X-Amz-Signature=REDACTED", "")
+    assert "X-Amz-Credential=" not in text.replace("X-Amz-Credential=REDACTED", "")
+    data = b"".join(p.read_bytes() for p in warehouse.path.parent.glob("*.duckdb*"))
+    assert secret.encode() not in data and b"X-Amz" not in data
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import date
+    from pipelines.emulator.server import Emulator
+    from pipelines.sources.aperiodic.client import AperiodicClient
+    from pipelines.sources.aperiodic.load import Series, load_months
+    from pipelines.storage import Warehouse
+
+    def pause():
+        print("inside-transaction", flush=True)
+        time.sleep(120)
+
+    with Emulator() as emu:
+        client = AperiodicClient(emu.aperiodic_base_url, emu.api_key)
+        series = [Series("binance-futures", s, "1h", "exchange")
+                  for s in ("perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT")]
+        load_months(client, Warehouse(sys.argv[1]), series, [date(2026, 3, 1), date(2026, 4, 1)],
+                    before_commit=pause, progress=lambda _: None)
+    """
+)
+
+
+def test_run_killed_during_the_write_leaves_the_previous_content(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(aperiodic, warehouse, [MARCH])
+    with warehouse.writer() as con:  # mark the old content so old and new are distinguishable
+        con.execute("update raw.aperiodic_derivative_price set last_price = -1")
+    before = snapshot(warehouse)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(warehouse.path)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "inside-transaction"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert snapshot(warehouse) == before  # March as it was, April absent: old state, no mix

@@ -1,0 +1,183 @@
+"""Formula tests for marts.fct_price_interval on hand-built raw rows, values worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from pipelines.models import month_windows, refresh_marts
+from pipelines.storage import Warehouse
+
+BTC = "perpetual-BTC-USDT:USDT"
+
+
+def t(day: int, hour: int = 0, minute: int = 0, month: int = 1) -> datetime:
+    return datetime(2024, month, day, hour, minute, tzinfo=UTC)
+
+
+def insert_raw(con, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    for r in rows:
+        base = {
+            "venue": "binance-futures", "instrument_key": BTC, "timestamp_type": "exchange", "interval": "1h",
+            "last_price_pct_change": None, "index_price_pct_change": None, "mark_price_pct_change": None,
+            "mark_index_pct_change_ratio": None, "mark_last_pct_change_ratio": None,
+            "index_last_pct_change_ratio": None, "loaded_at": t(1),
+        }
+        base.update(r)
+        base["month"] = date(base["ts"].year, base["ts"].month, 1)
+        cols = ", ".join(base)
+        con.execute(
+            f"insert into raw.aperiodic_derivative_price ({cols}) values ({', '.join('?' * len(base))})",
+            list(base.values()),
+        )
+
+
+def fetch(con, interval: str, ts: datetime) -> dict:  # type: ignore[no-untyped-def]
+    cur = con.execute(
+        "select * from marts.fct_price_interval where interval = ? and ts = ?", [interval, ts]
+    )
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    assert len(rows) == 1, f"expected one {interval} row at {ts}, got {len(rows)}"
+    return dict(zip(names, rows[0], strict=True))
+
+
+def test_rollup_final_first_to_final_pct_change_and_ratio(warehouse: Warehouse) -> None:
+    # four hourly rows 00:00..03:00 -> one 4h row at 00:00
+    prices = [  # (last, index, mark)
+        (100.0, 200.0, 50.0),
+        (110.0, 200.0, 55.0),
+        (105.0, 200.0, 52.0),
+        (120.0, 200.0, 60.0),
+    ]
+    with warehouse.writer() as con:
+        insert_raw(con, [
+            {"ts": t(2, h), "last_price": p[0], "index_price": p[1], "mark_price": p[2]}
+            for h, p in enumerate(prices)
+        ])
+        refresh_marts(con, [date(2024, 1, 1)])
+        row = fetch(con, "4h", t(2, 0))
+    assert row["source_interval"] == "1h"
+    assert row["n_obs"] == 4
+    assert (row["last_price"], row["index_price"], row["mark_price"]) == (120.0, 200.0, 60.0)
+    assert row["last_price_pct_change"] == pytest.approx(20.0)  # 100 -> 120
+    assert row["mark_price_pct_change"] == pytest.approx(20.0)  # 50 -> 60
+    assert row["index_price_pct_change"] == pytest.approx(0.0)  # flat index
+    assert row["mark_last_pct_change_ratio"] == pytest.approx(1.0)
+    assert row["mark_index_pct_change_ratio"] is None  # zero denominator: null, not inf
+    assert row["index_last_pct_change_ratio"] == pytest.approx(0.0)
+
+
+def test_single_observation_interval_has_null_pct_change(warehouse: Warehouse) -> None:
+    with warehouse.writer() as con:
+        insert_raw(con, [{"ts": t(3, 5), "last_price": 10.0, "index_price": 10.0, "mark_price": 10.0}])
+        refresh_marts(con, [date(2024, 1, 1)])
+        row = fetch(con, "4h", t(3, 4))
+    assert row["n_obs"] == 1
+    assert row["last_price_pct_change"] is None
+    assert row["mark_last_pct_change_ratio"] is None
+
+
+def test_native_rows_keep_vendor_values(warehouse: Warehouse) -> None:
+    with warehouse.writer() as con:
+        insert_raw(con, [{
+            "ts": t(4, 1), "last_price": 10.0, "index_price": 10.0, "mark_price": 10.0,
+            "last_price_pct_change": 2.0, "index_price_pct_change": 0.0, "mark_price_pct_change": 1.0,
+            "mark_index_pct_change_ratio": None, "mark_last_pct_change_ratio": 0.5, "index_last_pct_change_ratio": 0.0,
+        }])
+        refresh_marts(con, [date(2024, 1, 1)])
+        row = fetch(con, "1h", t(4, 1))
+    assert row["source_interval"] == "1h" and row["n_obs"] == 1
+    assert row["last_price_pct_change"] == 2.0
+    assert row["mark_last_pct_change_ratio"] == 0.5
+    assert row["mark_index_pct_change_ratio"] is None
+
+
+def test_close_to_close_returns_across_month_boundary_and_gap(warehouse: Warehouse) -> None:
+    with warehouse.writer() as con:
+        insert_raw(con, [
+            {"ts": t(31, 22), "last_price": 100.0, "index_price": 400.0, "mark_price": 200.0},
+            {"ts": t(31, 23), "last_price": 102.0, "index_price": 404.0, "mark_price": 202.0},
+            {"ts": t(1, 0, month=2), "last_price": 96.9, "index_price": 404.0, "mark_price": 198.0},
+            # 01:00 is missing: the 02:00 return has no immediately preceding interval
+            {"ts": t(1, 2, month=2), "last_price": 50.0, "index_price": 50.0, "mark_price": 50.0},
+            {"ts": t(1, 3, month=2), "last_price": 55.0, "index_price": 50.0, "mark_price": 60.0},
+        ])
+        refresh_marts(con, [date(2024, 1, 1), date(2024, 2, 1)])
+        jan = fetch(con, "1h", t(31, 23))
+        feb = fetch(con, "1h", t(1, 0, month=2))
+        gap = fetch(con, "1h", t(1, 2, month=2))
+        after = fetch(con, "1h", t(1, 3, month=2))
+        first = fetch(con, "1h", t(31, 22))
+    assert jan["last_return_pct"] == pytest.approx(2.0)  # 100 -> 102
+    assert jan["index_return_pct"] == pytest.approx(1.0)  # 400 -> 404
+    assert jan["mark_return_pct"] == pytest.approx(1.0)  # 200 -> 202
+    assert jan["mark_last_return_ratio"] == pytest.approx(0.5)
+    assert jan["mark_index_return_ratio"] == pytest.approx(1.0)
+    # across the month boundary: 102 -> 96.9 is -5 %; 202 -> 198 is -1.980198 %
+    assert feb["last_return_pct"] == pytest.approx(-5.0)
+    assert feb["mark_return_pct"] == pytest.approx((198 / 202 - 1) * 100)
+    assert feb["index_return_pct"] == pytest.approx(0.0)
+    assert feb["mark_index_return_ratio"] is None  # zero denominator
+    assert gap["last_return_pct"] is None and gap["mark_last_return_ratio"] is None
+    assert after["last_return_pct"] == pytest.approx(10.0)
+    assert after["mark_return_pct"] == pytest.approx(20.0)
+    assert after["mark_last_return_ratio"] == pytest.approx(2.0)
+    assert first["last_return_pct"] is None  # nothing before it
+
+
+def test_rollups_only_to_whole_multiples_of_the_finest_native_series(warehouse: Warehouse) -> None:
+    with warehouse.writer() as con:
+        insert_raw(con, [
+            {"ts": t(5, 0, m), "interval": "30m", "last_price": 1.0 + m, "index_price": 1.0, "mark_price": 1.0}
+            for m in (0, 30)
+        ])
+        refresh_marts(con, [date(2024, 1, 1)])
+        got = {
+            r[0]: r[1]
+            for r in con.execute(
+                "select interval, source_interval from marts.fct_price_interval group by all"
+            ).fetchall()
+        }
+    assert got == {"30m": "30m", "1h": "30m", "4h": "30m", "1d": "30m"}  # never 1m/5m/10m/15m
+
+
+def test_daily_rollup_of_a_whole_day(warehouse: Warehouse) -> None:
+    with warehouse.writer() as con:
+        insert_raw(con, [
+            {"ts": t(6, 0) + timedelta(hours=h), "last_price": 100.0 + h, "index_price": 1.0, "mark_price": 1.0}
+            for h in range(24)
+        ])
+        refresh_marts(con, [date(2024, 1, 1)])
+        day = fetch(con, "1d", t(6))
+    assert day["n_obs"] == 24
+    assert day["last_price"] == 123.0
+    assert day["last_price_pct_change"] == pytest.approx(23.0)  # 100 -> 123
+
+
+def test_month_reload_rebuilds_only_its_rows_and_the_next_months_first_return(warehouse: Warehouse) -> None:
+    with warehouse.writer() as con:
+        insert_raw(con, [
+            {"ts": t(31, 23), "last_price": 100.0, "index_price": 1.0, "mark_price": 1.0},
+            {"ts": t(1, 0, month=2), "last_price": 110.0, "index_price": 1.0, "mark_price": 1.0},
+            {"ts": t(1, 1, month=2), "last_price": 121.0, "index_price": 1.0, "mark_price": 1.0},
+        ])
+        refresh_marts(con, [date(2024, 1, 1), date(2024, 2, 1)])
+        assert fetch(con, "1h", t(1, 0, month=2))["last_return_pct"] == pytest.approx(10.0)
+        # January is reloaded with a new close; only January is refreshed
+        con.execute("update raw.aperiodic_derivative_price set last_price = 88.0 where ts = ?", [t(31, 23)])
+        # February's second row is changed in raw but February is NOT refreshed: it must stay as built
+        con.execute("update raw.aperiodic_derivative_price set last_price = 999.0 where ts = ?", [t(1, 1, month=2)])
+        refresh_marts(con, [date(2024, 1, 1)])
+        assert fetch(con, "1h", t(31, 23))["last_price"] == 88.0
+        assert fetch(con, "1h", t(1, 0, month=2))["last_return_pct"] == pytest.approx((110 / 88 - 1) * 100)
+        assert fetch(con, "1h", t(1, 1, month=2))["last_price"] == 121.0
+
+
+def test_month_windows_merge_contiguous_months() -> None:
+    one_us = timedelta(microseconds=1)
+    assert month_windows([date(2024, 2, 1), date(2024, 1, 1), date(2024, 4, 1)]) == [
+        (t(1), t(1, month=3) + one_us),
+        (t(1, month=4), t(1, month=5) + one_us),
+    ]
