@@ -7,7 +7,7 @@ from pipelines.models import refresh_marts
 from pipelines.partitions import WAREHOUSE_POOL, partition_months
 from pipelines.resources import WarehouseResource
 
-MARTS = ("fct_price_interval", "rpt_coverage", "dim_instrument", "map_vendor_instrument")
+MARTS = ("fct_price_interval", "fct_carry", "rpt_coverage", "dim_instrument", "map_vendor_instrument")
 
 
 def build_mart_assets(

@@ -181,3 +181,48 @@ def test_month_windows_merge_contiguous_months() -> None:
         (t(1), t(1, month=3) + one_us),
         (t(1, month=4), t(1, month=5) + one_us),
     ]
+
+
+def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
+    fut = "future-BTC-USDT:USDT-20240131"
+    with warehouse.writer() as con:
+        con.execute(
+            "insert into ref.instrument values "
+            "('binance-futures', ?, 'perpetual', 'BTC', 'USDT', 'USDT', null, 1.0, 8), "
+            "('binance-futures', ?, 'future', 'BTC', 'USDT', 'USDT', '2024-01-31 00:00:00+00', 1.0, null)",
+            [BTC, fut],
+        )
+        for key in (BTC, fut):
+            con.execute(
+                "insert into raw.load_log values ('aperiodic', 'binance-futures', ?, 'exchange', '1h', "
+                "'2024-01-01', 1, 1, now())",
+                [key],
+            )
+        insert_raw(con, [
+            {"ts": t(30, 0), "last_price": 101.0, "index_price": 100.0, "mark_price": 101.0, "instrument_key": fut},
+            {"ts": t(30, 12), "last_price": 100.5, "index_price": 100.0, "mark_price": 100.5, "instrument_key": fut},
+            {"ts": t(31, 0), "last_price": 100.0, "index_price": 100.0, "mark_price": 100.2, "instrument_key": fut},
+            {"ts": t(31, 1), "last_price": 100.0, "index_price": 100.0, "mark_price": 100.2, "instrument_key": fut},
+            {"ts": t(30, 0), "last_price": 50.0, "index_price": 40.0, "mark_price": 40.1},
+        ])
+        refresh_marts(con, [date(2024, 1, 1)])
+        rows = {
+            (r[0], r[1]): r[2:]
+            for r in con.execute(
+                "select instrument_key, ts, dte_days, basis, basis_pct, annualized_basis_pct, "
+                "funding_interval_hours, funding_annualized_pct from marts.fct_carry"
+            ).fetchall()
+        }
+    dte, basis, basis_pct, annualized, funding_hours, funding_ann = rows[(fut, t(30, 0))]
+    assert dte == pytest.approx(1.0) and basis == pytest.approx(1.0) and basis_pct == pytest.approx(1.0)
+    assert annualized == pytest.approx(365.0)  # 1 % x 365 / 1 day
+    assert funding_hours is None and funding_ann is None
+    dte, _, basis_pct, annualized, _, _ = rows[(fut, t(30, 12))]
+    assert dte == pytest.approx(0.5) and basis_pct == pytest.approx(0.5)
+    assert annualized == pytest.approx(365.0)  # 0.5 % x 365 / 0.5 day
+    assert rows[(fut, t(31, 0))][0] == pytest.approx(0.0) and rows[(fut, t(31, 0))][3] is None  # at expiry
+    assert rows[(fut, t(31, 1))][0] < 0 and rows[(fut, t(31, 1))][3] is None  # after expiry
+    dte, basis, basis_pct, annualized, funding_hours, funding_ann = rows[(BTC, t(30, 0))]
+    assert dte is None and annualized is None  # a perpetual has no expiry
+    assert basis == pytest.approx(0.1) and basis_pct == pytest.approx(0.25)  # 0.1 / 40 x 100
+    assert funding_hours == 8 and funding_ann is None  # Aperiodic prices carry no funding rate

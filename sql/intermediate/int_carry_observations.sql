@@ -1,0 +1,44 @@
+-- int_carry_observations: one row per (vendor, venue, instrument_key, ts) with the inputs of carry:
+-- mark and index, and funding and open interest where the vendor carries them. Aperiodic rows come
+-- from the finest natively loaded interval of the exchange timestamp type (see raw.load_log),
+-- so a month loaded at 1m and 1h is not counted twice.
+with
+
+aperiodic as (
+    select * from staging.stg_aperiodic__derivative_price
+),
+
+intervals as (
+    select * from ref.intervals
+),
+
+aperiodic_finest as (
+    select log.venue, log.instrument_key, arg_min(log.interval, i.seconds) as interval
+    from raw.load_log as log
+    inner join intervals as i using (interval)
+    where log.vendor = 'aperiodic' and log.timestamp_type = 'exchange'
+    group by all
+),
+
+aperiodic_carry as (
+    select
+        a.vendor,
+        a.venue,
+        a.instrument_key,
+        a.ts,
+        a.mark_price,
+        a.index_price,
+        null::double as funding_rate,
+        null::double as funding_interval_hours,
+        null::double as open_interest,
+        null::double as contract_size
+    from aperiodic as a
+    semi join aperiodic_finest as f using (venue, instrument_key, interval)
+    where a.timestamp_type = 'exchange'
+),
+
+unioned as (
+    select * from aperiodic_carry
+)
+
+select * from unioned

@@ -1,0 +1,70 @@
+-- materialized: incremental
+-- fct_carry: one row per (vendor, venue, instrument_key, ts) of a perpetual or dated future where
+-- mark and index exist. Time column: ts. Computes $window_start <= ts < $window_end.
+-- Options are left out: an option's mark is a premium, so a basis against the index means nothing.
+with
+
+observations as (
+    select * from staging.int_carry_observations
+    where ts >= $window_start::timestamptz and ts < $window_end::timestamptz
+),
+
+instruments as (
+    select * from ref.instrument
+),
+
+joined as (
+    select
+        o.vendor,
+        o.venue,
+        o.instrument_key,
+        o.ts,
+        i.kind,
+        i.expiry,
+        o.mark_price,
+        o.index_price,
+        o.funding_rate,
+        -- the vendor's own interval where it sends one, else the instrument's
+        coalesce(o.funding_interval_hours, i.funding_interval_hours) as funding_interval_hours,
+        o.open_interest,
+        coalesce(o.contract_size, i.contract_size) as contract_size
+    from observations as o
+    inner join instruments as i using (venue, instrument_key)
+    where i.kind in ('perpetual', 'future')
+      and o.mark_price is not null
+      and o.index_price is not null
+),
+
+computed as (
+    select
+        *,
+        case when kind = 'future' then (epoch(expiry) - epoch(ts)) / 86400.0 end as dte_days,
+        mark_price - index_price as basis,
+        (mark_price - index_price) / nullif(index_price, 0) * 100 as basis_pct
+    from joined
+),
+
+final as (
+    select
+        vendor,
+        venue,
+        instrument_key,
+        ts,
+        kind,
+        expiry,
+        dte_days,
+        mark_price,
+        index_price,
+        basis,
+        basis_pct,
+        case when kind = 'future' and dte_days > 0 then basis_pct * 365 / dte_days end as annualized_basis_pct,
+        funding_rate,
+        case when kind = 'perpetual' then funding_interval_hours end as funding_interval_hours,
+        funding_rate * 24 / funding_interval_hours * 365 * 100 as funding_annualized_pct,
+        open_interest,
+        contract_size,
+        open_interest * contract_size as oi_usd
+    from computed
+)
+
+select * from final
