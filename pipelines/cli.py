@@ -11,9 +11,12 @@ import argparse
 import os
 import sys
 from datetime import date
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 
 def _month(text: str) -> date:
@@ -24,7 +27,7 @@ def _month(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
 
 
-def _instance():  # type: ignore[no-untyped-def]
+def _instance() -> DagsterInstance:
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
@@ -42,7 +45,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(f"markhouse: --end {args.end:%Y-%m} is before --start {args.start:%Y-%m}", file=sys.stderr)
         return 2
     from pipelines.definitions import defs, partitions, universe
-
 
     keys = partitions.get_partition_keys()
     start_key, end_key = f"{args.start:%Y-%m-%d}", f"{args.end:%Y-%m-%d}"
@@ -108,8 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_emulator)
 
     p = sub.add_parser("summary", help="rows per instrument and month in the warehouse")
-    p.set_defaults(func=lambda a: __import__("pipelines.summary").summary.print_summary(
-        Settings.from_env().warehouse_path) or 0)
+    p.set_defaults(
+        func=lambda a: (
+            __import__("pipelines.summary").summary.print_summary(Settings.from_env().warehouse_path) or 0
+        )
+    )
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -146,10 +146,16 @@ class HttpClient:
             retry_after: str | None = None
             try:
                 resp = self._session().get(
-                    url, params=params, headers=dict(self.headers) if send_headers else None,
+                    url,
+                    params=params,
+                    headers=dict(self.headers) if send_headers else None,
                     timeout=self.timeout,
                 )
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
                 problem = f"connection failed: {type(exc).__name__}"
             else:
                 if resp.status_code == 200 or resp.status_code in final:
@@ -171,7 +177,11 @@ class HttpClient:
                 )
             log.warning(
                 "%s: transient answer (%s), retry %d/%d in %.1fs",
-                self.vendor, self.redact(problem), attempt, self.retry.max_attempts - 1, wait,
+                self.vendor,
+                self.redact(problem),
+                attempt,
+                self.retry.max_attempts - 1,
+                wait,
             )
             time.sleep(wait)
 

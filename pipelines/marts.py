@@ -1,5 +1,6 @@
 """Dagster assets for the BI-facing marts, rebuilt from ``sql/`` for the months a run touched."""
 
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -24,7 +25,9 @@ def build_mart_assets(
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
     )
-    def marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+    def marts(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.MaterializeResult]:
         months = partition_months(context.partition_keys)
         with warehouse.get().writer() as con:
             result = refresh_marts(con, months)
@@ -35,7 +38,11 @@ def build_mart_assets(
         for name in MARTS:
             yield dg.MaterializeResult(
                 asset_key=["marts", name],
-                metadata={"rows_rebuilt": result.rows, "windows": result.windows, "seconds": round(result.seconds, 3)}
+                metadata={
+                    "rows_rebuilt": result.rows,
+                    "windows": result.windows,
+                    "seconds": round(result.seconds, 3),
+                }
                 if name == "fct_price_interval"
                 else {},
             )

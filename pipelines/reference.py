@@ -43,9 +43,14 @@ def upsert_reference(
         ],
         schema=pa.schema(
             [
-                ("venue", pa.string()), ("instrument_key", pa.string()), ("kind", pa.string()),
-                ("base", pa.string()), ("quote", pa.string()), ("settle", pa.string()),
-                ("expiry", pa.timestamp("us", tz="UTC")), ("contract_size", pa.float64()),
+                ("venue", pa.string()),
+                ("instrument_key", pa.string()),
+                ("kind", pa.string()),
+                ("base", pa.string()),
+                ("quote", pa.string()),
+                ("settle", pa.string()),
+                ("expiry", pa.timestamp("us", tz="UTC")),
+                ("contract_size", pa.float64()),
                 ("funding_interval_hours", pa.float64()),
             ]
         ),

@@ -32,14 +32,14 @@ def embedded_emulator() -> Any:
         return _embedded
 
 
-class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class WarehouseResource(dg.ConfigurableResource):
     path: str
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)
 
 
-class AperiodicResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class AperiodicResource(dg.ConfigurableResource):
     base_url: str | None = None
     api_key: str | None = None
     workers: int = 8

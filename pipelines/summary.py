@@ -21,7 +21,9 @@ def print_summary(path: Path) -> None:
     with Warehouse(path).reader() as con:
         rows = con.execute(SUMMARY_SQL).fetchall()
     print(f"\nwarehouse: {path}")
-    print(f"{'vendor':<10} {'instrument':<28} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)")
+    print(
+        f"{'vendor':<10} {'instrument':<28} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)"
+    )
     for vendor, key, ts_type, interval, month, n, first, last in rows:
         print(
             f"{vendor:<10} {key:<28} {ts_type:<8} {interval:<4} {month:<8} {n:>7}  "

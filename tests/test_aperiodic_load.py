@@ -114,7 +114,9 @@ def test_dropped_connection_is_retried(emulator, aperiodic, warehouse) -> None: 
     assert month_counts(warehouse)[(BTC, "2026-03")] == 744
 
 
-def test_5xx_burst_past_the_retry_budget_fails_and_keeps_the_previous_month(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+def test_5xx_burst_past_the_retry_budget_fails_and_keeps_the_previous_month(
+    emulator, aperiodic, warehouse
+) -> None:  # type: ignore[no-untyped-def]
     load(aperiodic, warehouse, [MARCH])
     before = snapshot(warehouse)
     emulator.faults.inject("status", target="file", match=BTC_MARCH_FILE, status=503, times=-1)
@@ -130,7 +132,10 @@ def test_5xx_burst_past_the_retry_budget_fails_and_keeps_the_previous_month(emul
     [
         ("truncate", "not a readable parquet file"),
         ("html_200", "not a readable parquet file (looks like an HTML page)"),
-        ("drift_columns", "schema drift: unexpected columns ['funding_rate'], missing ['index_last_pct_change_ratio']"),
+        (
+            "drift_columns",
+            "schema drift: unexpected columns ['funding_rate'], missing ['index_last_pct_change_ratio']",
+        ),
     ],
 )
 def test_bad_file_is_named_and_nothing_is_written(emulator, aperiodic, warehouse, kind, message) -> None:  # type: ignore[no-untyped-def]
@@ -151,7 +156,12 @@ def test_html_listing_with_status_200_is_a_clear_error(emulator, aperiodic, ware
 
 def test_unknown_symbol_is_a_clear_error(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(VendorHTTPError, match="HTTP 404"):
-        load(aperiodic, warehouse, [MARCH], series=[Series("binance-futures", "perpetual-DOGE-USDT:USDT", "1h", "exchange")])
+        load(
+            aperiodic,
+            warehouse,
+            [MARCH],
+            series=[Series("binance-futures", "perpetual-DOGE-USDT:USDT", "1h", "exchange")],
+        )
 
 
 def test_no_key_or_signature_in_logs_errors_or_warehouse(warehouse, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -204,7 +214,9 @@ def test_run_killed_during_the_write_leaves_the_previous_content(aperiodic, ware
     before = snapshot(warehouse)
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(warehouse.path)],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     try:
         assert child.stdout is not None

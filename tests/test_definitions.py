@@ -28,8 +28,12 @@ def env_for(tmp_path: Path) -> dict[str, str]:
 
 def test_dagster_definitions_validate(tmp_path: Path) -> None:
     out = subprocess.run(
-        [str(BIN / "dagster"), "definitions", "validate"], cwd=REPO, env=env_for(tmp_path),
-        capture_output=True, text=True, timeout=120,
+        [str(BIN / "dagster"), "definitions", "validate"],
+        cwd=REPO,
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -52,7 +56,11 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
     env = env_for(tmp_path)
     out = subprocess.run(
         [str(BIN / "markhouse"), "backfill", "--start", "2026-03", "--end", "2026-05"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "3/3 months written" in out.stderr  # progress on the terminal
@@ -64,9 +72,7 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
     con = duckdb.connect(env["MARKHOUSE_WAREHOUSE"], read_only=True)
     try:
         counts = dict(
-            con.execute(
-                "select interval, count(*) from marts.fct_price_interval group by all"
-            ).fetchall()
+            con.execute("select interval, count(*) from marts.fct_price_interval group by all").fetchall()
         )
     finally:
         con.close()
@@ -77,6 +83,10 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
 def test_cli_rejects_a_bad_range(tmp_path: Path) -> None:
     out = subprocess.run(
         [str(BIN / "markhouse"), "backfill", "--start", "2026-05", "--end", "2026-03"],
-        cwd=REPO, env=env_for(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2 and "is before --start" in out.stderr

@@ -19,10 +19,17 @@ def t(day: int, hour: int = 0, minute: int = 0, month: int = 1) -> datetime:
 def insert_raw(con, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
     for r in rows:
         base = {
-            "venue": "binance-futures", "instrument_key": BTC, "timestamp_type": "exchange", "interval": "1h",
-            "last_price_pct_change": None, "index_price_pct_change": None, "mark_price_pct_change": None,
-            "mark_index_pct_change_ratio": None, "mark_last_pct_change_ratio": None,
-            "index_last_pct_change_ratio": None, "loaded_at": t(1),
+            "venue": "binance-futures",
+            "instrument_key": BTC,
+            "timestamp_type": "exchange",
+            "interval": "1h",
+            "last_price_pct_change": None,
+            "index_price_pct_change": None,
+            "mark_price_pct_change": None,
+            "mark_index_pct_change_ratio": None,
+            "mark_last_pct_change_ratio": None,
+            "index_last_pct_change_ratio": None,
+            "loaded_at": t(1),
         }
         base.update(r)
         base["month"] = date(base["ts"].year, base["ts"].month, 1)
@@ -34,9 +41,7 @@ def insert_raw(con, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
 
 
 def fetch(con, interval: str, ts: datetime) -> dict:  # type: ignore[no-untyped-def]
-    cur = con.execute(
-        "select * from marts.fct_price_interval where interval = ? and ts = ?", [interval, ts]
-    )
+    cur = con.execute("select * from marts.fct_price_interval where interval = ? and ts = ?", [interval, ts])
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
     assert len(rows) == 1, f"expected one {interval} row at {ts}, got {len(rows)}"
@@ -52,10 +57,13 @@ def test_rollup_final_first_to_final_pct_change_and_ratio(warehouse: Warehouse) 
         (120.0, 200.0, 60.0),
     ]
     with warehouse.writer() as con:
-        insert_raw(con, [
-            {"ts": t(2, h), "last_price": p[0], "index_price": p[1], "mark_price": p[2]}
-            for h, p in enumerate(prices)
-        ])
+        insert_raw(
+            con,
+            [
+                {"ts": t(2, h), "last_price": p[0], "index_price": p[1], "mark_price": p[2]}
+                for h, p in enumerate(prices)
+            ],
+        )
         refresh_marts(con, [date(2024, 1, 1)])
         row = fetch(con, "4h", t(2, 0))
     assert row["source_interval"] == "1h"
@@ -81,11 +89,23 @@ def test_single_observation_interval_has_null_pct_change(warehouse: Warehouse) -
 
 def test_native_rows_keep_vendor_values(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        insert_raw(con, [{
-            "ts": t(4, 1), "last_price": 10.0, "index_price": 10.0, "mark_price": 10.0,
-            "last_price_pct_change": 2.0, "index_price_pct_change": 0.0, "mark_price_pct_change": 1.0,
-            "mark_index_pct_change_ratio": None, "mark_last_pct_change_ratio": 0.5, "index_last_pct_change_ratio": 0.0,
-        }])
+        insert_raw(
+            con,
+            [
+                {
+                    "ts": t(4, 1),
+                    "last_price": 10.0,
+                    "index_price": 10.0,
+                    "mark_price": 10.0,
+                    "last_price_pct_change": 2.0,
+                    "index_price_pct_change": 0.0,
+                    "mark_price_pct_change": 1.0,
+                    "mark_index_pct_change_ratio": None,
+                    "mark_last_pct_change_ratio": 0.5,
+                    "index_last_pct_change_ratio": 0.0,
+                }
+            ],
+        )
         refresh_marts(con, [date(2024, 1, 1)])
         row = fetch(con, "1h", t(4, 1))
     assert row["source_interval"] == "1h" and row["n_obs"] == 1
@@ -96,14 +116,17 @@ def test_native_rows_keep_vendor_values(warehouse: Warehouse) -> None:
 
 def test_close_to_close_returns_across_month_boundary_and_gap(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        insert_raw(con, [
-            {"ts": t(31, 22), "last_price": 100.0, "index_price": 400.0, "mark_price": 200.0},
-            {"ts": t(31, 23), "last_price": 102.0, "index_price": 404.0, "mark_price": 202.0},
-            {"ts": t(1, 0, month=2), "last_price": 96.9, "index_price": 404.0, "mark_price": 198.0},
-            # 01:00 is missing: the 02:00 return has no immediately preceding interval
-            {"ts": t(1, 2, month=2), "last_price": 50.0, "index_price": 50.0, "mark_price": 50.0},
-            {"ts": t(1, 3, month=2), "last_price": 55.0, "index_price": 50.0, "mark_price": 60.0},
-        ])
+        insert_raw(
+            con,
+            [
+                {"ts": t(31, 22), "last_price": 100.0, "index_price": 400.0, "mark_price": 200.0},
+                {"ts": t(31, 23), "last_price": 102.0, "index_price": 404.0, "mark_price": 202.0},
+                {"ts": t(1, 0, month=2), "last_price": 96.9, "index_price": 404.0, "mark_price": 198.0},
+                # 01:00 is missing: the 02:00 return has no immediately preceding interval
+                {"ts": t(1, 2, month=2), "last_price": 50.0, "index_price": 50.0, "mark_price": 50.0},
+                {"ts": t(1, 3, month=2), "last_price": 55.0, "index_price": 50.0, "mark_price": 60.0},
+            ],
+        )
         refresh_marts(con, [date(2024, 1, 1), date(2024, 2, 1)])
         jan = fetch(con, "1h", t(31, 23))
         feb = fetch(con, "1h", t(1, 0, month=2))
@@ -129,10 +152,19 @@ def test_close_to_close_returns_across_month_boundary_and_gap(warehouse: Warehou
 
 def test_rollups_only_to_whole_multiples_of_the_finest_native_series(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        insert_raw(con, [
-            {"ts": t(5, 0, m), "interval": "30m", "last_price": 1.0 + m, "index_price": 1.0, "mark_price": 1.0}
-            for m in (0, 30)
-        ])
+        insert_raw(
+            con,
+            [
+                {
+                    "ts": t(5, 0, m),
+                    "interval": "30m",
+                    "last_price": 1.0 + m,
+                    "index_price": 1.0,
+                    "mark_price": 1.0,
+                }
+                for m in (0, 30)
+            ],
+        )
         refresh_marts(con, [date(2024, 1, 1)])
         got = {
             r[0]: r[1]
@@ -145,10 +177,18 @@ def test_rollups_only_to_whole_multiples_of_the_finest_native_series(warehouse: 
 
 def test_daily_rollup_of_a_whole_day(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        insert_raw(con, [
-            {"ts": t(6, 0) + timedelta(hours=h), "last_price": 100.0 + h, "index_price": 1.0, "mark_price": 1.0}
-            for h in range(24)
-        ])
+        insert_raw(
+            con,
+            [
+                {
+                    "ts": t(6, 0) + timedelta(hours=h),
+                    "last_price": 100.0 + h,
+                    "index_price": 1.0,
+                    "mark_price": 1.0,
+                }
+                for h in range(24)
+            ],
+        )
         refresh_marts(con, [date(2024, 1, 1)])
         day = fetch(con, "1d", t(6))
     assert day["n_obs"] == 24
@@ -158,17 +198,22 @@ def test_daily_rollup_of_a_whole_day(warehouse: Warehouse) -> None:
 
 def test_month_reload_rebuilds_only_its_rows_and_the_next_months_first_return(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        insert_raw(con, [
-            {"ts": t(31, 23), "last_price": 100.0, "index_price": 1.0, "mark_price": 1.0},
-            {"ts": t(1, 0, month=2), "last_price": 110.0, "index_price": 1.0, "mark_price": 1.0},
-            {"ts": t(1, 1, month=2), "last_price": 121.0, "index_price": 1.0, "mark_price": 1.0},
-        ])
+        insert_raw(
+            con,
+            [
+                {"ts": t(31, 23), "last_price": 100.0, "index_price": 1.0, "mark_price": 1.0},
+                {"ts": t(1, 0, month=2), "last_price": 110.0, "index_price": 1.0, "mark_price": 1.0},
+                {"ts": t(1, 1, month=2), "last_price": 121.0, "index_price": 1.0, "mark_price": 1.0},
+            ],
+        )
         refresh_marts(con, [date(2024, 1, 1), date(2024, 2, 1)])
         assert fetch(con, "1h", t(1, 0, month=2))["last_return_pct"] == pytest.approx(10.0)
         # January is reloaded with a new close; only January is refreshed
         con.execute("update raw.aperiodic_derivative_price set last_price = 88.0 where ts = ?", [t(31, 23)])
         # February's second row is changed in raw but February is NOT refreshed: it must stay as built
-        con.execute("update raw.aperiodic_derivative_price set last_price = 999.0 where ts = ?", [t(1, 1, month=2)])
+        con.execute(
+            "update raw.aperiodic_derivative_price set last_price = 999.0 where ts = ?", [t(1, 1, month=2)]
+        )
         refresh_marts(con, [date(2024, 1, 1)])
         assert fetch(con, "1h", t(31, 23))["last_price"] == 88.0
         assert fetch(con, "1h", t(1, 0, month=2))["last_return_pct"] == pytest.approx((110 / 88 - 1) * 100)
@@ -198,13 +243,40 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
                 "'2024-01-01', 1, 1, now())",
                 [key],
             )
-        insert_raw(con, [
-            {"ts": t(30, 0), "last_price": 101.0, "index_price": 100.0, "mark_price": 101.0, "instrument_key": fut},
-            {"ts": t(30, 12), "last_price": 100.5, "index_price": 100.0, "mark_price": 100.5, "instrument_key": fut},
-            {"ts": t(31, 0), "last_price": 100.0, "index_price": 100.0, "mark_price": 100.2, "instrument_key": fut},
-            {"ts": t(31, 1), "last_price": 100.0, "index_price": 100.0, "mark_price": 100.2, "instrument_key": fut},
-            {"ts": t(30, 0), "last_price": 50.0, "index_price": 40.0, "mark_price": 40.1},
-        ])
+        insert_raw(
+            con,
+            [
+                {
+                    "ts": t(30, 0),
+                    "last_price": 101.0,
+                    "index_price": 100.0,
+                    "mark_price": 101.0,
+                    "instrument_key": fut,
+                },
+                {
+                    "ts": t(30, 12),
+                    "last_price": 100.5,
+                    "index_price": 100.0,
+                    "mark_price": 100.5,
+                    "instrument_key": fut,
+                },
+                {
+                    "ts": t(31, 0),
+                    "last_price": 100.0,
+                    "index_price": 100.0,
+                    "mark_price": 100.2,
+                    "instrument_key": fut,
+                },
+                {
+                    "ts": t(31, 1),
+                    "last_price": 100.0,
+                    "index_price": 100.0,
+                    "mark_price": 100.2,
+                    "instrument_key": fut,
+                },
+                {"ts": t(30, 0), "last_price": 50.0, "index_price": 40.0, "mark_price": 40.1},
+            ],
+        )
         refresh_marts(con, [date(2024, 1, 1)])
         rows = {
             (r[0], r[1]): r[2:]

@@ -14,15 +14,27 @@ from pipelines.universe import UniverseError, load_universe
 
 def test_parse_atlas_keys() -> None:
     perp = parse_symbol("perpetual-BTC-USDT:USDT")
-    assert (perp.kind, perp.base, perp.quote, perp.settle, perp.expiry) == ("perpetual", "BTC", "USDT", "USDT", None)
+    assert (perp.kind, perp.base, perp.quote, perp.settle, perp.expiry) == (
+        "perpetual",
+        "BTC",
+        "USDT",
+        "USDT",
+        None,
+    )
     fut = parse_symbol("future-BTC-USD:BTC-20260327")
     assert (fut.kind, fut.settle, fut.expiry) == ("future", "BTC", datetime(2026, 3, 27, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
     "bad",
-    ["BTCUSDT", "perpetual-btc-usdt:usdt", "future-BTC-USD:BTC", "perpetual-BTC-USDT:USDT-20260327",
-     "future-BTC-USD:BTC-20261340", "swap-BTC-USDT:USDT"],
+    [
+        "BTCUSDT",
+        "perpetual-btc-usdt:usdt",
+        "future-BTC-USD:BTC",
+        "perpetual-BTC-USDT:USDT-20260327",
+        "future-BTC-USD:BTC-20261340",
+        "swap-BTC-USDT:USDT",
+    ],
 )
 def test_malformed_symbols_are_named(bad: str) -> None:
     with pytest.raises(SymbolError, match=repr(bad).replace("[", r"\[")):
@@ -39,19 +51,28 @@ def test_demo_universe_loads() -> None:
     universe = load_universe(DEMO_UNIVERSE)
     assert universe.start_month == date(2026, 1, 1)
     assert universe.aperiodic is not None
-    assert [i.key for i in universe.aperiodic.instruments] == ["perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT"]
+    assert [i.key for i in universe.aperiodic.instruments] == [
+        "perpetual-BTC-USDT:USDT",
+        "perpetual-ETH-USDT:USDT",
+    ]
     assert universe.aperiodic.instruments[0].funding_interval_hours == 8
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("aperiodic:\n  instruments:\n    - {venue: kraken-futures, symbol: perpetual-BTC-USD:USD}\n",
-         "unknown venue 'kraken-futures'"),
-        ("aperiodic:\n  instruments:\n    - {venue: binance-futures, symbol: BTCUSDT}\n",
-         "malformed Atlas symbol 'BTCUSDT'"),
-        ("aperiodic:\n  intervals: [2h]\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n",
-         "unknown interval '2h'"),
+        (
+            "aperiodic:\n  instruments:\n    - {venue: kraken-futures, symbol: perpetual-BTC-USD:USD}\n",
+            "unknown venue 'kraken-futures'",
+        ),
+        (
+            "aperiodic:\n  instruments:\n    - {venue: binance-futures, symbol: BTCUSDT}\n",
+            "malformed Atlas symbol 'BTCUSDT'",
+        ),
+        (
+            "aperiodic:\n  intervals: [2h]\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n",
+            "unknown interval '2h'",
+        ),
         ("aperiodic:\n  instruments: []\n", "'instruments' is empty"),
     ],
 )

@@ -3,8 +3,8 @@
 (No ``from __future__ import annotations``: Dagster reads the config and resource annotations.)
 """
 
-
 import dagster as dg
+from pydantic import Field
 
 from pipelines.partitions import WAREHOUSE_POOL, partition_months
 from pipelines.reference import VendorName, upsert_reference
@@ -14,7 +14,7 @@ from pipelines.universe import Universe
 
 
 class AperiodicLoadConfig(dg.Config):
-    instruments: list[str] = []  # Atlas keys to load; empty = every instrument in the universe
+    instruments: list[str] = Field(default_factory=list)  # Atlas keys; empty = all in the universe
 
 
 def vendor_names(universe: Universe) -> list[VendorName]:

@@ -111,8 +111,12 @@ class AperiodicClient:
             try:
                 refs.append(
                     FileRef(
-                        venue, symbol, interval, timestamp_type,
-                        int(entry["year"]), int(entry["month"]),
+                        venue,
+                        symbol,
+                        interval,
+                        timestamp_type,
+                        int(entry["year"]),
+                        int(entry["month"]),
                         int(entry["day"]) if entry.get("day") is not None else None,
                         str(entry["url"]),
                     )
@@ -132,14 +136,18 @@ class AperiodicClient:
             resp = self.http.get(fresh.url, send_headers=False, final_statuses=(403,))
             if resp.status_code == 403:
                 raise VendorHTTPError(
-                    "aperiodic", f"{ref.label}: presigned URL refused twice (403)", 403,
+                    "aperiodic",
+                    f"{ref.label}: presigned URL refused twice (403)",
+                    403,
                     self.http.redact(fresh.url),
                 )
         body = resp.content
         expected = resp.headers.get("Content-Length")
         if expected is not None and expected.isdigit() and int(expected) != len(body):
             raise VendorHTTPError(
-                "aperiodic", f"{ref.label}: body cut short ({len(body)} of {expected} bytes)", resp.status_code
+                "aperiodic",
+                f"{ref.label}: body cut short ({len(body)} of {expected} bytes)",
+                resp.status_code,
             )
         dest.write_bytes(body)
         return len(body)
@@ -147,8 +155,12 @@ class AperiodicClient:
     def _refresh(self, ref: FileRef) -> FileRef:
         start, end = ref.period
         listed = self.list_files(
-            ref.venue, ref.symbol, ref.interval, ref.timestamp_type,
-            start.date(), (end - _ONE_DAY).date(),
+            ref.venue,
+            ref.symbol,
+            ref.interval,
+            ref.timestamp_type,
+            start.date(),
+            (end - _ONE_DAY).date(),
         )
         for candidate in listed:
             if (candidate.year, candidate.month, candidate.day) == (ref.year, ref.month, ref.day):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
@@ -92,7 +93,9 @@ def load_months(
 
     refs_by_month: dict[date, list[FileRef]] = defaultdict(list)
     for s in series:
-        listed = client.list_files(s.venue, s.symbol, s.interval, s.timestamp_type, months[0], month_end(months[-1]))
+        listed = client.list_files(
+            s.venue, s.symbol, s.interval, s.timestamp_type, months[0], month_end(months[-1])
+        )
         seen: set[date] = set()
         for ref in listed:
             if ref.month_start in wanted:
@@ -118,8 +121,8 @@ def load_months(
                 staged = [f.result() for m in batch for f in futures[m]]
                 if staged:
                     _write_batch(con, staged, report, before_commit)
-                    for s in staged:
-                        s.path.unlink(missing_ok=True)
+                    for staged_file in staged:
+                        staged_file.path.unlink(missing_ok=True)
                 done_months += len(batch)
                 elapsed = time.perf_counter() - started
                 progress(
@@ -147,7 +150,12 @@ def _fetch(client: AperiodicClient, ref: FileRef, staging: Path) -> StagedFile:
     return StagedFile(ref, path, rows, size)
 
 
-def _write_batch(con, staged: list[StagedFile], report: LoadReport, before_commit: Callable[[], None] | None):  # type: ignore[no-untyped-def]
+def _write_batch(
+    con: duckdb.DuckDBPyConnection,
+    staged: list[StagedFile],
+    report: LoadReport,
+    before_commit: Callable[[], None] | None,
+) -> None:
     files = pa.Table.from_pylist(
         [
             {
@@ -163,12 +171,20 @@ def _write_batch(con, staged: list[StagedFile], report: LoadReport, before_commi
     )
     per_partition: dict[tuple[str, str, str, str, date], list[StagedFile]] = defaultdict(list)
     for s in staged:
-        per_partition[(s.ref.venue, s.ref.symbol, s.ref.timestamp_type, s.ref.interval, s.ref.month_start)].append(s)
+        per_partition[
+            (s.ref.venue, s.ref.symbol, s.ref.timestamp_type, s.ref.interval, s.ref.month_start)
+        ].append(s)
     partitions = pa.Table.from_pylist(
         [
             {
-                "vendor": VENDOR, "venue": k[0], "instrument_key": k[1], "timestamp_type": k[2],
-                "interval": k[3], "month": k[4], "rows": sum(s.rows for s in v), "files": len(v),
+                "vendor": VENDOR,
+                "venue": k[0],
+                "instrument_key": k[1],
+                "timestamp_type": k[2],
+                "interval": k[3],
+                "month": k[4],
+                "rows": sum(s.rows for s in v),
+                "files": len(v),
             }
             for k, v in per_partition.items()
         ]
@@ -195,7 +211,9 @@ def _write_batch(con, staged: list[StagedFile], report: LoadReport, before_commi
         report.rows_per_month[key] = report.rows_per_month.get(key, 0) + sum(s.rows for s in v)
 
 
-def _check_rows(con, expected: int, then: Callable[[], None] | None) -> Callable[[], None]:  # type: ignore[no-untyped-def]
+def _check_rows(
+    con: duckdb.DuckDBPyConnection, expected: int, then: Callable[[], None] | None
+) -> Callable[[], None]:
     """Inside the transaction: the rows inserted must be exactly the rows validated."""
 
     def check() -> None:

@@ -55,7 +55,9 @@ def validate_file(path: Path, label: str, period_start: datetime, period_end: da
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a corrupt or non-parquet body
         head = path.read_bytes()[:60]
-        hint = " (looks like an HTML page)" if head.lstrip().lower().startswith((b"<!doctype", b"<html")) else ""
+        hint = (
+            " (looks like an HTML page)" if head.lstrip().lower().startswith((b"<!doctype", b"<html")) else ""
+        )
         raise FileValidationError(f"{label}: not a readable parquet file{hint}: {exc}") from None
     found, expected = set(frame.columns), set(COLUMNS)
     if found != expected:
@@ -79,7 +81,9 @@ def _summarize(exc: SchemaError | SchemaErrors) -> str:
         if isinstance(cases, pl.DataFrame) and cases.height:
             parts = [
                 f"{row['column']}: {row['check']} (e.g. {row['failure_case']})"
-                for row in cases.unique(subset=["column", "check"], keep="first").head(5).iter_rows(named=True)
+                for row in cases.unique(subset=["column", "check"], keep="first")
+                .head(5)
+                .iter_rows(named=True)
             ]
             return "failed validation: " + "; ".join(parts)
     return f"failed validation: {exc}"
