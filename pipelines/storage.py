@@ -89,7 +89,7 @@ class Warehouse:
                         announced = True
                     time.sleep(0.2)
             try:
-                con = duckdb.connect(str(self.path))
+                con = self._connect_when_free(deadline)
                 try:
                     self._configure(con)
                     con.execute("set preserve_insertion_order = false")
@@ -99,6 +99,20 @@ class Warehouse:
                     con.close()
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _connect_when_free(self, deadline: float) -> duckdb.DuckDBPyConnection:
+        """Open read-write, waiting while another process (a notebook, a BI tool) has the file open."""
+        announced = False
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise WarehouseBusyError(f"cannot open {self.path} for writing: {exc}") from None
+                if not announced:
+                    log.warning("%s is open in another process; waiting for it to close: %s", self.path, exc)
+                    announced = True
+                time.sleep(0.5)
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -225,3 +225,26 @@ def test_run_killed_during_the_write_leaves_the_previous_content(aperiodic, ware
     finally:
         child.wait(timeout=30)
     assert snapshot(warehouse) == before  # March as it was, April absent: old state, no mix
+
+
+def test_writer_waits_for_a_reader_in_another_process(warehouse) -> None:  # type: ignore[no-untyped-def]
+    with warehouse.writer() as con:
+        con.execute("create table if not exists t (x int)")
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(1.5)",
+            str(warehouse.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        with warehouse.writer() as con:  # blocks until the reader exits, then writes
+            con.execute("insert into t values (1)")
+            assert con.execute("select count(*) from t").fetchone() == (1,)
+        assert reader.poll() is not None  # the write happened only after the reader let go
+    finally:
+        reader.wait(timeout=30)
