@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
+from pipelines.paging import SinglePage, paginate
 
 log = logging.getLogger("markhouse.aperiodic")
 
@@ -102,7 +103,7 @@ class AperiodicClient:
             "start_date": start.isoformat(),
             "end_date": end.isoformat(),
         }
-        body = self.http.get_json(self.listing_url, params)
+        (body,) = paginate(self.http, SinglePage(self.listing_url, params))
         files = body.get("files") if isinstance(body, dict) else None
         if not isinstance(files, list):
             raise VendorHTTPError("aperiodic", f"listing has no 'files' array: {str(body)[:120]!r}")

@@ -1,0 +1,152 @@
+"""Paging, done once. Each vendor's paging style is a small paginator object; ``paginate`` is the one
+loop that drives any of them through the shared ``HttpClient`` (so every page gets the same retry
+policy and rate limit), bounded in pages and in seconds.
+
+Styles: a single answer (Aperiodic's file listing), a next-URL chain (Kaiko's ``next_url`` with a
+continuation token), a time window (CayøLargo: ask again from the last timestamp received).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipelines.http import HttpClient, VendorHTTPError
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    url: str
+    params: Mapping[str, Any] | None = None
+
+
+class PagingError(VendorHTTPError):
+    """The vendor's paging misbehaved (a repeated continuation, too many pages, too slow)."""
+
+
+class PagingProblem(Exception):
+    """Raised by a paginator; ``paginate`` turns it into a PagingError naming vendor and request."""
+
+
+class Paginator(Protocol):
+    def first(self) -> PageRequest: ...
+
+    def next(self, page: Any) -> PageRequest | None:
+        """The request for the page after ``page`` (the parsed body), or None at the end."""
+        ...
+
+
+class SinglePage:
+    """One request, one answer (a file listing)."""
+
+    def __init__(self, url: str, params: Mapping[str, Any] | None = None):
+        self._request = PageRequest(url, params)
+
+    def first(self) -> PageRequest:
+        return self._request
+
+    def next(self, page: Any) -> PageRequest | None:
+        return None
+
+
+class NextUrlPaginator:
+    """Follows ``next_url`` exactly as given (it carries the continuation token); a continuation
+    seen before would loop forever, so it is an error instead."""
+
+    def __init__(self, url: str, params: Mapping[str, Any], *, next_key: str = "next_url"):
+        self._request = PageRequest(url, params)
+        self._next_key = next_key
+        self._seen: set[str] = set()
+
+    def first(self) -> PageRequest:
+        return self._request
+
+    def next(self, page: Any) -> PageRequest | None:
+        url = page.get(self._next_key) if isinstance(page, dict) else None
+        if not url:
+            return None
+        if url in self._seen:
+            raise PagingError(
+                "paging", f"{self._next_key} repeats an earlier page; stopping instead of looping"
+            )
+        self._seen.add(url)
+        return PageRequest(url)
+
+
+class TimeWindowPaginator:
+    """Asks again from the last timestamp received while a page comes back full.
+
+    The next window starts *at* the last timestamp (inclusive), because a full page may end in the
+    middle of the rows sharing it; the caller drops the rows it already has (``seen`` keys). A full
+    page whose rows all share the window's start cannot advance: that is an error, not a loop.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        params: Mapping[str, Any],
+        *,
+        limit: int,
+        rows: Callable[[Any], list[Any]],
+        timestamp: Callable[[Any], str],
+        from_key: str = "from",
+        limit_key: str = "limit",
+    ):
+        self._url = url
+        self._params = dict(params)
+        self._limit = limit
+        self._rows = rows
+        self._timestamp = timestamp
+        self._from_key = from_key
+        self._limit_key = limit_key
+
+    def first(self) -> PageRequest:
+        return PageRequest(self._url, {**self._params, self._limit_key: self._limit})
+
+    def next(self, page: Any) -> PageRequest | None:
+        rows = self._rows(page)
+        if len(rows) < self._limit:
+            return None
+        last = self._timestamp(rows[-1])
+        if self._timestamp(rows[0]) == last and last == self._params.get(self._from_key):
+            raise PagingProblem(
+                f"more than limit={self._limit} rows share timestamp {last}; raise the page limit",
+            )
+        self._params[self._from_key] = last
+        return PageRequest(self._url, {**self._params, self._limit_key: self._limit})
+
+
+def paginate(
+    http: HttpClient,
+    paginator: Paginator,
+    *,
+    parse: Callable[[bytes], Any] | None = None,
+    max_pages: int = 100_000,
+    max_seconds: float = 3600.0,
+) -> Iterator[Any]:
+    """Yield each page's parsed body (JSON by default, or ``parse(body_bytes)``)."""
+    started = time.monotonic()
+    request: PageRequest | None = paginator.first()
+    pages = 0
+    while request is not None:
+        current = request
+        if pages >= max_pages:
+            raise PagingError(
+                http.vendor, f"more than {max_pages} pages; stopping", url=http.redact(request.url)
+            )
+        if time.monotonic() - started > max_seconds:
+            raise PagingError(
+                http.vendor, f"paging took over {max_seconds:.0f}s; stopping", url=http.redact(request.url)
+            )
+        if parse is None:
+            page = http.get_json(request.url, request.params)
+        else:
+            page = parse(http.get(request.url, request.params).content)
+        pages += 1
+        yield page
+        try:
+            request = paginator.next(page)
+        except PagingProblem as exc:
+            raise PagingError(http.vendor, str(exc), url=http.redact(current.url)) from None
