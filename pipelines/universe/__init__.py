@@ -5,6 +5,7 @@ Validated completely at load time, so a typo fails before any download starts.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,10 @@ from pipelines.venues import VenueError, get_venue
 APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
 TIMESTAMP_TYPES = ("exchange", "true")
+
+
+# vendor section -> module with ``parse_section``; a vendor folder registers itself here
+SECTION_PARSERS: dict[str, str] = {}
 
 
 class UniverseError(ValueError):
@@ -48,7 +53,13 @@ class Universe:
     path: Path
     start_month: date
     aperiodic: AperiodicUniverse | None = None
+    # Other vendors parse their own section (``pipelines/sources/<vendor>/universe.py``,
+    # ``parse_section(section, where) -> object with .instruments``), keyed by vendor name.
+    sections: dict[str, Any] = field(default_factory=dict)
     instruments: tuple[UniverseInstrument, ...] = field(default=())
+
+    def section(self, vendor: str) -> Any:
+        return self.sections.get(vendor)
 
 
 def _month(value: Any, where: str) -> date:
@@ -67,6 +78,11 @@ def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tu
         if v not in allowed:
             raise UniverseError(f"{where}: unknown {what[:-1]} {v!r}; expected one of {', '.join(allowed)}")
     return tuple(values)
+
+
+def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
+    """One ``{venue, symbol[, funding_interval_hours, contract_size]}`` entry, validated."""
+    return _instrument(entry, where, venues)
 
 
 def _instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
@@ -96,7 +112,7 @@ def load_universe(path: Path) -> Universe:
         raise UniverseError(f"universe file {path} is not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or "start_month" not in doc:
         raise UniverseError(f"{path}: expected a mapping with 'start_month' and one section per vendor")
-    unknown = set(doc) - {"start_month", "aperiodic"}
+    unknown = set(doc) - {"start_month", "aperiodic", *SECTION_PARSERS}
     if unknown:
         raise UniverseError(f"{path}: unknown section(s) {sorted(unknown)}")
     start = _month(doc["start_month"], str(path))
@@ -120,5 +136,13 @@ def load_universe(path: Path) -> Universe:
                 sec.get("timestamp_types", ["exchange"]), TIMESTAMP_TYPES, "timestamp_types", where
             ),
         )
-    all_instruments = aperiodic.instruments if aperiodic else ()
-    return Universe(Path(path), start, aperiodic, all_instruments)
+    sections: dict[str, Any] = {}
+    for vendor, module in SECTION_PARSERS.items():
+        if vendor in doc:
+            parse = importlib.import_module(module).parse_section
+            sections[vendor] = parse(doc[vendor] or {}, f"{path}: {vendor}")
+    all_instruments: dict[tuple[str, str], UniverseInstrument] = {}
+    for part in (aperiodic, *sections.values()):
+        for inst in getattr(part, "instruments", ()) if part else ():
+            all_instruments.setdefault((inst.venue, inst.key), inst)
+    return Universe(Path(path), start, aperiodic, sections, tuple(all_instruments.values()))

@@ -1,0 +1,1 @@
+"""Shipped real-data sample (built by ``python -m pipelines.emulator.build_sample``)."""
