@@ -63,7 +63,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     ]
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if args.instrument:
-        run_config["ops"] = {"raw__aperiodic_derivative_price": {"config": {"instruments": args.instrument}}}
+        # every source asset takes `instruments` (Atlas keys) in its run config
+        run_config["ops"] = {
+            "__".join(key.path): {"config": {"instruments": args.instrument}}
+            for key in selection
+            if key.path[0] == "raw"
+        }
     job = defs.resolve_job_def("refresh")
     with _instance() as instance:
         result = job.execute_in_process(
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("backfill", help="load a month range from the vendors and rebuild the marts (one run)")
     p.add_argument("--start", type=_month, required=True, help="first month, YYYY-MM")
     p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
-    p.add_argument("--vendor", choices=["aperiodic"], help="only this vendor (default: all in the universe)")
+    p.add_argument("--vendor", choices=["aperiodic", "kaiko", "cayolargo"], help="only this vendor (default: all in the universe)")
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
     p.set_defaults(func=cmd_backfill)
 

@@ -22,7 +22,10 @@ TIMESTAMP_TYPES = ("exchange", "true")
 
 
 # vendor section -> module with ``parse_section``; a vendor folder registers itself here
-SECTION_PARSERS: dict[str, str] = {}
+SECTION_PARSERS: dict[str, str] = {
+    "kaiko": "pipelines.sources.kaiko.universe",
+    "cayolargo": "pipelines.sources.cayolargo.universe",
+}
 
 
 class UniverseError(ValueError):
