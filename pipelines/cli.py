@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from pipelines.settings import REPO_ROOT, Settings
@@ -89,6 +89,31 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipelines.status import build_report, now_utc, print_report
+
+    settings = Settings.from_env()
+    if not settings.serving_path.exists():
+        print(
+            f"markhouse: no serving copy at {settings.serving_path} yet; run a backfill first",
+            file=sys.stderr,
+        )
+        return 2
+    report = build_report(
+        settings.serving_path,
+        as_of=args.as_of or now_utc(),
+        max_age_hours=args.max_age_hours if args.max_age_hours is not None else settings.max_age_hours,
+        missing_tolerance=args.missing_tolerance,
+    )
+    print_report(report)
+    return 0 if report.ok else 1
+
+
+def _utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from pipelines.emulator.server import serve_forever
 
@@ -104,9 +129,25 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("backfill", help="load a month range from the vendors and rebuild the marts (one run)")
     p.add_argument("--start", type=_month, required=True, help="first month, YYYY-MM")
     p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
-    p.add_argument("--vendor", choices=["aperiodic", "kaiko", "cayolargo"], help="only this vendor (default: all in the universe)")
+    p.add_argument(
+        "--vendor",
+        choices=["aperiodic", "kaiko", "cayolargo"],
+        help="only this vendor (default: all in the universe)",
+    )
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
     p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser(
+        "status", help="coverage and freshness per vendor x instrument x month; exit 1 if stale"
+    )
+    p.add_argument(
+        "--max-age-hours", type=float, help="freshness bound (default MARKHOUSE_MAX_AGE_HOURS or 36)"
+    )
+    p.add_argument(
+        "--missing-tolerance", type=int, default=0, help="missing intervals allowed per past month"
+    )
+    p.add_argument("--as-of", type=_utc, help="judge freshness as of this UTC time (default now)")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("emulator", help="run the local vendor emulator in the foreground")
     p.add_argument("--host", default="127.0.0.1")

@@ -44,7 +44,11 @@ defs = dg.Definitions(
     jobs=[refresh_job],
     schedules=[daily_current_month],
     resources={
-        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource(
+            path=str(settings.warehouse_path),
+            serving_path=str(settings.serving_path),
+            mark_last_gap_bps=settings.mark_last_gap_bps,
+        ),
         "aperiodic": AperiodicResource(
             base_url=env_or_none("APERIODIC_BASE_URL"), api_key=env_or_none("APERIODIC_API_KEY")
         ),

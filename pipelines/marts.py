@@ -1,14 +1,24 @@
 """Dagster assets for the BI-facing marts, rebuilt from ``sql/`` for the months a run touched."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 
 from pipelines.models import refresh_marts
 from pipelines.partitions import WAREHOUSE_POOL, partition_months
 from pipelines.resources import WarehouseResource
+from pipelines.storage import publish_serving
 
-MARTS = ("fct_price_interval", "fct_carry", "rpt_coverage", "dim_instrument", "map_vendor_instrument")
+MARTS = (
+    "fct_price_interval",
+    "fct_carry",
+    "rpt_coverage",
+    "rpt_vendor_divergence",
+    "rpt_mark_last_gap",
+    "dim_instrument",
+    "map_vendor_instrument",
+)
 
 
 def build_mart_assets(
@@ -30,21 +40,18 @@ def build_mart_assets(
     ) -> Iterator[dg.MaterializeResult]:
         months = partition_months(context.partition_keys)
         with warehouse.get().writer() as con:
-            result = refresh_marts(con, months)
+            result = refresh_marts(con, months, {"mark_last_gap_threshold_bps": warehouse.mark_last_gap_bps})
+            published = publish_serving(con, Path(warehouse.serving_path))
         context.log.info(
-            f"marts: {result.rows:,} rows of fct_price_interval rebuilt for {len(months)} months "
-            f"in {result.seconds:.2f}s"
+            f"marts: {result.rows:,} rows rebuilt for {len(months)} months in {result.seconds:.2f}s; "
+            f"serving copy {published.path} published in {published.seconds:.2f}s"
         )
         for name in MARTS:
-            yield dg.MaterializeResult(
-                asset_key=["marts", name],
-                metadata={
-                    "rows_rebuilt": result.rows,
-                    "windows": result.windows,
-                    "seconds": round(result.seconds, 3),
-                }
-                if name == "fct_price_interval"
-                else {},
-            )
+            metadata: dict[str, dg.RawMetadataValue] = {"rows": published.tables.get(f"marts.{name}", 0)}
+            if name == "fct_price_interval":
+                metadata.update(
+                    rows_rebuilt=result.rows, windows=result.windows, seconds=round(result.seconds, 3)
+                )
+            yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
 
     return [marts]

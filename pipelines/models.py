@@ -8,6 +8,7 @@ A model file is a SELECT named for its job (``sql/<layer>/<name>.sql``). Files w
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -53,8 +54,13 @@ def _empty_window() -> dict[str, datetime]:
     return {"window_start": epoch, "window_end": epoch}
 
 
-def build_views(con: duckdb.DuckDBPyConnection) -> None:
+DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": 50.0}
+
+
+def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
     """(Re)create every view and make sure every incremental table exists, with comments."""
+    for name, value in {**DEFAULT_REPORT_SETTINGS, **(report_settings or {})}.items():
+        con.execute("insert or replace into ref.settings values (?, ?)", [name, value])
     for folder, schema in VIEW_LAYERS:
         for model in _models(folder, schema):
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")
@@ -111,11 +117,13 @@ class RefreshResult:
     seconds: float
 
 
-def refresh_marts(con: duckdb.DuckDBPyConnection, months: list[date]) -> RefreshResult:
+def refresh_marts(
+    con: duckdb.DuckDBPyConnection, months: list[date], report_settings: Mapping[str, float] | None = None
+) -> RefreshResult:
     """Rebuild the incremental marts for ``months`` only (and the next month's first row), in one
     transaction, so readers see the old marts or the new ones."""
     started = time.perf_counter()
-    build_views(con)
+    build_views(con, report_settings)
     windows = month_windows(months)
     rows = 0
     con.execute("begin transaction")

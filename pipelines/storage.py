@@ -11,7 +11,9 @@ later without touching the sources.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,6 +35,12 @@ def read_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
+# The serving copy is written in an older storage format on purpose: BI drivers in the field (JDBC,
+# ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and every DuckDB >= 1.0 reads v1.0.0.
+SERVING_STORAGE_VERSION = "v1.0.0"
+SERVING_SCHEMAS = ("marts",)
+
+
 class WarehouseBusyError(RuntimeError):
     """Another process holds the warehouse for writing longer than we were willing to wait."""
 
@@ -45,6 +53,13 @@ class Target:
     table: str
     insert_sql: str
     keys: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    path: Path
+    tables: dict[str, int]
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -171,3 +186,67 @@ class Warehouse:
 def _used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The named parameters ``sql`` refers to (DuckDB rejects unused ones)."""
     return {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", sql)}
+
+
+def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:
+    """Copy the marts (views materialized as tables, with their comments) into a new file, then
+    swap it in with one atomic rename. A reader sees the old copy or the new one, never a
+    half-written one, and nothing a reader does can block the writer: readers never open the
+    warehouse, and a reader holding the old copy keeps reading its (unlinked) file.
+    """
+    started = time.perf_counter()
+    serving_path = Path(serving_path)
+    serving_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    relations = [
+        r
+        for r in con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() where database_name = current_database() "
+            "union all select schema_name, view_name, comment from duckdb_views() "
+            "where database_name = current_database() and not internal order by 1, 2"
+        ).fetchall()
+        if r[0] in SERVING_SCHEMAS
+    ]
+    columns = con.execute(
+        "select schema_name, table_name, column_name, comment from duckdb_columns() "
+        "where database_name = current_database() and comment is not null"
+    ).fetchall()
+    counts: dict[str, int] = {}
+    con.execute(f"attach '{tmp}' as serving_next (storage_version '{SERVING_STORAGE_VERSION}')")
+    try:
+        for schema in SERVING_SCHEMAS:
+            con.execute(f"create schema if not exists serving_next.{schema}")
+        for schema, name, comment in relations:
+            con.execute(f"create table serving_next.{schema}.{name} as select * from {schema}.{name}")
+            if comment:
+                con.execute(f"comment on table serving_next.{schema}.{name} is {_sql_string(comment)}")
+            row = con.execute(f"select count(*) from serving_next.{schema}.{name}").fetchone()
+            counts[f"{schema}.{name}"] = int(row[0]) if row else 0
+        for schema, name, column, comment in columns:
+            if (schema, name) in {(r[0], r[1]) for r in relations}:
+                con.execute(
+                    f"comment on column serving_next.{schema}.{name}.{column} is {_sql_string(comment)}"
+                )
+        con.execute("create schema if not exists serving_next.meta")
+        con.execute(
+            "create table serving_next.meta.publication as "
+            "select now() as published_at, $tables::json as row_counts",
+            {"tables": json.dumps(counts)},
+        )
+    except BaseException:
+        con.execute("detach serving_next")
+        tmp.unlink(missing_ok=True)
+        raise
+    con.execute("detach serving_next")
+    os.replace(tmp, serving_path)
+    dir_fd = os.open(serving_path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return PublishResult(serving_path, counts, time.perf_counter() - started)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -71,3 +71,9 @@ select * from (values
     ('1m', 60), ('5m', 300), ('10m', 600), ('15m', 900), ('30m', 1800),
     ('1h', 3600), ('4h', 14400), ('1d', 86400)
 ) as t (interval, seconds);
+
+-- named thresholds the report views read (written from the environment on every model build)
+create table if not exists ref.settings (
+    name varchar primary key,
+    value double not null
+);

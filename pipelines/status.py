@@ -1,0 +1,145 @@
+"""``markhouse status``: coverage and freshness per vendor × instrument × month, for people, cron
+and monitoring. Reads the serving copy, so it never waits for (or blocks) a running backfill.
+
+Exit codes: 0 all fresh and complete; 1 a freshness bound is broken, a month is missing or a month
+misses intervals beyond the tolerance; 2 nothing to read yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from pipelines.storage import Warehouse
+
+# one row per (vendor, venue, instrument, month) at the finest interval loaded for the series
+COVERAGE_SQL = """
+with coverage as (
+    select c.*, i.seconds
+    from marts.rpt_coverage c join (values {intervals}) as i(interval, seconds) using (interval)
+),
+finest as (
+    select vendor, venue, instrument_key, min(seconds) as seconds from coverage group by all
+)
+select c.vendor, c.venue, c.instrument_key, c.interval, c.month, c.expected_rows, c.loaded_rows,
+       c.missing_intervals, c.last_ts, d.expiry
+from coverage c
+join finest f using (vendor, venue, instrument_key, seconds)
+left join marts.dim_instrument d using (venue, instrument_key)
+order by all
+"""
+INTERVAL_SECONDS = {
+    "1m": 60,
+    "5m": 300,
+    "10m": 600,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "4h": 14400,
+    "1d": 86400,
+}
+
+
+@dataclass(frozen=True)
+class MonthCoverage:
+    vendor: str
+    venue: str
+    instrument_key: str
+    interval: str
+    month: date
+    expected_rows: int
+    loaded_rows: int
+    missing_intervals: int
+    last_ts: datetime
+
+
+@dataclass
+class StatusReport:
+    as_of: datetime
+    months: list[MonthCoverage] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _month_starts(first: date, last: date) -> list[date]:
+    months, m = [], first
+    while m <= last:
+        months.append(m)
+        m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+    return months
+
+
+def build_report(
+    serving_path: Path, *, as_of: datetime, max_age_hours: float, missing_tolerance: int = 0
+) -> StatusReport:
+    """What is loaded, and every way it falls short of the bounds."""
+    intervals = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())
+    with Warehouse(serving_path).reader() as con:
+        rows = con.execute(COVERAGE_SQL.format(intervals=intervals)).fetchall()
+    report = StatusReport(as_of)
+    series: dict[tuple[str, str, str], list[MonthCoverage]] = {}
+    expiries: dict[tuple[str, str, str], datetime | None] = {}
+    for vendor, venue, key, interval, month, expected, loaded, missing, last_ts, expiry in rows:
+        cov = MonthCoverage(vendor, venue, key, interval, month, expected, loaded, missing, last_ts)
+        report.months.append(cov)
+        series.setdefault((vendor, venue, key), []).append(cov)
+        expiries[(vendor, venue, key)] = expiry
+    current_month = date(as_of.year, as_of.month, 1)
+    for (vendor, venue, key), months in series.items():
+        name = f"{vendor} {venue} {key}"
+        expiry = expiries[(vendor, venue, key)]
+        # the running month is judged by freshness below, not as missing
+        last_complete = current_month - timedelta(days=1)
+        end = date(last_complete.year, last_complete.month, 1)
+        if expiry is not None:
+            end = min(end, date(expiry.year, expiry.month, 1))
+        have = {m.month for m in months}
+        gaps = [m for m in _month_starts(min(have), end) if m not in have]
+        if gaps:
+            report.problems.append(f"{name}: missing months {', '.join(f'{m:%Y-%m}' for m in gaps)}")
+        for m in months:
+            if m.missing_intervals > missing_tolerance and m.month < current_month:
+                report.problems.append(
+                    f"{name} {m.month:%Y-%m}: {m.missing_intervals} missing {m.interval} intervals "
+                    f"(tolerance {missing_tolerance})"
+                )
+        last = max(m.last_ts for m in months)
+        age = as_of - last
+        if expiry is not None and expiry <= as_of:
+            continue  # an expired contract has no fresher data to get
+        if age > timedelta(hours=max_age_hours):
+            report.problems.append(
+                f"{name}: stale, last interval {last:%Y-%m-%d %H:%M} is {_age(age)} old (bound {max_age_hours:g}h)"
+            )
+    return report
+
+
+def _age(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f}h" if hours < 48 else f"{hours / 24:.1f}d"
+
+
+def print_report(report: StatusReport) -> None:
+    print(f"coverage as of {report.as_of:%Y-%m-%d %H:%M} UTC")
+    print(
+        f"{'vendor':<10} {'venue':<16} {'instrument':<30} {'int':<4} {'month':<8} {'loaded':>8} {'missing':>8}  last (UTC)        age"
+    )
+    for m in report.months:
+        print(
+            f"{m.vendor:<10} {m.venue:<16} {m.instrument_key:<30} {m.interval:<4} {m.month:%Y-%m}  "
+            f"{m.loaded_rows:>8} {m.missing_intervals:>8}  {m.last_ts:%Y-%m-%d %H:%M}  {_age(report.as_of - m.last_ts)}"
+        )
+    if report.ok:
+        print("status: OK")
+    else:
+        print(f"status: {len(report.problems)} problem(s)")
+        for p in report.problems:
+            print(f"  - {p}")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

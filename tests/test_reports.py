@@ -1,0 +1,159 @@
+"""`markhouse status` exit codes and output, and the cross-vendor report views on hand-built rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.models import build_views, refresh_marts
+from pipelines.sources.aperiodic.load import Series, load_months
+from pipelines.storage import Warehouse, publish_serving
+
+BTC, ETH = "perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT"
+BOTH = [Series("binance-futures", s, "1h", "exchange") for s in (BTC, ETH)]
+
+
+@pytest.fixture
+def serving(aperiodic, warehouse, tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
+    path = tmp_path / "serving.duckdb"
+    monkeypatch.setenv("MARKHOUSE_SERVING", str(path))
+    return path
+
+
+def publish(aperiodic, warehouse: Warehouse, serving: Path, months: list[date]) -> None:  # type: ignore[no-untyped-def]
+    load_months(aperiodic, warehouse, BOTH, months, progress=lambda _: None)
+    with warehouse.writer() as con:
+        refresh_marts(con, months)
+        publish_serving(con, serving)
+
+
+def status(capsys, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    code = main(["status", *args])
+    return code, capsys.readouterr().out
+
+
+def test_status_fresh(aperiodic, warehouse, serving, capsys) -> None:  # type: ignore[no-untyped-def]
+    publish(aperiodic, warehouse, serving, [date(2026, 3, 1), date(2026, 4, 1)])
+    code, out = status(capsys, "--as-of", "2026-05-01T10:00")  # last hour 04-30 23:00 is 11 h old
+    assert code == 0, out
+    assert "aperiodic  binance-futures  perpetual-BTC-USDT:USDT        1h   2026-04       720        0" in out
+    assert "status: OK" in out
+
+
+def test_status_stale(aperiodic, warehouse, serving, capsys) -> None:  # type: ignore[no-untyped-def]
+    publish(aperiodic, warehouse, serving, [date(2026, 3, 1), date(2026, 4, 1)])
+    code, out = status(capsys, "--as-of", "2026-05-03T00:00", "--max-age-hours", "24")  # 49 h = 2.04 d
+    assert code == 1
+    assert (
+        f"aperiodic binance-futures {BTC}: stale, last interval 2026-04-30 23:00 is 2.0d old (bound 24h)"
+        in out
+    )
+    code, _ = status(capsys, "--as-of", "2026-05-03T00:00", "--max-age-hours", "50")
+    assert code == 0
+
+
+def test_status_missing_month_and_intervals(aperiodic, warehouse, serving, capsys) -> None:  # type: ignore[no-untyped-def]
+    publish(aperiodic, warehouse, serving, [date(2026, 2, 1), date(2026, 4, 1)])
+    with warehouse.writer() as con:  # three hours of April go missing for ETH
+        con.execute(
+            "delete from raw.aperiodic_derivative_price where instrument_key = ? and ts in (?, ?, ?)",
+            [ETH, *(datetime(2026, 4, 10, h, tzinfo=UTC) for h in (1, 2, 3))],
+        )
+        refresh_marts(con, [date(2026, 4, 1)])
+        publish_serving(con, serving)
+    code, out = status(capsys, "--as-of", "2026-05-01T10:00")
+    assert code == 1
+    assert f"aperiodic binance-futures {BTC}: missing months 2026-03" in out
+    assert f"aperiodic binance-futures {ETH} 2026-04: 3 missing 1h intervals (tolerance 0)" in out
+    code, out = status(capsys, "--as-of", "2026-05-01T10:00", "--missing-tolerance", "3")
+    assert code == 1 and "missing 1h intervals" not in out and "missing months 2026-03" in out
+
+
+def test_status_without_a_serving_copy(serving, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["status"]) == 2
+
+
+def insert_prices(con, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    for r in rows:
+        base = {
+            "venue": "binance-futures",
+            "instrument_key": BTC,
+            "timestamp_type": "exchange",
+            "interval": "1h",
+            "source_interval": "1h",
+            "n_obs": 1,
+            "index_price": 100.0,
+        }
+        base.update(r)
+        con.execute(
+            f"insert into marts.fct_price_interval by name select {', '.join(f'${k} as {k}' for k in base)}",
+            base,
+        )
+
+
+def t(hour: int) -> datetime:
+    return datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=hour)
+
+
+def test_mark_last_gap_episodes(warehouse) -> None:  # type: ignore[no-untyped-def]
+    with warehouse.writer() as con:
+        build_views(con)
+        insert_prices(
+            con,
+            [
+                {"vendor": "aperiodic", "ts": t(h), "mark_price": 100.0, "last_price": last}
+                for h, last in enumerate([100.0, 99.0, 99.2, 99.9, 101.0, 100.0])
+            ],
+        )
+        rows = con.execute(
+            "select ts, gap_bps, episode_start, episode_intervals from marts.rpt_mark_last_gap order by ts"
+        ).fetchall()
+        # default threshold 50 bps: 100 bps and 80 bps form one episode, -100 bps another
+        assert [(r[0], round(r[1], 6), r[2], r[3]) for r in rows] == [
+            (t(1), 100.0, t(1), 2),
+            (t(2), 80.0, t(1), 2),
+            (t(4), -100.0, t(4), 1),
+        ]
+        build_views(con, {"mark_last_gap_threshold_bps": 90.0})
+        assert [
+            r[0] for r in con.execute("select ts from marts.rpt_mark_last_gap order by ts").fetchall()
+        ] == [
+            t(1),
+            t(4),
+        ]
+
+
+def test_vendor_divergence_side_by_side(warehouse) -> None:  # type: ignore[no-untyped-def]
+    with warehouse.writer() as con:
+        build_views(con)
+        insert_prices(
+            con,
+            [
+                {
+                    "vendor": "aperiodic",
+                    "ts": t(0),
+                    "mark_price": 100.0,
+                    "last_price": 100.0,
+                    "index_price": 99.0,
+                },
+                {"vendor": "kaiko", "ts": t(0), "mark_price": 99.5, "last_price": 100.0, "index_price": 99.0},
+                {
+                    "vendor": "aperiodic",
+                    "ts": t(1),
+                    "mark_price": 100.0,
+                    "last_price": 100.0,
+                },  # kaiko has no 01:00
+            ],
+        )
+        rows = con.execute(
+            "select vendor_a, vendor_b, ts, mark_diff_bps, index_diff_bps, last_diff_bps "
+            "from marts.rpt_vendor_divergence"
+        ).fetchall()
+    assert len(rows) == 1
+    vendor_a, vendor_b, ts, mark_bps, index_bps, last_bps = rows[0]
+    assert (vendor_a, vendor_b, ts) == ("aperiodic", "kaiko", t(0))
+    assert mark_bps == pytest.approx((100 - 99.5) / 99.5 * 10_000)  # 50.2513 bps
+    assert index_bps == 0 and last_bps == 0
