@@ -56,11 +56,17 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         )
         return 2
     graph = defs.resolve_asset_graph()
-    selection = [
-        key
-        for key in graph.get_all_asset_keys()
-        if not args.vendor or key.path[0] == "marts" or key.path[-1].startswith(f"{args.vendor}_")
-    ]
+    job = defs.resolve_job_def("refresh")
+    if args.vendor:  # that vendor's sources, the marts and their checks
+        job = job.get_subset(
+            asset_selection={
+                key
+                for key in graph.get_all_asset_keys()
+                if key.path[0] == "marts" or key.path[-1].startswith(f"{args.vendor}_")
+            },
+            asset_check_selection=set(graph.asset_check_keys),
+        )
+    selection = [key for key in graph.get_all_asset_keys() if key in job.asset_layer.selected_asset_keys]
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if args.instrument:
         # every source asset takes `instruments` (Atlas keys) in its run config
@@ -69,7 +75,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             for key in selection
             if key.path[0] == "raw"
         }
-    job = defs.resolve_job_def("refresh")
     with _instance() as instance:
         result = job.execute_in_process(
             instance=instance,
@@ -79,13 +84,19 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 "dagster/asset_partition_range_end": end_key,
                 "markhouse/command": "backfill",
             },
-            asset_selection=selection,
             raise_on_error=False,
         )
     if not result.success:
         print("markhouse: backfill failed; see the error above", file=sys.stderr)
         return 1
-    print_summary(Settings.from_env().warehouse_path)
+    for evaluation in result.get_asset_check_evaluations():
+        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value.lower()})"
+        count = evaluation.metadata.get("count")
+        detail = (
+            f": {count.value} problem(s), see `markhouse status`" if count and not evaluation.passed else ""
+        )
+        print(f"check {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {verdict}{detail}")
+    print_summary(Settings.from_env().serving_path)
     return 0
 
 
@@ -112,6 +123,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _utc(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from pipelines.summary import print_summary
+
+    settings = Settings.from_env()
+    if not settings.serving_path.exists():
+        print(
+            f"markhouse: no serving copy at {settings.serving_path} yet; run a backfill first",
+            file=sys.stderr,
+        )
+        return 2
+    print_summary(settings.serving_path)
+    return 0
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -155,12 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--today", type=date.fromisoformat, default=None, help="emulator's today (daily cut-over)")
     p.set_defaults(func=cmd_emulator)
 
-    p = sub.add_parser("summary", help="rows per instrument and month in the warehouse")
-    p.set_defaults(
-        func=lambda a: (
-            __import__("pipelines.summary").summary.print_summary(Settings.from_env().warehouse_path) or 0
-        )
-    )
+    p = sub.add_parser("summary", help="rows per instrument and month, and example queries (serving copy)")
+    p.set_defaults(func=cmd_summary)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

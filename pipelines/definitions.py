@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from pipelines.checks import build_mart_checks
 from pipelines.marts import build_mart_assets
 from pipelines.partitions import monthly_partitions
 from pipelines.resources import AperiodicResource, WarehouseResource, env_or_none
@@ -39,8 +40,11 @@ def daily_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=f"current-month-{now:%Y-%m-%d}", partition_key=key)
 
 
+mart_checks = build_mart_checks(settings.max_age_hours, settings.divergence_bps)
+
 defs = dg.Definitions(
     assets=[*source_assets, *mart_assets],
+    asset_checks=mart_checks,
     jobs=[refresh_job],
     schedules=[daily_current_month],
     resources={

@@ -54,7 +54,7 @@ def _empty_window() -> dict[str, datetime]:
     return {"window_start": epoch, "window_end": epoch}
 
 
-DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": 50.0}
+DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": 5.0}
 
 
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:

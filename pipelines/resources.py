@@ -35,7 +35,7 @@ def embedded_emulator() -> Any:
 class WarehouseResource(dg.ConfigurableResource):
     path: str
     serving_path: str
-    mark_last_gap_bps: float = 50.0
+    mark_last_gap_bps: float = 5.0
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)

@@ -16,7 +16,7 @@ class Settings:
     warehouse_path: Path
     serving_path: Path
     universe_path: Path
-    mark_last_gap_bps: float = 50.0  # rpt_mark_last_gap threshold
+    mark_last_gap_bps: float = 5.0  # rpt_mark_last_gap threshold (~99th pct of 2026 BTC/ETH hourly gaps)
     divergence_bps: float = 25.0  # cross-vendor divergence that Dagster flags as a warning
     max_age_hours: float = 36.0  # freshness bound of `markhouse status` and the asset checks
 
@@ -26,7 +26,7 @@ class Settings:
             warehouse_path=Path(os.environ.get("MARKHOUSE_WAREHOUSE", "warehouse/markhouse.duckdb")),
             serving_path=Path(os.environ.get("MARKHOUSE_SERVING", "warehouse/serving.duckdb")),
             universe_path=Path(os.environ.get("MARKHOUSE_UNIVERSE", str(DEMO_UNIVERSE))),
-            mark_last_gap_bps=float(os.environ.get("MARKHOUSE_MARK_LAST_GAP_BPS", 50.0)),
+            mark_last_gap_bps=float(os.environ.get("MARKHOUSE_MARK_LAST_GAP_BPS", 5.0)),
             divergence_bps=float(os.environ.get("MARKHOUSE_DIVERGENCE_BPS", 25.0)),
             max_age_hours=float(os.environ.get("MARKHOUSE_MAX_AGE_HOURS", 36.0)),
         )

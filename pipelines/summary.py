@@ -1,8 +1,12 @@
-"""The short summary printed after a backfill: rows per vendor, instrument and month."""
+"""The short summary printed after a backfill: rows per vendor, instrument and month, where the
+serving copy is, and one example query per cross-vendor view with its real answer. Everything is
+read from the serving copy, as a BI tool would."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import duckdb
 
 from pipelines.storage import Warehouse
 
@@ -15,17 +19,51 @@ group by all
 order by all
 """
 
+EXAMPLES = {
+    "Do the vendors agree? (rpt_vendor_divergence)": """
+select vendor_a, vendor_b, instrument_key, interval, count(*) as intervals,
+       round(median(abs(mark_diff_bps)), 2) as median_abs_mark_bps,
+       round(max(abs(last_diff_bps)), 2) as max_abs_last_bps
+from marts.rpt_vendor_divergence
+where interval = '1h'
+group by all
+order by intervals desc
+limit 5""",
+    "Where is mark far from last? (rpt_mark_last_gap)": """
+select vendor, instrument_key, interval, count(*) as intervals_over_threshold,
+       max(episode_intervals) as longest_episode, round(max(abs(gap_bps)), 1) as worst_gap_bps
+from marts.rpt_mark_last_gap
+group by all
+order by worst_gap_bps desc
+limit 5""",
+}
 
-def print_summary(path: Path) -> None:
+
+def _table(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    rows = [[str(v) for v in r] for r in cur.fetchall()]
+    if not rows:
+        return "  (no rows yet)"
+    widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(names)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join("  " + line for line in lines)
+
+
+def print_summary(serving_path: Path) -> None:
     """Natively loaded rows only (rollups are derived from them)."""
-    with Warehouse(path).reader() as con:
+    with Warehouse(serving_path).reader() as con:
         rows = con.execute(SUMMARY_SQL).fetchall()
-    print(f"\nwarehouse: {path}")
-    print(
-        f"{'vendor':<10} {'instrument':<28} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)"
-    )
-    for vendor, key, ts_type, interval, month, n, first, last in rows:
+        print(f"\nserving copy (open this one from BI tools and notebooks): {serving_path}")
         print(
-            f"{vendor:<10} {key:<28} {ts_type:<8} {interval:<4} {month:<8} {n:>7}  "
-            f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M}"
+            f"{'vendor':<10} {'instrument':<32} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)"
         )
+        for vendor, key, ts_type, interval, month, n, first, last in rows:
+            print(
+                f"{vendor:<10} {key:<32} {ts_type:<8} {interval:<4} {month:<8} {n:>7}  "
+                f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M}"
+            )
+        for title, sql in EXAMPLES.items():
+            print(f'\n{title}\n  duckdb -readonly {serving_path} "{" ".join(sql.split())}"')
+            print(_table(con, sql))

@@ -100,7 +100,7 @@ def t(hour: int) -> datetime:
 
 def test_mark_last_gap_episodes(warehouse) -> None:  # type: ignore[no-untyped-def]
     with warehouse.writer() as con:
-        build_views(con)
+        build_views(con, {"mark_last_gap_threshold_bps": 50.0})
         insert_prices(
             con,
             [
@@ -111,7 +111,7 @@ def test_mark_last_gap_episodes(warehouse) -> None:  # type: ignore[no-untyped-d
         rows = con.execute(
             "select ts, gap_bps, episode_start, episode_intervals from marts.rpt_mark_last_gap order by ts"
         ).fetchall()
-        # default threshold 50 bps: 100 bps and 80 bps form one episode, -100 bps another
+        # threshold 50 bps: 100 bps and 80 bps form one episode, -100 bps another
         assert [(r[0], round(r[1], 6), r[2], r[3]) for r in rows] == [
             (t(1), 100.0, t(1), 2),
             (t(2), 80.0, t(1), 2),
@@ -124,6 +124,11 @@ def test_mark_last_gap_episodes(warehouse) -> None:  # type: ignore[no-untyped-d
             t(1),
             t(4),
         ]
+        build_views(con)  # the documented default, 5 bps: the 10 bps hour joins, one 4-hour episode
+        episodes = con.execute(
+            "select distinct episode_start, episode_intervals from marts.rpt_mark_last_gap"
+        ).fetchall()
+        assert episodes == [(t(1), 4)]
 
 
 def test_vendor_divergence_side_by_side(warehouse) -> None:  # type: ignore[no-untyped-def]

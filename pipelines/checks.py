@@ -1,0 +1,86 @@
+"""Dagster asset checks on the published marts: the same judgement as ``markhouse status``, inside
+Dagster. Freshness and missing intervals are errors (non-blocking: the data that did load stays
+published); cross-vendor divergence beyond the bound is a warning, since vendors legitimately
+differ a little.
+
+No ``from __future__ import annotations``: Dagster reads the resource annotations.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.resources import WarehouseResource
+from pipelines.status import build_report
+from pipelines.storage import Warehouse
+
+DIVERGENCE_SQL = """
+select vendor_a, vendor_b, venue, instrument_key, interval, count(*) as intervals,
+       max(abs(mark_diff_bps)) as worst_mark_bps, max(abs(last_diff_bps)) as worst_last_bps
+from marts.rpt_vendor_divergence
+where abs(mark_diff_bps) > $bound or abs(last_diff_bps) > $bound or abs(index_diff_bps) > $bound
+group by all
+order by intervals desc
+"""
+
+
+def build_mart_checks(
+    max_age_hours: float, divergence_bps: float, missing_tolerance: int = 0
+) -> list[dg.AssetChecksDefinition]:
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec("freshness", asset=dg.AssetKey(["marts", "rpt_coverage"])),
+            dg.AssetCheckSpec("no_missing_intervals", asset=dg.AssetKey(["marts", "rpt_coverage"])),
+            dg.AssetCheckSpec("vendors_agree", asset=dg.AssetKey(["marts", "rpt_vendor_divergence"])),
+        ],
+        can_subset=True,
+    )
+    def mart_checks(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        serving = Path(warehouse.serving_path)
+        report = build_report(
+            serving, as_of=datetime.now(UTC), max_age_hours=max_age_hours, missing_tolerance=missing_tolerance
+        )
+        stale = [p for p in report.problems if ": stale," in p]
+        missing = [p for p in report.problems if ": stale," not in p]
+        selected = context.selected_asset_check_keys
+        for name, problems in (("freshness", stale), ("no_missing_intervals", missing)):
+            key = dg.AssetCheckKey(dg.AssetKey(["marts", "rpt_coverage"]), name)
+            if key in selected:
+                yield dg.AssetCheckResult(
+                    check_name=name,
+                    asset_key=key.asset_key,
+                    passed=not problems,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"problems": dg.MetadataValue.json(problems[:50]), "count": len(problems)},
+                )
+        key = dg.AssetCheckKey(dg.AssetKey(["marts", "rpt_vendor_divergence"]), "vendors_agree")
+        if key in selected:
+            with Warehouse(serving).reader() as con:
+                rows = con.execute(DIVERGENCE_SQL, {"bound": divergence_bps}).fetchall()
+            yield dg.AssetCheckResult(
+                check_name="vendors_agree",
+                asset_key=key.asset_key,
+                passed=not rows,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "bound_bps": divergence_bps,
+                    "pairs_beyond_bound": dg.MetadataValue.json(
+                        [
+                            {
+                                "vendors": f"{r[0]}/{r[1]}",
+                                "instrument": f"{r[2]} {r[3]} {r[4]}",
+                                "intervals": r[5],
+                                "worst_mark_bps": round(r[6] or 0, 2),
+                                "worst_last_bps": round(r[7] or 0, 2),
+                            }
+                            for r in rows[:20]
+                        ]
+                    ),
+                },
+            )
+
+    return [mart_checks]
