@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape
@@ -247,10 +248,17 @@ class AperiodicHandler:
             problems.append(f"Invalid exchange {exchange!r}: expected one of {', '.join(md.EXCHANGES)}")
         if problems:
             return json_error(400, problems, error="Invalid request parameters")
-        if symbol not in md.SYMBOLS[exchange]:
+        stored = self._stored_periods(
+            exchange, interval, timestamp, symbol, dates["start_date"], dates["end_date"]
+        )
+        if stored is None and symbol not in md.SYMBOLS[exchange]:
             return json_error(404, [f"Symbol {symbol!r} not found on {exchange}"], error="Symbol not found")
 
-        periods = list_periods(exchange, symbol, dates["start_date"], dates["end_date"], self.emu.today)
+        periods = (
+            stored
+            if stored is not None
+            else list_periods(exchange, symbol, dates["start_date"], dates["end_date"], self.emu.today)
+        )
         if preview:
             in_slice = (
                 exchange == PREVIEW_EXCHANGE and symbol in PREVIEW_SYMBOLS and interval in PREVIEW_INTERVALS
@@ -268,6 +276,33 @@ class AperiodicHandler:
             )
             files.append(entry)
         return json_response(200, {"files": files})
+
+    def _stored_object(
+        self, exchange: str, interval: str, timestamp: str, symbol: str, label: str
+    ) -> Path | None:
+        root = self.emu.aperiodic_files
+        if root is None:
+            return None
+        path = Path(root) / exchange / interval / timestamp / symbol / f"{label}.parquet"
+        return path if path.is_file() else None
+
+    def _stored_periods(
+        self, exchange: str, interval: str, timestamp: str, symbol: str, start: date, end: date
+    ) -> list[FilePeriod] | None:
+        """Monthly objects of a prebuilt series overlapping [start, end], or None if none is stored."""
+        root = self.emu.aperiodic_files
+        folder = Path(root) / exchange / interval / timestamp / symbol if root is not None else None
+        if folder is None or not folder.is_dir():
+            return None
+        periods = []
+        for path in sorted(folder.glob("*.parquet")):
+            match = _PERIOD_RE.match(path.name)
+            if match and match.group(3) is None:
+                period = FilePeriod(int(match.group(1)), int(match.group(2)))
+                lo, hi = period.bounds()
+                if lo <= end and hi > start:
+                    periods.append(period)
+        return periods
 
     def _symbols(self, request: Request) -> Response:
         denied = self._auth(request, preview=False)
@@ -360,6 +395,11 @@ class AperiodicHandler:
         if match is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.", path)
         exchange, interval, timestamp, symbol = parts[:4]
+        stored = self._stored_object(
+            exchange, interval, timestamp, symbol, parts[-1].removesuffix(".parquet")
+        )
+        if stored is not None:
+            return Response(200, stored.read_bytes(), "application/octet-stream", {})
         y, m, d = match.groups()
         try:
             period = FilePeriod(int(y), int(m), int(d) if d else None)

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import NamedTuple, Protocol, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -284,6 +285,7 @@ class Emulator:
         port: int = 0,
         api_keys: Iterable[str] = (DEFAULT_API_KEY,),
         verbose: bool = False,
+        aperiodic_files: Path | None = None,
     ) -> None:
         keys = list(api_keys)
         if not keys:
@@ -294,6 +296,9 @@ class Emulator:
         self.api_key = keys[0]
         self.api_keys: set[str] = set(keys)
         self.verbose = verbose
+        # prebuilt Aperiodic objects ({exchange}/{interval}/{timestamp}/{symbol}/{YYYY-MM}.parquet),
+        # served as stored: the benchmarks' synthetic 1m months
+        self.aperiodic_files = aperiodic_files
         self.faults = Faults()
         self.clock = Clock()
         self.requests = RequestLog()

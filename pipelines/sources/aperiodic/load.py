@@ -133,6 +133,7 @@ def load_months(
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(staging, ignore_errors=True)
     report.seconds = time.perf_counter() - started
+    progress(f"aperiodic: loaded {report.rows:,} rows from {report.files} files in {report.seconds:.2f}s")
     return report
 
 

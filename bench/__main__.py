@@ -1,0 +1,204 @@
+"""``python -m bench`` (``make bench``): generate the data, run every path in fresh processes, print
+medians, ratios and peak RSS, check the targets of issue 5, and write ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from importlib.metadata import version
+from pathlib import Path
+
+from bench.data import DATA, EXCHANGE, SYMBOLS, ensure_months, months_back
+from pipelines.emulator.server import Emulator
+
+REPO = Path(__file__).resolve().parent.parent
+APERIODIC_PATHS = ("limit", "per_month_tx", "http_then_load", "client_polars", "client_pandas", "markhouse")
+PRIMARY = {"http_then_load": ("download", "load"), "markhouse": ("total",)}
+
+
+@dataclass
+class Measured:
+    seconds: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    skipped: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds) if self.seconds else float("nan")
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max(self.rss_mb) if self.rss_mb else float("nan")
+
+
+def run_path(name: str, args: dict) -> tuple[dict[str, float], float]:  # type: ignore[type-arg]
+    """Run one path in a fresh process; returns its timings and its peak RSS (MB, whole process tree)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.paths", name, json.dumps(args)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"{name} failed:\n{err[-3000:]}")
+    result = json.loads(out.strip().splitlines()[-1])
+    return result, result.pop("_rss_mb")
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        platform.processor(),
+    )
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem = int(next(x.split()[1] for x in meminfo if x.startswith("MemTotal"))) / 2**20
+    libs = ", ".join(f"{p} {version(p)}" for p in ("duckdb", "dagster", "pyarrow", "polars", "pandera", "aperiodic"))
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}; {libs}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--months", type=int, nargs="+", default=[12, 48])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--paths", nargs="+", default=list(APERIODIC_PATHS))
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    opts = parser.parse_args()
+
+    results: dict[tuple[str, int], Measured] = {}
+    runs_per_backfill: dict[int, int] = {}
+    marts: dict[int, Measured] = {}
+    for n in opts.months:
+        print(f"== {n} months x {len(SYMBOLS)} instruments of 1m data", flush=True)
+        files = [str(f) for f in ensure_months(n)]
+        months = months_back(n)
+        start, end = months[0].isoformat(), date(months[-1].year, months[-1].month, 28).isoformat()
+        work = Path(tempfile.mkdtemp(prefix="markhouse-bench-"))
+        universe = work / "universe.yaml"
+        universe.write_text(
+            f"start_month: {months[0]:%Y-%m}\naperiodic:\n  intervals: [1m]\n  timestamp_types: [exchange]\n"
+            "  instruments:\n" + "".join(f"    - {{venue: {EXCHANGE}, symbol: '{s}'}}\n" for s in SYMBOLS)
+        )
+        with Emulator(aperiodic_files=DATA / "aperiodic") as emu:
+            env = {
+                "APERIODIC_BASE_URL": emu.aperiodic_base_url, "APERIODIC_API_KEY": emu.api_key,
+                "MARKHOUSE_UNIVERSE": str(universe), "MARKHOUSE_SERVING": str(work / "serving.duckdb"),
+                "DAGSTER_HOME": str(work / "dagster_home"), "PYTHONWARNINGS": "ignore",
+            }
+            (work / "dagster_home").mkdir()
+            (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+            args = {
+                "files": files, "db": str(work / "bench.duckdb"), "tmp": str(work / "download"),
+                "symbols": list(SYMBOLS), "base_url": emu.aperiodic_base_url, "api_key": emu.api_key,
+                "start": start, "end": end, "env": env,
+            }
+            for r in range(opts.runs):
+                for name in opts.paths:  # interleaved, so drift hits every path alike
+                    m = results.setdefault((name, n), Measured())
+                    if m.skipped:
+                        continue
+                    try:
+                        phases, rss = run_path(name, args)
+                    except RuntimeError as exc:
+                        if "No module named 'pandas'" in str(exc) or "pandas/pyarrow is not installed" in str(exc):
+                            m.skipped = "pandas not installed (pip install 'aperiodic[pandas]')"
+                            continue
+                        raise
+                    m.seconds.append(sum(phases[k] for k in PRIMARY.get(name, ("load",))))
+                    m.rss_mb.append(rss)
+                    for k, v in phases.items():
+                        m.phases.setdefault(k, []).append(v)
+                    print(f"  run {r + 1}/{opts.runs} {name:<15} {m.seconds[-1]:7.2f}s  {rss:7.0f} MB", flush=True)
+            if "markhouse" in opts.paths:
+                from dagster import DagsterInstance
+
+                with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+                    runs_per_backfill[n] = len(instance.get_runs()) // max(len(results[("markhouse", n)].seconds), 1)
+                mm = marts[n] = Measured()
+                for _ in range(opts.runs):
+                    phases, rss = run_path("marts_one_month", {"db": args["db"], "month": months[-2].isoformat()})
+                    mm.seconds.append(phases["refresh"])
+                    mm.rss_mb.append(rss)
+    report = render(results, marts, runs_per_backfill, opts)
+    print(report)
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    opts.out.write_text(report)
+    print(f"written to {opts.out}")
+    return 0
+
+
+def render(results, marts, runs_per_backfill, opts) -> str:  # type: ignore[no-untyped-def]
+    ns = opts.months
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (`python -m bench`) on {time.strftime('%Y-%m-%d')}: {machine()}.",
+        f"Medians of {opts.runs} runs, each in a fresh process, paths interleaved; peak RSS of the whole process",
+        "tree. Data: synthetic 1-minute `derivative_price` months, 4 instruments, one row group per file,",
+        "served by the project's emulator on loopback (a Python server sharing the two cores).",
+        "",
+        "| path | " + " | ".join(f"{n} months: s (ratio to limit) | peak RSS MB" for n in ns) + " |",
+        "| --- | " + " | ".join("--- | ---" for _ in ns) + " |",
+    ]
+    for name in opts.paths:
+        cells = []
+        for n in ns:
+            m, lim = results.get((name, n)), results.get(("limit", n))
+            if m is None or m.skipped or not m.seconds:
+                cells.append(f"{m.skipped if m else 'not run'} | ")
+                continue
+            ratio = m.median / lim.median if lim and lim.seconds else float("nan")
+            cells.append(f"{m.median:.2f} ({ratio:.2f}x) | {m.peak_rss_mb:.0f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "markhouse phases (medians, s):", ""]
+    for n in ns:
+        m = results.get(("markhouse", n))
+        if m and m.phases:
+            lines.append(f"- {n} months: " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in m.phases.items()))
+    lines += ["", "## Targets", ""]
+    lines += targets(results, marts, runs_per_backfill, ns)
+    return "\n".join(lines) + "\n"
+
+
+def targets(results, marts, runs_per_backfill, ns) -> list[str]:  # type: ignore[no-untyped-def]
+    out = []
+
+    def line(ok: bool, text: str) -> None:
+        out.append(f"- [{'x' if ok else ' '}] {'MET' if ok else 'NOT MET'}: {text}")
+
+    big, small = max(ns), min(ns)
+    mh, lim, pol = (results.get((p, big)) for p in ("markhouse", "limit", "client_polars"))
+    if mh and lim and mh.seconds and lim.seconds:
+        r = mh.median / lim.median
+        line(r <= 1.6, f"Aperiodic backfill {big} months end to end <= 1.6x the one-statement limit: {r:.2f}x")
+    if mh and pol and mh.seconds and pol.seconds:
+        r = pol.median / mh.median
+        line(r >= 2, f"Aperiodic backfill >= 2x faster than the aperiodic client (polars) -> DuckDB: {r:.2f}x")
+    if mh and mh.rss_mb:
+        line(mh.peak_rss_mb < 1024, f"peak RSS of the {big}-month backfill under 1 GiB: {mh.peak_rss_mb:.0f} MB")
+        m_small = results.get(("markhouse", small))
+        if m_small and m_small.rss_mb and small != big:
+            growth = mh.peak_rss_mb / m_small.peak_rss_mb
+            line(growth <= 1.25, f"peak RSS not growing with months ({small} -> {big}): {growth:.2f}x")
+    if big in marts and small in marts and small != big:
+        r = marts[big].median / marts[small].median
+        line(
+            r <= 1.3,
+            f"marts rebuild after reloading one month: {big}-month history {marts[big].median:.2f}s vs "
+            f"{small}-month {marts[small].median:.2f}s = {r:.2f}x (<= 1.3x)",
+        )
+    for n, runs in sorted(runs_per_backfill.items()):
+        line(runs == 1, f"a {n}-month backfill from the CLI starts {runs} Dagster run(s)")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The measured paths. Each runs in a fresh process (``python -m bench.paths NAME ARGS_JSON``) so that
+start-up and peak RSS are its own; it prints one JSON line with its phase timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+COLUMNS = (
+    "time, last_price, index_price, mark_price, last_price_pct_change, index_price_pct_change, "
+    "mark_price_pct_change, mark_index_pct_change_ratio, mark_last_pct_change_ratio, index_last_pct_change_ratio"
+)
+
+
+def _db(args: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    Path(args["db"]).unlink(missing_ok=True)
+    con = duckdb.connect(args["db"])
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def limit(args: dict[str, Any]) -> dict[str, float]:
+    """DuckDB's own load limit: one INSERT ... SELECT over every local file."""
+    con = _db(args)
+    con.execute(f"create table prices as select {COLUMNS} from read_parquet($f) limit 0", {"f": args["files"][:1]})
+    t = time.perf_counter()
+    con.execute(f"insert into prices select {COLUMNS} from read_parquet($f)", {"f": args["files"]})
+    return {"load": time.perf_counter() - t}
+
+
+def per_month_tx(args: dict[str, Any]) -> dict[str, float]:
+    """The same, one transaction per month (delete + insert), as a naive atomic replace would."""
+    con = _db(args)
+    con.execute(f"create table prices as select {COLUMNS} from read_parquet($f) limit 0", {"f": args["files"][:1]})
+    by_month: dict[str, list[str]] = {}
+    for f in args["files"]:
+        by_month.setdefault(Path(f).stem, []).append(f)
+    t = time.perf_counter()
+    for month, files in sorted(by_month.items()):
+        con.execute("begin")
+        con.execute("delete from prices where strftime(time, '%Y-%m') = $m", {"m": month})
+        con.execute(f"insert into prices select {COLUMNS} from read_parquet($f)", {"f": files})
+        con.execute("commit")
+    return {"load": time.perf_counter() - t}
+
+
+def _listing(args: dict[str, Any]) -> list[tuple[str, str]]:
+    import requests
+
+    out = []
+    for symbol in args["symbols"]:
+        r = requests.get(
+            f"{args['base_url']}/data/derivative_price",
+            params={"timestamp": "exchange", "interval": "1m", "exchange": "binance-futures", "symbol": symbol,
+                    "start_date": args["start"], "end_date": args["end"]},
+            headers={"X-API-KEY": args["api_key"]}, timeout=60,
+        )
+        r.raise_for_status()
+        out += [(f"{symbol}-{f['year']}-{f['month']:02d}", f["url"]) for f in r.json()["files"]]
+    return out
+
+
+def http_then_load(args: dict[str, Any]) -> dict[str, float]:
+    """Sequential download over HTTP to disk, then one INSERT (no validation, no atomic replace)."""
+    import requests
+
+    t = time.perf_counter()
+    folder = Path(args["tmp"])
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    with requests.Session() as s:
+        for name, url in _listing(args):
+            path = folder / f"{name}.parquet"
+            path.write_bytes(s.get(url, timeout=120).content)
+            files.append(str(path))
+    download = time.perf_counter() - t
+    con = _db(args)
+    con.execute(f"create table prices as select {COLUMNS} from read_parquet($f) limit 0", {"f": files[:1]})
+    con.execute(f"insert into prices select {COLUMNS} from read_parquet($f)", {"f": files})
+    return {"download": download, "load": time.perf_counter() - t - download}
+
+
+def _client(args: dict[str, Any], output: str) -> dict[str, float]:
+    import aperiodic
+
+    con = _db(args)
+    t = time.perf_counter()
+    first = True
+    for symbol in args["symbols"]:
+        frame = aperiodic.get_derivative_metrics(
+            args["api_key"], metric="derivative_price", timestamp="exchange", interval="1m",
+            exchange="binance-futures", symbol=symbol, start_date=date.fromisoformat(args["start"]),
+            end_date=date.fromisoformat(args["end"]), base_url=args["base_url"], show_progress=False, output=output,
+        )
+        con.register("frame", frame)
+        con.execute("create table prices as select * from frame" if first else "insert into prices select * from frame")
+        con.unregister("frame")
+        first = False
+    return {"load": time.perf_counter() - t}
+
+
+def client_polars(args: dict[str, Any]) -> dict[str, float]:
+    """The vendor's own client (polars) -> DataFrame -> DuckDB, one symbol at a time."""
+    return _client(args, "polars")
+
+
+def client_pandas(args: dict[str, Any]) -> dict[str, float]:
+    """The vendor's own client (pandas) -> DataFrame -> DuckDB."""
+    return _client(args, "pandas")
+
+
+def markhouse(args: dict[str, Any]) -> dict[str, float]:
+    """markhouse's real path, as a user runs it: one `markhouse backfill` range run (Dagster assets:
+    download, validation, atomic replace, marts, serving copy)."""
+    Path(args["db"]).unlink(missing_ok=True)
+    env = {**os.environ, **args["env"], "MARKHOUSE_WAREHOUSE": args["db"]}
+    t = time.perf_counter()
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "markhouse"), "backfill", "--start", args["start"][:7],
+         "--end", args["end"][:7]],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    phases = {"total": time.perf_counter() - t}
+    for name, pattern in PHASES.items():
+        match = re.search(pattern, out.stderr)
+        if match:
+            phases[name] = float(match.group(1))
+    return phases
+
+
+# what the assets log, read back as phase timings
+PHASES = {
+    "load": r"aperiodic: loaded [\d,]+ rows from \d+ files in ([\d.]+)s",
+    "marts": r"marts: [\d,]+ rows rebuilt for \d+ months in ([\d.]+)s",
+    "publish": r"serving copy \S+ published in ([\d.]+)s",
+}
+
+
+def marts_one_month(args: dict[str, Any]) -> dict[str, float]:
+    """Rebuilding the marts after reloading one month, on an existing warehouse."""
+    from pipelines.models import refresh_marts
+    from pipelines.storage import Warehouse
+
+    with Warehouse(args["db"]).writer() as con:
+        t = time.perf_counter()
+        refresh_marts(con, [date.fromisoformat(args["month"])])
+        return {"refresh": time.perf_counter() - t}
+
+
+PATHS: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
+    f.__name__: f
+    for f in (limit, per_month_tx, http_then_load, client_polars, client_pandas, markhouse, marts_one_month)
+}
+
+if __name__ == "__main__":
+    result = PATHS[sys.argv[1]](json.loads(sys.argv[2]))
+    # peak RSS of this process and of any child it waited for (the markhouse CLI), in MB
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    print(json.dumps({**result, "_rss_mb": peak / 1024}))
