@@ -90,3 +90,15 @@ def test_cli_rejects_a_bad_range(tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.returncode == 2 and "is before --start" in out.stderr
+
+
+def test_daily_schedule_refreshes_the_running_month() -> None:
+    from datetime import UTC, datetime
+
+    from pipelines.definitions import defs
+
+    schedule = defs.resolve_schedule_def("daily_current_month")
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 5, 17, 2, 15, tzinfo=UTC))
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2026-05-01"
+    assert request.run_key == "current-month-2026-05-17"
