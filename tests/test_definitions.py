@@ -98,7 +98,10 @@ def test_daily_schedule_refreshes_the_running_month() -> None:
     from pipelines.definitions import defs
 
     schedule = defs.resolve_schedule_def("daily_current_month")
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 5, 17, 2, 15, tzinfo=UTC))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 5, 17, 2, 15, tzinfo=UTC),
+        repository_def=defs.get_repository_def(),
+    )
     request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-05-01"
     assert request.run_key == "current-month-2026-05-17"
