@@ -45,7 +45,10 @@ def run_path(name: str, args: dict) -> tuple[dict[str, float], float]:  # type: 
     """Run one path in a fresh process; returns its timings and its peak RSS (MB, whole process tree)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.paths", name, json.dumps(args)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     out, err = proc.communicate()
     if proc.returncode:
@@ -56,12 +59,18 @@ def run_path(name: str, args: dict) -> tuple[dict[str, float], float]:  # type: 
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor(),
     )
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     mem = int(next(x.split()[1] for x in meminfo if x.startswith("MemTotal"))) / 2**20
-    libs = ", ".join(f"{p} {version(p)}" for p in ("duckdb", "dagster", "pyarrow", "polars", "pandera", "aperiodic"))
+    libs = ", ".join(
+        f"{p} {version(p)}" for p in ("duckdb", "dagster", "pyarrow", "polars", "pandera", "aperiodic")
+    )
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}; {libs}"
 
 
@@ -89,16 +98,25 @@ def main() -> int:
         )
         with Emulator(aperiodic_files=DATA / "aperiodic") as emu:
             env = {
-                "APERIODIC_BASE_URL": emu.aperiodic_base_url, "APERIODIC_API_KEY": emu.api_key,
-                "MARKHOUSE_UNIVERSE": str(universe), "MARKHOUSE_SERVING": str(work / "serving.duckdb"),
-                "DAGSTER_HOME": str(work / "dagster_home"), "PYTHONWARNINGS": "ignore",
+                "APERIODIC_BASE_URL": emu.aperiodic_base_url,
+                "APERIODIC_API_KEY": emu.api_key,
+                "MARKHOUSE_UNIVERSE": str(universe),
+                "MARKHOUSE_SERVING": str(work / "serving.duckdb"),
+                "DAGSTER_HOME": str(work / "dagster_home"),
+                "PYTHONWARNINGS": "ignore",
             }
             (work / "dagster_home").mkdir()
             (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
             args = {
-                "files": files, "db": str(work / "bench.duckdb"), "tmp": str(work / "download"),
-                "symbols": list(SYMBOLS), "base_url": emu.aperiodic_base_url, "api_key": emu.api_key,
-                "start": start, "end": end, "env": env,
+                "files": files,
+                "db": str(work / "bench.duckdb"),
+                "tmp": str(work / "download"),
+                "symbols": list(SYMBOLS),
+                "base_url": emu.aperiodic_base_url,
+                "api_key": emu.api_key,
+                "start": start,
+                "end": end,
+                "env": env,
             }
             for r in range(opts.runs):
                 for name in opts.paths:  # interleaved, so drift hits every path alike
@@ -108,7 +126,9 @@ def main() -> int:
                     try:
                         phases, rss = run_path(name, args)
                     except RuntimeError as exc:
-                        if "No module named 'pandas'" in str(exc) or "pandas/pyarrow is not installed" in str(exc):
+                        if "No module named 'pandas'" in str(exc) or "pandas/pyarrow is not installed" in str(
+                            exc
+                        ):
                             m.skipped = "pandas not installed (pip install 'aperiodic[pandas]')"
                             continue
                         raise
@@ -116,15 +136,22 @@ def main() -> int:
                     m.rss_mb.append(rss)
                     for k, v in phases.items():
                         m.phases.setdefault(k, []).append(v)
-                    print(f"  run {r + 1}/{opts.runs} {name:<15} {m.seconds[-1]:7.2f}s  {rss:7.0f} MB", flush=True)
+                    print(
+                        f"  run {r + 1}/{opts.runs} {name:<15} {m.seconds[-1]:7.2f}s  {rss:7.0f} MB",
+                        flush=True,
+                    )
             if "markhouse" in opts.paths:
                 from dagster import DagsterInstance
 
                 with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-                    runs_per_backfill[n] = len(instance.get_runs()) // max(len(results[("markhouse", n)].seconds), 1)
+                    runs_per_backfill[n] = len(instance.get_runs()) // max(
+                        len(results[("markhouse", n)].seconds), 1
+                    )
                 mm = marts[n] = Measured()
                 for _ in range(opts.runs):
-                    phases, rss = run_path("marts_one_month", {"db": args["db"], "month": months[-2].isoformat()})
+                    phases, rss = run_path(
+                        "marts_one_month", {"db": args["db"], "month": months[-2].isoformat()}
+                    )
                     mm.seconds.append(phases["refresh"])
                     mm.rss_mb.append(rss)
     report = render(results, marts, runs_per_backfill, opts)
@@ -162,7 +189,9 @@ def render(results, marts, runs_per_backfill, opts) -> str:  # type: ignore[no-u
     for n in ns:
         m = results.get(("markhouse", n))
         if m and m.phases:
-            lines.append(f"- {n} months: " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in m.phases.items()))
+            lines.append(
+                f"- {n} months: " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in m.phases.items())
+            )
     lines += ["", "## Targets", ""]
     lines += targets(results, marts, runs_per_backfill, ns)
     return "\n".join(lines) + "\n"
@@ -178,12 +207,19 @@ def targets(results, marts, runs_per_backfill, ns) -> list[str]:  # type: ignore
     mh, lim, pol = (results.get((p, big)) for p in ("markhouse", "limit", "client_polars"))
     if mh and lim and mh.seconds and lim.seconds:
         r = mh.median / lim.median
-        line(r <= 1.6, f"Aperiodic backfill {big} months end to end <= 1.6x the one-statement limit: {r:.2f}x")
+        line(
+            r <= 1.6, f"Aperiodic backfill {big} months end to end <= 1.6x the one-statement limit: {r:.2f}x"
+        )
     if mh and pol and mh.seconds and pol.seconds:
         r = pol.median / mh.median
-        line(r >= 2, f"Aperiodic backfill >= 2x faster than the aperiodic client (polars) -> DuckDB: {r:.2f}x")
+        line(
+            r >= 2, f"Aperiodic backfill >= 2x faster than the aperiodic client (polars) -> DuckDB: {r:.2f}x"
+        )
     if mh and mh.rss_mb:
-        line(mh.peak_rss_mb < 1024, f"peak RSS of the {big}-month backfill under 1 GiB: {mh.peak_rss_mb:.0f} MB")
+        line(
+            mh.peak_rss_mb < 1024,
+            f"peak RSS of the {big}-month backfill under 1 GiB: {mh.peak_rss_mb:.0f} MB",
+        )
         m_small = results.get(("markhouse", small))
         if m_small and m_small.rss_mb and small != big:
             growth = mh.peak_rss_mb / m_small.peak_rss_mb

@@ -33,7 +33,9 @@ def _db(args: dict[str, Any]) -> duckdb.DuckDBPyConnection:
 def limit(args: dict[str, Any]) -> dict[str, float]:
     """DuckDB's own load limit: one INSERT ... SELECT over every local file."""
     con = _db(args)
-    con.execute(f"create table prices as select {COLUMNS} from read_parquet($f) limit 0", {"f": args["files"][:1]})
+    con.execute(
+        f"create table prices as select {COLUMNS} from read_parquet($f) limit 0", {"f": args["files"][:1]}
+    )
     t = time.perf_counter()
     con.execute(f"insert into prices select {COLUMNS} from read_parquet($f)", {"f": args["files"]})
     return {"load": time.perf_counter() - t}
@@ -42,7 +44,9 @@ def limit(args: dict[str, Any]) -> dict[str, float]:
 def per_month_tx(args: dict[str, Any]) -> dict[str, float]:
     """The same, one transaction per month (delete + insert), as a naive atomic replace would."""
     con = _db(args)
-    con.execute(f"create table prices as select {COLUMNS} from read_parquet($f) limit 0", {"f": args["files"][:1]})
+    con.execute(
+        f"create table prices as select {COLUMNS} from read_parquet($f) limit 0", {"f": args["files"][:1]}
+    )
     by_month: dict[str, list[str]] = {}
     for f in args["files"]:
         by_month.setdefault(Path(f).stem, []).append(f)
@@ -62,9 +66,16 @@ def _listing(args: dict[str, Any]) -> list[tuple[str, str]]:
     for symbol in args["symbols"]:
         r = requests.get(
             f"{args['base_url']}/data/derivative_price",
-            params={"timestamp": "exchange", "interval": "1m", "exchange": "binance-futures", "symbol": symbol,
-                    "start_date": args["start"], "end_date": args["end"]},
-            headers={"X-API-KEY": args["api_key"]}, timeout=60,
+            params={
+                "timestamp": "exchange",
+                "interval": "1m",
+                "exchange": "binance-futures",
+                "symbol": symbol,
+                "start_date": args["start"],
+                "end_date": args["end"],
+            },
+            headers={"X-API-KEY": args["api_key"]},
+            timeout=60,
         )
         r.raise_for_status()
         out += [(f"{symbol}-{f['year']}-{f['month']:02d}", f["url"]) for f in r.json()["files"]]
@@ -99,12 +110,24 @@ def _client(args: dict[str, Any], output: str) -> dict[str, float]:
     first = True
     for symbol in args["symbols"]:
         frame = aperiodic.get_derivative_metrics(
-            args["api_key"], metric="derivative_price", timestamp="exchange", interval="1m",
-            exchange="binance-futures", symbol=symbol, start_date=date.fromisoformat(args["start"]),
-            end_date=date.fromisoformat(args["end"]), base_url=args["base_url"], show_progress=False, output=output,
+            args["api_key"],
+            metric="derivative_price",
+            timestamp="exchange",
+            interval="1m",
+            exchange="binance-futures",
+            symbol=symbol,
+            start_date=date.fromisoformat(args["start"]),
+            end_date=date.fromisoformat(args["end"]),
+            base_url=args["base_url"],
+            show_progress=False,
+            output=output,
         )
         con.register("frame", frame)
-        con.execute("create table prices as select * from frame" if first else "insert into prices select * from frame")
+        con.execute(
+            "create table prices as select * from frame"
+            if first
+            else "insert into prices select * from frame"
+        )
         con.unregister("frame")
         first = False
     return {"load": time.perf_counter() - t}
@@ -127,9 +150,18 @@ def markhouse(args: dict[str, Any]) -> dict[str, float]:
     env = {**os.environ, **args["env"], "MARKHOUSE_WAREHOUSE": args["db"]}
     t = time.perf_counter()
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "markhouse"), "backfill", "--start", args["start"][:7],
-         "--end", args["end"][:7]],
-        env=env, capture_output=True, text=True, check=False,
+        [
+            str(Path(sys.executable).parent / "markhouse"),
+            "backfill",
+            "--start",
+            args["start"][:7],
+            "--end",
+            args["end"][:7],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
@@ -168,5 +200,8 @@ PATHS: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
 if __name__ == "__main__":
     result = PATHS[sys.argv[1]](json.loads(sys.argv[2]))
     # peak RSS of this process and of any child it waited for (the markhouse CLI), in MB
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
     print(json.dumps({**result, "_rss_mb": peak / 1024}))

@@ -16,6 +16,7 @@ MARTS = (
     "rpt_coverage",
     "rpt_vendor_divergence",
     "rpt_mark_last_gap",
+    "rpt_term_structure",
     "dim_instrument",
     "map_vendor_instrument",
 )

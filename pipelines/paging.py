@@ -68,9 +68,7 @@ class NextUrlPaginator:
         if not url:
             return None
         if url in self._seen:
-            raise PagingError(
-                "paging", f"{self._next_key} repeats an earlier page; stopping instead of looping"
-            )
+            raise PagingProblem(f"{self._next_key} repeats an earlier page; stopping instead of looping")
         self._seen.add(url)
         return PageRequest(url)
 
@@ -80,7 +78,10 @@ class TimeWindowPaginator:
 
     The next window starts *at* the last timestamp (inclusive), because a full page may end in the
     middle of the rows sharing it; the caller drops the rows it already has (``seen`` keys). A full
-    page whose rows all share the window's start cannot advance: that is an error, not a loop.
+    page whose rows all share the window's start cannot advance: with ``max_limit`` above ``limit``
+    the same window is asked again with the limit doubled (up to ``max_limit``, kept from then on),
+    so a small page size still gets every row of a wide snapshot; at ``max_limit`` it is an error,
+    not a loop.
     """
 
     def __init__(
@@ -93,10 +94,12 @@ class TimeWindowPaginator:
         timestamp: Callable[[Any], str],
         from_key: str = "from",
         limit_key: str = "limit",
+        max_limit: int | None = None,
     ):
         self._url = url
         self._params = dict(params)
         self._limit = limit
+        self._max_limit = max(limit, max_limit or limit)
         self._rows = rows
         self._timestamp = timestamp
         self._from_key = from_key
@@ -111,9 +114,11 @@ class TimeWindowPaginator:
             return None
         last = self._timestamp(rows[-1])
         if self._timestamp(rows[0]) == last and last == self._params.get(self._from_key):
-            raise PagingProblem(
-                f"more than limit={self._limit} rows share timestamp {last}; raise the page limit",
-            )
+            if self._limit >= self._max_limit:
+                raise PagingProblem(
+                    f"more than limit={self._limit} rows share timestamp {last}; raise the page limit",
+                )
+            self._limit = min(self._limit * 2, self._max_limit)  # same window, a page that can hold it
         self._params[self._from_key] = last
         return PageRequest(self._url, {**self._params, self._limit_key: self._limit})
 

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,10 +36,10 @@ def read_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
-# The serving copy is written in an older storage format on purpose: BI drivers in the field (JDBC,
-# ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and every DuckDB >= 1.0 reads v1.0.0.
+# The warehouse, and so its serving copy, is written in an older storage format on purpose: BI
+# drivers in the field (JDBC, ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and
+# every DuckDB >= 1.0 reads v1.0.0.
 SERVING_STORAGE_VERSION = "v1.0.0"
-SERVING_SCHEMAS = ("marts",)
 
 
 class WarehouseBusyError(RuntimeError):
@@ -120,7 +121,9 @@ class Warehouse:
         announced = False
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                return duckdb.connect(
+                    str(self.path), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
+                )
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise WarehouseBusyError(f"cannot open {self.path} for writing: {exc}") from None
@@ -189,64 +192,52 @@ def _used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:
-    """Copy the marts (views materialized as tables, with their comments) into a new file, then
-    swap it in with one atomic rename. A reader sees the old copy or the new one, never a
-    half-written one, and nothing a reader does can block the writer: readers never open the
-    warehouse, and a reader holding the old copy keeps reading its (unlinked) file.
+    """Publish the warehouse as the readers' serving copy: checkpoint, copy the file byte for byte
+    (about 1 GB/s, where copying the marts table by table ran near 1 M rows/s), stamp
+    ``meta.publication`` on the copy, then swap it in with one atomic rename.
+
+    A reader sees the old copy or the new one, never a half-written one, and nothing a reader does
+    can block the writer: readers never open the warehouse, and a reader holding the old copy keeps
+    reading its (unlinked) file. The caller holds the writer lock, so nothing changes the file
+    while it is copied.
     """
     started = time.perf_counter()
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    relations = [
-        r
-        for r in con.execute(
-            "select schema_name, table_name, comment from duckdb_tables() where database_name = current_database() "
-            "union all select schema_name, view_name, comment from duckdb_views() "
-            "where database_name = current_database() and not internal order by 1, 2"
-        ).fetchall()
-        if r[0] in SERVING_SCHEMAS
-    ]
-    columns = con.execute(
-        "select schema_name, table_name, column_name, comment from duckdb_columns() "
-        "where database_name = current_database() and comment is not null"
-    ).fetchall()
+    row = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    if not row or not row[0]:
+        raise RuntimeError("publish_serving needs a file-backed warehouse connection")
+    source = Path(row[0])
     counts: dict[str, int] = {}
-    con.execute(f"attach '{tmp}' as serving_next (storage_version '{SERVING_STORAGE_VERSION}')")
+    for (name,) in con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts' "
+        "union all select view_name from duckdb_views() "
+        "where database_name = current_database() and schema_name = 'marts' order by 1"
+    ).fetchall():
+        result = con.execute(f"select count(*) from marts.{name}").fetchone()
+        counts[f"marts.{name}"] = int(result[0]) if result else 0
+    con.execute("checkpoint")
+    tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     try:
-        for schema in SERVING_SCHEMAS:
-            con.execute(f"create schema if not exists serving_next.{schema}")
-        for schema, name, comment in relations:
-            con.execute(f"create table serving_next.{schema}.{name} as select * from {schema}.{name}")
-            if comment:
-                con.execute(f"comment on table serving_next.{schema}.{name} is {_sql_string(comment)}")
-            row = con.execute(f"select count(*) from serving_next.{schema}.{name}").fetchone()
-            counts[f"{schema}.{name}"] = int(row[0]) if row else 0
-        for schema, name, column, comment in columns:
-            if (schema, name) in {(r[0], r[1]) for r in relations}:
-                con.execute(
-                    f"comment on column serving_next.{schema}.{name}.{column} is {_sql_string(comment)}"
-                )
-        con.execute("create schema if not exists serving_next.meta")
-        con.execute(
-            "create table serving_next.meta.publication as "
-            "select now() as published_at, $tables::json as row_counts",
-            {"tables": json.dumps(counts)},
-        )
-    except BaseException:
-        con.execute("detach serving_next")
+        shutil.copyfile(source, tmp)
+        stamp = duckdb.connect(str(tmp))
+        try:
+            stamp.execute("create schema if not exists meta")
+            stamp.execute(
+                "create or replace table meta.publication as select now() as published_at, $t::json as row_counts",
+                {"t": json.dumps(dict(sorted(counts.items())))},
+            )
+        finally:
+            stamp.close()
+        os.replace(tmp, serving_path)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
-    con.execute("detach serving_next")
-    os.replace(tmp, serving_path)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
     dir_fd = os.open(serving_path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
     return PublishResult(serving_path, counts, time.perf_counter() - started)
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

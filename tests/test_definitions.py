@@ -64,7 +64,7 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "3/3 months written" in out.stderr  # progress on the terminal
-    assert "perpetual-ETH-USDT:USDT      exchange 1h   2026-05      384" in out.stdout  # the summary
+    assert "perpetual-ETH-USDT:USDT          exchange 1h   2026-05      384" in out.stdout  # the summary
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
         assert len(runs) == 1
@@ -72,12 +72,19 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
     con = duckdb.connect(env["MARKHOUSE_WAREHOUSE"], read_only=True)
     try:
         counts = dict(
-            con.execute("select interval, count(*) from marts.fct_price_interval group by all").fetchall()
+            con.execute(
+                "select interval, count(*) from marts.fct_price_interval where vendor = 'aperiodic' group by all"
+            ).fetchall()
         )
+        cayolargo = con.execute(
+            "select count(*) from marts.fct_price_interval where vendor = 'cayolargo' and interval = '10m'"
+        ).fetchone()
     finally:
         con.close()
     # 2 instruments x (744 + 720 + 384) native hours; 4h and 1d rolled up from them
     assert counts == {"1h": 2 * 1848, "4h": 2 * 1848 // 4, "1d": 2 * 1848 // 24}
+    # CayøLargo, 2 coins x 4 instruments at every 10-minute snapshot of (31 + 30 + 16) days
+    assert cayolargo == (2 * 4 * 77 * 144,)
 
 
 def test_cli_rejects_a_bad_range(tmp_path: Path) -> None:

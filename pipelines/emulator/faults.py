@@ -11,17 +11,33 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["expired_url", "status", "truncate", "html_200", "drift_columns", "drop_connection"]
+FaultKind = Literal[
+    "expired_url",
+    "status",
+    "truncate",
+    "html_200",
+    "drift_columns",
+    "drop_connection",
+    "repeat_next_url",
+    "repeat_row",
+    "missing_field",
+]
 Target = Literal["list", "file", "any"]
 
 FAULT_KINDS: frozenset[str] = frozenset(
     {"expired_url", "status", "truncate", "html_200", "drift_columns", "drop_connection"}
+    | {"repeat_next_url", "repeat_row"}
+    | {"missing_field"}
 )
 TARGETS: frozenset[str] = frozenset({"list", "file", "any"})
 
 # Faults that only make sense on one kind of request: a listing hands out URLs, a file has
 # columns. An "any" fault of such a kind waits for a request it can act on.
-_ONLY_ON: dict[str, str] = {"expired_url": "list", "drift_columns": "file"}
+_ONLY_ON: dict[str, str] = {"expired_url": "list", "drift_columns": "file", "missing_field": "list"}
+
+# Faults that act on a page reached by following a continuation (Kaiko's next_url): the answer's
+# next_url repeats the page just served, or its first row repeats the previous page's last row.
+_ONLY_CONTINUATION: frozenset[str] = frozenset({"repeat_next_url", "repeat_row"})
 
 
 @dataclass
@@ -34,6 +50,7 @@ class Fault:
     remaining: int
     status: int | None = None
     retry_after: int | None = None
+    field: str | None = None  # kind "missing_field": the field left out of every row
 
     def applies_to(self, target: str, decoded_path: str, *, can_expire_urls: bool = False) -> bool:
         if self.target not in ("any", target):
@@ -42,6 +59,8 @@ class Fault:
         if only is not None and only != target:
             return False
         if self.kind == "expired_url" and not can_expire_urls:
+            return False
+        if self.kind in _ONLY_CONTINUATION and "continuation_token=" not in decoded_path:
             return False
         return self.match in decoded_path
 
@@ -62,12 +81,14 @@ class Faults:
         times: int = 1,
         status: int | None = None,
         retry_after: int | None = None,
+        field: str | None = None,
     ) -> Fault:
         """Arm a fault for the next ``times`` matching requests (-1 = forever).
 
         ``match`` is a substring of the decoded request path + query (e.g. "2026-02", "ETH").
         ``status``/``retry_after`` are for kind "status" (default 503; a 429 always carries
-        Retry-After, 1 s unless given).
+        Retry-After, 1 s unless given). ``field`` is for kind "missing_field" (CayøLargo: the
+        answer's rows leave that field out; default "mark_price").
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
@@ -81,7 +102,7 @@ class Faults:
                 raise ValueError("a status fault needs a 4xx/5xx status")
             if status == 429 and retry_after is None:
                 retry_after = 1
-        fault = Fault(kind, target, match, times, status, retry_after)
+        fault = Fault(kind, target, match, times, status, retry_after, field)
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -306,6 +306,13 @@ class Emulator:
         from .aperiodic import AperiodicHandler
 
         self.vendors: list[VendorHandler] = [AperiodicHandler(self)]
+        from .kaiko import KaikoHandler
+
+        self.vendors.append(KaikoHandler(self))
+        from .cayolargo import CayoLargoHandler
+
+        self.cayolargo = CayoLargoHandler(self)  # auth header, envelope and plan are set on it
+        self.vendors.append(self.cayolargo)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -355,6 +362,16 @@ class Emulator:
         """What to pass as the official client's ``base_url``."""
         return f"{self.url}/api/v1"
 
+    @property
+    def kaiko_base_url(self) -> str:
+        """Kaiko's API root (scheme + host); the client appends ``/v2/data/derivatives.v2/price``."""
+        return self.url
+
+    @property
+    def cayolargo_base_url(self) -> str:
+        """CayøLargo's API root (scheme + host); the client appends ``/v1/marketdata/futures``."""
+        return self.url
+
     # -- used by vendor handlers ----------------------------------------------------------------
 
     def route(self, path: str) -> tuple[VendorHandler | None, str | None]:
@@ -385,6 +402,8 @@ def serve_forever(
     with emu:
         print(f"markhouse vendor emulator on {emu.url}  (today = {today.isoformat()})", flush=True)
         print(f"  Aperiodic base URL: {emu.aperiodic_base_url}", flush=True)
+        print(f"  Kaiko base URL: {emu.kaiko_base_url}", flush=True)
+        print(f"  CayøLargo base URL: {emu.cayolargo_base_url}", flush=True)
         print(f"  API key: {emu.api_key}   preview key: DEMO-KEY", flush=True)
         print("Ctrl-C to stop.", flush=True)
         try:

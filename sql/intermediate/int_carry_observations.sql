@@ -1,11 +1,19 @@
 -- int_carry_observations: one row per (vendor, venue, instrument_key, ts) with the inputs of carry:
 -- mark and index, and funding and open interest where the vendor carries them. Aperiodic rows come
 -- from the finest natively loaded interval of the exchange timestamp type (see raw.load_log),
--- so a month loaded at 1m and 1h is not counted twice.
+-- so a month loaded at 1m and 1h is not counted twice; Kaiko rows (exchange time) likewise.
 with
 
 aperiodic as (
     select * from staging.stg_aperiodic__derivative_price
+),
+
+kaiko as (
+    select * from staging.stg_kaiko__derivative_price
+),
+
+cayolargo as (
+    select * from staging.stg_cayolargo__futures
 ),
 
 intervals as (
@@ -37,8 +45,53 @@ aperiodic_carry as (
     where a.timestamp_type = 'exchange'
 ),
 
+-- Kaiko likewise: its finest loaded interval per instrument (a 1h row repeats a 1m row)
+kaiko_finest as (
+    select log.venue, log.instrument_key, arg_min(log.interval, i.seconds) as interval
+    from raw.load_log as log
+    inner join intervals as i using (interval)
+    where log.vendor = 'kaiko'
+    group by all
+),
+
+kaiko_carry as (
+    select
+        k.vendor,
+        k.venue,
+        k.instrument_key,
+        k.ts,
+        k.mark_price,
+        k.index_price,
+        null::double as funding_rate,
+        null::double as funding_interval_hours,
+        null::double as open_interest,
+        null::double as contract_size
+    from kaiko as k
+    semi join kaiko_finest as f using (venue, instrument_key, interval)
+),
+
+-- CayøLargo snapshots carry funding (per instrument, with its interval) and open interest
+cayolargo_carry as (
+    select
+        vendor,
+        venue,
+        instrument_key,
+        ts,
+        mark_price,
+        index_price,
+        funding_rate,
+        funding_interval_hours,
+        open_interest,
+        contract_size
+    from cayolargo
+),
+
 unioned as (
     select * from aperiodic_carry
+    union all by name
+    select * from kaiko_carry
+    union all by name
+    select * from cayolargo_carry
 )
 
 select * from unioned

@@ -1,7 +1,7 @@
 -- rpt_coverage: one row per (vendor, venue, instrument_key, interval, month).
 -- An interval counts as loaded when any timestamp type has a row for it. Expected rows run from
 -- the month start to the month end, or to the last complete interval before the load time for
--- the month being loaded while it is still running.
+-- the month being loaded while it is still running, and never past a dated contract's expiry.
 with
 
 prices as (
@@ -10,6 +10,10 @@ prices as (
 
 intervals as (
     select * from ref.intervals
+),
+
+instruments as (
+    select venue, instrument_key, expiry from ref.instrument
 ),
 
 loads as (
@@ -38,12 +42,14 @@ with_expected as (
         loads.loaded_at,
         least(
             month::timestamptz + interval 1 month,
-            to_timestamp(floor(epoch(coalesce(loads.loaded_at, now())) / i.seconds) * i.seconds)
+            to_timestamp(floor(epoch(coalesce(loads.loaded_at, now())) / i.seconds) * i.seconds),
+            to_timestamp(ceil(epoch(instruments.expiry) / i.seconds) * i.seconds)
         ) as expected_end,
         greatest(0, (epoch(expected_end) - epoch(month::timestamptz)) // i.seconds)::bigint as expected_rows
     from loaded
     inner join intervals as i using (interval)
     left join loads using (vendor, venue, instrument_key, month)
+    left join instruments using (venue, instrument_key)
 ),
 
 final as (

@@ -27,6 +27,49 @@ create table if not exists raw.aperiodic_derivative_price (
     loaded_at timestamptz not null
 );
 
+-- one row per (venue, instrument_key, interval, ts) from Kaiko derivatives.v2/price (exchange time;
+-- a coarser row is the last minute of its period); partition = (venue, instrument_key, interval,
+-- month)
+create table if not exists raw.kaiko_derivative_price (
+    venue varchar not null,
+    instrument_key varchar not null,
+    interval varchar not null,
+    month date not null,
+    ts timestamptz not null,
+    last_price double,
+    index_price double,
+    mark_price double,
+    loaded_at timestamptz not null
+);
+
+-- one row per (venue, instrument_key, ts): CayøLargo Deribit futures/perpetual snapshots (10m);
+-- partition = (venue, instrument_key, month). expiration_timestamp as the vendor sent it
+-- (3000-01-01 for perpetuals); funding_interval_hours from the mapping (perpetuals only).
+create table if not exists raw.cayolargo_futures (
+    venue varchar not null,
+    instrument_key varchar not null,
+    coin varchar not null,
+    instrument_id varchar not null,
+    month date not null,
+    ts timestamptz not null,
+    contract_type varchar not null,
+    expiration_timestamp timestamptz not null,
+    contract_size double not null,
+    mark_price double not null,
+    bid_price double,
+    ask_price double,
+    best_bid_amount double,
+    best_ask_amount double,
+    last_price double,
+    open_interest double not null,
+    index_price double not null,
+    funding_rate double,
+    funding_8h double,
+    funding_interval_hours double,
+    estimated_delivery_price double,
+    loaded_at timestamptz not null
+);
+
 -- one row per loaded partition: what was loaded, from how many files, when
 create table if not exists raw.load_log (
     vendor varchar not null,

@@ -1,0 +1,153 @@
+"""CayøLargo ``/v1/marketdata/futures``: Deribit snapshots of one coin, paged by time window.
+
+Quirks (PROTOCOLS.md §3 and README.md in this folder): the vendor doc names neither the host, nor
+the auth header, nor the answer's envelope, so all three are settings with documented defaults:
+root ``https://api.cayolargo.com`` (``CAYOLARGO_BASE_URL``), header ``X-API-Key`` (optionally with a
+prefix such as ``"Bearer "`` for ``Authorization``), and envelope ``auto`` (a bare JSON list, or an
+object holding the rows under ``data``/``rows``/``result``/``results``). Paging is by time only:
+ask again from the last timestamp received; because several instruments share a timestamp and a
+page may end mid-snapshot, the next window starts *at* that timestamp and the rows already
+received there are dropped here (``pages`` yields only new rows).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
+from pipelines.paging import TimeWindowPaginator, paginate
+
+log = logging.getLogger("markhouse.cayolargo")
+
+REAL_BASE_URL = "https://api.cayolargo.com"
+"""Assumed production root (the doc shows only the path); override with CAYOLARGO_BASE_URL."""
+FUTURES_PATH = "/v1/marketdata/futures"
+DEFAULT_AUTH_HEADER = "X-API-Key"
+MAX_LIMIT = 5000
+"""The vendor's maximum page size (a larger ``limit`` is answered 400)."""
+ENVELOPE_KEYS = ("data", "rows", "result", "results")
+"""Where ``envelope="auto"`` looks for the rows in an object answer."""
+
+
+def iso_utc(value: datetime) -> str:
+    """``2026-03-01T00:00:00Z``: the form the vendor doc shows for ``from``/``to``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Page:
+    """The new rows of one answer (rows already received at the boundary removed)."""
+
+    number: int
+    window_from: str  # the ``from`` this page was asked with
+    rows: list[dict[str, Any]]
+
+
+class CayoLargoClient:
+    """Thin client over one ``HttpClient``; see the module docstring for the settings."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        auth_header: str = DEFAULT_AUTH_HEADER,
+        auth_prefix: str = "",
+        envelope: str = "auto",
+        page_limit: int = MAX_LIMIT,
+        retry: RetryPolicy | None = None,
+        rate_limit_per_second: float | None = None,
+    ):
+        if not 1 <= page_limit <= MAX_LIMIT:
+            raise ValueError(f"page_limit must be 1..{MAX_LIMIT}, got {page_limit}")
+        self.base_url = base_url.rstrip("/")
+        self.envelope = envelope
+        self.page_limit = page_limit
+        headers = {auth_header: f"{auth_prefix}{api_key}"} if api_key else {}
+        self.http = HttpClient(
+            "cayolargo",
+            headers=headers,
+            retry=retry or RetryPolicy(),
+            rate_limit_per_second=rate_limit_per_second,
+            secrets=(api_key,) if api_key else (),
+        )
+
+    @property
+    def futures_url(self) -> str:
+        return f"{self.base_url}{FUTURES_PATH}"
+
+    def rows_of(self, body: Any) -> list[dict[str, Any]]:
+        """The rows of one answer, per the configured envelope; anything else is a clear error."""
+        rows: Any = None
+        if self.envelope in ("auto", "list") and isinstance(body, list):
+            rows = body
+        elif self.envelope == "auto" and isinstance(body, dict):
+            rows = next((body[k] for k in ENVELOPE_KEYS if isinstance(body.get(k), list)), None)
+        elif self.envelope not in ("auto", "list") and isinstance(body, dict):
+            rows = body.get(self.envelope)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows[:1]):
+            want = {"auto": "a JSON list or an object with a rows list", "list": "a JSON list"}.get(
+                self.envelope, f"an object with a {self.envelope!r} list"
+            )
+            raise VendorHTTPError("cayolargo", f"expected {want}, got {self.http.redact(str(body))[:160]!r}")
+        return rows
+
+    def pages(
+        self, coin: str, start: datetime, end: datetime, instrument_id: str | None = None
+    ) -> Iterator[Page]:
+        """Every row of ``coin`` with ``start <= timestamp < end``, page by page, none twice.
+
+        ``to`` is sent as ``end`` minus one second, so the answer is the same whether the vendor
+        treats ``to`` as inclusive or exclusive (snapshots fall on 10-minute boundaries).
+        """
+        params: dict[str, Any] = {
+            "coin": coin,
+            "from": iso_utc(start),
+            "to": iso_utc(end - timedelta(seconds=1)),
+        }
+        if instrument_id:
+            params["instrument_id"] = instrument_id
+        paginator = TimeWindowPaginator(
+            self.futures_url,
+            params,
+            limit=self.page_limit,
+            max_limit=MAX_LIMIT,
+            rows=self.rows_of,
+            timestamp=_timestamp,
+        )
+        boundary: str | None = None  # last timestamp received, as the vendor spelled it
+        seen: set[str] = set()  # instrument ids already received at ``boundary``
+        window_from = params["from"]
+        for number, body in enumerate(paginate(self.http, paginator), start=1):
+            rows = self.rows_of(body)
+            # only the leading rows can repeat (the window starts at ``boundary``): drop those
+            # already received, whatever their order within the timestamp
+            head = _leading(rows, boundary)
+            fresh = [r for r in rows[:head] if r.get("instrument_id") not in seen] + rows[head:]
+            yield Page(number, window_from, fresh)
+            if rows:
+                last = _timestamp(rows[-1])
+                if last != boundary:
+                    boundary, seen = last, set()
+                tail = _leading(rows[::-1], last)
+                seen.update(str(r.get("instrument_id")) for r in rows[len(rows) - tail :])
+                window_from = last
+
+
+def _timestamp(row: Any) -> str:
+    value = row.get("timestamp") if isinstance(row, dict) else None
+    if not isinstance(value, str):
+        raise VendorHTTPError("cayolargo", f"row without a 'timestamp' string: {str(row)[:160]!r}")
+    return value
+
+
+def _leading(rows: list[dict[str, Any]], timestamp: str | None) -> int:
+    """How many rows at the start of ``rows`` carry ``timestamp``."""
+    n = 0
+    while n < len(rows) and rows[n].get("timestamp") == timestamp:
+        n += 1
+    return n

@@ -1,0 +1,114 @@
+"""The one place Deribit instrument ids meet markhouse's venue and Atlas keys.
+
+Deribit names (PROTOCOLS.md, Atlas section):
+
+* inverse, margined in the coin: ``BTC-PERPETUAL`` -> ``perpetual-BTC-USD:BTC``,
+  ``BTC-27MAR26`` -> ``future-BTC-USD:BTC-20260327`` (the day has no leading zero below 10:
+  ``BTC-5JAN24``);
+* linear, margined in USDC: ``SOL_USDC-PERPETUAL`` -> ``perpetual-SOL-USDC:USDC``,
+  ``SOL_USDC-27MAR26`` -> ``future-SOL-USDC:USDC-20260327``.
+
+The Atlas key carries the delivery date only; the exact expiry (Deribit: 08:00 UTC) comes from the
+vendor's ``expiration_timestamp`` and is what ``ref.instrument.expiry`` stores.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from pipelines.symbology import Instrument, SymbolError, parse_symbol
+from pipelines.venues import get_venue
+
+VENUE = "deribit"
+VENDOR = "cayolargo"
+FUNDING_INTERVAL_HOURS: float = get_venue(VENUE).funding_interval_hours or 8.0
+"""Deribit perpetual funding is quoted per 8 hours (vendor doc: funding annualized = rate x 3 x 365)."""
+
+PERPETUAL_EXPIRY = "3000-01-01"
+"""What the vendor stores as a perpetual's expiration_timestamp (a sentinel, not an expiry)."""
+
+CONTRACT_TYPES = {"PERPETUALS": "perpetual", "FUTURES": "future"}
+"""The vendor's contract_type -> Atlas kind."""
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DERIBIT = re.compile(
+    r"^(?P<base>[A-Z0-9]+)(?:_(?P<quote>[A-Z0-9]+))?-"
+    r"(?:(?P<perp>PERPETUAL)|(?P<day>\d{1,2})(?P<mon>[A-Z]{3})(?P<yy>\d{2}))$"
+)
+
+
+class MappingError(ValueError):
+    """An instrument id or Atlas key with no counterpart on the other side (named in the message)."""
+
+
+@dataclass(frozen=True)
+class DeribitInstrument:
+    instrument_id: str
+    instrument: Instrument  # parsed Atlas key (expiry = delivery date at midnight)
+
+    @property
+    def key(self) -> str:
+        return self.instrument.key
+
+    @property
+    def coin(self) -> str:
+        return self.instrument.base
+
+    @property
+    def contract_type(self) -> str:
+        return "PERPETUALS" if self.instrument.kind == "perpetual" else "FUTURES"
+
+    @property
+    def funding_interval_hours(self) -> float | None:
+        return FUNDING_INTERVAL_HOURS if self.instrument.kind == "perpetual" else None
+
+
+def from_deribit(instrument_id: str) -> DeribitInstrument:
+    """``BTC-27MAR26`` -> ``future-BTC-USD:BTC-20260327``; raises MappingError for anything else."""
+    m = _DERIBIT.match(instrument_id)
+    if m is None or (m["mon"] and m["mon"] not in _MONTHS):
+        raise MappingError(
+            f"unknown Deribit instrument id {instrument_id!r}: expected <COIN>[_<QUOTE>]-PERPETUAL "
+            "or <COIN>[_<QUOTE>]-<D>MMMYY (e.g. BTC-PERPETUAL, BTC-27MAR26)"
+        )
+    base = m["base"]
+    quote, settle = (m["quote"], m["quote"]) if m["quote"] else ("USD", base)
+    if m["perp"]:
+        key = f"perpetual-{base}-{quote}:{settle}"
+    else:
+        try:
+            delivery = date(2000 + int(m["yy"]), _MONTHS.index(m["mon"]) + 1, int(m["day"]))
+        except ValueError:
+            raise MappingError(f"Deribit instrument id {instrument_id!r} has an impossible date") from None
+        key = f"future-{base}-{quote}:{settle}-{delivery:%Y%m%d}"
+    return DeribitInstrument(instrument_id, parse_symbol(key))
+
+
+def to_deribit(key: str) -> DeribitInstrument:
+    """``future-BTC-USD:BTC-20260327`` -> ``BTC-27MAR26``; raises MappingError when Deribit (as
+    CayøLargo serves it) has no such instrument: spot, options, or a margin other than the coin or
+    the quote."""
+    try:
+        inst = parse_symbol(key)
+    except SymbolError as exc:
+        raise MappingError(str(exc)) from None
+    if inst.kind not in ("perpetual", "future"):
+        raise MappingError(f"{key!r}: CayøLargo serves Deribit perpetuals and dated futures only")
+    if inst.quote == "USD" and inst.settle == inst.base:
+        prefix = inst.base
+    elif inst.settle is not None and inst.settle == inst.quote and inst.quote != "USD":
+        prefix = f"{inst.base}_{inst.quote}"
+    else:
+        raise MappingError(
+            f"{key!r}: no Deribit name; Deribit contracts are inverse (<COIN>-USD:<COIN>) "
+            "or linear in their quote (<COIN>-USDC:USDC)"
+        )
+    if inst.kind == "perpetual":
+        instrument_id = f"{prefix}-PERPETUAL"
+    else:
+        assert inst.expiry is not None  # parse_symbol guarantees it for futures
+        d = inst.expiry
+        instrument_id = f"{prefix}-{d.day}{_MONTHS[d.month - 1]}{d.year % 100:02d}"
+    return DeribitInstrument(instrument_id, inst)

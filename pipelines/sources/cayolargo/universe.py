@@ -1,0 +1,48 @@
+"""The ``cayolargo:`` section of the universe file, validated completely at load time.
+
+```yaml
+cayolargo:
+  coins: [BTC, ETH]        # the vendor's `coin` parameter (doc: BTC, ETH, SOL)
+```
+
+The section lists coins, not instruments: the perpetual and the dated futures live at each
+snapshot are discovered from the data (a quarterly is listed, expires and disappears), and the
+loader writes them to ref.instrument with the vendor's exact expiry and contract size.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.universe import UniverseError, UniverseInstrument
+
+DOCUMENTED_COINS = ("BTC", "ETH", "SOL")
+_COIN = re.compile(r"^[A-Z0-9]{2,10}$")
+
+
+@dataclass(frozen=True)
+class CayoLargoUniverse:
+    coins: tuple[str, ...]
+    instruments: tuple[UniverseInstrument, ...] = ()  # discovered from the data, not listed
+
+
+def parse_section(section: dict[str, Any], where: str) -> CayoLargoUniverse:
+    """Parse and validate the ``cayolargo`` section; raises UniverseError naming the bad entry."""
+    if not isinstance(section, dict):
+        raise UniverseError(f"{where}: expected a mapping with 'coins'")
+    unknown = set(section) - {"coins"}
+    if unknown:
+        raise UniverseError(f"{where}: unknown key(s) {sorted(unknown)}")
+    coins = section.get("coins")
+    if not isinstance(coins, list) or not coins:
+        raise UniverseError(
+            f"{where}: 'coins' must be a non-empty list, e.g. [{', '.join(DOCUMENTED_COINS)}]"
+        )
+    for i, coin in enumerate(coins):
+        if not isinstance(coin, str) or not _COIN.match(coin):
+            raise UniverseError(f"{where}.coins[{i}]: {coin!r} is not a coin code like BTC (upper case)")
+    if len(set(coins)) != len(coins):
+        raise UniverseError(f"{where}: a coin is listed twice")
+    return CayoLargoUniverse(tuple(coins))

@@ -1,0 +1,200 @@
+"""Kaiko ``derivatives.v2/price``: one instrument's rows for a time range, page by page.
+
+Quirks (PROTOCOLS.md §2, README.md here): the default order is descending and the default page
+100 rows, so the first request asks ``sort=asc`` and ``page_size=1000``; later pages are reached
+only by following ``next_url`` as given (its continuation token carries range and page size); a
+full last page still gets a ``next_url`` that answers an empty page; prices come as strings and
+``index_price`` may be null; 429 and 5xx are transient (``Retry-After`` honoured).
+
+Pages are parsed straight to Arrow columns by ``pyarrow.json`` with an explicit schema: no
+Python object per row (measured in README.md).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
+from pipelines.paging import NextUrlPaginator, paginate
+from pipelines.sources.kaiko.mapping import KaikoCode
+
+REAL_BASE_URL = "https://eu.market-api.kaiko.io"
+PRICE_PATH = "/v2/data/derivatives.v2/price"
+PAGE_SIZE = 1000
+TRANSIENT_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+"""Kaiko documents 429 (rate limit), 500 and 503 (maintenance); 502/504 come from its proxies."""
+
+ROW_TYPE = pa.struct(
+    [
+        ("timestamp", pa.int64()),
+        ("index_price", pa.string()),
+        ("mark_price", pa.string()),
+        ("price", pa.string()),
+    ]
+)
+PAGE_SCHEMA = pa.schema(
+    [
+        ("result", pa.string()),
+        ("message", pa.string()),
+        ("data", pa.list_(ROW_TYPE)),
+        ("next_url", pa.string()),
+    ]
+)
+_PARSE_OPTIONS = pj.ParseOptions(
+    explicit_schema=PAGE_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=True
+)
+_ROW_FIELDS = (b'"timestamp"', b'"index_price"', b'"mark_price"', b'"price"')
+
+ROWS_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("ms", tz="UTC")),
+        ("last_price", pa.float64()),
+        ("index_price", pa.float64()),
+        ("mark_price", pa.float64()),
+    ]
+)
+"""What a page becomes at the boundary: numbers and UTC timestamps, named as markhouse names them."""
+
+
+class PageError(ValueError):
+    """A page that is not Kaiko's JSON envelope with rows (the message says what it was)."""
+
+
+def parse_page(body: bytes) -> dict[str, Any]:
+    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None}``.
+
+    Converts at the boundary: price strings to float64 and epoch ms to UTC timestamps, in Arrow.
+    """
+    head = body[:64].lstrip().lower()
+    if not head.startswith(b"{"):
+        kind = "an HTML page" if head.startswith((b"<!doctype", b"<html")) else "not a JSON object"
+        raise PageError(f"expected Kaiko's JSON envelope, got {kind}: {body[:60]!r}")
+    try:
+        read = pj.ReadOptions(use_threads=False, block_size=max(len(body) + 1, 1 << 16))
+        table = pj.read_json(io.BytesIO(body), read_options=read, parse_options=_PARSE_OPTIONS)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise PageError(f"unreadable JSON page ({len(body)} bytes): {exc}") from None
+    if table.num_rows != 1:
+        raise PageError(f"expected one JSON envelope, got {table.num_rows}")
+    result = table["result"][0].as_py()
+    if result != "success":
+        raise PageError(f"result is {result!r}: {table['message'][0].as_py()!r}")
+    data = table["data"].combine_chunks()
+    if data.null_count:
+        raise PageError("the envelope has no 'data' array")
+    rows = pc.list_flatten(data)
+    assert isinstance(rows, pa.StructArray)
+    if len(rows) and not all(field in body for field in _ROW_FIELDS):
+        missing = [f.decode() for f in _ROW_FIELDS if f not in body]
+        raise PageError(f"schema drift: rows lack {', '.join(missing)}")
+    ts = rows.field("timestamp")
+    if ts.null_count:
+        raise PageError("a row has no timestamp")
+    try:
+        prices = [pc.cast(rows.field(name), pa.float64()) for name in ("price", "index_price", "mark_price")]
+    except pa.ArrowInvalid as exc:
+        raise PageError(f"a price is not a number: {exc}") from None
+    converted = pa.Table.from_arrays([ts.cast(pa.timestamp("ms", tz="UTC")), *prices], schema=ROWS_SCHEMA)
+    return {"rows": converted, "next_url": table["next_url"][0].as_py()}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Every row of one request chain, concatenated (order as served, duplicates kept)."""
+
+    rows: pa.Table
+    pages: int
+    bytes: int
+
+
+class KaikoClient:
+    """Thin client over one ``HttpClient`` (retries, rate limit, redaction) and the one paging loop."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        retry: RetryPolicy | None = None,
+        rate_limit_per_second: float | None = None,
+        page_size: int = PAGE_SIZE,
+        sort: str = "asc",
+        max_pages: int = 2_000,
+        max_seconds: float = 1_800.0,
+    ):
+        self.base_url = base_url.rstrip("/")
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["X-Api-Key"] = api_key
+        self.http = HttpClient(
+            "kaiko",
+            headers=headers,
+            retry=retry or RetryPolicy(transient_statuses=TRANSIENT_STATUSES),
+            rate_limit_per_second=rate_limit_per_second,
+            secrets=(api_key,) if api_key else (),
+        )
+        self.page_size = page_size
+        self.sort = sort
+        self.max_pages = max_pages
+        self.max_seconds = max_seconds
+
+    @property
+    def price_url(self) -> str:
+        return f"{self.base_url}{PRICE_PATH}"
+
+    def pages(
+        self, code: KaikoCode, interval: str, start: datetime, end: datetime
+    ) -> Iterator[dict[str, Any]]:
+        """Parsed pages of [start, end) (aware UTC datetimes), following ``next_url`` to the end."""
+        params = {
+            "exchange": code.exchange,
+            "instrument_class": code.instrument_class,
+            "instrument": code.instrument,
+            "interval": interval,
+            "page_size": self.page_size,
+            "sort": self.sort,
+            "start_time": _iso(start),
+            "end_time": _iso(end),
+        }
+        sizes: list[int] = []
+
+        def parse(body: bytes) -> dict[str, Any]:
+            sizes.append(len(body))
+            try:
+                page = parse_page(body)
+            except PageError as exc:
+                raise VendorHTTPError("kaiko", f"page {len(sizes)}: {exc}") from None
+            page["bytes"] = len(body)
+            return page
+
+        yield from paginate(
+            self.http,
+            NextUrlPaginator(self.price_url, params),
+            parse=parse,
+            max_pages=self.max_pages,
+            max_seconds=self.max_seconds,
+        )
+
+    def fetch(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> Fetched:
+        """All rows of [start, end) as one Arrow table (ROWS_SCHEMA)."""
+        tables: list[pa.Table] = []
+        size = 0
+        for page in self.pages(code, interval, start, end):
+            tables.append(page["rows"])
+            size += page["bytes"]
+        rows = pa.concat_tables(tables) if tables else ROWS_SCHEMA.empty_table()
+        return Fetched(rows, len(tables), size)
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("Kaiko times must be timezone-aware (UTC)")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

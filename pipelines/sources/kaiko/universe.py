@@ -1,0 +1,69 @@
+"""The ``kaiko:`` section of the universe file, validated completely at load time.
+
+```yaml
+kaiko:
+  intervals: [1m]                       # 1m 1h 4h 1d
+  instruments:
+    - venue: binance-futures            # binance-futures | okx-perps | okx-futures | okx-options
+      symbol: future-BTC-USDT:USDT-20260626
+```
+
+Every instrument must have a Kaiko name (``mapping.to_kaiko``), so an unmappable entry fails
+here, before anything is downloaded. Dated contracts get their exact expiry time from the mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pipelines.sources.kaiko.mapping import KAIKO_VENUES, KaikoCode, MappingError, to_kaiko, with_expiry
+from pipelines.universe import UniverseError, UniverseInstrument, parse_instrument
+
+KAIKO_INTERVALS: tuple[str, ...] = ("1m", "1h", "4h", "1d")
+
+
+@dataclass(frozen=True)
+class KaikoUniverse:
+    instruments: tuple[UniverseInstrument, ...]
+    intervals: tuple[str, ...]
+    codes: dict[tuple[str, str], KaikoCode]  # (venue, Atlas key) -> Kaiko's name for it
+
+    def code(self, instrument: UniverseInstrument) -> KaikoCode:
+        return self.codes[(instrument.venue, instrument.key)]
+
+
+def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
+    """Parse and validate the ``kaiko`` section; raises UniverseError naming the bad entry."""
+    if not isinstance(section, dict):
+        raise UniverseError(f"{where}: expected a mapping with 'instruments' (and 'intervals')")
+    unknown = set(section) - {"instruments", "intervals"}
+    if unknown:
+        raise UniverseError(f"{where}: unknown key(s) {sorted(unknown)}")
+    entries = section.get("instruments") or []
+    if not isinstance(entries, list) or not entries:
+        raise UniverseError(f"{where}: 'instruments' is empty")
+    intervals = section.get("intervals", ["1m"])
+    if not isinstance(intervals, list) or not intervals:
+        raise UniverseError(
+            f"{where}: intervals must be a non-empty list, one of {', '.join(KAIKO_INTERVALS)}"
+        )
+    for interval in intervals:
+        if interval not in KAIKO_INTERVALS:
+            raise UniverseError(
+                f"{where}: unknown interval {interval!r}; Kaiko serves {', '.join(KAIKO_INTERVALS)}"
+            )
+    instruments: list[UniverseInstrument] = []
+    codes: dict[tuple[str, str], KaikoCode] = {}
+    for i, entry in enumerate(entries):
+        at = f"{where}.instruments[{i}]"
+        inst = parse_instrument(entry, at, KAIKO_VENUES)
+        try:
+            code = to_kaiko(inst.venue, inst.instrument)
+        except MappingError as exc:
+            raise UniverseError(f"{at}: {exc}") from None
+        if (inst.venue, inst.key) in codes:
+            raise UniverseError(f"{at}: {inst.key} on {inst.venue} is listed twice")
+        codes[(inst.venue, inst.key)] = code
+        instruments.append(replace(inst, instrument=with_expiry(code.exchange, inst.instrument)))
+    return KaikoUniverse(tuple(instruments), tuple(dict.fromkeys(intervals)), codes)

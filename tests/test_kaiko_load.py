@@ -1,0 +1,277 @@
+"""The Kaiko source against the local emulator: what lands, and what faults leave behind.
+
+Expected counts are worked out by hand from the calendar; expected prices come from the shipped
+sample or from loading the same month a second, fault-free way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pytest
+
+from pipelines.emulator.server import Emulator
+from pipelines.http import VendorHTTPError
+from pipelines.paging import PagingError
+from pipelines.sources.kaiko.client import TRANSIENT_STATUSES, KaikoClient, PageError, parse_page
+from pipelines.sources.kaiko.load import Series, load_months
+from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.sources.kaiko.schema import MonthValidationError
+from pipelines.storage import Warehouse
+from tests.conftest import FAST_RETRY
+
+KAIKO_RETRY = replace(FAST_RETRY, transient_statuses=TRANSIENT_STATUSES)
+VENUE = "binance-futures"
+PERP_KEY = "perpetual-BTC-USDT:USDT"
+FUT_KEY = "future-BTC-USDT:USDT-20260327"
+PERP = KaikoCode("bnce", "perpetual-future", "btcusdt")
+FUT = KaikoCode("bnce", "future", "btcusdt260327")
+FEB, MARCH, APRIL, MAY = date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1)
+
+
+def perp(interval: str = "1m") -> Series:
+    return Series(VENUE, PERP_KEY, PERP, interval)
+
+
+def future(interval: str = "1m") -> Series:
+    return Series(VENUE, FUT_KEY, FUT, interval)
+
+
+@pytest.fixture
+def kaiko(emulator: Emulator) -> KaikoClient:
+    return KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
+
+
+def load(client: KaikoClient, warehouse: Warehouse, months: list[date], series: list[Series]):  # type: ignore[no-untyped-def]
+    return load_months(client, warehouse, series, months, workers=4, progress=lambda _: None)
+
+
+def snapshot(warehouse: Warehouse) -> list[tuple]:
+    with warehouse.writer() as con:
+        return con.execute(
+            "select * exclude (loaded_at) from raw.kaiko_derivative_price order by all"
+        ).fetchall()
+
+
+def counts(warehouse: Warehouse) -> dict[tuple[str, str, str], int]:
+    with warehouse.writer() as con:
+        rows = con.execute(
+            "select instrument_key, interval, strftime(month, '%Y-%m'), count(*) "
+            "from raw.kaiko_derivative_price group by all"
+        ).fetchall()
+    return {(k, i, m): n for k, i, m, n in rows}
+
+
+def page_requests(emulator: Emulator) -> list[str]:
+    return [r.path for r in emulator.requests if r.path.startswith("/v2/") and r.status == 200]
+
+
+def test_a_month_that_fits_one_page(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    report = load(kaiko, warehouse, [MARCH], [perp("1d")])
+    assert counts(warehouse) == {(PERP_KEY, "1d", "2026-03"): 31}
+    assert report.pages == 1 and len(page_requests(emulator)) == 1
+    first = page_requests(emulator)[0]
+    assert "page_size=1000" in first and "sort=asc" in first
+    assert "start_time=2026-03-01T00:00:00.000Z" in first and "end_time=2026-04-01T00:00:00.000Z" in first
+
+
+def test_exactly_page_size_rows(emulator, warehouse) -> None:  # type: ignore[no-untyped-def]
+    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, page_size=720)
+    report = load(client, warehouse, [APRIL], [perp("1h")])
+    # April = 30 x 24 = 720 rows: one full page, whose next_url answers an empty page
+    assert counts(warehouse) == {(PERP_KEY, "1h", "2026-04"): 720}
+    assert report.pages == 2 and report.rows == 720
+
+
+def test_many_pages_and_the_load_log(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    report = load(kaiko, warehouse, [APRIL], [perp()])
+    assert counts(warehouse) == {(PERP_KEY, "1m", "2026-04"): 43_200}  # 30 x 1440
+    assert report.pages == 44  # 43 pages of 1000 and one of 200
+    with warehouse.writer() as con:
+        logged = con.execute("select * exclude (loaded_at) from raw.load_log").fetchall()
+        dup = con.execute(
+            "select count(*) from (select ts from raw.kaiko_derivative_price group by ts having count(*) > 1)"
+        ).fetchone()
+    assert logged == [("kaiko", VENUE, PERP_KEY, "exchange", "1m", APRIL, 43_200, 44)]
+    assert dup == (0,)
+
+
+def test_values_are_converted_at_the_boundary(kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(kaiko, warehouse, [date(2024, 3, 1)], [perp("1h")])
+    with warehouse.writer() as con:
+        row = con.execute(
+            "select typeof(ts), typeof(last_price), last_price from raw.kaiko_derivative_price where ts = ?",
+            [datetime(2024, 3, 14, tzinfo=UTC)],
+        ).fetchone()
+    assert row == ("TIMESTAMP WITH TIME ZONE", "DOUBLE", 72900.0)  # the real close, per the data README
+
+
+def test_an_empty_month_writes_nothing_and_keeps_what_was_there(kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(kaiko, warehouse, [MARCH], [future("1h")])
+    with warehouse.writer() as con:  # an April row from some earlier load
+        con.execute(
+            "insert into raw.kaiko_derivative_price values (?, ?, '1h', ?, ?, 1.0, 1.0, 1.0, now())",
+            [VENUE, FUT_KEY, APRIL, datetime(2026, 4, 1, tzinfo=UTC)],
+        )
+    before = snapshot(warehouse)
+    # the future expired on 2026-03-27 08:00: Kaiko answers April with no rows at all
+    report = load(kaiko, warehouse, [MARCH, APRIL], [future("1h")])
+    assert report.empty == ["kaiko bnce future btcusdt260327 1h 2026-04"]
+    assert snapshot(warehouse) == before
+    # until 27 March 08:00 by hand; April keeps its earlier row
+    assert counts(warehouse) == {(FUT_KEY, "1h", "2026-03"): 26 * 24 + 8, (FUT_KEY, "1h", "2026-04"): 1}
+    with warehouse.writer() as con:
+        months = con.execute("select month from raw.load_log where instrument_key = ?", [FUT_KEY]).fetchall()
+    assert months == [(MARCH,)]  # one entry per loaded partition, none for the empty answer
+
+
+def test_a_null_index_price_is_loaded_as_null(kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(kaiko, warehouse, [MAY], [perp("1h")])
+    with warehouse.writer() as con:
+        last = con.execute(
+            "select ts, last_price, index_price, mark_price from raw.kaiko_derivative_price order by ts desc limit 2"
+        ).fetchall()
+    # the last real hour has a last-price kline but no mark (hence no index): 16 days + 8 hours
+    assert counts(warehouse) == {(PERP_KEY, "1h", "2026-05"): 16 * 24 + 8}
+    assert last[0][0] == datetime(2026, 5, 17, 7, tzinfo=UTC)
+    assert last[0][1] is not None and last[0][2] is None and last[0][3] is None
+    assert last[1][2] is not None
+
+
+def test_descending_order_requested_by_mistake_loads_the_same_rows(emulator, warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    asc = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
+    load(asc, warehouse, [FEB], [perp()])
+    expected = snapshot(warehouse)
+    other = Warehouse(tmp_path / "desc.duckdb")
+    desc = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, sort="desc")
+    load(desc, other, [FEB], [perp()])
+    assert "sort=desc" in page_requests(emulator)[-41]  # the first page of the second load
+    assert snapshot(other) == expected and len(expected) == 28 * 1440
+
+
+def test_a_repeated_page_is_detected_and_nothing_is_written(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(kaiko, warehouse, [MARCH], [perp("1h")])
+    before = snapshot(warehouse)
+    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, page_size=100)
+    emulator.faults.inject("repeat_next_url", times=1)
+    with pytest.raises(
+        PagingError, match="kaiko: next_url repeats an earlier page; stopping instead of looping"
+    ):
+        load(client, warehouse, [MARCH], [perp("1h")])
+    assert len(page_requests(emulator)) == 1 + 2  # the first load's page, then two pages, no loop
+    assert snapshot(warehouse) == before
+
+
+def test_a_row_repeated_across_two_pages_is_loaded_once(emulator, warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, page_size=100)
+    emulator.faults.inject("repeat_row", times=2)
+    report = load(client, warehouse, [MARCH], [perp("1h")])
+    assert report.duplicates == 2 and report.rows == 744
+    clean = Warehouse(tmp_path / "clean.duckdb")
+    load(client, clean, [MARCH], [perp("1h")])
+    assert snapshot(warehouse) == snapshot(clean)
+
+
+def test_two_different_rows_for_one_timestamp_are_an_error() -> None:
+    from pipelines.sources.kaiko.schema import validate_month
+
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+    rows = pa.table(
+        {
+            "ts": pa.array([start, start], pa.timestamp("ms", tz="UTC")),
+            "last_price": [1.0, 2.0],
+            "index_price": [1.0, 1.0],
+            "mark_price": [1.0, 1.0],
+        }
+    )
+    with pytest.raises(MonthValidationError, match="march: failed validation: ts: field_uniqueness"):
+        validate_month(rows, "march", start, end)
+
+
+def test_429_with_retry_after_is_waited_out(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.inject("status", status=429, retry_after=1, match="instrument=btcusdt", times=2)
+    load(kaiko, warehouse, [MARCH], [perp("1h")])
+    statuses = [r.status for r in emulator.requests if r.path.startswith("/v2/")]
+    assert statuses == [429, 429, 200]
+    assert counts(warehouse) == {(PERP_KEY, "1h", "2026-03"): 744}
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_5xx_burst_mid_month_is_retried(emulator, warehouse, status) -> None:  # type: ignore[no-untyped-def]
+    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, page_size=100)
+    emulator.faults.inject("status", status=status, match="continuation_token", times=3)
+    report = load(client, warehouse, [MARCH], [perp("1h")])
+    assert report.rows == 744 and report.pages == 8  # 7 x 100 + 44
+    assert [r.status for r in emulator.requests][:5] == [200, status, status, status, 200]
+
+
+def test_dropped_connection_and_html_page(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.inject("drop_connection", match="instrument=btcusdt", times=1)
+    load(kaiko, warehouse, [MARCH], [perp("1h")])
+    assert counts(warehouse) == {(PERP_KEY, "1h", "2026-03"): 744}
+    emulator.faults.inject("html_200", times=1)
+    with pytest.raises(VendorHTTPError, match="page 1: expected Kaiko's JSON envelope, got an HTML page"):
+        load(kaiko, warehouse, [MARCH], [perp("1h")])
+
+
+def test_a_failure_mid_month_leaves_the_previous_month_intact(emulator, warehouse) -> None:  # type: ignore[no-untyped-def]
+    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
+    load(client, warehouse, [MARCH, APRIL], [perp(), future()])
+    before = snapshot(warehouse)
+    assert len(before) == 44_640 + 43_200 + (26 * 1440 + 480)
+    # every continuation page fails for good: each month breaks after its first page
+    emulator.faults.inject("status", status=503, match="continuation_token", times=-1)
+    with pytest.raises(VendorHTTPError) as err:
+        load(client, warehouse, [MARCH, APRIL], [perp(), future()])
+    assert "HTTP 503" in str(err.value) and "gave up after 4 attempts" in str(err.value)
+    assert snapshot(warehouse) == before
+
+
+def test_a_wrong_key_is_final_and_never_shown(emulator, warehouse, caplog) -> None:  # type: ignore[no-untyped-def]
+    secret = "kk-live-4b8e1f0a9c7d2e35"
+    caplog.set_level(logging.DEBUG)
+    client = KaikoClient(emulator.kaiko_base_url, secret, retry=KAIKO_RETRY)
+    with pytest.raises(VendorHTTPError, match="HTTP 401") as err:
+        load(client, warehouse, [MARCH], [perp("1h")])
+    emulator.api_keys.add(secret)
+    emulator.faults.inject("status", status=503, times=1)
+    load(client, warehouse, [MARCH], [perp("1h")])
+    assert secret not in caplog.text + str(err.value)
+    data = b"".join(p.read_bytes() for p in warehouse.path.parent.glob("*.duckdb*"))
+    assert secret.encode() not in data
+
+
+def test_parse_page_converts_without_rows_in_python() -> None:
+    body = (
+        b'{"result": "success", "query": {"page_size": 2},\n "data": [\n'
+        b'  {"timestamp": 1651149360000, "index_price": null, "mark_price": "39707.8", "price": "39709.7"},\n'
+        b'  {"timestamp": 1651149300000, "index_price": "39713.3", "mark_price": "39745.9", "price": "39767",'
+        b' "extra": 1}\n ],\n "access": {}, "next_url": "https://x/v2/p?continuation_token=abc"}'
+    )
+    page = parse_page(body)
+    assert page["next_url"] == "https://x/v2/p?continuation_token=abc"
+    assert page["rows"].to_pylist() == [
+        {
+            "ts": datetime(2022, 4, 28, 12, 36, tzinfo=UTC),
+            "last_price": 39709.7,
+            "index_price": None,
+            "mark_price": 39707.8,
+        },
+        {
+            "ts": datetime(2022, 4, 28, 12, 35, tzinfo=UTC),
+            "last_price": 39767.0,
+            "index_price": 39713.3,
+            "mark_price": 39745.9,
+        },
+    ]
+    with pytest.raises(PageError, match='schema drift: rows lack "mark_price"'):
+        parse_page(b'{"result": "success", "data": [{"timestamp": 1, "index_price": "1", "price": "2"}]}')
+    with pytest.raises(PageError, match="a price is not a number"):
+        parse_page(
+            b'{"result": "success", "data": [{"timestamp": 1, "index_price": "1", "mark_price": "x", "price": "2"}]}'
+        )
+    with pytest.raises(PageError, match="unreadable JSON page"):
+        parse_page(b'{"result": "success", "data": [{"timestamp": 1, "ind')
