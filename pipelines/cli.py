@@ -100,15 +100,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_serving_copy(settings: Settings) -> bool:
+    if settings.serving_path.exists():
+        return True
+    print(f"markhouse: no serving copy at {settings.serving_path} yet; run a backfill first", file=sys.stderr)
+    return False
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from pipelines.status import build_report, now_utc, print_report
 
     settings = Settings.from_env()
-    if not settings.serving_path.exists():
-        print(
-            f"markhouse: no serving copy at {settings.serving_path} yet; run a backfill first",
-            file=sys.stderr,
-        )
+    if not _has_serving_copy(settings):
         return 2
     report = build_report(
         settings.serving_path,
@@ -129,11 +132,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from pipelines.summary import print_summary
 
     settings = Settings.from_env()
-    if not settings.serving_path.exists():
-        print(
-            f"markhouse: no serving copy at {settings.serving_path} yet; run a backfill first",
-            file=sys.stderr,
-        )
+    if not _has_serving_copy(settings):
         return 2
     print_summary(settings.serving_path)
     return 0

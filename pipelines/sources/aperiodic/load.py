@@ -15,9 +15,9 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
+from pipelines.sources.batches import fetch_and_write
 from pipelines.storage import Target, Warehouse, read_sql
 
 log = logging.getLogger("markhouse.aperiodic")
@@ -108,29 +109,32 @@ def load_months(
     files_total = sum(len(v) for v in refs_by_month.values())
     progress(f"aperiodic: {files_total} files listed for {len(series)} series x {len(months)} months")
 
-    batches = [months[i : i + months_per_transaction] for i in range(0, len(months), months_per_transaction)]
     staging = Path(tempfile.mkdtemp(prefix="aperiodic-", dir=_staging_root(warehouse)))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aperiodic-download")
+
+    def write(con: duckdb.DuckDBPyConnection, staged: list[StagedFile]) -> None:
+        if staged:
+            _write_batch(con, staged, report, before_commit)
+            for staged_file in staged:
+                staged_file.path.unlink(missing_ok=True)
+
+    def on_batch(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
+        progress(
+            f"aperiodic: {done}/{total} months written, {report.rows:,} rows, "
+            f"{report.rows / max(elapsed, 1e-9):,.0f} rows/s"
+        )
+
     try:
-        futures: dict[date, list[Future[StagedFile]]] = {
-            m: [pool.submit(_fetch, client, ref, staging) for ref in refs_by_month.get(m, [])] for m in months
-        }
-        done_months = 0
-        with warehouse.writer() as con:
-            for batch in batches:
-                staged = [f.result() for m in batch for f in futures[m]]
-                if staged:
-                    _write_batch(con, staged, report, before_commit)
-                    for staged_file in staged:
-                        staged_file.path.unlink(missing_ok=True)
-                done_months += len(batch)
-                elapsed = time.perf_counter() - started
-                progress(
-                    f"aperiodic: {done_months}/{len(months)} months written, {report.rows:,} rows, "
-                    f"{report.rows / max(elapsed, 1e-9):,.0f} rows/s"
-                )
+        fetch_and_write(
+            warehouse,
+            {m: [partial(_fetch, client, ref, staging) for ref in refs_by_month.get(m, [])] for m in months},
+            write,
+            workers=workers,
+            months_per_transaction=months_per_transaction,
+            on_batch=on_batch,
+            thread_name="aperiodic-download",
+        )
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(staging, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     progress(f"aperiodic: loaded {report.rows:,} rows from {report.files} files in {report.seconds:.2f}s")

@@ -15,6 +15,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
+from pipelines.validation import summarize_schema_errors
+
 TIME_COLUMN = "time"
 PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
 DERIVED_COLUMNS = (
@@ -71,19 +73,5 @@ def validate_file(path: Path, label: str, period_start: datetime, period_end: da
     try:
         file_schema(period_start, period_end).validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
-        raise FileValidationError(f"{label}: {_summarize(exc)}") from None
+        raise FileValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
     return frame.height
-
-
-def _summarize(exc: SchemaError | SchemaErrors) -> str:
-    if isinstance(exc, SchemaErrors):
-        cases = exc.failure_cases
-        if isinstance(cases, pl.DataFrame) and cases.height:
-            parts = [
-                f"{row['column']}: {row['check']} (e.g. {row['failure_case']})"
-                for row in cases.unique(subset=["column", "check"], keep="first")
-                .head(5)
-                .iter_rows(named=True)
-            ]
-            return "failed validation: " + "; ".join(parts)
-    return f"failed validation: {exc}"

@@ -15,15 +15,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import partial
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 
 from pipelines.reference import VendorName, upsert_reference
+from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.mapping import VENDOR, MappingError, from_deribit, to_deribit
 from pipelines.sources.cayolargo.schema import ROW_SCHEMA, PageValidationError, validate_page
@@ -140,32 +141,36 @@ def load_months(
     if not walks:
         return report
     progress(f"cayolargo: {len(walks)} time-window walks for {len(coins)} coins x {len(months)} months")
-    batches = [months[i : i + months_per_transaction] for i in range(0, len(months), months_per_transaction)]
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cayolargo-page")
-    try:
-        futures: dict[date, list[Future[Fetched]]] = {m: [] for m in months}
-        for w in walks:
-            futures[w.month].append(pool.submit(fetch, client, w))
-        done = 0
-        with warehouse.writer() as con:
-            for batch in batches:
-                fetched = [f.result() for m in batch for f in futures[m]]
-                for item in fetched:
-                    report.pages += item.pages
-                    if item.rows.num_rows == 0:
-                        report.skipped.append(item.walk.label)
-                        progress(f"{item.walk.label}: no rows served; existing rows kept")
-                loaded = [f for f in fetched if f.rows.num_rows]
-                if loaded:
-                    _write_batch(con, loaded, report, before_commit)
-                done += len(batch)
-                elapsed = time.perf_counter() - started
-                progress(
-                    f"cayolargo: {done}/{len(months)} months written, {report.rows:,} rows, "
-                    f"{report.rows / max(elapsed, 1e-9):,.0f} rows/s"
-                )
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+
+    def write(con: duckdb.DuckDBPyConnection, fetched: list[Fetched]) -> None:
+        for item in fetched:
+            report.pages += item.pages
+            if item.rows.num_rows == 0:
+                report.skipped.append(item.walk.label)
+                progress(f"{item.walk.label}: no rows served; existing rows kept")
+        loaded = [f for f in fetched if f.rows.num_rows]
+        if loaded:
+            _write_batch(con, loaded, report, before_commit)
+
+    def on_batch(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
+        progress(
+            f"cayolargo: {done}/{total} months written, {report.rows:,} rows, "
+            f"{report.rows / max(elapsed, 1e-9):,.0f} rows/s"
+        )
+
+    jobs: dict[date, list[Callable[[], Fetched]]] = {m: [] for m in months}
+    for w in walks:
+        jobs[w.month].append(partial(fetch, client, w))
+    fetch_and_write(
+        warehouse,
+        jobs,
+        write,
+        workers=workers,
+        months_per_transaction=months_per_transaction,
+        on_batch=on_batch,
+        thread_name="cayolargo-page",
+    )
     report.seconds = time.perf_counter() - started
     return report
 

@@ -22,6 +22,7 @@ import pyarrow
 from pandera.errors import SchemaError, SchemaErrors
 
 from pipelines.sources.cayolargo.mapping import CONTRACT_TYPES, VENUE, MappingError, from_deribit
+from pipelines.validation import summarize_schema_errors
 
 REQUIRED_NOT_NULL = (
     "timestamp",
@@ -142,7 +143,7 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
     try:
         frame = page_schema(coin).validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
-        raise PageValidationError(f"{label}: {_summarize(exc)}") from None
+        raise PageValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
     ts = frame["timestamp"]
     if not ts.is_sorted():
         raise PageValidationError(f"{label}: rows are not ordered by timestamp (time-window paging needs it)")
@@ -187,18 +188,3 @@ def _to_rows(frame: pl.DataFrame, label: str) -> pyarrow.Table:
             raise PageValidationError(f"{label}: {iid} expires {expiry}, but its name says {named.date()}")
     out = frame.rename({"timestamp": "ts"}).select(ROW_SCHEMA.names).to_arrow()
     return out.cast(ROW_SCHEMA)
-
-
-def _summarize(exc: SchemaError | SchemaErrors) -> str:
-    if isinstance(exc, SchemaErrors):
-        cases = exc.failure_cases
-        if isinstance(cases, pl.DataFrame) and cases.height:
-            parts = []
-            for row in cases.unique(subset=["column", "check"], keep="first").head(5).iter_rows(named=True):
-                check = str(row["check"])
-                if check == "not_nullable":
-                    parts.append(f"required field {row['column']} is missing or null")
-                else:
-                    parts.append(f"{row['column']}: {check} (e.g. {row['failure_case']})")
-            return "failed validation: " + "; ".join(parts)
-    return f"failed validation: {exc}"

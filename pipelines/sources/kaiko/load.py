@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 
 import duckdb
 import pyarrow as pa
 
+from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.schema import validate_month
@@ -111,36 +112,37 @@ def load_months(
     report = LoadReport(months)
     if not months or not series:
         return report
-    batches = [months[i : i + months_per_transaction] for i in range(0, len(months), months_per_transaction)]
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kaiko-page")
-    try:
-        futures: dict[date, list[Future[StagedMonth]]] = {
-            m: [pool.submit(fetch_month, client, s, m) for s in series] for m in months
-        }
-        done_months = 0
-        with warehouse.writer() as con:
-            for batch in batches:
-                staged = [f.result() for m in batch for f in futures[m]]
-                for s in staged:
-                    report.pages += s.pages
-                    report.bytes += s.bytes
-                    report.duplicates += s.duplicates
-                    if s.rows.num_rows == 0:
-                        report.empty.append(s.label)
-                        progress(f"{s.label}: Kaiko served no rows; existing rows kept")
-                    elif s.duplicates:
-                        progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
-                loaded = [s for s in staged if s.rows.num_rows]
-                if loaded:
-                    _write_batch(con, loaded, report, before_commit)
-                done_months += len(batch)
-                elapsed = time.perf_counter() - started
-                progress(
-                    f"kaiko: {done_months}/{len(months)} months written, {report.rows:,} rows in "
-                    f"{report.pages} pages, {report.rows / max(elapsed, 1e-9):,.0f} rows/s"
-                )
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+
+    def write(con: duckdb.DuckDBPyConnection, staged: list[StagedMonth]) -> None:
+        for s in staged:
+            report.pages += s.pages
+            report.bytes += s.bytes
+            report.duplicates += s.duplicates
+            if s.rows.num_rows == 0:
+                report.empty.append(s.label)
+                progress(f"{s.label}: Kaiko served no rows; existing rows kept")
+            elif s.duplicates:
+                progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
+        loaded = [s for s in staged if s.rows.num_rows]
+        if loaded:
+            _write_batch(con, loaded, report, before_commit)
+
+    def on_batch(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
+        progress(
+            f"kaiko: {done}/{total} months written, {report.rows:,} rows in "
+            f"{report.pages} pages, {report.rows / max(elapsed, 1e-9):,.0f} rows/s"
+        )
+
+    fetch_and_write(
+        warehouse,
+        {m: [partial(fetch_month, client, s, m) for s in series] for m in months},
+        write,
+        workers=workers,
+        months_per_transaction=months_per_transaction,
+        on_batch=on_batch,
+        thread_name="kaiko-page",
+    )
     report.seconds = time.perf_counter() - started
     return report
 

@@ -15,6 +15,8 @@ import polars as pl
 import pyarrow
 from pandera.errors import SchemaError, SchemaErrors
 
+from pipelines.validation import summarize_schema_errors
+
 PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
 
 
@@ -47,19 +49,5 @@ def validate_month(
     try:
         month_schema(period_start, period_end).validate(unique, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
-        raise MonthValidationError(f"{label}: {_summarize(exc)}") from None
+        raise MonthValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
     return unique.to_arrow(), frame.height - unique.height
-
-
-def _summarize(exc: SchemaError | SchemaErrors) -> str:
-    if isinstance(exc, SchemaErrors):
-        cases = exc.failure_cases
-        if isinstance(cases, pl.DataFrame) and cases.height:
-            parts = [
-                f"{row['column']}: {row['check']} (e.g. {row['failure_case']})"
-                for row in cases.unique(subset=["column", "check"], keep="first")
-                .head(5)
-                .iter_rows(named=True)
-            ]
-            return "failed validation: " + "; ".join(parts)
-    return f"failed validation: {exc}"

@@ -1,0 +1,48 @@
+"""The one fetch-and-write loop every source runs.
+
+Fetches run on a bounded thread pool (network-bound, and parsing releases the GIL), all submitted
+up front so later months download while earlier ones are written; a single writer commits months
+in batches, one transaction per batch, in month order. A transaction per month would pay a
+checkpoint each (see docs/benchmarks.md), and every month in a batch is still replaced whole.
+The first failure cancels what has not started and propagates; batches already committed stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
+from typing import TypeVar
+
+import duckdb
+
+from pipelines.storage import Warehouse
+
+T = TypeVar("T")
+
+
+def fetch_and_write(
+    warehouse: Warehouse,
+    jobs: Mapping[date, Sequence[Callable[[], T]]],
+    write_batch: Callable[[duckdb.DuckDBPyConnection, list[T]], None],
+    *,
+    workers: int,
+    months_per_transaction: int,
+    on_batch: Callable[[int, int], None],
+    thread_name: str = "fetch",
+) -> None:
+    """Run every month's jobs, then ``write_batch`` each run of ``months_per_transaction`` months'
+    results; ``on_batch(months_done, months_total)`` after each commit (progress)."""
+    months = sorted(jobs)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
+    try:
+        futures: dict[date, list[Future[T]]] = {m: [pool.submit(job) for job in jobs[m]] for m in months}
+        done = 0
+        with warehouse.writer() as con:
+            for i in range(0, len(months), months_per_transaction):
+                batch = months[i : i + months_per_transaction]
+                write_batch(con, [f.result() for m in batch for f in futures[m]])
+                done += len(batch)
+                on_batch(done, len(months))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
