@@ -162,3 +162,42 @@ def test_vendor_divergence_side_by_side(warehouse) -> None:  # type: ignore[no-u
     assert (vendor_a, vendor_b, ts) == ("aperiodic", "kaiko", t(0))
     assert mark_bps == pytest.approx((100 - 99.5) / 99.5 * 10_000)  # 50.2513 bps
     assert index_bps == 0 and last_bps == 0
+
+
+def test_coverage_expects_a_dated_future_from_its_first_observation(warehouse) -> None:  # type: ignore[no-untyped-def]
+    fut = "future-BTC-USD:BTC-20261225"
+    with warehouse.writer() as con:
+        build_views(con)
+        con.execute(
+            "insert into ref.instrument values ('deribit', ?, 'future', 'BTC', 'USD', 'BTC', "
+            "'2026-12-25 08:00:00+00', 10, null)",
+            [fut],
+        )
+        con.execute(
+            "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
+            "'2024-02-01 00:00:00+00')",
+            [fut],
+        )
+        # listed 2024-01-31 22:00: 12 ten-minute snapshots to the month end, one of them missing
+        insert_prices(
+            con,
+            [
+                {
+                    "vendor": "cayolargo",
+                    "venue": "deribit",
+                    "instrument_key": fut,
+                    "interval": "10m",
+                    "source_interval": "10m",
+                    "ts": datetime(2024, 1, 31, 22, tzinfo=UTC) + timedelta(minutes=10 * i),
+                    "mark_price": 1.0,
+                    "last_price": 1.0,
+                }
+                for i in range(12)
+                if i != 5
+            ],
+        )
+        row = con.execute(
+            "select expected_rows, loaded_rows, missing_intervals from marts.rpt_coverage where instrument_key = ?",
+            [fut],
+        ).fetchone()
+    assert row == (12, 11, 1)

@@ -2,6 +2,8 @@
 -- An interval counts as loaded when any timestamp type has a row for it. Expected rows run from
 -- the month start to the month end, or to the last complete interval before the load time for
 -- the month being loaded while it is still running, and never past a dated contract's expiry.
+-- A dated contract is expected from its first observation on: no vendor publishes a listing time,
+-- and a quarterly listed mid-month has nothing to miss before it.
 with
 
 prices as (
@@ -13,7 +15,13 @@ intervals as (
 ),
 
 instruments as (
-    select venue, instrument_key, expiry from ref.instrument
+    select venue, instrument_key, kind, expiry from ref.instrument
+),
+
+series_start as (
+    select vendor, venue, instrument_key, interval, min(ts) as first_seen
+    from prices
+    group by all
 ),
 
 loads as (
@@ -45,9 +53,14 @@ with_expected as (
             to_timestamp(floor(epoch(coalesce(loads.loaded_at, now())) / i.seconds) * i.seconds),
             to_timestamp(ceil(epoch(instruments.expiry) / i.seconds) * i.seconds)
         ) as expected_end,
-        greatest(0, (epoch(expected_end) - epoch(month::timestamptz)) // i.seconds)::bigint as expected_rows
+        case
+            when instruments.kind = 'future' then greatest(month::timestamptz, series_start.first_seen)
+            else month::timestamptz
+        end as expected_start,
+        greatest(0, (epoch(expected_end) - epoch(expected_start)) // i.seconds)::bigint as expected_rows
     from loaded
     inner join intervals as i using (interval)
+    inner join series_start using (vendor, venue, instrument_key, interval)
     left join loads using (vendor, venue, instrument_key, month)
     left join instruments using (venue, instrument_key)
 ),
