@@ -1,14 +1,15 @@
 """Runs the SQL models in ``sql/``: staging and intermediate views, then the marts.
 
 A model file is a SELECT named for its job (``sql/<layer>/<name>.sql``). Files whose first line is
-``-- materialized: incremental`` are tables refreshed by time window (``$window_start``,
-``$window_end``); the rest are views. Column comments come from ``sql/marts/marts.yml``.
+``-- materialized: incremental [by <column>]`` are tables refreshed by time window
+(``$window_start``, ``$window_end``; the column defaults to ``ts``), facts before reports; the rest
+are views. Column comments come from ``sql/marts/marts.yml``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,12 @@ class Model:
     @property
     def incremental(self) -> bool:
         return self.sql.startswith(INCREMENTAL_MARKER)
+
+    @property
+    def time_column(self) -> str:
+        """The column a window refresh deletes by (``-- materialized: incremental by month``)."""
+        first = self.sql.split("\n", 1)[0]
+        return first.split(" by ", 1)[1].strip() if " by " in first else "ts"
 
     @property
     def relation(self) -> str:
@@ -65,8 +72,16 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
         for model in _models(folder, schema):
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")
     marts = mart_models()
+    existing_views = {
+        name
+        for (name,) in con.execute(
+            "select view_name from duckdb_views() where schema_name = 'marts' and not internal"
+        ).fetchall()
+    }
     for model in marts:
         if model.incremental:
+            if model.name in existing_views:  # it used to be a view: becomes a table
+                con.execute(f"drop view {model.relation}")
             con.execute(
                 f"create table if not exists {model.relation} as\nselect * from ({model.sql}) limit 0",
                 _empty_window(),
@@ -93,16 +108,17 @@ def apply_comments(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def month_windows(months: list[date]) -> list[tuple[datetime, datetime]]:
-    """Contiguous month runs as [first month start, next month start + 1µs): the extra instant
-    takes in the following month's first row, whose close-to-close return depends on the run."""
+    """One window per month, [month start, next month start), so memory stays that of a month
+    however long the range; the last month of each contiguous run reaches one instant further, to
+    take in the following month's first row, whose close-to-close return depends on it."""
+    wanted = sorted(set(months))
     windows: list[tuple[datetime, datetime]] = []
-    for m in sorted(set(months)):
+    for m in wanted:
         start = datetime(m.year, m.month, 1, tzinfo=UTC)
         end = _next_month(start)
-        if windows and windows[-1][1] - timedelta(microseconds=1) == start:
-            windows[-1] = (windows[-1][0], end + timedelta(microseconds=1))
-        else:
-            windows.append((start, end + timedelta(microseconds=1)))
+        if end.date() not in wanted:
+            end += timedelta(microseconds=1)
+        windows.append((start, end))
     return windows
 
 
@@ -118,30 +134,41 @@ class RefreshResult:
 
 
 def refresh_marts(
-    con: duckdb.DuckDBPyConnection, months: list[date], report_settings: Mapping[str, float] | None = None
+    con: duckdb.DuckDBPyConnection,
+    months: list[date],
+    report_settings: Mapping[str, float] | None = None,
+    only: Collection[str] | None = None,
 ) -> RefreshResult:
-    """Rebuild the incremental marts for ``months`` only (and the next month's first row), in one
-    transaction, so readers see the old marts or the new ones."""
+    """Rebuild the incremental marts for ``months`` only (and the next month's first row).
+
+    One transaction per month window: each month's mart rows are the old ones or the new ones,
+    and memory stays that of a month (one transaction for a 48-month range held ~6 GB). Readers
+    never see the in-between: they read the serving copy, published after the whole refresh.
+    """
     started = time.perf_counter()
     build_views(con, report_settings)
     windows = month_windows(months)
     rows = 0
-    con.execute("begin transaction")
-    try:
-        for model in mart_models():
-            if not model.incremental:
-                continue
-            for start, end in windows:
-                params = {"window_start": start, "window_end": end}
+    # facts first: the report tables read them
+    incremental = sorted(
+        (m for m in mart_models() if m.incremental and (only is None or m.name in only)),
+        key=lambda m: not m.name.startswith("fct_"),
+    )
+    for start, end in windows:
+        params = {"window_start": start, "window_end": end}
+        con.execute("begin transaction")
+        try:
+            for model in incremental:
+                column = model.time_column
                 con.execute(
                     f"delete from {model.relation} "
-                    "where ts >= $window_start::timestamptz and ts < $window_end::timestamptz",
+                    f"where {column} >= $window_start::timestamptz and {column} < $window_end::timestamptz",
                     params,
                 )
                 result = con.execute(f"insert into {model.relation} by name\n{model.sql}", params).fetchone()
                 rows += int(result[0]) if result else 0
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     return RefreshResult(rows, len(windows), time.perf_counter() - started)

@@ -108,7 +108,6 @@ class Warehouse:
                 con = self._connect_when_free(deadline)
                 try:
                     self._configure(con)
-                    con.execute("set preserve_insertion_order = false")
                     con.execute(read_sql("schema/raw"))
                     yield con
                 finally:
@@ -210,11 +209,11 @@ def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> Publi
     if not row or not row[0]:
         raise RuntimeError("publish_serving needs a file-backed warehouse connection")
     source = Path(row[0])
+    # the materialized marts (views are computed when read, so counting them would cost a scan)
     counts: dict[str, int] = {}
     for (name,) in con.execute(
         "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts' "
-        "union all select view_name from duckdb_views() "
-        "where database_name = current_database() and schema_name = 'marts' order by 1"
+        "order by 1"
     ).fetchall():
         result = con.execute(f"select count(*) from marts.{name}").fetchone()
         counts[f"marts.{name}"] = int(result[0]) if result else 0

@@ -153,6 +153,7 @@ def test_vendor_divergence_side_by_side(warehouse) -> None:  # type: ignore[no-u
                 },  # kaiko has no 01:00
             ],
         )
+        refresh_marts(con, [date(2024, 1, 1)], only={"rpt_vendor_divergence"})
         rows = con.execute(
             "select vendor_a, vendor_b, ts, mark_diff_bps, index_diff_bps, last_diff_bps "
             "from marts.rpt_vendor_divergence"
@@ -196,6 +197,7 @@ def test_coverage_expects_a_dated_future_from_its_first_observation(warehouse) -
                 if i != 5
             ],
         )
+        refresh_marts(con, [date(2024, 1, 1)], only={"rpt_coverage"})
         row = con.execute(
             "select expected_rows, loaded_rows, missing_intervals from marts.rpt_coverage where instrument_key = ?",
             [fut],

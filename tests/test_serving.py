@@ -98,7 +98,9 @@ def test_bi_reader_sees_the_last_published_state_while_a_backfill_writes(
         publish_serving(con, serving)
     engine = sa.create_engine(f"duckdb:///{serving}", connect_args={"read_only": True})
     before = mart_counts(engine)
-    assert before == published_counts(engine)
+    published = published_counts(engine)
+    assert {"marts.fct_price_interval", "marts.fct_carry", "marts.rpt_coverage"} <= set(published)
+    assert {k: before[k] for k in published} == published
     assert before["marts.fct_price_interval"] == 2 * 744 * (1 + 1 / 4) + 2 * 31  # 1h + 4h + 1d rows
 
     writer = subprocess.Popen(

@@ -1,13 +1,23 @@
+-- materialized: incremental by month
 -- rpt_coverage: one row per (vendor, venue, instrument_key, interval, month).
 -- An interval counts as loaded when any timestamp type has a row for it. Expected rows run from
 -- the month start to the month end, or to the last complete interval before the load time for
 -- the month being loaded while it is still running, and never past a dated contract's expiry.
 -- A dated contract is expected from its first observation on: no vendor publishes a listing time,
 -- and a quarterly listed mid-month has nothing to miss before it.
+-- Refreshed by month: every month the window touches is counted whole.
 with
 
+window_months as (
+    select
+        date_trunc('month', $window_start::timestamptz) as first_month,
+        date_trunc('month', $window_end::timestamptz - interval 1 microsecond) + interval 1 month as end_month
+),
+
 prices as (
-    select * from marts.fct_price_interval
+    select p.*
+    from marts.fct_price_interval as p, window_months as w
+    where p.ts >= w.first_month and p.ts < w.end_month
 ),
 
 intervals as (
@@ -18,9 +28,12 @@ instruments as (
     select venue, instrument_key, kind, expiry from ref.instrument
 ),
 
+-- first observation of each dated future over its whole history (futures only: a small scan)
 series_start as (
-    select vendor, venue, instrument_key, interval, min(ts) as first_seen
-    from prices
+    select p.vendor, p.venue, p.instrument_key, p.interval, min(p.ts) as first_seen
+    from marts.fct_price_interval as p
+    semi join instruments as i
+        on i.venue = p.venue and i.instrument_key = p.instrument_key and i.kind = 'future'
     group by all
 ),
 
@@ -54,13 +67,13 @@ with_expected as (
             to_timestamp(ceil(epoch(instruments.expiry) / i.seconds) * i.seconds)
         ) as expected_end,
         case
-            when instruments.kind = 'future' then greatest(month::timestamptz, series_start.first_seen)
+            when instruments.kind = 'future' then greatest(month::timestamptz, coalesce(series_start.first_seen, month::timestamptz))
             else month::timestamptz
         end as expected_start,
         greatest(0, (epoch(expected_end) - epoch(expected_start)) // i.seconds)::bigint as expected_rows
     from loaded
     inner join intervals as i using (interval)
-    inner join series_start using (vendor, venue, instrument_key, interval)
+    left join series_start using (vendor, venue, instrument_key, interval)
     left join loads using (vendor, venue, instrument_key, month)
     left join instruments using (venue, instrument_key)
 ),
@@ -79,6 +92,7 @@ final as (
         last_ts,
         loaded_at
     from with_expected
+    where month >= $window_start::timestamptz and month < $window_end::timestamptz
 )
 
 select * from final

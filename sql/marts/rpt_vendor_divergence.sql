@@ -1,3 +1,4 @@
+-- materialized: incremental
 -- rpt_vendor_divergence: one row per (venue, instrument_key, interval, ts, vendor_a, vendor_b) where
 -- two vendors cover the same interval of the same instrument (exchange timestamps), with their
 -- mark, index and last side by side and the differences in basis points of vendor_b's price.
@@ -6,6 +7,7 @@ with
 prices as (
     select * from marts.fct_price_interval
     where timestamp_type = 'exchange'
+      and ts >= $window_start::timestamptz and ts < $window_end::timestamptz
 ),
 
 pairs as (

@@ -203,7 +203,12 @@ def _write_batch(
             Target(RAW_TABLE, read_sql("load/aperiodic__derivative_price"), PARTITION_KEYS),
             Target("raw.load_log", read_sql("load/load_log")),
         ],
-        params={"files": [str(s.path) for s in staged], "loaded_at": loaded_at},
+        # in time order, so the warehouse stays clustered by time and a month's models read only
+        # that month's row groups (DuckDB keeps insertion order; zonemaps then skip the rest)
+        params={
+            "files": [str(s.path) for s in sorted(staged, key=lambda s: (s.ref.period, s.ref.symbol))],
+            "loaded_at": loaded_at,
+        },
         registered={"staged_files": files, "staged_partitions": partitions},
         before_commit=_check_rows(con, expected_rows, before_commit),
     )
