@@ -73,8 +73,9 @@ class ReplaceResult:
 class Warehouse:
     """A DuckDB warehouse file: one writer at a time, readers open read-only."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, memory_limit: str | None = None):
         self.path = Path(path)
+        self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
 
     @property
     def lock_path(self) -> Path:
@@ -121,7 +122,13 @@ class Warehouse:
         while True:
             try:
                 return duckdb.connect(
-                    str(self.path), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
+                    str(self.path),
+                    config={
+                        "storage_compatibility_version": SERVING_STORAGE_VERSION,
+                        # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched;
+                        # work here is bounded by a month, so a small pool costs no speed
+                        "memory_limit": self.memory_limit,
+                    },
                 )
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
