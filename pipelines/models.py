@@ -107,19 +107,24 @@ def apply_comments(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             con.execute(f"comment on column marts.{table}.{column} is {_quote(text)}")
 
 
-def month_windows(months: list[date]) -> list[tuple[datetime, datetime]]:
-    """One window per month, [month start, next month start), so memory stays that of a month
-    however long the range; the last month of each contiguous run reaches one instant further, to
-    take in the following month's first row, whose close-to-close return depends on it."""
+def month_windows(months: list[date], months_per_window: int = 3) -> list[tuple[datetime, datetime]]:
+    """Windows of up to ``months_per_window`` contiguous months, [first month start, end), so
+    memory stays that of a few months however long the range (each window is one transaction);
+    the last window of each contiguous run reaches one instant further, to take in the following
+    month's first row, whose close-to-close return depends on it."""
     wanted = sorted(set(months))
     windows: list[tuple[datetime, datetime]] = []
+    count = 0
     for m in wanted:
         start = datetime(m.year, m.month, 1, tzinfo=UTC)
         end = _next_month(start)
-        if end.date() not in wanted:
-            end += timedelta(microseconds=1)
-        windows.append((start, end))
-    return windows
+        if windows and windows[-1][1] == start and count < months_per_window:
+            windows[-1] = (windows[-1][0], end)
+            count += 1
+        else:
+            windows.append((start, end))
+            count = 1
+    return [(s, e if e.date() in wanted else e + timedelta(microseconds=1)) for s, e in windows]
 
 
 def _next_month(d: datetime) -> datetime:

@@ -220,11 +220,16 @@ def test_month_reload_rebuilds_only_its_rows_and_the_next_months_first_return(wa
         assert fetch(con, "1h", t(1, 1, month=2))["last_price"] == 121.0
 
 
-def test_month_windows_one_per_month_reaching_into_the_next_month_at_a_runs_end() -> None:
+def test_month_windows_hold_up_to_three_months_and_reach_into_the_next_month_at_a_runs_end() -> None:
     one_us = timedelta(microseconds=1)
+    # January and February are one run: one window, reaching March's first row (its return)
     assert month_windows([date(2024, 2, 1), date(2024, 1, 1), date(2024, 4, 1)]) == [
-        (t(1), t(1, month=2)),  # February follows: January's window stops at its end
-        (t(1, month=2), t(1, month=3) + one_us),  # March's first row depends on February's close
+        (t(1), t(1, month=3) + one_us),
+        (t(1, month=4), t(1, month=5) + one_us),
+    ]
+    # four contiguous months: three, then one; only the run's last window reaches further
+    assert month_windows([date(2024, m, 1) for m in (1, 2, 3, 4)]) == [
+        (t(1), t(1, month=4)),
         (t(1, month=4), t(1, month=5) + one_us),
     ]
 
