@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import dagster as dg
@@ -18,3 +19,20 @@ def monthly_partitions(start_month: date) -> dg.MonthlyPartitionsDefinition:
 def partition_months(keys: list[str]) -> list[date]:
     """Partition keys (``YYYY-MM-DD``, first of month) as dates."""
     return [date.fromisoformat(k) for k in keys]
+
+
+def source_asset(
+    name: str, *, group: str, partitions: dg.PartitionsDefinition, kinds: set[str], description: str
+) -> Callable[..., dg.AssetsDefinition]:
+    """The shared policy of every source asset, in one place: a raw table partitioned by month, a
+    month range backfilled as one run, and the warehouse's single-writer pool."""
+    return dg.asset(
+        name=name,
+        key_prefix=["raw"],
+        group_name=group,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        kinds=kinds,
+        description=description,
+    )

@@ -6,7 +6,7 @@
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import WAREHOUSE_POOL, partition_months
+from pipelines.partitions import partition_months, source_asset
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import AperiodicResource, WarehouseResource
 from pipelines.sources.aperiodic.load import Series, load_months
@@ -34,13 +34,10 @@ def build_aperiodic_assets(
         return []
     section = universe.aperiodic
 
-    @dg.asset(
-        name="aperiodic_derivative_price",
-        key_prefix=["raw"],
-        group_name="aperiodic",
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+    @source_asset(
+        "aperiodic_derivative_price",
+        group="aperiodic",
+        partitions=partitions,
         kinds={"duckdb", "parquet"},
         description="Aperiodic derivative_price files (mark, index, last) for the universe, one month per partition.",
     )

@@ -6,7 +6,7 @@
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import WAREHOUSE_POOL, partition_months
+from pipelines.partitions import partition_months, source_asset
 from pipelines.resources import CayoLargoResource, WarehouseResource
 from pipelines.sources.cayolargo.load import load_months, plan_walks
 from pipelines.sources.cayolargo.mapping import MappingError
@@ -26,13 +26,10 @@ def build_cayolargo_assets(
         return []
     coins = section.coins
 
-    @dg.asset(
-        name="cayolargo_futures",
-        key_prefix=["raw"],
-        group_name="cayolargo",
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+    @source_asset(
+        "cayolargo_futures",
+        group="cayolargo",
+        partitions=partitions,
         kinds={"duckdb", "json"},
         description=(
             "CayøLargo Deribit futures and perpetual snapshots (mark, index, last, funding, open "

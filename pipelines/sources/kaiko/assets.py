@@ -6,7 +6,7 @@
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import WAREHOUSE_POOL, partition_months
+from pipelines.partitions import partition_months, source_asset
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import KaikoResource, WarehouseResource
 from pipelines.sources.kaiko.load import Series, load_months
@@ -32,13 +32,10 @@ def build_kaiko_assets(universe: Universe, partitions: dg.PartitionsDefinition) 
     if section is None:
         return []
 
-    @dg.asset(
-        name="kaiko_derivative_price",
-        key_prefix=["raw"],
-        group_name="kaiko",
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+    @source_asset(
+        "kaiko_derivative_price",
+        group="kaiko",
+        partitions=partitions,
         kinds={"duckdb", "json"},
         description="Kaiko derivatives.v2/price (mark, index, last) for the universe, one month per partition.",
     )
