@@ -228,7 +228,9 @@ def kaiko_walk(args: dict[str, Any]) -> dict[str, float]:
         {"ts": pa.array(ts, pa.int64()), "last_price": last, "index_price": index, "mark_price": mark}
     )
     con.register("page_rows", table)
-    con.execute("create table prices as select make_timestamp(ts * 1000) as ts, * exclude (ts) from page_rows")
+    con.execute(
+        "create table prices as select make_timestamp(ts * 1000) as ts, * exclude (ts) from page_rows"
+    )
     return {"load": time.perf_counter() - t, "rows": float(table.num_rows)}
 
 
