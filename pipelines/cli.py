@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from pipelines.emulator.server import DEFAULT_TODAY as EMULATOR_TODAY
 from pipelines.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -96,8 +97,23 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             f": {count.value} problem(s), see `markhouse status`" if count and not evaluation.passed else ""
         )
         print(f"check {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {verdict}{detail}")
+    if _embedded_emulator_used() and not all(e.passed for e in result.get_asset_check_evaluations()):
+        print(
+            f"(the embedded emulator's data ends {EMULATOR_TODAY - timedelta(days=1):%Y-%m-%d}, so checks against "
+            f"today's clock see it as stale; `markhouse status --as-of {EMULATOR_TODAY:%Y-%m-%d}T06:00` judges it "
+            "as of the emulator's today)"
+        )
     print_summary(Settings.from_env().serving_path)
     return 0
+
+
+def _embedded_emulator_used() -> bool:
+    """No vendor was given a base URL or a key: everything came from the local emulator."""
+    return not any(
+        os.environ.get(f"{vendor}_{what}")
+        for vendor in ("APERIODIC", "KAIKO", "CAYOLARGO")
+        for what in ("BASE_URL", "API_KEY")
+    )
 
 
 def _has_serving_copy(settings: Settings) -> bool:
