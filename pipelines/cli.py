@@ -124,14 +124,14 @@ def _has_serving_copy(settings: Settings) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipelines.status import build_report, now_utc, print_report
+    from pipelines.status import build_report, print_report
 
     settings = Settings.from_env()
     if not _has_serving_copy(settings):
         return 2
     report = build_report(
         settings.serving_path,
-        as_of=args.as_of or now_utc(),
+        as_of=args.as_of or datetime.now(UTC),
         max_age_hours=args.max_age_hours if args.max_age_hours is not None else settings.max_age_hours,
         missing_tolerance=args.missing_tolerance,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from pipelines.months import next_month
 from pipelines.settings import SQL_DIR
 
 VIEW_LAYERS = (("staging", "staging"), ("intermediate", "staging"))
@@ -117,7 +118,7 @@ def month_windows(months: list[date], months_per_window: int = 3) -> list[tuple[
     count = 0
     for m in wanted:
         start = datetime(m.year, m.month, 1, tzinfo=UTC)
-        end = _next_month(start)
+        end = next_month(start)
         if windows and windows[-1][1] == start and count < months_per_window:
             windows[-1] = (windows[-1][0], end)
             count += 1
@@ -125,10 +126,6 @@ def month_windows(months: list[date], months_per_window: int = 3) -> list[tuple[
             windows.append((start, end))
             count = 1
     return [(s, e if e.date() in wanted else e + timedelta(microseconds=1)) for s, e in windows]
-
-
-def _next_month(d: datetime) -> datetime:
-    return d.replace(year=d.year + (d.month == 12), month=d.month % 12 + 1)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ misses intervals beyond the tolerance; 2 nothing to read yet.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from pipelines.months import next_month
 from pipelines.storage import Warehouse
 
 # one row per (vendor, venue, instrument, month) at the finest interval loaded for the series
@@ -69,7 +70,7 @@ def _month_starts(first: date, last: date) -> list[date]:
     months, m = [], first
     while m <= last:
         months.append(m)
-        m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+        m = next_month(m)
     return months
 
 
@@ -139,7 +140,3 @@ def print_report(report: StatusReport) -> None:
         print(f"status: {len(report.problems)} problem(s)")
         for p in report.problems:
             print(f"  - {p}")
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -157,13 +157,15 @@ class Warehouse:
         params: Mapping[str, Any] | None = None,
         registered: Mapping[str, pa.Table] | None = None,
         before_commit: Callable[[], None] | None = None,
+        expected_rows: int | None = None,
     ) -> ReplaceResult:
         """For each target, delete the rows whose key columns match a
         row of ``partitions``, then run ``insert_sql``; all in one transaction, so on any error, or a
         kill, none of it is visible. The result counts the rows inserted into the first table.
 
         ``partitions`` is visible to the SQL as ``replace_partitions``; tables in ``registered``
-        under their names.
+        under their names. With ``expected_rows`` (the rows the caller validated), a first insert
+        that wrote any other number rolls everything back: a join that dropped or doubled rows.
         """
         started = time.perf_counter()
         views = {"replace_partitions": partitions, **(registered or {})}
@@ -180,6 +182,11 @@ class Warehouse:
                     result = con.execute(target.insert_sql, _used(target.insert_sql, params)).fetchone()
                     if i == 0:
                         rows = int(result[0]) if result else 0
+                        if expected_rows is not None and rows != expected_rows:
+                            raise RuntimeError(
+                                f"{target.table}: inserted {rows} rows but validated {expected_rows}; "
+                                "nothing written"
+                            )
                 if before_commit is not None:
                     before_commit()
                 con.execute("commit")

@@ -248,3 +248,19 @@ def test_writer_waits_for_a_reader_in_another_process(warehouse) -> None:  # typ
         assert reader.poll() is not None  # the write happened only after the reader let go
     finally:
         reader.wait(timeout=30)
+
+
+def test_replace_rolls_back_when_the_insert_count_differs_from_what_was_validated(warehouse) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    from pipelines.storage import Target
+
+    with warehouse.writer() as con:
+        con.execute("create table t (k varchar, v int)")
+        con.execute("insert into t values ('a', 1), ('a', 2)")
+        keys = pa.table({"k": ["a"]})
+        with pytest.raises(RuntimeError, match="t: inserted 1 rows but validated 2; nothing written"):
+            Warehouse.replace_partitions(
+                con, partitions=keys, targets=[Target("t", "insert into t values ('a', 9)")], expected_rows=2
+            )
+        assert con.execute("select v from t order by v").fetchall() == [(1,), (2,)]  # the old rows, whole

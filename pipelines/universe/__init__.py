@@ -85,10 +85,6 @@ def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tu
 
 def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
     """One ``{venue, symbol[, funding_interval_hours, contract_size]}`` entry, validated."""
-    return _instrument(entry, where, venues)
-
-
-def _instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
     if not isinstance(entry, dict) or "venue" not in entry or "symbol" not in entry:
         raise UniverseError(f"{where}: each instrument needs 'venue' and 'symbol', got {entry!r}")
     try:
@@ -127,7 +123,7 @@ def load_universe(path: Path) -> Universe:
         if not entries:
             raise UniverseError(f"{where}: 'instruments' is empty")
         instruments = tuple(
-            _instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES) for i, e in enumerate(entries)
+            parse_instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES) for i, e in enumerate(entries)
         )
         keys = [(i.venue, i.key) for i in instruments]
         if len(set(keys)) != len(keys):

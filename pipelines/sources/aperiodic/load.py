@@ -16,13 +16,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from pipelines.months import next_month
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
 from pipelines.sources.batches import fetch_and_write
@@ -66,11 +67,6 @@ class LoadReport:
 Progress = Callable[[str], None]
 
 
-def month_end(m: date) -> date:
-    nxt = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
-    return date.fromordinal(nxt.toordinal() - 1)
-
-
 def load_months(
     client: AperiodicClient,
     warehouse: Warehouse,
@@ -95,7 +91,12 @@ def load_months(
     refs_by_month: dict[date, list[FileRef]] = defaultdict(list)
     for s in series:
         listed = client.list_files(
-            s.venue, s.symbol, s.interval, s.timestamp_type, months[0], month_end(months[-1])
+            s.venue,
+            s.symbol,
+            s.interval,
+            s.timestamp_type,
+            months[0],
+            next_month(months[-1]) - timedelta(days=1),
         )
         seen: set[date] = set()
         for ref in listed:
@@ -210,7 +211,8 @@ def _write_batch(
             "loaded_at": loaded_at,
         },
         registered={"staged_files": files, "staged_partitions": partitions},
-        before_commit=_check_rows(con, expected_rows, before_commit),
+        before_commit=before_commit,
+        expected_rows=expected_rows,
     )
     report.rows += result.rows
     report.files += len(staged)
@@ -219,21 +221,3 @@ def _write_batch(
     for k, v in per_partition.items():
         key = f"{k[4]:%Y-%m}"
         report.rows_per_month[key] = report.rows_per_month.get(key, 0) + sum(s.rows for s in v)
-
-
-def _check_rows(
-    con: duckdb.DuckDBPyConnection, expected: int, then: Callable[[], None] | None
-) -> Callable[[], None]:
-    """Inside the transaction: the rows inserted must be exactly the rows validated."""
-
-    def check() -> None:
-        row = con.execute(
-            f"select count(*) from {RAW_TABLE} r semi join replace_partitions p using ({', '.join(PARTITION_KEYS)})"
-        ).fetchone()
-        got = int(row[0]) if row else 0
-        if got != expected:
-            raise RuntimeError(f"aperiodic: inserted {got} rows but validated {expected}; nothing written")
-        if then is not None:
-            then()
-
-    return check

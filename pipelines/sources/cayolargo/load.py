@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from pipelines.months import month_bounds
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.cayolargo.client import CayoLargoClient
@@ -51,8 +52,7 @@ class Walk:
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
-        start = datetime(self.month.year, self.month.month, 1, tzinfo=UTC)
-        return start, start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+        return month_bounds(self.month)
 
     @property
     def label(self) -> str:
@@ -228,7 +228,6 @@ def _write_batch(
 
     def then() -> None:
         upsert_reference(con, instruments, names)
-        _check_rows(con, expected_rows)
         if before_commit is not None:
             before_commit()
 
@@ -242,6 +241,7 @@ def _write_batch(
         params={"loaded_at": datetime.now(UTC)},
         registered={"staged_rows": rows, "staged_partitions": staged_partitions},
         before_commit=then,
+        expected_rows=expected_rows,
     )
     report.rows += result.rows
     report.transactions += 1
@@ -275,13 +275,3 @@ def _reference(frame: pl.DataFrame) -> tuple[list[UniverseInstrument], list[Vend
             )
         )
     return instruments, names
-
-
-def _check_rows(con: duckdb.DuckDBPyConnection, expected: int) -> None:
-    """Inside the transaction: the rows inserted must be exactly the rows validated."""
-    row = con.execute(
-        f"select count(*) from {RAW_TABLE} r semi join staged_partitions p using ({', '.join(RAW_KEYS)})"
-    ).fetchone()
-    got = int(row[0]) if row else 0
-    if got != expected:
-        raise RuntimeError(f"cayolargo: inserted {got} rows but validated {expected}; nothing written")

@@ -20,6 +20,7 @@ from functools import partial
 import duckdb
 import pyarrow as pa
 
+from pipelines.months import month_bounds
 from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.mapping import KaikoCode
@@ -77,12 +78,6 @@ Progress = Callable[[str], None]
 
 def month_label(series: Series, month: date) -> str:
     return f"kaiko {series.code} {series.interval} {month:%Y-%m}"
-
-
-def month_bounds(month: date) -> tuple[datetime, datetime]:
-    """[first instant, first instant of the next month) in UTC."""
-    start = datetime(month.year, month.month, 1, tzinfo=UTC)
-    return start, start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
 
 
 def fetch_month(client: KaikoClient, series: Series, month: date) -> StagedMonth:
@@ -189,28 +184,11 @@ def _write_batch(
         ],
         params={"loaded_at": datetime.now(UTC)},
         registered={"staged_rows": rows, "staged_partitions": partitions},
-        before_commit=_check_rows(con, expected, before_commit),
+        before_commit=before_commit,
+        expected_rows=expected,
     )
     report.rows += result.rows
     report.transactions += 1
     for s in staged:
         key = f"{s.month:%Y-%m}"
         report.rows_per_month[key] = report.rows_per_month.get(key, 0) + s.rows.num_rows
-
-
-def _check_rows(
-    con: duckdb.DuckDBPyConnection, expected: int, then: Callable[[], None] | None
-) -> Callable[[], None]:
-    """Inside the transaction: the rows inserted must be exactly the rows validated."""
-
-    def check() -> None:
-        row = con.execute(
-            f"select count(*) from {RAW_TABLE} r semi join replace_partitions p using ({', '.join(PARTITION_KEYS)})"
-        ).fetchone()
-        got = int(row[0]) if row else 0
-        if got != expected:
-            raise RuntimeError(f"kaiko: inserted {got} rows but validated {expected}; nothing written")
-        if then is not None:
-            then()
-
-    return check
