@@ -256,6 +256,121 @@ def kaiko_markhouse(args: dict[str, Any]) -> dict[str, float]:
     return {"load": time.perf_counter() - t, "rows": float(report.rows)}
 
 
+def _kaiko_params(args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "exchange": "bnce",
+        "instrument_class": "perpetual-future",
+        "instrument": "btcusdt",
+        "interval": "1m",
+        "page_size": 1000,
+        "sort": "asc",
+        "start_time": args["kaiko_start"],
+        "end_time": args["kaiko_end"],
+    }
+
+
+def _kaiko_dlt(args: dict[str, Any], source: Callable[[], Any], **run: Any) -> dict[str, float]:
+    """One dlt pipeline run (extract, normalize, load) of ``source()`` into a fresh DuckDB file at
+    ``args["db"]``; dlt's working and data dirs live in a temp dir, telemetry off."""
+    import shutil
+    import tempfile
+
+    work = tempfile.mkdtemp(prefix="markhouse-bench-dlt-")
+    os.environ.update({"DLT_DATA_DIR": work, "RUNTIME__DLTHUB_TELEMETRY": "false"})
+    import dlt
+
+    Path(args["db"]).unlink(missing_ok=True)
+    try:
+        t = time.perf_counter()
+        pipeline = dlt.pipeline(
+            pipeline_name="kaiko_bench",
+            pipelines_dir=work,
+            destination=dlt.destinations.duckdb(args["db"]),
+            dataset_name="dlt_kaiko",
+        )
+        pipeline.run(source(), **run)
+        seconds = time.perf_counter() - t
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with duckdb.connect(args["db"], read_only=True) as con:
+        row = con.execute("select count(*) from dlt_kaiko.prices").fetchone()
+    return {"load": seconds, "rows": float(row[0] if row else 0)}
+
+
+def _kaiko_rest_api(args: dict[str, Any]) -> Any:
+    """dlt's declarative ``rest_api`` source: follow ``next_url``, rows under ``data``, one JSON item per
+    row. The prices arrive as strings; column hints make them doubles (epoch-ms ``timestamp`` stays bigint)."""
+    from dlt.sources.rest_api import rest_api_source
+
+    return rest_api_source(
+        {
+            "client": {
+                "base_url": args["kaiko_url"],
+                "headers": {"X-Api-Key": args["kaiko_key"], "Accept": "application/json"},
+            },
+            "resources": [
+                {
+                    "name": "prices",
+                    "write_disposition": "replace",
+                    "columns": {c: {"data_type": "double"} for c in ("price", "index_price", "mark_price")},
+                    "endpoint": {
+                        "path": KAIKO_PATH,
+                        "params": _kaiko_params(args),
+                        "paginator": {"type": "json_link", "next_url_path": "next_url"},
+                        "data_selector": "data",
+                    },
+                }
+            ],
+        },
+        name="kaiko",
+    )
+
+
+def kaiko_dlt_default(args: dict[str, Any]) -> dict[str, float]:
+    """dlt rest_api -> DuckDB, defaults: JSON items, the default loader file format (insert_values)."""
+    return _kaiko_dlt(args, lambda: _kaiko_rest_api(args))
+
+
+def kaiko_dlt_parquet(args: dict[str, Any]) -> dict[str, float]:
+    """dlt rest_api -> DuckDB, JSON items normalized to parquet loader files."""
+    return _kaiko_dlt(args, lambda: _kaiko_rest_api(args), loader_file_format="parquet")
+
+
+def kaiko_dlt_arrow(args: dict[str, Any]) -> dict[str, float]:
+    """dlt's arrow items: a resource pages with dlt's RESTClient (same paginator) and yields one
+    pyarrow.Table per page (epoch ms -> UTC timestamp, price strings -> float64, in Arrow; microsecond
+    timestamps, as DuckDB's TIMESTAMPTZ has no millisecond variant)."""
+    import dlt
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from dlt.sources.helpers.rest_client import RESTClient
+    from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
+
+    def prices_column(page: list[dict[str, Any]], name: str) -> pa.Array:
+        return pc.cast(pa.array([row[name] for row in page], pa.string()), pa.float64())
+
+    @dlt.resource(name="prices", write_disposition="replace")
+    def prices() -> Any:
+        client = RESTClient(
+            base_url=args["kaiko_url"],
+            headers={"X-Api-Key": args["kaiko_key"], "Accept": "application/json"},
+            paginator=JSONLinkPaginator(next_url_path="next_url"),
+            data_selector="data",
+        )
+        for page in client.paginate(KAIKO_PATH, params=_kaiko_params(args)):
+            ts = pa.array([row["timestamp"] for row in page], pa.int64())
+            yield pa.table(
+                {
+                    "ts": ts.cast(pa.timestamp("ms", tz="UTC")).cast(pa.timestamp("us", tz="UTC")),
+                    "last_price": prices_column(page, "price"),
+                    "index_price": prices_column(page, "index_price"),
+                    "mark_price": prices_column(page, "mark_price"),
+                }
+            )
+
+    return _kaiko_dlt(args, prices)
+
+
 PATHS: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
     f.__name__: f
     for f in (
@@ -268,6 +383,9 @@ PATHS: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
         marts_one_month,
         kaiko_walk,
         kaiko_markhouse,
+        kaiko_dlt_default,
+        kaiko_dlt_parquet,
+        kaiko_dlt_arrow,
     )
 }
 
