@@ -3,6 +3,8 @@
 -- Time column: ts (interval start). Computes the rows with $window_start <= ts < $window_end,
 -- reading one day of observations either side (1d is the longest interval), so a rollup at
 -- the window's edge sees its whole interval and a close-to-close return sees the previous row.
+-- The heavy steps (rollups, returns) group, join and order by a small integer series id; the
+-- names are joined back once at the end.
 with
 
 intervals as (
@@ -17,14 +19,31 @@ observations as (
       and o.ts < $window_end::timestamptz + interval 1 day
 ),
 
+-- one row per natively loaded series in the window
 native_series as (
-    select distinct vendor, venue, instrument_key, timestamp_type, interval, seconds
-    from observations
+    select
+        *,
+        row_number() over (order by vendor, venue, instrument_key, timestamp_type, seconds) as series_id
+    from (select distinct vendor, venue, instrument_key, timestamp_type, interval, seconds from observations)
+),
+
+native_rows as (
+    select
+        s.series_id,
+        o.seconds,
+        o.ts,
+        o.last_price, o.index_price, o.mark_price,
+        1 as n_obs,
+        o.last_price_pct_change, o.index_price_pct_change, o.mark_price_pct_change,
+        o.mark_index_pct_change_ratio, o.mark_last_pct_change_ratio, o.index_last_pct_change_ratio
+    from observations as o
+    inner join native_series as s using (vendor, venue, instrument_key, timestamp_type, interval)
 ),
 
 finest_native as (
     select
         vendor, venue, instrument_key, timestamp_type,
+        arg_min(series_id, seconds) as series_id,
         arg_min(interval, seconds) as source_interval,
         min(seconds) as source_seconds
     from native_series
@@ -34,7 +53,7 @@ finest_native as (
 -- standard intervals not loaded natively, rolled up from the finest native series where they
 -- are a whole multiple of it (10m -> 1h, 4h, 1d; never 15m)
 rollup_plan as (
-    select f.*, t.interval as target_interval, t.seconds as target_seconds
+    select f.*, t.interval, t.seconds
     from finest_native as f
     inner join intervals as t
         on t.seconds > f.source_seconds and t.seconds % f.source_seconds = 0
@@ -43,129 +62,129 @@ rollup_plan as (
         and n.timestamp_type = f.timestamp_type and n.interval = t.interval
 ),
 
-native_rows as (
+-- one pass over the source rows into base buckets (the largest interval dividing every target of
+-- the series: 5m for 1m data), then each target from those, so each source row is read once
+-- rather than once per target. Finals, firsts and counts compose exactly. arg_max/arg_min skip
+-- rows whose value is null, so a final or first price is the last or first one observed.
+rollup_sources as (
+    select series_id, list_reduce(list(seconds), lambda a, b: gcd(a, b)) as base_seconds
+    from rollup_plan
+    group by all
+),
+
+base_buckets as (
     select
-        vendor, venue, instrument_key, timestamp_type, interval, ts,
-        interval as source_interval,
-        seconds,
-        last_price, index_price, mark_price,
-        1 as n_obs,
-        last_price_pct_change, index_price_pct_change, mark_price_pct_change,
-        mark_index_pct_change_ratio, mark_last_pct_change_ratio, index_last_pct_change_ratio
-    from observations
+        r.series_id,
+        to_timestamp(floor(epoch(r.ts) / s.base_seconds) * s.base_seconds) as ts,
+        arg_max(r.last_price, r.ts) as last_price,
+        arg_max(r.index_price, r.ts) as index_price,
+        arg_max(r.mark_price, r.ts) as mark_price,
+        arg_min(r.last_price, r.ts) as first_last_price,
+        arg_min(r.index_price, r.ts) as first_index_price,
+        arg_min(r.mark_price, r.ts) as first_mark_price,
+        count(r.last_price) as n_last,
+        count(r.index_price) as n_index,
+        count(r.mark_price) as n_mark,
+        count(*) as n_obs
+    from native_rows as r
+    inner join rollup_sources as s using (series_id)
+    group by all
 ),
 
 rollup_buckets as (
     select
-        o.vendor, o.venue, o.instrument_key, o.timestamp_type,
-        p.target_interval as interval,
-        to_timestamp(floor(epoch(o.ts) / p.target_seconds) * p.target_seconds) as ts,
-        p.source_interval,
-        p.target_seconds as seconds,
-        arg_max(o.last_price, o.ts) filter (where o.last_price is not null) as last_price,
-        arg_max(o.index_price, o.ts) filter (where o.index_price is not null) as index_price,
-        arg_max(o.mark_price, o.ts) filter (where o.mark_price is not null) as mark_price,
-        arg_min(o.last_price, o.ts) filter (where o.last_price is not null) as first_last_price,
-        arg_min(o.index_price, o.ts) filter (where o.index_price is not null) as first_index_price,
-        arg_min(o.mark_price, o.ts) filter (where o.mark_price is not null) as first_mark_price,
-        count(o.last_price) as n_last,
-        count(o.index_price) as n_index,
-        count(o.mark_price) as n_mark,
-        count(*) as n_obs
-    from observations as o
-    inner join rollup_plan as p
-        on o.vendor = p.vendor and o.venue = p.venue and o.instrument_key = p.instrument_key
-        and o.timestamp_type = p.timestamp_type and o.interval = p.source_interval
+        b.series_id,
+        p.seconds,
+        to_timestamp(floor(epoch(b.ts) / p.seconds) * p.seconds) as ts,
+        arg_max(b.last_price, b.ts) as last_price,
+        arg_max(b.index_price, b.ts) as index_price,
+        arg_max(b.mark_price, b.ts) as mark_price,
+        arg_min(b.first_last_price, b.ts) as first_last_price,
+        arg_min(b.first_index_price, b.ts) as first_index_price,
+        arg_min(b.first_mark_price, b.ts) as first_mark_price,
+        sum(b.n_last) as n_last,
+        sum(b.n_index) as n_index,
+        sum(b.n_mark) as n_mark,
+        sum(b.n_obs) as n_obs
+    from base_buckets as b
+    inner join rollup_plan as p using (series_id)
     group by all
-),
-
-rollup_changes as (
-    select
-        * exclude (first_last_price, first_index_price, first_mark_price, n_last, n_index, n_mark),
-        case when n_last >= 2 then (last_price / first_last_price - 1) * 100 end as last_price_pct_change,
-        case when n_index >= 2 then (index_price / first_index_price - 1) * 100 end as index_price_pct_change,
-        case when n_mark >= 2 then (mark_price / first_mark_price - 1) * 100 end as mark_price_pct_change
-    from rollup_buckets
 ),
 
 rollup_rows as (
     select
-        *,
-        mark_price_pct_change / nullif(index_price_pct_change, 0) as mark_index_pct_change_ratio,
-        mark_price_pct_change / nullif(last_price_pct_change, 0) as mark_last_pct_change_ratio,
-        index_price_pct_change / nullif(last_price_pct_change, 0) as index_last_pct_change_ratio
-    from rollup_changes
+        series_id, seconds, ts, last_price, index_price, mark_price, n_obs,
+        case when n_last >= 2 then (last_price / first_last_price - 1) * 100 end as last_price_pct_change,
+        case when n_index >= 2 then (index_price / first_index_price - 1) * 100 end as index_price_pct_change,
+        case when n_mark >= 2 then (mark_price / first_mark_price - 1) * 100 end as mark_price_pct_change,
+        null::double as mark_index_pct_change_ratio,
+        null::double as mark_last_pct_change_ratio,
+        null::double as index_last_pct_change_ratio
+    from rollup_buckets
 ),
 
+-- (series_id, seconds) names a series: a rolled-up one by its source's id and its own interval
 all_rows as (
     select * from native_rows
-    union all by name
+    union all
     select * from rollup_rows
 ),
 
--- a vendor's own ratio where it sent one; otherwise the quotient of the pct changes
-with_ratios as (
-    select
-        * replace (
-            coalesce(mark_index_pct_change_ratio, mark_price_pct_change / nullif(index_price_pct_change, 0))
-                as mark_index_pct_change_ratio,
-            coalesce(mark_last_pct_change_ratio, mark_price_pct_change / nullif(last_price_pct_change, 0))
-                as mark_last_pct_change_ratio,
-            coalesce(index_last_pct_change_ratio, index_price_pct_change / nullif(last_price_pct_change, 0))
-                as index_last_pct_change_ratio
-        )
-    from all_rows
-),
-
--- close to close against the immediately preceding interval of the same series
-with_previous as (
-    select
-        *,
-        lag(ts) over series as previous_ts,
-        lag(last_price) over series as previous_last_price,
-        lag(index_price) over series as previous_index_price,
-        lag(mark_price) over series as previous_mark_price
-    from with_ratios
-    window series as (partition by vendor, venue, instrument_key, timestamp_type, interval order by ts)
-),
-
+-- close to close against the immediately preceding interval of the same series; a vendor's own
+-- ratio where it sent one, otherwise the quotient of the pct changes
 with_returns as (
     select
-        *,
-        previous_ts = ts - to_seconds(seconds) as has_previous,
-        case when has_previous then (last_price / previous_last_price - 1) * 100 end as last_return_pct,
-        case when has_previous then (index_price / previous_index_price - 1) * 100 end as index_return_pct,
-        case when has_previous then (mark_price / previous_mark_price - 1) * 100 end as mark_return_pct
-    from with_previous
+        * exclude (mark_index_pct_change_ratio, mark_last_pct_change_ratio, index_last_pct_change_ratio),
+        coalesce(mark_index_pct_change_ratio, mark_price_pct_change / nullif(index_price_pct_change, 0))
+            as mark_index_pct_change_ratio,
+        coalesce(mark_last_pct_change_ratio, mark_price_pct_change / nullif(last_price_pct_change, 0))
+            as mark_last_pct_change_ratio,
+        coalesce(index_last_pct_change_ratio, index_price_pct_change / nullif(last_price_pct_change, 0))
+            as index_last_pct_change_ratio,
+        lag(ts) over series = ts - to_seconds(seconds) as has_previous,
+        case when has_previous then (last_price / lag(last_price) over series - 1) * 100 end as last_return_pct,
+        case when has_previous then (index_price / lag(index_price) over series - 1) * 100 end as index_return_pct,
+        case when has_previous then (mark_price / lag(mark_price) over series - 1) * 100 end as mark_return_pct
+    from all_rows
+    window series as (partition by series_id, seconds order by ts)
+    qualify ts >= $window_start::timestamptz and ts < $window_end::timestamptz
+),
+
+series_names as (
+    select series_id, seconds, vendor, venue, instrument_key, timestamp_type, interval, interval as source_interval
+    from native_series
+    union all
+    select series_id, seconds, vendor, venue, instrument_key, timestamp_type, interval, source_interval
+    from rollup_plan
 ),
 
 final as (
     select
-        vendor,
-        venue,
-        instrument_key,
-        timestamp_type,
-        interval,
-        ts,
-        source_interval,
-        last_price,
-        index_price,
-        mark_price,
-        n_obs::integer as n_obs,
-        last_price_pct_change,
-        index_price_pct_change,
-        mark_price_pct_change,
-        mark_index_pct_change_ratio,
-        mark_last_pct_change_ratio,
-        index_last_pct_change_ratio,
-        last_return_pct,
-        index_return_pct,
-        mark_return_pct,
-        mark_return_pct / nullif(index_return_pct, 0) as mark_index_return_ratio,
-        mark_return_pct / nullif(last_return_pct, 0) as mark_last_return_ratio,
-        index_return_pct / nullif(last_return_pct, 0) as index_last_return_ratio
-    from with_returns
-    where ts >= $window_start::timestamptz and ts < $window_end::timestamptz
+        n.vendor,
+        n.venue,
+        n.instrument_key,
+        n.timestamp_type,
+        n.interval,
+        r.ts,
+        n.source_interval,
+        r.last_price,
+        r.index_price,
+        r.mark_price,
+        r.n_obs::integer as n_obs,
+        r.last_price_pct_change,
+        r.index_price_pct_change,
+        r.mark_price_pct_change,
+        r.mark_index_pct_change_ratio,
+        r.mark_last_pct_change_ratio,
+        r.index_last_pct_change_ratio,
+        r.last_return_pct,
+        r.index_return_pct,
+        r.mark_return_pct,
+        r.mark_return_pct / nullif(r.index_return_pct, 0) as mark_index_return_ratio,
+        r.mark_return_pct / nullif(r.last_return_pct, 0) as mark_last_return_ratio,
+        r.index_return_pct / nullif(r.last_return_pct, 0) as index_last_return_ratio
+    from with_returns as r
+    inner join series_names as n using (series_id, seconds)
 )
 
 select * from final

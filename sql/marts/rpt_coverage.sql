@@ -8,16 +8,12 @@
 -- Refreshed by month: every month the window touches is counted whole.
 with
 
-window_months as (
-    select
-        date_trunc('month', $window_start::timestamptz) as first_month,
-        date_trunc('month', $window_end::timestamptz - interval 1 microsecond) + interval 1 month as end_month
-),
-
+-- every month the window touches, whole (bounds folded to constants so the scan prunes by ts)
 prices as (
-    select p.*
-    from marts.fct_price_interval as p, window_months as w
-    where p.ts >= w.first_month and p.ts < w.end_month
+    select vendor, venue, instrument_key, interval, ts
+    from marts.fct_price_interval
+    where ts >= date_trunc('month', $window_start::timestamptz)
+      and ts < date_trunc('month', $window_end::timestamptz - interval 1 microsecond) + interval 1 month
 ),
 
 intervals as (
@@ -43,17 +39,33 @@ loads as (
     group by all
 ),
 
+-- per day first (integer arithmetic on the instant), then per month on the few day rows: days
+-- split a month's instants, so the distinct counts add up exactly
+loaded_days as (
+    select
+        vendor,
+        venue,
+        instrument_key,
+        interval,
+        epoch_us(ts) // 86400000000 as day_number,
+        count(distinct ts) as loaded_rows,
+        min(ts) as first_ts,
+        max(ts) as last_ts
+    from prices
+    group by all
+),
+
 loaded as (
     select
         vendor,
         venue,
         instrument_key,
         interval,
-        date_trunc('month', ts)::date as month,
-        count(distinct ts) as loaded_rows,
-        min(ts) as first_ts,
-        max(ts) as last_ts
-    from prices
+        date_trunc('month', first_ts)::date as month,
+        sum(loaded_rows)::bigint as loaded_rows,
+        min(first_ts) as first_ts,
+        max(last_ts) as last_ts
+    from loaded_days
     group by all
 ),
 
@@ -92,7 +104,6 @@ final as (
         last_ts,
         loaded_at
     from with_expected
-    where month >= $window_start::timestamptz and month < $window_end::timestamptz
 )
 
 select * from final

@@ -4,10 +4,25 @@
 -- mark, index and last side by side and the differences in basis points of vendor_b's price.
 with
 
-prices as (
+window_prices as (
     select * from marts.fct_price_interval
     where timestamp_type = 'exchange'
       and ts >= $window_start::timestamptz and ts < $window_end::timestamptz
+),
+
+-- only instruments more than one vendor covers in the window can pair (often none): a cheap
+-- grouping saves the self join of every row
+shared_instruments as (
+    select venue, instrument_key
+    from window_prices
+    group by all
+    having min(vendor) < max(vendor)
+),
+
+prices as (
+    select p.*
+    from window_prices as p
+    semi join shared_instruments as s using (venue, instrument_key)
 ),
 
 pairs as (
