@@ -192,6 +192,48 @@ def marts_one_month(args: dict[str, Any]) -> dict[str, float]:
         return {"refresh": time.perf_counter() - t}
 
 
+def floor(args: dict[str, Any]) -> dict[str, float]:
+    """What DuckDB itself needs for the rest of the contract, on the warehouse a backfill left: write
+    the materialized marts' rows once into a fresh file (the same storage version), and copy the
+    warehouse file (the serving copy's byte copy). Together with the raw load limit, the least any
+    implementation of CONTRACT.md's materialized marts can take on this machine."""
+    import shutil
+
+    from pipelines.storage import SERVING_STORAGE_VERSION
+
+    source = Path(args["db"])
+    target = source.with_name("floor.duckdb")
+    target.unlink(missing_ok=True)
+    con = duckdb.connect(
+        str(target), config={"storage_compatibility_version": SERVING_STORAGE_VERSION, "memory_limit": "16GB"}
+    )
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"attach '{source}' as wh (read_only)")
+    tables = [
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'wh' and schema_name = 'marts'"
+        ).fetchall()
+    ]
+    # each table is first read into memory, so only the write is timed
+    write = 0.0
+    for name in tables:
+        con.execute(f"create temp table staged as select * from wh.marts.{name}")
+        t = time.perf_counter()
+        con.execute(f"create table {name} as select * from staged")
+        con.execute("checkpoint")
+        write += time.perf_counter() - t
+        con.execute("drop table staged")
+    con.close()
+    target.unlink(missing_ok=True)
+    copy_target = source.with_name("floor-copy.duckdb")
+    t = time.perf_counter()
+    shutil.copyfile(source, copy_target)
+    copy = time.perf_counter() - t
+    copy_target.unlink(missing_ok=True)
+    return {"write_marts": write, "copy": copy, "gb": source.stat().st_size / 1e9}
+
+
 KAIKO_PATH = "/v2/data/derivatives.v2/price"
 
 
@@ -381,6 +423,7 @@ PATHS: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
         client_pandas,
         markhouse,
         marts_one_month,
+        floor,
         kaiko_walk,
         kaiko_markhouse,
         kaiko_dlt_default,
