@@ -77,6 +77,35 @@ def test_rollup_final_first_to_final_pct_change_and_ratio(warehouse: Warehouse) 
     assert row["index_last_pct_change_ratio"] == pytest.approx(0.0)
 
 
+def test_rollup_through_base_buckets_keeps_the_last_and_first_observed_prices(warehouse: Warehouse) -> None:
+    # one hour of 1m rows: last missing for minutes 54..59 (the whole 55m bucket), index missing for
+    # minutes 0..6 (the whole 00m bucket and two minutes of the next); 1m rolls up through 5m buckets
+    rows = [
+        {
+            "interval": "1m",
+            "ts": t(4, 10, m),
+            "last_price": 100.0 + m if m <= 53 else None,
+            "index_price": 200.0 + m if m >= 7 else None,
+            "mark_price": 50.0 + m / 2,
+        }
+        for m in range(60)
+    ]
+    with warehouse.writer() as con:
+        insert_raw(con, rows)
+        refresh_marts(con, [date(2024, 1, 1)])
+        hour = fetch(con, "1h", t(4, 10))
+        quarter = fetch(con, "15m", t(4, 10, 45))
+        first_five = fetch(con, "5m", t(4, 10))
+    assert hour["source_interval"] == "1m" and hour["n_obs"] == 60
+    assert (hour["last_price"], hour["index_price"], hour["mark_price"]) == (153.0, 259.0, 79.5)
+    assert hour["last_price_pct_change"] == pytest.approx((153 / 100 - 1) * 100)
+    assert hour["index_price_pct_change"] == pytest.approx((259 / 207 - 1) * 100)
+    assert hour["mark_price_pct_change"] == pytest.approx((79.5 / 50 - 1) * 100)
+    assert quarter["last_price"] == 153.0 and quarter["n_obs"] == 15
+    assert quarter["last_price_pct_change"] == pytest.approx((153 / 145 - 1) * 100)  # minutes 45..53
+    assert first_five["index_price"] is None and first_five["index_price_pct_change"] is None
+
+
 def test_single_observation_interval_has_null_pct_change(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
         insert_raw(con, [{"ts": t(3, 5), "last_price": 10.0, "index_price": 10.0, "mark_price": 10.0}])
