@@ -247,16 +247,7 @@ def kaiko_walk(args: dict[str, Any]) -> dict[str, float]:
     ts, last, index, mark = [], [], [], []
     headers = {"X-Api-Key": args["kaiko_key"], "Accept": "application/json"}
     url: str | None = args["kaiko_url"] + KAIKO_PATH
-    params: dict[str, Any] | None = {
-        "exchange": "bnce",
-        "instrument_class": "perpetual-future",
-        "instrument": "btcusdt",
-        "interval": "1m",
-        "page_size": 1000,
-        "sort": "asc",
-        "start_time": args["kaiko_start"],
-        "end_time": args["kaiko_end"],
-    }
+    params: dict[str, Any] | None = _kaiko_params(args)
     with requests.Session() as s:
         while url:
             body = s.get(url, params=params, headers=headers, timeout=60).json()
