@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
 import dagster as dg
+
+from pipelines.universe import UniverseInstrument
 
 WAREHOUSE_POOL = "markhouse_warehouse"
 
@@ -36,3 +38,15 @@ def source_asset(
         kinds=kinds,
         description=description,
     )
+
+
+def selected_instruments(
+    instruments: Iterable[UniverseInstrument], keys: Sequence[str], vendor: str
+) -> list[UniverseInstrument]:
+    """The universe's instruments a run asked for (``keys`` from its run config; none = all); a key
+    the vendor's section does not list fails the run before anything is fetched."""
+    instruments = list(instruments)
+    unknown = set(keys) - {i.key for i in instruments}
+    if unknown:
+        raise dg.Failure(f"instrument(s) not in the {vendor} universe: {sorted(unknown)}")
+    return [i for i in instruments if not keys or i.key in keys]

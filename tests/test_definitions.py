@@ -112,3 +112,17 @@ def test_daily_schedule_refreshes_the_running_month() -> None:
     request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-05-01"
     assert request.run_key == "current-month-2026-05-17"
+
+
+def test_a_run_asking_for_an_instrument_outside_the_universe_fails_naming_it() -> None:
+    import pytest
+
+    from pipelines.definitions import universe
+    from pipelines.partitions import selected_instruments
+
+    assert universe.aperiodic is not None
+    listed = universe.aperiodic.instruments
+    assert selected_instruments(listed, [], "Aperiodic") == list(listed)
+    assert [i.key for i in selected_instruments(listed, [listed[0].key], "Aperiodic")] == [listed[0].key]
+    with pytest.raises(dg.Failure, match=r"not in the Aperiodic universe: \['perpetual-DOGE-USDT:USDT'\]"):
+        selected_instruments(listed, ["perpetual-DOGE-USDT:USDT", listed[0].key], "Aperiodic")

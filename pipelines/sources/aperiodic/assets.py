@@ -6,7 +6,7 @@
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import partition_months, source_asset
+from pipelines.partitions import partition_months, selected_instruments, source_asset
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import AperiodicResource, WarehouseResource
 from pipelines.sources.aperiodic.load import Series, load_months
@@ -47,14 +47,9 @@ def build_aperiodic_assets(
         aperiodic: AperiodicResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
-        wanted = set(config.instruments)
-        unknown = wanted - {i.key for i in section.instruments}
-        if unknown:
-            raise dg.Failure(f"instrument(s) not in the Aperiodic universe: {sorted(unknown)}")
         series = [
             Series(i.venue, i.key, interval, ts_type)
-            for i in section.instruments
-            if not wanted or i.key in wanted
+            for i in selected_instruments(section.instruments, config.instruments, "Aperiodic")
             for interval in section.intervals
             for ts_type in section.timestamp_types
         ]

@@ -6,7 +6,7 @@
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import partition_months, source_asset
+from pipelines.partitions import partition_months, selected_instruments, source_asset
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import KaikoResource, WarehouseResource
 from pipelines.sources.kaiko.load import Series, load_months
@@ -45,14 +45,9 @@ def build_kaiko_assets(universe: Universe, partitions: dg.PartitionsDefinition) 
         kaiko: KaikoResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
-        wanted = set(config.instruments)
-        unknown = wanted - {i.key for i in section.instruments}
-        if unknown:
-            raise dg.Failure(f"instrument(s) not in the Kaiko universe: {sorted(unknown)}")
         series = [
             Series(i.venue, i.key, section.code(i), interval)
-            for i in section.instruments
-            if not wanted or i.key in wanted
+            for i in selected_instruments(section.instruments, config.instruments, "Kaiko")
             for interval in section.intervals
         ]
         months = partition_months(context.partition_keys)
