@@ -32,6 +32,7 @@ test: lint
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.lake
 
 dev: install
 	$(BIN)/dagster dev

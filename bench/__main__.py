@@ -113,6 +113,7 @@ def main() -> int:
             args = {
                 "files": files,
                 "db": str(work / "bench.duckdb"),
+                "lake": str(work / "bench.sqlite"),
                 "tmp": str(work / "download"),
                 "symbols": list(SYMBOLS),
                 "base_url": emu.aperiodic_base_url,
@@ -153,13 +154,13 @@ def main() -> int:
                 mm = marts[n] = Measured()
                 for _ in range(opts.runs):
                     phases, rss = run_path(
-                        "marts_one_month", {"db": args["db"], "month": months[-2].isoformat()}
+                        "marts_one_month", {"lake": args["lake"], "month": months[-2].isoformat()}
                     )
                     mm.seconds.append(phases["refresh"])
                     mm.rss_mb.append(rss)
                 fm = floors[n] = Measured()
                 for _ in range(opts.runs):
-                    phases, rss = run_path("floor", {"db": args["db"]})
+                    phases, rss = run_path("floor", {"lake": args["lake"]})
                     fm.seconds.append(phases["write_marts"] + phases["copy"])
                     for k, v in phases.items():
                         fm.phases.setdefault(k, []).append(v)
@@ -193,6 +194,7 @@ def run_kaiko(runs: int) -> dict[str, Measured]:
     with Emulator() as emu:
         args = {
             "db": str(work / "kaiko.duckdb"),
+            "lake": str(work / "kaiko.sqlite"),
             "kaiko_url": emu.kaiko_base_url,
             "kaiko_key": emu.api_key,
             "kaiko_start": "2026-04-01T00:00:00Z",

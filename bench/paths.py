@@ -146,8 +146,9 @@ def client_pandas(args: dict[str, Any]) -> dict[str, float]:
 def markhouse(args: dict[str, Any]) -> dict[str, float]:
     """markhouse's real path, as a user runs it: one `markhouse backfill` range run (Dagster assets:
     download, validation, atomic replace, marts, serving copy)."""
-    Path(args["db"]).unlink(missing_ok=True)
-    env = {**os.environ, **args["env"], "MARKHOUSE_WAREHOUSE": args["db"]}
+    if args.get("fresh", True):
+        _fresh_lake(args["lake"])
+    env = {**os.environ, **args["env"], "MARKHOUSE_WAREHOUSE": args["lake"]}
     t = time.perf_counter()
     out = subprocess.run(
         [
@@ -177,7 +178,7 @@ def markhouse(args: dict[str, Any]) -> dict[str, float]:
 PHASES = {
     "load": r"aperiodic: loaded [\d,]+ rows from \d+ files in ([\d.]+)s",
     "marts": r"marts: [\d,]+ rows rebuilt for \d+ months in ([\d.]+)s",
-    "publish": r"serving copy \S+ published in ([\d.]+)s",
+    "publish": r"published snapshot \d+ \(.*\) in ([\d.]+)s",
 }
 
 
@@ -186,52 +187,141 @@ def marts_one_month(args: dict[str, Any]) -> dict[str, float]:
     from pipelines.models import refresh_marts
     from pipelines.storage import Warehouse
 
-    with Warehouse(args["db"]).writer() as con:
+    with Warehouse(args["lake"]).writer() as con:
         t = time.perf_counter()
         refresh_marts(con, [date.fromisoformat(args["month"])])
         return {"refresh": time.perf_counter() - t}
 
 
-def floor(args: dict[str, Any]) -> dict[str, float]:
-    """What DuckDB itself needs for the rest of the contract, on the warehouse a backfill left: write
-    the materialized marts' rows once into a fresh file (the same storage version), and copy the
-    warehouse file (the serving copy's byte copy). Together with the raw load limit, the least any
-    implementation of CONTRACT.md's materialized marts can take on this machine."""
+def _fresh_lake(catalog: str) -> None:
     import shutil
 
-    from pipelines.storage import SERVING_STORAGE_VERSION
+    from pipelines.storage import Warehouse
 
-    source = Path(args["db"])
-    target = source.with_name("floor.duckdb")
-    target.unlink(missing_ok=True)
-    con = duckdb.connect(
-        str(target), config={"storage_compatibility_version": SERVING_STORAGE_VERSION, "memory_limit": "16GB"}
-    )
-    con.execute("set TimeZone = 'UTC'")
-    con.execute(f"attach '{source}' as wh (read_only)")
-    tables = [
-        name
-        for (name,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'wh' and schema_name = 'marts'"
-        ).fetchall()
-    ]
-    # each table is first read into memory, so only the write is timed
-    write = 0.0
-    for name in tables:
-        con.execute(f"create temp table staged as select * from wh.marts.{name}")
+    wh = Warehouse(catalog)
+    for path in (wh.path, Path(f"{wh.path}-wal"), Path(f"{wh.path}-shm"), wh.lock_path):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(wh.data_path, ignore_errors=True)
+
+
+def limit_lake(args: dict[str, Any]) -> dict[str, float]:
+    """The raw load limit into the same storage: one INSERT ... SELECT over every local file into a
+    month-partitioned DuckLake table (what the floor counts)."""
+    from pipelines.storage import Warehouse
+
+    catalog = str(Path(args["lake"]).with_name("limit-lake.sqlite"))
+    _fresh_lake(catalog)
+    with Warehouse(catalog).writer() as con:
+        con.execute(
+            f"create table prices as select {COLUMNS}, date_trunc('month', time)::date as month "
+            "from read_parquet($f) limit 0",
+            {"f": args["files"][:1]},
+        )
+        con.execute("alter table prices set partitioned by (month)")
         t = time.perf_counter()
-        con.execute(f"create table {name} as select * from staged")
-        con.execute("checkpoint")
-        write += time.perf_counter() - t
-        con.execute("drop table staged")
-    con.close()
-    target.unlink(missing_ok=True)
-    copy_target = source.with_name("floor-copy.duckdb")
+        con.execute(
+            f"insert into prices select {COLUMNS}, date_trunc('month', time)::date from read_parquet($f)",
+            {"f": args["files"]},
+        )
+        load = time.perf_counter() - t
+    _fresh_lake(catalog)
+    return {"load": load}
+
+
+def floor(args: dict[str, Any]) -> dict[str, float]:
+    """What the storage itself needs for the rest of the contract, on the warehouse a backfill left:
+    write the materialized marts' rows once into a fresh DuckLake (the same storage). Together with
+    the raw load limit into that storage, the least any implementation of CONTRACT.md's
+    materialized marts can take on this machine (publishing no longer copies anything)."""
+    from pipelines.storage import Warehouse, data_bytes
+
+    source = Warehouse(args["lake"])
+    target = str(source.path.with_name("floor.sqlite"))
+    _fresh_lake(target)
+    write = 0.0
+    with source.reader() as con:
+        tables = [
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'lake' and schema_name = 'marts'"
+            ).fetchall()
+        ]
+        con.execute("set memory_limit = '16GB'")
+        with Warehouse(target).writer() as out:
+            for name in tables:
+                # each table is first read into memory, so only the write is timed
+                staged = con.execute(f"select * from marts.{name}").arrow()
+                out.register("staged", staged)
+                t = time.perf_counter()
+                out.execute(f"create table marts.{name} as select * from staged")
+                write += time.perf_counter() - t
+                out.unregister("staged")
+    _fresh_lake(target)
+    return {"write_marts": write, "copy": 0.0, "gb": data_bytes(source.data_path) / 1e9}
+
+
+def serving_queries(args: dict[str, Any]) -> dict[str, float]:
+    """Today's layout for comparison: the published snapshot materialized into one DuckDB file (the
+    previous layout's serving copy: raw, reference and mart tables, mart views), the time a
+    byte copy of it takes (what publishing cost before), and the README's example queries timed on
+    that file and on the serving file of views over parquet (median of 3 each)."""
+    import shutil
+    import statistics
+
+    from pipelines.storage import (
+        SERVING_STORAGE_VERSION,
+        Warehouse,
+        in_dependency_order,
+        open_serving,
+        view_body,
+    )
+    from pipelines.summary import EXAMPLES, SUMMARY_SQL
+
+    legacy = Path(args["lake"]).with_name("legacy-serving.duckdb")
+    legacy.unlink(missing_ok=True)
+    with Warehouse(args["lake"]).reader() as con:
+        con.execute(f"attach '{legacy}' as old (storage_version '{SERVING_STORAGE_VERSION}')")
+        con.execute("set memory_limit = '4GB'")
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'lake' and schema_name <> 'meta'"
+        ).fetchall()
+        views = con.execute(
+            "select schema_name, view_name, sql from duckdb_views() where database_name = 'lake' and not internal"
+        ).fetchall()
+        for schema in {s for s, _ in tables} | {s for s, *_ in views}:
+            con.execute(f"create schema if not exists old.{schema}")
+        for schema, name in tables:
+            con.execute(f"create table old.{schema}.{name} as select * from lake.{schema}.{name}")
+        con.execute("use old")
+        for schema, name, sql in in_dependency_order(views):
+            con.execute(f"create view {schema}.{name} as {view_body(sql)}")
+        con.execute("use lake")
+        con.execute("detach old")
     t = time.perf_counter()
-    shutil.copyfile(source, copy_target)
+    shutil.copyfile(legacy, legacy.with_name("legacy-copy.duckdb"))
     copy = time.perf_counter() - t
-    copy_target.unlink(missing_ok=True)
-    return {"write_marts": write, "copy": copy, "gb": source.stat().st_size / 1e9}
+    legacy.with_name("legacy-copy.duckdb").unlink()
+    queries = {
+        "readme_cli": README_QUERY,
+        "summary": SUMMARY_SQL,
+        **{f"example_{i}": q for i, q in enumerate(EXAMPLES.values())},
+    }
+    out: dict[str, float] = {"copy": copy, "legacy_gb": legacy.stat().st_size / 1e9}
+    for label, path in (("views", Path(args["serving"])), ("file", legacy)):
+        with open_serving(path) as con:
+            for name, sql in queries.items():
+                times = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    con.execute(sql).fetchall()
+                    times.append(time.perf_counter() - t)
+                out[f"{label}:{name}"] = statistics.median(times)
+    legacy.unlink()
+    return out
+
+
+README_QUERY = """select ts, mark_price, index_price, mark_return_pct from marts.fct_price_interval
+   where instrument_key = 'perpetual-BTC-USDT:USDT' and interval = '1d' order by ts desc limit 5"""
 
 
 KAIKO_PATH = "/v2/data/derivatives.v2/price"
@@ -275,13 +365,13 @@ def kaiko_markhouse(args: dict[str, Any]) -> dict[str, float]:
     from pipelines.storage import Warehouse
     from pipelines.symbology import parse_symbol
 
-    Path(args["db"]).unlink(missing_ok=True)
+    _fresh_lake(args["lake"])
     key = "perpetual-BTC-USDT:USDT"
     series = Series("binance-futures", key, to_kaiko("binance-futures", parse_symbol(key)), "1m")
     t = time.perf_counter()
     report = load_months(
         KaikoClient(args["kaiko_url"], args["kaiko_key"]),
-        Warehouse(args["db"]),
+        Warehouse(args["lake"]),
         [series],
         [date.fromisoformat(args["kaiko_start"][:10])],
         progress=lambda _: None,
@@ -415,6 +505,8 @@ PATHS: dict[str, Callable[[dict[str, Any]], dict[str, float]]] = {
         markhouse,
         marts_one_month,
         floor,
+        limit_lake,
+        serving_queries,
         kaiko_walk,
         kaiko_markhouse,
         kaiko_dlt_default,

@@ -14,7 +14,7 @@ import dagster as dg
 
 from pipelines.resources import WarehouseResource
 from pipelines.status import build_report
-from pipelines.storage import Warehouse
+from pipelines.storage import open_serving
 
 DIVERGENCE_SQL = """
 select vendor_a, vendor_b, venue, instrument_key, interval, count(*) as intervals,
@@ -59,7 +59,7 @@ def build_mart_checks(
                 )
         key = dg.AssetCheckKey(dg.AssetKey(["marts", "rpt_vendor_divergence"]), "vendors_agree")
         if key in selected:
-            with Warehouse(serving).reader() as con:
+            with open_serving(serving) as con:
                 rows = con.execute(DIVERGENCE_SQL, {"bound": divergence_bps}).fetchall()
             yield dg.AssetCheckResult(
                 check_name="vendors_agree",

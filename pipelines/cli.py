@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.emulator.server import DEFAULT_TODAY as EMULATOR_TODAY
@@ -44,6 +45,13 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     if args.end < args.start:
         print(f"markhouse: --end {args.end:%Y-%m} is before --start {args.start:%Y-%m}", file=sys.stderr)
+        return 2
+    from pipelines.storage import LegacyWarehouseError, Warehouse
+
+    try:
+        Warehouse(Settings.from_env().warehouse_path).check_layout()
+    except LegacyWarehouseError as exc:
+        print(f"markhouse: {exc}", file=sys.stderr)
         return 2
     from pipelines.definitions import defs, partitions, universe
 
@@ -117,10 +125,106 @@ def _embedded_emulator_used() -> bool:
 
 
 def _has_serving_copy(settings: Settings) -> bool:
+    from pipelines.storage import LegacyWarehouseError, Warehouse
+
+    try:
+        Warehouse(settings.warehouse_path).check_layout()
+    except LegacyWarehouseError as exc:
+        print(f"markhouse: {exc}", file=sys.stderr)
+        return False
     if settings.serving_path.exists():
         return True
     print(f"markhouse: no serving copy at {settings.serving_path} yet; run a backfill first", file=sys.stderr)
     return False
+
+
+def cmd_import_duckdb(args: argparse.Namespace) -> int:
+    """Import a previous-layout warehouse file once: raw and reference rows copied, marts rebuilt
+    by the current SQL, the result published."""
+    from pipelines.models import refresh_marts
+    from pipelines.storage import (
+        LegacyWarehouseError,
+        Warehouse,
+        import_legacy,
+        loaded_months,
+        publish_serving,
+    )
+
+    settings = Settings.from_env()
+    warehouse = Warehouse(settings.warehouse_path)
+    legacy = args.path or warehouse.legacy_path
+    try:
+        copied = import_legacy(warehouse, legacy)
+    except LegacyWarehouseError as exc:
+        print(f"markhouse: {exc}", file=sys.stderr)
+        return 2
+    for table, rows in copied.items():
+        print(f"imported {rows:>10,} rows into {table}")
+    with warehouse.writer() as con:
+        months = loaded_months(con)
+        result = refresh_marts(con, months, settings.report_settings)
+        published = publish_serving(con, settings.serving_path)
+    print(
+        f"rebuilt {result.rows:,} mart rows for {len(months)} months; published snapshot {published.snapshot} "
+        f"({published.path}); the old file is now {legacy}.imported"
+    )
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from pipelines.storage import Warehouse, maintain
+
+    settings = Settings.from_env()
+    retention = timedelta(
+        hours=args.retention_hours if args.retention_hours is not None else settings.retention_hours
+    )
+    result = maintain(Warehouse(settings.warehouse_path), settings.serving_path, retention)
+    print(
+        f"maintenance: {'merged small files, ' if result.merged else 'no merge (unpublished commits), '}"
+        f"expired {result.expired} snapshots, deleted {result.deleted_files} files; data "
+        f"{result.bytes_before / 2**20:,.1f} MiB -> {result.bytes_after / 2**20:,.1f} MiB in {result.seconds:.1f}s"
+    )
+    return 0
+
+
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    from pipelines.storage import Warehouse
+
+    settings = Settings.from_env()
+    snapshots = Warehouse(settings.warehouse_path).snapshots()
+    print(f"{'snapshot':>8}  {'time (UTC)':<19}  published")
+    for s in snapshots[-args.last :]:
+        print(
+            f"{s.snapshot_id:>8}  {s.snapshot_time.astimezone(UTC):%Y-%m-%d %H:%M:%S}  {'yes' if s.published else ''}"
+        )
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Query (or export) the warehouse at the latest published snapshot, or at an earlier one."""
+    import duckdb
+
+    from pipelines.storage import NothingPublishedError, Warehouse
+
+    settings = Settings.from_env()
+    try:
+        with Warehouse(settings.warehouse_path).reader(snapshot=args.snapshot) as con:
+            if args.out:
+                fmt = "csv" if args.out.endswith(".csv") else "parquet"
+                con.execute(f"copy ({args.sql}) to '{args.out.replace(chr(39), chr(39) * 2)}' (format {fmt})")
+                print(f"wrote {args.out}")
+                return 0
+            cur = con.execute(args.sql)
+            print("\t".join(d[0] for d in cur.description))
+            for row in cur.fetchall():
+                print("\t".join("" if v is None else str(v) for v in row))
+    except NothingPublishedError as exc:
+        print(f"markhouse: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"markhouse: query failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -197,6 +301,36 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("summary", help="rows per instrument and month, and example queries (serving copy)")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser(
+        "query", help="run SQL on the published snapshot (or --snapshot N: time travel); --out exports it"
+    )
+    p.add_argument("sql", help="a SELECT over raw.*, ref.*, marts.*")
+    p.add_argument("--snapshot", type=int, help="an earlier snapshot id (see `markhouse snapshots`)")
+    p.add_argument("--out", help="write the result to this .parquet or .csv file instead of printing it")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("snapshots", help="the warehouse's snapshots, and which ones a run published")
+    p.add_argument("--last", type=int, default=20, help="how many of the newest to show")
+    p.set_defaults(func=cmd_snapshots)
+
+    p = sub.add_parser(
+        "maintain",
+        help="merge small files, expire old snapshots (keeping the published one), delete unused files",
+    )
+    p.add_argument(
+        "--retention-hours",
+        type=float,
+        help="keep snapshots this recent (default MARKHOUSE_RETENTION_HOURS or 168)",
+    )
+    p.set_defaults(func=cmd_maintain)
+
+    p = sub.add_parser(
+        "import-duckdb",
+        help="import a warehouse file of the previous layout (warehouse/markhouse.duckdb) once",
+    )
+    p.add_argument("path", nargs="?", type=Path, help="the old file (default: beside MARKHOUSE_WAREHOUSE)")
+    p.set_defaults(func=cmd_import_duckdb)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.checks import build_mart_checks
+from pipelines.maintenance import maintenance_job, nightly_maintenance, warehouse_files
 from pipelines.marts import build_mart_assets
 from pipelines.partitions import monthly_partitions
 from pipelines.resources import (
@@ -36,7 +37,7 @@ mart_assets = build_mart_assets(partitions, [a.key for a in source_assets])
 
 refresh_job = dg.define_asset_job(
     "refresh",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
     description="Load every source and rebuild the marts for a month range (one run per range).",
 )
 
@@ -52,15 +53,16 @@ def daily_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 mart_checks = build_mart_checks(settings.max_age_hours, settings.divergence_bps)
 
 defs = dg.Definitions(
-    assets=[*source_assets, *mart_assets],
+    assets=[*source_assets, *mart_assets, warehouse_files],
     asset_checks=mart_checks,
-    jobs=[refresh_job],
-    schedules=[daily_current_month],
+    jobs=[refresh_job, maintenance_job],
+    schedules=[daily_current_month, nightly_maintenance],
     resources={
         "warehouse": WarehouseResource(
             path=str(settings.warehouse_path),
             serving_path=str(settings.serving_path),
             mark_last_gap_bps=settings.mark_last_gap_bps,
+            retention_hours=settings.retention_hours,
         ),
         "aperiodic": AperiodicResource(
             base_url=env_or_none("APERIODIC_BASE_URL"), api_key=env_or_none("APERIODIC_API_KEY")

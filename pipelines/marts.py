@@ -45,10 +45,14 @@ def build_mart_assets(
             published = publish_serving(con, Path(warehouse.serving_path))
         context.log.info(
             f"marts: {result.rows:,} rows rebuilt for {len(months)} months in {result.seconds:.2f}s; "
-            f"serving copy {published.path} published in {published.seconds:.2f}s"
+            f"published snapshot {published.snapshot} ({published.files} files; serving file {published.path}) "
+            f"in {published.seconds:.2f}s"
         )
         for name in MARTS:
-            metadata: dict[str, dg.RawMetadataValue] = {"rows": published.tables.get(f"marts.{name}", 0)}
+            metadata: dict[str, dg.RawMetadataValue] = {
+                "rows": published.tables.get(f"marts.{name}", 0),
+                "published_snapshot": published.snapshot,
+            }
             if name == "fct_price_interval":
                 metadata.update(
                     rows_rebuilt=result.rows, windows=result.windows, seconds=round(result.seconds, 3)

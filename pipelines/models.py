@@ -19,6 +19,7 @@ import yaml
 
 from pipelines.months import next_month
 from pipelines.settings import SQL_DIR
+from pipelines.storage import transaction
 
 VIEW_LAYERS = (("staging", "staging"), ("intermediate", "staging"))
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -65,35 +66,57 @@ def _empty_window() -> dict[str, datetime]:
 DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": 5.0}
 
 
+MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"
+
+
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
-    """(Re)create every view and make sure every incremental table exists, with comments."""
-    for name, value in {**DEFAULT_REPORT_SETTINGS, **(report_settings or {})}.items():
-        con.execute("insert or replace into ref.settings values (?, ?)", [name, value])
+    """(Re)create every view and make sure every incremental table exists, partitioned by month,
+    with comments. One transaction: one snapshot per refresh, not one per view."""
+    with transaction(con):
+        _build_views(con, report_settings)
+
+
+def _build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None) -> None:
+    settings = {**DEFAULT_REPORT_SETTINGS, **(report_settings or {})}
+    current = dict(con.execute("select name, value from ref.settings").fetchall())
+    if current != settings:
+        con.execute("delete from ref.settings")
+        con.executemany("insert into ref.settings values (?, ?)", list(settings.items()))
     for folder, schema in VIEW_LAYERS:
         for model in _models(folder, schema):
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")
     marts = mart_models()
-    existing_views = {
-        name
-        for (name,) in con.execute(
-            "select view_name from duckdb_views() where schema_name = 'marts' and not internal"
-        ).fetchall()
-    }
+    existing_views = _names(
+        con, "select view_name from duckdb_views() where schema_name = 'marts' and not internal"
+    )
+    existing_tables = _names(con, "select table_name from duckdb_tables() where schema_name = 'marts'")
     for model in marts:
-        if model.incremental:
+        if model.incremental and model.name not in existing_tables:
             if model.name in existing_views:  # it used to be a view: becomes a table
                 con.execute(f"drop view {model.relation}")
             con.execute(
-                f"create table if not exists {model.relation} as\nselect * from ({model.sql}) limit 0",
-                _empty_window(),
+                f"create table {model.relation} as\nselect * from ({model.sql}) limit 0", _empty_window()
             )
+            # a window refresh then rewrites only its months' files
+            partition = (
+                "month"
+                if model.time_column == "month"
+                else f"year({model.time_column}), month({model.time_column})"
+            )
+            con.execute(f"alter table {model.relation} set partitioned by ({partition})")
     for model in marts:
         if not model.incremental:
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")
-    apply_comments(con, SQL_DIR / "marts" / "marts.yml")
+    # DuckLake keeps comments on tables, their columns and views, not on view columns: the
+    # serving file (plain DuckDB) carries those
+    apply_comments(con, MARTS_DOCS, view_columns=False)
 
 
-def apply_comments(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _names(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
+    return {name for (name,) in con.execute(sql).fetchall()}
+
+
+def apply_comments(con: duckdb.DuckDBPyConnection, path: Path, view_columns: bool = True) -> None:
     docs = yaml.safe_load(path.read_text())
     for table, spec in docs.items():
         kind = con.execute(
@@ -104,6 +127,8 @@ def apply_comments(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             continue
         noun = "view" if kind[0] == "VIEW" else "table"
         con.execute(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
+        if noun == "view" and not view_columns:
+            continue
         for column, text in spec["columns"].items():
             con.execute(f"comment on column marts.{table}.{column} is {_quote(text)}")
 
@@ -158,8 +183,7 @@ def refresh_marts(
     )
     for start, end in windows:
         params = {"window_start": start, "window_end": end}
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             for model in incremental:
                 column = model.time_column
                 con.execute(
@@ -169,8 +193,4 @@ def refresh_marts(
                 )
                 result = con.execute(f"insert into {model.relation} by name\n{model.sql}", params).fetchone()
                 rows += int(result[0]) if result else 0
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     return RefreshResult(rows, len(windows), time.perf_counter() - started)

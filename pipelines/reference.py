@@ -61,6 +61,9 @@ def upsert_reference(
     )
     con.register("universe_instruments", rows)
     con.register("universe_vendor_instruments", mapping)
+
+    # inside the caller's transaction when it has one (CayøLargo: with its rows); readers read
+    # published snapshots, so the moment between delete and insert is never visible to them
     try:
         con.execute(read_sql("load/reference_instrument"))
         con.execute(read_sql("load/reference_vendor_instrument"))

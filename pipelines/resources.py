@@ -38,6 +38,7 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
     serving_path: str
     mark_last_gap_bps: float = 5.0
+    retention_hours: float = 168.0
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pipelines.months import next_month
-from pipelines.storage import Warehouse
+from pipelines.storage import open_serving
 
 # one row per (vendor, venue, instrument, month) at the finest interval loaded for the series
 COVERAGE_SQL = """
@@ -58,6 +58,8 @@ class MonthCoverage:
 @dataclass
 class StatusReport:
     as_of: datetime
+    published_snapshot: int | None = None
+    published_at: datetime | None = None
     months: list[MonthCoverage] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -79,9 +81,10 @@ def build_report(
 ) -> StatusReport:
     """What is loaded, and every way it falls short of the bounds."""
     intervals = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())
-    with Warehouse(serving_path).reader() as con:
+    with open_serving(serving_path) as con:
         rows = con.execute(COVERAGE_SQL.format(intervals=intervals)).fetchall()
-    report = StatusReport(as_of)
+        publication = con.execute("select snapshot_id, published_at from meta.publication").fetchone()
+    report = StatusReport(as_of, *(publication or (None, None)))
     series: dict[tuple[str, str, str], list[MonthCoverage]] = {}
     expiries: dict[tuple[str, str, str], datetime | None] = {}
     for vendor, venue, key, interval, month, expected, loaded, missing, last_ts, expiry in rows:
@@ -125,6 +128,11 @@ def _age(delta: timedelta) -> str:
 
 
 def print_report(report: StatusReport) -> None:
+    if report.published_snapshot is not None and report.published_at is not None:
+        print(
+            f"published snapshot {report.published_snapshot} at {report.published_at:%Y-%m-%d %H:%M} UTC "
+            "(what BI tools and `markhouse query` read)"
+        )
     print(f"coverage as of {report.as_of:%Y-%m-%d %H:%M} UTC")
     print(
         f"{'vendor':<10} {'venue':<16} {'instrument':<30} {'int':<4} {'month':<8} {'loaded':>8} {'missing':>8}  last (UTC)        age"

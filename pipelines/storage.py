@@ -1,27 +1,36 @@
 """The one module that opens the warehouse. Every read and write goes through ``Warehouse``.
 
-Why it exists: DuckDB lets one process hold a file read-write and nobody else open it, so writers
-queue on an OS file lock here (released by the kernel when a process dies, so a killed run never
-leaves a stale lock), and every partition replace happens in one transaction (delete the
-partitions' rows, insert the new ones, commit), so a failure or a kill leaves the old rows or
-the new ones, never a mix. Keeping this surface small is what lets the warehouse move to DuckLake
-later without touching the sources.
+The warehouse is a DuckLake: a SQL catalog (a SQLite file, ``warehouse/markhouse.sqlite``) and
+plain parquet data files (``warehouse/markhouse.data/<schema>/<table>/<month partition>/``). Every
+commit is a snapshot; readers attach the latest *published* snapshot, so they never see a
+half-finished run, and reading never blocks writing (readers only read the catalog and files that
+no commit changes in place).
+
+Why SQLite for the catalog: a DuckDB-file catalog admits one process at a time, and PostgreSQL
+needs a server; a SQLite file in WAL mode lets any number of local processes read while one
+writes, with no configuration. Writers still queue on an OS file lock here (released by the
+kernel when a process dies, so a killed run never leaves a stale lock), and every partition
+replace is one transaction (delete the partitions' rows, insert the new ones, commit): a failure
+or a kill leaves the previous snapshot, never a mix. A commit that meets another process's commit
+("database is locked", a DuckLake conflict) is retried a bounded number of times.
 """
 
 from __future__ import annotations
 
 import fcntl
+import importlib.resources
 import json
 import logging
 import os
 import re
-import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -30,20 +39,45 @@ from pipelines.settings import SQL_DIR
 
 log = logging.getLogger("markhouse.storage")
 
+T = TypeVar("T")
 
-def read_sql(name: str) -> str:
-    """Text of ``sql/<name>.sql``."""
-    return (SQL_DIR / f"{name}.sql").read_text()
+LAKE = "lake"  # the catalog alias every connection attaches the warehouse under
 
-
-# The warehouse, and so its serving copy, is written in an older storage format on purpose: BI
+# The read-only DuckDB file for old drivers is written in an older storage format on purpose: BI
 # drivers in the field (JDBC, ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and
 # every DuckDB >= 1.0 reads v1.0.0.
 SERVING_STORAGE_VERSION = "v1.0.0"
 
+# DuckLake and its SQLite catalog come as PyPI wheels pinned to this duckdb (`INSTALL` needs the
+# network); each holds the extension binary under extensions/v<duckdb version>/.
+EXTENSIONS = (
+    ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
+    ("duckdb_extension_ducklake", "ducklake"),
+)
+
+# raw and reference tables: each raw table is partitioned by its month column, so replacing an
+# instrument-month rewrites only that month's files
+PARTITIONED_BY_MONTH = (
+    "raw.aperiodic_derivative_price",
+    "raw.kaiko_derivative_price",
+    "raw.cayolargo_futures",
+    "raw.load_log",
+)
+
+COMMIT_ATTEMPTS = 6
+RETRYABLE = ("database is locked", "conflict", "busy")
+
 
 class WarehouseBusyError(RuntimeError):
     """Another process holds the warehouse for writing longer than we were willing to wait."""
+
+
+class LegacyWarehouseError(RuntimeError):
+    """The warehouse is (still) a single DuckDB file from the previous layout."""
+
+
+class NothingPublishedError(RuntimeError):
+    """No run has published a snapshot yet."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +93,9 @@ class Target:
 @dataclass(frozen=True)
 class PublishResult:
     path: Path
+    snapshot: int
     tables: dict[str, int]
+    files: int
     seconds: float
 
 
@@ -70,31 +106,170 @@ class ReplaceResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    snapshot_id: int
+    snapshot_time: datetime
+    published: bool
+
+
+def extension_path(package: str, name: str) -> Path:
+    """The extension binary inside its installed wheel."""
+    path = Path(str(importlib.resources.files(package))) / "extensions" / f"v{duckdb.__version__}"
+    path = path / f"{name}.duckdb_extension"
+    if not path.exists():
+        raise RuntimeError(
+            f"{path} is missing: the {package} wheel must match duckdb {duckdb.__version__} (make install)"
+        )
+    return path
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """A DuckDB database file (its header carries ``DUCK`` at byte 8), not a SQLite catalog."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
+
+
+def _connect(
+    memory_limit: str | None = None, path: str = ":memory:", **config: Any
+) -> duckdb.DuckDBPyConnection:
+    settings: dict[str, Any] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    if memory_limit:
+        # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched; work here is
+        # bounded by a month, so a small pool costs no speed
+        settings["memory_limit"] = memory_limit
+    con = duckdb.connect(path, config={**settings, **config})
+    # Naive parquet timestamps are UTC; without this DuckDB would read them in the host's zone.
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # a long statement would draw one on a script's stdout
+    return con
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(s in str(exc).lower() for s in RETRYABLE)
+
+
+def with_commit_retry(work: Callable[[], T], what: str, attempts: int = COMMIT_ATTEMPTS) -> T:
+    """Run ``work`` (one whole transaction) again when its commit met another writer's, with
+    backoff; after ``attempts`` the last error propagates (nothing half-written: it rolled back)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except duckdb.Error as exc:
+            if not _retryable(exc) or attempt == attempts:
+                raise
+            delay = min(0.1 * 2**attempt, 5.0)
+            log.warning(
+                "%s: commit conflict (%s); retrying in %.1fs (%d/%d)", what, exc, delay, attempt, attempts
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction (one snapshot): committed if the block returns, rolled back otherwise."""
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        with suppress(duckdb.Error):  # a failed commit has already ended it
+            con.execute("rollback")
+        raise
+
+
 class Warehouse:
-    """A DuckDB warehouse file: one writer at a time, readers open read-only."""
+    """A DuckLake warehouse: one writer at a time, any number of snapshot readers."""
 
     def __init__(self, path: Path | str, memory_limit: str | None = None):
         self.path = Path(path)
         self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
 
     @property
+    def data_path(self) -> Path:
+        return self.path.with_name(self.path.stem + ".data")
+
+    @property
     def lock_path(self) -> Path:
         return self.path.with_name(self.path.name + ".lock")
 
-    def _configure(self, con: duckdb.DuckDBPyConnection) -> None:
-        # Naive parquet timestamps are UTC; without this DuckDB would read them in the host's zone.
-        con.execute("set TimeZone = 'UTC'")
+    @property
+    def legacy_path(self) -> Path:
+        """Where the previous layout kept the whole warehouse in one DuckDB file."""
+        return self.path.with_suffix(".duckdb")
+
+    def check_layout(self) -> None:
+        """Refuse to start on a warehouse in the previous layout, saying what to run."""
+        if is_duckdb_file(self.path):
+            raise LegacyWarehouseError(
+                f"{self.path} is a DuckDB warehouse file from the previous layout; the warehouse is now a "
+                f"DuckLake: point MARKHOUSE_WAREHOUSE at a new catalog (e.g. {self.path.with_suffix('.sqlite')}) "
+                f"and import the old file once with `markhouse import-duckdb {self.path}`"
+            )
+        legacy = self.legacy_path
+        if not self.path.exists() and legacy != self.path and is_duckdb_file(legacy):
+            raise LegacyWarehouseError(
+                f"found a warehouse in the previous layout at {legacy} and no DuckLake at {self.path}; "
+                f"import it once with `markhouse import-duckdb {legacy}` (or move it aside to start empty)"
+            )
+
+    def _attach(
+        self, con: duckdb.DuckDBPyConnection, *, read_only: bool, snapshot: int | None = None
+    ) -> None:
+        options = []
+        if read_only:
+            options.append("read_only")
+            if snapshot is not None:
+                options.append(f"snapshot_version {int(snapshot)}")
+        else:
+            # data inlining would keep small inserts in the catalog, where plain-parquet readers
+            # (the serving file's views) cannot see them
+            options += [
+                f"data_path {_quote(str(self.data_path.resolve()) + os.sep)}",
+                "data_inlining_row_limit 0",
+            ]
+        for package, name in EXTENSIONS:
+            con.execute(f"load {_quote(str(extension_path(package, name)))}")
+        try:
+            con.execute(
+                f"attach {_quote('ducklake:sqlite:' + str(self.path))} as {LAKE} ({', '.join(options)})"
+            )
+        except duckdb.Error as exc:
+            raise RuntimeError(f"cannot open the warehouse {self.path}: {exc}") from exc
+        con.execute(f"use {LAKE}")
 
     @contextmanager
-    def writer(self, wait_seconds: float = 3600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Exclusive read-write connection, with the warehouse schema in place."""
+    def writer(
+        self, wait_seconds: float = 3600.0, importing: bool = False, shared: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Read-write connection, with the warehouse schema in place. Exclusive by default (marts,
+        publish, maintenance: they need the whole warehouse still); ``shared`` for loads, which
+        the catalog lets run side by side in several processes (a conflicting commit is retried).
+        An exclusive writer waits for every shared one, and the other way round."""
+        if not importing:
+            self.check_layout()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the first writer creates the catalog alone
+        exclusive = not shared or not self.path.exists()
         with open(self.lock_path, "a+") as lock:
             deadline = time.monotonic() + wait_seconds
             announced = False
             while True:
                 try:
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(
+                        lock.fileno(), (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+                    )
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
@@ -106,47 +281,72 @@ class Warehouse:
                         announced = True
                     time.sleep(0.2)
             try:
-                con = self._connect_when_free(deadline)
+                new = not self.path.exists()
+                if new:
+                    _create_wal_catalog(self.path)
+                con = _connect(self.memory_limit)
                 try:
-                    self._configure(con)
-                    con.execute(read_sql("schema/raw"))
+                    self._attach(con, read_only=False)
+                    with_commit_retry(lambda: _ensure_schema(con), "schema")
+                    if new:
+                        self.data_path.mkdir(parents=True, exist_ok=True)
+                    elif exclusive:  # a shared writer's files in flight would look orphaned
+                        self.clean_stale_temporaries(con)
                     yield con
                 finally:
                     con.close()
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
-    def _connect_when_free(self, deadline: float) -> duckdb.DuckDBPyConnection:
-        """Open read-write, waiting while another process (a notebook, a BI tool) has the file open."""
-        announced = False
-        while True:
-            try:
-                return duckdb.connect(
-                    str(self.path),
-                    config={
-                        "storage_compatibility_version": SERVING_STORAGE_VERSION,
-                        # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched;
-                        # work here is bounded by a month, so a small pool costs no speed
-                        "memory_limit": self.memory_limit,
-                    },
-                )
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise WarehouseBusyError(f"cannot open {self.path} for writing: {exc}") from None
-                if not announced:
-                    log.warning("%s is open in another process; waiting for it to close: %s", self.path, exc)
-                    announced = True
-                time.sleep(0.5)
-
     @contextmanager
-    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Read-only connection (fails if a writer holds the file: readers use the serving copy)."""
-        con = duckdb.connect(str(self.path), read_only=True)
+    def reader(self, snapshot: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Read-only connection at the latest published snapshot (or at ``snapshot``: time travel).
+        Never blocks a writer, and a writer's later commits do not change what it reads."""
+        self.check_layout()
+        if not self.path.exists():
+            raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
+        con = _connect(self.memory_limit)
         try:
-            self._configure(con)
+            if snapshot is None:
+                self._attach(con, read_only=True)
+                snapshot = latest_published(con)
+                con.execute("use memory")
+                con.execute(f"detach {LAKE}")
+            self._attach(con, read_only=True, snapshot=snapshot)
             yield con
         finally:
             con.close()
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot still held, oldest first, and whether a run published it."""
+        con = _connect(self.memory_limit)
+        try:
+            self._attach(con, read_only=True)
+            published = set(_published_ids(con))
+            rows = con.execute(
+                f"select snapshot_id, snapshot_time from {LAKE}.snapshots() order by 1"
+            ).fetchall()
+            return [Snapshot(int(i), t, int(i) in published) for i, t in rows]
+        finally:
+            con.close()
+
+    def clean_stale_temporaries(self, con: duckdb.DuckDBPyConnection) -> list[Path]:
+        """What a killed writer leaves behind, removed by the next writer (it holds the lock, so
+        nothing else is writing them): partial serving files and parquet files no commit
+        referenced."""
+        removed = []
+        for tmp in self.path.parent.glob(".*.duckdb.*.tmp*"):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+        orphans = con.execute(
+            f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
+        ).fetchall()
+        removed += [Path(str(r[0])) for r in orphans]
+        if removed:
+            log.info(
+                "removed %d stale temporary files a killed run left in %s", len(removed), self.path.parent
+            )
+        return removed
 
     @staticmethod
     def replace_partitions(
@@ -160,8 +360,9 @@ class Warehouse:
         expected_rows: int | None = None,
     ) -> ReplaceResult:
         """For each target, delete the rows whose key columns match a
-        row of ``partitions``, then run ``insert_sql``; all in one transaction, so on any error, or a
-        kill, none of it is visible. The result counts the rows inserted into the first table.
+        row of ``partitions``, then run ``insert_sql``; all in one transaction (one snapshot), so
+        on any error, or a kill, none of it is visible. The result counts the rows inserted into
+        the first table. A commit conflict with another writer reruns the whole transaction.
 
         ``partitions`` is visible to the SQL as ``replace_partitions``; tables in ``registered``
         under their names. With ``expected_rows`` (the rows the caller validated), a first insert
@@ -171,10 +372,10 @@ class Warehouse:
         views = {"replace_partitions": partitions, **(registered or {})}
         for name, tbl in views.items():
             con.register(name, tbl)
-        rows = 0
-        try:
-            con.execute("begin transaction")
-            try:
+
+        def replace() -> int:
+            rows = 0
+            with transaction(con):
                 for i, target in enumerate(targets):
                     keys = target.keys or tuple(partitions.column_names)
                     match = " and ".join(f"t.{k} = p.{k}" for k in keys)
@@ -189,14 +390,49 @@ class Warehouse:
                             )
                 if before_commit is not None:
                     before_commit()
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
+            return rows
+
+        try:
+            rows = with_commit_retry(replace, f"replace {targets[0].table}")
         finally:
             for name in views:
                 con.unregister(name)
         return ReplaceResult(rows, partitions.num_rows, time.perf_counter() - started)
+
+
+def _create_wal_catalog(path: Path) -> None:
+    """An empty SQLite catalog in WAL mode (persistent in the file): readers and the writer then
+    never wait for each other's transactions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    try:
+        db.execute("pragma journal_mode = wal")
+    finally:
+        db.close()
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the internal layers once (and what a newer version adds): one snapshot, not one per
+    writer connection."""
+    have = {
+        f"{s}.{t}"
+        for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+    wanted = set(re.findall(r"create table if not exists (\w+\.\w+)", read_sql("schema/raw")))
+    if wanted <= have:
+        return
+    with transaction(con):
+        con.execute(read_sql("schema/raw"))
+        for table in PARTITIONED_BY_MONTH:
+            if table not in have:
+                con.execute(f"alter table {table} set partitioned by (month)")
+
+
+def read_sql(name: str) -> str:
+    """Text of ``sql/<name>.sql``."""
+    return (SQL_DIR / f"{name}.sql").read_text()
 
 
 def _used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -204,46 +440,152 @@ def _used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", sql)}
 
 
-def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:
-    """Publish the warehouse as the readers' serving copy: checkpoint, copy the file byte for byte
-    (about 1 GB/s, where copying the marts table by table ran near 1 M rows/s), stamp
-    ``meta.publication`` on the copy, then swap it in with one atomic rename.
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(f"select id from {LAKE}.current_snapshot()").fetchone()
+    return int(row[0]) if row else 0
 
-    A reader sees the old copy or the new one, never a half-written one, and nothing a reader does
-    can block the writer: readers never open the warehouse, and a reader holding the old copy keeps
-    reading its (unlinked) file. The caller holds the writer lock, so nothing changes the file
-    while it is copied.
-    """
-    started = time.perf_counter()
+
+def _published_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    return [
+        int(r[0])
+        for r in con.execute(f"select snapshot_id from {LAKE}.meta.publication order by 1").fetchall()
+    ]
+
+
+def latest_published(con: duckdb.DuckDBPyConnection) -> int:
+    """The snapshot the last finished run published (what readers read)."""
+    published = _published_ids(con)
+    if not published:
+        raise NothingPublishedError("nothing published yet: run a backfill first")
+    return published[-1]
+
+
+@contextmanager
+def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Read-only connection to the serving file (what status, summary and checks read, as a BI
+    tool would)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def _relations(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str, str, str | None]]]:
+    """The lake's tables (schema, name, comment) and views (schema, name, sql, comment)."""
+    tables = con.execute(
+        "select schema_name, table_name, comment from duckdb_tables() "
+        "where database_name = current_database() and schema_name <> 'meta' order by all"
+    ).fetchall()
+    views = con.execute(
+        "select schema_name, view_name, sql, comment from duckdb_views() "
+        "where database_name = current_database() and not internal order by schema_name, view_oid"
+    ).fetchall()
+    return tables, views
+
+
+_VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
+
+
+def in_dependency_order(views: Sequence[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, Any]]:
+    """(schema, name, sql, ...) rows ordered so that each view comes after the views its SQL names."""
+    pending, done, ordered = list(views), set(), []
+    while pending:
+        ready = [
+            v
+            for v in pending
+            if not any(
+                f"{s}.{n}".lower() in v[2].lower() and (s, n) not in done and (s, n) != (v[0], v[1])
+                for s, n, *_ in pending
+            )
+        ]
+        if not ready:
+            raise RuntimeError(f"views that read each other: {', '.join(f'{v[0]}.{v[1]}' for v in pending)}")
+        ordered += ready
+        done |= {(v[0], v[1]) for v in ready}
+        pending = [v for v in pending if (v[0], v[1]) not in done]
+    return ordered
+
+
+def view_body(sql: str) -> str:
+    """The SELECT of a ``CREATE VIEW name AS SELECT ...`` statement (as duckdb_views() gives it)."""
+    return _VIEW_HEAD.sub("", sql, count=1).rstrip().rstrip(";")
+
+
+def _table_view_sql(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, columns: Sequence[tuple[str, str]], snapshot: int
+) -> tuple[str, int]:
+    """A plain-DuckDB SELECT over the table's parquet files at ``snapshot`` (rows a delete file
+    removed are left out), and the number of files it names."""
+    files = con.execute(
+        f"select data_file, delete_file from ducklake_list_files({_quote(LAKE)}, {_quote(table)}, "
+        f"schema => {_quote(schema)}, snapshot_version => {int(snapshot)}) order by data_file"
+    ).fetchall()
+    names = ", ".join(f'f."{c}"' for c, _ in columns)
+    if not files:
+        typed = ", ".join(f'null::{t} as "{c}"' for c, t in columns)
+        return f"select {typed} where false", 0
+    data = "[" + ", ".join(_quote(d) for d, _ in files) + "]"
+    deletes = [x for _, x in files if x]
+    scan = f"read_parquet({data}, hive_partitioning = false"
+    if not deletes:
+        return f"select {names} from {scan}) f", len(files)
+    removed = "[" + ", ".join(_quote(x) for x in deletes) + "]"
+    return (
+        f"select {names} from {scan}, filename = true, file_row_number = true) f "
+        f"anti join read_parquet({removed}) d on f.filename = d.file_path and f.file_row_number = d.pos",
+        len(files) + len(deletes),
+    )
+
+
+def write_serving_file(
+    con: duckdb.DuckDBPyConnection, serving_path: Path, snapshot: int, counts: Mapping[str, int]
+) -> int:
+    """The read-only DuckDB file for drivers that cannot load DuckLake: views over ``snapshot``'s
+    parquet files (its size and cost grow with the number of files, not bytes), the lake's views
+    and comments, and ``meta.publication``; swapped in with one atomic rename. Returns the files
+    it names."""
+    from pipelines.models import MARTS_DOCS, apply_comments
+
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
-    row = con.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchone()
-    if not row or not row[0]:
-        raise RuntimeError("publish_serving needs a file-backed warehouse connection")
-    source = Path(row[0])
-    # the materialized marts (views are computed when read, so counting them would cost a scan)
-    counts: dict[str, int] = {}
-    for (name,) in con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts' "
-        "order by 1"
-    ).fetchall():
-        result = con.execute(f"select count(*) from marts.{name}").fetchone()
-        counts[f"marts.{name}"] = int(result[0]) if result else 0
-    con.execute("checkpoint")
+    tables, views = _relations(con)
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
+    files = 0
     try:
-        shutil.copyfile(source, tmp)
-        stamp = duckdb.connect(str(tmp))
+        out = duckdb.connect(str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION})
         try:
-            stamp.execute("create schema if not exists meta")
-            stamp.execute(
-                "create or replace table meta.publication as select now() as published_at, $t::json as row_counts",
-                {"t": json.dumps(dict(sorted(counts.items())))},
+            out.execute("begin transaction")  # one commit, not one per statement
+            for schema in sorted({s for s, *_ in tables} | {s for s, *_ in views} | {"meta"}):
+                out.execute(f"create schema if not exists {schema}")
+            columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+            for schema, table, column, data_type in con.execute(
+                "select schema_name, table_name, column_name, data_type from duckdb_columns() "
+                "where database_name = current_database() order by schema_name, table_name, column_index"
+            ).fetchall():
+                columns.setdefault((schema, table), []).append((column, data_type))
+            for schema, table, comment in tables:
+                sql, n = _table_view_sql(con, schema, table, columns[(schema, table)], snapshot)
+                files += n
+                out.execute(f"create view {schema}.{table} as {sql}")
+                if comment:
+                    out.execute(f"comment on view {schema}.{table} is {_quote(comment)}")
+            for schema, name, sql, comment in in_dependency_order(views):
+                out.execute(f"create view {schema}.{name} as {view_body(sql)}")
+                if comment:
+                    out.execute(f"comment on view {schema}.{name} is {_quote(comment)}")
+            apply_comments(out, MARTS_DOCS)
+            out.execute(
+                "create table meta.publication as select $s::bigint as snapshot_id, now() as published_at, "
+                "$t::json as row_counts",
+                {"s": snapshot, "t": json.dumps(dict(sorted(counts.items())))},
             )
+            out.execute("commit")
         finally:
-            stamp.close()
+            out.close()
         os.replace(tmp, serving_path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -253,4 +595,167 @@ def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> Publi
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return PublishResult(serving_path, counts, time.perf_counter() - started)
+    return files
+
+
+def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:
+    """Publish the current snapshot: record it in ``meta.publication`` (readers attach it; no data
+    is copied), then rewrite the serving file of views over its parquet files.
+
+    A reader sees the previous published snapshot or this one, never a half-finished run, and
+    nothing a reader does can block the writer. The caller holds the writer lock, so the current
+    snapshot is this run's last commit.
+    """
+    started = time.perf_counter()
+    snapshot = current_snapshot(con)
+    # the materialized marts (views are computed when read, so counting them would cost a scan)
+    counts: dict[str, int] = {}
+    for (name,) in con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts' "
+        "order by 1"
+    ).fetchall():
+        result = con.execute(f"select count(*) from marts.{name}").fetchone()
+        counts[f"marts.{name}"] = int(result[0]) if result else 0
+
+    def record() -> None:
+        con.execute(
+            "insert into meta.publication values ($s, now(), $t)",
+            {"s": snapshot, "t": json.dumps(dict(sorted(counts.items())))},
+        )
+
+    with_commit_retry(record, "publish")
+    files = write_serving_file(con, serving_path, snapshot, counts)
+    return PublishResult(Path(serving_path), snapshot, counts, files, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    merged: bool
+    expired: int
+    deleted_files: int
+    bytes_before: int
+    bytes_after: int
+    republished: PublishResult | None
+    seconds: float
+
+
+def data_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def maintain(
+    warehouse: Warehouse, serving_path: Path, retention: timedelta = timedelta(days=7)
+) -> MaintenanceResult:
+    """Merge small files and rewrite files with many deletes (only when nothing was committed
+    since the last publish, so the merged files hold exactly the published rows; the serving file
+    is then republished over them), expire snapshots older than ``retention`` except the latest
+    published one, and delete files no remaining snapshot references, once they are older than
+    ``retention`` (a reader may still be scanning them)."""
+    started = time.perf_counter()
+    with warehouse.writer() as con:
+        before = data_bytes(warehouse.data_path)
+        published = _published_ids(con)
+        last = published[-1] if published else None
+        # the publication record itself is the one commit after the published snapshot
+        merged = False
+        republished = None
+        if last is not None and current_snapshot(con) == last + 1:
+            merged = True
+            con.execute(f"call ducklake_merge_adjacent_files({_quote(LAKE)})")
+            con.execute(f"call ducklake_rewrite_data_files({_quote(LAKE)})")
+            if current_snapshot(con) != last + 1:
+                republished = publish_serving(con, serving_path)
+                last = republished.snapshot
+        cutoff = datetime.now().astimezone() - retention
+        keep = {current_snapshot(con), *([last] if last is not None else [])}
+        old = [
+            int(i)
+            for (i,) in con.execute(
+                f"select snapshot_id from {LAKE}.snapshots() where snapshot_time < $c", {"c": cutoff}
+            ).fetchall()
+            if int(i) not in keep
+        ]
+        if old:
+            con.execute(
+                f"call ducklake_expire_snapshots({_quote(LAKE)}, versions => [{', '.join(map(str, old))}])"
+            )
+            # a publication record of an expired snapshot would point readers at nothing
+            con.execute(f"delete from meta.publication where snapshot_id in ({', '.join(map(str, old))})")
+        deleted = con.execute(
+            f"call ducklake_cleanup_old_files({_quote(LAKE)}, older_than => $c)",
+            {"c": cutoff + timedelta(seconds=1)},
+        ).fetchall()
+        orphans = con.execute(
+            f"call ducklake_delete_orphaned_files({_quote(LAKE)}, older_than => $c)", {"c": cutoff}
+        ).fetchall()
+        after = data_bytes(warehouse.data_path)
+    return MaintenanceResult(
+        merged,
+        len(old),
+        len(deleted) + len(orphans),
+        before,
+        after,
+        republished,
+        time.perf_counter() - started,
+    )
+
+
+# what an import of the previous layout copies: the loaded rows and the reference data; the marts
+# are rebuilt from them by the current SQL
+IMPORTED_TABLES = (*PARTITIONED_BY_MONTH, "ref.instrument", "ref.vendor_instrument")
+
+
+def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
+    """Copy the raw and reference tables of a previous-layout DuckDB warehouse file into an empty
+    DuckLake, in one transaction (all or nothing), then rename the old file to ``*.imported`` so
+    it is not imported twice. Returns the rows copied per table."""
+    legacy = Path(legacy)
+    if not is_duckdb_file(legacy):
+        raise LegacyWarehouseError(f"{legacy} is not a DuckDB warehouse file")
+    if is_duckdb_file(warehouse.path):
+        raise LegacyWarehouseError(
+            f"MARKHOUSE_WAREHOUSE ({warehouse.path}) is itself the old DuckDB file; point it at the new "
+            f"catalog (e.g. {warehouse.path.with_suffix('.sqlite')}) and import from {warehouse.path}"
+        )
+    copied: dict[str, int] = {}
+    with warehouse.writer(importing=True) as con:
+        for table in IMPORTED_TABLES:
+            row = con.execute(f"select count(*) from {table}").fetchone()
+            if row and row[0]:
+                raise LegacyWarehouseError(
+                    f"{warehouse.path} already holds rows ({table}); import {legacy} only into an empty warehouse"
+                )
+        try:
+            con.execute(f"attach {_quote(str(legacy))} as legacy (read_only)")
+        except duckdb.Error as exc:
+            raise LegacyWarehouseError(f"cannot open {legacy} (is a run still writing it?): {exc}") from exc
+        present = {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "select schema_name, table_name from duckdb_tables() where database_name = 'legacy'"
+            ).fetchall()
+        }
+        try:
+            with transaction(con):
+                for table in IMPORTED_TABLES:
+                    if table not in present:
+                        continue
+                    order = (
+                        " order by month, ts" if table.startswith("raw.") and table != "raw.load_log" else ""
+                    )
+                    result = con.execute(
+                        f"insert into {table} by name select * from legacy.{table}{order}"
+                    ).fetchone()
+                    copied[table] = int(result[0]) if result else 0
+        finally:
+            con.execute("detach legacy")
+    legacy.rename(legacy.with_name(legacy.name + ".imported"))
+    return copied
+
+
+def loaded_months(con: duckdb.DuckDBPyConnection) -> list[Any]:
+    """Every month any raw table holds (what a full marts rebuild covers)."""
+    union = " union ".join(
+        f"select distinct month from {t}" for t in PARTITIONED_BY_MONTH if t != "raw.load_log"
+    )
+    return [m for (m,) in con.execute(f"{union} order by 1").fetchall()]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.storage import Warehouse
+from pipelines.storage import open_serving
 
 SUMMARY_SQL = """
 select vendor, instrument_key, timestamp_type, interval, strftime(date_trunc('month', ts), '%Y-%m') as month,
@@ -53,7 +53,7 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str) -> str:
 
 def print_summary(serving_path: Path) -> None:
     """Natively loaded rows only (rollups are derived from them)."""
-    with Warehouse(serving_path).reader() as con:
+    with open_serving(serving_path) as con:
         rows = con.execute(SUMMARY_SQL).fetchall()
         print(f"\nserving copy (open this one from BI tools and notebooks): {serving_path}")
         print(

@@ -15,7 +15,7 @@ from pipelines.storage import Warehouse
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
-    return Warehouse(tmp_path / "warehouse" / "test.duckdb")
+    return Warehouse(tmp_path / "warehouse" / "test.sqlite")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -180,7 +181,7 @@ def test_no_key_or_signature_in_logs_errors_or_warehouse(warehouse, caplog) -> N
     assert secret not in text
     assert "X-Amz-Signature=" not in text.replace("X-Amz-Signature=REDACTED", "")
     assert "X-Amz-Credential=" not in text.replace("X-Amz-Credential=REDACTED", "")
-    data = b"".join(p.read_bytes() for p in warehouse.path.parent.glob("*.duckdb*"))
+    data = b"".join(p.read_bytes() for p in warehouse.path.parent.rglob("*") if p.is_file())
     assert secret.encode() not in data and b"X-Amz" not in data
 
 
@@ -212,6 +213,7 @@ def test_run_killed_during_the_write_leaves_the_previous_content(aperiodic, ware
     with warehouse.writer() as con:  # mark the old content so old and new are distinguishable
         con.execute("update raw.aperiodic_derivative_price set last_price = -1")
     before = snapshot(warehouse)
+    files_before = set(warehouse.data_path.rglob("*.parquet"))
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(warehouse.path)],
         stdout=subprocess.PIPE,
@@ -225,29 +227,69 @@ def test_run_killed_during_the_write_leaves_the_previous_content(aperiodic, ware
     finally:
         child.wait(timeout=30)
     assert snapshot(warehouse) == before  # March as it was, April absent: old state, no mix
+    with warehouse.writer():  # nothing the killed run wrote outlives the next writer's start
+        pass
+    assert set(warehouse.data_path.rglob("*.parquet")) == files_before
 
 
-def test_writer_waits_for_a_reader_in_another_process(warehouse) -> None:  # type: ignore[no-untyped-def]
+def test_the_next_writer_removes_what_a_killed_writer_left(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(aperiodic, warehouse, [MARCH])
+    kept = set(warehouse.data_path.rglob("*.parquet"))
+    month = next(p for p in kept if "aperiodic_derivative_price" in str(p)).parent
+    # what a writer killed mid-insert leaves: a parquet file no commit references, a partial
+    # serving file
+    orphan = month / "ducklake-00000000-0000-0000-0000-000000000000.parquet"
+    orphan.write_bytes(next(iter(kept)).read_bytes())
+    partial = warehouse.path.parent / ".serving.duckdb.12345.tmp"
+    partial.write_bytes(b"partial")
+    with warehouse.writer():
+        pass
+    assert set(warehouse.data_path.rglob("*.parquet")) == kept
+    assert not partial.exists()
+
+
+SNAPSHOT_READER = textwrap.dedent(
+    """
+    import sys
+    from pipelines.storage import Warehouse
+
+    with Warehouse(sys.argv[1]).reader(snapshot=int(sys.argv[2])) as con:
+        print(con.execute("select count(*) from t").fetchone()[0], flush=True)
+        sys.stdin.readline()  # hold the snapshot while the other process writes
+        print(con.execute("select count(*) from t").fetchone()[0], flush=True)
+    """
+)
+
+
+def test_a_reader_in_another_process_never_blocks_the_writer_and_keeps_its_snapshot(warehouse) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.storage import current_snapshot
+
     with warehouse.writer() as con:
         con.execute("create table if not exists t (x int)")
+        con.execute("insert into t values (1), (2)")
+        snapshot = current_snapshot(con)
     reader = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); time.sleep(1.5)",
-            str(warehouse.path),
-        ],
+        [sys.executable, "-c", SNAPSHOT_READER, str(warehouse.path), str(snapshot)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     try:
-        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
-        with warehouse.writer() as con:  # blocks until the reader exits, then writes
-            con.execute("insert into t values (1)")
-            assert con.execute("select count(*) from t").fetchone() == (1,)
-        assert reader.poll() is not None  # the write happened only after the reader let go
+        assert reader.stdout is not None and reader.stdin is not None
+        assert reader.stdout.readline().strip() == "2"
+        started = time.monotonic()
+        with warehouse.writer(wait_seconds=5) as con:  # the reader is open: no wait, no lock error
+            con.execute("insert into t values (3)")
+            assert con.execute("select count(*) from t").fetchone() == (3,)
+        assert time.monotonic() - started < 5
+        assert reader.poll() is None  # the write finished while the reader still held its snapshot
+        reader.stdin.write("go\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == "2"  # its snapshot, not the new commit
     finally:
         reader.wait(timeout=30)
+    assert reader.returncode == 0
 
 
 def test_replace_rolls_back_when_the_insert_count_differs_from_what_was_validated(warehouse) -> None:  # type: ignore[no-untyped-def]

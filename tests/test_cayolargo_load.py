@@ -303,7 +303,7 @@ def test_no_key_in_logs_errors_or_warehouse(warehouse: Warehouse, caplog: pytest
             load_months(c, warehouse, ["BTC"], [APRIL], progress=lambda _: None)
     text = caplog.text + str(err.value)
     assert secret not in text
-    data = b"".join(p.read_bytes() for p in warehouse.path.parent.glob("*.duckdb*"))
+    data = b"".join(p.read_bytes() for p in warehouse.path.parent.rglob("*") if p.is_file())
     assert secret.encode() not in data
 
 

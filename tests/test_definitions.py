@@ -17,7 +17,8 @@ BIN = Path(sys.executable).parent
 def env_for(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_"))}
     env.update(
-        MARKHOUSE_WAREHOUSE=str(tmp_path / "wh.duckdb"),
+        MARKHOUSE_WAREHOUSE=str(tmp_path / "wh.sqlite"),
+        MARKHOUSE_SERVING=str(tmp_path / "serving.duckdb"),
         DAGSTER_HOME=str(tmp_path / "dagster_home"),
         PYTHONWARNINGS="ignore",
     )
@@ -44,12 +45,19 @@ def test_assets_are_monthly_single_run_and_share_the_writer_pool() -> None:
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"raw/aperiodic_derivative_price", "marts/fct_price_interval", "marts/rpt_coverage"} <= keys
+    maintenance = dg.AssetKey(["maintenance", "warehouse_files"])
     for assets_def in defs.resolve_all_asset_specs():
-        assert isinstance(assets_def.partitions_def, dg.MonthlyPartitionsDefinition)
+        if assets_def.key != maintenance:
+            assert isinstance(assets_def.partitions_def, dg.MonthlyPartitionsDefinition)
     for node in graph.asset_nodes:
-        assert node.backfill_policy == dg.BackfillPolicy.single_run()
-        assert node.pools == {"markhouse_warehouse"}
+        if node.key != maintenance:
+            assert node.backfill_policy == dg.BackfillPolicy.single_run()
+        assert node.pools == {"markhouse_warehouse"}  # maintenance too: it writes the warehouse
     assert defs.resolve_schedule_def("daily_current_month").cron_schedule == "15 2 * * *"
+    # file maintenance: its own job on a schedule, never part of the refresh runs
+    assert defs.resolve_schedule_def("nightly_maintenance").job_name == "maintenance"
+    assert maintenance in defs.resolve_job_def("maintenance").asset_layer.selected_asset_keys
+    assert maintenance not in defs.resolve_job_def("refresh").asset_layer.selected_asset_keys
 
 
 def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: Path) -> None:
@@ -69,7 +77,7 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
         runs = instance.get_runs()
         assert len(runs) == 1
         assert runs[0].status == dg.DagsterRunStatus.SUCCESS
-    con = duckdb.connect(env["MARKHOUSE_WAREHOUSE"], read_only=True)
+    con = duckdb.connect(env["MARKHOUSE_SERVING"], read_only=True)  # views over the published snapshot
     try:
         counts = dict(
             con.execute(

@@ -145,7 +145,7 @@ def test_descending_order_requested_by_mistake_loads_the_same_rows(emulator, war
     asc = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
     load(asc, warehouse, [FEB], [perp()])
     expected = snapshot(warehouse)
-    other = Warehouse(tmp_path / "desc.duckdb")
+    other = Warehouse(tmp_path / "desc.sqlite")
     desc = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, sort="desc")
     load(desc, other, [FEB], [perp()])
     assert "sort=desc" in page_requests(emulator)[-41]  # the first page of the second load
@@ -170,7 +170,7 @@ def test_a_row_repeated_across_two_pages_is_loaded_once(emulator, warehouse, tmp
     emulator.faults.inject("repeat_row", times=2)
     report = load(client, warehouse, [MARCH], [perp("1h")])
     assert report.duplicates == 2 and report.rows == 744
-    clean = Warehouse(tmp_path / "clean.duckdb")
+    clean = Warehouse(tmp_path / "clean.sqlite")
     load(client, clean, [MARCH], [perp("1h")])
     assert snapshot(warehouse) == snapshot(clean)
 
@@ -240,7 +240,7 @@ def test_a_wrong_key_is_final_and_never_shown(emulator, warehouse, caplog) -> No
     emulator.faults.inject("status", status=503, times=1)
     load(client, warehouse, [MARCH], [perp("1h")])
     assert secret not in caplog.text + str(err.value)
-    data = b"".join(p.read_bytes() for p in warehouse.path.parent.glob("*.duckdb*"))
+    data = b"".join(p.read_bytes() for p in warehouse.path.parent.rglob("*") if p.is_file())
     assert secret.encode() not in data
 
 

@@ -38,7 +38,7 @@ def load(emulator: Emulator, warehouse: Warehouse, interval: str) -> None:
 
 
 def test_rolling_1m_up_to_1h_gives_kaikos_own_1h_rows(emulator: Emulator, tmp_path: Path) -> None:
-    minutes, hours = Warehouse(tmp_path / "1m.duckdb"), Warehouse(tmp_path / "1h.duckdb")
+    minutes, hours = Warehouse(tmp_path / "1m.sqlite"), Warehouse(tmp_path / "1h.sqlite")
     load(emulator, minutes, "1m")
     load(emulator, hours, "1h")
     query = (

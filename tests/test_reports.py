@@ -20,6 +20,7 @@ BOTH = [Series("binance-futures", s, "1h", "exchange") for s in (BTC, ETH)]
 def serving(aperiodic, warehouse, tmp_path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
     path = tmp_path / "serving.duckdb"
     monkeypatch.setenv("MARKHOUSE_SERVING", str(path))
+    monkeypatch.setenv("MARKHOUSE_WAREHOUSE", str(warehouse.path))
     return path
 
 

@@ -134,7 +134,7 @@ def test_bi_reader_sees_the_last_published_state_while_a_backfill_writes(
 def test_a_reader_holding_the_serving_copy_does_not_block_a_backfill(tmp_path: Path) -> None:
     env_serving = tmp_path / "serving.duckdb"
     env = {
-        "MARKHOUSE_WAREHOUSE": str(tmp_path / "wh.duckdb"),
+        "MARKHOUSE_WAREHOUSE": str(tmp_path / "wh.sqlite"),
         "MARKHOUSE_SERVING": str(env_serving),
         "DAGSTER_HOME": str(tmp_path / "dh"),
         "PATH": str(Path(sys.executable).parent),

@@ -38,7 +38,7 @@ def fetch_and_write(
     try:
         futures: dict[date, list[Future[T]]] = {m: [pool.submit(job) for job in jobs[m]] for m in months}
         done = 0
-        with warehouse.writer() as con:
+        with warehouse.writer(shared=True) as con:  # vendors may load side by side
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
                 write_batch(con, [f.result() for m in batch for f in futures[m]])

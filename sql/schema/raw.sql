@@ -1,10 +1,11 @@
 -- Internal layers: raw rows as each vendor served them (converted at the boundary: numbers,
 -- TIMESTAMPTZ, venue + Atlas instrument_key), reference data from the universe, and a load log.
--- Idempotent: run on every writer connection.
+-- Idempotent. DuckLake tables take no primary keys: the loads replace by key themselves.
 create schema if not exists raw;
 create schema if not exists ref;
 create schema if not exists staging;
 create schema if not exists marts;
+create schema if not exists meta;
 
 -- one row per (venue, instrument_key, timestamp_type, interval, ts); partition = (venue,
 -- instrument_key, timestamp_type, interval, month)
@@ -93,8 +94,7 @@ create table if not exists ref.instrument (
     settle varchar,
     expiry timestamptz,
     contract_size double,
-    funding_interval_hours double,
-    primary key (venue, instrument_key)
+    funding_interval_hours double
 );
 
 -- one row per (vendor, vendor_exchange, vendor_instrument_class, vendor_instrument)
@@ -104,8 +104,7 @@ create table if not exists ref.vendor_instrument (
     vendor_instrument_class varchar not null,
     vendor_instrument varchar not null,
     venue varchar not null,
-    instrument_key varchar not null,
-    primary key (vendor, vendor_exchange, vendor_instrument_class, vendor_instrument)
+    instrument_key varchar not null
 );
 
 -- one row per standard interval, with its length
@@ -117,6 +116,14 @@ select * from (values
 
 -- named thresholds the report views read (written from the environment on every model build)
 create table if not exists ref.settings (
-    name varchar primary key,
+    name varchar not null,
     value double not null
+);
+
+-- one row per published snapshot (what readers read): written by each publish, after the run's
+-- last commit, so the row for snapshot n lives in snapshot n + 1
+create table if not exists meta.publication (
+    snapshot_id bigint not null,
+    published_at timestamptz not null,
+    row_counts varchar not null
 );

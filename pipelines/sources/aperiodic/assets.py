@@ -55,7 +55,7 @@ def build_aperiodic_assets(
         ]
         months = partition_months(context.partition_keys)
         wh = warehouse.get()
-        with wh.writer() as con:
+        with wh.writer(shared=True) as con:
             upsert_reference(con, section.instruments, vendor_names(universe))
         report = load_months(
             aperiodic.client(), wh, series, months, workers=aperiodic.workers, progress=context.log.info

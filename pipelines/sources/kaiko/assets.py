@@ -52,7 +52,7 @@ def build_kaiko_assets(universe: Universe, partitions: dg.PartitionsDefinition) 
         ]
         months = partition_months(context.partition_keys)
         wh = warehouse.get()
-        with wh.writer() as con:
+        with wh.writer(shared=True) as con:
             upsert_reference(con, section.instruments, vendor_names(section))
         report = load_months(
             kaiko.client(), wh, series, months, workers=kaiko.workers, progress=context.log.info

@@ -1,0 +1,185 @@
+"""``python -m bench.lake`` (part of ``make bench``): the storage targets of issue 11 on the DuckLake,
+12 against 48 months in one run; writes the section "Storage: DuckLake" of ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from bench.__main__ import REPO, Measured, machine, run_path
+from bench.data import DATA, EXCHANGE, SYMBOLS, ensure_months, months_back
+from pipelines.emulator.server import Emulator
+
+SECTION = "## Storage: DuckLake (issue 11)"
+
+
+def measure(n: int, runs: int) -> dict[str, Measured]:
+    files = [str(f) for f in ensure_months(n)]
+    months = months_back(n)
+    work = Path(tempfile.mkdtemp(prefix="markhouse-bench-lake-"))
+    universe = work / "universe.yaml"
+    universe.write_text(
+        f"start_month: {months[0]:%Y-%m}\naperiodic:\n  intervals: [1m]\n  timestamp_types: [exchange]\n"
+        "  instruments:\n" + "".join(f"    - {{venue: {EXCHANGE}, symbol: '{s}'}}\n" for s in SYMBOLS)
+    )
+    out: dict[str, Measured] = {}
+
+    def record(name: str, phases: dict[str, float], rss: float, primary: str) -> None:
+        m = out.setdefault(name, Measured())
+        m.seconds.append(phases[primary])
+        m.rss_mb.append(rss)
+        for k, v in phases.items():
+            m.phases.setdefault(k, []).append(v)
+        print(f"  {n} months {name:<15} {phases[primary]:8.2f}s  {rss:7.0f} MB", flush=True)
+
+    with Emulator(aperiodic_files=DATA / "aperiodic") as emu:
+        (work / "dagster_home").mkdir()
+        (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+        last = months[-1]
+        args = {
+            "files": files,
+            "db": str(work / "limit.duckdb"),
+            "lake": str(work / "bench.sqlite"),
+            "serving": str(work / "serving.duckdb"),
+            "start": months[0].isoformat(),
+            "end": date(last.year, last.month, 28).isoformat(),
+            "env": {
+                "APERIODIC_BASE_URL": emu.aperiodic_base_url,
+                "APERIODIC_API_KEY": emu.api_key,
+                "MARKHOUSE_UNIVERSE": str(universe),
+                "MARKHOUSE_SERVING": str(work / "serving.duckdb"),
+                "DAGSTER_HOME": str(work / "dagster_home"),
+                "PYTHONWARNINGS": "ignore",
+            },
+        }
+        for _ in range(runs):  # interleaved, so drift hits every path alike
+            record("limit", *run_path("limit", args), "load")
+            record("limit_lake", *run_path("limit_lake", args), "load")
+            record("backfill", *run_path("markhouse", args), "total")
+        record("floor_marts", *run_path("floor", args), "write_marts")
+        # the daily refresh: the running (last) month reloaded, marts rebuilt, published
+        daily = {**args, "fresh": False, "start": last.isoformat(), "end": args["end"]}
+        for _ in range(runs):
+            record("daily_refresh", *run_path("markhouse", daily), "total")
+        record("serving_queries", *run_path("serving_queries", args), "copy")
+    return out
+
+
+def render(results: dict[int, dict[str, Measured]], runs: int) -> str:
+    ns = sorted(results)
+    lo, hi = ns[0], ns[-1]
+
+    def med(n: int, name: str, phase: str | None = None) -> float:
+        m = results[n][name]
+        return statistics.median(m.phases[phase]) if phase else m.median
+
+    lines = [
+        SECTION,
+        "",
+        f"Written by `make bench` (`python -m bench.lake`) on {date.today()}: {machine()}.",
+        f"Medians of {runs} runs in fresh processes; the same synthetic 1m data as above. `limit` is DuckDB's",
+        "one-statement load into a DuckDB file, `limit_lake` the same into a month-partitioned DuckLake table;",
+        "`floor_marts` writes the materialized marts' rows once into a fresh DuckLake from memory; the daily",
+        "refresh reloads the last month (load + marts + publish) on the full history.",
+        "",
+        "| measurement | " + " | ".join(f"{n} months" for n in ns) + f" | {hi}/{lo} |",
+        "| --- | " + " | ".join("---" for _ in ns) + " | --- |",
+    ]
+    rows = [
+        ("backfill end to end, s", lambda n: med(n, "backfill")),
+        ("backfill peak RSS, MB", lambda n: results[n]["backfill"].peak_rss_mb),
+        ("backfill: load, s", lambda n: med(n, "backfill", "load")),
+        ("backfill: marts, s", lambda n: med(n, "backfill", "marts")),
+        ("backfill: publish, s", lambda n: med(n, "backfill", "publish")),
+        ("limit (DuckDB file), s", lambda n: med(n, "limit")),
+        ("limit_lake, s", lambda n: med(n, "limit_lake")),
+        ("floor_marts, s", lambda n: med(n, "floor_marts")),
+        ("daily refresh of the last month, s", lambda n: med(n, "daily_refresh")),
+        ("daily refresh: publish, s", lambda n: med(n, "daily_refresh", "publish")),
+        ("daily refresh peak RSS, MB", lambda n: results[n]["daily_refresh"].peak_rss_mb),
+        ("previous layout's publish (byte copy of the file), s", lambda n: med(n, "serving_queries", "copy")),
+        ("previous layout's file, GB", lambda n: med(n, "serving_queries", "legacy_gb")),
+    ]
+    for label, value in rows:
+        a, b = value(lo), value(hi)
+        lines.append(
+            f"| {label} | {a:.2f} | {b:.2f} | {b / a:.2f}x |" if len(ns) == 2 else f"| {label} | {a:.2f} |"
+        )
+    queries = sorted(
+        k.split(":", 1)[1] for k in results[hi]["serving_queries"].phases if k.startswith("views:")
+    )
+    lines += [
+        "",
+        f"README example queries at {hi} months, s (serving file of views over parquet / previous layout's file):",
+        "",
+    ]
+    worst = 0.0
+    for q in queries:
+        views, file = med(hi, "serving_queries", f"views:{q}"), med(hi, "serving_queries", f"file:{q}")
+        worst = max(worst, views / file)
+        lines.append(f"- {q}: {views:.3f} / {file:.3f} = {views / file:.2f}x")
+    backfill, floor = med(hi, "backfill"), med(hi, "limit_lake") + med(hi, "floor_marts")
+    publish = med(hi, "daily_refresh", "publish")
+    checks = [
+        (
+            med(hi, "daily_refresh", "publish") <= 1.2 * med(lo, "daily_refresh", "publish"),
+            f"publish after reloading one month, {hi} months within 1.2x of {lo}: "
+            f"{med(hi, 'daily_refresh', 'publish') / med(lo, 'daily_refresh', 'publish'):.2f}x",
+        ),
+        (
+            publish <= 0.1 * med(hi, "serving_queries", "copy"),
+            f"publish at {hi} months under 10% of the previous full copy: {publish:.2f}s vs "
+            f"{med(hi, 'serving_queries', 'copy'):.2f}s ({publish / med(hi, 'serving_queries', 'copy'):.0%}; "
+            f"the previous layout also checkpointed first, not counted here)",
+        ),
+        (
+            med(hi, "daily_refresh") <= 1.3 * med(lo, "daily_refresh"),
+            f"daily refresh on {hi} months within 1.3x of {lo}: {med(hi, 'daily_refresh') / med(lo, 'daily_refresh'):.2f}x",
+        ),
+        (
+            backfill <= 2 * floor,
+            f"{hi}-month backfill within 2x the floor (limit_lake + floor_marts = {floor:.2f}s): {backfill / floor:.2f}x",
+        ),
+        (
+            backfill <= 10 * med(hi, "limit"),
+            f"{hi}-month backfill within 10x DuckDB's one-statement load limit: {backfill / med(hi, 'limit'):.2f}x",
+        ),
+        (
+            max(results[n]["backfill"].peak_rss_mb for n in ns) < 1024,
+            "backfill peak RSS under 1 GiB: "
+            + ", ".join(f"{results[n]['backfill'].peak_rss_mb:.0f} MB at {n}" for n in ns),
+        ),
+        (
+            worst <= 1.5,
+            f"README queries on the published snapshot within 1.5x of the previous file: worst {worst:.2f}x",
+        ),
+    ]
+    lines += ["", "Targets:", ""]
+    lines += [f"- [{'x' if ok else ' '}] {'met' if ok else 'NOT MET'}: {text}" for ok, text in checks]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.lake")
+    parser.add_argument("--months", type=int, nargs="+", default=[12, 48])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    opts = parser.parse_args()
+    results = {}
+    for n in opts.months:
+        print(f"== {n} months x {len(SYMBOLS)} instruments of 1m data (DuckLake)", flush=True)
+        results[n] = measure(n, opts.runs)
+    section = render(results, opts.runs)
+    print(section)
+    text = opts.out.read_text() if opts.out.exists() else "# Benchmarks\n"
+    head = text.split(SECTION, 1)[0].rstrip()
+    opts.out.write_text(f"{head}\n\n{section}")
+    print(f"written to {opts.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The warehouse's file maintenance as a Dagster asset, job and schedule (also `markhouse maintain`).
+
+The daily refresh rewrites the running month's files and leaves the old ones to time travel; this
+merges small files, expires snapshots older than the retention (never the published one a reader
+may hold) and deletes the files no remaining snapshot references, so the data folder tracks the
+data, not the number of reloads.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.partitions import WAREHOUSE_POOL
+from pipelines.resources import WarehouseResource
+from pipelines.storage import maintain
+
+
+@dg.asset(
+    key=["maintenance", "warehouse_files"],
+    group_name="maintenance",
+    kinds={"ducklake"},
+    pool=WAREHOUSE_POOL,
+    description="Merged data files, expired snapshots and deleted unreferenced files of the warehouse.",
+)
+def warehouse_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    result = maintain(
+        warehouse.get(), Path(warehouse.serving_path), timedelta(hours=warehouse.retention_hours)
+    )
+    context.log.info(
+        f"maintenance: merged={result.merged}, {result.expired} snapshots expired, {result.deleted_files} files "
+        f"deleted, {result.bytes_before:,} -> {result.bytes_after:,} bytes in {result.seconds:.1f}s"
+    )
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "merged": result.merged,
+        "snapshots_expired": result.expired,
+        "files_deleted": result.deleted_files,
+        "data_bytes_before": result.bytes_before,
+        "data_bytes_after": result.bytes_after,
+    }
+    if result.republished is not None:
+        metadata["published_snapshot"] = result.republished.snapshot
+    return dg.MaterializeResult(metadata=metadata)
+
+
+maintenance_job = dg.define_asset_job(
+    "maintenance",
+    selection=dg.AssetSelection.groups("maintenance"),
+    description="Merge small files, expire old snapshots, delete unreferenced files.",
+)
+
+# after the daily refresh (02:15 UTC) has published
+nightly_maintenance = dg.ScheduleDefinition(
+    name="nightly_maintenance", job=maintenance_job, cron_schedule="45 3 * * *", execution_timezone="UTC"
+)

@@ -1,0 +1,308 @@
+"""The DuckLake warehouse: published snapshots, the serving file of views over parquet, time travel,
+maintenance, the import of a previous-layout file and the contract checker on the new layout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.cli import main
+from pipelines.models import refresh_marts
+from pipelines.sources.aperiodic.load import Series, load_months
+from pipelines.storage import (
+    LegacyWarehouseError,
+    Warehouse,
+    current_snapshot,
+    data_bytes,
+    maintain,
+    open_serving,
+    publish_serving,
+    read_sql,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+CHECKER = REPO.parent / "shared" / "tools" / "check_contract.py"
+BTC, ETH = "perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT"
+BOTH = [Series("binance-futures", s, "1h", "exchange") for s in (BTC, ETH)]
+MARCH, APRIL = date(2026, 3, 1), date(2026, 4, 1)
+# 2 instruments x 744 native hours of March, their 4h and 1d rollups
+MARCH_FCT = 2 * 744 + 2 * 744 // 4 + 2 * 31
+
+
+def load_and_publish(aperiodic, warehouse: Warehouse, serving: Path, months: list[date]) -> int:  # type: ignore[no-untyped-def]
+    load_months(aperiodic, warehouse, BOTH, months, progress=lambda _: None)
+    with warehouse.writer() as con:
+        refresh_marts(con, months)
+        return publish_serving(con, serving).snapshot
+
+
+def count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    row = con.execute(f"select count(*) from {relation}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+def env(warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    serving = tmp_path / "serving.duckdb"
+    monkeypatch.setenv("MARKHOUSE_WAREHOUSE", str(warehouse.path))
+    monkeypatch.setenv("MARKHOUSE_SERVING", str(serving))
+    return serving
+
+
+@pytest.mark.skipif(
+    not CHECKER.exists(), reason=f"the shared contract checker is not beside this checkout ({CHECKER})"
+)
+def test_the_shared_contract_checker_reads_the_serving_file_unchanged(aperiodic, warehouse, env) -> None:  # type: ignore[no-untyped-def]
+    load_and_publish(aperiodic, warehouse, env, [MARCH])
+    out = subprocess.run(
+        [sys.executable, str(CHECKER), str(env), "--vendor", "aperiodic"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"aperiodic: {MARCH_FCT} rows in marts.fct_price_interval" in out.stdout
+    assert out.stdout.strip().endswith("0 contract problems")
+
+
+def test_the_serving_file_holds_views_of_the_published_rows_and_leaves_out_deleted_ones(
+    aperiodic, warehouse, env
+) -> None:  # type: ignore[no-untyped-def]
+    load_months(aperiodic, warehouse, BOTH, [MARCH, APRIL], progress=lambda _: None)
+    with warehouse.writer() as con:
+        # ten BTC hours deleted in place: DuckLake writes a delete file beside March's data file
+        con.execute(
+            "delete from raw.aperiodic_derivative_price where instrument_key = ? and ts < '2026-03-01 10:00:00+00'",
+            [BTC],
+        )
+        deletes = con.execute(
+            "select count(*) from ducklake_list_files('lake', 'aperiodic_derivative_price', schema => 'raw') "
+            "where delete_file is not null"
+        ).fetchone()
+        assert deletes == (1,)
+        refresh_marts(con, [MARCH, APRIL])
+        published = publish_serving(con, env)
+    with open_serving(env) as served, warehouse.reader() as lake:
+        assert count(served, "raw.aperiodic_derivative_price") == 2 * (744 + 720) - 10
+        tables = lake.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() "
+            "where database_name = 'lake' and schema_name <> 'meta'"
+        ).fetchall()
+        for (relation,) in tables:  # every table, row for row
+            assert (
+                served.execute(f"select * from {relation} except all select * from {relation}").fetchall()
+                == []
+            )
+            assert count(served, relation) == count(lake, relation), relation
+            lake_rows = lake.execute(f"select * from {relation} order by all").fetchall()
+            assert served.execute(f"select * from {relation} order by all").fetchall() == lake_rows, relation
+        assert count(served, "marts.fct_price_interval") == published.tables["marts.fct_price_interval"]
+        assert served.execute("select snapshot_id from meta.publication").fetchone() == (published.snapshot,)
+        # the file names parquet files; it holds no rows itself
+        assert served.execute(
+            "select count(*) from duckdb_tables() where schema_name <> 'meta'"
+        ).fetchone() == (0,)
+    assert env.stat().st_size < 2**20  # views and a one-row table, whatever the data
+
+
+def test_readers_see_the_published_snapshot_not_a_run_in_progress(aperiodic, warehouse, env, capsys) -> None:  # type: ignore[no-untyped-def]
+    published = load_and_publish(aperiodic, warehouse, env, [MARCH])
+    load_months(aperiodic, warehouse, BOTH, [APRIL], progress=lambda _: None)  # committed, not published
+    with warehouse.writer() as con:
+        assert count(con, "raw.aperiodic_derivative_price") == 2 * (744 + 720)
+        assert current_snapshot(con) > published
+    with warehouse.reader() as con:
+        assert count(con, "raw.aperiodic_derivative_price") == 2 * 744
+        assert count(con, "marts.fct_price_interval") == MARCH_FCT
+    with open_serving(env) as con:
+        assert count(con, "raw.aperiodic_derivative_price") == 2 * 744
+    assert main(["status", "--as-of", "2026-04-01T06:00"]) == 0
+    assert f"published snapshot {published} at " in capsys.readouterr().out
+    assert main(["snapshots"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [int(cols[0]) for cols in listed if cols[-1] == "yes"] == [published]
+
+
+def test_time_travel_queries_and_exports_the_marts_as_of_an_earlier_snapshot(
+    aperiodic, warehouse, env, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    first = load_and_publish(aperiodic, warehouse, env, [MARCH])
+    with warehouse.writer() as con:  # a later run changes March's marks
+        con.execute("update raw.aperiodic_derivative_price set mark_price = mark_price * 2")
+        refresh_marts(con, [MARCH])
+        publish_serving(con, env)
+    sql = f"select sum(mark_price) from marts.fct_price_interval where interval = '1h' and instrument_key = '{BTC}'"
+    with warehouse.reader(snapshot=first) as con:
+        before = con.execute(sql).fetchone()
+    with warehouse.reader() as con:
+        after = con.execute(sql).fetchone()
+    assert before is not None and after is not None
+    assert after[0] == pytest.approx(2 * before[0])
+    assert main(["query", "--snapshot", str(first), sql]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == str(before[0])
+    out = tmp_path / "march.parquet"
+    assert (
+        main(["query", "--snapshot", str(first), "select * from marts.fct_price_interval", "--out", str(out)])
+        == 0
+    )
+    exported = duckdb.sql(
+        f"select count(*), sum(mark_price) filter (interval = '1h' and instrument_key = '{BTC}') from '{out}'"
+    )
+    rows, marks = exported.fetchone()  # type: ignore[misc]
+    assert rows == MARCH_FCT and marks == pytest.approx(before[0])
+
+
+def test_maintenance_after_ten_reloads_of_a_month_keeps_the_data_folder_near_one_load(
+    aperiodic, warehouse, env, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    load_and_publish(aperiodic, warehouse, env, [MARCH])
+    after_one = data_bytes(warehouse.data_path)
+    for _ in range(9):
+        last = load_and_publish(aperiodic, warehouse, env, [MARCH])
+    assert data_bytes(warehouse.data_path) > 5 * after_one  # every reload's files kept for time travel
+    assert main(["maintain", "--retention-hours", "0"]) == 0
+    assert "expired" in capsys.readouterr().out
+    assert data_bytes(warehouse.data_path) <= 1.1 * after_one
+    with warehouse.reader() as con:  # the published state survived, whole
+        assert count(con, "raw.aperiodic_derivative_price") == 2 * 744
+        assert count(con, "marts.fct_price_interval") == MARCH_FCT
+    with open_serving(env) as con:  # and the serving file names files that still exist
+        assert count(con, "marts.fct_price_interval") == MARCH_FCT
+        assert count(con, "raw.aperiodic_derivative_price") == 2 * 744
+    snapshots = warehouse.snapshots()
+    assert any(s.published for s in snapshots) and len(snapshots) <= 4
+    assert all(s.snapshot_id >= last for s in snapshots)
+
+
+def test_maintenance_keeps_recent_snapshots_within_the_retention(aperiodic, warehouse, env) -> None:  # type: ignore[no-untyped-def]
+    first = load_and_publish(aperiodic, warehouse, env, [MARCH])
+    load_and_publish(aperiodic, warehouse, env, [MARCH])
+    result = maintain(warehouse, env, timedelta(hours=1))
+    assert result.expired == 0
+    with warehouse.reader(snapshot=first) as con:  # still there to travel to
+        assert count(con, "raw.aperiodic_derivative_price") == 2 * 744
+
+
+def legacy_file(path: Path) -> None:
+    """A warehouse file of the previous layout: the same schema in one DuckDB file, 48 hourly rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(read_sql("schema/raw"))
+        con.execute(
+            "insert into raw.aperiodic_derivative_price (venue, instrument_key, timestamp_type, interval, month, ts, "
+            "last_price, index_price, mark_price, loaded_at) "
+            "select 'binance-futures', ?, 'exchange', '1h', date '2026-03-01', "
+            "timestamptz '2026-03-01 00:00:00+00' + i * interval 1 hour, 100 + i, 100 + i, 100 + i, now() "
+            "from range(48) t(i)",
+            [BTC],
+        )
+        con.execute(
+            "insert into ref.instrument values ('binance-futures', ?, 'perpetual', 'BTC', 'USDT', 'USDT', null, 1, 8)",
+            [BTC],
+        )
+    finally:
+        con.close()
+
+
+def test_a_previous_layout_file_is_named_with_the_command_then_imported_once(
+    warehouse, env, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    default = Warehouse(warehouse.path.with_name("markhouse.sqlite"))
+    legacy_file(default.legacy_path)
+    with (
+        pytest.raises(LegacyWarehouseError, match=r"`markhouse import-duckdb .*markhouse\.duckdb`"),
+        default.writer(),
+    ):
+        pass
+    old = Warehouse(default.legacy_path)
+    with pytest.raises(LegacyWarehouseError, match=r"previous layout.*markhouse import-duckdb"), old.writer():
+        pass
+    monkeypatch.setenv("MARKHOUSE_WAREHOUSE", str(default.path))
+    assert main(["status"]) == 2
+    assert "markhouse import-duckdb" in capsys.readouterr().err
+    assert main(["import-duckdb"]) == 0
+    assert "imported         48 rows into raw.aperiodic_derivative_price" in capsys.readouterr().out
+    assert (
+        not default.legacy_path.exists()
+        and default.legacy_path.with_name("markhouse.duckdb.imported").exists()
+    )
+    with default.reader() as con:
+        assert con.execute(
+            "select count(*), sum(mark_price) from marts.fct_price_interval where interval = '1h'"
+        ).fetchone() == (48, sum(100 + i for i in range(48)))
+        assert count(con, "ref.instrument") == 1
+    assert main(["import-duckdb", str(default.legacy_path.with_name("markhouse.duckdb.imported"))]) == 2
+    assert "only into an empty warehouse" in capsys.readouterr().err
+
+
+# Loads one instrument's March, and waits inside its transaction until the other loader is inside
+# its own: both commits then meet.
+SIDE_BY_SIDE = """
+import sys, time
+from datetime import date
+from pathlib import Path
+from pipelines.emulator.server import Emulator
+from pipelines.sources.aperiodic.client import AperiodicClient
+from pipelines.sources.aperiodic.load import Series, load_months
+from pipelines.storage import Warehouse
+
+catalog, me, other = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+
+def meet():
+    me.touch()
+    deadline = time.monotonic() + 60
+    while not other.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the other loader never got inside its transaction")
+        time.sleep(0.05)
+
+with Emulator() as emu:
+    client = AperiodicClient(emu.aperiodic_base_url, emu.api_key)
+    series = [Series("binance-futures", sys.argv[4], "1h", "exchange")]
+    load_months(client, Warehouse(catalog), series, [date(2026, 3, 1)], before_commit=meet, progress=lambda _: None)
+print("committed", flush=True)
+"""
+
+
+def test_two_loaders_write_side_by_side_and_both_commits_land(warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with warehouse.writer():  # the catalog exists (its first writer creates it alone)
+        pass
+    loaders = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SIDE_BY_SIDE,
+                str(warehouse.path),
+                str(tmp_path / me),
+                str(tmp_path / other),
+                key,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for me, other, key in (("a", "b", BTC), ("b", "a", ETH))
+    ]
+    outs = [p.communicate(timeout=180) for p in loaders]
+    for p, (out, err) in zip(loaders, outs, strict=True):
+        assert p.returncode == 0 and out.strip() == "committed", err[-2000:]
+    with warehouse.writer() as con:  # both instrument-months whole, nothing doubled
+        assert dict(
+            con.execute(
+                "select instrument_key, count(*) from raw.aperiodic_derivative_price group by all"
+            ).fetchall()
+        ) == {BTC: 744, ETH: 744}
+        assert dict(con.execute("select instrument_key, rows from raw.load_log").fetchall()) == {
+            BTC: 744,
+            ETH: 744,
+        }
