@@ -10,6 +10,7 @@ warehouse holds the old month or the new one, never a mix.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -110,7 +111,8 @@ def load_months(
     files_total = sum(len(v) for v in refs_by_month.values())
     progress(f"aperiodic: {files_total} files listed for {len(series)} series x {len(months)} months")
 
-    staging = Path(tempfile.mkdtemp(prefix="aperiodic-", dir=_staging_root(warehouse)))
+    # the pid in the name lets the next writer tell a killed run's leftovers from live work
+    staging = Path(tempfile.mkdtemp(prefix=f"aperiodic-{os.getpid()}-", dir=_staging_root(warehouse)))
 
     def write(con: duckdb.DuckDBPyConnection, staged: list[StagedFile]) -> None:
         if staged:

@@ -1,5 +1,6 @@
 """The contract a downloaded Aperiodic ``derivative_price`` file must meet before it can touch
-the warehouse: exactly the documented columns, float prices that are positive where present, and
+the warehouse: exactly the documented columns, float prices that are finite and positive where
+present (the vendor's derived pct changes and ratios may be non-finite: they load as NULL), and
 a non-null, unique ``time`` inside the period the file was listed for.
 
 Validated with pandera's polars backend: it reads the parquet bytes without pandas, and its
@@ -15,7 +16,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from pipelines.validation import summarize_schema_errors
+from pipelines.validation import non_finite_problem, summarize_schema_errors
 
 TIME_COLUMN = "time"
 PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
@@ -70,6 +71,9 @@ def validate_file(path: Path, label: str, period_start: datetime, period_end: da
     time_dtype = frame.schema[TIME_COLUMN]
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone is not None:
         frame = frame.with_columns(pl.col(TIME_COLUMN).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+    problem = non_finite_problem(frame, PRICE_COLUMNS, TIME_COLUMN)
+    if problem:
+        raise FileValidationError(f"{label} ({path.name}): {problem}")
     try:
         file_schema(period_start, period_end).validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
