@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -417,5 +418,9 @@ def test_a_backfill_waits_for_a_live_writer_and_says_for_whom(paused_backfill) -
     assert any(
         "waiting for run " in line and f"(markhouse backfill, pid {child.pid} on " in line for line in lines
     ), waiting.stderr[-2000:]
-    assert any("gave up after 3s: the warehouse is being written by run" in line for line in lines)
+    gave_up = [
+        re.search(r"gave up after (\d+)s: the warehouse is being written by run ", line) for line in lines
+    ]
+    waited = [int(m[1]) for m in gave_up if m]
+    assert len(waited) == 1 and waited[0] >= 3  # the bound, give or take a loaded machine's seconds
     assert child.poll() is None  # the live run was left alone
