@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
@@ -22,3 +24,15 @@ def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> 
                     parts.append(f"{row['column']}: {check} (e.g. {row['failure_case']})")
             return "failed validation: " + "; ".join(parts)
     return f"failed validation: {exc}"
+
+
+def first_non_finite(frame: pl.DataFrame, columns: Iterable[str], time_column: str) -> tuple[str, object] | None:
+    """The first column (in ``columns`` order) holding NaN or +-inf, with the ``time_column`` value
+    of its first such row; None when every value is finite or null. pandera's float checks let
+    NaN and inf through, and a NaN would poison every sum and average downstream."""
+    for column in columns:
+        values = frame.get_column(column).cast(pl.Float64)
+        bad = values.is_nan() | values.is_infinite()
+        if bad.any():
+            return column, frame.get_column(time_column).filter(bad.fill_null(False)).min()
+    return None

@@ -19,6 +19,7 @@ from pipelines.venues import VenueError, get_venue
 APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
 TIMESTAMP_TYPES = ("exchange", "true")
+APERIODIC_METRICS = ("derivative_price", "funding", "open_interest")
 
 
 # vendor section -> module with ``parse_section``; a vendor folder registers itself here
@@ -49,6 +50,7 @@ class AperiodicUniverse:
     instruments: tuple[UniverseInstrument, ...]
     intervals: tuple[str, ...]
     timestamp_types: tuple[str, ...]
+    metrics: tuple[str, ...] = APERIODIC_METRICS
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def load_universe(path: Path) -> Universe:
             timestamp_types=_choices(
                 sec.get("timestamp_types", ["exchange"]), TIMESTAMP_TYPES, "timestamp_types", where
             ),
+            metrics=_choices(sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where),
         )
     sections: dict[str, Any] = {}
     for vendor, module in SECTION_PARSERS.items():
