@@ -26,12 +26,18 @@ def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> 
     return f"failed validation: {exc}"
 
 
-def first_non_finite(frame: pl.DataFrame, columns: Iterable[str], time_column: str) -> tuple[str, object] | None:
+def first_non_finite(
+    frame: pl.DataFrame, columns: Iterable[str], time_column: str
+) -> tuple[str, object] | None:
     """The first column (in ``columns`` order) holding NaN or +-inf, with the ``time_column`` value
-    of its first such row; None when every value is finite or null. pandera's float checks let
-    NaN and inf through, and a NaN would poison every sum and average downstream."""
+    of its first such row; None when every value is finite or null (or the column is not numeric:
+    the schema's type check names that). pandera's float checks let inf through and count NaN as
+    null, and a NaN would poison every sum and average downstream."""
     for column in columns:
-        values = frame.get_column(column).cast(pl.Float64)
+        try:
+            values = frame.get_column(column).cast(pl.Float64)
+        except pl.exceptions.PolarsError:
+            continue  # not numbers at all: the schema's type check names that
         bad = values.is_nan() | values.is_infinite()
         if bad.any():
             return column, frame.get_column(time_column).filter(bad.fill_null(False)).min()

@@ -136,7 +136,9 @@ def load_universe(path: Path) -> Universe:
             timestamp_types=_choices(
                 sec.get("timestamp_types", ["exchange"]), TIMESTAMP_TYPES, "timestamp_types", where
             ),
-            metrics=_choices(sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where),
+            metrics=_choices(
+                sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where
+            ),
         )
     sections: dict[str, Any] = {}
     for vendor, module in SECTION_PARSERS.items():

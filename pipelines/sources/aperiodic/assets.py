@@ -43,7 +43,9 @@ def build_aperiodic_assets(
     return [_metric_asset(universe, metric, partitions) for metric in universe.aperiodic.metrics]
 
 
-def _metric_asset(universe: Universe, metric: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def _metric_asset(
+    universe: Universe, metric: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     assert universe.aperiodic is not None
     section = universe.aperiodic
     # funding and open interest exist for perpetuals only

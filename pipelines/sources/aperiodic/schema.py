@@ -102,14 +102,15 @@ def validate_file(
     time_dtype = frame.schema[TIME_COLUMN]
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone is not None:
         frame = frame.with_columns(pl.col(TIME_COLUMN).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
-    try:
-        file_schema(period_start, period_end, metric).validate(frame, lazy=True)
-    except (SchemaError, SchemaErrors) as exc:
-        raise FileValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
+    # before pandera, whose not-null check counts NaN as null and would hide what is wrong
     bad = first_non_finite(frame, FINITE_COLUMNS[metric], TIME_COLUMN)
     if bad is not None:
         column, ts = bad
         raise FileValidationError(
             f"{label}: column {column} holds a non-finite value (NaN or +-inf), first at {ts}; nothing written"
         )
+    try:
+        file_schema(period_start, period_end, metric).validate(frame, lazy=True)
+    except (SchemaError, SchemaErrors) as exc:
+        raise FileValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
     return frame.height
