@@ -352,3 +352,18 @@ def test_real_binance_funding_arrives_untouched_with_its_8h_interval(aperiodic, 
         # the derived series stays within its level 80,000 BTC x (1 +- 12 %) x (1 +- 2 %)
         assert 80_000 * 0.88 * 0.98 <= oi[2] <= oi[3] <= 80_000 * 1.12 * 1.02
         assert oi[4] == pytest.approx(0.0)
+
+
+def test_a_drifted_funding_file_fails_naming_the_new_column(
+    aperiodic, emulator, warehouse: Warehouse
+) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.inject("drift_columns", target="file", match="/funding/", times=-1)
+    series = [Series("binance-futures", BTC, "1h", "exchange")]
+    with pytest.raises(FileValidationError) as err:
+        load_months(
+            aperiodic, warehouse, series, [date(2024, 3, 1)], progress=lambda _: None, metric="funding"
+        )
+    assert f"aperiodic funding binance-futures {BTC} 1h exchange 2024-03" in str(err.value)
+    assert "unexpected columns ['funding_interval_hours'], missing none" in str(err.value)
+    with warehouse.writer() as con:
+        assert con.execute("select count(*) from raw.aperiodic_funding").fetchone() == (0,)
