@@ -19,7 +19,7 @@ from pipelines.emulator.server import Emulator
 from pipelines.models import refresh_marts
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series, load_months
-from pipelines.sources.aperiodic.schema import FileValidationError
+from pipelines.sources.aperiodic.schema import DERIVED_COLUMNS, FileValidationError
 from pipelines.storage import Warehouse
 from tests.conftest import FAST_RETRY
 from tests.test_cayolargo_models import PERP as DERIBIT_PERP
@@ -238,14 +238,7 @@ def price_file(n: int, mark: float) -> pa.Table:
     nulls = pa.nulls(n, pa.float64())
     columns = {"time": hours(n), "last_price": pa.array([mark] * n), "index_price": pa.array([mark - 5] * n)}
     columns["mark_price"] = pa.array([mark] * n)
-    for name in (
-        "last_price_pct_change",
-        "index_price_pct_change",
-        "mark_price_pct_change",
-        "mark_index_pct_change_ratio",
-        "mark_last_pct_change_ratio",
-        "index_last_pct_change_ratio",
-    ):
+    for name in DERIVED_COLUMNS:  # no pct changes or ratios: the carry does not read them
         columns[name] = nulls
     return pa.table(columns)
 

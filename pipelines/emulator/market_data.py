@@ -454,13 +454,13 @@ def funding_table(
     for t, rate in zip(series.funding_times[i0:i1], series.funding_rates[i0:i1], strict=True):
         buckets[t - t % width] = rate  # later events overwrite: the last one in the interval
     times = sorted(buckets)
-    return pa.Table.from_arrays(
-        [
-            pa.array([t * 1000 for t in times], pa.int64()).cast(pa.timestamp("us")),
-            pa.array([buckets[t] for t in times], pa.float64()),
-        ],
-        schema=FUNDING_SCHEMA,
-    )
+    return _time_value_table(times, [buckets[t] for t in times], FUNDING_SCHEMA)
+
+
+def _time_value_table(times_ms: list[int], values: list[float], schema: pa.Schema) -> pa.Table:
+    """A two-column (``time``, value) table from epoch-ms interval starts."""
+    time = pa.array([t * 1000 for t in times_ms], pa.int64()).cast(pa.timestamp("us"))
+    return pa.Table.from_arrays([time, pa.array(values, pa.float64())], schema=schema)
 
 
 def open_interest_at(native: str, t_ms: int) -> float:
@@ -495,13 +495,8 @@ def open_interest_table(
         else:
             starts.update(range(t, t + _HOUR_MS, width))
     times = sorted(s for s in starts if lo <= s < hi)
-    return pa.Table.from_arrays(
-        [
-            pa.array([t * 1000 for t in times], pa.int64()).cast(pa.timestamp("us")),
-            pa.array([open_interest_at(native, t + width - _MINUTE_MS) for t in times], pa.float64()),
-        ],
-        schema=OPEN_INTEREST_SCHEMA,
-    )
+    values = [open_interest_at(native, t + width - _MINUTE_MS) for t in times]
+    return _time_value_table(times, values, OPEN_INTEREST_SCHEMA)
 
 
 METRIC_TABLES = {
