@@ -131,7 +131,8 @@ def paginate(
     max_pages: int = 100_000,
     max_seconds: float = 3600.0,
 ) -> Iterator[Any]:
-    """Yield each page's parsed body (JSON by default, or ``parse(body_bytes)``)."""
+    """Yield each page's parsed body (JSON by default, or ``parse(body_bytes)``, whose ValueError
+    becomes a PagingError naming the page number and its URL, redacted)."""
     started = time.monotonic()
     request: PageRequest | None = paginator.first()
     pages = 0
@@ -148,7 +149,13 @@ def paginate(
         if parse is None:
             page = http.get_json(request.url, request.params)
         else:
-            page = parse(http.get(request.url, request.params).content)
+            resp = http.get(request.url, request.params)
+            try:
+                page = parse(resp.content)
+            except ValueError as exc:  # a body that is not a page: say which page of which request
+                raise PagingError(
+                    http.vendor, f"page {pages + 1}: {exc}", url=http.redact(resp.url)
+                ) from None
         pages += 1
         yield page
         try:

@@ -1,8 +1,9 @@
-"""One way to turn pandera's failure report into a message a person can act on, for every source."""
+"""One way to turn a validation failure into a message a person can act on, for every source."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Sequence
 
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
@@ -26,19 +27,25 @@ def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> 
     return f"failed validation: {exc}"
 
 
-def first_non_finite(
-    frame: pl.DataFrame, columns: Iterable[str], time_column: str
-) -> tuple[str, object] | None:
-    """The first column (in ``columns`` order) holding NaN or +-inf, with the ``time_column`` value
-    of its first such row; None when every value is finite or null (or the column is not numeric:
-    the schema's type check names that). pandera's float checks let inf through and count NaN as
-    null, and a NaN would poison every sum and average downstream."""
-    for column in columns:
-        try:
-            values = frame.get_column(column).cast(pl.Float64)
-        except pl.exceptions.PolarsError:
-            continue  # not numbers at all: the schema's type check names that
-        bad = values.is_nan() | values.is_infinite()
-        if bad.any():
-            return column, frame.get_column(time_column).filter(bad.fill_null(False)).min()
+def non_finite_problem(
+    frame: pl.DataFrame, columns: Sequence[str], time_column: str, identify: Sequence[str] = ()
+) -> str | None:
+    """Say which column first holds NaN or +/-inf, and at which timestamp (plus the ``identify``
+    columns of that row, for a page of several instruments); None if all are finite.
+
+    pandera's ``Check.gt(0)`` lets NaN and +inf through (they compare greater than 0 in polars), and
+    one of them in a price would spread through every return, ratio and basis built on it.
+    """
+    for name in columns:
+        if name not in frame.columns:
+            continue
+        value = pl.col(name).cast(pl.Float64, strict=False)
+        bad = frame.filter(value.is_nan() | value.is_infinite())
+        if bad.height:
+            first = bad.sort(time_column).row(0, named=True)
+            number = float(first[name])
+            shown = "NaN" if math.isnan(number) else ("+inf" if number > 0 else "-inf")
+            where = "".join(f" {c} {first[c]}" for c in identify)
+            more = f" (and {bad.height - 1} more row(s))" if bad.height > 1 else ""
+            return f"{name} is {shown} at {time_column} {first[time_column]}{where}{more}: non-finite values are refused"
     return None

@@ -172,6 +172,17 @@ def _metric_of_listing(path: str) -> tuple[str, bool] | None:
     return None
 
 
+def _with_non_finite(body: bytes, column: str, value: float | None) -> bytes:
+    """The non-finite defect: the first row's ``column`` is NaN or infinite."""
+    table = pq.read_table(io.BytesIO(body))
+    values = table[column].to_pylist()
+    values[0] = float("nan") if value is None else value
+    table = table.set_column(table.schema.get_field_index(column), column, pa.array(values, pa.float64()))
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
 def _s3_error(status: int, code: str, message: str, resource: str, **extra: str) -> Response:
     parts = [f"<Code>{code}</Code>", f"<Message>{escape(message)}</Message>"]
     parts += [f"<{k}>{escape(v)}</{k}>" for k, v in extra.items()]
@@ -450,6 +461,8 @@ class AperiodicHandler:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.", path)
         drift = request.fault is not None and request.fault.kind == "drift_columns"
         body = _file_bytes(metric, exchange, symbol, interval, timestamp, period, drift)
+        if request.fault is not None and request.fault.kind == "non_finite":
+            body = _with_non_finite(body, request.fault.field or "mark_price", request.fault.value)
         return Response(
             200,
             body,

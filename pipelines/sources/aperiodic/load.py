@@ -15,6 +15,7 @@ sparse funding series would never meet).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -126,7 +127,10 @@ def load_months(
     files_total = sum(len(v) for v in refs_by_month.values())
     progress(f"{name}: {files_total} files listed for {len(series)} series x {len(months)} months")
 
-    staging = Path(tempfile.mkdtemp(prefix=f"aperiodic-{metric}-", dir=_staging_root(warehouse)))
+    # the pid in the name lets the next writer tell a killed run's leftovers from live work
+    staging = Path(
+        tempfile.mkdtemp(prefix=f"aperiodic-{os.getpid()}-{metric}-", dir=_staging_root(warehouse))
+    )
 
     def write(con: duckdb.DuckDBPyConnection, staged: list[StagedFile]) -> None:
         if staged:

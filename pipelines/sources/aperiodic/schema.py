@@ -1,6 +1,7 @@
 """The contract a downloaded Aperiodic file must meet before it can touch the warehouse: exactly
 the columns of its metric's layout, finite floats (prices positive where present), and a non-null,
-unique ``time`` inside the period the file was listed for.
+unique ``time`` inside the period the file was listed for. The vendor's derived pct changes and
+ratios may be non-finite: they load as NULL.
 
 The ``funding`` and ``open_interest`` layouts are not in the vendor docs we hold: they are
 assumed from the public client and the ``derivative_price`` layout (see README.md in this folder),
@@ -19,7 +20,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from pipelines.validation import first_non_finite, summarize_schema_errors
+from pipelines.validation import non_finite_problem, summarize_schema_errors
 
 TIME_COLUMN = "time"
 PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
@@ -43,7 +44,7 @@ METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
 """Columns of each metric's files, mapped by name (their order in a file does not matter)."""
 
 FINITE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "derivative_price": (),
+    "derivative_price": PRICE_COLUMNS,
     "funding": (FUNDING_RATE_COLUMN,),
     "open_interest": (OPEN_INTEREST_COLUMN,),
 }
@@ -103,12 +104,9 @@ def validate_file(
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone is not None:
         frame = frame.with_columns(pl.col(TIME_COLUMN).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
     # before pandera, whose not-null check counts NaN as null and would hide what is wrong
-    bad = first_non_finite(frame, FINITE_COLUMNS[metric], TIME_COLUMN)
-    if bad is not None:
-        column, ts = bad
-        raise FileValidationError(
-            f"{label}: column {column} holds a non-finite value (NaN or +-inf), first at {ts}; nothing written"
-        )
+    problem = non_finite_problem(frame, FINITE_COLUMNS[metric], TIME_COLUMN)
+    if problem:
+        raise FileValidationError(f"{label} ({path.name}): {problem}")
     try:
         file_schema(period_start, period_end, metric).validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
