@@ -360,3 +360,20 @@ def test_a_drifted_funding_file_fails_naming_the_new_column(
     assert "unexpected columns ['funding_interval_hours'], missing none" in str(err.value)
     with warehouse.writer() as con:
         assert con.execute("select count(*) from raw.aperiodic_funding").fetchone() == (0,)
+
+
+def test_the_emulators_non_finite_fault_on_a_funding_file_is_refused(
+    aperiodic, emulator, warehouse: Warehouse
+) -> None:  # type: ignore[no-untyped-def]
+    emulator.faults.inject(
+        "non_finite", target="file", match="/funding/", field="funding_rate", value=float("-inf"), times=-1
+    )
+    series = [Series("binance-futures", BTC, "1h", "exchange")]
+    with pytest.raises(FileValidationError) as err:
+        load_months(
+            aperiodic, warehouse, series, [date(2024, 3, 1)], progress=lambda _: None, metric="funding"
+        )
+    # the fault spoils the file's first row: March 1 00:00, the first settlement of the month
+    assert "funding_rate is -inf at time 2024-03-01 00:00:00" in str(err.value)
+    with warehouse.writer() as con:
+        assert con.execute("select count(*) from raw.aperiodic_funding").fetchone() == (0,)
