@@ -19,6 +19,7 @@ from pipelines.venues import VenueError, get_venue
 APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
 TIMESTAMP_TYPES = ("exchange", "true")
+APERIODIC_METRICS = ("derivative_price", "funding", "open_interest")
 MAX_FILE_BYTES = 1 << 20
 """A universe lists instruments by hand; a file over 1 MiB is a mistake (or an attack), not a universe."""
 EARLIEST_MONTH = date(2009, 1, 1)
@@ -73,6 +74,7 @@ class AperiodicUniverse:
     instruments: tuple[UniverseInstrument, ...]
     intervals: tuple[str, ...]
     timestamp_types: tuple[str, ...]
+    metrics: tuple[str, ...] = APERIODIC_METRICS
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,9 @@ def load_universe(path: Path) -> Universe:
             intervals=_choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
             timestamp_types=_choices(
                 sec.get("timestamp_types", ["exchange"]), TIMESTAMP_TYPES, "timestamp_types", where
+            ),
+            metrics=_choices(
+                sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where
             ),
         )
     sections: dict[str, Any] = {}
