@@ -84,7 +84,14 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             for key in selection
             if key.path[0] == "raw"
         }
+    from pipelines.writer_slot import WriterSlotTimeout, process_tags, wait_for_slot
+
     with _instance() as instance:
+        try:  # no daemon here: free a killed run's writer slot, or wait visibly for a live one
+            wait_for_slot(instance, _say, timeout_seconds=args.wait)
+        except WriterSlotTimeout as exc:
+            print(f"markhouse: {exc}", file=sys.stderr)
+            return 1
         result = job.execute_in_process(
             instance=instance,
             run_config=run_config,
@@ -92,6 +99,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 "dagster/asset_partition_range_start": start_key,
                 "dagster/asset_partition_range_end": end_key,
                 "markhouse/command": "backfill",
+                **process_tags(),
             },
             raise_on_error=False,
         )
@@ -113,6 +121,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         )
     print_summary(Settings.from_env().serving_path)
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _embedded_emulator_used() -> bool:
@@ -162,7 +174,7 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
         print(f"imported {rows:>10,} rows into {table}")
     with warehouse.writer() as con:
         months = loaded_months(con)
-        result = refresh_marts(con, months, settings.report_settings)
+        result = refresh_marts(con, months, {"mark_last_gap_threshold_bps": settings.mark_last_gap_bps})
         published = publish_serving(con, settings.serving_path)
     print(
         f"rebuilt {result.rows:,} mart rows for {len(months)} months; published snapshot {published.snapshot} "
@@ -279,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         help="only this vendor (default: all in the universe)",
     )
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=float(os.environ.get("MARKHOUSE_WRITER_WAIT_SECONDS", "3600")),
+        metavar="SECONDS",
+        help="how long to wait for another run writing the warehouse (default MARKHOUSE_WRITER_WAIT_SECONDS or 3600)",
+    )
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser(

@@ -18,7 +18,7 @@ import duckdb
 import yaml
 
 from pipelines.months import next_month
-from pipelines.settings import SQL_DIR
+from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
 from pipelines.storage import transaction
 
 VIEW_LAYERS = (("staging", "staging"), ("intermediate", "staging"))
@@ -63,7 +63,7 @@ def _empty_window() -> dict[str, datetime]:
     return {"window_start": epoch, "window_end": epoch}
 
 
-DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": 5.0}
+DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS}
 
 
 MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,11 +31,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import duckdb
 import pyarrow as pa
 
+from pipelines.processes import process_exists
 from pipelines.settings import SQL_DIR
 
 log = logging.getLogger("markhouse.storage")
@@ -59,6 +61,8 @@ EXTENSIONS = (
 # instrument-month rewrites only that month's files
 PARTITIONED_BY_MONTH = (
     "raw.aperiodic_derivative_price",
+    "raw.aperiodic_funding",
+    "raw.aperiodic_open_interest",
     "raw.kaiko_derivative_price",
     "raw.cayolargo_futures",
     "raw.load_log",
@@ -78,6 +82,56 @@ class LegacyWarehouseError(RuntimeError):
 
 class NothingPublishedError(RuntimeError):
     """No run has published a snapshot yet."""
+
+
+class WarehouseCorruptError(RuntimeError):
+    """A warehouse file's blocks fail their checksums; the message names the file and the way out."""
+
+
+def _raise_naming_corruption(path: Path, exc: duckdb.Error) -> NoReturn:
+    """Re-raise ``exc``, as a WarehouseCorruptError naming ``path`` if it is a damaged block."""
+    damaged = _named_corruption(path, exc)
+    if damaged is None:
+        raise exc
+    raise damaged from None
+
+
+def _named_corruption(path: Path, exc: duckdb.Error) -> WarehouseCorruptError | None:
+    """DuckDB's checksum error names a block offset, not the file: say which file, and what to do."""
+    if "Corrupt database file" not in str(exc):
+        return None
+    return WarehouseCorruptError(
+        f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
+        "need: the vendors are the source of every row"
+    )
+
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(?:\.wal)?$")
+_STAGING = re.compile(r"^[a-z]+-(?P<pid>\d+)-")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove what killed runs left in ``folder``: partial serving copies (``.<name>.<pid>.tmp``)
+    and staging folders (``.staging/<vendor>-<pid>-*``) whose process no longer exists.
+
+    A killed run cannot clean up after itself, and a partial copy is as big as the warehouse; the
+    pid in each name tells a dead run's leftovers from a live run's work in progress.
+    """
+    removed: list[Path] = []
+    candidates = [(p, _TEMPORARY.match(p.name)) for p in folder.glob(".*.tmp*")]
+    staging = folder / ".staging"
+    if staging.is_dir():
+        candidates += [(p, _STAGING.match(p.name)) for p in staging.iterdir()]
+    for path, match in candidates:
+        if match is None or process_exists(int(match["pid"])):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+        log.info("removed %s, left by a run that no longer exists (pid %s)", path, match["pid"])
+    return removed
 
 
 @dataclass(frozen=True)
@@ -281,6 +335,7 @@ class Warehouse:
                         announced = True
                     time.sleep(0.2)
             try:
+                remove_stale_temporaries(self.path.parent)
                 new = not self.path.exists()
                 if new:
                     _create_wal_catalog(self.path)
@@ -291,8 +346,10 @@ class Warehouse:
                     if new:
                         self.data_path.mkdir(parents=True, exist_ok=True)
                     elif exclusive:  # a shared writer's files in flight would look orphaned
-                        self.clean_stale_temporaries(con)
+                        self.remove_orphaned_files(con)
                     yield con
+                except duckdb.Error as exc:
+                    _raise_naming_corruption(self.path, exc)
                 finally:
                     con.close()
             finally:
@@ -314,6 +371,8 @@ class Warehouse:
                 con.execute(f"detach {LAKE}")
             self._attach(con, read_only=True, snapshot=snapshot)
             yield con
+        except duckdb.Error as exc:
+            _raise_naming_corruption(self.path, exc)
         finally:
             con.close()
 
@@ -330,23 +389,15 @@ class Warehouse:
         finally:
             con.close()
 
-    def clean_stale_temporaries(self, con: duckdb.DuckDBPyConnection) -> list[Path]:
-        """What a killed writer leaves behind, removed by the next writer (it holds the lock, so
-        nothing else is writing them): partial serving files and parquet files no commit
-        referenced."""
-        removed = []
-        for tmp in self.path.parent.glob(".*.duckdb.*.tmp*"):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+    def remove_orphaned_files(self, con: duckdb.DuckDBPyConnection) -> list[Path]:
+        """Parquet files a killed writer wrote but never committed, removed by the next exclusive
+        writer (with the lock, nothing else is writing any)."""
         orphans = con.execute(
             f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
         ).fetchall()
-        removed += [Path(str(r[0])) for r in orphans]
-        if removed:
-            log.info(
-                "removed %d stale temporary files a killed run left in %s", len(removed), self.path.parent
-            )
-        return removed
+        if orphans:
+            log.info("removed %d parquet files a killed run left in %s", len(orphans), self.data_path)
+        return [Path(str(r[0])) for r in orphans]
 
     @staticmethod
     def replace_partitions(
@@ -464,10 +515,15 @@ def latest_published(con: duckdb.DuckDBPyConnection) -> int:
 def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """Read-only connection to the serving file (what status, summary and checks read, as a BI
     tool would)."""
-    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        _raise_naming_corruption(Path(path), exc)
     try:
         con.execute("set TimeZone = 'UTC'")
         yield con
+    except duckdb.Error as exc:
+        _raise_naming_corruption(Path(path), exc)
     finally:
         con.close()
 
@@ -553,6 +609,7 @@ def write_serving_file(
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     tables, views = _relations(con)
+    remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     files = 0
     try:
