@@ -1,7 +1,11 @@
-"""Dagster assets for the BI-facing marts, rebuilt from ``sql/`` for the months a run touched."""
+"""Dagster assets for the BI-facing marts, rebuilt from ``sql/`` for the months a run touched, then
+drawn: each run writes the report and hangs its charts on the marts' materializations."""
 
+import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -9,6 +13,9 @@ from pipelines.models import refresh_marts
 from pipelines.partitions import WAREHOUSE_POOL, partition_months
 from pipelines.resources import WarehouseResource
 from pipelines.storage import publish_serving
+
+if TYPE_CHECKING:
+    from pipelines.report import Report
 
 MARTS = (
     "fct_price_interval",
@@ -20,6 +27,24 @@ MARTS = (
     "dim_instrument",
     "map_vendor_instrument",
 )
+
+
+THUMBNAIL_DPI = 45  # about 500 px wide: readable in the asset's side panel, small in the event log
+
+
+def report_metadata(report: "Report") -> "dict[str, dict[str, dg.RawMetadataValue]]":
+    """Per mart: the report's path and, for a charted mart, its chart as a small PNG in markdown
+    (the Dagster UI renders data-URI images in md metadata), so the picture is where users look."""
+    from pipelines.report.charts import figure_png
+
+    link: dict[str, dg.RawMetadataValue] = {"report": dg.MetadataValue.path(str(report.html_path.resolve()))}
+    metadata = {name: dict(link) for name in MARTS}
+    for chart in report.charts:
+        png = base64.b64encode(figure_png(chart.figure, dpi=THUMBNAIL_DPI)).decode("ascii")
+        metadata[chart.mart]["chart"] = dg.MetadataValue.md(
+            f"**{chart.title}**: {chart.caption}\n\n![{chart.title}](data:image/png;base64,{png})"
+        )
+    return metadata
 
 
 def build_mart_assets(
@@ -47,8 +72,17 @@ def build_mart_assets(
             f"marts: {result.rows:,} rows rebuilt for {len(months)} months in {result.seconds:.2f}s; "
             f"serving copy {published.path} published in {published.seconds:.2f}s"
         )
+        from pipelines.report import write_report  # matplotlib: loaded when a run draws, not with the code
+
+        started = time.perf_counter()
+        report = write_report(published.path)
+        context.log.info(f"report {report.html_path} written in {time.perf_counter() - started:.2f}s")
+        pictures = report_metadata(report)
         for name in MARTS:
-            metadata: dict[str, dg.RawMetadataValue] = {"rows": published.tables.get(f"marts.{name}", 0)}
+            metadata: dict[str, dg.RawMetadataValue] = {
+                "rows": published.tables.get(f"marts.{name}", 0),
+                **pictures.get(name, {}),
+            }
             if name == "fct_price_interval":
                 metadata.update(
                     rows_rebuilt=result.rows, windows=result.windows, seconds=round(result.seconds, 3)
