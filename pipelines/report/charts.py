@@ -51,8 +51,9 @@ def _groups(data: Columns, keys: Sequence[str]) -> dict[tuple[Any, ...], list[in
 
 def _empty(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666666")
-    ax.set_xticks([])
     ax.set_yticks([])
+    if len(ax.get_shared_x_axes().get_siblings(ax)) == 1:  # a shared x axis keeps its siblings' dates
+        ax.set_xticks([])
 
 
 def _dates(ax: Axes) -> None:
