@@ -2,6 +2,7 @@
 drawn: each run writes the report and hangs its charts on the marts' materializations."""
 
 import base64
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,18 +30,24 @@ MARTS = (
 )
 
 
-THUMBNAIL_DPI = 45  # about 500 px wide: readable in the asset's side panel, small in the event log
+THUMBNAIL_WIDTH = 520  # px: readable in the asset's side panel, small in the event log
 
 
 def report_metadata(report: "Report") -> "dict[str, dict[str, dg.RawMetadataValue]]":
     """Per mart: the report's path and, for a charted mart, its chart as a small PNG in markdown
-    (the Dagster UI renders data-URI images in md metadata), so the picture is where users look."""
-    from pipelines.report.charts import figure_png
+    (the Dagster UI renders data-URI images in md metadata), so the picture is where users look.
+    The thumbnail is the report's PNG scaled down (Pillow, which matplotlib depends on): drawing
+    the chart again would cost as much as the first time."""
+    from PIL import Image
 
     link: dict[str, dg.RawMetadataValue] = {"report": dg.MetadataValue.path(str(report.html_path.resolve()))}
     metadata = {name: dict(link) for name in MARTS}
     for chart in report.charts:
-        png = base64.b64encode(figure_png(chart.figure, dpi=THUMBNAIL_DPI)).decode("ascii")
+        image = Image.open(report.png_paths[chart.name])
+        image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 4))
+        buffer = io.BytesIO()
+        image.convert("RGB").quantize(colors=96).save(buffer, format="PNG")  # a palette: a third the size
+        png = base64.b64encode(buffer.getvalue()).decode("ascii")
         metadata[chart.mart]["chart"] = dg.MetadataValue.md(
             f"**{chart.title}**: {chart.caption}\n\n![{chart.title}](data:image/png;base64,{png})"
         )

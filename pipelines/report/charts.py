@@ -205,7 +205,7 @@ def mark_last_gap_chart(
         top.set_title("each interval over the threshold, coloured as its series below", fontsize=9)
         top.grid(alpha=0.3)
         bottom.set_yticks(range(len(series)))
-        bottom.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]})" for k in series], fontsize=7)
+        bottom.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=7)
         bottom.set_ylim(len(series) - 0.5, -0.5)
         bottom.set_title("episodes (runs of consecutive intervals over the threshold)", fontsize=9)
         bottom.xaxis_date()
