@@ -7,7 +7,7 @@ import base64
 import io
 import os
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,47 +23,9 @@ from pipelines.report import Report, ReportInputError, build_charts, write_repor
 from pipelines.report.charts import Chart
 from pipelines.report.data import read_report_data
 from pipelines.storage import Warehouse, publish_serving
+from tests.test_cayolargo_models import JUN, MAR, PERP, add_instruments, at, insert
 
-PERP = "perpetual-BTC-USD:BTC"
-MAR = "future-BTC-USD:BTC-20260327"
-JUN = "future-BTC-USD:BTC-20260626"
-MAR_EXPIRY = datetime(2026, 3, 27, 8, tzinfo=UTC)
-JUN_EXPIRY = datetime(2026, 6, 26, 8, tzinfo=UTC)
 CHARTS = ("term_structure", "carry", "mark_last_gap", "vendor_divergence", "coverage")
-
-
-def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
-
-
-def insert_snapshots(con: Any, rows: list[dict[str, Any]]) -> None:
-    """CayøLargo Deribit snapshots (10-minute), as the loader writes them."""
-    for r in rows:
-        key = r.get("instrument_key", PERP)
-        perpetual = key == PERP
-        base: dict[str, Any] = {
-            "venue": "deribit",
-            "instrument_key": key,
-            "coin": "BTC",
-            "instrument_id": {PERP: "BTC-PERPETUAL", MAR: "BTC-27MAR26", JUN: "BTC-26JUN26"}[key],
-            "contract_type": "PERPETUALS" if perpetual else "FUTURES",
-            "expiration_timestamp": datetime(3000, 1, 1, tzinfo=UTC)
-            if perpetual
-            else {MAR: MAR_EXPIRY, JUN: JUN_EXPIRY}[key],
-            "contract_size": 10.0,
-            "index_price": 50_000.0,
-            "last_price": None,
-            "open_interest": 0.0,
-            "funding_rate": None,
-            "funding_interval_hours": 8.0 if perpetual else None,
-            "loaded_at": at(1),
-        }
-        base.update(r)
-        base["month"] = date(2026, 3, 1)
-        con.execute(
-            f"insert into raw.cayolargo_futures ({', '.join(base)}) values ({', '.join('?' * len(base))})",
-            list(base.values()),
-        )
 
 
 # Three snapshot days. Basis: mark vs index 50,000. Funding per 8 h. Last only where a gap is meant.
@@ -89,26 +51,14 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("report")
     path = folder / "serving.duckdb"
     with Warehouse(folder / "warehouse.duckdb").writer() as con:
-        con.execute(
-            "insert into ref.instrument values "
-            "('deribit', ?, 'perpetual', 'BTC', 'USD', 'BTC', null, 10.0, 8), "
-            "('deribit', ?, 'future', 'BTC', 'USD', 'BTC', ?, 10.0, null), "
-            "('deribit', ?, 'future', 'BTC', 'USD', 'BTC', ?, 10.0, null)",
-            [PERP, MAR, MAR_EXPIRY, JUN, JUN_EXPIRY],
-        )
-        # loaded on 2026-04-01: March is expected whole
-        con.execute(
-            "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2026-03-01', 1, 1, "
-            "'2026-04-01 00:00:00+00')",
-            [PERP],
-        )
-        for key in (MAR, JUN):
+        add_instruments(con)
+        for key in (PERP, MAR, JUN):  # loaded on 2026-04-01: March is expected whole
             con.execute(
                 "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2026-03-01', "
                 "1, 1, '2026-04-01 00:00:00+00')",
                 [key],
             )
-        insert_snapshots(con, SNAPSHOTS)
+        insert(con, [{"index_price": 50_000.0, **row} for row in SNAPSHOTS])
         refresh_marts(con, [date(2026, 3, 1)])
         # a second vendor's hours of the perpetual, 1 and 2 bps off, for the divergence chart
         for ts, mark in ((at(13, 12), 50_005.0), (at(20, 12), 50_020.0)):
