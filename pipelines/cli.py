@@ -78,7 +78,14 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             for key in selection
             if key.path[0] == "raw"
         }
+    from pipelines.writer_slot import WriterSlotTimeout, process_tags, wait_for_slot
+
     with _instance() as instance:
+        try:  # no daemon here: free a killed run's writer slot, or wait visibly for a live one
+            wait_for_slot(instance, _say, timeout_seconds=args.wait)
+        except WriterSlotTimeout as exc:
+            print(f"markhouse: {exc}", file=sys.stderr)
+            return 1
         result = job.execute_in_process(
             instance=instance,
             run_config=run_config,
@@ -86,6 +93,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 "dagster/asset_partition_range_start": start_key,
                 "dagster/asset_partition_range_end": end_key,
                 "markhouse/command": "backfill",
+                **process_tags(),
             },
             raise_on_error=False,
         )
@@ -111,6 +119,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if report.exists():
         print(f"\nreport (open in a browser; the charts are beside it as PNGs): {report}")
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _embedded_emulator_used() -> bool:
@@ -205,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
         help="only this vendor (default: all in the universe)",
     )
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=float(os.environ.get("MARKHOUSE_WRITER_WAIT_SECONDS", "3600")),
+        metavar="SECONDS",
+        help="how long to wait for another run writing the warehouse (default MARKHOUSE_WRITER_WAIT_SECONDS or 3600)",
+    )
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser(
