@@ -30,7 +30,7 @@ MARTS = (
 )
 
 
-THUMBNAIL_WIDTH = 520  # px: readable in the asset's side panel, small in the event log
+THUMBNAIL_WIDTH = 760  # px: readable in the UI's markdown dialog, still small in the event log
 
 
 def report_metadata(report: "Report") -> "dict[str, dict[str, dg.RawMetadataValue]]":
