@@ -3,6 +3,7 @@ drawn: each run writes the report and hangs its charts on the marts' materializa
 
 import base64
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,28 @@ def report_metadata(report: "Report") -> "dict[str, dict[str, dg.RawMetadataValu
     return metadata
 
 
+def draw_report(
+    context: dg.AssetExecutionContext, serving_path: Path
+) -> "dict[str, dict[str, dg.RawMetadataValue]]":
+    """Write the report and return its pictures per mart; {} when switched off or when drawing fails.
+
+    The marts are already published when this runs, so a chart that cannot be drawn is a warning
+    naming the cause, never a failed run; ``MARKHOUSE_REPORT=0`` skips it (benchmarks, headless jobs).
+    """
+    if os.environ.get("MARKHOUSE_REPORT", "1").strip().lower() in ("0", "false", "no", "off"):
+        return {}
+    from pipelines.report import write_report  # matplotlib: loaded when a run draws, not with the code
+
+    started = time.perf_counter()
+    try:
+        report = write_report(serving_path)
+    except Exception as exc:  # the data is published; the pictures are a view of it
+        context.log.warning(f"report not written: {type(exc).__name__}: {exc}")
+        return {}
+    context.log.info(f"report {report.html_path} written in {time.perf_counter() - started:.2f}s")
+    return report_metadata(report)
+
+
 def build_mart_assets(
     partitions: dg.PartitionsDefinition, upstream: list[dg.AssetKey]
 ) -> list[dg.AssetsDefinition]:
@@ -79,12 +102,7 @@ def build_mart_assets(
             f"marts: {result.rows:,} rows rebuilt for {len(months)} months in {result.seconds:.2f}s; "
             f"serving copy {published.path} published in {published.seconds:.2f}s"
         )
-        from pipelines.report import write_report  # matplotlib: loaded when a run draws, not with the code
-
-        started = time.perf_counter()
-        report = write_report(published.path)
-        context.log.info(f"report {report.html_path} written in {time.perf_counter() - started:.2f}s")
-        pictures = report_metadata(report)
+        pictures = draw_report(context, published.path)
         for name in MARTS:
             metadata: dict[str, dg.RawMetadataValue] = {
                 "rows": published.tables.get(f"marts.{name}", 0),

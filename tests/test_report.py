@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import os
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -361,3 +363,23 @@ def test_the_page_renders_every_chart_in_a_real_browser(serving: Path, tmp_path:
     assert problems == []
     assert all(url.startswith(("file://", "data:")) for url in requests), requests  # nothing from the network
     assert_a_real_picture(shot.read_bytes(), min_width=1280, min_height=2000)
+
+
+def test_a_report_that_cannot_be_drawn_warns_and_leaves_the_run_green(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pipelines.report
+    from pipelines.marts import draw_report
+
+    context = SimpleNamespace(log=logging.getLogger("marts"))  # what draw_report uses of a Dagster context
+
+    def broken(path: Path) -> None:
+        raise OSError(f"disk full writing {path}")
+
+    monkeypatch.setattr(pipelines.report, "write_report", broken)
+    with caplog.at_level(logging.WARNING):
+        assert draw_report(context, tmp_path / "serving.duckdb") == {}  # type: ignore[arg-type]
+    assert "report not written: OSError: disk full writing" in caplog.text
+    monkeypatch.setenv("MARKHOUSE_REPORT", "0")
+    monkeypatch.setattr(pipelines.report, "write_report", lambda _: pytest.fail("drawn while switched off"))
+    assert draw_report(context, tmp_path / "serving.duckdb") == {}  # type: ignore[arg-type]
