@@ -41,6 +41,7 @@ def _instance() -> DagsterInstance:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
+    from pipelines.report import default_report_path
     from pipelines.summary import print_summary
 
     if args.end < args.start:
@@ -119,7 +120,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             f"today's clock see it as stale; `markhouse status --as-of {EMULATOR_TODAY:%Y-%m-%d}T06:00` judges it "
             "as of the emulator's today)"
         )
-    print_summary(Settings.from_env().serving_path)
+    settings = Settings.from_env()
+    print_summary(settings.serving_path)
+    report = default_report_path(settings.serving_path)
+    if report.exists():
+        print(f"\nreport (open in a browser; the charts are beside it as PNGs): {report}")
     return 0
 
 
@@ -270,6 +275,30 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report import ReportInputError, write_report
+
+    settings = Settings.from_env()
+    if not _has_serving_copy(settings):
+        return 2
+    try:
+        report = write_report(
+            settings.serving_path,
+            args.output,
+            start=args.start,
+            end=args.end,
+            instruments=args.instrument,
+            interval=args.interval,
+        )
+    except ReportInputError as exc:
+        print(f"markhouse: {exc}", file=sys.stderr)
+        return 2
+    rng = report.data.range
+    print(f"report ({rng.start} .. {rng.end}): {report.html_path}")
+    print(f"charts: {', '.join(str(p) for p in report.png_paths.values())}")
+    return 0
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from pipelines.emulator.server import serve_forever
 
@@ -320,6 +349,21 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("summary", help="rows per instrument and month, and example queries (serving copy)")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser(
+        "report", help="the marts as charts: one self-contained HTML page and PNGs (serving copy)"
+    )
+    p.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: 180 days back)")
+    p.add_argument("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD (default: the newest data)")
+    p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument("--interval", default="1h", help="interval of the gap and divergence charts (default 1h)")
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="HTML file to write; the PNGs go beside it (default: report/markhouse-report.html "
+        "beside the serving copy)",
+    )
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
         "query", help="run SQL on the published snapshot (or --snapshot N: time travel); --out exports it"
