@@ -58,6 +58,26 @@ def run_path(name: str, args: dict) -> tuple[dict[str, float], float]:  # type: 
     return result, result.pop("_rss_mb")
 
 
+def backfill_env(work: Path, first: date, emu: Emulator) -> dict[str, str]:
+    """What a `markhouse backfill` of the bench universe (the four symbols' 1m prices from
+    ``first``) needs: universe file, Dagster home and serving file in ``work``, the emulator."""
+    universe = work / "universe.yaml"
+    universe.write_text(
+        f"start_month: {first:%Y-%m}\naperiodic:\n  intervals: [1m]\n  timestamp_types: [exchange]\n"
+        "  instruments:\n" + "".join(f"    - {{venue: {EXCHANGE}, symbol: '{s}'}}\n" for s in SYMBOLS)
+    )
+    (work / "dagster_home").mkdir()
+    (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    return {
+        "APERIODIC_BASE_URL": emu.aperiodic_base_url,
+        "APERIODIC_API_KEY": emu.api_key,
+        "MARKHOUSE_UNIVERSE": str(universe),
+        "MARKHOUSE_SERVING": str(work / "serving.duckdb"),
+        "DAGSTER_HOME": str(work / "dagster_home"),
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -94,22 +114,8 @@ def main() -> int:
         months = months_back(n)
         start, end = months[0].isoformat(), date(months[-1].year, months[-1].month, 28).isoformat()
         work = Path(tempfile.mkdtemp(prefix="markhouse-bench-"))
-        universe = work / "universe.yaml"
-        universe.write_text(
-            f"start_month: {months[0]:%Y-%m}\naperiodic:\n  intervals: [1m]\n  timestamp_types: [exchange]\n"
-            "  instruments:\n" + "".join(f"    - {{venue: {EXCHANGE}, symbol: '{s}'}}\n" for s in SYMBOLS)
-        )
         with Emulator(aperiodic_files=DATA / "aperiodic") as emu:
-            env = {
-                "APERIODIC_BASE_URL": emu.aperiodic_base_url,
-                "APERIODIC_API_KEY": emu.api_key,
-                "MARKHOUSE_UNIVERSE": str(universe),
-                "MARKHOUSE_SERVING": str(work / "serving.duckdb"),
-                "DAGSTER_HOME": str(work / "dagster_home"),
-                "PYTHONWARNINGS": "ignore",
-            }
-            (work / "dagster_home").mkdir()
-            (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+            env = backfill_env(work, months[0], emu)
             args = {
                 "files": files,
                 "db": str(work / "bench.duckdb"),

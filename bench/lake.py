@@ -9,8 +9,8 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from bench.__main__ import REPO, Measured, machine, run_path
-from bench.data import DATA, EXCHANGE, SYMBOLS, ensure_months, months_back
+from bench.__main__ import REPO, Measured, backfill_env, machine, run_path
+from bench.data import DATA, SYMBOLS, ensure_months, months_back
 from pipelines.emulator.server import Emulator
 
 SECTION = "## Storage: DuckLake (issue 11)"
@@ -20,11 +20,6 @@ def measure(n: int, runs: int) -> dict[str, Measured]:
     files = [str(f) for f in ensure_months(n)]
     months = months_back(n)
     work = Path(tempfile.mkdtemp(prefix="markhouse-bench-lake-"))
-    universe = work / "universe.yaml"
-    universe.write_text(
-        f"start_month: {months[0]:%Y-%m}\naperiodic:\n  intervals: [1m]\n  timestamp_types: [exchange]\n"
-        "  instruments:\n" + "".join(f"    - {{venue: {EXCHANGE}, symbol: '{s}'}}\n" for s in SYMBOLS)
-    )
     out: dict[str, Measured] = {}
 
     def record(name: str, phases: dict[str, float], rss: float, primary: str) -> None:
@@ -36,8 +31,6 @@ def measure(n: int, runs: int) -> dict[str, Measured]:
         print(f"  {n} months {name:<15} {phases[primary]:8.2f}s  {rss:7.0f} MB", flush=True)
 
     with Emulator(aperiodic_files=DATA / "aperiodic") as emu:
-        (work / "dagster_home").mkdir()
-        (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
         last = months[-1]
         args = {
             "files": files,
@@ -46,14 +39,7 @@ def measure(n: int, runs: int) -> dict[str, Measured]:
             "serving": str(work / "serving.duckdb"),
             "start": months[0].isoformat(),
             "end": date(last.year, last.month, 28).isoformat(),
-            "env": {
-                "APERIODIC_BASE_URL": emu.aperiodic_base_url,
-                "APERIODIC_API_KEY": emu.api_key,
-                "MARKHOUSE_UNIVERSE": str(universe),
-                "MARKHOUSE_SERVING": str(work / "serving.duckdb"),
-                "DAGSTER_HOME": str(work / "dagster_home"),
-                "PYTHONWARNINGS": "ignore",
-            },
+            "env": backfill_env(work, months[0], emu),
         }
         for _ in range(runs):  # interleaved, so drift hits every path alike
             record("limit", *run_path("limit", args), "load")
