@@ -12,24 +12,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pipelines.months import next_month
-from pipelines.storage import Warehouse
+from pipelines.storage import Warehouse, read_sql
 
-# one row per (vendor, venue, instrument, month) at the finest interval loaded for the series
-COVERAGE_SQL = """
-with coverage as (
-    select c.*, i.seconds
-    from marts.rpt_coverage c join (values {intervals}) as i(interval, seconds) using (interval)
-),
-finest as (
-    select vendor, venue, instrument_key, min(seconds) as seconds from coverage group by all
-)
-select c.vendor, c.venue, c.instrument_key, c.interval, c.month, c.expected_rows, c.loaded_rows,
-       c.missing_intervals, c.last_ts, d.expiry
-from coverage c
-join finest f using (vendor, venue, instrument_key, seconds)
-left join marts.dim_instrument d using (venue, instrument_key)
-order by all
-"""
 INTERVAL_SECONDS = {
     "1m": 60,
     "5m": 300,
@@ -80,7 +64,9 @@ def build_report(
     """What is loaded, and every way it falls short of the bounds."""
     intervals = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())
     with Warehouse(serving_path).reader() as con:
-        rows = con.execute(COVERAGE_SQL.format(intervals=intervals)).fetchall()
+        rows = con.execute(
+            read_sql("status/coverage_as_of").format(intervals=intervals), {"as_of": as_of}
+        ).fetchall()
     report = StatusReport(as_of)
     series: dict[tuple[str, str, str], list[MonthCoverage]] = {}
     expiries: dict[tuple[str, str, str], datetime | None] = {}

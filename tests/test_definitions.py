@@ -18,6 +18,7 @@ def env_for(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_"))}
     env.update(
         MARKHOUSE_WAREHOUSE=str(tmp_path / "wh.duckdb"),
+        MARKHOUSE_SERVING=str(tmp_path / "serving.duckdb"),
         DAGSTER_HOME=str(tmp_path / "dagster_home"),
         PYTHONWARNINGS="ignore",
     )
