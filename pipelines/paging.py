@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pipelines.http import HttpClient, VendorHTTPError
+from pipelines.progress import page_fetched
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ def paginate(
         else:
             page = parse(http.get(request.url, request.params).content)
         pages += 1
+        page_fetched(http.vendor)
         yield page
         try:
             request = paginator.next(page)

@@ -126,3 +126,27 @@ def print_report(report: StatusReport) -> None:
         print(f"status: {len(report.problems)} problem(s)")
         for p in report.problems:
             print(f"  - {p}")
+
+
+def report_json(report: StatusReport) -> dict[str, object]:
+    """The report for monitors: the same rows and problems as the text, ages in hours."""
+    return {
+        "as_of": report.as_of.isoformat(),
+        "ok": report.ok,
+        "problems": report.problems,
+        "months": [
+            {
+                "vendor": m.vendor,
+                "venue": m.venue,
+                "instrument_key": m.instrument_key,
+                "interval": m.interval,
+                "month": f"{m.month:%Y-%m}",
+                "expected_rows": m.expected_rows,
+                "loaded_rows": m.loaded_rows,
+                "missing_intervals": m.missing_intervals,
+                "last_ts": m.last_ts.isoformat(),
+                "age_hours": round((report.as_of - m.last_ts).total_seconds() / 3600, 3),
+            }
+            for m in report.months
+        ],
+    }

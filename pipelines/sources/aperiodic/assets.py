@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from pipelines.partitions import partition_months, selected_instruments, source_asset
+from pipelines.progress import to_run_log
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import AperiodicResource, WarehouseResource
 from pipelines.sources.aperiodic.load import Series, load_months
@@ -58,7 +59,12 @@ def build_aperiodic_assets(
         with wh.writer() as con:
             upsert_reference(con, section.instruments, vendor_names(universe))
         report = load_months(
-            aperiodic.client(), wh, series, months, workers=aperiodic.workers, progress=context.log.info
+            aperiodic.client(),
+            wh,
+            series,
+            months,
+            workers=aperiodic.workers,
+            progress=to_run_log(context.log.info),
         )
         return dg.MaterializeResult(
             metadata={

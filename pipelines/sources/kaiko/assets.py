@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from pipelines.partitions import partition_months, selected_instruments, source_asset
+from pipelines.progress import to_run_log
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import KaikoResource, WarehouseResource
 from pipelines.sources.kaiko.load import Series, load_months
@@ -55,7 +56,7 @@ def build_kaiko_assets(universe: Universe, partitions: dg.PartitionsDefinition) 
         with wh.writer() as con:
             upsert_reference(con, section.instruments, vendor_names(section))
         report = load_months(
-            kaiko.client(), wh, series, months, workers=kaiko.workers, progress=context.log.info
+            kaiko.client(), wh, series, months, workers=kaiko.workers, progress=to_run_log(context.log.info)
         )
         return dg.MaterializeResult(
             metadata={
