@@ -33,8 +33,10 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
+# The UI and the daemon (schedules) on the instance home the markhouse command uses.
 dev: install
-	$(BIN)/dagster dev
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dg dev
 
 clean:
-	rm -rf $(VENV) .dagster_home warehouse/*.duckdb* warehouse/.staging
+	rm -rf $(VENV) warehouse/*.duckdb* warehouse/.staging
+	find .dagster_home -mindepth 1 -not -name dagster.yaml -delete

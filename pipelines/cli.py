@@ -1,8 +1,8 @@
 """The ``markhouse`` command: the daily work without opening the Dagster UI.
 
 ``backfill`` launches the same Dagster job as the UI, as one run for the whole month range, on the
-instance in ``$DAGSTER_HOME`` (default ``.dagster_home/`` with this repo's ``dagster.yaml``), so
-the run shows up in ``dagster dev`` afterwards.
+instance in ``$DAGSTER_HOME`` (default ``.dagster_home/``, whose ``dagster.yaml`` is in git), the
+same home ``make dev`` starts the UI on, so the run shows up there.
 """
 
 from __future__ import annotations
@@ -35,14 +35,10 @@ def _month(text: str) -> date:
 
 
 def instance_home() -> Path:
-    """The one Dagster instance home of this checkout, shared with ``make dev`` (dagster dev)."""
+    """The Dagster instance home: ``$DAGSTER_HOME``, else the checkout's ``.dagster_home/`` (its
+    ``dagster.yaml`` is in git), the one ``make dev`` runs the UI and the daemon on."""
     home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not os.environ.get("DAGSTER_HOME"):  # the checkout's own home follows ./dagster.yaml
-        wanted = (REPO_ROOT / "dagster.yaml").read_text()
-        if not config.exists() or config.read_text() != wanted:
-            config.write_text(wanted)
     return home
 
 
