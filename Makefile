@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_START ?= 2026-01
 DEMO_END ?= 2026-05
+DEV_PORT ?= 3000
+# the instance home `markhouse` uses too (an exported DAGSTER_HOME wins)
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: install demo test lint bench dev clean
 
@@ -35,7 +38,7 @@ bench: install
 
 # The UI and the daemon (schedules) on the instance home the markhouse command uses.
 dev: install
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dg dev
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dg dev --port $(DEV_PORT)
 
 clean:
 	rm -rf $(VENV) warehouse/*.duckdb* warehouse/.staging

@@ -27,14 +27,14 @@ select vendor_a, vendor_b, venue, instrument_key, interval, count(*) as interval
 from marts.rpt_vendor_divergence
 where interval = '1h'
 group by all
-order by intervals desc
+order by intervals desc, vendor_a, vendor_b, venue, instrument_key, interval
 limit 5""",
     "Where is mark far from last? (rpt_mark_last_gap)": """
 select vendor, venue, instrument_key, interval, count(*) as intervals_over_threshold,
        max(episode_intervals) as longest_episode, round(max(abs(gap_bps)), 1) as worst_gap_bps
 from marts.rpt_mark_last_gap
 group by all
-order by worst_gap_bps desc
+order by worst_gap_bps desc, vendor, venue, instrument_key, interval
 limit 5""",
 }
 
@@ -46,8 +46,8 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     if not rows:
         return "  (no rows yet)"
     widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(names)]
-    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join("  " + line for line in lines)
 
 

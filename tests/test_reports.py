@@ -96,6 +96,35 @@ def test_status_as_of_a_past_time_cuts_the_data_loaded_after_it(
     )
 
 
+def test_status_json_carries_the_same_judgement(aperiodic, warehouse, serving, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    publish(aperiodic, warehouse, serving, [date(2026, 3, 1), date(2026, 4, 1)])
+    code, out = status(capsys, "--as-of", "2026-05-03T00:00", "--max-age-hours", "24", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False and report["as_of"] == "2026-05-03T00:00:00+00:00"
+    assert report["problems"] == [
+        f"aperiodic binance-futures {key}: stale, last interval 2026-04-30 23:00 is 2.0d old (bound 24h)"
+        for key in (BTC, ETH)
+    ]
+    april = [m for m in report["months"] if m["month"] == "2026-04" and m["instrument_key"] == BTC]
+    # 30 days of hours, the last at 04-30 23:00, 49 h before the as-of time
+    assert april == [
+        {
+            "vendor": "aperiodic",
+            "venue": "binance-futures",
+            "instrument_key": BTC,
+            "interval": "1h",
+            "month": "2026-04",
+            "expected_rows": 720,
+            "loaded_rows": 720,
+            "missing_intervals": 0,
+            "last_ts": "2026-04-30T23:00:00+00:00",
+            "age_hours": 49.0,
+        }
+    ]
+
+
 def test_status_without_a_serving_copy(serving, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["status"]) == 5  # the warehouse exit code: nothing to read yet
 
