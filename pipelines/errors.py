@@ -124,6 +124,8 @@ def diagnose(error: Any) -> Diagnosis:
     chain = _chain(error)
     for item in chain:
         code = _KINDS.get(_name(item))
+        if code is ExitCode.INTERRUPTED:
+            return Diagnosis(code, "interrupted (Ctrl-C)")
         if code is not None:
             return Diagnosis(code, _message(item))
     for item in reversed(chain):

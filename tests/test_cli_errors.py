@@ -191,6 +191,12 @@ def error_info(
             "markhouse: aperiodic file x.parquet: column mark_price missing -> check the vendor's base URL and API key (APERIODIC_BASE_URL",
         ),
         (
+            "DagsterExecutionInterruptedError",
+            "dagster._core.errors.DagsterExecutionInterruptedError\n",
+            ExitCode.INTERRUPTED,
+            "markhouse: interrupted (Ctrl-C) -> months already committed stay; run the same backfill again",
+        ),
+        (
             "KeyError",
             "KeyError: 'boom'\n",
             ExitCode.PROBLEMS,

@@ -93,9 +93,11 @@ class Sandbox:
     def adapt(self, text: str) -> str:
         """Paths and ports only."""
         text = text.replace(".venv/bin/", f"{BIN}/")
-        text = text.replace("/abs/path/to/warehouse/serving.duckdb", str(self.serving))
-        text = text.replace("warehouse/serving.duckdb", str(self.serving))
-        text = text.replace("warehouse/markhouse.duckdb", str(self.warehouse))
+        text = re.sub(
+            r"(/abs/path/to/)?warehouse/(serving|markhouse)\.duckdb",
+            lambda m: str(self.serving if m.group(2) == "serving" else self.warehouse),
+            text,
+        )
         text = text.replace("$PWD/.dagster_home", str(self.home))
         text = re.sub(r"--port \d+", lambda _: f"--port {free_port()}", text)
         return re.sub(r"^make dev$", lambda _: f"make dev DEV_PORT={free_port()}", text)
@@ -233,20 +235,29 @@ def run_command(box: Sandbox, readme_command: str, background: list[subprocess.P
     return out.stdout
 
 
+# what each Python snippet must have produced, checked in the snippet's own process
+PYTHON_CHECKS = """
+if "rows" in globals():
+    assert {r[0] for r in rows} == {"aperiodic", "kaiko", "cayolargo"}, rows
+    assert carry.height > 0 and set(carry["kind"].unique()) == {"perpetual"}
+if "columns" in globals():
+    assert [c["name"] for c in columns][:3] == ["vendor", "venue", "instrument_key"], columns
+    assert all(c["comment"] for c in columns), columns  # the definitions reach BI tools
+print("checked")
+"""
+
+
 def run_python(box: Sandbox, body: str) -> None:
-    namespace: dict[str, object] = {}
-    code = box.adapt(body)
-    exec(compile(code, "README.md", "exec"), namespace)  # the README's own snippet
-    if "rows" in namespace:
-        rows = namespace["rows"]
-        assert isinstance(rows, list) and {r[0] for r in rows} == {"aperiodic", "kaiko", "cayolargo"}
-        carry = namespace["carry"]
-        assert carry.height > 0 and set(carry["kind"].unique()) == {"perpetual"}  # type: ignore[attr-defined]
-    if "columns" in namespace:
-        columns = namespace["columns"]
-        assert isinstance(columns, list)
-        assert [c["name"] for c in columns][:3] == ["vendor", "venue", "instrument_key"]
-        assert all(c["comment"] for c in columns)  # the definitions reach BI tools
+    """A snippet runs in a fresh interpreter of the venv, as a notebook would."""
+    out = subprocess.run(
+        [sys.executable, "-c", box.adapt(body) + "\n" + PYTHON_CHECKS],
+        cwd=box.root,
+        env=box.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0 and out.stdout.endswith("checked\n"), body + out.stderr[-3000:]
 
 
 def test_every_readme_block_runs_as_written(
