@@ -102,10 +102,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         if (vendor := vendor_of(key)) and plan[vendor]
     }
     from pipelines.progress import attach_terminal
+    from pipelines.writer_slot import WriterSlotTimeout, process_tags, wait_for_slot
 
     handler = attach_terminal(sys.stderr)
     try:
         with _instance() as instance:
+            try:  # no daemon here: free a killed run's writer slot, or wait visibly for a live one
+                wait_for_slot(instance, _say, timeout_seconds=args.wait)
+            except WriterSlotTimeout as exc:
+                raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
             result = job.execute_in_process(
                 instance=instance,
                 run_config=run_config,
@@ -113,6 +118,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                     "dagster/asset_partition_range_start": start_key,
                     "dagster/asset_partition_range_end": end_key,
                     "markhouse/command": "backfill",
+                    **process_tags(),
                 },
                 raise_on_error=False,
             )
@@ -154,6 +160,10 @@ def _print_verdicts(result: Any) -> None:
             f"(freshness judged as of {judgement_time():%Y-%m-%d %H:%M} UTC, the embedded emulator's clock: "
             "its real data ends then)"
         )
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _print_closing(settings: Settings) -> None:
@@ -253,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
     p.add_argument("--vendor", choices=VENDORS, help="only this vendor (default: all in the universe)")
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=float(os.environ.get("MARKHOUSE_WRITER_WAIT_SECONDS", "3600")),
+        metavar="SECONDS",
+        help="how long to wait for another run writing the warehouse (default MARKHOUSE_WRITER_WAIT_SECONDS or 3600)",
+    )
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser(

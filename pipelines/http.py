@@ -89,7 +89,9 @@ class RetryPolicy:
     whole budget of one request is bounded in attempts and in seconds.
     """
 
-    transient_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    # 429 (rate limit), 500 (Kaiko documents it as transient, and object stores answer it for a
+    # momentary fault), 503 (maintenance), 502/504 from proxies: the same for every vendor and host
+    transient_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     max_attempts: int = 5
     backoff_base: float = 0.5
     max_delay: float = 30.0

@@ -19,7 +19,7 @@ import yaml
 
 from pipelines.months import next_month
 from pipelines.progress import Ticker
-from pipelines.settings import SQL_DIR
+from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
 
 VIEW_LAYERS = (("staging", "staging"), ("intermediate", "staging"))
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -63,7 +63,7 @@ def _empty_window() -> dict[str, datetime]:
     return {"window_start": epoch, "window_end": epoch}
 
 
-DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": 5.0}
+DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS}
 
 
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:

@@ -78,7 +78,8 @@ class TimeWindowPaginator:
     """Asks again from the last timestamp received while a page comes back full.
 
     The next window starts *at* the last timestamp (inclusive), because a full page may end in the
-    middle of the rows sharing it; the caller drops the rows it already has (``seen`` keys). A full
+    middle of the rows sharing it; ``fresh(page)`` gives a page's rows without those already
+    received at that timestamp (told apart by ``key``), so no row is lost or doubled. A full
     page whose rows all share the window's start cannot advance: with ``max_limit`` above ``limit``
     the same window is asked again with the limit doubled (up to ``max_limit``, kept from then on),
     so a small page size still gets every row of a wide snapshot; at ``max_limit`` it is an error,
@@ -93,6 +94,7 @@ class TimeWindowPaginator:
         limit: int,
         rows: Callable[[Any], list[Any]],
         timestamp: Callable[[Any], str],
+        key: Callable[[Any], str] = str,
         from_key: str = "from",
         limit_key: str = "limit",
         max_limit: int | None = None,
@@ -103,8 +105,11 @@ class TimeWindowPaginator:
         self._max_limit = max(limit, max_limit or limit)
         self._rows = rows
         self._timestamp = timestamp
+        self._key = key
         self._from_key = from_key
         self._limit_key = limit_key
+        self._boundary: str | None = None  # the last timestamp received
+        self._seen: set[str] = set()  # keys of the rows received at ``_boundary``
 
     def first(self) -> PageRequest:
         return PageRequest(self._url, {**self._params, self._limit_key: self._limit})
@@ -123,6 +128,23 @@ class TimeWindowPaginator:
         self._params[self._from_key] = last
         return PageRequest(self._url, {**self._params, self._limit_key: self._limit})
 
+    def fresh(self, page: Any) -> list[Any]:
+        """The rows of ``page`` not received before (call once per page, in order).
+
+        Only the leading rows can repeat (the window starts at the last timestamp received); drop
+        those already received, whatever their order within the timestamp.
+        """
+        rows = self._rows(page)
+        head = _leading(rows, self._boundary, self._timestamp)
+        fresh = [r for r in rows[:head] if self._key(r) not in self._seen] + rows[head:]
+        if rows:
+            last = self._timestamp(rows[-1])
+            if last != self._boundary:
+                self._boundary, self._seen = last, set()
+            tail = _leading(rows[::-1], last, self._timestamp)
+            self._seen.update(self._key(r) for r in rows[len(rows) - tail :])
+        return fresh
+
 
 def paginate(
     http: HttpClient,
@@ -132,7 +154,8 @@ def paginate(
     max_pages: int = 100_000,
     max_seconds: float = 3600.0,
 ) -> Iterator[Any]:
-    """Yield each page's parsed body (JSON by default, or ``parse(body_bytes)``)."""
+    """Yield each page's parsed body (JSON by default, or ``parse(body_bytes)``, whose ValueError
+    becomes a PagingError naming the page number and its URL, redacted)."""
     started = time.monotonic()
     request: PageRequest | None = paginator.first()
     pages = 0
@@ -149,7 +172,13 @@ def paginate(
         if parse is None:
             page = http.get_json(request.url, request.params)
         else:
-            page = parse(http.get(request.url, request.params).content)
+            resp = http.get(request.url, request.params)
+            try:
+                page = parse(resp.content)
+            except ValueError as exc:  # a body that is not a page: say which page of which request
+                raise PagingError(
+                    http.vendor, f"page {pages + 1}: {exc}", url=http.redact(resp.url)
+                ) from None
         pages += 1
         page_fetched(http.vendor)
         yield page
@@ -157,3 +186,11 @@ def paginate(
             request = paginator.next(page)
         except PagingProblem as exc:
             raise PagingError(http.vendor, str(exc), url=http.redact(current.url)) from None
+
+
+def _leading(rows: list[Any], timestamp: str | None, timestamp_of: Callable[[Any], str]) -> int:
+    """How many rows at the start of ``rows`` carry ``timestamp``."""
+    n = 0
+    while n < len(rows) and timestamp_of(rows[n]) == timestamp:
+        n += 1
+    return n

@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 
+from pipelines.settings import MARK_LAST_GAP_BPS
 from pipelines.sources.aperiodic.client import REAL_BASE_URL, AperiodicClient
 from pipelines.sources.cayolargo import client as cayolargo_client
 from pipelines.sources.kaiko import client as kaiko_client
@@ -38,7 +39,7 @@ def embedded_emulator() -> Any:
 class WarehouseResource(dg.ConfigurableResource):
     path: str
     serving_path: str
-    mark_last_gap_bps: float = 5.0
+    mark_last_gap_bps: float = MARK_LAST_GAP_BPS
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)

@@ -21,11 +21,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import pyarrow as pa
 
+from pipelines.processes import process_exists
 from pipelines.settings import SQL_DIR
 
 log = logging.getLogger("markhouse.storage")
@@ -44,6 +45,56 @@ SERVING_STORAGE_VERSION = "v1.0.0"
 
 class WarehouseBusyError(RuntimeError):
     """Another process holds the warehouse for writing longer than we were willing to wait."""
+
+
+class WarehouseCorruptError(RuntimeError):
+    """A warehouse file's blocks fail their checksums; the message names the file and the way out."""
+
+
+def _raise_naming_corruption(path: Path, exc: duckdb.Error) -> NoReturn:
+    """Re-raise ``exc``, as a WarehouseCorruptError naming ``path`` if it is a damaged block."""
+    damaged = _named_corruption(path, exc)
+    if damaged is None:
+        raise exc
+    raise damaged from None
+
+
+def _named_corruption(path: Path, exc: duckdb.Error) -> WarehouseCorruptError | None:
+    """DuckDB's checksum error names a block offset, not the file: say which file, and what to do."""
+    if "Corrupt database file" not in str(exc):
+        return None
+    return WarehouseCorruptError(
+        f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
+        "need: the vendors are the source of every row"
+    )
+
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(?:\.wal)?$")
+_STAGING = re.compile(r"^[a-z]+-(?P<pid>\d+)-")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove what killed runs left in ``folder``: partial serving copies (``.<name>.<pid>.tmp``)
+    and staging folders (``.staging/<vendor>-<pid>-*``) whose process no longer exists.
+
+    A killed run cannot clean up after itself, and a partial copy is as big as the warehouse; the
+    pid in each name tells a dead run's leftovers from a live run's work in progress.
+    """
+    removed: list[Path] = []
+    candidates = [(p, _TEMPORARY.match(p.name)) for p in folder.glob(".*.tmp*")]
+    staging = folder / ".staging"
+    if staging.is_dir():
+        candidates += [(p, _STAGING.match(p.name)) for p in staging.iterdir()]
+    for path, match in candidates:
+        if match is None or process_exists(int(match["pid"])):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+        log.info("removed %s, left by a run that no longer exists (pid %s)", path, match["pid"])
+    return removed
 
 
 @dataclass(frozen=True)
@@ -106,11 +157,14 @@ class Warehouse:
                         announced = True
                     time.sleep(0.2)
             try:
+                remove_stale_temporaries(self.path.parent)
                 con = self._connect_when_free(deadline)
                 try:
                     self._configure(con)
                     con.execute(read_sql("schema/raw"))
                     yield con
+                except duckdb.Error as exc:
+                    _raise_naming_corruption(self.path, exc)
                 finally:
                     con.close()
             finally:
@@ -131,6 +185,9 @@ class Warehouse:
                     },
                 )
             except duckdb.IOException as exc:
+                damaged = _named_corruption(self.path, exc)
+                if damaged is not None:
+                    raise damaged from None
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise WarehouseBusyError(f"cannot open {self.path} for writing: {exc}") from None
                 if not announced:
@@ -145,6 +202,8 @@ class Warehouse:
         try:
             self._configure(con)
             yield con
+        except duckdb.Error as exc:
+            _raise_naming_corruption(self.path, exc)
         finally:
             con.close()
 
@@ -232,6 +291,7 @@ def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> Publi
         result = con.execute(f"select count(*) from marts.{name}").fetchone()
         counts[f"marts.{name}"] = int(result[0]) if result else 0
     con.execute("checkpoint")
+    remove_stale_temporaries(serving_path.parent)  # the serving copy may live in another folder
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     try:
         shutil.copyfile(source, tmp)

@@ -20,6 +20,16 @@ order by all
 """
 
 EXAMPLES = {
+    "What do the perpetuals pay? Funding APR per venue (fct_carry)": """
+select vendor, venue, instrument_key, count(funding_rate) as funding_obs,
+       min(funding_interval_hours) as min_interval_h, max(funding_interval_hours) as max_interval_h,
+       round(avg(funding_annualized_pct), 2) as mean_funding_apr_pct,
+       round(arg_max(funding_annualized_pct, ts), 2) as last_funding_apr_pct,
+       round(arg_max(oi_usd, ts) / 1e6, 1) as last_oi_usd_m
+from marts.fct_carry
+where kind = 'perpetual' and funding_rate is not null
+group by all
+order by all""",
     "Do the vendors agree? (rpt_vendor_divergence)": """
 select vendor_a, vendor_b, venue, instrument_key, interval, count(*) as intervals,
        round(median(abs(mark_diff_bps)), 2) as median_abs_mark_bps,

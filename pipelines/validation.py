@@ -1,6 +1,9 @@
-"""One way to turn pandera's failure report into a message a person can act on, for every source."""
+"""One way to turn a validation failure into a message a person can act on, for every source."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
@@ -22,3 +25,27 @@ def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> 
                     parts.append(f"{row['column']}: {check} (e.g. {row['failure_case']})")
             return "failed validation: " + "; ".join(parts)
     return f"failed validation: {exc}"
+
+
+def non_finite_problem(
+    frame: pl.DataFrame, columns: Sequence[str], time_column: str, identify: Sequence[str] = ()
+) -> str | None:
+    """Say which column first holds NaN or +/-inf, and at which timestamp (plus the ``identify``
+    columns of that row, for a page of several instruments); None if all are finite.
+
+    pandera's ``Check.gt(0)`` lets NaN and +inf through (they compare greater than 0 in polars), and
+    one of them in a price would spread through every return, ratio and basis built on it.
+    """
+    for name in columns:
+        if name not in frame.columns:
+            continue
+        value = pl.col(name).cast(pl.Float64, strict=False)
+        bad = frame.filter(value.is_nan() | value.is_infinite())
+        if bad.height:
+            first = bad.sort(time_column).row(0, named=True)
+            number = float(first[name])
+            shown = "NaN" if math.isnan(number) else ("+inf" if number > 0 else "-inf")
+            where = "".join(f" {c} {first[c]}" for c in identify)
+            more = f" (and {bad.height - 1} more row(s))" if bad.height > 1 else ""
+            return f"{name} is {shown} at {time_column} {first[time_column]}{where}{more}: non-finite values are refused"
+    return None

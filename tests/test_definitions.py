@@ -9,16 +9,18 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+FUNDING_SAMPLE = REPO / "pipelines/emulator/data/binance_usdm_funding.parquet"
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_"))}
     env.update(
         MARKHOUSE_WAREHOUSE=str(tmp_path / "wh.duckdb"),
-        MARKHOUSE_SERVING=str(tmp_path / "serving.duckdb"),
+        MARKHOUSE_SERVING=str(tmp_path / "serving.duckdb"),  # never the checkout's warehouse/
         DAGSTER_HOME=str(tmp_path / "dagster_home"),
         PYTHONWARNINGS="ignore",
     )
@@ -47,6 +49,7 @@ def test_assets_are_monthly_single_run_and_share_the_writer_pool() -> None:
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"raw/aperiodic_derivative_price", "marts/fct_price_interval", "marts/rpt_coverage"} <= keys
+    assert {"raw/aperiodic_funding", "raw/aperiodic_open_interest"} <= keys  # the demo loads every metric
     for assets_def in defs.resolve_all_asset_specs():
         assert isinstance(assets_def.partitions_def, dg.MonthlyPartitionsDefinition)
     for node in graph.asset_nodes:
@@ -97,12 +100,28 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
         cayolargo = con.execute(
             "select count(*) from marts.fct_price_interval where vendor = 'cayolargo' and interval = '10m'"
         ).fetchone()
+        funding = con.execute(
+            "select instrument_key, count(funding_rate), min(funding_interval_hours), max(funding_interval_hours), "
+            "avg(funding_annualized_pct) from marts.fct_carry where vendor = 'aperiodic' group by all order by 1"
+        ).fetchall()
+        # second method: the real 8-hourly rates of the shipped sample, averaged and x 3 x 365 x 100
+        real = con.execute(
+            f"select avg(last_funding_rate) * 3 * 365 * 100 from read_parquet('{FUNDING_SAMPLE}') "
+            "where symbol = 'BTCUSDT' and calc_time >= '2026-03-01 00:00:00+00' "
+            "and calc_time < '2026-05-17 00:00:00+00'"
+        ).fetchone()
     finally:
         con.close()
     # 2 instruments x (744 + 720 + 384) native hours; 4h and 1d rolled up from them
     assert counts == {"1h": 2 * 1848, "4h": 2 * 1848 // 4, "1d": 2 * 1848 // 24}
     # CayøLargo, 2 coins x 4 instruments at every 10-minute snapshot of (31 + 30 + 16) days
     assert cayolargo == (2 * 4 * 77 * 144,)
+    # Binance funding: 3 settlements a day over (31 + 30 + 16) days, each annualized with 8 h
+    assert [r[:4] for r in funding] == [
+        (k, 3 * 77, 8.0, 8.0) for k in ("perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT")
+    ]
+    assert real is not None and funding[0][4] == pytest.approx(real[0])
+    assert "Funding APR per venue (fct_carry)" in out.stdout
 
 
 def test_cli_rejects_a_bad_range(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ sample or from loading the same month a second, fault-free way.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
@@ -16,14 +15,14 @@ import pytest
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
 from pipelines.paging import PagingError
-from pipelines.sources.kaiko.client import TRANSIENT_STATUSES, KaikoClient, PageError, parse_page
+from pipelines.sources.kaiko.client import KaikoClient, PageError, parse_page
 from pipelines.sources.kaiko.load import Series, load_months
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.schema import MonthValidationError
 from pipelines.storage import Warehouse
 from tests.conftest import FAST_RETRY
 
-KAIKO_RETRY = replace(FAST_RETRY, transient_statuses=TRANSIENT_STATUSES)
+KAIKO_RETRY = FAST_RETRY
 VENUE = "binance-futures"
 PERP_KEY = "perpetual-BTC-USDT:USDT"
 FUT_KEY = "future-BTC-USDT:USDT-20260327"
@@ -213,8 +212,16 @@ def test_dropped_connection_and_html_page(emulator, kaiko, warehouse) -> None:  
     load(kaiko, warehouse, [MARCH], [perp("1h")])
     assert counts(warehouse) == {(PERP_KEY, "1h", "2026-03"): 744}
     emulator.faults.inject("html_200", times=1)
-    with pytest.raises(VendorHTTPError, match="page 1: expected Kaiko's JSON envelope, got an HTML page"):
+    with pytest.raises(VendorHTTPError) as err:
         load(kaiko, warehouse, [MARCH], [perp("1h")])
+    # which page of which request, and its URL
+    assert (
+        "page 1: bnce btcusdt 1h 2026-03-01T00:00:00.000Z..2026-04-01T00:00:00.000Z: "
+        "expected Kaiko's JSON envelope, got an HTML page"
+    ) in str(err.value)
+    assert f"({kaiko.price_url}?exchange=bnce&instrument_class=perpetual-future&instrument=btcusdt" in str(
+        err.value
+    )
 
 
 def test_a_failure_mid_month_leaves_the_previous_month_intact(emulator, warehouse) -> None:  # type: ignore[no-untyped-def]

@@ -41,6 +41,11 @@ def hand_built_serving_copy(path: Path) -> None:
                 [venue, BTC, start + timedelta(hours=h), d, -d],
             )
     con.execute(
+        "create table marts.fct_carry (vendor varchar, venue varchar, instrument_key varchar, kind varchar, "
+        "ts timestamptz, funding_rate double, funding_interval_hours double, funding_annualized_pct double, "
+        "oi_usd double)"
+    )
+    con.execute(
         "create table marts.rpt_mark_last_gap (vendor varchar, venue varchar, instrument_key varchar, "
         "interval varchar, ts timestamptz, gap_bps double, episode_intervals integer)"
     )

@@ -56,6 +56,17 @@ def test_demo_universe_loads() -> None:
         "perpetual-ETH-USDT:USDT",
     ]
     assert universe.aperiodic.instruments[0].funding_interval_hours == 8
+    # no `metrics` in the section: every Aperiodic derivative metric
+    assert universe.aperiodic.metrics == ("derivative_price", "funding", "open_interest")
+
+
+def test_aperiodic_metrics_are_chosen_per_section(tmp_path: Path) -> None:
+    body = "aperiodic:\n  metrics: [derivative_price, funding]\n  instruments:\n"
+    body += "    - {venue: hyperliquid-perps, symbol: perpetual-BTC-USDC:USDC}\n"
+    universe = load_universe(write(tmp_path, "start_month: 2026-01\n" + body))
+    assert universe.aperiodic is not None
+    assert universe.aperiodic.metrics == ("derivative_price", "funding")
+    assert universe.aperiodic.instruments[0].funding_interval_hours == 1  # Hyperliquid's default
 
 
 @pytest.mark.parametrize(
@@ -74,6 +85,10 @@ def test_demo_universe_loads() -> None:
             "unknown interval '2h'",
         ),
         ("aperiodic:\n  instruments: []\n", "'instruments' is empty"),
+        (
+            "aperiodic:\n  metrics: [basis]\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n",
+            "unknown metric 'basis'",
+        ),
     ],
 )
 def test_bad_universe_entries_fail_at_load_time(tmp_path: Path, body: str, message: str) -> None:

@@ -2,13 +2,15 @@
 
 API (``/api/v1``, header ``X-API-KEY``):
 
-* ``GET /api/v1/data/derivative_price`` -> ``{"files": [{"year", "month", ["day",] "url"}]}``
-* ``GET /api/v1/data/preview/derivative_price`` -> the same, limited to the preview slice
+* ``GET /api/v1/data/{metric}`` -> ``{"files": [{"year", "month", ["day",] "url"}]}``, metric
+  ``derivative_price``, ``funding`` or ``open_interest``
+* ``GET /api/v1/data/preview/{metric}`` -> the same, limited to the preview slice
   (``DEMO-KEY`` or any valid key)
 * ``GET /api/v1/metadata/symbols?exchange=...`` -> ``{"symbols": [...], "exchange": ...}``
 
 Files (no API key; S3-style presigned, valid 300 s by the emulator clock):
 ``/files/derivative-metrics/{exchange}/{interval}/{timestamp}/{symbol}/{YYYY-MM|YYYY-MM-DD}.parquet``
+(derivative_price), ``/files/derivative-metrics/{metric}/{exchange}/...`` (the other metrics)
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ if TYPE_CHECKING:
     from .server import Emulator
 
 API_PREFIX = "/api/v1/"
-LISTING_PATH = "/api/v1/data/derivative_price"
-PREVIEW_LISTING_PATH = "/api/v1/data/preview/derivative_price"
+PRICE_METRIC = "derivative_price"
+METRICS: tuple[str, ...] = tuple(md.METRIC_TABLES)
+LISTING_PREFIX = "/api/v1/data/"
+PREVIEW_LISTING_PREFIX = "/api/v1/data/preview/"
+LISTING_PATH = LISTING_PREFIX + PRICE_METRIC
+PREVIEW_LISTING_PATH = PREVIEW_LISTING_PREFIX + PRICE_METRIC
 SYMBOLS_PATH = "/api/v1/metadata/symbols"
 FILE_PREFIX = "/files/derivative-metrics/"
 
@@ -117,19 +123,25 @@ def unordered(periods: list[FilePeriod]) -> list[FilePeriod]:
     return periods[1::2] + periods[0::2]
 
 
-def period_table(exchange: str, symbol: str, interval: str, timestamp: str, period: FilePeriod) -> pa.Table:
+def period_table(
+    exchange: str, symbol: str, interval: str, timestamp: str, period: FilePeriod, metric: str = PRICE_METRIC
+) -> pa.Table:
     """The rows of one stored object (the whole month or day)."""
     start, end = period.bounds()
-    return md.derivative_price_table(exchange, symbol, interval, timestamp, start, end)
+    return md.METRIC_TABLES[metric](exchange, symbol, interval, timestamp, start, end)
 
 
 @lru_cache(maxsize=64)
 def _file_bytes(
-    exchange: str, symbol: str, interval: str, timestamp: str, period: FilePeriod, drift: bool
+    metric: str, exchange: str, symbol: str, interval: str, timestamp: str, period: FilePeriod, drift: bool
 ) -> bytes:
-    table = period_table(exchange, symbol, interval, timestamp, period)
+    table = period_table(exchange, symbol, interval, timestamp, period, metric)
     if drift:
-        table = _drifted(table, md.native_symbol(exchange, symbol))
+        table = (
+            _drifted(table, md.native_symbol(exchange, symbol))
+            if metric == PRICE_METRIC
+            else _drifted_metric(table, metric)
+        )
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
@@ -142,6 +154,33 @@ def _drifted(table: pa.Table, native: str) -> pa.Table:
     funding = [series.premium(t // 1000) + md.INTEREST_RATE for t in times]
     table = table.drop_columns(["index_last_pct_change_ratio"])
     return table.append_column("funding_rate", pa.array(funding, pa.float64()))
+
+
+def _drifted_metric(table: pa.Table, metric: str) -> pa.Table:
+    """Schema drift of a funding/open-interest file: the vendor starts sending an extra column
+    (funding: the interval it settles on; open interest: its USD value)."""
+    extra = "funding_interval_hours" if metric == "funding" else "open_interest_usd"
+    return table.append_column(extra, pa.array([8.0] * table.num_rows, pa.float64()))
+
+
+def _metric_of_listing(path: str) -> tuple[str, bool] | None:
+    """(metric, preview) of a listing path, or None when it is not one."""
+    for prefix, preview in ((PREVIEW_LISTING_PREFIX, True), (LISTING_PREFIX, False)):
+        if path.startswith(prefix):
+            metric = path[len(prefix) :]
+            return (metric, preview) if "/" not in metric else None
+    return None
+
+
+def _with_non_finite(body: bytes, column: str, value: float | None) -> bytes:
+    """The non-finite defect: the first row's ``column`` is NaN or infinite."""
+    table = pq.read_table(io.BytesIO(body))
+    values = table[column].to_pylist()
+    values[0] = float("nan") if value is None else value
+    table = table.set_column(table.schema.get_field_index(column), column, pa.array(values, pa.float64()))
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
 
 
 def _s3_error(status: int, code: str, message: str, resource: str, **extra: str) -> Response:
@@ -168,15 +207,15 @@ class AperiodicHandler:
         return None
 
     def hands_out_urls(self, path: str) -> bool:
-        return path in (LISTING_PATH, PREVIEW_LISTING_PATH)
+        listing = _metric_of_listing(path)
+        return listing is not None and listing[0] in METRICS
 
     def handle(self, request: Request) -> Response:
         if request.path.startswith(FILE_PREFIX):
             return self._file(request)
-        if request.path == LISTING_PATH:
-            return self._listing(request, preview=False)
-        if request.path == PREVIEW_LISTING_PATH:
-            return self._listing(request, preview=True)
+        listing = _metric_of_listing(request.path)
+        if listing is not None and listing[0] in METRICS:
+            return self._listing(request, preview=listing[1], metric=listing[0])
         if request.path == SYMBOLS_PATH:
             return self._symbols(request)
         return json_error(404, [f"Unknown endpoint {request.path}"])
@@ -210,7 +249,7 @@ class AperiodicHandler:
             return json_error(401, ["Invalid API key"], error="Authorization Required")
         return None
 
-    def _listing(self, request: Request, *, preview: bool) -> Response:
+    def _listing(self, request: Request, *, preview: bool, metric: str = PRICE_METRIC) -> Response:
         denied = self._auth(request, preview=preview)
         if denied is not None:
             return denied
@@ -249,7 +288,7 @@ class AperiodicHandler:
         if problems:
             return json_error(400, problems, error="Invalid request parameters")
         stored = self._stored_periods(
-            exchange, interval, timestamp, symbol, dates["start_date"], dates["end_date"]
+            metric, exchange, interval, timestamp, symbol, dates["start_date"], dates["end_date"]
         )
         if stored is None and symbol not in md.SYMBOLS[exchange]:
             return json_error(404, [f"Symbol {symbol!r} not found on {exchange}"], error="Symbol not found")
@@ -272,26 +311,34 @@ class AperiodicHandler:
             if p.day is not None:
                 entry["day"] = p.day
             entry["url"] = self._presign(
-                request.base_url, exchange, interval, timestamp, symbol, p, signed_at
+                request.base_url, metric, exchange, interval, timestamp, symbol, p, signed_at
             )
             files.append(entry)
         return json_response(200, {"files": files})
 
-    def _stored_object(
-        self, exchange: str, interval: str, timestamp: str, symbol: str, label: str
+    def _stored_folder(
+        self, metric: str, exchange: str, interval: str, timestamp: str, symbol: str
     ) -> Path | None:
+        """Prebuilt store: ``{root}/{exchange}/...`` for derivative_price, ``{root}/{metric}/{exchange}/...``
+        for the other metrics."""
         root = self.emu.aperiodic_files
         if root is None:
             return None
-        path = Path(root) / exchange / interval / timestamp / symbol / f"{label}.parquet"
-        return path if path.is_file() else None
+        base = Path(root) if metric == PRICE_METRIC else Path(root) / metric
+        return base / exchange / interval / timestamp / symbol
+
+    def _stored_object(
+        self, metric: str, exchange: str, interval: str, timestamp: str, symbol: str, label: str
+    ) -> Path | None:
+        folder = self._stored_folder(metric, exchange, interval, timestamp, symbol)
+        path = folder / f"{label}.parquet" if folder is not None else None
+        return path if path is not None and path.is_file() else None
 
     def _stored_periods(
-        self, exchange: str, interval: str, timestamp: str, symbol: str, start: date, end: date
+        self, metric: str, exchange: str, interval: str, timestamp: str, symbol: str, start: date, end: date
     ) -> list[FilePeriod] | None:
         """Monthly objects of a prebuilt series overlapping [start, end], or None if none is stored."""
-        root = self.emu.aperiodic_files
-        folder = Path(root) / exchange / interval / timestamp / symbol if root is not None else None
+        folder = self._stored_folder(metric, exchange, interval, timestamp, symbol)
         if folder is None or not folder.is_dir():
             return None
         periods = []
@@ -332,6 +379,7 @@ class AperiodicHandler:
     def _presign(
         self,
         base_url: str,
+        metric: str,
         exchange: str,
         interval: str,
         timestamp: str,
@@ -339,7 +387,8 @@ class AperiodicHandler:
         period: FilePeriod,
         signed_at: datetime,
     ) -> str:
-        path = f"{FILE_PREFIX}{exchange}/{interval}/{timestamp}/{symbol}/{period.label}.parquet"
+        folder = "" if metric == PRICE_METRIC else f"{metric}/"
+        path = f"{FILE_PREFIX}{folder}{exchange}/{interval}/{timestamp}/{symbol}/{period.label}.parquet"
         amz_date = signed_at.astimezone(UTC).strftime(_AMZ_DATE)
         expires = str(URL_EXPIRES)
         query = urlencode(
@@ -391,12 +440,15 @@ class AperiodicHandler:
             return _s3_error(403, "AccessDenied", "Request is not valid yet", path)
 
         parts = path[len(FILE_PREFIX) :].split("/")
+        metric = PRICE_METRIC
+        if len(parts) == 6 and parts[0] in METRICS and parts[0] != PRICE_METRIC:
+            metric, parts = parts[0], parts[1:]
         match = _PERIOD_RE.match(parts[-1]) if len(parts) == 5 else None
         if match is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.", path)
         exchange, interval, timestamp, symbol = parts[:4]
         stored = self._stored_object(
-            exchange, interval, timestamp, symbol, parts[-1].removesuffix(".parquet")
+            metric, exchange, interval, timestamp, symbol, parts[-1].removesuffix(".parquet")
         )
         if stored is not None:
             return Response(200, stored.read_bytes(), "application/octet-stream", {})
@@ -408,7 +460,9 @@ class AperiodicHandler:
         except (KeyError, ValueError):
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.", path)
         drift = request.fault is not None and request.fault.kind == "drift_columns"
-        body = _file_bytes(exchange, symbol, interval, timestamp, period, drift)
+        body = _file_bytes(metric, exchange, symbol, interval, timestamp, period, drift)
+        if request.fault is not None and request.fault.kind == "non_finite":
+            body = _with_non_finite(body, request.fault.field or "mark_price", request.fault.value)
         return Response(
             200,
             body,

@@ -390,5 +390,8 @@ class CayoLargoHandler:
         if fault is not None and fault.kind == "missing_field":
             drop.add(fault.field or "mark_price")
         rows = table.drop_columns([c for c in table.column_names if c in drop]).to_pylist()
+        if fault is not None and fault.kind == "non_finite" and rows:
+            # Python's json writes NaN/Infinity, as a vendor serializing floats this way would
+            rows[0][fault.field or "mark_price"] = fault.value
         payload: object = rows if self.envelope is None else {self.envelope: rows, "count": len(rows)}
         return Response(200, json.dumps(payload).encode(), "application/json")

@@ -7,6 +7,7 @@ target, the ``match`` substring and the count, so a failing test replays exactly
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Literal
@@ -21,19 +22,24 @@ FaultKind = Literal[
     "repeat_next_url",
     "repeat_row",
     "missing_field",
+    "non_finite",
 ]
 Target = Literal["list", "file", "any"]
 
 FAULT_KINDS: frozenset[str] = frozenset(
     {"expired_url", "status", "truncate", "html_200", "drift_columns", "drop_connection"}
     | {"repeat_next_url", "repeat_row"}
-    | {"missing_field"}
+    | {"missing_field", "non_finite"}
 )
 TARGETS: frozenset[str] = frozenset({"list", "file", "any"})
 
 # Faults that only make sense on one kind of request: a listing hands out URLs, a file has
 # columns. An "any" fault of such a kind waits for a request it can act on.
-_ONLY_ON: dict[str, str] = {"expired_url": "list", "drift_columns": "file", "missing_field": "list"}
+_ONLY_ON: dict[str, str] = {
+    "expired_url": "list",
+    "drift_columns": "file",
+    "missing_field": "list",
+}
 
 # Faults that act on a page reached by following a continuation (Kaiko's next_url): the answer's
 # next_url repeats the page just served, or its first row repeats the previous page's last row.
@@ -50,7 +56,8 @@ class Fault:
     remaining: int
     status: int | None = None
     retry_after: int | None = None
-    field: str | None = None  # kind "missing_field": the field left out of every row
+    field: str | None = None  # kinds "missing_field", "non_finite": the field acted on
+    value: float | None = None  # kind "non_finite": what the first row's ``field`` becomes
 
     def applies_to(self, target: str, decoded_path: str, *, can_expire_urls: bool = False) -> bool:
         if self.target not in ("any", target):
@@ -82,13 +89,16 @@ class Faults:
         status: int | None = None,
         retry_after: int | None = None,
         field: str | None = None,
+        value: float | None = None,
     ) -> Fault:
         """Arm a fault for the next ``times`` matching requests (-1 = forever).
 
         ``match`` is a substring of the decoded request path + query (e.g. "2026-02", "ETH").
         ``status``/``retry_after`` are for kind "status" (default 503; a 429 always carries
         Retry-After, 1 s unless given). ``field`` is for kind "missing_field" (CayøLargo: the
-        answer's rows leave that field out; default "mark_price").
+        answer's rows leave that field out; default "mark_price"). Kind "non_finite" puts
+        ``value`` (NaN, inf or -inf; default NaN) into ``field`` (default "mark_price") of the first
+        row of a data answer: an Aperiodic file (arm it with ``target="file"``), a Kaiko or CayøLargo page.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
@@ -102,7 +112,11 @@ class Faults:
                 raise ValueError("a status fault needs a 4xx/5xx status")
             if status == 429 and retry_after is None:
                 retry_after = 1
-        fault = Fault(kind, target, match, times, status, retry_after, field)
+        if kind == "non_finite":
+            value = float("nan") if value is None else float(value)
+            if math.isfinite(value):
+                raise ValueError("a non_finite fault needs NaN, inf or -inf")
+        fault = Fault(kind, target, match, times, status, retry_after, field, value)
         with self._lock:
             self._faults.append(fault)
         return fault

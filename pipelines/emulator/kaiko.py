@@ -39,6 +39,7 @@ from . import market_data as md
 from .server import Request, Response, json_response
 
 if TYPE_CHECKING:
+    from .faults import Fault
     from .server import Emulator
 
 PRICE_PATH = "/v2/data/derivatives.v2/price"
@@ -238,6 +239,16 @@ def select_rows(inst: Instrument, interval: str, lo: int, hi: int, descending: b
 # The handler
 
 
+def _with_non_finite(row: str, fault: Fault) -> str:
+    """The non-finite defect: the row's ``fault.field`` (a price string) reads "NaN" or "Infinity"."""
+    parsed = json.loads(row)
+    value = fault.value if fault.value is not None else float("nan")
+    parsed[fault.field or "mark_price"] = (
+        "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    )
+    return json.dumps(parsed, separators=(",", ":"))
+
+
 def kaiko_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """Kaiko's error envelope."""
     return json_response(status, {"result": "error", "message": message}, headers)
@@ -379,6 +390,9 @@ class KaikoHandler:
             next_url = f"{request.base_url}{PRICE_PATH}?continuation_token={token}"
         if fault == "repeat_next_url" and continued:
             next_url = f"{request.base_url}{request.raw_path}"  # the continuation just followed
+        if fault == "non_finite" and texts:
+            assert request.fault is not None
+            texts = [_with_non_finite(texts[0], request.fault), *texts[1:]]
         if fault == "repeat_row" and continued:
             before = (
                 select_rows(inst, interval, hi, end, False, 1)

@@ -88,10 +88,6 @@ class RequestLog:
         with self._lock:
             return list(self._records)
 
-    def matching(self, substring: str) -> list[RequestRecord]:
-        """Records whose (decoded) path contains ``substring``."""
-        return [r for r in self.snapshot() if substring in r.path]
-
     def clear(self) -> None:
         with self._lock:
             self._records.clear()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,11 @@ from pipelines.venues import VenueError, get_venue
 APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
 TIMESTAMP_TYPES = ("exchange", "true")
+APERIODIC_METRICS = ("derivative_price", "funding", "open_interest")
+MAX_FILE_BYTES = 1 << 20
+"""A universe lists instruments by hand; a file over 1 MiB is a mistake (or an attack), not a universe."""
+EARLIEST_MONTH = date(2009, 1, 1)
+"""No crypto derivative traded before 2009 (the first bitcoin block): an earlier month is a typo."""
 
 
 # vendor section -> module with ``parse_section``; a vendor folder registers itself here
@@ -30,6 +35,26 @@ SECTION_PARSERS: dict[str, str] = {
 
 class UniverseError(ValueError):
     """The universe file is wrong; the message names the file and the entry."""
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error shows the entry, not a whole structure."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: ``*name`` is refused, so no file can expand into a huge structure
+    (a 449-byte "billion laughs" file otherwise hangs the parser); a universe never needs them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                problem=f"YAML aliases (*{event.anchor}) are not allowed in a universe file",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,7 @@ class AperiodicUniverse:
     instruments: tuple[UniverseInstrument, ...]
     intervals: tuple[str, ...]
     timestamp_types: tuple[str, ...]
+    metrics: tuple[str, ...] = APERIODIC_METRICS
 
 
 @dataclass(frozen=True)
@@ -69,9 +95,24 @@ def _month(value: Any, where: str) -> date:
     text = str(value)
     try:
         year, month = text.split("-")
-        return date(int(year), int(month), 1)
+        first = date(int(year), int(month), 1)
     except ValueError:
-        raise UniverseError(f"{where}: start_month must be YYYY-MM, got {text!r}") from None
+        raise UniverseError(f"{where}: start_month must be YYYY-MM, got {brief(text)}") from None
+    latest = datetime.now(UTC).date().replace(day=1)
+    if not EARLIEST_MONTH <= first <= latest:
+        raise UniverseError(
+            f"{where}: start_month {text} is outside {EARLIEST_MONTH:%Y-%m} .. {latest:%Y-%m} (this month)"
+        )
+    return first
+
+
+def _positive_number(entry: dict[str, Any], name: str, default: float | None, where: str) -> float | None:
+    value = entry.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise UniverseError(f"{where}: {name} must be a positive number, got {brief(value)}")
+    return float(value)
 
 
 def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tuple[str, ...]:
@@ -79,7 +120,9 @@ def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tu
         raise UniverseError(f"{where}: {what} must be a non-empty list, one of {', '.join(allowed)}")
     for v in values:
         if v not in allowed:
-            raise UniverseError(f"{where}: unknown {what[:-1]} {v!r}; expected one of {', '.join(allowed)}")
+            raise UniverseError(
+                f"{where}: unknown {what[:-1]} {brief(v)}; expected one of {', '.join(allowed)}"
+            )
     return tuple(values)
 
 
@@ -93,7 +136,7 @@ def _yaml_words(values: Any) -> Any:
 def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
     """One ``{venue, symbol[, funding_interval_hours, contract_size]}`` entry, validated."""
     if not isinstance(entry, dict) or "venue" not in entry or "symbol" not in entry:
-        raise UniverseError(f"{where}: each instrument needs 'venue' and 'symbol', got {entry!r}")
+        raise UniverseError(f"{where}: each instrument needs 'venue' and 'symbol', got {brief(entry)}")
     try:
         venue = get_venue(str(entry["venue"]))
         instrument = parse_symbol(str(entry["symbol"]))
@@ -101,21 +144,32 @@ def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> Univers
         raise UniverseError(f"{where}: {exc}") from None
     if venue.name not in venues:
         raise UniverseError(f"{where}: venue {venue.name!r} is not served here; expected one of {venues}")
-    funding = entry.get("funding_interval_hours", venue.funding_interval_hours)
+    funding = _positive_number(entry, "funding_interval_hours", venue.funding_interval_hours, where)
     if instrument.kind != "perpetual":
         funding = None
-    size = entry.get("contract_size", venue.linear_contract_size)
+    size = _positive_number(entry, "contract_size", venue.linear_contract_size, where)
     return UniverseInstrument(venue.name, instrument, size, funding)
 
 
 def load_universe(path: Path) -> Universe:
     """Read and validate a universe file; raises UniverseError naming the file and the bad entry."""
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise UniverseError(
+                f"universe file {path} is {size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)"
+            )
+        doc = yaml.load(Path(path).read_text(), Loader=_NoAliasLoader)  # a SafeLoader, aliases refused
     except FileNotFoundError:
         raise UniverseError(f"universe file {path} does not exist (MARKHOUSE_UNIVERSE)") from None
-    except yaml.YAMLError as exc:
-        raise UniverseError(f"universe file {path} is not valid YAML: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f" line {mark.line + 1}" if mark else ""
+        raise UniverseError(
+            f"universe file {path}{line} is not valid YAML: {exc.problem or exc.context}"
+        ) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UniverseError(f"universe file {path} is not valid YAML: {brief(str(exc), 200)}") from None
     if not isinstance(doc, dict) or "start_month" not in doc:
         raise UniverseError(f"{path}: expected a mapping with 'start_month' and one section per vendor")
     unknown = set(doc) - {"start_month", "aperiodic", *SECTION_PARSERS}
@@ -143,6 +197,9 @@ def load_universe(path: Path) -> Universe:
                 TIMESTAMP_TYPES,
                 "timestamp_types",
                 where,
+            ),
+            metrics=_choices(
+                sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where
             ),
         )
     sections: dict[str, Any] = {}

@@ -2,10 +2,23 @@
 -- mark and index, and funding and open interest where the vendor carries them. Aperiodic rows come
 -- from the finest natively loaded interval of the exchange timestamp type (see raw.load_log),
 -- so a month loaded at 1m and 1h is not counted twice; Kaiko rows (exchange time) likewise.
+-- Aperiodic funding and open interest join the price row of the same series and interval start:
+-- funding only on intervals in which the venue settled (null in between, never carried forward),
+-- with the interval derived in stg_aperiodic__funding; open interest in base units (coins).
+-- open_interest_unit says how fct_carry turns open interest into USD: 'contracts' (CayøLargo) or
+-- 'base' (Aperiodic).
 with
 
 aperiodic as (
     select * from staging.stg_aperiodic__derivative_price
+),
+
+aperiodic_funding as (
+    select * from staging.stg_aperiodic__funding
+),
+
+aperiodic_open_interest as (
+    select * from staging.stg_aperiodic__open_interest
 ),
 
 kaiko as (
@@ -36,12 +49,15 @@ aperiodic_carry as (
         a.ts,
         a.mark_price,
         a.index_price,
-        null::double as funding_rate,
-        null::double as funding_interval_hours,
-        null::double as open_interest,
+        fu.funding_rate,
+        fu.funding_interval_hours,
+        oi.open_interest,
+        oi.open_interest_unit,
         null::double as contract_size
     from aperiodic as a
     semi join aperiodic_finest as f using (venue, instrument_key, interval)
+    left join aperiodic_funding as fu using (venue, instrument_key, timestamp_type, interval, ts)
+    left join aperiodic_open_interest as oi using (venue, instrument_key, timestamp_type, interval, ts)
     where a.timestamp_type = 'exchange'
 ),
 
@@ -65,6 +81,7 @@ kaiko_carry as (
         null::double as funding_rate,
         null::double as funding_interval_hours,
         null::double as open_interest,
+        null::varchar as open_interest_unit,
         null::double as contract_size
     from kaiko as k
     semi join kaiko_finest as f using (venue, instrument_key, interval)
@@ -82,6 +99,7 @@ cayolargo_carry as (
         funding_rate,
         funding_interval_hours,
         open_interest,
+        'contracts' as open_interest_unit,
         contract_size
     from cayolargo
 ),

@@ -23,10 +23,16 @@ joined as (
         i.expiry,
         o.mark_price,
         o.index_price,
+        i.base,
+        i.settle,
         o.funding_rate,
-        -- the vendor's own interval where it sends one, else the instrument's
-        coalesce(o.funding_interval_hours, i.funding_interval_hours) as funding_interval_hours,
+        -- the interval that applied to the observation (the vendor's, or derived from its
+        -- settlement times), else the instrument's; none where there is no funding rate
+        case
+            when o.funding_rate is not null then coalesce(o.funding_interval_hours, i.funding_interval_hours)
+        end as funding_interval_hours,
         o.open_interest,
+        o.open_interest_unit,
         coalesce(o.contract_size, i.contract_size) as contract_size
     from observations as o
     inner join instruments as i using (venue, instrument_key)
@@ -60,10 +66,17 @@ final as (
         case when kind = 'future' and dte_days > 0 then basis_pct * 365 / dte_days end as annualized_basis_pct,
         funding_rate,
         case when kind = 'perpetual' then funding_interval_hours end as funding_interval_hours,
-        funding_rate * 24 / funding_interval_hours * 365 * 100 as funding_annualized_pct,
+        funding_rate * 8760 / funding_interval_hours * 100 as funding_annualized_pct,
         open_interest,
         contract_size,
-        open_interest * contract_size as oi_usd
+        -- USD for every contract: open interest in base units x mark; an inverse contract's
+        -- (settled in its base coin) contracts x USD per contract; a linear contract's contracts
+        -- x base units per contract x mark
+        case
+            when open_interest_unit = 'base' then open_interest * mark_price
+            when settle = base then open_interest * contract_size
+            else open_interest * contract_size * mark_price
+        end as oi_usd
     from computed
 )
 

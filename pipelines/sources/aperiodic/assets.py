@@ -28,21 +28,38 @@ def vendor_names(universe: Universe) -> list[VendorName]:
     ]
 
 
+DESCRIPTIONS = {
+    "derivative_price": "Aperiodic derivative_price files (mark, index, last) for the universe, one month per partition.",
+    "funding": "Aperiodic funding files (the rate settled in each interval with a settlement) for the universe's perpetuals, one month per partition.",
+    "open_interest": "Aperiodic open_interest files (last open interest of each interval, base units) for the universe's perpetuals, one month per partition.",
+}
+
+
 def build_aperiodic_assets(
     universe: Universe, partitions: dg.PartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
+    """One raw asset per metric the universe's section asks for (default: all three)."""
     if universe.aperiodic is None:
         return []
+    return [_metric_asset(universe, metric, partitions) for metric in universe.aperiodic.metrics]
+
+
+def _metric_asset(
+    universe: Universe, metric: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    assert universe.aperiodic is not None
     section = universe.aperiodic
+    # funding and open interest exist for perpetuals only
+    perpetual_only = metric != "derivative_price"
 
     @source_asset(
-        "aperiodic_derivative_price",
+        f"aperiodic_{metric}",
         group="aperiodic",
         partitions=partitions,
         kinds={"duckdb", "parquet"},
-        description="Aperiodic derivative_price files (mark, index, last) for the universe, one month per partition.",
+        description=DESCRIPTIONS[metric],
     )
-    def aperiodic_derivative_price(
+    def aperiodic_metric(
         context: dg.AssetExecutionContext,
         config: AperiodicLoadConfig,
         aperiodic: AperiodicResource,
@@ -51,6 +68,7 @@ def build_aperiodic_assets(
         series = [
             Series(i.venue, i.key, interval, ts_type)
             for i in selected_instruments(section.instruments, config.instruments, "Aperiodic")
+            if not perpetual_only or i.instrument.kind == "perpetual"
             for interval in section.intervals
             for ts_type in section.timestamp_types
         ]
@@ -65,6 +83,7 @@ def build_aperiodic_assets(
             months,
             workers=aperiodic.workers,
             progress=to_run_log(context.log.info),
+            metric=metric,
         )
         return dg.MaterializeResult(
             metadata={
@@ -78,4 +97,4 @@ def build_aperiodic_assets(
             }
         )
 
-    return [aperiodic_derivative_price]
+    return aperiodic_metric

@@ -1,4 +1,6 @@
-"""Aperiodic ``derivative_price``: list the monthly/daily files of a range, download them.
+"""Aperiodic derivative metrics (``derivative_price``, ``funding``, ``open_interest``): list the
+monthly/daily files of a range, download them. Every metric shares one listing/presigned-file
+protocol (the public client fetches them all through one function), so only the path differs.
 
 Quirks (PROTOCOLS.md §1): the listing answers presigned URLs valid for 5 minutes, in no particular
 order; an expired URL answers 403 and re-sending it cannot succeed, so the month is listed again
@@ -35,6 +37,7 @@ class FileRef:
     month: int
     day: int | None
     url: str
+    metric: str = METRIC
 
     @property
     def month_start(self) -> date:
@@ -51,14 +54,17 @@ class FileRef:
 
     @property
     def label(self) -> str:
+        """``aperiodic [metric] venue symbol interval type period``; the metric is named unless it
+        is the price metric, whose label predates the others."""
         when = f"{self.year}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
-        return f"aperiodic {self.venue} {self.symbol} {self.interval} {self.timestamp_type} {when}"
+        metric = "" if self.metric == METRIC else f"{self.metric} "
+        return f"aperiodic {metric}{self.venue} {self.symbol} {self.interval} {self.timestamp_type} {when}"
 
     @property
     def file_name(self) -> str:
         safe = self.symbol.replace(":", "_")
         when = f"{self.year}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
-        return f"{self.venue}__{safe}__{self.interval}__{self.timestamp_type}__{when}.parquet"
+        return f"{self.metric}__{self.venue}__{safe}__{self.interval}__{self.timestamp_type}__{when}.parquet"
 
 
 _ONE_DAY = datetime(2000, 1, 2) - datetime(2000, 1, 1)
@@ -86,15 +92,21 @@ class AperiodicClient:
             secrets=(key,) if api_key else (),
         )
 
-    @property
-    def listing_url(self) -> str:
-        path = f"data/preview/{METRIC}" if self.preview else f"data/{METRIC}"
+    def listing_url(self, metric: str = METRIC) -> str:
+        path = f"data/preview/{metric}" if self.preview else f"data/{metric}"
         return f"{self.base_url}/{path}"
 
     def list_files(
-        self, venue: str, symbol: str, interval: str, timestamp_type: str, start: date, end: date
+        self,
+        venue: str,
+        symbol: str,
+        interval: str,
+        timestamp_type: str,
+        start: date,
+        end: date,
+        metric: str = METRIC,
     ) -> list[FileRef]:
-        """Every file covering [start, end] (end inclusive, as the API takes it)."""
+        """Every file of ``metric`` covering [start, end] (end inclusive, as the API takes it)."""
         params = {
             "timestamp": timestamp_type,
             "interval": interval,
@@ -103,7 +115,7 @@ class AperiodicClient:
             "start_date": start.isoformat(),
             "end_date": end.isoformat(),
         }
-        (body,) = paginate(self.http, SinglePage(self.listing_url, params))
+        (body,) = paginate(self.http, SinglePage(self.listing_url(metric), params))
         files = body.get("files") if isinstance(body, dict) else None
         if not isinstance(files, list):
             raise VendorHTTPError("aperiodic", f"listing has no 'files' array: {str(body)[:120]!r}")
@@ -120,6 +132,7 @@ class AperiodicClient:
                         int(entry["month"]),
                         int(entry["day"]) if entry.get("day") is not None else None,
                         str(entry["url"]),
+                        metric,
                     )
                 )
             except (KeyError, TypeError, ValueError):
@@ -162,6 +175,7 @@ class AperiodicClient:
             ref.timestamp_type,
             start.date(),
             (end - _ONE_DAY).date(),
+            ref.metric,
         )
         for candidate in listed:
             if (candidate.year, candidate.month, candidate.day) == (ref.year, ref.month, ref.day):

@@ -5,11 +5,17 @@ bounded pool of threads into a staging folder and validated there; months writte
 each batch one transaction (a transaction per month costs a checkpoint each, see
 docs/benchmarks.md) while later downloads go on. Every month in a batch is replaced whole, so the
 warehouse holds the old month or the new one, never a mix.
+
+The same loop loads each metric (``derivative_price``, ``funding``, ``open_interest``) into its
+own raw table; only the price metric is recorded in ``raw.load_log``, the coverage log of price
+series (``rpt_coverage`` counts its rows against the intervals a month should hold, which a
+sparse funding series would never meet).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -33,7 +39,12 @@ from pipelines.storage import Target, Warehouse, read_sql
 log = logging.getLogger("markhouse.aperiodic")
 
 VENDOR = "aperiodic"
-RAW_TABLE = "raw.aperiodic_derivative_price"
+PRICE_METRIC = "derivative_price"
+RAW_TABLES: dict[str, str] = {
+    "derivative_price": "raw.aperiodic_derivative_price",
+    "funding": "raw.aperiodic_funding",
+    "open_interest": "raw.aperiodic_open_interest",
+}
 PARTITION_KEYS = ("venue", "instrument_key", "timestamp_type", "interval", "month")
 
 
@@ -78,9 +89,14 @@ def load_months(
     months_per_transaction: int = 12,
     progress: Progress = log.info,
     before_commit: Callable[[], None] | None = None,
+    metric: str = PRICE_METRIC,
 ) -> LoadReport:
-    """Replace ``months`` of every series with what Aperiodic serves now; raises on the first bad
-    file or final HTTP error (months already committed stay, the failing batch changes nothing)."""
+    """Replace ``months`` of every series' ``metric`` with what Aperiodic serves now; raises on the
+    first bad file or final HTTP error (months already committed stay, the failing batch changes
+    nothing)."""
+    if metric not in RAW_TABLES:
+        raise ValueError(f"unknown Aperiodic metric {metric!r}; known: {', '.join(RAW_TABLES)}")
+    name = "aperiodic" if metric == PRICE_METRIC else f"aperiodic {metric}"
     started = time.perf_counter()
     months = sorted(set(months))
     series = list(series)
@@ -98,6 +114,7 @@ def load_months(
             s.timestamp_type,
             months[0],
             next_month(months[-1]) - timedelta(days=1),
+            metric,
         )
         seen: set[date] = set()
         for ref in listed:
@@ -107,11 +124,14 @@ def load_months(
         for m in sorted(wanted - seen):
             report.skipped.append(f"{s.venue} {s.symbol} {s.interval} {s.timestamp_type} {m:%Y-%m}")
     for item in report.skipped:
-        progress(f"aperiodic: no files listed for {item}; existing rows kept")
+        progress(f"{name}: no files listed for {item}; existing rows kept")
     files_total = sum(len(v) for v in refs_by_month.values())
-    progress(f"aperiodic: {files_total} files listed for {len(series)} series x {len(months)} months")
+    progress(f"{name}: {files_total} files listed for {len(series)} series x {len(months)} months")
 
-    staging = Path(tempfile.mkdtemp(prefix="aperiodic-", dir=_staging_root(warehouse)))
+    # the pid in the name lets the next writer tell a killed run's leftovers from live work
+    staging = Path(
+        tempfile.mkdtemp(prefix=f"aperiodic-{os.getpid()}-{metric}-", dir=_staging_root(warehouse))
+    )
 
     def write(con: duckdb.DuckDBPyConnection, staged: list[StagedFile]) -> None:
         if staged:
@@ -122,7 +142,7 @@ def load_months(
     def on_batch(done: int, total: int) -> None:
         elapsed = time.perf_counter() - started
         progress(
-            f"aperiodic: {done}/{total} months written, {report.rows:,} rows, "
+            f"{name}: {done}/{total} months written, {report.rows:,} rows, "
             f"{report.rows / max(elapsed, 1e-9):,.0f} rows/s"
         )
 
@@ -134,14 +154,14 @@ def load_months(
             workers=workers,
             months_per_transaction=months_per_transaction,
             on_batch=on_batch,
-            thread_name="aperiodic-download",
-            ticker=Ticker("aperiodic", "files", files_total, progress),
+            thread_name=f"aperiodic-{metric}-download",
+            ticker=Ticker(name, "files", files_total, progress),
             rows_of=lambda staged: staged.rows,
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report.seconds = time.perf_counter() - started
-    progress(f"aperiodic: loaded {report.rows:,} rows from {report.files} files in {report.seconds:.2f}s")
+    progress(f"{name}: loaded {report.rows:,} rows from {report.files} files in {report.seconds:.2f}s")
     return report
 
 
@@ -155,7 +175,7 @@ def _fetch(client: AperiodicClient, ref: FileRef, staging: Path) -> StagedFile:
     path = staging / ref.file_name
     size = client.download(ref, path)
     start, end = ref.period
-    rows = validate_file(path, ref.label, start, end)
+    rows = validate_file(path, ref.label, start, end, ref.metric)
     return StagedFile(ref, path, rows, size)
 
 
@@ -200,13 +220,14 @@ def _write_batch(
     )
     expected_rows = sum(s.rows for s in staged)
     loaded_at = datetime.now(UTC)
+    (metric,) = {s.ref.metric for s in staged}
+    targets = [Target(RAW_TABLES[metric], read_sql(f"load/aperiodic__{metric}"), PARTITION_KEYS)]
+    if metric == PRICE_METRIC:
+        targets.append(Target("raw.load_log", read_sql("load/load_log")))
     result = Warehouse.replace_partitions(
         con,
         partitions=partitions.select(["vendor", *PARTITION_KEYS]),
-        targets=[
-            Target(RAW_TABLE, read_sql("load/aperiodic__derivative_price"), PARTITION_KEYS),
-            Target("raw.load_log", read_sql("load/load_log")),
-        ],
+        targets=targets,
         # in time order, so the warehouse stays clustered by time and a month's models read only
         # that month's row groups (DuckDB keeps insertion order; zonemaps then skip the rest)
         params={

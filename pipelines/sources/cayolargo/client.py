@@ -118,24 +118,14 @@ class CayoLargoClient:
             max_limit=MAX_LIMIT,
             rows=self.rows_of,
             timestamp=_timestamp,
+            key=lambda row: str(row.get("instrument_id")),
         )
-        boundary: str | None = None  # last timestamp received, as the vendor spelled it
-        seen: set[str] = set()  # instrument ids already received at ``boundary``
         window_from = params["from"]
         for number, body in enumerate(paginate(self.http, paginator), start=1):
             rows = self.rows_of(body)
-            # only the leading rows can repeat (the window starts at ``boundary``): drop those
-            # already received, whatever their order within the timestamp
-            head = _leading(rows, boundary)
-            fresh = [r for r in rows[:head] if r.get("instrument_id") not in seen] + rows[head:]
-            yield Page(number, window_from, fresh)
+            yield Page(number, window_from, paginator.fresh(body))
             if rows:
-                last = _timestamp(rows[-1])
-                if last != boundary:
-                    boundary, seen = last, set()
-                tail = _leading(rows[::-1], last)
-                seen.update(str(r.get("instrument_id")) for r in rows[len(rows) - tail :])
-                window_from = last
+                window_from = _timestamp(rows[-1])
 
 
 def _timestamp(row: Any) -> str:
@@ -143,11 +133,3 @@ def _timestamp(row: Any) -> str:
     if not isinstance(value, str):
         raise VendorHTTPError("cayolargo", f"row without a 'timestamp' string: {str(row)[:160]!r}")
     return value
-
-
-def _leading(rows: list[dict[str, Any]], timestamp: str | None) -> int:
-    """How many rows at the start of ``rows`` carry ``timestamp``."""
-    n = 0
-    while n < len(rows) and rows[n].get("timestamp") == timestamp:
-        n += 1
-    return n

@@ -26,9 +26,6 @@ VENDOR = "cayolargo"
 FUNDING_INTERVAL_HOURS: float = get_venue(VENUE).funding_interval_hours or 8.0
 """Deribit perpetual funding is quoted per 8 hours (vendor doc: funding annualized = rate x 3 x 365)."""
 
-PERPETUAL_EXPIRY = "3000-01-01"
-"""What the vendor stores as a perpetual's expiration_timestamp (a sentinel, not an expiry)."""
-
 CONTRACT_TYPES = {"PERPETUALS": "perpetual", "FUTURES": "future"}
 """The vendor's contract_type -> Atlas kind."""
 

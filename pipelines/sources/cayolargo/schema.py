@@ -22,7 +22,7 @@ import pyarrow
 from pandera.errors import SchemaError, SchemaErrors
 
 from pipelines.sources.cayolargo.mapping import CONTRACT_TYPES, VENUE, MappingError, from_deribit
-from pipelines.validation import summarize_schema_errors
+from pipelines.validation import non_finite_problem, summarize_schema_errors
 
 REQUIRED_NOT_NULL = (
     "timestamp",
@@ -41,6 +41,21 @@ OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
 """Perpetual-only (funding) and ``alpha``-tier fields: absent -> null."""
 FIELDS = (*REQUIRED_NOT_NULL, *REQUIRED_NULLABLE, *OPTIONAL)
 _TIMES = ("timestamp", "expiration_timestamp")
+NUMBERS = (
+    "contract_size",
+    "mark_price",
+    "index_price",
+    "open_interest",
+    "bid_price",
+    "ask_price",
+    "best_bid_amount",
+    "best_ask_amount",
+    "last_price",
+    "funding_rate",
+    "funding_8h",
+    "estimated_delivery_price",
+)
+"""Every numeric field: each must be finite where present (NaN or inf would reach prices and carry)."""
 _SNAPSHOT_US = 600 * 1_000_000
 
 ROW_SCHEMA = pyarrow.schema(
@@ -140,6 +155,9 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
             frame = frame.with_columns(pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC"))
         except pl.exceptions.PolarsError as exc:
             raise PageValidationError(f"{label}: field {name} is not ISO 8601: {exc}") from None
+    problem = non_finite_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",))
+    if problem:
+        raise PageValidationError(f"{label}: {problem}")
     try:
         frame = page_schema(coin).validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:

@@ -18,19 +18,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
+from pipelines.http import HttpClient, RetryPolicy
 from pipelines.paging import NextUrlPaginator, paginate
 from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.validation import non_finite_problem
 
 REAL_BASE_URL = "https://eu.market-api.kaiko.io"
 PRICE_PATH = "/v2/data/derivatives.v2/price"
 PAGE_SIZE = 1000
-TRANSIENT_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-"""Kaiko documents 429 (rate limit), 500 and 503 (maintenance); 502/504 come from its proxies."""
 
 ROW_TYPE = pa.struct(
     [
@@ -103,6 +103,11 @@ def parse_page(body: bytes) -> dict[str, Any]:
     except pa.ArrowInvalid as exc:
         raise PageError(f"a price is not a number: {exc}") from None
     converted = pa.Table.from_arrays([ts.cast(pa.timestamp("ms", tz="UTC")), *prices], schema=ROWS_SCHEMA)
+    frame = pl.from_arrow(converted)
+    assert isinstance(frame, pl.DataFrame)
+    problem = non_finite_problem(frame, ("last_price", "index_price", "mark_price"), "ts")
+    if problem:
+        raise PageError(problem)
     return {"rows": converted, "next_url": table["next_url"][0].as_py()}
 
 
@@ -137,7 +142,7 @@ class KaikoClient:
         self.http = HttpClient(
             "kaiko",
             headers=headers,
-            retry=retry or RetryPolicy(transient_statuses=TRANSIENT_STATUSES),
+            retry=retry or RetryPolicy(),
             rate_limit_per_second=rate_limit_per_second,
             secrets=(api_key,) if api_key else (),
         )
@@ -164,14 +169,13 @@ class KaikoClient:
             "start_time": _iso(start),
             "end_time": _iso(end),
         }
-        sizes: list[int] = []
+        request = f"{code.exchange} {code.instrument} {interval} {_iso(start)}..{_iso(end)}"
 
         def parse(body: bytes) -> dict[str, Any]:
-            sizes.append(len(body))
             try:
                 page = parse_page(body)
-            except PageError as exc:
-                raise VendorHTTPError("kaiko", f"page {len(sizes)}: {exc}") from None
+            except PageError as exc:  # paginate adds the page number and the URL
+                raise PageError(f"{request}: {exc}") from None
             page["bytes"] = len(body)
             return page
 

@@ -1,0 +1,23 @@
+-- stg_aperiodic__open_interest: one row per (venue, instrument_key, timestamp_type, interval, ts)
+-- with the last open interest Aperiodic observed in the interval, in base-asset units (coins; the
+-- assumed layout, see pipelines/sources/aperiodic/README.md).
+with
+
+source as (
+    select * from raw.aperiodic_open_interest
+),
+
+renamed as (
+    select
+        'aperiodic' as vendor,
+        venue,
+        instrument_key,
+        timestamp_type,
+        interval,
+        ts,
+        open_interest,
+        'base' as open_interest_unit
+    from source
+)
+
+select * from renamed

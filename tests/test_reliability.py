@@ -1,0 +1,426 @@
+"""Faults an operator meets, run in CI on small data so they stay fixed: killed runs, non-finite
+numbers, transient HTTP answers, hostile universe files, leftovers of dead runs, errors that must
+name their culprit. Each expected value is worked out by hand or read from a second, clean run."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.emulator.server import Emulator
+from pipelines.http import VendorHTTPError
+from pipelines.sources.aperiodic.client import AperiodicClient
+from pipelines.sources.aperiodic.load import Series as AperiodicSeries
+from pipelines.sources.aperiodic.load import load_months as load_aperiodic
+from pipelines.sources.aperiodic.schema import FileValidationError
+from pipelines.sources.cayolargo.client import CayoLargoClient
+from pipelines.sources.cayolargo.load import load_months as load_cayolargo
+from pipelines.sources.cayolargo.schema import PageValidationError
+from pipelines.sources.kaiko.client import KaikoClient
+from pipelines.sources.kaiko.load import Series as KaikoSeries
+from pipelines.sources.kaiko.load import load_months as load_kaiko
+from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.storage import Warehouse, WarehouseCorruptError, remove_stale_temporaries
+from pipelines.universe import UniverseError, load_universe
+from tests.conftest import FAST_RETRY
+
+REPO = Path(__file__).resolve().parent.parent
+MARCH = date(2026, 3, 1)
+BTC = "perpetual-BTC-USDT:USDT"
+APERIODIC_BTC = [AperiodicSeries("binance-futures", BTC, "1h", "exchange")]
+KAIKO_BTC = [KaikoSeries("binance-futures", BTC, KaikoCode("bnce", "perpetual-future", "btcusdt"), "1h")]
+QUIET = {"progress": lambda _: None}
+
+
+def rows(warehouse: Warehouse, table: str) -> list[tuple]:
+    with warehouse.writer() as con:
+        return con.execute(f"select * exclude (loaded_at) from raw.{table} order by all").fetchall()
+
+
+def aperiodic(emu: Emulator) -> AperiodicClient:
+    return AperiodicClient(emu.aperiodic_base_url, emu.api_key, retry=FAST_RETRY)
+
+
+def kaiko(emu: Emulator) -> KaikoClient:
+    return KaikoClient(emu.kaiko_base_url, emu.api_key, retry=FAST_RETRY)
+
+
+def cayolargo(emu: Emulator) -> CayoLargoClient:
+    return CayoLargoClient(emu.cayolargo_base_url, emu.api_key, retry=FAST_RETRY)
+
+
+# -- non-finite numbers ----------------------------------------------------------------------------
+
+NON_FINITE = [(math.nan, "NaN"), (math.inf, "+inf"), (-math.inf, "-inf")]
+
+
+@pytest.mark.parametrize(("value", "shown"), NON_FINITE)
+def test_aperiodic_non_finite_price_is_refused_and_nothing_written(
+    emulator: Emulator, warehouse: Warehouse, value: float, shown: str
+) -> None:
+    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    before = rows(warehouse, "aperiodic_derivative_price")
+    emulator.faults.inject("non_finite", target="file", field="mark_price", value=value)
+    with pytest.raises(FileValidationError) as err:
+        load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    message = str(err.value)
+    # vendor, file, column and the first offending timestamp (the file's first row, 2026-03-01 00:00)
+    assert message.startswith(f"aperiodic binance-futures {BTC} 1h exchange 2026-03")
+    assert "binance-futures__perpetual-BTC-USDT_USDT__1h__exchange__2026-03.parquet" in message
+    assert f"mark_price is {shown} at time 2026-03-01 00:00:00" in message
+    assert rows(warehouse, "aperiodic_derivative_price") == before
+
+
+@pytest.mark.parametrize(("value", "shown"), NON_FINITE)
+def test_kaiko_non_finite_price_is_refused_and_nothing_written(
+    emulator: Emulator, warehouse: Warehouse, value: float, shown: str
+) -> None:
+    load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
+    before = rows(warehouse, "kaiko_derivative_price")
+    emulator.faults.inject("non_finite", field="price", value=value)
+    with pytest.raises(VendorHTTPError) as err:
+        load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
+    message = str(err.value)
+    assert message.startswith("kaiko: page 1: bnce btcusdt 1h 2026-03-01T00:00:00.000Z..2026-04-01")
+    assert f"last_price is {shown} at ts 2026-03-01 00:00:00+00:00" in message  # Kaiko's price = last
+    assert "/v2/data/derivatives.v2/price?" in message  # the page's URL
+    assert rows(warehouse, "kaiko_derivative_price") == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("mark_price", math.nan, "NaN"),
+        ("open_interest", math.inf, "+inf"),
+        ("funding_rate", -math.inf, "-inf"),
+    ],
+)
+def test_cayolargo_non_finite_number_is_refused_and_nothing_written(
+    emulator: Emulator, warehouse: Warehouse, field: str, value: float, shown: str
+) -> None:
+    load_cayolargo(cayolargo(emulator), warehouse, ["BTC"], [MARCH], **QUIET)
+    before = rows(warehouse, "cayolargo_futures")
+    emulator.faults.inject("non_finite", match="coin=BTC", field=field, value=value)  # the first row
+    with pytest.raises(PageValidationError) as err:
+        load_cayolargo(cayolargo(emulator), warehouse, ["BTC"], [MARCH], **QUIET)
+    message = str(err.value)
+    assert message.startswith("cayolargo BTC") and "page 1 (from=2026-03-01T00:00:00Z)" in message
+    assert f"{field} is {shown} at timestamp 2026-03-01 00:00:00+00:00 instrument_id " in message
+    assert rows(warehouse, "cayolargo_futures") == before
+
+
+def test_aperiodic_non_finite_ratio_loads_as_null(emulator: Emulator, warehouse: Warehouse) -> None:
+    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    clean = rows(warehouse, "aperiodic_derivative_price")
+    emulator.faults.inject("non_finite", target="file", field="mark_last_pct_change_ratio", value=math.inf)
+    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    with warehouse.writer() as con:
+        cols = [c[0] for c in con.execute("describe raw.aperiodic_derivative_price").fetchall()]
+    cols.remove("loaded_at")
+    ratio = cols.index("mark_last_pct_change_ratio")
+    after = rows(warehouse, "aperiodic_derivative_price")
+    # the first row (March 1st 00:00) has NULL where the vendor sent inf; every other value is as clean
+    first = min(range(len(after)), key=lambda i: after[i][cols.index("ts")])
+    assert after[first][ratio] is None and clean[first][ratio] is not None
+    assert [r for i, r in enumerate(after) if i != first] == [r for i, r in enumerate(clean) if i != first]
+    assert after[first][:ratio] == clean[first][:ratio]
+
+
+# -- transient HTTP answers: the same bounded retry for every vendor and host ---------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+@pytest.mark.parametrize(
+    ("vendor", "target", "match"),
+    [
+        ("aperiodic", "list", ""),
+        ("aperiodic", "file", "2026-03.parquet"),
+        ("kaiko", "list", "instrument=btcusdt"),
+        ("cayolargo", "list", "coin=BTC"),
+    ],
+)
+def test_transient_status_is_retried_on_every_host(
+    emulator: Emulator, warehouse: Warehouse, vendor: str, target: str, match: str, status: int
+) -> None:
+    emulator.faults.inject("status", target=target, match=match, status=status, times=2)  # type: ignore[arg-type]
+
+    def load(into: Warehouse) -> int:
+        if vendor == "aperiodic":
+            return load_aperiodic(aperiodic(emulator), into, APERIODIC_BTC, [MARCH], **QUIET).rows
+        if vendor == "kaiko":
+            return load_kaiko(kaiko(emulator), into, KAIKO_BTC, [MARCH], **QUIET).rows
+        return load_cayolargo(cayolargo(emulator), into, ["BTC"], [MARCH], **QUIET).rows
+
+    loaded = load(warehouse)
+    clean = Warehouse(warehouse.path.with_name("clean.duckdb"))
+    assert (
+        loaded == load(clean) > 0
+    )  # as many rows as a fault-free load: 744 = 31 days x 24 h for the 1h series
+    if vendor != "cayolargo":
+        assert loaded == 744
+    table = {"aperiodic": "aperiodic_derivative_price", "kaiko": "kaiko_derivative_price"}.get(
+        vendor, "cayolargo_futures"
+    )
+    assert rows(warehouse, table) == rows(clean, table)
+    assert [r.status for r in emulator.requests].count(status) == 2  # both answers were retried
+
+
+def test_dropped_connection_on_the_aperiodic_listing_is_retried(
+    emulator: Emulator, warehouse: Warehouse
+) -> None:
+    emulator.faults.inject("drop_connection", target="list", times=1)
+    report = load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    assert report.rows == 744
+
+
+# -- the universe file ------------------------------------------------------------------------------
+
+DEMO = (REPO / "pipelines/universe/demo.yaml").read_text()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "universe.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_billion_laughs_is_refused_at_once_without_printing_the_structure(tmp_path: Path) -> None:
+    laughs = 'start_month: 2026-01\na: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for name, prev in zip("bcdefghi", "abcdefgh", strict=True):
+        laughs += f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+    started = time.monotonic()
+    with pytest.raises(UniverseError) as err:
+        load_universe(write(tmp_path, laughs))
+    assert time.monotonic() - started < 5  # refused before any expansion (it would take minutes)
+    assert "line 3" in str(err.value) and "YAML aliases (*a) are not allowed" in str(err.value)
+    assert "lol" not in str(err.value)
+
+
+def test_a_universe_file_over_the_size_cap_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UniverseError, match=r"is 1048577 bytes; the limit is 1048576"):
+        load_universe(write(tmp_path, "#" * (1 << 20) + "\n"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("start_month: 2026-01", "start_month: 0001-01", "start_month 0001-01 is outside 2009-01 .. "),
+        ("start_month: 2026-01", "start_month: 9999-12", "start_month 9999-12 is outside 2009-01 .. "),
+        (
+            "      symbol: perpetual-ETH-USDT:USDT\n",
+            "      symbol: perpetual-ETH-USDT:USDT\n      funding_interval_hours: eight\n",
+            "aperiodic.instruments[1]: funding_interval_hours must be a positive number, got 'eight'",
+        ),
+        (
+            "      symbol: perpetual-ETH-USDT:USDT\n",
+            "      symbol: perpetual-ETH-USDT:USDT\n      contract_size: -1\n",
+            "aperiodic.instruments[1]: contract_size must be a positive number, got -1",
+        ),
+    ],
+)
+def test_universe_errors_name_the_file_and_the_entry(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    path = write(tmp_path, DEMO.replace(old, new, 1))
+    with pytest.raises(UniverseError) as err:
+        load_universe(path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+
+
+def test_a_long_entry_is_cut_in_the_error(tmp_path: Path) -> None:
+    entry = "{" + ", ".join(f"k{i}: {i}" for i in range(200)) + "}"
+    path = write(
+        tmp_path,
+        DEMO.replace(
+            "    - venue: binance-futures\n      symbol: perpetual-BTC-USDT:USDT\n", f"    - {entry}\n", 1
+        ),
+    )
+    with pytest.raises(UniverseError) as err:
+        load_universe(path)
+    assert "each instrument needs 'venue' and 'symbol'" in str(err.value) and len(str(err.value)) < 250
+
+
+# -- the warehouse file ----------------------------------------------------------------------------
+
+
+def test_a_corrupted_block_names_the_warehouse_file(warehouse: Warehouse) -> None:
+    with warehouse.writer() as con:
+        con.execute("create table t as select range as i, random() as r from range(2000000)")
+    size = warehouse.path.stat().st_size
+    with open(warehouse.path, "r+b") as f:  # a damaged block in the middle of the table's data
+        f.seek(size // 2)
+        f.write(b"\xff" * 4096)
+    with pytest.raises(WarehouseCorruptError) as err, warehouse.reader() as con:
+        con.execute("select sum(i), sum(r) from t").fetchone()
+    assert str(err.value).startswith(f"{warehouse.path} is damaged (IO Error: Corrupt database file")
+    assert "markhouse backfill" in str(err.value)
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_leftovers_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    dead, live = dead_pid(), os.getpid()
+    folder = tmp_path / "warehouse"
+    (folder / ".staging" / f"aperiodic-{dead}-x1").mkdir(parents=True)
+    (folder / ".staging" / f"aperiodic-{dead}-x1" / "a.parquet").write_bytes(b"x" * 1000)
+    (folder / ".staging" / f"aperiodic-{live}-x2").mkdir()
+    for pid in (dead, live):
+        (folder / f".serving.duckdb.{pid}.tmp").write_bytes(b"partial copy")
+    (folder / f".serving.duckdb.{dead}.tmp.wal").write_bytes(b"wal")
+    (folder / "serving.duckdb").write_bytes(b"published")
+    removed = remove_stale_temporaries(folder)
+    assert sorted(p.name for p in removed) == sorted(
+        [f"aperiodic-{dead}-x1", f".serving.duckdb.{dead}.tmp", f".serving.duckdb.{dead}.tmp.wal"]
+    )
+    left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    assert left == sorted(
+        [".staging", f".staging/aperiodic-{live}-x2", f".serving.duckdb.{live}.tmp", "serving.duckdb"]
+    )
+
+
+def test_the_next_writer_start_removes_a_dead_runs_staging_folder(warehouse: Warehouse) -> None:
+    stale = warehouse.path.parent / ".staging" / f"aperiodic-{dead_pid()}-abc"
+    stale.mkdir(parents=True)
+    with warehouse.writer():
+        pass
+    assert not stale.exists()
+
+
+# -- killed backfills: the writer slot ------------------------------------------------------------
+
+PAUSED_BACKFILL = textwrap.dedent(
+    """
+    import sys, time
+    from pipelines import cli
+    from pipelines.storage import Warehouse
+
+    def paused(*args, **kwargs):
+        print("inside-writer", flush=True)
+        time.sleep(600)
+
+    Warehouse.replace_partitions = staticmethod(paused)
+    sys.exit(cli.main(sys.argv[1:]))
+    """
+)
+BACKFILL = ["backfill", "--start", "2026-03", "--end", "2026-03", "--vendor", "aperiodic"]
+
+
+def environment(root: Path) -> dict[str, str]:
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKHOUSE_", "DAGSTER_"))}
+    env.update(
+        DAGSTER_HOME=str(home),
+        MARKHOUSE_WAREHOUSE=str(root / "warehouse" / "markhouse.duckdb"),
+        MARKHOUSE_SERVING=str(root / "warehouse" / "serving.duckdb"),
+    )
+    return env
+
+
+def markhouse(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def paused_backfill(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """A backfill stopped inside the writer section (its pool slot claimed, the writer lock held)."""
+    env = environment(tmp_path / "shared")
+    child = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_BACKFILL, *BACKFILL],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 120)
+        assert ready and child.stdout.readline().strip() == "inside-writer"
+        yield child, env
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+
+
+def marts(serving: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(serving), read_only=True)
+    try:
+        names = [
+            n
+            for (n,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        ]
+        return {
+            name: con.execute(
+                f"select * exclude (loaded_at) from marts.{name} order by all"
+                if name == "rpt_coverage"
+                else f"select * from marts.{name} order by all"
+            ).fetchall()
+            for name in sorted(names)
+        }
+    finally:
+        con.close()
+
+
+def test_a_killed_backfill_does_not_block_the_next(paused_backfill, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    child, env = paused_backfill
+    child.kill()  # SIGKILL inside the writer section: no cleanup runs
+    child.wait(timeout=30)
+    warehouse_dir = Path(env["MARKHOUSE_WAREHOUSE"]).parent
+    assert list((warehouse_dir / ".staging").glob(f"aperiodic-{child.pid}-*"))  # what the kill left
+    (warehouse_dir / f".serving.duckdb.{child.pid}.tmp").write_bytes(b"a partial serving copy")
+
+    second = markhouse(env, *BACKFILL, "--wait", "60")
+    assert second.returncode == 0, second.stderr[-2000:]
+    freed = [line for line in second.stderr.splitlines() if "freed the warehouse writer slot" in line]
+    assert len(freed) == 1 and f"pid {child.pid} on " in freed[0] and "its process is gone" in freed[0]
+    # the warehouse folder holds only what a run needs
+    assert not list(warehouse_dir.glob(".*.tmp*"))
+    assert not list((warehouse_dir / ".staging").iterdir())
+
+    clean = environment(tmp_path / "clean")
+    assert markhouse(clean, *BACKFILL).returncode == 0
+    got, want = marts(Path(env["MARKHOUSE_SERVING"])), marts(Path(clean["MARKHOUSE_SERVING"]))
+    assert got == want and sum(len(v) for v in want.values()) > 0
+
+
+def test_a_backfill_waits_for_a_live_writer_and_says_for_whom(paused_backfill) -> None:  # type: ignore[no-untyped-def]
+    child, env = paused_backfill
+    waiting = markhouse(env, *BACKFILL, "--wait", "3", timeout=120)
+    assert waiting.returncode == 5  # the warehouse exit code: another run holds it
+    lines = waiting.stderr.splitlines()
+    assert any(
+        "waiting for run " in line and f"(markhouse backfill, pid {child.pid} on " in line for line in lines
+    ), waiting.stderr[-2000:]
+    gave_up = [
+        re.search(r"gave up after (\d+)s: the warehouse is being written by run ", line) for line in lines
+    ]
+    waited = [int(m[1]) for m in gave_up if m]
+    assert len(waited) == 1 and waited[0] >= 3  # the bound, give or take a loaded machine's seconds
+    assert child.poll() is None  # the live run was left alone
