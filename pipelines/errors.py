@@ -78,13 +78,17 @@ HINTS = {
 }
 
 
+NOT_SERVED = "the vendor does not serve it: check the venue and symbol in the universe (MARKHOUSE_UNIVERSE)"
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     code: ExitCode
     message: str
+    hint: str | None = None
 
     def line(self) -> str:
-        hint = HINTS.get(self.code, "")
+        hint = self.hint or HINTS.get(self.code, "")
         vendor = next(
             (v for v in ("aperiodic", "kaiko", "cayolargo") if self.message.lower().startswith(v)), None
         )
@@ -124,6 +128,8 @@ def diagnose(error: Any) -> Diagnosis:
     chain = _chain(error)
     for item in chain:
         code = _KINDS.get(_name(item))
+        if code is ExitCode.VENDOR and ": HTTP 404: " in _message(item):
+            return Diagnosis(ExitCode.CONFIG, _message(item), NOT_SERVED)
         if code is ExitCode.INTERRUPTED:
             return Diagnosis(code, "interrupted (Ctrl-C)")
         if code is not None:

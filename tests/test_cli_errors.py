@@ -216,3 +216,52 @@ def test_the_cause_inside_dagsters_wrapper_decides(
     assert diagnosis.code == code
     assert diagnosis.line().startswith(line)
     assert "\n" not in diagnosis.line()
+
+
+def test_an_instrument_the_vendor_does_not_serve_is_a_configuration_error(tmp_path: Path) -> None:
+    """The universe may list okx-perps, but the emulator serves Binance only (it answers 404), and a
+    future has no rows after its expiry: both end with exit 3 and one line naming what to change,
+    not with "0 rows" and a republished serving copy."""
+    universe = tmp_path / "okx.yaml"
+    universe.write_text(
+        "start_month: 2026-01\n"
+        "aperiodic:\n"
+        "  instruments:\n"
+        "    - {venue: okx-perps, symbol: perpetual-BTC-USDT:USDT}\n"
+    )
+    env = {
+        **os.environ,
+        "MARKHOUSE_WAREHOUSE": str(tmp_path / "wh.duckdb"),
+        "MARKHOUSE_SERVING": str(tmp_path / "serving.duckdb"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    markhouse = [str(BIN / "markhouse"), "backfill", "--start", "2026-04", "--end", "2026-04"]
+    okx = subprocess.run(
+        markhouse,
+        cwd=REPO,
+        env={**env, "MARKHOUSE_UNIVERSE": str(universe)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert okx.returncode == 3, okx.stderr[-2000:]
+    line = okx.stderr.splitlines()[-1]
+    assert line.startswith(
+        "markhouse: aperiodic: HTTP 404: Symbol not found (Symbol 'perpetual-BTC-USDT:USDT' not found on okx-perps)"
+    )
+    assert line.endswith(
+        "-> the vendor does not serve it: check the venue and symbol in the universe (MARKHOUSE_UNIVERSE)"
+    )
+    expired = subprocess.run(
+        [*markhouse, "--vendor", "kaiko", "--instrument", "future-BTC-USDT:USDT-20260327"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert expired.returncode == 3, expired.stderr[-2000:]
+    assert expired.stderr.splitlines()[-1].startswith(
+        "markhouse: kaiko served no rows for future-BTC-USDT:USDT-20260327 in 2026-04..2026-04: it does not carry them"
+    )
+    assert not (tmp_path / "serving.duckdb").exists()  # nothing published by either

@@ -112,7 +112,7 @@ def sandbox(tmp_path: Path) -> Sandbox:
         tmp_path, tmp_path / "wh" / "markhouse.duckdb", tmp_path / "wh" / "serving.duckdb", home, {}
     )
     box.env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")},
         "MARKHOUSE_WAREHOUSE": str(box.warehouse),
         "MARKHOUSE_SERVING": str(box.serving),
         "DAGSTER_HOME": str(home),

@@ -6,7 +6,7 @@
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import partition_months, selected_instruments, source_asset
+from pipelines.partitions import partition_months, refuse_nothing_loaded, selected_instruments, source_asset
 from pipelines.progress import to_run_log
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import KaikoResource, WarehouseResource
@@ -58,6 +58,7 @@ def build_kaiko_assets(universe: Universe, partitions: dg.PartitionsDefinition) 
         report = load_months(
             kaiko.client(), wh, series, months, workers=kaiko.workers, progress=to_run_log(context.log.info)
         )
+        refuse_nothing_loaded("kaiko", report.rows, [s.instrument_key for s in series], months)
         return dg.MaterializeResult(
             metadata={
                 "rows": report.rows,
