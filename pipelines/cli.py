@@ -167,10 +167,14 @@ def _say(line: str) -> None:
 
 
 def _print_closing(settings: Settings) -> None:
+    from pipelines.report import default_report_path
     from pipelines.resources import all_vendors_embedded
     from pipelines.summary import print_summary
 
     print_summary(settings.serving_path, emulator=all_vendors_embedded())
+    report = default_report_path(settings.serving_path)
+    if report.exists():
+        print(f"\nreport (open in a browser; the charts are beside it as PNGs): {report}")
     print(
         f"\ndone: the marts (schema marts) are built in {settings.warehouse_path} and published to "
         f"{settings.serving_path}; next: `markhouse status` for coverage and freshness, "
@@ -227,6 +231,28 @@ def cmd_summary(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     _require_serving_copy(settings)
     print_summary(settings.serving_path, emulator=all_vendors_embedded())
+    return ExitCode.OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report import ReportInputError, write_report
+
+    settings = Settings.from_env()
+    _require_serving_copy(settings)
+    try:
+        report = write_report(
+            settings.serving_path,
+            args.output,
+            start=args.start,
+            end=args.end,
+            instruments=args.instrument,
+            interval=args.interval,
+        )
+    except ReportInputError as exc:
+        raise RequestError(str(exc), ExitCode.USAGE) from None
+    rng = report.data.range
+    print(f"report ({rng.start} .. {rng.end}): {report.html_path}")
+    print(f"charts: {', '.join(str(p) for p in report.png_paths.values())}")
     return ExitCode.OK
 
 
@@ -301,6 +327,23 @@ def build_parser() -> argparse.ArgumentParser:
         "summary", parents=[debug], help="rows per instrument and month, and example queries (serving copy)"
     )
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser(
+        "report",
+        parents=[debug],
+        help="the marts as charts: one self-contained HTML page and PNGs (serving copy)",
+    )
+    p.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: 180 days back)")
+    p.add_argument("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD (default: the newest data)")
+    p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument("--interval", default="1h", help="interval of the gap and divergence charts (default 1h)")
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="HTML file to write; the PNGs go beside it (default: report/markhouse-report.html "
+        "beside the serving copy)",
+    )
+    p.set_defaults(func=cmd_report)
     return parser
 
 

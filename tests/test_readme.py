@@ -56,6 +56,19 @@ def readme_blocks() -> list[Block]:
     return blocks
 
 
+def _without_comment(line: str) -> str | None:
+    """``line`` with a trailing ``# comment`` cut off, or None while a quote is still open."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return None if quote else line.rstrip()
+
+
 def commands(body: str) -> list[str]:
     """The shell commands of a block: backslash continuations and lines inside an open quote
     joined, trailing comments dropped."""
@@ -63,15 +76,13 @@ def commands(body: str) -> list[str]:
     pending = ""
     for line in re.sub(r"\\\n\s*", " ", body).splitlines():
         line = pending + "\n" + line if pending else line
-        try:
-            shlex.split(line)
-        except ValueError:  # a quote still open: the command goes on
+        command = _without_comment(line)
+        if command is None:  # a quote still open: the command goes on
             pending = line
             continue
         pending = ""
-        line = re.sub(r"\s+#\s[^\"']*$", "", line).strip()
-        if line and not line.startswith("#"):
-            out.append(line)
+        if command.strip():
+            out.append(command.strip())
     assert not pending, f"unbalanced quote in a README block: {pending!r}"
     return out
 
@@ -100,6 +111,7 @@ class Sandbox:
         )
         text = text.replace("$PWD/.dagster_home", str(self.home))
         text = re.sub(r"--port \d+", lambda _: f"--port {free_port()}", text)
+        text = re.sub(r"--output /tmp/(\S+)", lambda m: f"--output {self.root / m.group(1)}", text)
         return re.sub(r"^make dev$", lambda _: f"make dev DEV_PORT={free_port()}", text)
 
 
@@ -220,6 +232,8 @@ def run_command(box: Sandbox, readme_command: str, background: list[subprocess.P
     elif command.endswith("markhouse status"):
         assert out.stdout.splitlines()[0] == "coverage as of 2026-05-17 08:00 UTC"
         assert "status: OK" in out.stdout
+    elif " report" in command:
+        assert out.stdout.startswith("report (20") and ".html" in out.stdout and "charts: " in out.stdout
     elif command.endswith("--version"):
         assert re.fullmatch(r"markhouse \d+\.\d+\.\d+\n", out.stdout)
     elif "dg list defs" in command:

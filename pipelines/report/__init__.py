@@ -1,0 +1,85 @@
+"""``markhouse report``: the marts as pictures. One self-contained HTML page plus the same charts as
+PNG files beside it, read from the serving copy (so it never waits for or blocks a backfill)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from pipelines.report.charts import (
+    Chart,
+    carry_chart,
+    coverage_chart,
+    figure_png,
+    mark_last_gap_chart,
+    term_structure_chart,
+    vendor_divergence_chart,
+)
+from pipelines.report.data import ReportData, ReportInputError, read_report_data
+from pipelines.report.page import render_page
+from pipelines.status import INTERVAL_SECONDS
+
+__all__ = ["Report", "ReportInputError", "build_charts", "default_report_path", "write_report"]
+
+
+@dataclass(frozen=True)
+class Report:
+    html_path: Path
+    png_paths: dict[str, Path]
+    charts: list[Chart]
+    data: ReportData
+
+
+def default_report_path(serving_path: Path) -> Path:
+    """Beside the serving copy it is read from, so a test's temporary warehouse gets its own."""
+    return Path(serving_path).parent / "report" / "markhouse-report.html"
+
+
+def build_charts(data: ReportData) -> list[Chart]:
+    rng = data.range
+    return [
+        term_structure_chart(data.term_structure),
+        carry_chart(data.carry, rng.carry_bucket),
+        mark_last_gap_chart(
+            data.mark_last_gap, data.mark_last_gap_threshold_bps, rng.interval, INTERVAL_SECONDS[rng.interval]
+        ),
+        vendor_divergence_chart(data.vendor_divergence, rng.interval),
+        coverage_chart(data.coverage, rng.days),
+    ]
+
+
+def write_report(
+    serving_path: Path,
+    output: Path | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    instruments: list[str] | None = None,
+    interval: str = "1h",
+) -> Report:
+    """Write the page to ``output`` (default: ``default_report_path``) and each chart as
+    ``<name>.png`` in the same folder; both are replaced atomically, so an open page never shows
+    half a file."""
+    html_path = Path(output) if output else default_report_path(serving_path)
+    data = read_report_data(serving_path, start, end, instruments, interval)
+    charts = build_charts(data)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    pngs = {chart.name: figure_png(chart.figure) for chart in charts}
+    png_paths = {}
+    for name, png in pngs.items():
+        png_paths[name] = _replace(html_path.with_name(f"{name}.png"), png)
+    page = render_page(
+        [(c.name, c.title, c.caption, pngs[c.name]) for c in charts],
+        data.range,
+        Path(serving_path),
+        data.published_at,
+    )
+    _replace(html_path, page.encode("utf-8"))
+    return Report(html_path, png_paths, charts, data)
+
+
+def _replace(path: Path, content: bytes) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(content)
+    tmp.replace(path)
+    return path

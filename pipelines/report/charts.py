@@ -1,0 +1,303 @@
+"""The report's charts, drawn with matplotlib's object API (no pyplot, no global state, so it is safe in
+Dagster's threads and needs no display). Every line or point a chart draws is a row of its query:
+nothing is smoothed or resampled here, and each artist's ``gid`` names the series it draws, so a
+test can find it and compare its data with the marts.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.figure import Figure
+
+from pipelines.report.data import Columns
+
+LAG_COLOURS = {0: "#08306b", 7: "#2171b5", 30: "#6baed6", 90: "#b0c4de"}
+MARKERS = ("o", "s", "^", "D", "v", "P")
+WIDTH_IN = 11.0
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str  # file stem and HTML id
+    title: str
+    caption: str  # what the picture shows, in a sentence
+    figure: Figure
+    mart: str  # the mart it draws
+
+
+def figure_png(figure: Figure, dpi: int = 100) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return buffer.getvalue()
+
+
+def _groups(data: Columns, keys: Sequence[str]) -> dict[tuple[Any, ...], list[int]]:
+    """Row numbers per distinct value of ``keys``, in first-seen order (the queries sort)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i in range(len(data[keys[0]]) if data.get(keys[0]) else 0):
+        groups.setdefault(tuple(data[k][i] for k in keys), []).append(i)
+    return groups
+
+
+def _empty(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666666")
+    ax.set_yticks([])
+    if len(ax.get_shared_x_axes().get_siblings(ax)) == 1:  # a shared x axis keeps its siblings' dates
+        ax.set_xticks([])
+
+
+def _dates(ax: Axes) -> None:
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def _legend(ax: Axes) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+
+
+def _series_label(vendor: str, venue: str, instrument_key: str) -> str:
+    return f"{instrument_key} · {venue} ({vendor})"
+
+
+def _colours(n: int) -> list[Any]:
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def term_structure_chart(data: Columns) -> Chart:
+    coins = sorted(set(data["coin"]))
+    fig = Figure(figsize=(WIDTH_IN, 4.2), layout="constrained")
+    axes = fig.subplots(1, max(len(coins), 1), squeeze=False)[0]
+    if not coins:
+        _empty(axes[0], "no dated futures in marts.rpt_term_structure for this range")
+    for ax, coin in zip(axes, coins, strict=False):
+        rows = [i for i, c in enumerate(data["coin"]) if c == coin]
+        curves = _groups(
+            {k: [data[k][i] for i in rows] for k in data}, ("vendor", "venue", "quote", "settle")
+        )
+        for n, ((vendor, venue, quote, settle), members) in enumerate(curves.items()):
+            sub = {k: [data[k][rows[i]] for i in members] for k in data}
+            for (ts, lag), points in _groups(sub, ("ts", "days_before")).items():
+                colour = LAG_COLOURS.get(lag, "#999999")
+                futures = sorted(
+                    (i for i in points if sub["kind"][i] == "future"), key=lambda i: sub["tenor_rank"][i]
+                )
+                when = "latest" if lag == 0 else f"{lag}d earlier"
+                (line,) = ax.plot(
+                    [sub["dte_days"][i] for i in futures],
+                    [sub["annualized_basis_pct"][i] for i in futures],
+                    marker=MARKERS[n % len(MARKERS)],
+                    color=colour,
+                    linestyle=("-", "--", ":", "-.")[n % 4],
+                    label=f"{venue} ({vendor}, {quote}/{settle}) {ts:%Y-%m-%d %H:%M} ({when})",
+                )
+                line.set_gid(f"curve|{vendor}|{venue}|{coin}|{quote}|{settle}|{ts.isoformat()}")
+                perps = [
+                    i
+                    for i in points
+                    if sub["kind"][i] == "perpetual" and sub["funding_annualized_pct"][i] is not None
+                ]
+                if perps:
+                    dots = ax.scatter(
+                        [0.0] * len(perps),
+                        [sub["funding_annualized_pct"][i] for i in perps],
+                        marker=MARKERS[n % len(MARKERS)],
+                        facecolors="none",
+                        edgecolors=colour,
+                    )
+                    dots.set_gid(f"perp|{vendor}|{venue}|{coin}|{quote}|{settle}|{ts.isoformat()}")
+        ax.axhline(0, color="#888888", linewidth=0.6)
+        ax.set_title(coin)
+        ax.set_xlabel("days to expiry (hollow at 0: the perpetual's annualized funding)")
+        ax.set_ylabel("annualized basis, %")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6.5, loc="best")
+    return Chart(
+        "term_structure",
+        "Futures term structure",
+        "Annualized basis of each live dated future against its days to expiry, per coin and venue, "
+        "at the latest snapshot and 7, 30 and 90 days before it (marts.rpt_term_structure).",
+        fig,
+        "rpt_term_structure",
+    )
+
+
+def carry_chart(data: Columns, bucket: str) -> Chart:
+    fig = Figure(figsize=(WIDTH_IN, 6.0), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for ax, kind, ylabel in (
+        (top, "perpetual", "funding, annualized %"),
+        (bottom, "future", "basis, annualized %"),
+    ):
+        series = _groups({k: v for k, v in data.items()}, ("kind", "vendor", "venue", "instrument_key"))
+        mine = {key: rows for key, rows in series.items() if key[0] == kind}
+        if not mine:
+            _empty(ax, f"no {kind} carry in marts.fct_carry for this range")
+            continue
+        for colour, ((_, vendor, venue, key), rows) in zip(_colours(len(mine)), mine.items(), strict=True):
+            (line,) = ax.plot(
+                [data["bucket"][i] for i in rows],
+                [data["carry_pct"][i] for i in rows],
+                color=colour,
+                linewidth=1.0,
+                label=_series_label(vendor, venue, key),
+            )
+            line.set_gid(f"{vendor}|{venue}|{key}")
+        ax.axhline(0, color="#888888", linewidth=0.6)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        _dates(ax)
+        _legend(ax)
+    top.set_title(f"Perpetuals: funding (mean per {bucket})", fontsize=10)
+    bottom.set_title(f"Dated futures: basis (mean per {bucket})", fontsize=10)
+    return Chart(
+        "carry",
+        "Annualized funding and basis over time",
+        f"Perpetuals' annualized funding and dated futures' annualized basis per venue and instrument, "
+        f"mean per {bucket} (marts.fct_carry).",
+        fig,
+        "fct_carry",
+    )
+
+
+def mark_last_gap_chart(
+    data: Columns, threshold_bps: float | None, interval: str, interval_seconds: int
+) -> Chart:
+    series = _groups(data, ("vendor", "venue", "instrument_key", "timestamp_type"))
+    fig = Figure(figsize=(WIDTH_IN, 3.2 + 0.28 * max(len(series), 1)), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(len(series), 1) * 0.35 + 0.6])
+    if not series:
+        _empty(top, f"no {interval} interval over the threshold in marts.rpt_mark_last_gap for this range")
+        bottom.set_visible(False)
+    width = timedelta(seconds=interval_seconds)
+    for n, (colour, ((vendor, venue, key, ts_type), rows)) in enumerate(
+        zip(_colours(len(series)), series.items(), strict=True)
+    ):
+        label = f"{_series_label(vendor, venue, key)} {ts_type}"
+        dots = top.scatter(
+            [data["ts"][i] for i in rows], [data["gap_bps"][i] for i in rows], s=9, color=colour, label=label
+        )
+        dots.set_gid(f"{vendor}|{venue}|{key}|{ts_type}")
+        episodes = sorted({(data["episode_start"][i], data["episode_end"][i]) for i in rows})
+        bars = bottom.broken_barh(
+            [(date2num(start), date2num(end + width) - date2num(start)) for start, end in episodes],
+            (n - 0.4, 0.8),
+            color=colour,
+        )
+        bars.set_gid(f"episodes|{vendor}|{venue}|{key}|{ts_type}")
+    if series:
+        if threshold_bps is not None:
+            for sign in (1, -1):
+                top.axhline(sign * threshold_bps, color="#c0392b", linestyle="--", linewidth=0.8)
+        top.set_ylabel("(mark − last) / mark, bps")
+        top.set_title("each interval over the threshold, coloured as its series below", fontsize=9)
+        top.grid(alpha=0.3)
+        bottom.set_yticks(range(len(series)))
+        bottom.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=7)
+        bottom.set_ylim(len(series) - 0.5, -0.5)
+        bottom.set_title("episodes (runs of consecutive intervals over the threshold)", fontsize=9)
+        bottom.xaxis_date()
+        _dates(bottom)
+    shown = f"{threshold_bps:g} bps" if threshold_bps is not None else "the threshold"
+    return Chart(
+        "mark_last_gap",
+        "Mark/last gap episodes",
+        f"Every {interval} interval where mark and last price are more than {shown} apart (dashed), "
+        "and the episodes they form (marts.rpt_mark_last_gap).",
+        fig,
+        "rpt_mark_last_gap",
+    )
+
+
+def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
+    pairs = _groups(data, ("vendor_a", "vendor_b", "venue", "instrument_key"))
+    fig = Figure(figsize=(WIDTH_IN, 6.0), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
+    for ax, price in zip(axes, ("mark", "index", "last"), strict=True):
+        if not pairs:
+            _empty(ax, f"no two vendors cover the same {interval} interval in this range")
+            continue
+        for colour, ((a, b, venue, key), rows) in zip(_colours(len(pairs)), pairs.items(), strict=True):
+            (line,) = ax.plot(
+                [data["ts"][i] for i in rows],
+                [data[f"{price}_diff_bps"][i] for i in rows],
+                color=colour,
+                linewidth=0.9,
+                label=f"{a} − {b}: {key} · {venue}",
+            )
+            line.set_gid(f"{price}|{a}|{b}|{venue}|{key}")
+        ax.axhline(0, color="#888888", linewidth=0.6)
+        ax.set_ylabel(f"{price}, bps")
+        ax.grid(alpha=0.3)
+        _dates(ax)
+    if pairs:
+        _legend(axes[0])
+    return Chart(
+        "vendor_divergence",
+        "Vendor divergence",
+        f"Where two vendors cover the same {interval} interval: vendor_a's price minus vendor_b's, in basis "
+        "points of vendor_b's, for mark, index and last (marts.rpt_vendor_divergence).",
+        fig,
+        "rpt_vendor_divergence",
+    )
+
+
+def coverage_matrix(data: Columns, days: Sequence[date]) -> tuple[list[tuple[Hashable, ...]], np.ndarray]:
+    """Series × day of missing intervals; NaN where the day expects nothing (before a listing, after
+    an expiry, a month not loaded)."""
+    series = list(_groups(data, ("vendor", "venue", "instrument_key", "interval")))
+    row_of = {key: n for n, key in enumerate(series)}
+    col_of = {day: n for n, day in enumerate(days)}
+    matrix = np.full((len(series), len(days)), np.nan)
+    for i in range(len(data["day"])):
+        if data["expected_rows"][i] == 0 and data["loaded_rows"][i] == 0:
+            continue
+        key = tuple(data[k][i] for k in ("vendor", "venue", "instrument_key", "interval"))
+        matrix[row_of[key], col_of[data["day"][i].date()]] = data["missing_intervals"][i]
+    return series, matrix
+
+
+def coverage_chart(data: Columns, days: Sequence[date]) -> Chart:
+    series, matrix = coverage_matrix(data, days)
+    fig = Figure(figsize=(WIDTH_IN, 1.6 + 0.26 * max(len(series), 1)), layout="constrained")
+    ax = fig.subplots()
+    if not series:
+        _empty(ax, "no coverage rows in marts.rpt_coverage for this range")
+    else:
+        cmap = colormaps["YlOrRd"].with_extremes(under="#41ab5d", bad="#e0e0e0")
+        worst = float(np.nanmax(matrix)) if np.isfinite(matrix).any() else 1.0
+        image = ax.imshow(
+            np.ma.masked_invalid(matrix),
+            aspect="auto",
+            interpolation="nearest",
+            cmap=cmap,
+            norm=Normalize(vmin=0.5, vmax=max(worst, 1.0)),
+            extent=(date2num(days[0]), date2num(days[-1] + timedelta(days=1)), len(series) - 0.5, -0.5),
+        )
+        image.set_gid("coverage")
+        ax.set_yticks(range(len(series)))
+        ax.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=7)
+        ax.xaxis_date()
+        _dates(ax)
+        colourbar = fig.colorbar(image, ax=ax, extend="min", pad=0.01)
+        colourbar.set_label("missing intervals (green: none, grey: none expected)", fontsize=8)
+    return Chart(
+        "coverage",
+        "Coverage",
+        "Missing intervals per instrument and day at the finest interval loaded: green where the day is "
+        "complete, grey where nothing is expected (marts.rpt_coverage, marts.fct_price_interval).",
+        fig,
+        "rpt_coverage",
+    )

@@ -1,0 +1,159 @@
+"""What the report draws, read from the published marts (the serving copy) with ``sql/report/``.
+
+Each reader returns plain columns (name -> list of values), the shape matplotlib takes, so a chart
+draws exactly the rows its query returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.status import INTERVAL_SECONDS
+from pipelines.storage import Warehouse, read_sql
+
+Columns = dict[str, list[Any]]
+
+DEFAULT_DAYS = 180  # default range: the last 180 days up to the newest data (none before the oldest)
+HOURLY_UP_TO_DAYS = 14  # carry is averaged per hour over ranges this short, per day beyond
+
+
+class ReportInputError(ValueError):
+    """An option the marts cannot answer (an unknown instrument, an empty range)."""
+
+
+@dataclass(frozen=True)
+class ReportRange:
+    start: date  # first day, UTC
+    end: date  # last day, inclusive
+    instruments: tuple[str, ...] | None
+    interval: str
+
+    @property
+    def start_ts(self) -> datetime:
+        return datetime.combine(self.start, time(), UTC)
+
+    @property
+    def end_ts(self) -> datetime:
+        """Exclusive: midnight after the last day."""
+        return datetime.combine(self.end + timedelta(days=1), time(), UTC)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    @property
+    def carry_bucket(self) -> str:
+        return "hour" if len(self.days) <= HOURLY_UP_TO_DAYS else "day"
+
+
+@dataclass(frozen=True)
+class ReportData:
+    range: ReportRange
+    published_at: datetime | None
+    term_structure: Columns  # rows of report/term_structure plus days_before
+    carry: Columns
+    mark_last_gap: Columns
+    mark_last_gap_threshold_bps: float | None
+    vendor_divergence: Columns
+    coverage: Columns
+
+
+def _columns(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Columns:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+def resolve_range(
+    con: duckdb.DuckDBPyConnection,
+    start: date | None,
+    end: date | None,
+    instruments: list[str] | None,
+    interval: str,
+) -> ReportRange:
+    """Fill in the defaults from the data and reject what the marts do not hold, naming it."""
+    if interval not in INTERVAL_SECONDS:
+        raise ReportInputError(f"unknown interval {interval!r}; one of {', '.join(INTERVAL_SECONDS)}")
+    if instruments:
+        known = {key for (key,) in con.execute("select instrument_key from marts.dim_instrument").fetchall()}
+        unknown = sorted(set(instruments) - known)
+        if unknown:
+            raise ReportInputError(f"not in marts.dim_instrument: {', '.join(unknown)}")
+    row = con.execute("select min(ts), max(ts) from marts.fct_price_interval").fetchone()
+    oldest, newest = row if row else (None, None)
+    if end is None:
+        end = newest.astimezone(UTC).date() if newest else datetime.now(UTC).date()
+    if start is None:
+        start = end - timedelta(days=DEFAULT_DAYS - 1)
+        if oldest is not None:
+            start = min(end, max(start, oldest.astimezone(UTC).date()))
+    if end < start:
+        raise ReportInputError(f"end {end} is before start {start}")
+    return ReportRange(start, end, tuple(instruments) if instruments else None, interval)
+
+
+def _term_structure(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> Columns:
+    snapshots = _columns(con, read_sql("report/term_structure_snapshots"), params)
+    curve_keys = ("vendor", "venue", "coin", "quote", "settle", "ts")
+    lag = {
+        tuple(snapshots[k][i] for k in curve_keys): snapshots["days_before"][i]
+        for i in range(len(snapshots["ts"]))
+    }
+    curves = _columns(
+        con,
+        read_sql("report/term_structure"),
+        {"snapshot_ts": sorted(set(snapshots["ts"])), "instruments": params["instruments"]},
+    )
+    # another curve's rows at the same instant are not one of its snapshots
+    keep = [i for i in range(len(curves["ts"])) if tuple(curves[k][i] for k in curve_keys) in lag]
+    picked = {name: [values[i] for i in keep] for name, values in curves.items()}
+    picked["days_before"] = [lag[tuple(curves[k][i] for k in curve_keys)] for i in keep]
+    return picked
+
+
+def read_report_data(
+    serving_path: Path,
+    start: date | None = None,
+    end: date | None = None,
+    instruments: list[str] | None = None,
+    interval: str = "1h",
+) -> ReportData:
+    with Warehouse(serving_path).reader() as con:
+        rng = resolve_range(con, start, end, instruments, interval)
+        window = {
+            "start": rng.start_ts,
+            "end": rng.end_ts,
+            "instruments": list(rng.instruments or []) or None,
+        }
+        at_interval = {**window, "interval": rng.interval}
+        gap = _columns(con, read_sql("report/mark_last_gap"), at_interval)
+        published = con.execute(
+            "select max(published_at) from meta.publication"
+            if _has_table(con, "meta", "publication")
+            else "select null"
+        ).fetchone()
+        intervals = ", ".join(f"('{name}', {seconds})" for name, seconds in INTERVAL_SECONDS.items())
+        return ReportData(
+            range=rng,
+            published_at=published[0] if published else None,
+            term_structure=_term_structure(con, window),
+            carry=_columns(con, read_sql("report/carry_over_time").format(bucket=rng.carry_bucket), window),
+            mark_last_gap=gap,
+            # the view's own column: the threshold in force when it was read
+            mark_last_gap_threshold_bps=float(gap["threshold_bps"][0]) if gap["threshold_bps"] else None,
+            vendor_divergence=_columns(con, read_sql("report/vendor_divergence"), at_interval),
+            coverage=_columns(con, read_sql("report/coverage_by_day").format(intervals=intervals), window),
+        )
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
+    ).fetchone()
+    return bool(row and row[0])

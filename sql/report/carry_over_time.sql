@@ -1,0 +1,25 @@
+-- report/carry_over_time: marts.fct_carry's annualized carry per series, averaged per {bucket}
+-- (day, or hour over short ranges): funding for perpetuals, annualized basis for dated futures.
+with
+
+carry as (
+    select * from marts.fct_carry
+    where ts >= $start and ts < $end
+      and ($instruments::varchar[] is null or list_contains($instruments::varchar[], instrument_key))
+),
+
+final as (
+    select
+        vendor,
+        venue,
+        instrument_key,
+        kind,
+        date_trunc('{bucket}', ts) as bucket,
+        avg(case when kind = 'perpetual' then funding_annualized_pct else annualized_basis_pct end) as carry_pct
+    from carry
+    group by all
+    having carry_pct is not null
+)
+
+select * from final
+order by kind desc, instrument_key, venue, vendor, bucket
