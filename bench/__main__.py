@@ -109,9 +109,7 @@ def main() -> int:
                 "PYTHONWARNINGS": "ignore",
             }
             (work / "dagster_home").mkdir()
-            (work / "dagster_home" / "dagster.yaml").write_text(
-                (REPO / ".dagster_home" / "dagster.yaml").read_text()
-            )
+            (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
             args = {
                 "files": files,
                 "db": str(work / "bench.duckdb"),

@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
             del os.environ[name]
     home = _session_tmp / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     os.environ.update(
         MARKHOUSE_WAREHOUSE=str(_session_tmp / "warehouse" / "markhouse.duckdb"),
         MARKHOUSE_SERVING=str(_session_tmp / "warehouse" / "serving.duckdb"),

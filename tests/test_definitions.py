@@ -25,9 +25,7 @@ def env_for(tmp_path: Path) -> dict[str, str]:
         PYTHONWARNINGS="ignore",
     )
     (tmp_path / "dagster_home").mkdir()
-    (tmp_path / "dagster_home" / "dagster.yaml").write_text(
-        (REPO / ".dagster_home" / "dagster.yaml").read_text()
-    )
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
     return env
 
 

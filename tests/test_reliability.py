@@ -325,7 +325,7 @@ BACKFILL = ["backfill", "--start", "2026-03", "--end", "2026-03", "--vendor", "a
 def environment(root: Path) -> dict[str, str]:
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKHOUSE_", "DAGSTER_"))}
     env.update(
         DAGSTER_HOME=str(home),
