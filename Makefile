@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_START ?= 2026-01
 DEMO_END ?= 2026-05
+DEV_PORT ?= 3000
+# the instance home `markhouse` uses too (an exported DAGSTER_HOME wins)
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: install demo test lint bench dev clean
 
@@ -34,8 +37,10 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.lake
 
+# The UI and the daemon (schedules) on the instance home the markhouse command uses.
 dev: install
-	$(BIN)/dagster dev
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dg dev --port $(DEV_PORT)
 
 clean:
-	rm -rf $(VENV) .dagster_home warehouse/*.duckdb* warehouse/.staging
+	rm -rf $(VENV) warehouse/*.duckdb* warehouse/.staging
+	find .dagster_home -mindepth 1 -not -name dagster.yaml -delete

@@ -6,8 +6,8 @@ differ a little.
 No ``from __future__ import annotations``: Dagster reads the resource annotations.
 """
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -27,8 +27,13 @@ order by intervals desc
 
 
 def build_mart_checks(
-    max_age_hours: float, divergence_bps: float, missing_tolerance: int = 0
+    max_age_hours: float,
+    divergence_bps: float,
+    as_of: Callable[[], datetime],
+    missing_tolerance: int = 0,
 ) -> list[dg.AssetChecksDefinition]:
+    """``as_of`` is the clock freshness is judged by (the emulator's own when it is the source)."""
+
     @dg.multi_asset_check(
         specs=[
             dg.AssetCheckSpec("freshness", asset=dg.AssetKey(["marts", "rpt_coverage"])),
@@ -41,8 +46,9 @@ def build_mart_checks(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         serving = Path(warehouse.serving_path)
+        judged_at = as_of()
         report = build_report(
-            serving, as_of=datetime.now(UTC), max_age_hours=max_age_hours, missing_tolerance=missing_tolerance
+            serving, as_of=judged_at, max_age_hours=max_age_hours, missing_tolerance=missing_tolerance
         )
         stale = [p for p in report.problems if ": stale," in p]
         missing = [p for p in report.problems if ": stale," not in p]
@@ -55,7 +61,11 @@ def build_mart_checks(
                     asset_key=key.asset_key,
                     passed=not problems,
                     severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"problems": dg.MetadataValue.json(problems[:50]), "count": len(problems)},
+                    metadata={
+                        "problems": dg.MetadataValue.json(problems[:50]),
+                        "count": len(problems),
+                        "as_of": judged_at.isoformat(),
+                    },
                 )
         key = dg.AssetCheckKey(dg.AssetKey(["marts", "rpt_vendor_divergence"]), "vendors_agree")
         if key in selected:

@@ -1,24 +1,29 @@
 """The ``markhouse`` command: the daily work without opening the Dagster UI.
 
 ``backfill`` launches the same Dagster job as the UI, as one run for the whole month range, on the
-instance in ``$DAGSTER_HOME`` (default ``.dagster_home/`` with this repo's ``dagster.yaml``), so
-the run shows up in ``dagster dev`` afterwards.
+instance in ``$DAGSTER_HOME`` (default ``.dagster_home/``, whose ``dagster.yaml`` links to the repo's), the
+same home ``make dev`` starts the UI on, so the run shows up there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import sys
 from datetime import UTC, date, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pipelines.emulator.server import DEFAULT_TODAY as EMULATOR_TODAY
+from pipelines.errors import ExitCode, RequestError, diagnose
 from pipelines.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
+
+VENDORS = ("aperiodic", "kaiko", "cayolargo")
 
 
 def _month(text: str) -> date:
@@ -29,130 +34,172 @@ def _month(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
 
 
+def instance_home() -> Path:
+    """The Dagster instance home: ``$DAGSTER_HOME``, else the checkout's ``.dagster_home/`` (its
+    ``dagster.yaml`` is in git), the one ``make dev`` runs the UI and the daemon on."""
+    home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
 def _instance() -> DagsterInstance:
     import dagster as dg
-    from dagster._core.instance.ref import InstanceRef
 
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    home = REPO_ROOT / ".dagster_home"
-    home.mkdir(exist_ok=True)
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(REPO_ROOT)))
+    return dg.DagsterInstance.from_config(str(instance_home()))
+
+
+def _writable(path: Path, variable: str) -> None:
+    """Refuse before the run when the warehouse or serving copy cannot be written where it lives."""
+    parent = path.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RequestError(
+            f"cannot create {parent} for {path} ({variable}): {exc.strerror}", ExitCode.WAREHOUSE
+        ) from None
+    target = path if path.exists() else parent
+    if not os.access(target, os.W_OK) or (path.exists() and not os.access(parent, os.W_OK)):
+        raise RequestError(f"{target} is not writable ({variable}={path})", ExitCode.WAREHOUSE)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from pipelines.report import default_report_path
-    from pipelines.summary import print_summary
+    from pipelines.backfill_plan import plan_backfill
+    from pipelines.universe import load_universe
 
     if args.end < args.start:
-        print(f"markhouse: --end {args.end:%Y-%m} is before --start {args.start:%Y-%m}", file=sys.stderr)
-        return 2
-    from pipelines.storage import LegacyWarehouseError, Warehouse
+        raise RequestError(f"--end {args.end:%Y-%m} is before --start {args.start:%Y-%m}", ExitCode.USAGE)
+    settings = Settings.from_env()
+    universe = load_universe(settings.universe_path)
+    plan = plan_backfill(universe, args.vendor, args.instrument or [])
+    _writable(settings.warehouse_path, "MARKHOUSE_WAREHOUSE")
+    _current_layout(settings)
+    _writable(settings.serving_path, "MARKHOUSE_SERVING")
 
-    try:
-        Warehouse(Settings.from_env().warehouse_path).check_layout()
-    except LegacyWarehouseError as exc:
-        print(f"markhouse: {exc}", file=sys.stderr)
-        return 2
-    from pipelines.definitions import defs, partitions, universe
+    from pipelines.definitions import defs, partitions
 
     keys = partitions.get_partition_keys()
     start_key, end_key = f"{args.start:%Y-%m-%d}", f"{args.end:%Y-%m-%d}"
     if start_key not in keys or end_key not in keys:
-        print(
-            f"markhouse: months must lie within {keys[0][:7]} .. {keys[-1][:7]} "
-            f"(start_month in {universe.path})",
-            file=sys.stderr,
+        raise RequestError(
+            f"months must lie within {keys[0][:7]} .. {keys[-1][:7]} (start_month in {universe.path})",
+            ExitCode.USAGE,
         )
-        return 2
     graph = defs.resolve_asset_graph()
     job = defs.resolve_job_def("refresh")
-    if args.vendor:  # that vendor's sources, the marts and their checks
-        job = job.get_subset(
-            asset_selection={
-                key
-                for key in graph.get_all_asset_keys()
-                if key.path[0] == "marts" or key.path[-1].startswith(f"{args.vendor}_")
-            },
-            asset_check_selection=set(graph.asset_check_keys),
-        )
-    selection = [key for key in graph.get_all_asset_keys() if key in job.asset_layer.selected_asset_keys]
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    if args.instrument:
-        # every source asset takes `instruments` (Atlas keys) in its run config
-        run_config["ops"] = {
-            "__".join(key.path): {"config": {"instruments": args.instrument}}
-            for key in selection
-            if key.path[0] == "raw"
-        }
+
+    def vendor_of(key: Any) -> str | None:
+        return next((v for v in VENDORS if key.path[0] == "raw" and key.path[-1].startswith(f"{v}_")), None)
+
+    selection = {
+        key for key in graph.get_all_asset_keys() if key.path[0] == "marts" or vendor_of(key) in plan
+    }
+    if selection != set(graph.get_all_asset_keys()):  # those vendors' sources, the marts and their checks
+        job = job.get_subset(asset_selection=selection, asset_check_selection=set(graph.asset_check_keys))
+    level = "INFO" if args.debug else "CRITICAL"  # without --debug, markhouse prints its own lines
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
+    run_config["ops"] = {
+        "__".join(key.path): {"config": {"instruments": plan[vendor]}}
+        for key in selection
+        if (vendor := vendor_of(key)) and plan[vendor]
+    }
+    from pipelines.progress import attach_terminal
     from pipelines.writer_slot import WriterSlotTimeout, process_tags, wait_for_slot
 
-    with _instance() as instance:
-        try:  # no daemon here: free a killed run's writer slot, or wait visibly for a live one
-            wait_for_slot(instance, _say, timeout_seconds=args.wait)
-        except WriterSlotTimeout as exc:
-            print(f"markhouse: {exc}", file=sys.stderr)
-            return 1
-        result = job.execute_in_process(
-            instance=instance,
-            run_config=run_config,
-            tags={
-                "dagster/asset_partition_range_start": start_key,
-                "dagster/asset_partition_range_end": end_key,
-                "markhouse/command": "backfill",
-                **process_tags(),
-            },
-            raise_on_error=False,
-        )
+    handler = attach_terminal(sys.stderr)
+    try:
+        with _instance() as instance:
+            try:  # no daemon here: free a killed run's writer slot, or wait visibly for a live one
+                wait_for_slot(instance, _say, timeout_seconds=args.wait)
+            except WriterSlotTimeout as exc:
+                raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
+            result = job.execute_in_process(
+                instance=instance,
+                run_config=run_config,
+                tags={
+                    "dagster/asset_partition_range_start": start_key,
+                    "dagster/asset_partition_range_end": end_key,
+                    "markhouse/command": "backfill",
+                    **process_tags(),
+                },
+                raise_on_error=False,
+            )
+    finally:
+        handler.close()
+        logging.getLogger("markhouse.progress").removeHandler(handler)
     if not result.success:
-        print("markhouse: backfill failed; see the error above", file=sys.stderr)
-        return 1
-    for evaluation in result.get_asset_check_evaluations():
+        failures = result.get_step_failure_events()
+        error = failures[0].step_failure_data.error if failures else None
+        if error is None:
+            run_failure = [e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"]
+            error = getattr(run_failure[0].event_specific_data, "error", None) if run_failure else None
+        diagnosis = diagnose(error) if error is not None else None
+        if diagnosis is None:
+            print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
+            return ExitCode.PROBLEMS
+        print(diagnosis.line(), file=sys.stderr)
+        if args.debug and error is not None:
+            print(error.to_string(), file=sys.stderr)
+        return diagnosis.code
+    _print_verdicts(result)
+    _print_closing(settings)
+    return ExitCode.OK
+
+
+def _print_verdicts(result: Any) -> None:
+    from pipelines.resources import all_vendors_embedded, judgement_time
+
+    evaluations = result.get_asset_check_evaluations()
+    for evaluation in evaluations:
         verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value.lower()})"
         count = evaluation.metadata.get("count")
         detail = (
             f": {count.value} problem(s), see `markhouse status`" if count and not evaluation.passed else ""
         )
         print(f"check {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {verdict}{detail}")
-    if _embedded_emulator_used() and not all(e.passed for e in result.get_asset_check_evaluations()):
+    if evaluations and all_vendors_embedded():
         print(
-            f"(the embedded emulator's data ends {EMULATOR_TODAY - timedelta(days=1):%Y-%m-%d}, so checks against "
-            f"today's clock see it as stale; `markhouse status --as-of {EMULATOR_TODAY:%Y-%m-%d}T06:00` judges it "
-            "as of the emulator's today)"
+            f"(freshness judged as of {judgement_time():%Y-%m-%d %H:%M} UTC, the embedded emulator's clock: "
+            "its real data ends then)"
         )
-    settings = Settings.from_env()
-    print_summary(settings.serving_path)
-    report = default_report_path(settings.serving_path)
-    if report.exists():
-        print(f"\nreport (open in a browser; the charts are beside it as PNGs): {report}")
-    return 0
 
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _embedded_emulator_used() -> bool:
-    """No vendor was given a base URL or a key: everything came from the local emulator."""
-    return not any(
-        os.environ.get(f"{vendor}_{what}")
-        for vendor in ("APERIODIC", "KAIKO", "CAYOLARGO")
-        for what in ("BASE_URL", "API_KEY")
+def _print_closing(settings: Settings) -> None:
+    from pipelines.report import default_report_path
+    from pipelines.resources import all_vendors_embedded
+    from pipelines.summary import print_summary
+
+    print_summary(settings.serving_path, emulator=all_vendors_embedded())
+    report = default_report_path(settings.serving_path)
+    if report.exists():
+        print(f"\nreport (open in a browser; the charts are beside it as PNGs): {report}")
+    print(
+        f"\ndone: the marts (schema marts) are built in {settings.warehouse_path} and published to "
+        f"{settings.serving_path}; next: `markhouse status` for coverage and freshness, "
+        '`make dev` for the Dagster UI (this run is in its history), README "Querying" for BI tools'
     )
 
 
-def _has_serving_copy(settings: Settings) -> bool:
+def _current_layout(settings: Settings) -> None:
+    """A warehouse of the previous layout stops every command with what to run."""
     from pipelines.storage import LegacyWarehouseError, Warehouse
 
     try:
         Warehouse(settings.warehouse_path).check_layout()
     except LegacyWarehouseError as exc:
-        print(f"markhouse: {exc}", file=sys.stderr)
-        return False
-    if settings.serving_path.exists():
-        return True
-    print(f"markhouse: no serving copy at {settings.serving_path} yet; run a backfill first", file=sys.stderr)
-    return False
+        raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
+
+
+def _require_serving_copy(settings: Settings) -> None:
+    _current_layout(settings)
+    if not settings.serving_path.exists():
+        raise RequestError(
+            f"no serving copy at {settings.serving_path} yet (MARKHOUSE_SERVING); run `markhouse backfill` first",
+            ExitCode.WAREHOUSE,
+        )
 
 
 def cmd_import_duckdb(args: argparse.Namespace) -> int:
@@ -173,8 +220,7 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
     try:
         copied = import_legacy(warehouse, legacy)
     except LegacyWarehouseError as exc:
-        print(f"markhouse: {exc}", file=sys.stderr)
-        return 2
+        raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
     for table, rows in copied.items():
         print(f"imported {rows:>10,} rows into {table}")
     with warehouse.writer() as con:
@@ -236,51 +282,61 @@ def cmd_query(args: argparse.Namespace) -> int:
             for row in cur.fetchall():
                 print("\t".join("" if v is None else str(v) for v in row))
     except NothingPublishedError as exc:
-        print(f"markhouse: {exc}", file=sys.stderr)
-        return 2
+        raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
     except duckdb.Error as exc:
-        print(f"markhouse: query failed: {exc}", file=sys.stderr)
-        return 1
+        raise RequestError(f"query failed: {exc}", ExitCode.USAGE) from None
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipelines.status import build_report, print_report
+    from pipelines.resources import all_vendors_embedded, judgement_time
+    from pipelines.status import build_report, print_report, report_json
 
     settings = Settings.from_env()
-    if not _has_serving_copy(settings):
-        return 2
+    _require_serving_copy(settings)
     report = build_report(
         settings.serving_path,
-        as_of=args.as_of or datetime.now(UTC),
+        as_of=args.as_of or judgement_time(),
         max_age_hours=args.max_age_hours if args.max_age_hours is not None else settings.max_age_hours,
         missing_tolerance=args.missing_tolerance,
     )
-    print_report(report)
-    return 0 if report.ok else 1
+    if args.json:
+        print(json.dumps(report_json(report), indent=2))
+    else:
+        print_report(report)
+        if args.as_of is None and all_vendors_embedded():
+            print(
+                "(judged as of the embedded emulator's clock, where its real data ends; "
+                "pass --as-of to judge another time)"
+            )
+    return ExitCode.OK if report.ok else ExitCode.PROBLEMS
 
 
 def _utc(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO time like 2026-05-17T06:00, got {text!r}"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from pipelines.resources import all_vendors_embedded
     from pipelines.summary import print_summary
 
     settings = Settings.from_env()
-    if not _has_serving_copy(settings):
-        return 2
-    print_summary(settings.serving_path)
-    return 0
+    _require_serving_copy(settings)
+    print_summary(settings.serving_path, emulator=all_vendors_embedded())
+    return ExitCode.OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.report import ReportInputError, write_report
 
     settings = Settings.from_env()
-    if not _has_serving_copy(settings):
-        return 2
+    _require_serving_copy(settings)
     try:
         report = write_report(
             settings.serving_path,
@@ -291,12 +347,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             interval=args.interval,
         )
     except ReportInputError as exc:
-        print(f"markhouse: {exc}", file=sys.stderr)
-        return 2
+        raise RequestError(str(exc), ExitCode.USAGE) from None
     rng = report.data.range
     print(f"report ({rng.start} .. {rng.end}): {report.html_path}")
     print(f"charts: {', '.join(str(p) for p in report.png_paths.values())}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -304,21 +359,33 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
     kwargs = {"today": args.today} if args.today else {}
     serve_forever(host=args.host, port=args.port, **kwargs)
-    return 0
+    return ExitCode.OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="markhouse", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="markhouse",
+        description=(__doc__ or "").splitlines()[0],
+        epilog=(
+            "exit codes: 0 ok; 1 status found problems (or an unexpected failure); 2 usage; "
+            "3 bad configuration or a request that can only produce nothing; 4 vendor or network; "
+            "5 warehouse; 130 interrupted"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"markhouse {version('markhouse')}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and Dagster's own log")
     sub = parser.add_subparsers(dest="command", required=True)
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    p = sub.add_parser("backfill", help="load a month range from the vendors and rebuild the marts (one run)")
+    p = sub.add_parser(
+        "backfill",
+        parents=[debug],
+        help="load a month range from the vendors and rebuild the marts (one run)",
+    )
     p.add_argument("--start", type=_month, required=True, help="first month, YYYY-MM")
     p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
-    p.add_argument(
-        "--vendor",
-        choices=["aperiodic", "kaiko", "cayolargo"],
-        help="only this vendor (default: all in the universe)",
-    )
+    p.add_argument("--vendor", choices=VENDORS, help="only this vendor (default: all in the universe)")
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
     p.add_argument(
         "--wait",
@@ -330,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser(
-        "status", help="coverage and freshness per vendor x instrument x month; exit 1 if stale"
+        "status",
+        parents=[debug],
+        help="coverage and freshness per vendor x instrument x month; exit 1 if not",
     )
     p.add_argument(
         "--max-age-hours", type=float, help="freshness bound (default MARKHOUSE_MAX_AGE_HOURS or 36)"
@@ -338,20 +407,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--missing-tolerance", type=int, default=0, help="missing intervals allowed per past month"
     )
-    p.add_argument("--as-of", type=_utc, help="judge freshness as of this UTC time (default now)")
+    p.add_argument(
+        "--as-of",
+        type=_utc,
+        help="judge as of this UTC time (default now; the emulator's clock when it is the only source)",
+    )
+    p.add_argument("--json", action="store_true", help="the report as JSON (for monitors)")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("emulator", help="run the local vendor emulator in the foreground")
+    p = sub.add_parser("emulator", parents=[debug], help="run the local vendor emulator in the foreground")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--today", type=date.fromisoformat, default=None, help="emulator's today (daily cut-over)")
     p.set_defaults(func=cmd_emulator)
 
-    p = sub.add_parser("summary", help="rows per instrument and month, and example queries (serving copy)")
+    p = sub.add_parser(
+        "summary", parents=[debug], help="rows per instrument and month, and example queries (serving copy)"
+    )
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser(
-        "report", help="the marts as charts: one self-contained HTML page and PNGs (serving copy)"
+        "report",
+        parents=[debug],
+        help="the marts as charts: one self-contained HTML page and PNGs (serving copy)",
     )
     p.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: 180 days back)")
     p.add_argument("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD (default: the newest data)")
@@ -366,19 +444,24 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
-        "query", help="run SQL on the published snapshot (or --snapshot N: time travel); --out exports it"
+        "query",
+        parents=[debug],
+        help="run SQL on the published snapshot (or --snapshot N: time travel); --out exports it",
     )
     p.add_argument("sql", help="a SELECT over raw.*, ref.*, marts.*")
     p.add_argument("--snapshot", type=int, help="an earlier snapshot id (see `markhouse snapshots`)")
     p.add_argument("--out", help="write the result to this .parquet or .csv file instead of printing it")
     p.set_defaults(func=cmd_query)
 
-    p = sub.add_parser("snapshots", help="the warehouse's snapshots, and which ones a run published")
+    p = sub.add_parser(
+        "snapshots", parents=[debug], help="the warehouse's snapshots, and which ones a run published"
+    )
     p.add_argument("--last", type=int, default=20, help="how many of the newest to show")
     p.set_defaults(func=cmd_snapshots)
 
     p = sub.add_parser(
         "maintain",
+        parents=[debug],
         help="merge small files, expire old snapshots (keeping the published one), delete unused files",
     )
     p.add_argument(
@@ -390,13 +473,30 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser(
         "import-duckdb",
+        parents=[debug],
         help="import a warehouse file of the previous layout (warehouse/markhouse.duckdb) once",
     )
     p.add_argument("path", nargs="?", type=Path, help="the old file (default: beside MARKHOUSE_WAREHOUSE)")
     p.set_defaults(func=cmd_import_duckdb)
+    return parser
 
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RequestError as exc:
+        print(f"markhouse: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(diagnose(KeyboardInterrupt()).line(), file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        diagnosis = diagnose(exc)
+        print(diagnosis.line(), file=sys.stderr)
+        return diagnosis.code
 
 
 if __name__ == "__main__":

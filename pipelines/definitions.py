@@ -17,6 +17,7 @@ from pipelines.resources import (
     KaikoResource,
     WarehouseResource,
     env_or_none,
+    judgement_time,
 )
 from pipelines.settings import Settings
 from pipelines.sources.aperiodic.assets import build_aperiodic_assets
@@ -50,7 +51,7 @@ def daily_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=f"current-month-{now:%Y-%m-%d}", partition_key=key)
 
 
-mart_checks = build_mart_checks(settings.max_age_hours, settings.divergence_bps)
+mart_checks = build_mart_checks(settings.max_age_hours, settings.divergence_bps, judgement_time)
 
 defs = dg.Definitions(
     assets=[*source_assets, *mart_assets, warehouse_files],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 
 log = logging.getLogger("markhouse.http")
 
@@ -58,6 +60,25 @@ class VendorHTTPError(RuntimeError):
         where = f" ({url})" if url else ""
         code = f"HTTP {status}: " if status is not None else ""
         super().__init__(f"{vendor}: {code}{message}{where}")
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """'the host name does not resolve' / 'connection refused' when that is the cause, else None."""
+    reason: object = exc
+    seen = 0
+    while reason is not None and seen < 8:
+        if isinstance(reason, urllib3.exceptions.NameResolutionError | socket.gaierror):
+            return "cannot reach the host: its name does not resolve (check the base URL or DNS)"
+        if isinstance(reason, ConnectionRefusedError) or (
+            isinstance(reason, urllib3.exceptions.NewConnectionError) and "refused" in str(reason).lower()
+        ):
+            return "cannot reach the host: connection refused (is the base URL's host and port right?)"
+        args = getattr(reason, "args", ())
+        reason = getattr(reason, "reason", None) or (args[0] if args else None)
+        if not isinstance(reason, BaseException):
+            return None
+        seen += 1
+    return None
 
 
 @dataclass(frozen=True)
@@ -158,6 +179,9 @@ class HttpClient:
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
+                unreachable = _unreachable(exc)
+                if unreachable:  # retrying a name that does not resolve or a closed port only waits
+                    raise VendorHTTPError(self.vendor, unreachable, None, self._where(url, params)) from None
                 problem = f"connection failed: {type(exc).__name__}"
             else:
                 if resp.status_code == 200 or resp.status_code in final:

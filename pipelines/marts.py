@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from pipelines.models import refresh_marts
+from pipelines.models import mart_catalog, refresh_marts
 from pipelines.partitions import WAREHOUSE_POOL, partition_months
+from pipelines.progress import to_run_log
 from pipelines.resources import WarehouseResource
 from pipelines.storage import publish_serving
 
@@ -80,11 +81,28 @@ def draw_report(
 def build_mart_assets(
     partitions: dg.PartitionsDefinition, upstream: list[dg.AssetKey]
 ) -> list[dg.AssetsDefinition]:
+    catalog = mart_catalog()
+
     @dg.multi_asset(
         name="marts",
         group_name="marts",
         specs=[
-            dg.AssetSpec(["marts", name], deps=upstream, partitions_def=partitions, kinds={"duckdb", "sql"})
+            dg.AssetSpec(
+                ["marts", name],
+                deps=upstream,
+                partitions_def=partitions,
+                kinds={"duckdb", "sql"},
+                description=catalog[name][0],
+                metadata={
+                    "dagster/column_schema": dg.TableSchema(
+                        columns=[
+                            dg.TableColumn(c.name, c.type.lower(), description=c.description)
+                            for c in catalog[name][1]
+                        ]
+                    ),
+                    "dagster/table_name": f"marts.{name}",
+                },
+            )
             for name in MARTS
         ],
         partitions_def=partitions,
@@ -96,9 +114,13 @@ def build_mart_assets(
     ) -> Iterator[dg.MaterializeResult]:
         months = partition_months(context.partition_keys)
         with warehouse.get().writer() as con:
-            result = refresh_marts(con, months, {"mark_last_gap_threshold_bps": warehouse.mark_last_gap_bps})
+            emit = to_run_log(context.log.info)
+            result = refresh_marts(
+                con, months, {"mark_last_gap_threshold_bps": warehouse.mark_last_gap_bps}, progress=emit
+            )
+            emit(f"marts: publishing the serving copy {warehouse.serving_path}")
             published = publish_serving(con, Path(warehouse.serving_path))
-        context.log.info(
+        emit(
             f"marts: {result.rows:,} rows rebuilt for {len(months)} months in {result.seconds:.2f}s; "
             f"published snapshot {published.snapshot} ({published.files} files; serving file {published.path}) "
             f"in {published.seconds:.2f}s"

@@ -9,7 +9,7 @@ are views. Column comments come from ``sql/marts/marts.yml``.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ import duckdb
 import yaml
 
 from pipelines.months import next_month
+from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
 from pipelines.storage import transaction
 
@@ -133,6 +134,44 @@ def apply_comments(con: duckdb.DuckDBPyConnection, path: Path, view_columns: boo
             con.execute(f"comment on column marts.{table}.{column} is {_quote(text)}")
 
 
+@dataclass(frozen=True)
+class MartColumn:
+    name: str
+    type: str
+    description: str
+
+
+def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
+    """Each mart's description and columns (DuckDB type, comment), read from the models themselves
+    built on an empty in-memory database: what the Dagster catalog shows cannot drift from the SQL
+    and marts.yml."""
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute((SQL_DIR / "schema" / "raw.sql").read_text())
+        build_views(con)
+        tables = dict(
+            con.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        )
+        tables.update(
+            con.execute(
+                "select view_name, comment from duckdb_views() where schema_name = 'marts'"
+            ).fetchall()
+        )
+        columns = con.execute(
+            "select table_name, column_name, data_type, coalesce(comment, '') from duckdb_columns() "
+            "where schema_name = 'marts' order by table_name, column_index"
+        ).fetchall()
+    finally:
+        con.close()
+    catalog: dict[str, tuple[str, list[MartColumn]]] = {t: (c or "", []) for t, c in tables.items()}
+    for table, name, type_, comment in columns:
+        catalog[table][1].append(MartColumn(name, type_, comment))
+    return catalog
+
+
 def month_windows(months: list[date], months_per_window: int = 3) -> list[tuple[datetime, datetime]]:
     """Windows of up to ``months_per_window`` contiguous months, [first month start, end), so
     memory stays that of a few months however long the range (each window is one transaction);
@@ -165,12 +204,14 @@ def refresh_marts(
     months: list[date],
     report_settings: Mapping[str, float] | None = None,
     only: Collection[str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RefreshResult:
     """Rebuild the incremental marts for ``months`` only (and the next month's first row).
 
     One transaction per month window: each month's mart rows are the old ones or the new ones,
     and memory stays that of a month (one transaction for a 48-month range held ~6 GB). Readers
     never see the in-between: they read the serving copy, published after the whole refresh.
+    ``progress`` hears after every model of every window (a long refresh is not silent).
     """
     started = time.perf_counter()
     build_views(con, report_settings)
@@ -180,6 +221,11 @@ def refresh_marts(
     incremental = sorted(
         (m for m in mart_models() if m.incremental and (only is None or m.name in only)),
         key=lambda m: not m.name.startswith("fct_"),
+    )
+    ticker = (
+        Ticker("marts", "model-windows", len(windows) * len(incremental), progress, every=0)
+        if progress
+        else None
     )
     for start, end in windows:
         params = {"window_start": start, "window_end": end}
@@ -193,4 +239,7 @@ def refresh_marts(
                 )
                 result = con.execute(f"insert into {model.relation} by name\n{model.sql}", params).fetchone()
                 rows += int(result[0]) if result else 0
+                if ticker is not None:
+                    ticker.unit_done(int(result[0]) if result else 0)
+                    ticker.tick()
     return RefreshResult(rows, len(windows), time.perf_counter() - started)

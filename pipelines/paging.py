@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pipelines.http import HttpClient, VendorHTTPError
+from pipelines.progress import page_fetched
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ def paginate(
                     http.vendor, f"page {pages + 1}: {exc}", url=http.redact(resp.url)
                 ) from None
         pages += 1
+        page_fetched(http.vendor)
         yield page
         try:
             request = paginator.next(page)

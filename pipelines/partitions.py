@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -50,3 +50,17 @@ def selected_instruments(
     if unknown:
         raise dg.Failure(f"instrument(s) not in the {vendor} universe: {sorted(unknown)}")
     return [i for i in instruments if not keys or i.key in keys]
+
+
+def refuse_nothing_loaded(vendor: str, rows: int, keys: Sequence[str], months: Sequence[date]) -> None:
+    """A run that got not one row for its instruments over a range holding a past month asked for
+    something the vendor does not serve (a venue or symbol it does not carry, months before its
+    data, a contract after its expiry): fail it, so it does not end "0 rows" and republish the same
+    marts. The running month alone may legitimately have nothing yet."""
+    now = datetime.now(UTC)
+    if rows or not keys or not any(m < date(now.year, now.month, 1) for m in months):
+        return
+    raise dg.Failure(
+        f"{vendor} served no rows for {', '.join(sorted(set(keys)))} in {min(months):%Y-%m}..{max(months):%Y-%m}: "
+        "it does not carry them for these months (check venue, symbol and months); the marts were not rebuilt"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -123,6 +124,25 @@ class CayoLargoResource(dg.ConfigurableResource):
             page_limit=self.page_limit,
             rate_limit_per_second=self.rate_limit_per_second,
         )
+
+
+def all_vendors_embedded() -> bool:
+    """No vendor was given a base URL or a key: everything comes from the embedded emulator."""
+    return not any(
+        os.environ.get(f"{vendor}_{what}")
+        for vendor in ("APERIODIC", "KAIKO", "CAYOLARGO")
+        for what in ("BASE_URL", "API_KEY")
+    )
+
+
+def judgement_time() -> datetime:
+    """When freshness is judged: now, or the emulator's own "now" when it is the only source (its
+    real data ends then; the wall clock would call every demo stale)."""
+    if all_vendors_embedded():
+        from pipelines.emulator.server import DATA_END
+
+        return DATA_END
+    return datetime.now(UTC)
 
 
 def env_or_none(name: str) -> dg.EnvVar | None:

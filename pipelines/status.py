@@ -12,24 +12,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pipelines.months import next_month
-from pipelines.storage import open_serving
+from pipelines.storage import open_serving, read_sql
 
-# one row per (vendor, venue, instrument, month) at the finest interval loaded for the series
-COVERAGE_SQL = """
-with coverage as (
-    select c.*, i.seconds
-    from marts.rpt_coverage c join (values {intervals}) as i(interval, seconds) using (interval)
-),
-finest as (
-    select vendor, venue, instrument_key, min(seconds) as seconds from coverage group by all
-)
-select c.vendor, c.venue, c.instrument_key, c.interval, c.month, c.expected_rows, c.loaded_rows,
-       c.missing_intervals, c.last_ts, d.expiry
-from coverage c
-join finest f using (vendor, venue, instrument_key, seconds)
-left join marts.dim_instrument d using (venue, instrument_key)
-order by all
-"""
 INTERVAL_SECONDS = {
     "1m": 60,
     "5m": 300,
@@ -82,7 +66,9 @@ def build_report(
     """What is loaded, and every way it falls short of the bounds."""
     intervals = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())
     with open_serving(serving_path) as con:
-        rows = con.execute(COVERAGE_SQL.format(intervals=intervals)).fetchall()
+        rows = con.execute(
+            read_sql("status/coverage_as_of").format(intervals=intervals), {"as_of": as_of}
+        ).fetchall()
         publication = con.execute("select snapshot_id, published_at from meta.publication").fetchone()
     report = StatusReport(as_of, *(publication or (None, None)))
     series: dict[tuple[str, str, str], list[MonthCoverage]] = {}
@@ -148,3 +134,27 @@ def print_report(report: StatusReport) -> None:
         print(f"status: {len(report.problems)} problem(s)")
         for p in report.problems:
             print(f"  - {p}")
+
+
+def report_json(report: StatusReport) -> dict[str, object]:
+    """The report for monitors: the same rows and problems as the text, ages in hours."""
+    return {
+        "as_of": report.as_of.isoformat(),
+        "ok": report.ok,
+        "problems": report.problems,
+        "months": [
+            {
+                "vendor": m.vendor,
+                "venue": m.venue,
+                "instrument_key": m.instrument_key,
+                "interval": m.interval,
+                "month": f"{m.month:%Y-%m}",
+                "expected_rows": m.expected_rows,
+                "loaded_rows": m.loaded_rows,
+                "missing_intervals": m.missing_intervals,
+                "last_ts": m.last_ts.isoformat(),
+                "age_hours": round((report.as_of - m.last_ts).total_seconds() / 3600, 3),
+            }
+            for m in report.months
+        ],
+    }

@@ -11,7 +11,7 @@ import duckdb
 from pipelines.storage import open_serving
 
 SUMMARY_SQL = """
-select vendor, instrument_key, timestamp_type, interval, strftime(date_trunc('month', ts), '%Y-%m') as month,
+select vendor, venue, instrument_key, timestamp_type, interval, strftime(date_trunc('month', ts), '%Y-%m') as month,
        count(*) as rows, min(ts) as first_ts, max(ts) as last_ts
 from marts.fct_price_interval
 where interval = source_interval
@@ -31,20 +31,20 @@ where kind = 'perpetual' and funding_rate is not null
 group by all
 order by all""",
     "Do the vendors agree? (rpt_vendor_divergence)": """
-select vendor_a, vendor_b, instrument_key, interval, count(*) as intervals,
+select vendor_a, vendor_b, venue, instrument_key, interval, count(*) as intervals,
        round(median(abs(mark_diff_bps)), 2) as median_abs_mark_bps,
        round(max(abs(last_diff_bps)), 2) as max_abs_last_bps
 from marts.rpt_vendor_divergence
 where interval = '1h'
 group by all
-order by intervals desc
+order by intervals desc, vendor_a, vendor_b, venue, instrument_key, interval
 limit 5""",
     "Where is mark far from last? (rpt_mark_last_gap)": """
-select vendor, instrument_key, interval, count(*) as intervals_over_threshold,
+select vendor, venue, instrument_key, interval, count(*) as intervals_over_threshold,
        max(episode_intervals) as longest_episode, round(max(abs(gap_bps)), 1) as worst_gap_bps
 from marts.rpt_mark_last_gap
 group by all
-order by worst_gap_bps desc
+order by worst_gap_bps desc, vendor, venue, instrument_key, interval
 limit 5""",
 }
 
@@ -56,24 +56,30 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     if not rows:
         return "  (no rows yet)"
     widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(names)]
-    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join("  " + line for line in lines)
 
 
-def print_summary(serving_path: Path) -> None:
-    """Natively loaded rows only (rollups are derived from them)."""
+def print_summary(serving_path: Path, *, emulator: bool = False) -> None:
+    """Natively loaded rows only (rollups are derived from them). ``emulator``: the data came from
+    the embedded emulator, which serves one market through every vendor, so say so."""
     with open_serving(serving_path) as con:
         rows = con.execute(SUMMARY_SQL).fetchall()
         print(f"\nserving copy (open this one from BI tools and notebooks): {serving_path}")
         print(
-            f"{'vendor':<10} {'instrument':<32} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)"
+            f"{'vendor':<10} {'venue':<16} {'instrument':<30} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)"
         )
-        for vendor, key, ts_type, interval, month, n, first, last in rows:
+        for vendor, venue, key, ts_type, interval, month, n, first, last in rows:
             print(
-                f"{vendor:<10} {key:<32} {ts_type:<8} {interval:<4} {month:<8} {n:>7}  "
+                f"{vendor:<10} {venue:<16} {key:<30} {ts_type:<8} {interval:<4} {month:<8} {n:>7}  "
                 f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M}"
             )
         for title, sql in EXAMPLES.items():
             print(f'\n{title}\n  duckdb -readonly {serving_path} "{" ".join(sql.split())}"')
             print(_table(con, sql))
+            if emulator and "rpt_vendor_divergence" in title:
+                print(
+                    "  (the embedded emulator serves one market, Binance's, through every vendor, so the\n"
+                    "  vendors agree by construction here; against the real vendors this shows how they differ)"
+                )

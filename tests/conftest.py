@@ -1,7 +1,16 @@
-"""Shared fixtures: a throwaway warehouse under tmp_path and a fresh local emulator per test."""
+"""Shared fixtures: a throwaway warehouse under tmp_path and a fresh local emulator per test.
+
+Before any test module is imported, every path markhouse or Dagster would write to by default is
+pointed at a temporary folder, and the vendor settings of the shell are dropped (tests run
+offline, against the emulator). The session fails if the checkout's own ``warehouse/`` or
+``.dagster_home/`` changed while it ran: those are the user's files.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +20,49 @@ from pipelines.emulator.server import Emulator
 from pipelines.http import RetryPolicy
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.storage import Warehouse
+
+REPO = Path(__file__).resolve().parent.parent
+USER_PATHS = (REPO / "warehouse", REPO / ".dagster_home")
+ISOLATED_ENV = ("MARKHOUSE_WAREHOUSE", "MARKHOUSE_SERVING", "DAGSTER_HOME")
+_session_tmp: Path | None = None
+_user_files_before: dict[str, tuple[int, int]] = {}
+
+
+def user_files() -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file under the checkout's warehouse/ and .dagster_home/."""
+    found: dict[str, tuple[int, int]] = {}
+    for root in USER_PATHS:
+        for path in [root, *root.rglob("*")] if root.exists() else []:
+            stat = path.stat()
+            found[str(path)] = (stat.st_size if path.is_file() else 0, stat.st_mtime_ns)
+    return found
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _session_tmp
+    _user_files_before.update(user_files())
+    _session_tmp = Path(tempfile.mkdtemp(prefix="markhouse-tests-"))
+    for name in list(os.environ):
+        if name.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_", "MARKHOUSE_")):
+            del os.environ[name]
+    home = _session_tmp / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    os.environ.update(
+        MARKHOUSE_WAREHOUSE=str(_session_tmp / "warehouse" / "markhouse.duckdb"),
+        MARKHOUSE_SERVING=str(_session_tmp / "warehouse" / "serving.duckdb"),
+        DAGSTER_HOME=str(home),
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    changed = sorted(set(_user_files_before.items()) ^ set(user_files().items()), key=lambda item: item[0])
+    if changed:
+        names = sorted({path for path, _ in changed})
+        print(f"\nthe test session changed the checkout's own files: {names}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if _session_tmp is not None:
+        shutil.rmtree(_session_tmp, ignore_errors=True)
 
 
 @pytest.fixture

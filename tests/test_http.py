@@ -1,10 +1,13 @@
-"""The shared HTTP policy: redaction and the retry schedule."""
+"""The shared HTTP policy: redaction, the retry schedule, and no retries where they can only wait."""
 
 from __future__ import annotations
 
+import logging
+import socket
+
 import pytest
 
-from pipelines.http import RetryPolicy, redact
+from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError, redact
 
 
 def test_redact_presigned_url_and_secrets() -> None:
@@ -26,3 +29,32 @@ def test_retry_after_wins_but_is_capped() -> None:
     assert 0.5 <= policy.delay(0, None) <= 0.625
     assert 2.0 <= policy.delay(2, None) <= 2.5
     assert policy.delay(10, "not-a-number") == pytest.approx(10.0)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket is closed
+
+
+def test_connection_refused_fails_at_once_naming_the_cause(caplog: pytest.LogCaptureFixture) -> None:
+    client = HttpClient("kaiko", retry=RetryPolicy(max_attempts=5, backoff_base=5.0))
+    with caplog.at_level(logging.WARNING, logger="markhouse.http"), pytest.raises(VendorHTTPError) as info:
+        client.get(f"http://127.0.0.1:{closed_port()}/v2/data")
+    assert "kaiko: cannot reach the host: connection refused" in str(info.value)
+    assert not [r for r in caplog.records if "retry" in r.getMessage()]  # not retried
+
+
+def test_a_host_name_that_does_not_resolve_fails_at_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_such_name(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    client = HttpClient("aperiodic", retry=RetryPolicy(max_attempts=5, backoff_base=5.0))
+    with caplog.at_level(logging.WARNING, logger="markhouse.http"), pytest.raises(VendorHTTPError) as info:
+        client.get("http://vendor.example/api/v1/data")
+    assert "aperiodic: cannot reach the host: its name does not resolve" in str(info.value)
+    assert "vendor.example" in str(info.value)
+    assert not [r for r in caplog.records if "retry" in r.getMessage()]

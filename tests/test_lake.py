@@ -226,7 +226,7 @@ def test_a_previous_layout_file_is_named_with_the_command_then_imported_once(
     with pytest.raises(LegacyWarehouseError, match=r"previous layout.*markhouse import-duckdb"), old.writer():
         pass
     monkeypatch.setenv("MARKHOUSE_WAREHOUSE", str(default.path))
-    assert main(["status"]) == 2
+    assert main(["status"]) == 5  # ExitCode.WAREHOUSE
     assert "markhouse import-duckdb" in capsys.readouterr().err
     assert main(["import-duckdb"]) == 0
     assert "imported         48 rows into raw.aperiodic_derivative_price" in capsys.readouterr().out
@@ -239,7 +239,7 @@ def test_a_previous_layout_file_is_named_with_the_command_then_imported_once(
             "select count(*), sum(mark_price) from marts.fct_price_interval where interval = '1h'"
         ).fetchone() == (48, sum(100 + i for i in range(48)))
         assert count(con, "ref.instrument") == 1
-    assert main(["import-duckdb", str(default.legacy_path.with_name("markhouse.duckdb.imported"))]) == 2
+    assert main(["import-duckdb", str(default.legacy_path.with_name("markhouse.duckdb.imported"))]) == 5
     assert "only into an empty warehouse" in capsys.readouterr().err
 
 

@@ -73,8 +73,61 @@ def test_status_missing_month_and_intervals(aperiodic, warehouse, serving, capsy
     assert code == 1 and "missing 1h intervals" not in out and "missing months 2026-03" in out
 
 
+def test_status_as_of_a_past_time_cuts_the_data_loaded_after_it(
+    aperiodic, warehouse, serving, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    publish(aperiodic, warehouse, serving, [date(2026, 3, 1), date(2026, 4, 1)])
+    code, out = status(capsys, "--as-of", "2026-04-10T06:30", "--max-age-hours", "2")
+    assert code == 0, out
+    # April as of 06:30 on the 10th: 9 days and the 6 hours 00:00 .. 05:00 complete = 222 hours,
+    # the last one 05:00, 1.5 h before; March whole
+    assert (
+        f"aperiodic  binance-futures  {BTC}        1h   2026-04       222        0  2026-04-10 05:00  1.5h"
+        in out
+    )
+    assert (
+        f"aperiodic  binance-futures  {BTC}        1h   2026-03       744        0  2026-03-31 23:00  9.3d"
+        in out
+    )
+    assert "-" not in "".join(line.split()[-1] for line in out.splitlines() if line.startswith("aperiodic"))
+    code, out = status(capsys, "--as-of", "2026-03-31T12:00")  # before April: no April row at all
+    assert (
+        "2026-04" not in out
+        and f"{BTC}        1h   2026-03       732        0  2026-03-31 11:00  1.0h" in out
+    )
+
+
+def test_status_json_carries_the_same_judgement(aperiodic, warehouse, serving, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    publish(aperiodic, warehouse, serving, [date(2026, 3, 1), date(2026, 4, 1)])
+    code, out = status(capsys, "--as-of", "2026-05-03T00:00", "--max-age-hours", "24", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False and report["as_of"] == "2026-05-03T00:00:00+00:00"
+    assert report["problems"] == [
+        f"aperiodic binance-futures {key}: stale, last interval 2026-04-30 23:00 is 2.0d old (bound 24h)"
+        for key in (BTC, ETH)
+    ]
+    april = [m for m in report["months"] if m["month"] == "2026-04" and m["instrument_key"] == BTC]
+    # 30 days of hours, the last at 04-30 23:00, 49 h before the as-of time
+    assert april == [
+        {
+            "vendor": "aperiodic",
+            "venue": "binance-futures",
+            "instrument_key": BTC,
+            "interval": "1h",
+            "month": "2026-04",
+            "expected_rows": 720,
+            "loaded_rows": 720,
+            "missing_intervals": 0,
+            "last_ts": "2026-04-30T23:00:00+00:00",
+            "age_hours": 49.0,
+        }
+    ]
+
+
 def test_status_without_a_serving_copy(serving, capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["status"]) == 2
+    assert main(["status"]) == 5  # the warehouse exit code: nothing to read yet
 
 
 def insert_prices(con, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
@@ -204,3 +257,47 @@ def test_coverage_expects_a_dated_future_from_its_first_observation(warehouse) -
             [fut],
         ).fetchone()
     assert row == (12, 11, 1)
+
+
+def test_coverage_of_a_future_counts_one_missing_snapshot_before_its_expiry_snapshot(warehouse) -> None:  # type: ignore[no-untyped-def]
+    """A snapshot vendor also sends the snapshot at the expiry instant; it is no expected interval,
+    so it must not make up for a real missing one."""
+    fut = "future-BTC-USD:BTC-20240131"
+    with warehouse.writer() as con:
+        build_views(con)
+        con.execute(
+            "insert into ref.instrument values ('deribit', ?, 'future', 'BTC', 'USD', 'BTC', "
+            "'2024-01-31 08:00:00+00', 10, null)",
+            [fut],
+        )
+        con.execute(
+            "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
+            "'2024-02-01 00:00:00+00')",
+            [fut],
+        )
+        # snapshots 06:00 .. 08:00 (the expiry) every ten minutes, 07:00 missing: the window
+        # [06:00, 08:00) expects 12, 11 of them are there
+        insert_prices(
+            con,
+            [
+                {
+                    "vendor": "cayolargo",
+                    "venue": "deribit",
+                    "instrument_key": fut,
+                    "interval": "10m",
+                    "source_interval": "10m",
+                    "ts": datetime(2024, 1, 31, 6, tzinfo=UTC) + timedelta(minutes=10 * i),
+                    "mark_price": 1.0,
+                    "last_price": 1.0,
+                }
+                for i in range(13)
+                if i != 6
+            ],
+        )
+        refresh_marts(con, [date(2024, 1, 1)], only={"rpt_coverage"})
+        row = con.execute(
+            "select expected_rows, loaded_rows, missing_intervals, last_ts from marts.rpt_coverage "
+            "where instrument_key = ?",
+            [fut],
+        ).fetchone()
+    assert row == (12, 11, 1, datetime(2024, 1, 31, 8, tzinfo=UTC))

@@ -101,3 +101,20 @@ def test_bad_universe_entries_fail_at_load_time(tmp_path: Path, body: str, messa
 def test_bad_start_month(tmp_path: Path) -> None:
     with pytest.raises(UniverseError, match="start_month must be YYYY-MM"):
         load_universe(write(tmp_path, "start_month: January\n"))
+
+
+def test_timestamp_type_true_as_documented_is_the_word_not_a_yaml_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "u.yaml"
+    path.write_text(
+        "start_month: 2026-01\n"
+        "aperiodic:\n"
+        "  timestamp_types: [exchange, true] # exchange | true\n"
+        "  instruments:\n"
+        "    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n"
+    )
+    universe = load_universe(path)
+    assert universe.aperiodic is not None
+    assert universe.aperiodic.timestamp_types == ("exchange", "true")
+    path.write_text(path.read_text().replace("[exchange, true]", "[exchange, false]"))
+    with pytest.raises(UniverseError, match="unknown timestamp_type 'false'"):
+        load_universe(path)

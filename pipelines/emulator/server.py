@@ -28,6 +28,9 @@ from .faults import Fault, Faults
 
 DEFAULT_TODAY = date(2026, 5, 17)
 """The day the shipped real data ends; drives the monthly/daily file cut-over."""
+DATA_END = datetime(2026, 5, 17, 8, tzinfo=UTC)
+"""The instant the shipped real data ends (its last hourly candle opens at 07:00): the emulator's
+"now" when freshness is judged, so a demo is judged by the emulator's clock, not the wall clock."""
 DEFAULT_API_KEY = "emulator-key"
 DEFAULT_PORT = 8765
 

@@ -10,12 +10,13 @@ The first failure cancels what has not started and propagates; batches already c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import date
 from typing import TypeVar
 
 import duckdb
 
+from pipelines.progress import Ticker
 from pipelines.storage import Warehouse
 
 T = TypeVar("T")
@@ -30,19 +31,40 @@ def fetch_and_write(
     months_per_transaction: int,
     on_batch: Callable[[int, int], None],
     thread_name: str = "fetch",
+    ticker: Ticker | None = None,
+    rows_of: Callable[[T], int] = lambda _: 0,
 ) -> None:
     """Run every month's jobs, then ``write_batch`` each run of ``months_per_transaction`` months'
-    results; ``on_batch(months_done, months_total)`` after each commit (progress)."""
+    results; ``on_batch(months_done, months_total)`` after each commit. ``ticker`` hears of every
+    finished job (``rows_of`` its result) and ticks while the writer waits, so a person sees
+    movement every few seconds, not only per committed batch."""
     months = sorted(jobs)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
+
+    def counted(future: Future[T]) -> None:
+        if ticker is not None and not future.cancelled() and future.exception() is None:
+            ticker.unit_done(rows_of(future.result()))
+
     try:
         futures: dict[date, list[Future[T]]] = {m: [pool.submit(job) for job in jobs[m]] for m in months}
+        for pending in futures.values():
+            for future in pending:
+                future.add_done_callback(counted)
         done = 0
         with warehouse.writer(shared=True) as con:  # vendors may load side by side
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
-                write_batch(con, [f.result() for m in batch for f in futures[m]])
+                waiting = [f for m in batch for f in futures[m]]
+                while (
+                    ticker is not None and wait(waiting, timeout=ticker.every, return_when=FIRST_EXCEPTION)[1]
+                ):
+                    if any(f.done() and f.exception() for f in waiting):
+                        break
+                    ticker.tick()
+                write_batch(con, [f.result() for f in waiting])
                 done += len(batch)
                 on_batch(done, len(months))
+                if ticker is not None:
+                    ticker.months_done(done, len(months))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

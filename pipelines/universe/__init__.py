@@ -126,6 +126,13 @@ def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tu
     return tuple(values)
 
 
+def _yaml_words(values: Any) -> Any:
+    """YAML 1.1 reads a bare ``true`` as a boolean; the timestamp type ``true`` is spelled so."""
+    if isinstance(values, list):
+        return [str(v).lower() if isinstance(v, bool) else v for v in values]
+    return values
+
+
 def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
     """One ``{venue, symbol[, funding_interval_hours, contract_size]}`` entry, validated."""
     if not isinstance(entry, dict) or "venue" not in entry or "symbol" not in entry:
@@ -186,7 +193,10 @@ def load_universe(path: Path) -> Universe:
             instruments=instruments,
             intervals=_choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
             timestamp_types=_choices(
-                sec.get("timestamp_types", ["exchange"]), TIMESTAMP_TYPES, "timestamp_types", where
+                _yaml_words(sec.get("timestamp_types", ["exchange"])),
+                TIMESTAMP_TYPES,
+                "timestamp_types",
+                where,
             ),
             metrics=_choices(
                 sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where

@@ -9,19 +9,29 @@
 with
 
 -- every month the window touches, whole (bounds folded to constants so the scan prunes by ts)
-prices as (
-    select vendor, venue, instrument_key, interval, ts
-    from marts.fct_price_interval
-    where ts >= date_trunc('month', $window_start::timestamptz)
-      and ts < date_trunc('month', $window_end::timestamptz - interval 1 microsecond) + interval 1 month
-),
-
 intervals as (
     select * from ref.intervals
 ),
 
 instruments as (
     select venue, instrument_key, kind, expiry from ref.instrument
+),
+
+-- a row at or after a dated contract's expiry (a snapshot vendor's expiry snapshot) stays in the
+-- data but is not counted as loaded: no interval is expected there
+prices as (
+    select
+        p.vendor,
+        p.venue,
+        p.instrument_key,
+        p.interval,
+        p.ts,
+        i.expiry is null or p.ts < to_timestamp(ceil(epoch(i.expiry) / s.seconds) * s.seconds) as expected
+    from marts.fct_price_interval as p
+    inner join intervals as s using (interval)
+    left join instruments as i using (venue, instrument_key)
+    where p.ts >= date_trunc('month', $window_start::timestamptz)
+      and p.ts < date_trunc('month', $window_end::timestamptz - interval 1 microsecond) + interval 1 month
 ),
 
 -- first observation of each dated future over its whole history (futures only: a small scan)
@@ -48,7 +58,7 @@ loaded_days as (
         instrument_key,
         interval,
         epoch_us(ts) // 86400000000 as day_number,
-        count(distinct ts) as loaded_rows,
+        count(distinct ts) filter (where expected) as loaded_rows,
         min(ts) as first_ts,
         max(ts) as last_ts
     from prices

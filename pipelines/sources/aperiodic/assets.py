@@ -6,10 +6,11 @@
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import partition_months, selected_instruments, source_asset
+from pipelines.partitions import partition_months, refuse_nothing_loaded, selected_instruments, source_asset
+from pipelines.progress import to_run_log
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import AperiodicResource, WarehouseResource
-from pipelines.sources.aperiodic.load import Series, load_months
+from pipelines.sources.aperiodic.load import PRICE_METRIC, Series, load_months
 from pipelines.universe import Universe
 
 
@@ -81,9 +82,11 @@ def _metric_asset(
             series,
             months,
             workers=aperiodic.workers,
-            progress=context.log.info,
+            progress=to_run_log(context.log.info),
             metric=metric,
         )
+        if metric == PRICE_METRIC:  # funding and open interest may legitimately start later
+            refuse_nothing_loaded("aperiodic", report.rows, [s.symbol for s in series], months)
         return dg.MaterializeResult(
             metadata={
                 "rows": report.rows,

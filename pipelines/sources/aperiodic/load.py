@@ -30,6 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.months import next_month
+from pipelines.progress import Ticker
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
 from pipelines.sources.batches import fetch_and_write
@@ -154,6 +155,8 @@ def load_months(
             months_per_transaction=months_per_transaction,
             on_batch=on_batch,
             thread_name=f"aperiodic-{metric}-download",
+            ticker=Ticker(name, "files", files_total, progress),
+            rows_of=lambda staged: staged.rows,
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from pipelines.partitions import partition_months, source_asset
+from pipelines.progress import to_run_log
 from pipelines.resources import CayoLargoResource, WarehouseResource
 from pipelines.sources.cayolargo.load import load_months, plan_walks
 from pipelines.sources.cayolargo.mapping import MappingError
@@ -54,7 +55,7 @@ def build_cayolargo_assets(
             months,
             instruments=config.instruments,
             workers=cayolargo.workers,
-            progress=context.log.info,
+            progress=to_run_log(context.log.info),
         )
         return dg.MaterializeResult(
             metadata={

@@ -24,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.months import month_bounds
+from pipelines.progress import Ticker
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.cayolargo.client import CayoLargoClient
@@ -170,6 +171,8 @@ def load_months(
         months_per_transaction=months_per_transaction,
         on_batch=on_batch,
         thread_name="cayolargo-page",
+        ticker=Ticker("cayolargo", "coin-months", len(walks), progress),
+        rows_of=lambda fetched: fetched.rows.num_rows,
     )
     report.seconds = time.perf_counter() - started
     return report

@@ -6,7 +6,8 @@
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import partition_months, selected_instruments, source_asset
+from pipelines.partitions import partition_months, refuse_nothing_loaded, selected_instruments, source_asset
+from pipelines.progress import to_run_log
 from pipelines.reference import VendorName, upsert_reference
 from pipelines.resources import KaikoResource, WarehouseResource
 from pipelines.sources.kaiko.load import Series, load_months
@@ -55,8 +56,9 @@ def build_kaiko_assets(universe: Universe, partitions: dg.PartitionsDefinition) 
         with wh.writer(shared=True) as con:
             upsert_reference(con, section.instruments, vendor_names(section))
         report = load_months(
-            kaiko.client(), wh, series, months, workers=kaiko.workers, progress=context.log.info
+            kaiko.client(), wh, series, months, workers=kaiko.workers, progress=to_run_log(context.log.info)
         )
+        refuse_nothing_loaded("kaiko", report.rows, [s.instrument_key for s in series], months)
         return dg.MaterializeResult(
             metadata={
                 "rows": report.rows,

@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.months import month_bounds
+from pipelines.progress import Ticker
 from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.mapping import KaikoCode
@@ -137,6 +138,8 @@ def load_months(
         months_per_transaction=months_per_transaction,
         on_batch=on_batch,
         thread_name="kaiko-page",
+        ticker=Ticker("kaiko", "instrument-months", len(series) * len(months), progress),
+        rows_of=lambda staged: staged.rows.num_rows,
     )
     report.seconds = time.perf_counter() - started
     return report

@@ -1,0 +1,69 @@
+"""What a backfill asks each vendor for, checked against the universe before a run starts.
+
+A request that can only produce nothing (a universe with no vendor section, a vendor the universe
+does not configure, an instrument no chosen vendor carries) would otherwise run, load 0 rows and
+republish the same marts; it is refused here with what to change.
+"""
+
+from __future__ import annotations
+
+from pipelines.errors import RequestError
+from pipelines.universe import Universe
+
+VENDORS = ("aperiodic", "kaiko", "cayolargo")
+
+
+def configured_vendors(universe: Universe) -> list[str]:
+    """Vendors with a section in the universe, in load order."""
+    return [v for v in VENDORS if (universe.aperiodic if v == "aperiodic" else universe.section(v))]
+
+
+def listed_keys(universe: Universe, vendor: str) -> list[str]:
+    """The Atlas keys the universe lists for ``vendor`` (CayøLargo lists coins: none)."""
+    section = universe.aperiodic if vendor == "aperiodic" else universe.section(vendor)
+    return [i.key for i in getattr(section, "instruments", ())]
+
+
+def carries(universe: Universe, vendor: str, key: str) -> bool:
+    if vendor == "cayolargo":  # instruments are discovered from the coins' data
+        from pipelines.sources.cayolargo.load import plan_walks
+        from pipelines.sources.cayolargo.mapping import MappingError
+
+        try:
+            plan_walks(universe.section("cayolargo").coins, [universe.start_month], [key])
+        except MappingError:
+            return False
+        return True
+    return key in listed_keys(universe, vendor)
+
+
+def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]) -> dict[str, list[str]]:
+    """Vendor -> the Atlas keys to load from it (empty list = everything it is configured for)."""
+    present = configured_vendors(universe)
+    if not present:
+        raise RequestError(
+            f"{universe.path} lists no instruments: it has no {', '.join(VENDORS)} section; "
+            "add one (see pipelines/universe/demo.yaml)"
+        )
+    if vendor and vendor not in present:
+        raise RequestError(
+            f"{universe.path} has no {vendor} section, so --vendor {vendor} would load nothing; "
+            f"it configures {', '.join(present)}"
+        )
+    chosen = [vendor] if vendor else present
+    if not instruments:
+        return {v: [] for v in chosen}
+    plan = {v: keys for v in chosen if (keys := [k for k in instruments if carries(universe, v, k)])}
+    for key in instruments:
+        if not any(key in keys for keys in plan.values()):
+            others = [v for v in present if v not in chosen and carries(universe, v, key)]
+            who = (
+                f"{chosen[0]} does not carry it"
+                if len(chosen) == 1
+                else f"none of {', '.join(chosen)} carries it"
+            )
+            where = f"; {' and '.join(others)} {'does' if len(others) == 1 else 'do'}" if others else ""
+            choices = sorted({k for v in chosen for k in listed_keys(universe, v)})
+            listed = f" (listed: {', '.join(choices)})" if choices else ""
+            raise RequestError(f"--instrument {key}: {who} in {universe.path}{listed}{where}")
+    return plan

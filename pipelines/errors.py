@@ -1,0 +1,140 @@
+"""What a failed ``markhouse`` command tells a person: one line (what went wrong, which entry,
+vendor or path, what to do) and an exit code per kind of cause, so scripts can tell a typo in the
+universe from a vendor outage from a full disk. Tracebacks only with ``--debug``.
+
+A run's failure reaches the CLI as Dagster's serialized error (class name, message, cause chain),
+not as the exception object, so causes are told apart by class name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    PROBLEMS = 1  # status found problems; a failure of no known kind
+    USAGE = 2  # the command line is wrong (argparse's own code)
+    CONFIG = 3  # the universe file or a setting is wrong, or a request can only produce nothing
+    VENDOR = 4  # a vendor (or the network to it) failed or served something that is not data
+    WAREHOUSE = 5  # the warehouse or serving copy cannot be read or written
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class RequestError(Exception):
+    """A request markhouse refuses before anything runs; the message says what to change."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.CONFIG):
+        super().__init__(message)
+        self.code = code
+
+
+# class name of the cause -> kind; matched on the innermost non-Dagster error of the chain
+_KINDS: dict[str, ExitCode] = {
+    "UniverseError": ExitCode.CONFIG,
+    "SymbolError": ExitCode.CONFIG,
+    "VenueError": ExitCode.CONFIG,
+    "MappingError": ExitCode.CONFIG,
+    "RequestError": ExitCode.CONFIG,
+    "Failure": ExitCode.CONFIG,  # markhouse's assets raise it for a request they cannot serve
+    "VendorHTTPError": ExitCode.VENDOR,
+    "PagingError": ExitCode.VENDOR,
+    "PageError": ExitCode.VENDOR,
+    "ConnectionError": ExitCode.VENDOR,
+    "Timeout": ExitCode.VENDOR,
+    "FileValidationError": ExitCode.VENDOR,
+    "MonthValidationError": ExitCode.VENDOR,
+    "PageValidationError": ExitCode.VENDOR,
+    "SchemaError": ExitCode.VENDOR,
+    "SchemaErrors": ExitCode.VENDOR,
+    "WarehouseBusyError": ExitCode.WAREHOUSE,
+    "IOException": ExitCode.WAREHOUSE,
+    "PermissionError": ExitCode.WAREHOUSE,
+    "PermissionException": ExitCode.WAREHOUSE,
+    "OSError": ExitCode.WAREHOUSE,
+    "FileNotFoundError": ExitCode.WAREHOUSE,
+    "IsADirectoryError": ExitCode.WAREHOUSE,
+    "NotADirectoryError": ExitCode.WAREHOUSE,
+    "SerializationException": ExitCode.WAREHOUSE,
+    "KeyboardInterrupt": ExitCode.INTERRUPTED,
+    "DagsterExecutionInterruptedError": ExitCode.INTERRUPTED,
+}
+
+HINTS = {
+    ExitCode.CONFIG: "fix that entry (the universe file is MARKHOUSE_UNIVERSE) or the command line",
+    ExitCode.VENDOR: (
+        "check the vendor's base URL and API key (<VENDOR>_BASE_URL, <VENDOR>_API_KEY) and the network, "
+        "or try again later"
+    ),
+    ExitCode.WAREHOUSE: (
+        "check that the path is writable and not damaged (MARKHOUSE_WAREHOUSE, MARKHOUSE_SERVING), "
+        "and that no other program holds it"
+    ),
+    ExitCode.INTERRUPTED: "months already committed stay; run the same backfill again to finish",
+    ExitCode.PROBLEMS: "run again with --debug for the traceback",
+}
+
+
+NOT_SERVED = "the vendor does not serve it: check the venue and symbol in the universe (MARKHOUSE_UNIVERSE)"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    code: ExitCode
+    message: str
+    hint: str | None = None
+
+    def line(self) -> str:
+        hint = self.hint or HINTS.get(self.code, "")
+        vendor = next(
+            (v for v in ("aperiodic", "kaiko", "cayolargo") if self.message.lower().startswith(v)), None
+        )
+        if vendor:
+            hint = hint.replace("<VENDOR>", vendor.upper())
+        return f"markhouse: {self.message}" + (f" -> {hint}" if hint else "")
+
+
+def _chain(error: Any) -> list[Any]:
+    """The error and its causes, outermost first (Dagster's SerializableErrorInfo or an exception;
+    a context suppressed with ``from None`` is not a cause)."""
+    out, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        out.append(error)
+        if isinstance(error, BaseException):
+            error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        else:
+            error = getattr(error, "cause", None) or getattr(error, "context", None)
+    return out
+
+
+def _name(error: Any) -> str:
+    return str(getattr(error, "cls_name", None) or type(error).__name__)
+
+
+def _message(error: Any) -> str:
+    text = str(getattr(error, "message", "") if hasattr(error, "cls_name") else error).strip()
+    text = text.splitlines()[0] if text else _name(error)
+    # Dagster's serialized message starts with the qualified class name
+    return re.sub(rf"^([\w.]*\.)?{re.escape(_name(error))}: ", "", text)
+
+
+def diagnose(error: Any) -> Diagnosis:
+    """The kind and the one-line message of ``error``: the outermost cause of a known kind (past
+    Dagster's wrappers) wins, else the innermost one that is not Dagster's own."""
+    chain = _chain(error)
+    for item in chain:
+        code = _KINDS.get(_name(item))
+        if code is ExitCode.VENDOR and ": HTTP 404: " in _message(item):
+            return Diagnosis(ExitCode.CONFIG, _message(item), NOT_SERVED)
+        if code is ExitCode.INTERRUPTED:
+            return Diagnosis(code, "interrupted (Ctrl-C)")
+        if code is not None:
+            return Diagnosis(code, _message(item))
+    for item in reversed(chain):
+        if not _name(item).startswith("Dagster"):
+            return Diagnosis(ExitCode.PROBLEMS, f"{_name(item)}: {_message(item)}")
+    return Diagnosis(ExitCode.PROBLEMS, _message(chain[0]) if chain else "unknown failure")

@@ -1,0 +1,157 @@
+"""Progress a person can follow on long work: per vendor, the work units done of the total, pages
+fetched, rows, rate and ETA, at least every few seconds.
+
+Loaders report through a ``Ticker``; its lines go to the run's log (the Dagster UI) and to the
+Python logger ``markhouse.progress``, which the ``markhouse`` command renders on the terminal (a
+bar that redraws itself on a TTY, plain lines otherwise). Pages are counted where every vendor's
+paging goes through (``pipelines.paging``), so a long Kaiko or CayøLargo walk shows movement
+before its first month is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import IO
+
+log = logging.getLogger("markhouse.progress")
+
+_pages: Counter[str] = Counter()
+_pages_lock = threading.Lock()
+
+TICK_SECONDS = 2.0
+
+
+def page_fetched(vendor: str) -> None:
+    with _pages_lock:
+        _pages[vendor.lower()] += 1
+
+
+def pages_fetched(vendor: str) -> int:
+    with _pages_lock:
+        return _pages[vendor.lower()]
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class Ticker:
+    """One vendor's (or the marts') progress. Thread-safe; ``tick`` emits at most every
+    ``every`` seconds, ``done`` always."""
+
+    def __init__(
+        self,
+        what: str,
+        unit: str,
+        total: int,
+        emit: Callable[[str], None],
+        *,
+        every: float = TICK_SECONDS,
+    ):
+        self.what, self.unit, self.total = what, unit, total
+        self._emit = emit
+        self.every = every
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._last = self._started
+        self._pages_at_start = pages_fetched(what)
+        self.units = 0
+        self.rows = 0
+        self.months_written = 0
+        self.months = 0
+
+    def unit_done(self, rows: int) -> None:
+        with self._lock:
+            self.units += 1
+            self.rows += rows
+
+    def months_done(self, done: int, total: int) -> None:
+        with self._lock:
+            self.months_written, self.months = done, total
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self._started
+        with self._lock:
+            units, rows, written, months = self.units, self.rows, self.months_written, self.months
+        pages = pages_fetched(self.what) - self._pages_at_start
+        parts = [f"{self.what}: {units}/{self.total} {self.unit}"]
+        if pages:
+            parts.append(f"{pages:,} pages")
+        parts.append(f"{rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} rows/s")
+        if months:
+            parts.append(f"{written}/{months} months written")
+        if 0 < units < self.total:
+            parts.append(f"ETA {_duration(elapsed / units * (self.total - units))}")
+        parts.append(f"{_duration(elapsed)} elapsed")
+        return ", ".join(parts)
+
+    def tick(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._last < self.every:
+                return
+            self._last = now
+        self._emit(self.line())
+
+
+def to_run_log(info: Callable[[str], None]) -> Callable[[str], None]:
+    """A progress callback for an asset: the run's log (Dagster UI) and the terminal logger."""
+
+    def emit(message: str) -> None:
+        info(message)
+        log.info(message)
+
+    return emit
+
+
+class TerminalHandler(logging.Handler):
+    """Renders progress lines: one redrawn line per source on a TTY, plain lines otherwise."""
+
+    def __init__(self, stream: IO[str] | None = None):
+        super().__init__(logging.INFO)
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._open_line = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if self.tty and ": " in text and " rows" in text and "/" in text:
+            self.stream.write("\r\x1b[2K" + _bar(text) + " " + text[:140])
+            self._open_line = True
+        else:
+            if self._open_line:
+                self.stream.write("\n")
+                self._open_line = False
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._open_line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open_line = False
+        super().close()
+
+
+def _bar(text: str, width: int = 20) -> str:
+    """A bar from the ``done/total`` after the source name."""
+    try:
+        done, total = (int(x) for x in text.split(": ", 1)[1].split(" ", 1)[0].split("/"))
+    except ValueError:
+        return ""
+    filled = round(width * done / total) if total else width
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def attach_terminal(stream: IO[str] | None = None) -> TerminalHandler:
+    handler = TerminalHandler(stream)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handler

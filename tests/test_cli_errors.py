@@ -1,0 +1,267 @@
+"""`markhouse` failures: one line naming the cause and what to do, an exit code per kind, the
+traceback only with --debug, and requests that can only produce nothing refused before a run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster._utils.error import SerializableErrorInfo
+
+from pipelines.cli import main
+from pipelines.emulator.server import Emulator
+from pipelines.errors import ExitCode, diagnose
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DEMO = REPO / "pipelines" / "universe" / "demo.yaml"
+
+
+def backfill(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    code = main(["backfill", "--start", "2026-05", "--end", "2026-05", *args])
+    err = capsys.readouterr().err
+    return code, err.splitlines()
+
+
+@pytest.fixture
+def universe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "universe.yaml"
+    monkeypatch.setenv("MARKHOUSE_UNIVERSE", str(path))
+    monkeypatch.setenv("MARKHOUSE_WAREHOUSE", str(tmp_path / "wh" / "markhouse.duckdb"))
+    monkeypatch.setenv("MARKHOUSE_SERVING", str(tmp_path / "wh" / "serving.duckdb"))
+    path.write_text(DEMO.read_text())
+    return path
+
+
+def test_a_universe_without_instruments_is_refused(universe: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    universe.write_text("start_month: 2026-01\n")
+    code, lines = backfill(capsys)
+    assert code == ExitCode.CONFIG == 3
+    assert lines == [
+        f"markhouse: {universe} lists no instruments: it has no aperiodic, kaiko, cayolargo section; "
+        "add one (see pipelines/universe/demo.yaml)"
+    ]
+
+
+def test_a_vendor_the_universe_does_not_configure_is_refused(universe: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    universe.write_text(DEMO.read_text().split("\nkaiko:")[0])  # Aperiodic only
+    code, lines = backfill(capsys, "--vendor", "kaiko")
+    assert code == 3
+    assert lines == [
+        f"markhouse: {universe} has no kaiko section, so --vendor kaiko would load nothing; it configures aperiodic"
+    ]
+
+
+def test_an_instrument_the_chosen_vendor_does_not_carry_is_refused(universe: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, lines = backfill(capsys, "--vendor", "kaiko", "--instrument", "perpetual-ETH-USDT:USDT")
+    assert code == 3 and len(lines) == 1
+    assert lines[0].startswith(
+        f"markhouse: --instrument perpetual-ETH-USDT:USDT: kaiko does not carry it in {universe}"
+    )
+    assert lines[0].endswith("; aperiodic and cayolargo do")  # who does
+    code, lines = backfill(capsys, "--instrument", "perpetual-DOGE-USDT:USDT")
+    assert code == 3 and "none of aperiodic, kaiko, cayolargo carries it" in lines[0]
+
+
+def test_a_broken_universe_names_the_entry(universe: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    universe.write_text(DEMO.read_text().replace("symbol: perpetual-ETH-USDT:USDT", "symbol: ETHUSDT", 1))
+    code, lines = backfill(capsys)
+    assert code == 3 and len(lines) == 1
+    assert lines[0].startswith(f"markhouse: {universe}: aperiodic.instruments[1]:")
+    assert "'ETHUSDT'" in lines[0] and "MARKHOUSE_UNIVERSE" in lines[0]
+
+
+def test_an_unwritable_warehouse_is_refused_before_the_run(
+    universe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("MARKHOUSE_WAREHOUSE", str(blocker / "markhouse.duckdb"))
+    code, lines = backfill(capsys)
+    assert code == ExitCode.WAREHOUSE == 5
+    assert lines[0].startswith(
+        f"markhouse: cannot create {blocker} for {blocker / 'markhouse.duckdb'} (MARKHOUSE_WAREHOUSE)"
+    )
+
+
+def test_usage_errors_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["backfill", "--start", "2026-05", "--end", "2026-03"]) == 2
+    assert capsys.readouterr().err == "markhouse: --end 2026-03 is before --start 2026-05\n"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["backfill", "--start", "May", "--end", "2026-03"])
+    assert exit_info.value.code == 2
+
+
+def test_version(capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out == "markhouse 0.1.0\n"
+
+
+def test_a_vendor_error_inside_the_run_is_one_line(tmp_path: Path) -> None:
+    """Wrong key: one line naming the vendor and what to check, exit 4; --debug adds the detail."""
+    with Emulator() as emu:
+        env = {
+            **os.environ,
+            "MARKHOUSE_WAREHOUSE": str(tmp_path / "wh.duckdb"),
+            "MARKHOUSE_SERVING": str(tmp_path / "serving.duckdb"),
+            "APERIODIC_BASE_URL": emu.aperiodic_base_url,
+            "APERIODIC_API_KEY": "not-the-key",
+            "PYTHONWARNINGS": "ignore",
+        }
+        args = [
+            str(BIN / "markhouse"),
+            "backfill",
+            "--start",
+            "2026-05",
+            "--end",
+            "2026-05",
+            "--vendor",
+            "aperiodic",
+        ]
+        out = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        debug = subprocess.run(
+            [*args, "--debug"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
+    assert out.returncode == ExitCode.VENDOR == 4, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("markhouse: aperiodic: HTTP 401"), out.stderr
+    assert "not-the-key" not in out.stderr  # the key is redacted
+    assert lines[0].endswith("(APERIODIC_BASE_URL, APERIODIC_API_KEY) and the network, or try again later")
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    assert debug.returncode == 4 and "raise VendorHTTPError" in debug.stderr  # the stack
+    assert "not-the-key" not in debug.stderr
+
+
+def test_a_closed_port_fails_at_once_with_exit_4(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "MARKHOUSE_WAREHOUSE": str(tmp_path / "wh.duckdb"),
+        "MARKHOUSE_SERVING": str(tmp_path / "serving.duckdb"),
+        "KAIKO_BASE_URL": f"http://127.0.0.1:{port}",
+        "PYTHONWARNINGS": "ignore",
+    }
+    out = subprocess.run(
+        [str(BIN / "markhouse"), "backfill", "--start", "2026-05", "--end", "2026-05", "--vendor", "kaiko"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 4
+    assert out.stderr.splitlines()[-1].startswith(
+        "markhouse: kaiko: cannot reach the host: connection refused"
+    )
+    assert "retry" not in out.stderr
+
+
+def error_info(
+    cls_name: str, message: str, cause: SerializableErrorInfo | None = None
+) -> SerializableErrorInfo:
+    return SerializableErrorInfo(message=message, stack=[], cls_name=cls_name, cause=cause)
+
+
+@pytest.mark.parametrize(
+    ("cls_name", "message", "code", "line"),
+    [
+        (
+            "Failure",
+            "dagster._core.definitions.events.Failure: instrument(s) not in the Kaiko universe: ['x']\n",
+            ExitCode.CONFIG,
+            "markhouse: instrument(s) not in the Kaiko universe: ['x'] -> fix that entry",
+        ),
+        (
+            "IOException",
+            '_duckdb.IOException: IO Error: Cannot open file "/ro/wh.duckdb": Read-only file system\n',
+            ExitCode.WAREHOUSE,
+            'markhouse: IO Error: Cannot open file "/ro/wh.duckdb": Read-only file system -> check that the path',
+        ),
+        (
+            "FileValidationError",
+            "pipelines.sources.aperiodic.schema.FileValidationError: aperiodic file x.parquet: column mark_price missing\n",
+            ExitCode.VENDOR,
+            "markhouse: aperiodic file x.parquet: column mark_price missing -> check the vendor's base URL and API key (APERIODIC_BASE_URL",
+        ),
+        (
+            "DagsterExecutionInterruptedError",
+            "dagster._core.errors.DagsterExecutionInterruptedError\n",
+            ExitCode.INTERRUPTED,
+            "markhouse: interrupted (Ctrl-C) -> months already committed stay; run the same backfill again",
+        ),
+        (
+            "KeyError",
+            "KeyError: 'boom'\n",
+            ExitCode.PROBLEMS,
+            "markhouse: KeyError: 'boom' -> run again with --debug for the traceback",
+        ),
+    ],
+)
+def test_the_cause_inside_dagsters_wrapper_decides(
+    cls_name: str, message: str, code: ExitCode, line: str
+) -> None:
+    wrapped = error_info(
+        "DagsterExecutionStepExecutionError",
+        'dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing op "x":\n',
+        error_info(cls_name, message),
+    )
+    diagnosis = diagnose(wrapped)
+    assert diagnosis.code == code
+    assert diagnosis.line().startswith(line)
+    assert "\n" not in diagnosis.line()
+
+
+def test_an_instrument_the_vendor_does_not_serve_is_a_configuration_error(tmp_path: Path) -> None:
+    """The universe may list okx-perps, but the emulator serves Binance only (it answers 404), and a
+    future has no rows after its expiry: both end with exit 3 and one line naming what to change,
+    not with "0 rows" and a republished serving copy."""
+    universe = tmp_path / "okx.yaml"
+    universe.write_text(
+        "start_month: 2026-01\n"
+        "aperiodic:\n"
+        "  instruments:\n"
+        "    - {venue: okx-perps, symbol: perpetual-BTC-USDT:USDT}\n"
+    )
+    env = {
+        **os.environ,
+        "MARKHOUSE_WAREHOUSE": str(tmp_path / "wh.duckdb"),
+        "MARKHOUSE_SERVING": str(tmp_path / "serving.duckdb"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    markhouse = [str(BIN / "markhouse"), "backfill", "--start", "2026-04", "--end", "2026-04"]
+    okx = subprocess.run(
+        markhouse,
+        cwd=REPO,
+        env={**env, "MARKHOUSE_UNIVERSE": str(universe)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert okx.returncode == 3, okx.stderr[-2000:]
+    line = okx.stderr.splitlines()[-1]
+    assert line.startswith(
+        "markhouse: aperiodic: HTTP 404: Symbol not found (Symbol 'perpetual-BTC-USDT:USDT' not found on okx-perps)"
+    )
+    assert line.endswith(
+        "-> the vendor does not serve it: check the venue and symbol in the universe (MARKHOUSE_UNIVERSE)"
+    )
+    expired = subprocess.run(
+        [*markhouse, "--vendor", "kaiko", "--instrument", "future-BTC-USDT:USDT-20260327"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert expired.returncode == 3, expired.stderr[-2000:]
+    assert expired.stderr.splitlines()[-1].startswith(
+        "markhouse: kaiko served no rows for future-BTC-USDT:USDT-20260327 in 2026-04..2026-04: it does not carry them"
+    )
+    assert not (tmp_path / "serving.duckdb").exists()  # nothing published by either

@@ -1,0 +1,69 @@
+"""`markhouse summary` keeps venues apart: one Atlas key trades on several venues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.summary import print_summary
+
+BTC = "perpetual-BTC-USDT:USDT"
+
+
+def hand_built_serving_copy(path: Path) -> None:
+    """Three binance-futures hours and two okx-perps hours of the same key; the two vendors agree
+    on binance-futures for two hours and on okx-perps for one."""
+    con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_price_interval (vendor varchar, venue varchar, instrument_key varchar, "
+        "timestamp_type varchar, interval varchar, source_interval varchar, ts timestamptz)"
+    )
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    for venue, hours in (("binance-futures", 3), ("okx-perps", 2)):
+        for h in range(hours):
+            con.execute(
+                "insert into marts.fct_price_interval values ('aperiodic', ?, ?, 'exchange', '1h', '1h', ?)",
+                [venue, BTC, start + timedelta(hours=h)],
+            )
+    con.execute(
+        "create table marts.rpt_vendor_divergence (vendor_a varchar, vendor_b varchar, venue varchar, "
+        "instrument_key varchar, interval varchar, ts timestamptz, mark_diff_bps double, last_diff_bps double)"
+    )
+    for venue, diffs in (("binance-futures", [1.0, 3.0]), ("okx-perps", [10.0])):
+        for h, d in enumerate(diffs):
+            con.execute(
+                "insert into marts.rpt_vendor_divergence values ('aperiodic', 'kaiko', ?, ?, '1h', ?, ?, ?)",
+                [venue, BTC, start + timedelta(hours=h), d, -d],
+            )
+    con.execute(
+        "create table marts.fct_carry (vendor varchar, venue varchar, instrument_key varchar, kind varchar, "
+        "ts timestamptz, funding_rate double, funding_interval_hours double, funding_annualized_pct double, "
+        "oi_usd double)"
+    )
+    con.execute(
+        "create table marts.rpt_mark_last_gap (vendor varchar, venue varchar, instrument_key varchar, "
+        "interval varchar, ts timestamptz, gap_bps double, episode_intervals integer)"
+    )
+    con.close()
+
+
+def test_summary_and_its_divergence_example_keep_venues_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "serving.duckdb"
+    hand_built_serving_copy(path)
+    print_summary(path)
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.startswith("aperiodic ")]
+    assert [(r[1], r[2], r[6]) for r in rows] == [("binance-futures", BTC, "3"), ("okx-perps", BTC, "2")]
+    divergence = [line.split() for line in lines if line.strip().startswith("aperiodic  kaiko")]
+    # venue, intervals, median |mark diff| (of 1 and 3 = 2.0; of 10 alone = 10.0), max |last diff|
+    assert [(d[2], d[5], d[6], d[7]) for d in divergence] == [
+        ("binance-futures", "2", "2.0", "3.0"),
+        ("okx-perps", "1", "10.0", "10.0"),
+    ]
