@@ -129,6 +129,11 @@ def print_report(report: StatusReport) -> None:
         print(f"status: {len(report.problems)} problem(s)")
         for p in report.problems:
             print(f"  - {p}")
+    if report.published_snapshot is not None and report.published_at is not None:
+        print(
+            f"published snapshot {report.published_snapshot} at {report.published_at:%Y-%m-%d %H:%M} UTC "
+            "(what BI tools and `markhouse query` read)"
+        )
 
 
 def report_json(report: StatusReport) -> dict[str, object]:
@@ -153,8 +158,3 @@ def report_json(report: StatusReport) -> dict[str, object]:
             for m in report.months
         ],
     }
-    if report.published_snapshot is not None and report.published_at is not None:
-        print(
-            f"published snapshot {report.published_snapshot} at {report.published_at:%Y-%m-%d %H:%M} UTC "
-            "(what BI tools and `markhouse query` read)"
-        )
