@@ -20,7 +20,7 @@ import yaml
 from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
-from pipelines.storage import transaction
+from pipelines.storage import LAKE, transaction
 
 VIEW_LAYERS = (("staging", "staging"), ("intermediate", "staging"))
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -78,6 +78,9 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
 
 
 def _build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None) -> None:
+    # the warehouse, or a plain DuckDB database (mart_catalog's empty in-memory one)
+    row = con.execute("select current_database()").fetchone()
+    in_lake = bool(row and row[0] == LAKE)
     settings = {**DEFAULT_REPORT_SETTINGS, **(report_settings or {})}
     current = dict(con.execute("select name, value from ref.settings").fetchall())
     if current != settings:
@@ -98,19 +101,19 @@ def _build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, f
             con.execute(
                 f"create table {model.relation} as\nselect * from ({model.sql}) limit 0", _empty_window()
             )
-            # a window refresh then rewrites only its months' files
-            partition = (
-                "month"
-                if model.time_column == "month"
-                else f"year({model.time_column}), month({model.time_column})"
-            )
-            con.execute(f"alter table {model.relation} set partitioned by ({partition})")
+            if in_lake:  # a window refresh then rewrites only its months' files
+                partition = (
+                    "month"
+                    if model.time_column == "month"
+                    else f"year({model.time_column}), month({model.time_column})"
+                )
+                con.execute(f"alter table {model.relation} set partitioned by ({partition})")
     for model in marts:
         if not model.incremental:
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")
     # DuckLake keeps comments on tables, their columns and views, not on view columns: the
     # serving file (plain DuckDB) carries those
-    apply_comments(con, MARTS_DOCS, view_columns=False)
+    apply_comments(con, MARTS_DOCS, view_columns=not in_lake)
 
 
 def _names(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
