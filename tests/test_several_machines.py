@@ -236,3 +236,51 @@ def test_an_object_store_data_path_needs_its_credentials_from_the_environment(
     assert lake.data_location == "s3://bucket/markhouse/"
     with pytest.raises(RuntimeError, match="set MARKHOUSE_S3_KEY_ID and MARKHOUSE_S3_SECRET"), lake.writer():
         pass
+
+
+def test_a_cli_backfill_records_its_run_in_a_postgres_dagster_instance_and_loads_the_postgres_lake(
+    postgres: object, tmp_path: Path
+) -> None:
+    import psycopg2
+
+    dagster_url = database(postgres, "dagster_cli")
+    catalog = database(postgres, "lake_cli")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "deploy" / "postgres" / "dagster.yaml").read_text())
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "MARKHOUSE_DAGSTER_POSTGRES_URL": dagster_url,
+        "MARKHOUSE_CATALOG": catalog,
+        "MARKHOUSE_WAREHOUSE": str(tmp_path / "host" / "markhouse.sqlite"),
+        "MARKHOUSE_SERVING": str(tmp_path / "host" / "serving.duckdb"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    command = ["backfill", "--vendor", "aperiodic", "--start", "2026-03", "--end", "2026-03"]
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "markhouse"), *command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    db = psycopg2.connect(dagster_url)
+    try:
+        with db.cursor() as cur:
+            cur.execute(
+                "select r.status from runs r join run_tags t on t.run_id = r.run_id "
+                "where t.key = 'markhouse/command' and t.value = 'backfill'"
+            )
+            assert cur.fetchall() == [("SUCCESS",)]
+    finally:
+        db.close()
+    # no run or event database in local files (what is left there: this host's compute logs)
+    assert not list(home.rglob("*.db")) and not (home / "history").exists()
+    lake = Warehouse(tmp_path / "host" / "markhouse.sqlite", catalog=catalog)
+    with lake.reader() as con:  # the demo universe's two Aperiodic instruments, March at 1h
+        assert con.execute(
+            "select count(*) from marts.fct_price_interval where vendor = 'aperiodic'"
+        ).fetchone() == (2 * FCT_PER_VENDOR,)
