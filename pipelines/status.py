@@ -114,11 +114,6 @@ def _age(delta: timedelta) -> str:
 
 
 def print_report(report: StatusReport) -> None:
-    if report.published_snapshot is not None and report.published_at is not None:
-        print(
-            f"published snapshot {report.published_snapshot} at {report.published_at:%Y-%m-%d %H:%M} UTC "
-            "(what BI tools and `markhouse query` read)"
-        )
     print(f"coverage as of {report.as_of:%Y-%m-%d %H:%M} UTC")
     print(
         f"{'vendor':<10} {'venue':<16} {'instrument':<30} {'int':<4} {'month':<8} {'loaded':>8} {'missing':>8}  last (UTC)        age"
@@ -134,6 +129,11 @@ def print_report(report: StatusReport) -> None:
         print(f"status: {len(report.problems)} problem(s)")
         for p in report.problems:
             print(f"  - {p}")
+    if report.published_snapshot is not None and report.published_at is not None:
+        print(
+            f"published snapshot {report.published_snapshot} at {report.published_at:%Y-%m-%d %H:%M} UTC "
+            "(what BI tools and `markhouse query` read)"
+        )
 
 
 def report_json(report: StatusReport) -> dict[str, object]:
