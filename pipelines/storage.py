@@ -71,6 +71,35 @@ PARTITIONED_BY_MONTH = (
 COMMIT_ATTEMPTS = 6
 RETRYABLE = ("database is locked", "conflict", "busy")
 
+# Past one machine: ``MARKHOUSE_CATALOG`` names a PostgreSQL catalog (a URL or a libpq string) and
+# ``MARKHOUSE_DATA_PATH`` a shared folder or an S3-compatible URL; unset, the embedded SQLite
+# catalog and the data folder beside it. ``MARKHOUSE_WAREHOUSE`` stays this host's working file:
+# the SQLite catalog itself, or with PostgreSQL the place of the host's writer lock and staging.
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+REMOTE_DATA_PREFIXES = ("s3://", "s3a://", "r2://", "gcs://", "gs://")
+# the S3 secret's settings, read from the environment only when the data path is a URL
+S3_SETTINGS = (
+    ("MARKHOUSE_S3_KEY_ID", "key_id"),
+    ("MARKHOUSE_S3_SECRET", "secret"),
+    ("MARKHOUSE_S3_REGION", "region"),
+    ("MARKHOUSE_S3_ENDPOINT", "endpoint"),
+    ("MARKHOUSE_S3_URL_STYLE", "url_style"),
+    ("MARKHOUSE_S3_USE_SSL", "use_ssl"),
+)
+_PASSWORD = re.compile(
+    r"(?P<head>postgres(?:ql)?://[^:/@\s]*:)[^@\s]*(?=@)|(?P<kv>password\s*=\s*)(?:'[^']*'|\S+)", re.I
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with any PostgreSQL password (URL or ``password=``) replaced, for messages and logs."""
+    return _PASSWORD.sub(lambda m: (m["head"] or m["kv"]) + "***", text)
+
+
+def is_postgres(catalog: str) -> bool:
+    """A PostgreSQL connection URL or libpq ``key=value`` string (not a file path)."""
+    return catalog.startswith(POSTGRES_PREFIXES) or bool(re.search(r"(^|\s)(dbname|host)\s*=", catalog))
+
 
 class WarehouseBusyError(RuntimeError):
     """Another process holds the warehouse for writing longer than we were willing to wait."""
@@ -209,22 +238,30 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.Error) and any(s in str(exc).lower() for s in RETRYABLE)
+def _retryable(exc: BaseException, also: Sequence[str] = ()) -> bool:
+    return isinstance(exc, duckdb.Error) and any(s in str(exc).lower() for s in (*RETRYABLE, *also))
 
 
-def with_commit_retry(work: Callable[[], T], what: str, attempts: int = COMMIT_ATTEMPTS) -> T:
+def with_commit_retry(
+    work: Callable[[], T], what: str, attempts: int = COMMIT_ATTEMPTS, also: Sequence[str] = ()
+) -> T:
     """Run ``work`` (one whole transaction) again when its commit met another writer's, with
-    backoff; after ``attempts`` the last error propagates (nothing half-written: it rolled back)."""
+    backoff; after ``attempts`` the last error propagates (nothing half-written: it rolled back).
+    ``also``: further error texts that mean "another writer got there first"."""
     for attempt in range(1, attempts + 1):
         try:
             return work()
         except duckdb.Error as exc:
-            if not _retryable(exc) or attempt == attempts:
+            if not _retryable(exc, also) or attempt == attempts:
                 raise
             delay = min(0.1 * 2**attempt, 5.0)
             log.warning(
-                "%s: commit conflict (%s); retrying in %.1fs (%d/%d)", what, exc, delay, attempt, attempts
+                "%s: commit conflict (%s); retrying in %.1fs (%d/%d)",
+                what,
+                redact(str(exc)),
+                delay,
+                attempt,
+                attempts,
             )
             time.sleep(delay)
     raise AssertionError("unreachable")
@@ -246,13 +283,57 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 class Warehouse:
     """A DuckLake warehouse: one writer at a time, any number of snapshot readers."""
 
-    def __init__(self, path: Path | str, memory_limit: str | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        memory_limit: str | None = None,
+        catalog: str | None = None,
+        data_path: str | None = None,
+    ):
         self.path = Path(path)
         self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
+        self.catalog = catalog if catalog is not None else os.environ.get("MARKHOUSE_CATALOG") or None
+        if self.catalog is not None and not is_postgres(self.catalog):
+            raise ValueError(
+                f"MARKHOUSE_CATALOG must be a PostgreSQL URL (postgresql://...) or libpq string "
+                f"(dbname=... host=...), got {redact(self.catalog)!r}; unset it for the embedded catalog"
+            )
+        self._data = data_path if data_path is not None else os.environ.get("MARKHOUSE_DATA_PATH") or None
+
+    @property
+    def shared_catalog(self) -> bool:
+        """The catalog is a PostgreSQL server other hosts may write too (this host's lock does not
+        hold them back)."""
+        return self.catalog is not None
+
+    @property
+    def data_is_remote(self) -> bool:
+        return self._data is not None and self._data.startswith(REMOTE_DATA_PREFIXES)
 
     @property
     def data_path(self) -> Path:
+        """The local (or mounted shared) data folder; see ``data_location`` for an object-store URL."""
+        if self.data_is_remote:
+            raise RuntimeError(f"the data path is object storage ({self._data}), not a folder")
+        if self._data is not None:
+            return Path(self._data)
         return self.path.with_name(self.path.stem + ".data")
+
+    @property
+    def data_location(self) -> str:
+        """Where the parquet files go, as DuckLake's DATA_PATH (a folder or a URL, ending in /)."""
+        if self.data_is_remote:
+            assert self._data is not None
+            return self._data.rstrip("/") + "/"
+        return str(self.data_path.resolve()) + os.sep
+
+    def describe(self) -> str:
+        """The catalog for messages: the file, or the PostgreSQL server with its password hidden."""
+        return redact(self.catalog) if self.catalog is not None else str(self.path)
+
+    def _catalog_exists(self) -> bool:
+        # a PostgreSQL catalog is created by DuckLake on first attach, racing writers retry
+        return self.catalog is not None or self.path.exists()
 
     @property
     def lock_path(self) -> Path:
@@ -265,6 +346,8 @@ class Warehouse:
 
     def check_layout(self) -> None:
         """Refuse to start on a warehouse in the previous layout, saying what to run."""
+        if self.catalog is not None:
+            return
         if is_duckdb_file(self.path):
             raise LegacyWarehouseError(
                 f"{self.path} is a DuckDB warehouse file from the previous layout; the warehouse is now a "
@@ -290,17 +373,31 @@ class Warehouse:
             # data inlining would keep small inserts in the catalog, where plain-parquet readers
             # (the serving file's views) cannot see them
             options += [
-                f"data_path {_quote(str(self.data_path.resolve()) + os.sep)}",
+                f"data_path {_quote(self.data_location)}",
                 "data_inlining_row_limit 0",
             ]
-        for package, name in EXTENSIONS:
+        extensions = [*EXTENSIONS]
+        if self.catalog is not None:
+            extensions.append(("duckdb_extension_postgres_scanner", "postgres_scanner"))
+        if self.data_is_remote:
+            extensions.append(("duckdb_extension_httpfs", "httpfs"))
+        for package, name in extensions:
             con.execute(f"load {_quote(str(extension_path(package, name)))}")
-        try:
-            con.execute(
-                f"attach {_quote('ducklake:sqlite:' + str(self.path))} as {LAKE} ({', '.join(options)})"
-            )
+        if self.data_is_remote:
+            _create_s3_secret(con)
+        source = (
+            f"ducklake:postgres:{self.catalog}"
+            if self.catalog is not None
+            else f"ducklake:sqlite:{self.path}"
+        )
+
+        def attach() -> None:
+            con.execute(f"attach {_quote(source)} as {LAKE} ({', '.join(options)})")
+
+        try:  # two hosts creating a new PostgreSQL catalog at once: the loser retries
+            with_commit_retry(attach, "attach", also=("already exists", "duplicate key"))
         except duckdb.Error as exc:
-            raise RuntimeError(f"cannot open the warehouse {self.path}: {exc}") from exc
+            raise RuntimeError(f"cannot open the warehouse {self.describe()}: {redact(str(exc))}") from None
         con.execute(f"use {LAKE}")
 
     @contextmanager
@@ -315,7 +412,7 @@ class Warehouse:
             self.check_layout()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # the first writer creates the catalog alone
-        exclusive = not shared or not self.path.exists()
+        exclusive = not shared or not self._catalog_exists()
         with open(self.lock_path, "a+") as lock:
             deadline = time.monotonic() + wait_seconds
             announced = False
@@ -336,16 +433,18 @@ class Warehouse:
                     time.sleep(0.2)
             try:
                 remove_stale_temporaries(self.path.parent)
-                new = not self.path.exists()
+                new = self.catalog is None and not self.path.exists()
                 if new:
                     _create_wal_catalog(self.path)
                 con = _connect(self.memory_limit)
                 try:
                     self._attach(con, read_only=False)
                     with_commit_retry(lambda: _ensure_schema(con), "schema")
-                    if new:
+                    if not self.data_is_remote:
                         self.data_path.mkdir(parents=True, exist_ok=True)
-                    elif exclusive:  # a shared writer's files in flight would look orphaned
+                    # a shared writer's files in flight would look orphaned; on a shared catalog,
+                    # another host's are invisible to this lock (maintenance removes old ones)
+                    if not new and exclusive and not self.shared_catalog:
                         self.remove_orphaned_files(con)
                     yield con
                 except duckdb.Error as exc:
@@ -360,7 +459,7 @@ class Warehouse:
         """Read-only connection at the latest published snapshot (or at ``snapshot``: time travel).
         Never blocks a writer, and a writer's later commits do not change what it reads."""
         self.check_layout()
-        if not self.path.exists():
+        if not self._catalog_exists():
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
         con = _connect(self.memory_limit)
         try:
@@ -449,6 +548,24 @@ class Warehouse:
             for name in views:
                 con.unregister(name)
         return ReplaceResult(rows, partitions.num_rows, time.perf_counter() - started)
+
+
+def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """The S3-compatible store's credentials, from the environment only (never logged or echoed:
+    DuckDB's errors name the secret, not its values)."""
+    given = {key: os.environ[var] for var, key in S3_SETTINGS if os.environ.get(var)}
+    if "key_id" not in given or "secret" not in given:
+        raise RuntimeError(
+            "MARKHOUSE_DATA_PATH is object storage: set MARKHOUSE_S3_KEY_ID and MARKHOUSE_S3_SECRET "
+            "(and MARKHOUSE_S3_ENDPOINT, MARKHOUSE_S3_REGION for a non-AWS store)"
+        )
+    settings = ", ".join(
+        f"{key} {given[key]}"
+        if key == "use_ssl" and given[key] in ("true", "false")
+        else f"{key} {_quote(given[key])}"
+        for key in given
+    )
+    con.execute(f"create or replace temporary secret markhouse_data (type s3, {settings})")
 
 
 def _create_wal_catalog(path: Path) -> None:
@@ -710,7 +827,7 @@ def maintain(
     ``retention`` (a reader may still be scanning them)."""
     started = time.perf_counter()
     with warehouse.writer() as con:
-        before = data_bytes(warehouse.data_path)
+        before = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
         published = _published_ids(con)
         last = published[-1] if published else None
         # the publication record itself is the one commit after the published snapshot
@@ -745,7 +862,7 @@ def maintain(
         orphans = con.execute(
             f"call ducklake_delete_orphaned_files({_quote(LAKE)}, older_than => $c)", {"c": cutoff}
         ).fetchall()
-        after = data_bytes(warehouse.data_path)
+        after = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
     return MaintenanceResult(
         merged,
         len(old),

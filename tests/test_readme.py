@@ -321,5 +321,6 @@ def test_every_readme_block_runs_as_written(
             # the lake's commands and its Python reader: tests/test_lake.py runs both
             "tests/test_lake.py runs each of these on a throwaway warehouse; the import needs an old-layout file",
             "tests/test_lake.py reads the published snapshot and earlier ones this way",
+            "tests/test_several_machines.py runs this configuration against a pgserver PostgreSQL",
         ]
     )
