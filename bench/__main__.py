@@ -60,10 +60,10 @@ def run_path(name: str, args: dict) -> tuple[dict[str, float], float]:  # type: 
 
 def backfill_env(work: Path, first: date, emu: Emulator) -> dict[str, str]:
     """What a `markhouse backfill` of the bench universe (the four symbols' 1m prices from
-    ``first``) needs: universe file, Dagster home and serving file in ``work``, the emulator."""
+    ``first``; the synthetic files carry prices only, so no funding or open interest) needs: universe file, Dagster home and serving file in ``work``, the emulator."""
     universe = work / "universe.yaml"
     universe.write_text(
-        f"start_month: {first:%Y-%m}\naperiodic:\n  intervals: [1m]\n  timestamp_types: [exchange]\n"
+        f"start_month: {first:%Y-%m}\naperiodic:\n  metrics: [derivative_price]\n  intervals: [1m]\n  timestamp_types: [exchange]\n"
         "  instruments:\n" + "".join(f"    - {{venue: {EXCHANGE}, symbol: '{s}'}}\n" for s in SYMBOLS)
     )
     (work / "dagster_home").mkdir()
