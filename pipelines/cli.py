@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import sys
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -85,7 +87,6 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             ExitCode.USAGE,
         )
     graph = defs.resolve_asset_graph()
-    job = defs.resolve_job_def("refresh")
 
     def vendor_of(key: Any) -> str | None:
         return next((v for v in VENDORS if key.path[0] == "raw" and key.path[-1].startswith(f"{v}_")), None)
@@ -93,62 +94,104 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     selection = {
         key for key in graph.get_all_asset_keys() if key.path[0] == "marts" or vendor_of(key) in plan
     }
-    if selection != set(graph.get_all_asset_keys()):  # those vendors' sources, the marts and their checks
-        job = job.get_subset(asset_selection=selection, asset_check_selection=set(graph.asset_check_keys))
     level = "INFO" if args.debug else "CRITICAL"  # without --debug, markhouse prints its own lines
+    from pipelines.parallel import COMMAND_PID, executor_config, max_concurrent, without_dagster_debug_lines
+
     run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
+    run_config.update(executor_config(max_concurrent()))
     run_config["ops"] = {
         "__".join(key.path): {"config": {"instruments": plan[vendor]}}
         for key in selection
         if (vendor := vendor_of(key)) and plan[vendor]
     }
-    from pipelines.progress import attach_terminal
-    from pipelines.writer_slot import WriterSlotTimeout, process_tags, wait_for_slot
+    from pipelines.progress import PROGRESS_STDERR, attach_terminal
+    from pipelines.writer_slot import WriterSlotTimeout, wait_for_slot
 
     handler = attach_terminal(sys.stderr)
+    children = {COMMAND_PID: str(os.getpid()), PROGRESS_STDERR: "1"}  # for the step processes
+    saved = {name: os.environ.get(name) for name in children}
+    os.environ.update(children)
     try:
         with _instance() as instance:
-            try:  # no daemon here: free a killed run's writer slot, or wait visibly for a live one
+            try:  # no daemon here: free a killed run's pool slots, or wait visibly for a live run
                 wait_for_slot(instance, _say, timeout_seconds=args.wait)
             except WriterSlotTimeout as exc:
                 raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
-            result = job.execute_in_process(
-                instance=instance,
-                run_config=run_config,
-                tags={
-                    "dagster/asset_partition_range_start": start_key,
-                    "dagster/asset_partition_range_end": end_key,
-                    "markhouse/command": "backfill",
-                    **process_tags(),
-                },
-                raise_on_error=False,
-            )
+            with nullcontext() if args.debug else without_dagster_debug_lines():
+                outcome = _execute(
+                    instance, selection, graph.get_all_asset_keys(), run_config, start_key, end_key
+                )
     finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         handler.close()
         logging.getLogger("markhouse.progress").removeHandler(handler)
-    if not result.success:
+    if not outcome.success:
+        diagnosis = diagnose(outcome.error) if outcome.error is not None else None
+        if diagnosis is None:
+            print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
+            return ExitCode.PROBLEMS
+        print(diagnosis.line(), file=sys.stderr)
+        if args.debug:
+            print(outcome.error.to_string(), file=sys.stderr)
+        return diagnosis.code
+    _print_verdicts(outcome.checks)
+    _print_closing(settings)
+    return ExitCode.OK
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the command reports of a run (read inside ``execute_job``'s result context)."""
+
+    success: bool
+    error: Any  # SerializableErrorInfo of the first step failure (else of the run failure), or None
+    checks: list[Any]
+
+
+def _execute(
+    instance: DagsterInstance,
+    selection: set[Any],
+    every_asset: Any,
+    run_config: dict[str, Any],
+    start_key: str,
+    end_key: str,
+) -> _Outcome:
+    """One run of the refresh job for the month range, each step in its own process."""
+    import dagster as dg
+
+    from pipelines.parallel import refresh_job
+    from pipelines.writer_slot import process_tags
+
+    with dg.execute_job(
+        dg.reconstructable(refresh_job),
+        instance=instance,
+        run_config=run_config,
+        tags={
+            "dagster/asset_partition_range_start": start_key,
+            "dagster/asset_partition_range_end": end_key,
+            "markhouse/command": "backfill",
+            **process_tags(),
+        },
+        # those vendors' sources and the marts (with their checks); None: the whole job
+        asset_selection=sorted(selection) if selection != set(every_asset) else None,
+    ) as result:
+        if result.success:
+            return _Outcome(True, None, result.get_asset_check_evaluations())
         failures = result.get_step_failure_events()
         error = failures[0].step_failure_data.error if failures else None
         if error is None:
             run_failure = [e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"]
             error = getattr(run_failure[0].event_specific_data, "error", None) if run_failure else None
-        diagnosis = diagnose(error) if error is not None else None
-        if diagnosis is None:
-            print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
-            return ExitCode.PROBLEMS
-        print(diagnosis.line(), file=sys.stderr)
-        if args.debug and error is not None:
-            print(error.to_string(), file=sys.stderr)
-        return diagnosis.code
-    _print_verdicts(result)
-    _print_closing(settings)
-    return ExitCode.OK
+        return _Outcome(False, error, [])
 
 
-def _print_verdicts(result: Any) -> None:
+def _print_verdicts(evaluations: list[Any]) -> None:
     from pipelines.resources import all_vendors_embedded, judgement_time
 
-    evaluations = result.get_asset_check_evaluations()
     for evaluation in evaluations:
         verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value.lower()})"
         count = evaluation.metadata.get("count")

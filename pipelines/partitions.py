@@ -10,6 +10,16 @@ import dagster as dg
 from pipelines.universe import UniverseInstrument
 
 WAREHOUSE_POOL = "markhouse_warehouse"
+"""The marts, publish and maintenance: one at a time (dagster.yaml ``default_limit: 1``)."""
+LOAD_POOL_PREFIX = "markhouse_load_"
+MARKHOUSE_POOL_PREFIX = "markhouse_"
+"""Every pool markhouse's assets use starts with this (writer_slot looks after all of them)."""
+
+
+def load_pool(vendor: str) -> str:
+    """One vendor's raw tables have one writer at a time (the default limit 1); different vendors
+    load concurrently, which DuckLake allows (conflicting commits are retried by the storage)."""
+    return f"{LOAD_POOL_PREFIX}{vendor}"
 
 
 def monthly_partitions(start_month: date) -> dg.MonthlyPartitionsDefinition:
@@ -27,14 +37,14 @@ def source_asset(
     name: str, *, group: str, partitions: dg.PartitionsDefinition, kinds: set[str], description: str
 ) -> Callable[..., dg.AssetsDefinition]:
     """The shared policy of every source asset, in one place: a raw table partitioned by month, a
-    month range backfilled as one run, and the warehouse's single-writer pool."""
+    month range backfilled as one run, and its vendor's load pool (``group`` is the vendor)."""
     return dg.asset(
         name=name,
         key_prefix=["raw"],
         group_name=group,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
+        pool=load_pool(group),
         kinds=kinds,
         description=description,
     )

@@ -3,7 +3,8 @@ fetched, rows, rate and ETA, at least every few seconds.
 
 Loaders report through a ``Ticker``; its lines go to the run's log (the Dagster UI) and to the
 Python logger ``markhouse.progress``, which the ``markhouse`` command renders on the terminal (a
-bar that redraws itself on a TTY, plain lines otherwise). Pages are counted where every vendor's
+bar that redraws itself on a TTY, plain lines otherwise); its step processes, which have no such
+handler, render to the stderr they inherit when the command sets ``MARKHOUSE_PROGRESS_STDERR``. Pages are counted where every vendor's
 paging goes through (``pipelines.paging``), so a long Kaiko or CayøLargo walk shows movement
 before its first month is complete.
 """
@@ -11,6 +12,7 @@ before its first month is complete.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -24,6 +26,8 @@ _pages: Counter[str] = Counter()
 _pages_lock = threading.Lock()
 
 TICK_SECONDS = 2.0
+PROGRESS_STDERR = "MARKHOUSE_PROGRESS_STDERR"
+"""Set by ``markhouse backfill`` for its step processes: render progress on the inherited stderr."""
 
 
 def page_fetched(vendor: str) -> None:
@@ -102,6 +106,9 @@ class Ticker:
 
 def to_run_log(info: Callable[[str], None]) -> Callable[[str], None]:
     """A progress callback for an asset: the run's log (Dagster UI) and the terminal logger."""
+
+    if os.environ.get(PROGRESS_STDERR) and not log.handlers:  # a step process of the command
+        attach_terminal(sys.stderr)
 
     def emit(message: str) -> None:
         info(message)

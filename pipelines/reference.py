@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from pipelines.storage import read_sql
+from pipelines.storage import read_sql, transaction, with_commit_retry
 from pipelines.universe import UniverseInstrument
 
 
@@ -70,3 +70,22 @@ def upsert_reference(
     finally:
         con.unregister("universe_instruments")
         con.unregister("universe_vendor_instruments")
+
+
+def commit_reference(
+    con: duckdb.DuckDBPyConnection, instruments: Iterable[UniverseInstrument], names: Iterable[VendorName]
+) -> None:
+    """``upsert_reference`` as its own transaction, retried when its commit meets another's.
+
+    Why: the vendors load in parallel processes and each upserts the shared ref tables; as
+    separate autocommitted statements two upserts could interleave (both deletes, then both
+    inserts: duplicate rows), and a concurrent commit fails with "database is locked". One
+    transaction per upsert lets DuckLake detect the conflict, and the retry redoes it whole.
+    """
+    instruments, names = list(instruments), list(names)
+
+    def work() -> None:
+        with transaction(con):
+            upsert_reference(con, instruments, names)
+
+    with_commit_retry(work, "reference")

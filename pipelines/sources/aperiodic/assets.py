@@ -8,7 +8,7 @@ from pydantic import Field
 
 from pipelines.partitions import partition_months, refuse_nothing_loaded, selected_instruments, source_asset
 from pipelines.progress import to_run_log
-from pipelines.reference import VendorName, upsert_reference
+from pipelines.reference import VendorName, commit_reference
 from pipelines.resources import AperiodicResource, WarehouseResource
 from pipelines.sources.aperiodic.load import PRICE_METRIC, Series, load_months
 from pipelines.universe import Universe
@@ -75,7 +75,7 @@ def _metric_asset(
         months = partition_months(context.partition_keys)
         wh = warehouse.get()
         with wh.writer(shared=True) as con:
-            upsert_reference(con, section.instruments, vendor_names(universe))
+            commit_reference(con, section.instruments, vendor_names(universe))
         report = load_months(
             aperiodic.client(),
             wh,

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from pipelines.partitions import partition_months, refuse_nothing_loaded, selected_instruments, source_asset
 from pipelines.progress import to_run_log
-from pipelines.reference import VendorName, upsert_reference
+from pipelines.reference import VendorName, commit_reference
 from pipelines.resources import KaikoResource, WarehouseResource
 from pipelines.sources.kaiko.load import Series, load_months
 from pipelines.sources.kaiko.universe import KaikoUniverse
@@ -54,7 +54,7 @@ def build_kaiko_assets(universe: Universe, partitions: dg.PartitionsDefinition) 
         months = partition_months(context.partition_keys)
         wh = warehouse.get()
         with wh.writer(shared=True) as con:
-            upsert_reference(con, section.instruments, vendor_names(section))
+            commit_reference(con, section.instruments, vendor_names(section))
         report = load_months(
             kaiko.client(), wh, series, months, workers=kaiko.workers, progress=to_run_log(context.log.info)
         )

@@ -1,0 +1,111 @@
+"""How ``markhouse backfill`` runs its job: Dagster's multiprocess executor, one process per step.
+
+Why: the load pools (``pipelines.partitions.load_pool``) let the three vendors write their raw
+tables at once, but an in-process run executes one step after another. Through ``execute_job`` on a
+reconstructable job, each step runs in its own process, as under ``dagster dev``; the pools decide
+what overlaps (the vendors' loads) and what waits (the marts, after every load, one at a time).
+
+A step process reconstructs the job by importing :func:`refresh_job`; it inherits the command's
+environment, so it resolves the same settings and vendors (an embedded emulator of its own, which
+serves the same deterministic data with the same ``today``), renders progress on the inherited
+stderr (``pipelines.progress``), and dies with the command (:func:`die_with_command`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+MAX_CONCURRENT = 3
+"""Step processes at once by default: the three vendors' loads (override: MARKHOUSE_MAX_CONCURRENT)."""
+COMMAND_PID = "MARKHOUSE_COMMAND_PID"
+"""Set by ``markhouse backfill`` for its step processes: the process they must not outlive."""
+_PR_SET_PDEATHSIG = 1
+_DAGSTER_DEBUG_LINE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - dagster - DEBUG - ")
+
+
+def max_concurrent() -> int:
+    """Step processes at once: MARKHOUSE_MAX_CONCURRENT, else 3 (1 = one step after another)."""
+    text = os.environ.get("MARKHOUSE_MAX_CONCURRENT", str(MAX_CONCURRENT))
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from pipelines.errors import RequestError
+
+        raise RequestError(f"MARKHOUSE_MAX_CONCURRENT must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def executor_config(processes: int) -> dict[str, Any]:
+    """Run config for the jobs' default executor (``multi_or_in_process_executor``)."""
+    return {"execution": {"config": {"multiprocess": {"max_concurrent": processes}}}}
+
+
+def die_with_command() -> None:
+    """In a step process of ``markhouse backfill``: be killed when the command dies.
+
+    Why: a ``kill -9`` of the command (or an OOM kill) runs no cleanup, and an orphaned step would
+    go on writing the warehouse while the next backfill, seeing the command gone, frees the run's
+    pool slots and loads the same vendor. Linux's parent-death signal ends the step with it.
+    """
+    parent = os.environ.get(COMMAND_PID)
+    if not parent or int(parent) == os.getpid() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != int(parent):  # the command died before the signal was armed
+        os._exit(1)
+
+
+@contextmanager
+def without_dagster_debug_lines() -> Iterator[None]:
+    """Drop Dagster's DEBUG lines from what the step processes write to the inherited stderr.
+
+    Why: a step process announces itself ("Executing step ... in subprocess") through a console
+    logger at DEBUG that it builds before it loads the job, so neither the run config's log level
+    nor anything in markhouse can quiet it there; without ``--debug`` the command's stderr holds
+    only its own lines. For the run, fd 2 (inherited by every step process) is a pipe whose lines
+    are copied to the real stderr, those lines left out; progress lines are plain there.
+    """
+    sys.stderr.flush()
+    read, write = os.pipe()
+    real = os.dup(2)
+    os.dup2(write, 2)
+    os.close(write)
+
+    def copy() -> None:
+        with os.fdopen(read, "rb") as lines:
+            for line in lines:
+                if not _DAGSTER_DEBUG_LINE.match(line):
+                    os.write(real, line)
+
+    copier = threading.Thread(target=copy, name="markhouse-stderr", daemon=True)
+    copier.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)  # the pipe ends when the step processes (all gone by now) and fd 2 let go
+        copier.join(timeout=10)
+        os.close(real)
+
+
+def refresh_job() -> dg.JobDefinition:
+    """The refresh job, as a step process reconstructs it (``dg.reconstructable(refresh_job)``)."""
+    die_with_command()
+    from pipelines.definitions import defs
+
+    return defs.resolve_job_def("refresh")
