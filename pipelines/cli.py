@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -114,7 +115,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     try:
         with _instance() as instance:
             try:  # no daemon here: free a killed run's pool slots, or wait visibly for a live run
-                wait_for_slot(instance, _say, timeout_seconds=args.wait)
+                pools = {pool for key in selection for pool in graph.get(key).pools or ()}
+                wait_for_slot(instance, _say, timeout_seconds=args.wait, pools=sorted(pools))
             except WriterSlotTimeout as exc:
                 raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
             with nullcontext() if args.debug else without_dagster_debug_lines():
@@ -149,7 +151,7 @@ class _Outcome:
 
     success: bool
     error: Any  # SerializableErrorInfo of the first step failure (else of the run failure), or None
-    checks: list[Any]
+    checks: Sequence[Any]
 
 
 def _execute(
@@ -189,7 +191,7 @@ def _execute(
         return _Outcome(False, error, [])
 
 
-def _print_verdicts(evaluations: list[Any]) -> None:
+def _print_verdicts(evaluations: Sequence[Any]) -> None:
     from pipelines.resources import all_vendors_embedded, judgement_time
 
     for evaluation in evaluations:

@@ -41,7 +41,7 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_assets_are_monthly_single_run_and_share_the_writer_pool() -> None:
+def test_assets_are_monthly_single_run_and_each_vendor_loads_in_its_own_pool() -> None:
     from pipelines.definitions import defs
 
     graph = defs.resolve_asset_graph()
@@ -52,10 +52,21 @@ def test_assets_are_monthly_single_run_and_share_the_writer_pool() -> None:
     for assets_def in defs.resolve_all_asset_specs():
         if assets_def.key != maintenance:
             assert isinstance(assets_def.partitions_def, dg.MonthlyPartitionsDefinition)
+    load_pools: dict[str, set[str]] = {}  # vendor -> the pools of its raw assets
     for node in graph.asset_nodes:
         if node.key != maintenance:
             assert node.backfill_policy == dg.BackfillPolicy.single_run()
-        assert node.pools == {"markhouse_warehouse"}  # maintenance too: it writes the warehouse
+        if node.key.path[0] == "raw":  # one writer per vendor's raw tables, vendors side by side
+            vendor = node.key.path[-1].split("_")[0]
+            assert node.group_name == vendor
+            load_pools.setdefault(vendor, set()).update(node.pools or ())
+        else:  # the marts and maintenance (it writes the warehouse too): one at a time
+            assert node.pools == {"markhouse_warehouse"}, node.key
+    assert load_pools == {
+        "aperiodic": {"markhouse_load_aperiodic"},
+        "kaiko": {"markhouse_load_kaiko"},
+        "cayolargo": {"markhouse_load_cayolargo"},
+    }
     assert defs.resolve_schedule_def("daily_current_month").cron_schedule == "15 2 * * *"
     # file maintenance: its own job on a schedule, never part of the refresh runs
     assert defs.resolve_schedule_def("nightly_maintenance").job_name == "maintenance"

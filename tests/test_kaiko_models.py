@@ -163,7 +163,8 @@ def test_the_kaiko_asset_is_wired_like_the_others() -> None:
     node = graph.get(dg.AssetKey(["raw", "kaiko_derivative_price"]))
     assert node.group_name == "kaiko"
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
-    assert node.pools == {"markhouse_warehouse"}
+    assert node.pools == {"markhouse_load_kaiko"}  # its own writer pool: loads beside the other vendors
+    assert graph.get(dg.AssetKey(["marts", "fct_price_interval"])).pools == {"markhouse_warehouse"}
     assert isinstance(node.partitions_def, dg.MonthlyPartitionsDefinition)
     marts = graph.get(dg.AssetKey(["marts", "fct_price_interval"]))
     assert dg.AssetKey(["raw", "kaiko_derivative_price"]) in marts.parent_keys
