@@ -22,6 +22,7 @@ import pytest
 
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
+from pipelines.processes import process_exists
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series as AperiodicSeries
 from pipelines.sources.aperiodic.load import load_months as load_aperiodic
@@ -313,18 +314,22 @@ def test_the_next_writer_start_removes_a_dead_runs_staging_folder(warehouse: War
 
 # -- killed backfills: the writer slot ------------------------------------------------------------
 
-PAUSED_BACKFILL = textwrap.dedent(
+PAUSED_STEP = textwrap.dedent(
     """
-    import sys, time
-    from pipelines import cli
-    from pipelines.storage import Warehouse
+    # sitecustomize of the paused backfill's processes: its step processes (the command names
+    # itself to them in MARKHOUSE_COMMAND_PID) stop inside the writer section
+    import os
 
-    def paused(*args, **kwargs):
-        print("inside-writer", flush=True)
-        time.sleep(600)
+    if os.environ.get("MARKHOUSE_COMMAND_PID") not in (None, str(os.getpid())):
+        import time
 
-    Warehouse.replace_partitions = staticmethod(paused)
-    sys.exit(cli.main(sys.argv[1:]))
+        from pipelines.storage import Warehouse
+
+        def paused(*args, **kwargs):
+            print("inside-writer", os.getpid(), flush=True)
+            time.sleep(600)
+
+        Warehouse.replace_partitions = staticmethod(paused)
     """
 )
 BACKFILL = ["backfill", "--start", "2026-03", "--end", "2026-03", "--vendor", "aperiodic"]
@@ -355,12 +360,16 @@ def markhouse(env: dict[str, str], *args: str, timeout: float = 300) -> subproce
 
 
 @pytest.fixture
-def paused_backfill(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    """A backfill stopped inside the writer section (its pool slot claimed, the writer lock held)."""
+def paused_backfill(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], int]]:
+    """A backfill whose step process stopped inside the writer section (its pool slot claimed, the
+    writer lock held): the command, its env, the step process's pid."""
     env = environment(tmp_path / "shared")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PAUSED_STEP)
     child = subprocess.Popen(
-        [sys.executable, "-c", PAUSED_BACKFILL, *BACKFILL],
-        env=env,
+        [sys.executable, "-m", "pipelines.cli", *BACKFILL],
+        env={**env, "PYTHONPATH": str(hook)},
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -368,8 +377,9 @@ def paused_backfill(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dic
     try:
         assert child.stdout is not None
         ready, _, _ = select.select([child.stdout], [], [], 120)
-        assert ready and child.stdout.readline().strip() == "inside-writer"
-        yield child, env
+        said, step = child.stdout.readline().split() if ready else ("", "0")
+        assert said == "inside-writer" and int(step) != child.pid
+        yield child, env, int(step)
     finally:
         child.kill()
         child.wait(timeout=30)
@@ -397,11 +407,15 @@ def marts(serving: Path) -> dict[str, list[tuple]]:
 
 
 def test_a_killed_backfill_does_not_block_the_next(paused_backfill, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    child, env = paused_backfill
-    child.kill()  # SIGKILL inside the writer section: no cleanup runs
+    child, env, step = paused_backfill
+    child.kill()  # SIGKILL of the command while its step is inside the writer section: no cleanup runs
     child.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while process_exists(step) and time.monotonic() < deadline:  # the step process dies with it
+        time.sleep(0.1)
+    assert not process_exists(step)
     warehouse_dir = Path(env["MARKHOUSE_WAREHOUSE"]).parent
-    assert list((warehouse_dir / ".staging").glob(f"aperiodic-{child.pid}-*"))  # what the kill left
+    assert list((warehouse_dir / ".staging").glob(f"aperiodic-{step}-*"))  # what the kill left
     (warehouse_dir / f".serving.duckdb.{child.pid}.tmp").write_bytes(b"a partial serving copy")
 
     second = markhouse(env, *BACKFILL, "--wait", "60")
@@ -419,7 +433,7 @@ def test_a_killed_backfill_does_not_block_the_next(paused_backfill, tmp_path: Pa
 
 
 def test_a_backfill_waits_for_a_live_writer_and_says_for_whom(paused_backfill) -> None:  # type: ignore[no-untyped-def]
-    child, env = paused_backfill
+    child, env, step = paused_backfill
     waiting = markhouse(env, *BACKFILL, "--wait", "3", timeout=120)
     assert waiting.returncode == 5  # the warehouse exit code: another run holds it
     lines = waiting.stderr.splitlines()
@@ -431,4 +445,4 @@ def test_a_backfill_waits_for_a_live_writer_and_says_for_whom(paused_backfill) -
     ]
     waited = [int(m[1]) for m in gave_up if m]
     assert len(waited) == 1 and waited[0] >= 3  # the bound, give or take a loaded machine's seconds
-    assert child.poll() is None  # the live run was left alone
+    assert child.poll() is None and process_exists(step)  # the live run was left alone
