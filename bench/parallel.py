@@ -1,0 +1,154 @@
+"""``python -m bench.parallel`` (part of ``make bench``): a 3-vendor ``markhouse backfill`` on the
+embedded emulator, one step at a time (``MARKHOUSE_MAX_CONCURRENT=1``) against the vendors' loads in
+parallel step processes (the default), interleaved, N runs; writes the section "Parallel vendor
+loads" of ``docs/benchmarks.md``. The machine's load averages are recorded beside the numbers: on a
+shared machine they say how much of the 2 cores the bench had."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from bench.__main__ import REPO, machine
+
+SECTION = "## Parallel vendor loads (issue 14)"
+MODES = {"sequential": "1", "parallel": "3"}
+TARGET = 0.7
+
+
+def env_for(root: Path, processes: str) -> dict[str, str]:
+    home = root / "dagster_home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_", "MARKHOUSE_", "DAGSTER_"))
+    }
+    env.update(
+        DAGSTER_HOME=str(home),
+        MARKHOUSE_WAREHOUSE=str(root / "wh" / "markhouse.sqlite"),
+        MARKHOUSE_SERVING=str(root / "wh" / "serving.duckdb"),
+        MARKHOUSE_MAX_CONCURRENT=processes,
+        MARKHOUSE_REPORT="0",
+        PYTHONWARNINGS="ignore",
+    )
+    return env
+
+
+def steps(home: str) -> dict[str, float]:
+    """Seconds per step (start to success) of the run, and the span of all load steps."""
+    with dg.DagsterInstance.from_config(home) as instance:
+        (run,) = instance.get_runs()
+        events = instance.all_logs(
+            run.run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+        )
+    start = {
+        e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START
+    }
+    end = {
+        e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS
+    }
+    loads = [k for k in start if str(k).startswith("raw__")]
+    out = {str(k): end[k] - start[k] for k in start}
+    out["loads_span"] = max(end[k] for k in loads) - min(start[k] for k in loads)
+    out["loads_sum"] = sum(out[str(k)] for k in loads)
+    return out
+
+
+def backfill(mode: str, start: str, end: str) -> tuple[float, dict[str, float], str]:
+    root = Path(tempfile.mkdtemp(prefix=f"markhouse-bench-parallel-{mode}-"))
+    env = env_for(root, MODES[mode])
+    load = os.getloadavg()
+    t = time.perf_counter()
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "markhouse"), "backfill", "--start", start, "--end", end],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - t
+    if out.returncode:
+        raise SystemExit(f"{mode} backfill failed:\n{out.stderr[-3000:]}")
+    after = os.getloadavg()
+    return seconds, steps(env["DAGSTER_HOME"]), f"{load[0]:.1f} -> {after[0]:.1f}"
+
+
+def render(results: dict[str, list[tuple[float, dict[str, float], str]]], start: str, end: str) -> str:
+    med = {m: statistics.median(s for s, _, _ in runs) for m, runs in results.items()}
+    ratio = med["parallel"] / med["sequential"]
+    lines = [
+        SECTION,
+        "",
+        f"`python -m bench.parallel`: `markhouse backfill --start {start} --end {end}` of the demo universe "
+        "(Aperiodic's three metrics, Kaiko 1m, CayøLargo 10m) on the embedded emulator, from a fresh "
+        "warehouse each run; sequential = `MARKHOUSE_MAX_CONCURRENT=1` (the same multiprocess executor, "
+        "one step at a time), parallel = the default 3 step processes. Runs interleaved. "
+        f"Machine: {machine()}.",
+        "",
+        "| run | mode | total s | loads span s | load steps summed s | marts s | 1-min load average before -> after |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for i in range(len(results["parallel"])):
+        for mode in MODES:
+            seconds, step, load = results[mode][i]
+            lines.append(
+                f"| {i + 1} | {mode} | {seconds:.1f} | {step['loads_span']:.1f} | {step['loads_sum']:.1f} "
+                f"| {step.get('marts', float('nan')):.1f} | {load} |"
+            )
+    verdict = "met" if ratio <= TARGET else "NOT met"
+    lines += [
+        "",
+        f"Median total: sequential {med['sequential']:.1f} s, parallel {med['parallel']:.1f} s: "
+        f"**{ratio:.2f}x** (target <= {TARGET}x: {verdict}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(out: Path, section: str) -> None:
+    """Replace this bench's section in place (or put it before the next one), leaving the others."""
+    text = out.read_text() if out.exists() else "# Benchmarks\n"
+    if SECTION in text:
+        head, rest = text.split(SECTION, 1)
+        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
+    else:
+        head, tail = text.rstrip() + "\n\n", ""
+    out.write_text(f"{head}{section}\n{tail}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.parallel")
+    parser.add_argument("--start", default="2026-03")
+    parser.add_argument("--end", default="2026-05")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    opts = parser.parse_args()
+    results: dict[str, list[tuple[float, dict[str, float], str]]] = {m: [] for m in MODES}
+    for i in range(opts.runs):
+        for mode in MODES:  # interleaved, so drift and the other users of the machine hit both alike
+            results[mode].append(backfill(mode, opts.start, opts.end))
+            seconds, step, load = results[mode][-1]
+            print(
+                f"run {i + 1} {mode:<10} {seconds:6.1f}s  loads span {step['loads_span']:5.1f}s  load {load}",
+                flush=True,
+            )
+    section = render(results, opts.start, opts.end)
+    print(section)
+    write_section(opts.out, section)
+    print(f"written to {opts.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
