@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.lake
+	$(BIN)/python -m bench.parallel
 
 # The UI and the daemon (schedules) on the instance home the markhouse command uses.
 dev: install
