@@ -80,6 +80,9 @@ def without_dagster_debug_lines() -> Iterator[None]:
     only its own lines. For the run, fd 2 (inherited by every step process) is a pipe whose lines
     are copied to the real stderr, those lines left out; progress lines are plain there.
     """
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # outlives the run: it must not hold the pipe open
     sys.stderr.flush()
     read, write = os.pipe()
     real = os.dup(2)
