@@ -17,13 +17,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines import sources
 from pipelines.errors import ExitCode, RequestError, diagnose
 from pipelines.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
-
-VENDORS = ("aperiodic", "kaiko", "cayolargo")
 
 
 def _month(text: str) -> date:
@@ -87,8 +86,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     graph = defs.resolve_asset_graph()
     job = defs.resolve_job_def("refresh")
 
-    def vendor_of(key: Any) -> str | None:
-        return next((v for v in VENDORS if key.path[0] == "raw" and key.path[-1].startswith(f"{v}_")), None)
+    from pipelines.sources.source import VENDOR_TAG
+
+    def vendor_of(key: Any) -> str | None:  # by the tag every source asset carries, not its name
+        return graph.get(key).tags.get(VENDOR_TAG)
 
     selection = {
         key for key in graph.get_all_asset_keys() if key.path[0] == "marts" or vendor_of(key) in plan
@@ -385,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--start", type=_month, required=True, help="first month, YYYY-MM")
     p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
-    p.add_argument("--vendor", choices=VENDORS, help="only this vendor (default: all in the universe)")
+    p.add_argument(
+        "--vendor", choices=sources.names(), help="only this vendor (default: all in the universe)"
+    )
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
     p.add_argument(
         "--wait",

@@ -12,12 +12,14 @@ import duckdb
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+from pipelines import sources
+
 BIN = Path(sys.executable).parent
 FUNDING_SAMPLE = REPO / "pipelines/emulator/data/binance_usdm_funding.parquet"
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(sources.env_prefixes())}
     env.update(
         MARKHOUSE_WAREHOUSE=str(tmp_path / "wh.sqlite"),
         MARKHOUSE_SERVING=str(tmp_path / "serving.duckdb"),  # never the checkout's warehouse/
@@ -162,8 +164,8 @@ def test_a_run_asking_for_an_instrument_outside_the_universe_fails_naming_it() -
     from pipelines.definitions import universe
     from pipelines.partitions import selected_instruments
 
-    assert universe.aperiodic is not None
-    listed = universe.aperiodic.instruments
+    assert universe.section("aperiodic") is not None
+    listed = universe.section("aperiodic").instruments
     assert selected_instruments(listed, [], "Aperiodic") == list(listed)
     assert [i.key for i in selected_instruments(listed, [listed[0].key], "Aperiodic")] == [listed[0].key]
     with pytest.raises(dg.Failure, match=r"not in the Aperiodic universe: \['perpetual-DOGE-USDT:USDT'\]"):

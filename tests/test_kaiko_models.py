@@ -11,10 +11,9 @@ import pytest
 from pipelines.emulator.server import Emulator
 from pipelines.models import refresh_marts
 from pipelines.reference import upsert_reference
-from pipelines.sources.kaiko.assets import vendor_names
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series, load_months
-from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.sources.kaiko.mapping import KaikoCode, vendor_names
 from pipelines.storage import Warehouse
 from pipelines.universe import load_universe
 from tests.test_kaiko_load import KAIKO_RETRY
@@ -30,7 +29,7 @@ SERIES = {
 
 
 def load(emulator: Emulator, warehouse: Warehouse, interval: str) -> None:
-    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
+    client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY)
     series = [Series(VENUE, key, code, interval) for key, code in SERIES.items()]
     load_months(client, warehouse, series, [MARCH], progress=lambda _: None)
     with warehouse.writer() as con:
