@@ -51,7 +51,7 @@ def test_rolling_1m_up_to_1h_gives_kaikos_own_1h_rows(emulator: Emulator, tmp_pa
             "where interval = '1h' and ts < '2026-03-27'"
         ).fetchall()
     with hours.writer() as con:
-        native = con.execute(query.format("staging.int_price_observations")).fetchall()
+        native = con.execute(query.format("intermediate.int_price_observations")).fetchall()
     assert sources == [("1m", 60)]  # rolled up from sixty minutes
     assert len(native) == 744 + 26 * 24 + 8  # March, and the future until its 08:00 expiry
     assert rolled == native

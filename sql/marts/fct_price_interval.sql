@@ -13,7 +13,7 @@ intervals as (
 
 observations as (
     select o.*, i.seconds
-    from staging.int_price_observations as o
+    from intermediate.int_price_observations as o
     inner join intervals as i using (interval)
     where o.ts >= $window_start::timestamptz - interval 1 day
       and o.ts < $window_end::timestamptz + interval 1 day
