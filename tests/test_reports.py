@@ -31,6 +31,18 @@ def publish(aperiodic, warehouse: Warehouse, serving: Path, months: list[date]) 
         publish_serving(con, serving)
 
 
+def publish_february_and_april_with_an_eth_gap(aperiodic, warehouse: Warehouse, serving: Path) -> None:  # type: ignore[no-untyped-def]
+    """March is missing for both instruments; three hours of April (10th, 01:00-03:00) for ETH."""
+    publish(aperiodic, warehouse, serving, [date(2026, 2, 1), date(2026, 4, 1)])
+    with warehouse.writer() as con:  # three hours of April go missing for ETH
+        con.execute(
+            "delete from raw.aperiodic_derivative_price where instrument_key = ? and ts in (?, ?, ?)",
+            [ETH, *(datetime(2026, 4, 10, h, tzinfo=UTC) for h in (1, 2, 3))],
+        )
+        refresh_marts(con, [date(2026, 4, 1)])
+        publish_serving(con, serving)
+
+
 def status(capsys, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     code = main(["status", *args])
     return code, capsys.readouterr().out
@@ -57,20 +69,31 @@ def test_status_stale(aperiodic, warehouse, serving, capsys) -> None:  # type: i
 
 
 def test_status_missing_month_and_intervals(aperiodic, warehouse, serving, capsys) -> None:  # type: ignore[no-untyped-def]
-    publish(aperiodic, warehouse, serving, [date(2026, 2, 1), date(2026, 4, 1)])
-    with warehouse.writer() as con:  # three hours of April go missing for ETH
-        con.execute(
-            "delete from raw.aperiodic_derivative_price where instrument_key = ? and ts in (?, ?, ?)",
-            [ETH, *(datetime(2026, 4, 10, h, tzinfo=UTC) for h in (1, 2, 3))],
-        )
-        refresh_marts(con, [date(2026, 4, 1)])
-        publish_serving(con, serving)
+    publish_february_and_april_with_an_eth_gap(aperiodic, warehouse, serving)
     code, out = status(capsys, "--as-of", "2026-05-01T10:00")
     assert code == 1
     assert f"aperiodic binance-futures {BTC}: missing months 2026-03" in out
     assert f"aperiodic binance-futures {ETH} 2026-04: 3 missing 1h intervals (tolerance 0)" in out
     code, out = status(capsys, "--as-of", "2026-05-01T10:00", "--missing-tolerance", "3")
     assert code == 1 and "missing 1h intervals" not in out and "missing months 2026-03" in out
+
+
+def test_status_problems_carry_their_kind(aperiodic, warehouse, serving) -> None:  # type: ignore[no-untyped-def]
+    """The asset checks split freshness from completeness by a problem's kind, not its wording."""
+    from pipelines.status import ProblemKind, build_report
+
+    publish_february_and_april_with_an_eth_gap(aperiodic, warehouse, serving)
+    report = build_report(serving, as_of=datetime(2026, 5, 3, tzinfo=UTC), max_age_hours=24)
+    kinds = sorted((p.kind.value, p.text.split(" ")[2]) for p in report.problems)
+    # both miss March; ETH misses 3 April hours; both last at 04-30 23:00, 49 h > 24 h before
+    assert kinds == [
+        ("missing_intervals", ETH),
+        ("missing_months", BTC + ":"),
+        ("missing_months", ETH + ":"),
+        ("stale", BTC + ":"),
+        ("stale", ETH + ":"),
+    ]
+    assert all(isinstance(p.kind, ProblemKind) for p in report.problems)
 
 
 def test_status_as_of_a_past_time_cuts_the_data_loaded_after_it(
