@@ -127,6 +127,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     finally:
         handler.close()
         logging.getLogger("markhouse.progress").removeHandler(handler)
+    if args.summary_json:
+        write_run_summary(result, args.summary_json)
     if not result.success:
         failures = result.get_step_failure_events()
         error = failures[0].step_failure_data.error if failures else None
@@ -144,6 +146,36 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     _print_verdicts(result)
     _print_closing(settings)
     return ExitCode.OK
+
+
+def run_summary(result: Any) -> dict[str, Any]:
+    """A backfill run as data (benchmarks and scripts read this, not the log): each asset's rows and
+    seconds from its materialization, and the phases summed from them."""
+    assets: dict[str, dict[str, float]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        values = {k: v.value for k, v in materialization.metadata.items()}
+        assets[materialization.asset_key.to_user_string()] = {
+            k: values[k]
+            for k in ("rows", "seconds", "publish_seconds")
+            if isinstance(values.get(k), int | float)
+        }
+    marts = assets.get("marts/fct_price_interval", {})
+    return {
+        "ok": bool(result.success),
+        "assets": assets,
+        "phases": {
+            "load": round(sum(a.get("seconds", 0.0) for k, a in assets.items() if k.startswith("raw/")), 3),
+            "marts": marts.get("seconds", 0.0),
+            "publish": marts.get("publish_seconds", 0.0),
+        },
+        "rows": {k: a["rows"] for k, a in assets.items() if k.startswith("raw/") and "rows" in a},
+    }
+
+
+def write_run_summary(result: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run_summary(result), indent=2) + "\n")
 
 
 def _print_verdicts(result: Any) -> None:
@@ -390,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--vendor", choices=sources.names(), help="only this vendor (default: all in the universe)"
     )
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument(
+        "--summary-json",
+        type=Path,
+        metavar="PATH",
+        help="also write the run as JSON (rows and seconds per asset, load/marts/publish phases) to PATH",
+    )
     p.add_argument(
         "--wait",
         type=float,
