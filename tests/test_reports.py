@@ -242,85 +242,64 @@ def test_vendor_divergence_side_by_side(warehouse) -> None:  # type: ignore[no-u
     assert index_bps == 0 and last_bps == 0
 
 
-def test_coverage_expects_a_dated_future_from_its_first_observation(warehouse) -> None:  # type: ignore[no-untyped-def]
-    fut = "future-BTC-USD:BTC-20261225"
-    with warehouse.writer() as con:
-        build_views(con)
-        con.execute(
-            "insert into ref.instrument values ('deribit', ?, 'future', 'BTC', 'USD', 'BTC', "
-            "'2026-12-25 08:00:00+00', 10, null)",
-            [fut],
-        )
-        con.execute(
-            "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
-            "'2024-02-01 00:00:00+00')",
-            [fut],
-        )
-        # listed 2024-01-31 22:00: 12 ten-minute snapshots to the month end, one of them missing
-        insert_prices(
-            con,
-            [
-                {
-                    "vendor": "cayolargo",
-                    "venue": "deribit",
-                    "instrument_key": fut,
-                    "interval": "10m",
-                    "source_interval": "10m",
-                    "ts": datetime(2024, 1, 31, 22, tzinfo=UTC) + timedelta(minutes=10 * i),
-                    "mark_price": 1.0,
-                    "last_price": 1.0,
-                }
-                for i in range(12)
-                if i != 5
-            ],
-        )
-        refresh_marts(con, [date(2024, 1, 1)], only={"rpt_coverage"})
-        row = con.execute(
-            "select expected_rows, loaded_rows, missing_intervals from marts.rpt_coverage where instrument_key = ?",
-            [fut],
-        ).fetchone()
-    assert row == (12, 11, 1)
+@pytest.fixture
+def future_coverage(warehouse):  # type: ignore[no-untyped-def]
+    """rpt_coverage of one Deribit future (CayøLargo 10-minute snapshots) given its expiry, its first
+    snapshot, how many there are and which one is missing."""
+
+    def coverage(fut: str, expiry: str, first: datetime, snapshots: int, missing: int) -> tuple:  # type: ignore[type-arg]
+        with warehouse.writer() as con:
+            build_views(con)
+            con.execute(
+                "insert into ref.instrument values ('deribit', ?, 'future', 'BTC', 'USD', 'BTC', ?, 10, null)",
+                [fut, expiry],
+            )
+            con.execute(
+                "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
+                "'2024-02-01 00:00:00+00')",
+                [fut],
+            )
+            insert_prices(
+                con,
+                [
+                    {
+                        "vendor": "cayolargo",
+                        "venue": "deribit",
+                        "instrument_key": fut,
+                        "interval": "10m",
+                        "source_interval": "10m",
+                        "ts": first + timedelta(minutes=10 * i),
+                        "mark_price": 1.0,
+                        "last_price": 1.0,
+                    }
+                    for i in range(snapshots)
+                    if i != missing
+                ],
+            )
+            refresh_marts(con, [date(2024, 1, 1)], only={"rpt_coverage"})
+            row = con.execute(
+                "select expected_rows, loaded_rows, missing_intervals, last_ts from marts.rpt_coverage "
+                "where instrument_key = ?",
+                [fut],
+            ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    return coverage
 
 
-def test_coverage_of_a_future_counts_one_missing_snapshot_before_its_expiry_snapshot(warehouse) -> None:  # type: ignore[no-untyped-def]
+def test_coverage_expects_a_dated_future_from_its_first_observation(future_coverage) -> None:  # type: ignore[no-untyped-def]
+    # listed 2024-01-31 22:00: 12 ten-minute snapshots to the month end, one of them missing
+    first = datetime(2024, 1, 31, 22, tzinfo=UTC)
+    row = future_coverage("future-BTC-USD:BTC-20261225", "2026-12-25 08:00:00+00", first, 12, 5)
+    assert row[:3] == (12, 11, 1)
+
+
+def test_coverage_of_a_future_counts_one_missing_snapshot_before_its_expiry_snapshot(future_coverage) -> None:  # type: ignore[no-untyped-def]
     """A snapshot vendor also sends the snapshot at the expiry instant; it is no expected interval,
     so it must not make up for a real missing one."""
-    fut = "future-BTC-USD:BTC-20240131"
-    with warehouse.writer() as con:
-        build_views(con)
-        con.execute(
-            "insert into ref.instrument values ('deribit', ?, 'future', 'BTC', 'USD', 'BTC', "
-            "'2024-01-31 08:00:00+00', 10, null)",
-            [fut],
-        )
-        con.execute(
-            "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
-            "'2024-02-01 00:00:00+00')",
-            [fut],
-        )
-        # snapshots 06:00 .. 08:00 (the expiry) every ten minutes, 07:00 missing: the window
-        # [06:00, 08:00) expects 12, 11 of them are there
-        insert_prices(
-            con,
-            [
-                {
-                    "vendor": "cayolargo",
-                    "venue": "deribit",
-                    "instrument_key": fut,
-                    "interval": "10m",
-                    "source_interval": "10m",
-                    "ts": datetime(2024, 1, 31, 6, tzinfo=UTC) + timedelta(minutes=10 * i),
-                    "mark_price": 1.0,
-                    "last_price": 1.0,
-                }
-                for i in range(13)
-                if i != 6
-            ],
-        )
-        refresh_marts(con, [date(2024, 1, 1)], only={"rpt_coverage"})
-        row = con.execute(
-            "select expected_rows, loaded_rows, missing_intervals, last_ts from marts.rpt_coverage "
-            "where instrument_key = ?",
-            [fut],
-        ).fetchone()
+    # snapshots 06:00 .. 08:00 (the expiry) every ten minutes, 07:00 missing: the window
+    # [06:00, 08:00) expects 12, 11 of them are there
+    first = datetime(2024, 1, 31, 6, tzinfo=UTC)
+    row = future_coverage("future-BTC-USD:BTC-20240131", "2024-01-31 08:00:00+00", first, 13, 6)
     assert row == (12, 11, 1, datetime(2024, 1, 31, 8, tzinfo=UTC))
