@@ -69,7 +69,7 @@ def backfill_env(work: Path, first: date, emu: Emulator) -> dict[str, str]:
     (work / "dagster_home").mkdir()
     (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
     return {
-        "APERIODIC_BASE_URL": emu.aperiodic_base_url,
+        "APERIODIC_BASE_URL": emu.base_url("aperiodic"),
         "APERIODIC_API_KEY": emu.api_key,
         "MARKHOUSE_UNIVERSE": str(universe),
         "MARKHOUSE_SERVING": str(work / "serving.duckdb"),
@@ -122,7 +122,7 @@ def main() -> int:
                 "lake": str(work / "bench.sqlite"),
                 "tmp": str(work / "download"),
                 "symbols": list(SYMBOLS),
-                "base_url": emu.aperiodic_base_url,
+                "base_url": emu.base_url("aperiodic"),
                 "api_key": emu.api_key,
                 "start": start,
                 "end": end,
@@ -201,7 +201,7 @@ def run_kaiko(runs: int) -> dict[str, Measured]:
         args = {
             "db": str(work / "kaiko.duckdb"),
             "lake": str(work / "kaiko.sqlite"),
-            "kaiko_url": emu.kaiko_base_url,
+            "kaiko_url": emu.base_url("kaiko"),
             "kaiko_key": emu.api_key,
             "kaiko_start": "2026-04-01T00:00:00Z",
             "kaiko_end": "2026-05-01T00:00:00Z",

@@ -7,34 +7,23 @@ republish the same marts; it is refused here with what to change.
 
 from __future__ import annotations
 
+from pipelines import sources
 from pipelines.errors import RequestError
 from pipelines.universe import Universe
-
-VENDORS = ("aperiodic", "kaiko", "cayolargo")
 
 
 def configured_vendors(universe: Universe) -> list[str]:
     """Vendors with a section in the universe, in load order."""
-    return [v for v in VENDORS if (universe.aperiodic if v == "aperiodic" else universe.section(v))]
+    return [v for v in sources.names() if universe.section(v)]
 
 
 def listed_keys(universe: Universe, vendor: str) -> list[str]:
-    """The Atlas keys the universe lists for ``vendor`` (CayøLargo lists coins: none)."""
-    section = universe.aperiodic if vendor == "aperiodic" else universe.section(vendor)
-    return [i.key for i in getattr(section, "instruments", ())]
+    """The Atlas keys the universe lists for ``vendor`` (a source listing coins lists none)."""
+    return [i.key for i in sources.get(vendor).instruments(universe.section(vendor))]
 
 
 def carries(universe: Universe, vendor: str, key: str) -> bool:
-    if vendor == "cayolargo":  # instruments are discovered from the coins' data
-        from pipelines.sources.cayolargo.load import plan_walks
-        from pipelines.sources.cayolargo.mapping import MappingError
-
-        try:
-            plan_walks(universe.section("cayolargo").coins, [universe.start_month], [key])
-        except MappingError:
-            return False
-        return True
-    return key in listed_keys(universe, vendor)
+    return sources.get(vendor).serves(universe.section(vendor), universe.start_month, key)
 
 
 def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]) -> dict[str, list[str]]:
@@ -42,7 +31,7 @@ def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]
     present = configured_vendors(universe)
     if not present:
         raise RequestError(
-            f"{universe.path} lists no instruments: it has no {', '.join(VENDORS)} section; "
+            f"{universe.path} lists no instruments: it has no {', '.join(sources.names())} section; "
             "add one (see pipelines/universe/demo.yaml)"
         )
     if vendor and vendor not in present:

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.resources import WarehouseResource
-from pipelines.status import build_report
+from pipelines.status import ProblemKind, build_report
 from pipelines.storage import open_serving
 
 DIVERGENCE_SQL = """
@@ -50,8 +50,8 @@ def build_mart_checks(
         report = build_report(
             serving, as_of=judged_at, max_age_hours=max_age_hours, missing_tolerance=missing_tolerance
         )
-        stale = [p for p in report.problems if ": stale," in p]
-        missing = [p for p in report.problems if ": stale," not in p]
+        stale = [p.text for p in report.problems if p.kind is ProblemKind.STALE]
+        missing = [p.text for p in report.problems if p.kind is not ProblemKind.STALE]
         selected = context.selected_asset_check_keys
         for name, problems in (("freshness", stale), ("no_missing_intervals", missing)):
             key = dg.AssetCheckKey(dg.AssetKey(["marts", "rpt_coverage"]), name)

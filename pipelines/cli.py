@@ -20,13 +20,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines import sources
 from pipelines.errors import ExitCode, RequestError, diagnose
 from pipelines.settings import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
-
-VENDORS = ("aperiodic", "kaiko", "cayolargo")
 
 
 def _month(text: str) -> date:
@@ -89,8 +88,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         )
     graph = defs.resolve_asset_graph()
 
-    def vendor_of(key: Any) -> str | None:
-        return next((v for v in VENDORS if key.path[0] == "raw" and key.path[-1].startswith(f"{v}_")), None)
+    from pipelines.sources.source import VENDOR_TAG
+
+    def vendor_of(key: Any) -> str | None:  # by the tag every source asset carries, not its name
+        return graph.get(key).tags.get(VENDOR_TAG)
 
     selection = {
         key for key in graph.get_all_asset_keys() if key.path[0] == "marts" or vendor_of(key) in plan
@@ -131,6 +132,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 os.environ[name] = value
         handler.close()
         logging.getLogger("markhouse.progress").removeHandler(handler)
+    if args.summary_json:
+        write_run_summary(outcome.summary, args.summary_json)
     if not outcome.success:
         diagnosis = diagnose(outcome.error) if outcome.error is not None else None
         if diagnosis is None:
@@ -152,6 +155,7 @@ class _Outcome:
     success: bool
     error: Any  # SerializableErrorInfo of the first step failure (else of the run failure), or None
     checks: Sequence[Any]
+    summary: dict[str, Any]  # run_summary(result)
 
 
 def _execute(
@@ -182,13 +186,43 @@ def _execute(
         asset_selection=sorted(selection) if selection != set(every_asset) else None,
     ) as result:
         if result.success:
-            return _Outcome(True, None, result.get_asset_check_evaluations())
+            return _Outcome(True, None, result.get_asset_check_evaluations(), run_summary(result))
         failures = result.get_step_failure_events()
         error = failures[0].step_failure_data.error if failures else None
         if error is None:
             run_failure = [e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"]
             error = getattr(run_failure[0].event_specific_data, "error", None) if run_failure else None
-        return _Outcome(False, error, [])
+        return _Outcome(False, error, [], run_summary(result))
+
+
+def run_summary(result: Any) -> dict[str, Any]:
+    """A backfill run as data (benchmarks and scripts read this, not the log): each asset's rows and
+    seconds from its materialization, and the phases summed from them."""
+    assets: dict[str, dict[str, float]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        values = {k: v.value for k, v in materialization.metadata.items()}
+        assets[materialization.asset_key.to_user_string()] = {
+            k: values[k]
+            for k in ("rows", "seconds", "publish_seconds")
+            if isinstance(values.get(k), int | float)
+        }
+    marts = assets.get("marts/fct_price_interval", {})
+    return {
+        "ok": bool(result.success),
+        "assets": assets,
+        "phases": {
+            "load": round(sum(a.get("seconds", 0.0) for k, a in assets.items() if k.startswith("raw/")), 3),
+            "marts": marts.get("seconds", 0.0),
+            "publish": marts.get("publish_seconds", 0.0),
+        },
+        "rows": {k: a["rows"] for k, a in assets.items() if k.startswith("raw/") and "rows" in a},
+    }
+
+
+def write_run_summary(summary: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def _print_verdicts(evaluations: Sequence[Any]) -> None:
@@ -430,8 +464,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--start", type=_month, required=True, help="first month, YYYY-MM")
     p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
-    p.add_argument("--vendor", choices=VENDORS, help="only this vendor (default: all in the universe)")
+    p.add_argument(
+        "--vendor", choices=sources.names(), help="only this vendor (default: all in the universe)"
+    )
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument(
+        "--summary-json",
+        type=Path,
+        metavar="PATH",
+        help="also write the run as JSON (rows and seconds per asset, load/marts/publish phases) to PATH",
+    )
     p.add_argument(
         "--wait",
         type=float,

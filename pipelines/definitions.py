@@ -11,18 +11,10 @@ from pipelines.checks import build_mart_checks
 from pipelines.maintenance import maintenance_job, nightly_maintenance, warehouse_files
 from pipelines.marts import build_mart_assets
 from pipelines.partitions import monthly_partitions
-from pipelines.resources import (
-    AperiodicResource,
-    CayoLargoResource,
-    KaikoResource,
-    WarehouseResource,
-    env_or_none,
-    judgement_time,
-)
+from pipelines.resources import WarehouseResource, judgement_time
 from pipelines.settings import Settings
-from pipelines.sources.aperiodic.assets import build_aperiodic_assets
-from pipelines.sources.cayolargo.assets import build_cayolargo_assets
-from pipelines.sources.kaiko.assets import build_kaiko_assets
+from pipelines.sources import sources
+from pipelines.sources.assets import build_source_assets
 from pipelines.universe import load_universe
 
 # BackfillPolicy is marked beta in Dagster 1.13; it is what makes a month range one run.
@@ -32,8 +24,7 @@ settings = Settings.from_env()
 universe = load_universe(settings.universe_path)
 partitions = monthly_partitions(universe.start_month)
 
-source_assets = [*build_aperiodic_assets(universe, partitions), *build_kaiko_assets(universe, partitions)]
-source_assets += build_cayolargo_assets(universe, partitions)
+source_assets = [a for source in sources() for a in build_source_assets(source, universe, partitions)]
 mart_assets = build_mart_assets(partitions, [a.key for a in source_assets])
 
 refresh_job = dg.define_asset_job(
@@ -65,15 +56,6 @@ defs = dg.Definitions(
             mark_last_gap_bps=settings.mark_last_gap_bps,
             retention_hours=settings.retention_hours,
         ),
-        "aperiodic": AperiodicResource(
-            base_url=env_or_none("APERIODIC_BASE_URL"), api_key=env_or_none("APERIODIC_API_KEY")
-        ),
-        "kaiko": KaikoResource(base_url=env_or_none("KAIKO_BASE_URL"), api_key=env_or_none("KAIKO_API_KEY")),
-        "cayolargo": CayoLargoResource(
-            base_url=env_or_none("CAYOLARGO_BASE_URL"),
-            api_key=env_or_none("CAYOLARGO_API_KEY"),
-            auth_header=env_or_none("CAYOLARGO_AUTH_HEADER"),
-            envelope=env_or_none("CAYOLARGO_ENVELOPE"),
-        ),
+        **{source.name: source.resource() for source in sources()},
     },
 )

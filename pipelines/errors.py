@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from pipelines import sources
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -89,9 +91,7 @@ class Diagnosis:
 
     def line(self) -> str:
         hint = self.hint or HINTS.get(self.code, "")
-        vendor = next(
-            (v for v in ("aperiodic", "kaiko", "cayolargo") if self.message.lower().startswith(v)), None
-        )
+        vendor = next((v for v in sources.names() if self.message.lower().startswith(v)), None)
         if vendor:
             hint = hint.replace("<VENDOR>", vendor.upper())
         return f"markhouse: {self.message}" + (f" -> {hint}" if hint else "")

@@ -134,7 +134,10 @@ def build_mart_assets(
             }
             if name == "fct_price_interval":
                 metadata.update(
-                    rows_rebuilt=result.rows, windows=result.windows, seconds=round(result.seconds, 3)
+                    rows_rebuilt=result.rows,
+                    windows=result.windows,
+                    seconds=round(result.seconds, 3),
+                    publish_seconds=round(published.seconds, 3),
                 )
             yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
 

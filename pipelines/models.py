@@ -1,15 +1,18 @@
 """Runs the SQL models in ``sql/``: staging and intermediate views, then the marts.
 
-A model file is a SELECT named for its job (``sql/<layer>/<name>.sql``). Files whose first line is
-``-- materialized: incremental [by <column>]`` are tables refreshed by time window
-(``$window_start``, ``$window_end``; the column defaults to ``ts``), facts before reports; the rest
-are views. Column comments come from ``sql/marts/marts.yml``.
+A model file is a SELECT named for its job (``sql/<layer>/<name>.sql``, in schema ``<layer>``).
+Files whose first line is ``-- materialized: incremental [by <column>]`` are tables refreshed by
+time window (``$window_start``, ``$window_end``; the column defaults to ``ts``); the rest are views.
+Models run in the order their SQL declares: a model after every ``schema.table`` it reads
+(``from``/``join``), so a report reading a fact is refreshed after it whatever their names.
+Column comments come from ``sql/marts/marts.yml``.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,8 +25,10 @@ from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
 from pipelines.storage import LAKE, transaction
 
-VIEW_LAYERS = (("staging", "staging"), ("intermediate", "staging"))
+VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
+_COMMENT = re.compile(r"--[^\n]*")
+_READS = re.compile(r"\b(?:from|join)\s+([a-z_]\w*)\.([a-z_]\w*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,36 @@ class Model:
     def relation(self) -> str:
         return f"{self.schema}.{self.name}"
 
+    @property
+    def reads(self) -> frozenset[str]:
+        """The ``schema.table`` relations its SQL reads (``from``/``join``; comments ignored)."""
+        body = _COMMENT.sub("", self.sql)
+        return frozenset(f"{s}.{t}".lower() for s, t in _READS.findall(body)) - {self.relation}
 
-def _models(folder: str, schema: str) -> list[Model]:
-    return [Model(p.stem, schema, p.read_text()) for p in sorted((SQL_DIR / folder).glob("*.sql"))]
+
+def in_dependency_order(models: Iterable[Model]) -> list[Model]:
+    """``models`` so that each comes after the models it reads (ties by name); a cycle is an error
+    naming the models in it."""
+    pending = sorted(models, key=lambda m: m.relation)
+    names = {m.relation for m in pending}
+    ordered: list[Model] = []
+    done: set[str] = set()
+    while pending:
+        ready = [m for m in pending if not (m.reads & names) - done]
+        if not ready:
+            raise ValueError(f"SQL models that read each other: {', '.join(m.relation for m in pending)}")
+        ordered += ready
+        done |= {m.relation for m in ready}
+        pending = [m for m in pending if m.relation not in done]
+    return ordered
+
+
+def _models(folder: str) -> list[Model]:
+    return [Model(p.stem, folder, p.read_text()) for p in sorted((SQL_DIR / folder).glob("*.sql"))]
 
 
 def mart_models() -> list[Model]:
-    return _models("marts", "marts")
+    return _models("marts")
 
 
 def _quote(text: str) -> str:
@@ -86,10 +114,17 @@ def _build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, f
     if current != settings:
         con.execute("delete from ref.settings")
         con.executemany("insert into ref.settings values (?, ?)", list(settings.items()))
-    for folder, schema in VIEW_LAYERS:
-        for model in _models(folder, schema):
-            con.execute(f"create or replace view {model.relation} as\n{model.sql}")
-    marts = mart_models()
+    views = [m for folder in VIEW_LAYERS for m in _models(folder)]
+    for schema in VIEW_LAYERS:
+        con.execute(f"create schema if not exists {schema}")
+    # intermediate models lived in schema staging before: drop those views
+    moved = _names(con, "select view_name from duckdb_views() where schema_name = 'staging' and not internal")
+    for model in views:
+        if model.schema != "staging" and model.name in moved:
+            con.execute(f"drop view staging.{model.name}")
+    for model in in_dependency_order(views):
+        con.execute(f"create or replace view {model.relation} as\n{model.sql}")
+    marts = in_dependency_order(mart_models())
     existing_views = _names(
         con, "select view_name from duckdb_views() where schema_name = 'marts' and not internal"
     )
@@ -220,11 +255,10 @@ def refresh_marts(
     build_views(con, report_settings)
     windows = month_windows(months)
     rows = 0
-    # facts first: the report tables read them
-    incremental = sorted(
-        (m for m in mart_models() if m.incremental and (only is None or m.name in only)),
-        key=lambda m: not m.name.startswith("fct_"),
-    )
+    # each after what it reads (the report tables read the facts)
+    incremental = [
+        m for m in in_dependency_order(mart_models()) if m.incremental and (only is None or m.name in only)
+    ]
     ticker = (
         Ticker("marts", "model-windows", len(windows) * len(incremental), progress, every=0)
         if progress

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -34,10 +35,17 @@ def partition_months(keys: list[str]) -> list[date]:
 
 
 def source_asset(
-    name: str, *, group: str, partitions: dg.PartitionsDefinition, kinds: set[str], description: str
+    name: str,
+    *,
+    group: str,
+    partitions: dg.PartitionsDefinition,
+    kinds: set[str],
+    description: str,
+    **asset_args: Any,
 ) -> Callable[..., dg.AssetsDefinition]:
     """The shared policy of every source asset, in one place: a raw table partitioned by month, a
-    month range backfilled as one run, and its vendor's load pool (``group`` is the vendor)."""
+    month range backfilled as one run, and its vendor's load pool (``group`` is the vendor;
+    ``asset_args``: the rest of ``dg.asset``'s, e.g. tags)."""
     return dg.asset(
         name=name,
         key_prefix=["raw"],
@@ -47,6 +55,7 @@ def source_asset(
         pool=load_pool(group),
         kinds=kinds,
         description=description,
+        **asset_args,
     )
 
 

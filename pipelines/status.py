@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 
 from pipelines.months import next_month
@@ -39,13 +40,30 @@ class MonthCoverage:
     last_ts: datetime
 
 
+class ProblemKind(Enum):
+    """What a problem is: the asset checks split freshness from completeness by it."""
+
+    MISSING_MONTHS = "missing_months"
+    MISSING_INTERVALS = "missing_intervals"
+    STALE = "stale"
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: ProblemKind
+    text: str  # the line people read (``markhouse status``, the checks' metadata)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
 class StatusReport:
     as_of: datetime
     published_snapshot: int | None = None
     published_at: datetime | None = None
     months: list[MonthCoverage] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -90,12 +108,20 @@ def build_report(
         have = {m.month for m in months}
         gaps = [m for m in _month_starts(min(have), end) if m not in have]
         if gaps:
-            report.problems.append(f"{name}: missing months {', '.join(f'{m:%Y-%m}' for m in gaps)}")
+            report.problems.append(
+                Problem(
+                    ProblemKind.MISSING_MONTHS,
+                    f"{name}: missing months {', '.join(f'{m:%Y-%m}' for m in gaps)}",
+                )
+            )
         for m in months:
             if m.missing_intervals > missing_tolerance and m.month < current_month:
                 report.problems.append(
-                    f"{name} {m.month:%Y-%m}: {m.missing_intervals} missing {m.interval} intervals "
-                    f"(tolerance {missing_tolerance})"
+                    Problem(
+                        ProblemKind.MISSING_INTERVALS,
+                        f"{name} {m.month:%Y-%m}: {m.missing_intervals} missing {m.interval} intervals "
+                        f"(tolerance {missing_tolerance})",
+                    )
                 )
         last = max(m.last_ts for m in months)
         age = as_of - last
@@ -103,7 +129,10 @@ def build_report(
             continue  # an expired contract has no fresher data to get
         if age > timedelta(hours=max_age_hours):
             report.problems.append(
-                f"{name}: stale, last interval {last:%Y-%m-%d %H:%M} is {_age(age)} old (bound {max_age_hours:g}h)"
+                Problem(
+                    ProblemKind.STALE,
+                    f"{name}: stale, last interval {last:%Y-%m-%d %H:%M} is {_age(age)} old (bound {max_age_hours:g}h)",
+                )
             )
     return report
 
@@ -141,7 +170,7 @@ def report_json(report: StatusReport) -> dict[str, object]:
     return {
         "as_of": report.as_of.isoformat(),
         "ok": report.ok,
-        "problems": report.problems,
+        "problems": [p.text for p in report.problems],
         "months": [
             {
                 "vendor": m.vendor,

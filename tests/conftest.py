@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import sources
 from pipelines.emulator.server import Emulator
 from pipelines.http import RetryPolicy
 from pipelines.sources.aperiodic.client import AperiodicClient
@@ -43,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _user_files_before.update(user_files())
     _session_tmp = Path(tempfile.mkdtemp(prefix="markhouse-tests-"))
     for name in list(os.environ):
-        if name.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_", "MARKHOUSE_")):
+        if name.startswith((*sources.env_prefixes(), "MARKHOUSE_")):
             del os.environ[name]
     home = _session_tmp / "dagster_home"
     home.mkdir()
@@ -81,4 +82,4 @@ FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, max_delay=2.0, max_t
 
 @pytest.fixture
 def aperiodic(emulator: Emulator) -> AperiodicClient:
-    return AperiodicClient(emulator.aperiodic_base_url, emulator.api_key, retry=FAST_RETRY)
+    return AperiodicClient(emulator.base_url("aperiodic"), emulator.api_key, retry=FAST_RETRY)

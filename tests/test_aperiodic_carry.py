@@ -244,7 +244,7 @@ def price_file(n: int, mark: float) -> pa.Table:
 
 
 def load_all(emu: Emulator, warehouse: Warehouse, metrics: tuple[str, ...]) -> None:
-    client = AperiodicClient(emu.aperiodic_base_url, emu.api_key, retry=FAST_RETRY)
+    client = AperiodicClient(emu.base_url("aperiodic"), emu.api_key, retry=FAST_RETRY)
     series = [Series("hyperliquid-perps", HYPE_BTC, "1h", "exchange")]
     for metric in metrics:
         load_months(client, warehouse, series, [date(2024, 1, 1)], progress=lambda _: None, metric=metric)

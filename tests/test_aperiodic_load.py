@@ -169,7 +169,7 @@ def test_no_key_or_signature_in_logs_errors_or_warehouse(warehouse, caplog) -> N
     secret = "sk-live-7f3a9c2e5b1d4f6a"
     caplog.set_level(logging.DEBUG)
     with Emulator(api_keys=[secret]) as emu:
-        client = AperiodicClient(emu.aperiodic_base_url, secret, retry=FAST_RETRY)
+        client = AperiodicClient(emu.base_url("aperiodic"), secret, retry=FAST_RETRY)
         emu.faults.inject("expired_url", target="list", times=1)
         emu.faults.inject("status", target="file", match=BTC_MARCH_FILE, status=503, times=1)
         load(client, warehouse, [MARCH])
@@ -199,7 +199,7 @@ KILLED_WRITER = textwrap.dedent(
         time.sleep(120)
 
     with Emulator() as emu:
-        client = AperiodicClient(emu.aperiodic_base_url, emu.api_key)
+        client = AperiodicClient(emu.base_url("aperiodic"), emu.api_key)
         series = [Series("binance-futures", s, "1h", "exchange")
                   for s in ("perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT")]
         load_months(client, Warehouse(sys.argv[1]), series, [date(2026, 3, 1), date(2026, 4, 1)],

@@ -26,7 +26,7 @@ PERP = "perpetual-BTC-USD:BTC"
 
 
 def client(emu: Emulator, **kwargs: Any) -> CayoLargoClient:
-    return CayoLargoClient(emu.cayolargo_base_url, emu.api_key, retry=FAST_RETRY, **kwargs)
+    return CayoLargoClient(emu.base_url("cayolargo"), emu.api_key, retry=FAST_RETRY, **kwargs)
 
 
 def walk(c: CayoLargoClient, coin: str, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
@@ -201,7 +201,7 @@ def test_a_whole_coin_month_drops_instruments_the_vendor_no_longer_serves(
 
 
 def test_a_plan_without_alpha_fields_loads_them_as_null(emulator: Emulator, warehouse: Warehouse) -> None:
-    emulator.cayolargo.plan = "pro"
+    emulator.handler("cayolargo").plan = "pro"
     load(client(emulator), warehouse, [APRIL])
     with warehouse.writer() as con:
         row = con.execute(
@@ -236,8 +236,11 @@ def test_a_required_field_null_in_some_rows_is_named(emulator: Emulator) -> None
 def test_envelope_and_auth_header_are_configurable_on_both_sides(
     emulator: Emulator, warehouse: Warehouse
 ) -> None:
-    emulator.cayolargo.envelope = "data"
-    emulator.cayolargo.auth_header, emulator.cayolargo.auth_prefix = "Authorization", "Bearer "
+    emulator.handler("cayolargo").envelope = "data"
+    emulator.handler("cayolargo").auth_header, emulator.handler("cayolargo").auth_prefix = (
+        "Authorization",
+        "Bearer ",
+    )
     with pytest.raises(VendorHTTPError, match="HTTP 401"):
         load(client(emulator), warehouse, [APRIL])  # the default header is not what this host wants
     with pytest.raises(VendorHTTPError, match="expected a JSON list"):
@@ -295,7 +298,7 @@ def test_no_key_in_logs_errors_or_warehouse(warehouse: Warehouse, caplog: pytest
     secret = "cl-live-9b8c7d6e5f4a3b2c"
     caplog.set_level(logging.DEBUG)
     with Emulator(api_keys=[secret]) as emu:
-        c = CayoLargoClient(emu.cayolargo_base_url, secret, retry=FAST_RETRY)
+        c = CayoLargoClient(emu.base_url("cayolargo"), secret, retry=FAST_RETRY)
         emu.faults.inject("status", match="coin=BTC", status=503, times=1)
         load_months(c, warehouse, ["BTC"], [APRIL], progress=logging.getLogger("t").info)
         emu.faults.inject("status", match="coin=BTC", status=503, times=-1)

@@ -109,7 +109,7 @@ def test_a_vendor_error_inside_the_run_is_one_line(tmp_path: Path) -> None:
             **os.environ,
             "MARKHOUSE_WAREHOUSE": str(tmp_path / "wh.duckdb"),
             "MARKHOUSE_SERVING": str(tmp_path / "serving.duckdb"),
-            "APERIODIC_BASE_URL": emu.aperiodic_base_url,
+            "APERIODIC_BASE_URL": emu.base_url("aperiodic"),
             "APERIODIC_API_KEY": "not-the-key",
             "PYTHONWARNINGS": "ignore",
         }

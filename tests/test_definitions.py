@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,13 +12,15 @@ import dagster as dg
 import duckdb
 import pytest
 
+from pipelines import sources
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FUNDING_SAMPLE = REPO / "pipelines/emulator/data/binance_usdm_funding.parquet"
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(sources.env_prefixes())}
     env.update(
         MARKHOUSE_WAREHOUSE=str(tmp_path / "wh.sqlite"),
         MARKHOUSE_SERVING=str(tmp_path / "serving.duckdb"),  # never the checkout's warehouse/
@@ -76,8 +79,18 @@ def test_assets_are_monthly_single_run_and_each_vendor_loads_in_its_own_pool() -
 
 def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: Path) -> None:
     env = env_for(tmp_path)
+    summary_json = str(tmp_path / "summary.json")
     out = subprocess.run(
-        [str(BIN / "markhouse"), "backfill", "--start", "2026-03", "--end", "2026-05"],
+        [
+            str(BIN / "markhouse"),
+            "backfill",
+            "--start",
+            "2026-03",
+            "--end",
+            "2026-05",
+            "--summary-json",
+            summary_json,
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -86,6 +99,14 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "3/3 months written" in out.stderr  # progress on the terminal
+    run = json.loads((tmp_path / "summary.json").read_text())  # the run as data, for benchmarks
+    assert run["ok"] is True and set(run["phases"]) == {"load", "marts", "publish"}
+    assert all(seconds > 0 for seconds in run["phases"].values())
+    # by hand: 2 instruments x (744 + 720 + 384) hours; 3 fundings a day x 77 days; CayøLargo
+    # 2 coins x 4 instruments x 77 days x 144 snapshots
+    assert run["rows"]["raw/aperiodic_derivative_price"] == 2 * 1848
+    assert run["rows"]["raw/aperiodic_funding"] == 2 * 3 * 77
+    assert run["rows"]["raw/cayolargo_futures"] == 2 * 4 * 77 * 144
     summary = [line.split() for line in out.stdout.splitlines() if line.startswith("aperiodic ")]
     # the summary: May of the emulator is 16 whole days of hours
     assert [
@@ -173,8 +194,8 @@ def test_a_run_asking_for_an_instrument_outside_the_universe_fails_naming_it() -
     from pipelines.definitions import universe
     from pipelines.partitions import selected_instruments
 
-    assert universe.aperiodic is not None
-    listed = universe.aperiodic.instruments
+    assert universe.section("aperiodic") is not None
+    listed = universe.section("aperiodic").instruments
     assert selected_instruments(listed, [], "Aperiodic") == list(listed)
     assert [i.key for i in selected_instruments(listed, [listed[0].key], "Aperiodic")] == [listed[0].key]
     with pytest.raises(dg.Failure, match=r"not in the Aperiodic universe: \['perpetual-DOGE-USDT:USDT'\]"):

@@ -50,7 +50,7 @@ def fetch(emu: Emulator, *, symbol: str = BTC, interval: str = "1h", **kwargs: o
         "interval": interval,
         "exchange": "binance-futures",
         "symbol": symbol,
-        "base_url": emu.aperiodic_base_url,
+        "base_url": emu.base_url("aperiodic"),
         "show_progress": False,
     }
     params.update(kwargs)
@@ -194,5 +194,5 @@ def test_survives_a_dropped_download(emu: Emulator) -> None:
 
 
 def test_symbols_endpoint_via_client(emu: Emulator) -> None:
-    symbols = aperiodic.get_symbols(emu.api_key, "binance-futures", base_url=emu.aperiodic_base_url)
+    symbols = aperiodic.get_symbols(emu.api_key, "binance-futures", base_url=emu.base_url("aperiodic"))
     assert set(symbols) == {BTC, ETH}

@@ -19,7 +19,7 @@ DATA = Path(__file__).resolve().parent.parent / "pipelines/emulator/data"
 def get(emu: Emulator, headers: dict[str, str] | None = None, **params: Any) -> requests.Response:
     hdrs = {"X-API-Key": emu.api_key} if headers is None else headers
     return requests.get(
-        f"{emu.cayolargo_base_url}/v1/marketdata/futures", params=params, headers=hdrs, timeout=30
+        f"{emu.base_url('cayolargo')}/v1/marketdata/futures", params=params, headers=hdrs, timeout=30
     )
 
 
@@ -50,7 +50,10 @@ def test_bad_parameters_are_400(emulator: Emulator, params: dict[str, str], stat
 def test_auth(emulator: Emulator) -> None:
     assert get(emulator, headers={}, coin="BTC").status_code == 401
     assert get(emulator, headers={"X-API-Key": "wrong"}, coin="BTC").status_code == 401
-    emulator.cayolargo.auth_header, emulator.cayolargo.auth_prefix = "Authorization", "Bearer "
+    emulator.handler("cayolargo").auth_header, emulator.handler("cayolargo").auth_prefix = (
+        "Authorization",
+        "Bearer ",
+    )
     assert get(emulator, coin="BTC").status_code == 401  # the old header is no longer the credential
     ok = get(emulator, headers={"Authorization": f"Bearer {emulator.api_key}"}, coin="BTC")
     assert ok.status_code == 200
@@ -161,12 +164,12 @@ def test_dated_future_mark_is_index_times_decaying_carry(emulator: Emulator) -> 
 def test_plan_envelope_and_missing_field_fault(emulator: Emulator) -> None:
     params = {"coin": "BTC", "from": "2026-03-10T00:00:00Z", "to": "2026-03-10T00:00:00Z"}
     assert all("estimated_delivery_price" in r for r in rows(emulator, **params))
-    emulator.cayolargo.plan = "pro"
+    emulator.handler("cayolargo").plan = "pro"
     assert not any("estimated_delivery_price" in r for r in rows(emulator, **params))
-    emulator.cayolargo.envelope = "data"
+    emulator.handler("cayolargo").envelope = "data"
     body = get(emulator, **params).json()
     assert set(body) == {"data", "count"} and body["count"] == 4 and len(body["data"]) == 4
-    emulator.cayolargo.envelope = None
+    emulator.handler("cayolargo").envelope = None
     emulator.faults.inject("missing_field", match="coin=BTC", field="index_price")
     assert not any("index_price" in r for r in rows(emulator, **params))
     assert all("index_price" in r for r in rows(emulator, **params))  # used up

@@ -44,7 +44,7 @@ def get(emu: Emulator, key: str | None = "default", **params: Any) -> requests.R
     if key:
         headers["X-Api-Key"] = emu.api_key if key == "default" else key
     return requests.get(
-        f"{emu.kaiko_base_url}/v2/data/derivatives.v2/price", params=params, headers=headers, timeout=10
+        f"{emu.base_url('kaiko')}/v2/data/derivatives.v2/price", params=params, headers=headers, timeout=10
     )
 
 

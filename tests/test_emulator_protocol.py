@@ -73,7 +73,7 @@ def params(**overrides: str) -> dict[str, str]:
 def listing(emu: Emulator, key: str | None = "default", **overrides: str) -> requests.Response:
     headers = {"X-API-KEY": emu.api_key if key == "default" else key} if key else {}
     return requests.get(
-        f"{emu.aperiodic_base_url}/data/derivative_price",
+        f"{emu.base_url('aperiodic')}/data/derivative_price",
         params=params(**overrides),
         headers=headers,
         timeout=10,
@@ -124,7 +124,7 @@ def assert_json_error(response: requests.Response, status: int) -> dict[str, Any
 def test_missing_and_unknown_key_are_401(emu: Emulator) -> None:
     assert_json_error(listing(emu, key=None), 401)
     assert_json_error(listing(emu, key="not-a-key"), 401)
-    r = requests.get(f"{emu.aperiodic_base_url}/metadata/symbols", params={"exchange": "binance-futures"})
+    r = requests.get(f"{emu.base_url('aperiodic')}/metadata/symbols", params={"exchange": "binance-futures"})
     assert_json_error(r, 401)
 
 
@@ -141,7 +141,7 @@ def test_parameter_errors(emu: Emulator) -> None:
     query = params()
     del query["symbol"]
     r = requests.get(
-        f"{emu.aperiodic_base_url}/data/derivative_price", params=query, headers={"X-API-KEY": emu.api_key}
+        f"{emu.base_url('aperiodic')}/data/derivative_price", params=query, headers={"X-API-KEY": emu.api_key}
     )
     assert any("symbol" in d for d in assert_json_error(r, 400)["details"])
 
@@ -163,13 +163,13 @@ def test_sub_minute_interval_not_in_plan(emu: Emulator, interval: str) -> None:
 
 
 def test_unknown_route_is_json_404(emu: Emulator) -> None:
-    r = requests.get(f"{emu.aperiodic_base_url}/data/ohlcv_v9", headers={"X-API-KEY": emu.api_key})
+    r = requests.get(f"{emu.base_url('aperiodic')}/data/ohlcv_v9", headers={"X-API-KEY": emu.api_key})
     assert_json_error(r, 404)
 
 
 def test_symbols(emu: Emulator) -> None:
     r = requests.get(
-        f"{emu.aperiodic_base_url}/metadata/symbols",
+        f"{emu.base_url('aperiodic')}/metadata/symbols",
         params={"exchange": "binance-futures"},
         headers={"X-API-KEY": emu.api_key},
     )
@@ -177,7 +177,7 @@ def test_symbols(emu: Emulator) -> None:
     assert r.json()["exchange"] == "binance-futures"
     assert set(r.json()["symbols"]) == {BTC, ETH}
     r = requests.get(
-        f"{emu.aperiodic_base_url}/metadata/symbols",
+        f"{emu.base_url('aperiodic')}/metadata/symbols",
         params={"exchange": "nyse"},
         headers={"X-API-KEY": emu.api_key},
     )
@@ -389,7 +389,7 @@ def test_inject_validates_arguments(emu: Emulator) -> None:
 
 
 def test_preview_slice(emu: Emulator) -> None:
-    url = f"{emu.aperiodic_base_url}/data/preview/derivative_price"
+    url = f"{emu.base_url('aperiodic')}/data/preview/derivative_price"
     demo = {"X-API-KEY": "DEMO-KEY"}
     r = requests.get(url, params=params(start_date="2025-04-01", end_date="2025-12-31"), headers=demo)
     assert sorted((f["year"], f["month"]) for f in r.json()["files"]) == [(2025, 5), (2025, 6)]

@@ -9,6 +9,7 @@ from pathlib import Path
 import conftest
 import pytest
 
+from pipelines import sources
 from pipelines.cli import instance_home
 from pipelines.settings import Settings
 
@@ -20,7 +21,7 @@ def test_every_default_path_points_outside_the_checkout() -> None:
     for path in (settings.warehouse_path, settings.serving_path, instance_home()):
         assert not path.resolve().is_relative_to(REPO), path
     assert not Path(os.environ["DAGSTER_HOME"]).resolve().is_relative_to(REPO)
-    assert not [name for name in os.environ if name.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_"))]
+    assert not [name for name in os.environ if name.startswith(sources.env_prefixes())]
 
 
 def test_the_session_guard_sees_a_changed_user_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,7 +41,7 @@ def future(interval: str = "1m") -> Series:
 
 @pytest.fixture
 def kaiko(emulator: Emulator) -> KaikoClient:
-    return KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
+    return KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY)
 
 
 def load(client: KaikoClient, warehouse: Warehouse, months: list[date], series: list[Series]):  # type: ignore[no-untyped-def]
@@ -78,7 +78,7 @@ def test_a_month_that_fits_one_page(emulator, kaiko, warehouse) -> None:  # type
 
 
 def test_exactly_page_size_rows(emulator, warehouse) -> None:  # type: ignore[no-untyped-def]
-    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, page_size=720)
+    client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, page_size=720)
     report = load(client, warehouse, [APRIL], [perp("1h")])
     # April = 30 x 24 = 720 rows: one full page, whose next_url answers an empty page
     assert counts(warehouse) == {(PERP_KEY, "1h", "2026-04"): 720}
@@ -141,11 +141,11 @@ def test_a_null_index_price_is_loaded_as_null(kaiko, warehouse) -> None:  # type
 
 
 def test_descending_order_requested_by_mistake_loads_the_same_rows(emulator, warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    asc = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
+    asc = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY)
     load(asc, warehouse, [FEB], [perp()])
     expected = snapshot(warehouse)
     other = Warehouse(tmp_path / "desc.sqlite")
-    desc = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, sort="desc")
+    desc = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, sort="desc")
     load(desc, other, [FEB], [perp()])
     assert "sort=desc" in page_requests(emulator)[-41]  # the first page of the second load
     assert snapshot(other) == expected and len(expected) == 28 * 1440
@@ -154,7 +154,7 @@ def test_descending_order_requested_by_mistake_loads_the_same_rows(emulator, war
 def test_a_repeated_page_is_detected_and_nothing_is_written(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
     load(kaiko, warehouse, [MARCH], [perp("1h")])
     before = snapshot(warehouse)
-    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, page_size=100)
+    client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, page_size=100)
     emulator.faults.inject("repeat_next_url", times=1)
     with pytest.raises(
         PagingError, match="kaiko: next_url repeats an earlier page; stopping instead of looping"
@@ -165,7 +165,7 @@ def test_a_repeated_page_is_detected_and_nothing_is_written(emulator, kaiko, war
 
 
 def test_a_row_repeated_across_two_pages_is_loaded_once(emulator, warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, page_size=100)
+    client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, page_size=100)
     emulator.faults.inject("repeat_row", times=2)
     report = load(client, warehouse, [MARCH], [perp("1h")])
     assert report.duplicates == 2 and report.rows == 744
@@ -200,7 +200,7 @@ def test_429_with_retry_after_is_waited_out(emulator, kaiko, warehouse) -> None:
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_5xx_burst_mid_month_is_retried(emulator, warehouse, status) -> None:  # type: ignore[no-untyped-def]
-    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY, page_size=100)
+    client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, page_size=100)
     emulator.faults.inject("status", status=status, match="continuation_token", times=3)
     report = load(client, warehouse, [MARCH], [perp("1h")])
     assert report.rows == 744 and report.pages == 8  # 7 x 100 + 44
@@ -225,7 +225,7 @@ def test_dropped_connection_and_html_page(emulator, kaiko, warehouse) -> None:  
 
 
 def test_a_failure_mid_month_leaves_the_previous_month_intact(emulator, warehouse) -> None:  # type: ignore[no-untyped-def]
-    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
+    client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY)
     load(client, warehouse, [MARCH, APRIL], [perp(), future()])
     before = snapshot(warehouse)
     assert len(before) == 44_640 + 43_200 + (26 * 1440 + 480)
@@ -240,7 +240,7 @@ def test_a_failure_mid_month_leaves_the_previous_month_intact(emulator, warehous
 def test_a_wrong_key_is_final_and_never_shown(emulator, warehouse, caplog) -> None:  # type: ignore[no-untyped-def]
     secret = "kk-live-4b8e1f0a9c7d2e35"
     caplog.set_level(logging.DEBUG)
-    client = KaikoClient(emulator.kaiko_base_url, secret, retry=KAIKO_RETRY)
+    client = KaikoClient(emulator.base_url("kaiko"), secret, retry=KAIKO_RETRY)
     with pytest.raises(VendorHTTPError, match="HTTP 401") as err:
         load(client, warehouse, [MARCH], [perp("1h")])
     emulator.api_keys.add(secret)

@@ -11,10 +11,9 @@ import pytest
 from pipelines.emulator.server import Emulator
 from pipelines.models import refresh_marts
 from pipelines.reference import upsert_reference
-from pipelines.sources.kaiko.assets import vendor_names
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series, load_months
-from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.sources.kaiko.mapping import KaikoCode, vendor_names
 from pipelines.storage import Warehouse
 from pipelines.universe import load_universe
 from tests.test_kaiko_load import KAIKO_RETRY
@@ -30,7 +29,7 @@ SERIES = {
 
 
 def load(emulator: Emulator, warehouse: Warehouse, interval: str) -> None:
-    client = KaikoClient(emulator.kaiko_base_url, emulator.api_key, retry=KAIKO_RETRY)
+    client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY)
     series = [Series(VENUE, key, code, interval) for key, code in SERIES.items()]
     load_months(client, warehouse, series, [MARCH], progress=lambda _: None)
     with warehouse.writer() as con:
@@ -52,7 +51,7 @@ def test_rolling_1m_up_to_1h_gives_kaikos_own_1h_rows(emulator: Emulator, tmp_pa
             "where interval = '1h' and ts < '2026-03-27'"
         ).fetchall()
     with hours.writer() as con:
-        native = con.execute(query.format("staging.int_price_observations")).fetchall()
+        native = con.execute(query.format("intermediate.int_price_observations")).fetchall()
     assert sources == [("1m", 60)]  # rolled up from sixty minutes
     assert len(native) == 744 + 26 * 24 + 8  # March, and the future until its 08:00 expiry
     assert rolled == native

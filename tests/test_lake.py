@@ -265,7 +265,7 @@ def meet():
         time.sleep(0.05)
 
 with Emulator() as emu:
-    client = AperiodicClient(emu.aperiodic_base_url, emu.api_key)
+    client = AperiodicClient(emu.base_url("aperiodic"), emu.api_key)
     series = [Series("binance-futures", sys.argv[4], "1h", "exchange")]
     load_months(client, Warehouse(catalog), series, [date(2026, 3, 1)], before_commit=meet, progress=lambda _: None)
 print("committed", flush=True)

@@ -58,15 +58,15 @@ def rows(warehouse: Warehouse, table: str) -> list[tuple]:
 
 
 def aperiodic(emu: Emulator) -> AperiodicClient:
-    return AperiodicClient(emu.aperiodic_base_url, emu.api_key, retry=FAST_RETRY)
+    return AperiodicClient(emu.base_url("aperiodic"), emu.api_key, retry=FAST_RETRY)
 
 
 def kaiko(emu: Emulator) -> KaikoClient:
-    return KaikoClient(emu.kaiko_base_url, emu.api_key, retry=FAST_RETRY)
+    return KaikoClient(emu.base_url("kaiko"), emu.api_key, retry=FAST_RETRY)
 
 
 def cayolargo(emu: Emulator) -> CayoLargoClient:
-    return CayoLargoClient(emu.cayolargo_base_url, emu.api_key, retry=FAST_RETRY)
+    return CayoLargoClient(emu.base_url("cayolargo"), emu.api_key, retry=FAST_RETRY)
 
 
 # -- non-finite numbers ----------------------------------------------------------------------------

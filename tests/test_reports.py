@@ -31,6 +31,18 @@ def publish(aperiodic, warehouse: Warehouse, serving: Path, months: list[date]) 
         publish_serving(con, serving)
 
 
+def publish_february_and_april_with_an_eth_gap(aperiodic, warehouse: Warehouse, serving: Path) -> None:  # type: ignore[no-untyped-def]
+    """March is missing for both instruments; three hours of April (10th, 01:00-03:00) for ETH."""
+    publish(aperiodic, warehouse, serving, [date(2026, 2, 1), date(2026, 4, 1)])
+    with warehouse.writer() as con:  # three hours of April go missing for ETH
+        con.execute(
+            "delete from raw.aperiodic_derivative_price where instrument_key = ? and ts in (?, ?, ?)",
+            [ETH, *(datetime(2026, 4, 10, h, tzinfo=UTC) for h in (1, 2, 3))],
+        )
+        refresh_marts(con, [date(2026, 4, 1)])
+        publish_serving(con, serving)
+
+
 def status(capsys, *args: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     code = main(["status", *args])
     return code, capsys.readouterr().out
@@ -57,20 +69,31 @@ def test_status_stale(aperiodic, warehouse, serving, capsys) -> None:  # type: i
 
 
 def test_status_missing_month_and_intervals(aperiodic, warehouse, serving, capsys) -> None:  # type: ignore[no-untyped-def]
-    publish(aperiodic, warehouse, serving, [date(2026, 2, 1), date(2026, 4, 1)])
-    with warehouse.writer() as con:  # three hours of April go missing for ETH
-        con.execute(
-            "delete from raw.aperiodic_derivative_price where instrument_key = ? and ts in (?, ?, ?)",
-            [ETH, *(datetime(2026, 4, 10, h, tzinfo=UTC) for h in (1, 2, 3))],
-        )
-        refresh_marts(con, [date(2026, 4, 1)])
-        publish_serving(con, serving)
+    publish_february_and_april_with_an_eth_gap(aperiodic, warehouse, serving)
     code, out = status(capsys, "--as-of", "2026-05-01T10:00")
     assert code == 1
     assert f"aperiodic binance-futures {BTC}: missing months 2026-03" in out
     assert f"aperiodic binance-futures {ETH} 2026-04: 3 missing 1h intervals (tolerance 0)" in out
     code, out = status(capsys, "--as-of", "2026-05-01T10:00", "--missing-tolerance", "3")
     assert code == 1 and "missing 1h intervals" not in out and "missing months 2026-03" in out
+
+
+def test_status_problems_carry_their_kind(aperiodic, warehouse, serving) -> None:  # type: ignore[no-untyped-def]
+    """The asset checks split freshness from completeness by a problem's kind, not its wording."""
+    from pipelines.status import ProblemKind, build_report
+
+    publish_february_and_april_with_an_eth_gap(aperiodic, warehouse, serving)
+    report = build_report(serving, as_of=datetime(2026, 5, 3, tzinfo=UTC), max_age_hours=24)
+    kinds = sorted((p.kind.value, p.text.split(" ")[2]) for p in report.problems)
+    # both miss March; ETH misses 3 April hours; both last at 04-30 23:00, 49 h > 24 h before
+    assert kinds == [
+        ("missing_intervals", ETH),
+        ("missing_months", BTC + ":"),
+        ("missing_months", ETH + ":"),
+        ("stale", BTC + ":"),
+        ("stale", ETH + ":"),
+    ]
+    assert all(isinstance(p.kind, ProblemKind) for p in report.problems)
 
 
 def test_status_as_of_a_past_time_cuts_the_data_loaded_after_it(
@@ -219,85 +242,64 @@ def test_vendor_divergence_side_by_side(warehouse) -> None:  # type: ignore[no-u
     assert index_bps == 0 and last_bps == 0
 
 
-def test_coverage_expects_a_dated_future_from_its_first_observation(warehouse) -> None:  # type: ignore[no-untyped-def]
-    fut = "future-BTC-USD:BTC-20261225"
-    with warehouse.writer() as con:
-        build_views(con)
-        con.execute(
-            "insert into ref.instrument values ('deribit', ?, 'future', 'BTC', 'USD', 'BTC', "
-            "'2026-12-25 08:00:00+00', 10, null)",
-            [fut],
-        )
-        con.execute(
-            "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
-            "'2024-02-01 00:00:00+00')",
-            [fut],
-        )
-        # listed 2024-01-31 22:00: 12 ten-minute snapshots to the month end, one of them missing
-        insert_prices(
-            con,
-            [
-                {
-                    "vendor": "cayolargo",
-                    "venue": "deribit",
-                    "instrument_key": fut,
-                    "interval": "10m",
-                    "source_interval": "10m",
-                    "ts": datetime(2024, 1, 31, 22, tzinfo=UTC) + timedelta(minutes=10 * i),
-                    "mark_price": 1.0,
-                    "last_price": 1.0,
-                }
-                for i in range(12)
-                if i != 5
-            ],
-        )
-        refresh_marts(con, [date(2024, 1, 1)], only={"rpt_coverage"})
-        row = con.execute(
-            "select expected_rows, loaded_rows, missing_intervals from marts.rpt_coverage where instrument_key = ?",
-            [fut],
-        ).fetchone()
-    assert row == (12, 11, 1)
+@pytest.fixture
+def future_coverage(warehouse):  # type: ignore[no-untyped-def]
+    """rpt_coverage of one Deribit future (CayøLargo 10-minute snapshots) given its expiry, its first
+    snapshot, how many there are and which one is missing."""
+
+    def coverage(fut: str, expiry: str, first: datetime, snapshots: int, missing: int) -> tuple:  # type: ignore[type-arg]
+        with warehouse.writer() as con:
+            build_views(con)
+            con.execute(
+                "insert into ref.instrument values ('deribit', ?, 'future', 'BTC', 'USD', 'BTC', ?, 10, null)",
+                [fut, expiry],
+            )
+            con.execute(
+                "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
+                "'2024-02-01 00:00:00+00')",
+                [fut],
+            )
+            insert_prices(
+                con,
+                [
+                    {
+                        "vendor": "cayolargo",
+                        "venue": "deribit",
+                        "instrument_key": fut,
+                        "interval": "10m",
+                        "source_interval": "10m",
+                        "ts": first + timedelta(minutes=10 * i),
+                        "mark_price": 1.0,
+                        "last_price": 1.0,
+                    }
+                    for i in range(snapshots)
+                    if i != missing
+                ],
+            )
+            refresh_marts(con, [date(2024, 1, 1)], only={"rpt_coverage"})
+            row = con.execute(
+                "select expected_rows, loaded_rows, missing_intervals, last_ts from marts.rpt_coverage "
+                "where instrument_key = ?",
+                [fut],
+            ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    return coverage
 
 
-def test_coverage_of_a_future_counts_one_missing_snapshot_before_its_expiry_snapshot(warehouse) -> None:  # type: ignore[no-untyped-def]
+def test_coverage_expects_a_dated_future_from_its_first_observation(future_coverage) -> None:  # type: ignore[no-untyped-def]
+    # listed 2024-01-31 22:00: 12 ten-minute snapshots to the month end, one of them missing
+    first = datetime(2024, 1, 31, 22, tzinfo=UTC)
+    row = future_coverage("future-BTC-USD:BTC-20261225", "2026-12-25 08:00:00+00", first, 12, 5)
+    assert row[:3] == (12, 11, 1)
+
+
+def test_coverage_of_a_future_counts_one_missing_snapshot_before_its_expiry_snapshot(future_coverage) -> None:  # type: ignore[no-untyped-def]
     """A snapshot vendor also sends the snapshot at the expiry instant; it is no expected interval,
     so it must not make up for a real missing one."""
-    fut = "future-BTC-USD:BTC-20240131"
-    with warehouse.writer() as con:
-        build_views(con)
-        con.execute(
-            "insert into ref.instrument values ('deribit', ?, 'future', 'BTC', 'USD', 'BTC', "
-            "'2024-01-31 08:00:00+00', 10, null)",
-            [fut],
-        )
-        con.execute(
-            "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
-            "'2024-02-01 00:00:00+00')",
-            [fut],
-        )
-        # snapshots 06:00 .. 08:00 (the expiry) every ten minutes, 07:00 missing: the window
-        # [06:00, 08:00) expects 12, 11 of them are there
-        insert_prices(
-            con,
-            [
-                {
-                    "vendor": "cayolargo",
-                    "venue": "deribit",
-                    "instrument_key": fut,
-                    "interval": "10m",
-                    "source_interval": "10m",
-                    "ts": datetime(2024, 1, 31, 6, tzinfo=UTC) + timedelta(minutes=10 * i),
-                    "mark_price": 1.0,
-                    "last_price": 1.0,
-                }
-                for i in range(13)
-                if i != 6
-            ],
-        )
-        refresh_marts(con, [date(2024, 1, 1)], only={"rpt_coverage"})
-        row = con.execute(
-            "select expected_rows, loaded_rows, missing_intervals, last_ts from marts.rpt_coverage "
-            "where instrument_key = ?",
-            [fut],
-        ).fetchone()
+    # snapshots 06:00 .. 08:00 (the expiry) every ten minutes, 07:00 missing: the window
+    # [06:00, 08:00) expects 12, 11 of them are there
+    first = datetime(2024, 1, 31, 6, tzinfo=UTC)
+    row = future_coverage("future-BTC-USD:BTC-20240131", "2024-01-31 08:00:00+00", first, 13, 6)
     assert row == (12, 11, 1, datetime(2024, 1, 31, 8, tzinfo=UTC))

@@ -53,7 +53,7 @@ WRITER = textwrap.dedent(
     wh = Warehouse(sys.argv[1])
     months = [date(2026, 4, 1), date(2026, 5, 1)]
     with Emulator() as emu:
-        client = AperiodicClient(emu.aperiodic_base_url, emu.api_key)
+        client = AperiodicClient(emu.base_url("aperiodic"), emu.api_key)
         series = [Series("binance-futures", s, "1h", "exchange")
                   for s in ("perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT")]
         load_months(client, wh, series, months, before_commit=pause, progress=lambda _: None)

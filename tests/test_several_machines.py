@@ -61,13 +61,13 @@ with Emulator() as emu:
     if vendor == "aperiodic":
         from pipelines.sources.aperiodic.client import AperiodicClient
         from pipelines.sources.aperiodic.load import Series, load_months
-        client = AperiodicClient(emu.aperiodic_base_url, emu.api_key)
+        client = AperiodicClient(emu.base_url("aperiodic"), emu.api_key)
         series = [Series("binance-futures", BTC, "1h", "exchange")]
     else:
         from pipelines.sources.kaiko.client import KaikoClient
         from pipelines.sources.kaiko.load import Series, load_months
         from pipelines.sources.kaiko.mapping import KaikoCode
-        client = KaikoClient(emu.kaiko_base_url, emu.api_key)
+        client = KaikoClient(emu.base_url("kaiko"), emu.api_key)
         series = [Series("binance-futures", BTC, KaikoCode("bnce", "perpetual-future", "btcusdt"), "1h")]
     load_months(client, warehouse, series, [MARCH], before_commit=meet, progress=lambda _: None)
 print("committed", flush=True)
@@ -196,14 +196,14 @@ def test_two_hosts_load_different_vendors_into_one_postgres_lake_while_a_third_r
     # the same loads in one process, one after another, into the embedded catalog
     single = Warehouse(tmp_path / "single" / "markhouse.sqlite")
     load_aperiodic(
-        AperiodicClient(emulator.aperiodic_base_url, emulator.api_key),
+        AperiodicClient(emulator.base_url("aperiodic"), emulator.api_key),
         single,
         [AperiodicSeries("binance-futures", BTC, "1h", "exchange")],
         [MARCH],
         progress=lambda _: None,
     )
     load_kaiko(
-        KaikoClient(emulator.kaiko_base_url, emulator.api_key),
+        KaikoClient(emulator.base_url("kaiko"), emulator.api_key),
         single,
         [KaikoSeries("binance-futures", BTC, KaikoCode("bnce", "perpetual-future", "btcusdt"), "1h")],
         [MARCH],

@@ -50,23 +50,23 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_demo_universe_loads() -> None:
     universe = load_universe(DEMO_UNIVERSE)
     assert universe.start_month == date(2026, 1, 1)
-    assert universe.aperiodic is not None
-    assert [i.key for i in universe.aperiodic.instruments] == [
+    assert universe.section("aperiodic") is not None
+    assert [i.key for i in universe.section("aperiodic").instruments] == [
         "perpetual-BTC-USDT:USDT",
         "perpetual-ETH-USDT:USDT",
     ]
-    assert universe.aperiodic.instruments[0].funding_interval_hours == 8
+    assert universe.section("aperiodic").instruments[0].funding_interval_hours == 8
     # no `metrics` in the section: every Aperiodic derivative metric
-    assert universe.aperiodic.metrics == ("derivative_price", "funding", "open_interest")
+    assert universe.section("aperiodic").metrics == ("derivative_price", "funding", "open_interest")
 
 
 def test_aperiodic_metrics_are_chosen_per_section(tmp_path: Path) -> None:
     body = "aperiodic:\n  metrics: [derivative_price, funding]\n  instruments:\n"
     body += "    - {venue: hyperliquid-perps, symbol: perpetual-BTC-USDC:USDC}\n"
     universe = load_universe(write(tmp_path, "start_month: 2026-01\n" + body))
-    assert universe.aperiodic is not None
-    assert universe.aperiodic.metrics == ("derivative_price", "funding")
-    assert universe.aperiodic.instruments[0].funding_interval_hours == 1  # Hyperliquid's default
+    assert universe.section("aperiodic") is not None
+    assert universe.section("aperiodic").metrics == ("derivative_price", "funding")
+    assert universe.section("aperiodic").instruments[0].funding_interval_hours == 1  # Hyperliquid's default
 
 
 @pytest.mark.parametrize(
@@ -113,8 +113,8 @@ def test_timestamp_type_true_as_documented_is_the_word_not_a_yaml_boolean(tmp_pa
         "    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n"
     )
     universe = load_universe(path)
-    assert universe.aperiodic is not None
-    assert universe.aperiodic.timestamp_types == ("exchange", "true")
+    assert universe.section("aperiodic") is not None
+    assert universe.section("aperiodic").timestamp_types == ("exchange", "true")
     path.write_text(path.read_text().replace("[exchange, true]", "[exchange, false]"))
     with pytest.raises(UniverseError, match="unknown timestamp_type 'false'"):
         load_universe(path)

@@ -2,8 +2,8 @@
 
 Tests start it in-process (``with Emulator() as emu:``) on an ephemeral port; ``serve_forever``
 runs it in the foreground for manual use. The server owns what every vendor shares (the clock,
-API keys, fault injection, the request log); each vendor module (``aperiodic.py`` today, Kaiko and
-CayøLargo later) answers its own paths.
+API keys, fault injection, the request log); each vendor module answers its own paths, and each
+vendor's ``SOURCE`` (``pipelines/sources/<vendor>/source.py``) names its handler and URL root.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple, Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .faults import Fault, Faults
@@ -302,16 +302,13 @@ class Emulator:
         self.clock = Clock()
         self.requests = RequestLog()
         self.signing_secret = secrets.token_bytes(32)  # presigned URLs die with the instance
-        from .aperiodic import AperiodicHandler
+        from pipelines import sources  # one handler per vendor folder, each declaring its own
 
-        self.vendors: list[VendorHandler] = [AperiodicHandler(self)]
-        from .kaiko import KaikoHandler
-
-        self.vendors.append(KaikoHandler(self))
-        from .cayolargo import CayoLargoHandler
-
-        self.cayolargo = CayoLargoHandler(self)  # auth header, envelope and plan are set on it
-        self.vendors.append(self.cayolargo)
+        self._handlers: dict[str, VendorHandler] = {
+            s.name: s.emulator_handler(self) for s in sources.sources()
+        }
+        self._roots = {s.name: s.emulator_root for s in sources.sources()}
+        self.vendors: list[VendorHandler] = list(self._handlers.values())
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -356,20 +353,13 @@ class Emulator:
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
         return f"http://{host}:{self.port}"
 
-    @property
-    def aperiodic_base_url(self) -> str:
-        """What to pass as the official client's ``base_url``."""
-        return f"{self.url}/api/v1"
+    def base_url(self, vendor: str) -> str:
+        """What to pass as ``vendor``'s client ``base_url`` (the root its ``SOURCE`` declares)."""
+        return f"{self.url}{self._roots[vendor]}"
 
-    @property
-    def kaiko_base_url(self) -> str:
-        """Kaiko's API root (scheme + host); the client appends ``/v2/data/derivatives.v2/price``."""
-        return self.url
-
-    @property
-    def cayolargo_base_url(self) -> str:
-        """CayøLargo's API root (scheme + host); the client appends ``/v1/marketdata/futures``."""
-        return self.url
+    def handler(self, vendor: str) -> Any:
+        """``vendor``'s part of the server (its settings, e.g. CayøLargo's auth header, are set on it)."""
+        return self._handlers[vendor]
 
     # -- used by vendor handlers ----------------------------------------------------------------
 
@@ -400,9 +390,10 @@ def serve_forever(
     emu = Emulator(today=today, host=host, port=port, api_keys=api_keys, verbose=verbose)
     with emu:
         print(f"markhouse vendor emulator on {emu.url}  (today = {today.isoformat()})", flush=True)
-        print(f"  Aperiodic base URL: {emu.aperiodic_base_url}", flush=True)
-        print(f"  Kaiko base URL: {emu.kaiko_base_url}", flush=True)
-        print(f"  CayøLargo base URL: {emu.cayolargo_base_url}", flush=True)
+        from pipelines import sources
+
+        for source in sources.sources():
+            print(f"  {source.label} base URL: {emu.base_url(source.name)}", flush=True)
         print(f"  API key: {emu.api_key}   preview key: DEMO-KEY", flush=True)
         print("Ctrl-C to stop.", flush=True)
         try:

@@ -5,7 +5,6 @@ Validated completely at load time, so a typo fails before any download starts.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,21 +15,10 @@ import yaml
 from pipelines.symbology import Instrument, SymbolError, parse_symbol
 from pipelines.venues import VenueError, get_venue
 
-APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
-APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
-TIMESTAMP_TYPES = ("exchange", "true")
-APERIODIC_METRICS = ("derivative_price", "funding", "open_interest")
 MAX_FILE_BYTES = 1 << 20
 """A universe lists instruments by hand; a file over 1 MiB is a mistake (or an attack), not a universe."""
 EARLIEST_MONTH = date(2009, 1, 1)
 """No crypto derivative traded before 2009 (the first bitcoin block): an earlier month is a typo."""
-
-
-# vendor section -> module with ``parse_section``; a vendor folder registers itself here
-SECTION_PARSERS: dict[str, str] = {
-    "kaiko": "pipelines.sources.kaiko.universe",
-    "cayolargo": "pipelines.sources.cayolargo.universe",
-}
 
 
 class UniverseError(ValueError):
@@ -70,22 +58,12 @@ class UniverseInstrument:
 
 
 @dataclass(frozen=True)
-class AperiodicUniverse:
-    instruments: tuple[UniverseInstrument, ...]
-    intervals: tuple[str, ...]
-    timestamp_types: tuple[str, ...]
-    metrics: tuple[str, ...] = APERIODIC_METRICS
-
-
-@dataclass(frozen=True)
 class Universe:
     path: Path
     start_month: date
-    aperiodic: AperiodicUniverse | None = None
-    # Other vendors parse their own section (``pipelines/sources/<vendor>/universe.py``,
-    # ``parse_section(section, where) -> object with .instruments``), keyed by vendor name.
+    # Each source parses its own section (``SOURCE.parse_section``, in
+    # ``pipelines/sources/<vendor>/universe.py``: an object with ``.instruments``), keyed by vendor.
     sections: dict[str, Any] = field(default_factory=dict)
-    instruments: tuple[UniverseInstrument, ...] = field(default=())
 
     def section(self, vendor: str) -> Any:
         return self.sections.get(vendor)
@@ -113,24 +91,6 @@ def _positive_number(entry: dict[str, Any], name: str, default: float | None, wh
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
         raise UniverseError(f"{where}: {name} must be a positive number, got {brief(value)}")
     return float(value)
-
-
-def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tuple[str, ...]:
-    if not isinstance(values, list) or not values:
-        raise UniverseError(f"{where}: {what} must be a non-empty list, one of {', '.join(allowed)}")
-    for v in values:
-        if v not in allowed:
-            raise UniverseError(
-                f"{where}: unknown {what[:-1]} {brief(v)}; expected one of {', '.join(allowed)}"
-            )
-    return tuple(values)
-
-
-def _yaml_words(values: Any) -> Any:
-    """YAML 1.1 reads a bare ``true`` as a boolean; the timestamp type ``true`` is spelled so."""
-    if isinstance(values, list):
-        return [str(v).lower() if isinstance(v, bool) else v for v in values]
-    return values
 
 
 def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
@@ -172,43 +132,15 @@ def load_universe(path: Path) -> Universe:
         raise UniverseError(f"universe file {path} is not valid YAML: {brief(str(exc), 200)}") from None
     if not isinstance(doc, dict) or "start_month" not in doc:
         raise UniverseError(f"{path}: expected a mapping with 'start_month' and one section per vendor")
-    unknown = set(doc) - {"start_month", "aperiodic", *SECTION_PARSERS}
+    from pipelines import sources  # the registry imports the vendor folders, which import this module
+
+    unknown = set(doc) - {"start_month", *sources.names()}
     if unknown:
         raise UniverseError(f"{path}: unknown section(s) {sorted(unknown)}")
     start = _month(doc["start_month"], str(path))
-    aperiodic = None
-    if "aperiodic" in doc:
-        sec = doc["aperiodic"] or {}
-        where = f"{path}: aperiodic"
-        entries = sec.get("instruments") or []
-        if not entries:
-            raise UniverseError(f"{where}: 'instruments' is empty")
-        instruments = tuple(
-            parse_instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES) for i, e in enumerate(entries)
-        )
-        keys = [(i.venue, i.key) for i in instruments]
-        if len(set(keys)) != len(keys):
-            raise UniverseError(f"{where}: an instrument is listed twice")
-        aperiodic = AperiodicUniverse(
-            instruments=instruments,
-            intervals=_choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
-            timestamp_types=_choices(
-                _yaml_words(sec.get("timestamp_types", ["exchange"])),
-                TIMESTAMP_TYPES,
-                "timestamp_types",
-                where,
-            ),
-            metrics=_choices(
-                sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where
-            ),
-        )
-    sections: dict[str, Any] = {}
-    for vendor, module in SECTION_PARSERS.items():
-        if vendor in doc:
-            parse = importlib.import_module(module).parse_section
-            sections[vendor] = parse(doc[vendor] or {}, f"{path}: {vendor}")
-    all_instruments: dict[tuple[str, str], UniverseInstrument] = {}
-    for part in (aperiodic, *sections.values()):
-        for inst in getattr(part, "instruments", ()) if part else ():
-            all_instruments.setdefault((inst.venue, inst.key), inst)
-    return Universe(Path(path), start, aperiodic, sections, tuple(all_instruments.values()))
+    sections = {
+        s.name: s.parse_section(doc[s.name] or {}, f"{path}: {s.name}")
+        for s in sources.sources()
+        if s.name in doc
+    }
+    return Universe(Path(path), start, sections)

@@ -5,7 +5,7 @@
 with
 
 observations as (
-    select * from staging.int_carry_observations
+    select * from intermediate.int_carry_observations
     where ts >= $window_start::timestamptz and ts < $window_end::timestamptz
 ),
 

@@ -13,7 +13,7 @@ intervals as (
 
 observations as (
     select o.*, i.seconds
-    from staging.int_price_observations as o
+    from intermediate.int_price_observations as o
     inner join intervals as i using (interval)
     where o.ts >= $window_start::timestamptz - interval 1 day
       and o.ts < $window_end::timestamptz + interval 1 day
@@ -24,7 +24,7 @@ native_series as (
     select
         *,
         row_number() over (order by vendor, venue, instrument_key, timestamp_type, seconds) as series_id
-    from (select distinct vendor, venue, instrument_key, timestamp_type, interval, seconds from observations)
+    from (select distinct vendor, venue, instrument_key, timestamp_type, interval, seconds from observations) as series
 ),
 
 native_rows as (
@@ -67,7 +67,8 @@ rollup_plan as (
 -- rather than once per target. Finals, firsts and counts compose exactly. arg_max/arg_min skip
 -- rows whose value is null, so a final or first price is the last or first one observed.
 rollup_sources as (
-    select series_id, list_reduce(list(seconds), lambda a, b: gcd(a, b)) as base_seconds
+    -- sqlfluff does not parse DuckDB's `lambda a, b:` syntax yet
+    select series_id, list_reduce(list(seconds), lambda a, b: gcd(a, b)) as base_seconds  -- noqa: PRS
     from rollup_plan
     group by all
 ),

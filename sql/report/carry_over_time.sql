@@ -22,4 +22,4 @@ final as (
 )
 
 select * from final
-order by kind desc, instrument_key, venue, vendor, bucket
+order by kind desc, instrument_key asc, venue asc, vendor asc, bucket asc

@@ -6,7 +6,7 @@
 with
 
 intervals as (
-    select * from (values {intervals}) as i(interval, seconds)
+    select * from (values {intervals}) as i (interval, seconds)
 ),
 
 coverage as (

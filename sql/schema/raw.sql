@@ -4,6 +4,7 @@
 create schema if not exists raw;
 create schema if not exists ref;
 create schema if not exists staging;
+create schema if not exists intermediate;
 create schema if not exists marts;
 create schema if not exists meta;
 

@@ -7,7 +7,7 @@ with
 coverage as (
     select c.*, i.seconds, d.expiry
     from marts.rpt_coverage as c
-    inner join (values {intervals}) as i(interval, seconds) using (interval)
+    inner join (values {intervals}) as i (interval, seconds) using (interval)
     left join marts.dim_instrument as d using (venue, instrument_key)
     where c.month <= date_trunc('month', $as_of::timestamptz)
 ),

@@ -33,13 +33,13 @@ from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
+from pipelines.sources.aperiodic.universe import PRICE_METRIC
 from pipelines.sources.batches import fetch_and_write
 from pipelines.storage import Target, Warehouse, read_sql
 
 log = logging.getLogger("markhouse.aperiodic")
 
 VENDOR = "aperiodic"
-PRICE_METRIC = "derivative_price"
 RAW_TABLES: dict[str, str] = {
     "derivative_price": "raw.aperiodic_derivative_price",
     "funding": "raw.aperiodic_funding",
@@ -51,7 +51,7 @@ PARTITION_KEYS = ("venue", "instrument_key", "timestamp_type", "interval", "mont
 @dataclass(frozen=True)
 class Series:
     venue: str
-    symbol: str
+    instrument_key: str
     interval: str
     timestamp_type: str
 
@@ -109,7 +109,7 @@ def load_months(
     for s in series:
         listed = client.list_files(
             s.venue,
-            s.symbol,
+            s.instrument_key,
             s.interval,
             s.timestamp_type,
             months[0],
@@ -122,7 +122,7 @@ def load_months(
                 refs_by_month[ref.month_start].append(ref)
                 seen.add(ref.month_start)
         for m in sorted(wanted - seen):
-            report.skipped.append(f"{s.venue} {s.symbol} {s.interval} {s.timestamp_type} {m:%Y-%m}")
+            report.skipped.append(f"{s.venue} {s.instrument_key} {s.interval} {s.timestamp_type} {m:%Y-%m}")
     for item in report.skipped:
         progress(f"{name}: no files listed for {item}; existing rows kept")
     files_total = sum(len(v) for v in refs_by_month.values())

@@ -1,0 +1,20 @@
+"""Aperiodic's names for instruments: it names venues and instruments as markhouse does (its
+exchanges are markhouse's venues, its symbols are Atlas keys), so the mapping is the identity."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.reference import VendorName
+    from pipelines.sources.aperiodic.universe import AperiodicUniverse
+
+
+def vendor_names(section: AperiodicUniverse) -> list[VendorName]:
+    """One ref.vendor_instrument row per listed instrument: (exchange, kind, symbol) = (venue, kind, key)."""
+    from pipelines.reference import VendorName  # pyarrow and the warehouse: not at registry import
+
+    return [
+        VendorName("aperiodic", i.venue, i.instrument.kind, i.key, i.venue, i.key)
+        for i in section.instruments
+    ]

@@ -1,0 +1,73 @@
+"""The ``aperiodic:`` section of the universe file, validated completely at load time.
+
+```yaml
+aperiodic:
+  intervals: [1h]                      # 1m 5m 15m 30m 1h 4h 1d
+  timestamp_types: [exchange]          # exchange | true
+  metrics: [derivative_price, funding, open_interest]   # default: all three
+  instruments:
+    - venue: binance-futures           # binance-futures | okx-perps | hyperliquid-perps
+      symbol: perpetual-BTC-USDT:USDT
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.universe import UniverseError, UniverseInstrument, brief, parse_instrument
+
+APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
+TIMESTAMP_TYPES = ("exchange", "true")
+PRICE_METRIC = "derivative_price"
+APERIODIC_METRICS = (PRICE_METRIC, "funding", "open_interest")
+
+
+@dataclass(frozen=True)
+class AperiodicUniverse:
+    instruments: tuple[UniverseInstrument, ...]
+    intervals: tuple[str, ...]
+    timestamp_types: tuple[str, ...]
+    metrics: tuple[str, ...] = APERIODIC_METRICS
+
+
+def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tuple[str, ...]:
+    if not isinstance(values, list) or not values:
+        raise UniverseError(f"{where}: {what} must be a non-empty list, one of {', '.join(allowed)}")
+    for v in values:
+        if v not in allowed:
+            raise UniverseError(
+                f"{where}: unknown {what[:-1]} {brief(v)}; expected one of {', '.join(allowed)}"
+            )
+    return tuple(values)
+
+
+def _yaml_words(values: Any) -> Any:
+    """YAML 1.1 reads a bare ``true`` as a boolean; the timestamp type ``true`` is spelled so."""
+    if isinstance(values, list):
+        return [str(v).lower() if isinstance(v, bool) else v for v in values]
+    return values
+
+
+def parse_section(section: Any, where: str) -> AperiodicUniverse:
+    """Parse and validate the ``aperiodic`` section; raises UniverseError naming the bad entry."""
+    sec = section or {}
+    entries = sec.get("instruments") or []
+    if not entries:
+        raise UniverseError(f"{where}: 'instruments' is empty")
+    instruments = tuple(
+        parse_instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES) for i, e in enumerate(entries)
+    )
+    keys = [(i.venue, i.key) for i in instruments]
+    if len(set(keys)) != len(keys):
+        raise UniverseError(f"{where}: an instrument is listed twice")
+    return AperiodicUniverse(
+        instruments=instruments,
+        intervals=_choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
+        timestamp_types=_choices(
+            _yaml_words(sec.get("timestamp_types", ["exchange"])), TIMESTAMP_TYPES, "timestamp_types", where
+        ),
+        metrics=_choices(sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where),
+    )

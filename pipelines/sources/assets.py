@@ -1,0 +1,71 @@
+"""The one asset builder: a source's raw assets from its ``SOURCE`` declaration.
+
+(No ``from __future__ import annotations``: Dagster reads the config annotation of the asset.)
+"""
+
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from pipelines.partitions import partition_months, refuse_nothing_loaded, source_asset
+from pipelines.progress import to_run_log
+from pipelines.reference import commit_reference
+from pipelines.sources.source import VENDOR_TAG, LoadRequest, RawAsset, Source
+from pipelines.universe import Universe
+
+
+class SourceLoadConfig(dg.Config):
+    instruments: list[str] = Field(default_factory=list)  # Atlas keys; empty = all the section lists
+
+
+def build_source_assets(
+    source: Source, universe: Universe, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    """The raw assets of one source: none when the universe has no section for it."""
+    section = universe.section(source.name)
+    if section is None:
+        return []
+    return [_raw_asset(source, section, raw, partitions) for raw in source.raw_assets(section)]
+
+
+def _raw_asset(
+    source: Source, section: Any, raw: RawAsset, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    @source_asset(
+        f"{source.name}_{raw.table}",
+        group=source.name,
+        partitions=partitions,
+        kinds=set(raw.kinds),
+        description=raw.description,
+        tags={VENDOR_TAG: source.name},
+        required_resource_keys={source.name, "warehouse"},
+    )
+    def raw_asset(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
+        months = partition_months(context.partition_keys)
+        warehouse = context.resources.warehouse.get()
+        names = source.vendor_names(section)
+        if names:  # reference data from the universe, before the load, the same for every source
+            with warehouse.writer(shared=True) as con:
+                commit_reference(con, source.instruments(section), names)
+        loaded = source.load(
+            LoadRequest(
+                section,
+                raw.table,
+                config.instruments,
+                months,
+                getattr(context.resources, source.name),
+                warehouse,
+                to_run_log(context.log.info),
+            )
+        )
+        if loaded.must_have_rows:
+            refuse_nothing_loaded(source.name, loaded.rows, loaded.keys, months)
+        return dg.MaterializeResult(
+            metadata={
+                k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v
+                for k, v in loaded.metadata.items()
+            }
+        )
+
+    return raw_asset

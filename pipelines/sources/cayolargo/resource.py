@@ -1,0 +1,58 @@
+"""The CayøLargo resource: no base URL and no key = the embedded emulator.
+
+(No ``from __future__ import annotations``: Dagster reads the field annotations.)
+"""
+
+import dagster as dg
+
+from pipelines.resources import embedded_emulator, env_or_none
+from pipelines.sources.cayolargo import client as cayolargo_client
+
+
+class CayoLargoResource(dg.ConfigurableResource):
+    """CayøLargo: no base URL and no key = the embedded emulator; a key alone = the assumed real
+    root ``https://api.cayolargo.com``; a base URL alone = that host without an auth header.
+
+    The vendor doc leaves the auth header and the envelope open: ``auth_header`` (default
+    ``X-API-Key``, env ``CAYOLARGO_AUTH_HEADER``) with ``auth_prefix`` (e.g. ``"Bearer "``), and
+    ``envelope`` (``auto`` = a bare list or an object with ``data``/``rows``/``result(s)``; ``list``;
+    or the name of the rows key; env ``CAYOLARGO_ENVELOPE``).
+    """
+
+    base_url: str | None = None
+    api_key: str | None = None
+    auth_header: str | None = None
+    auth_prefix: str = ""
+    envelope: str | None = None
+    page_limit: int = cayolargo_client.MAX_LIMIT
+    workers: int = 4
+    rate_limit_per_second: float | None = None
+
+    def client(self) -> cayolargo_client.CayoLargoClient:
+        base_url, api_key = self.base_url, self.api_key
+        auth_header, auth_prefix, envelope = self.auth_header, self.auth_prefix, self.envelope
+        if not base_url and not api_key:
+            emulator = embedded_emulator()
+            base_url, api_key = emulator.base_url("cayolargo"), emulator.api_key
+            auth_header, auth_prefix = (
+                emulator.handler("cayolargo").auth_header,
+                emulator.handler("cayolargo").auth_prefix,
+            )
+        return cayolargo_client.CayoLargoClient(
+            base_url or cayolargo_client.REAL_BASE_URL,
+            api_key,
+            auth_header=auth_header or cayolargo_client.DEFAULT_AUTH_HEADER,
+            auth_prefix=auth_prefix,
+            envelope=envelope or "auto",
+            page_limit=self.page_limit,
+            rate_limit_per_second=self.rate_limit_per_second,
+        )
+
+    @classmethod
+    def from_env(cls) -> "CayoLargoResource":
+        return cls(
+            base_url=env_or_none("CAYOLARGO_BASE_URL"),
+            api_key=env_or_none("CAYOLARGO_API_KEY"),
+            auth_header=env_or_none("CAYOLARGO_AUTH_HEADER"),
+            envelope=env_or_none("CAYOLARGO_ENVELOPE"),
+        )

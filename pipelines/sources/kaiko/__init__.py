@@ -1,0 +1,1 @@
+"""Kaiko: derivatives.v2/price (mark, index, last) by instrument, cursor-paged JSON."""

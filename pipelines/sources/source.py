@@ -1,0 +1,120 @@
+"""What a vendor folder declares: ``SOURCE`` in ``pipelines/sources/<vendor>/source.py``.
+
+Every consumer (definitions, the universe loader, the CLI, the emulator, the tests' environment)
+reads the registry in ``pipelines/sources/__init__.py``, so a vendor is its folder: nothing
+outside it names the vendor in code. Light on purpose (no Dagster, no clients at import): the CLI
+builds its parser from the registry; a source imports its heavy parts inside its functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.reference import VendorName
+    from pipelines.storage import Warehouse
+    from pipelines.universe import UniverseInstrument
+
+VENDOR_TAG = "markhouse/vendor"
+"""Tag on every source asset: ``markhouse backfill --vendor`` selects by it, not by asset name."""
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """``"module:attr.attr"``, imported at the first call and called: a source names its resource
+    and emulator handler without importing clients, Dagster or the emulator with the registry."""
+    module, _, attrs = target.partition(":")
+
+    def call(*args: Any) -> Any:
+        obj: Any = importlib.import_module(module)
+        for attr in attrs.split("."):
+            obj = getattr(obj, attr)
+        return obj(*args)
+
+    return call
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What one asset run asks of its source: the section, one raw table, the months and keys."""
+
+    section: Any
+    table: str  # the asset's name without the vendor prefix (e.g. "derivative_price")
+    instruments: Sequence[str]  # Atlas keys from the run config; empty = everything configured
+    months: list[date]
+    resource: Any  # the vendor's ConfigurableResource
+    warehouse: Warehouse
+    progress: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A load's outcome: the rows, the keys it asked for, the metadata the run shows."""
+
+    rows: int
+    metadata: dict[str, Any]  # lists and dicts are shown as JSON
+    keys: Sequence[str] = ()  # instrument keys asked for; with ``must_have_rows``, 0 rows fails the run
+    must_have_rows: bool = True
+
+    @classmethod
+    def of(cls, report: Any, keys: Sequence[str] = (), must_have_rows: bool = True, **extra: Any) -> Loaded:
+        """From a loader's report: what every source shows (rows, transactions, seconds, rows per
+        month), then ``extra`` (the vendor's own counts)."""
+        metadata = {
+            "rows": report.rows,
+            **{k: v for k, v in extra.items() if not isinstance(v, list | dict)},
+            "transactions": report.transactions,
+            "seconds": round(report.seconds, 3),
+            "rows_per_month": report.rows_per_month,
+            **{k: v for k, v in extra.items() if isinstance(v, list | dict)},
+        }
+        return cls(report.rows, metadata, keys, must_have_rows)
+
+
+@dataclass(frozen=True)
+class RawAsset:
+    table: str  # asset ``raw/<vendor>_<table>``
+    description: str
+    kinds: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One vendor, as its folder declares it."""
+
+    name: str  # folder name, universe section, asset group, tag value, ``--vendor`` choice
+    label: str  # as people spell it, for messages
+    order: int  # load order (and the order messages list vendors in)
+    parse_section: Callable[[Any, str], Any]  # universe section -> parsed section (``.instruments``)
+    raw_assets: Callable[[Any], list[RawAsset]]  # parsed section -> the raw assets it asks for
+    load: Callable[[LoadRequest], Loaded]
+    resource: Callable[[], Any]  # its dg.ConfigurableResource, configured from the environment
+    emulator_handler: Callable[[Any], Any]  # Emulator -> its VendorHandler (routes, faults)
+    emulator_root: str = ""  # what the emulator's URL gets appended for this vendor's base URL
+    vendor_names: Callable[[Any], list[VendorName]] = lambda section: []  # ref.vendor_instrument rows
+    carries: Callable[[Any, date, str], bool] | None = None  # (section, start month, key); default: listed
+    env: tuple[str, ...] = field(default=("BASE_URL", "API_KEY"))  # ``<NAME>_<what>`` it reads
+
+    @property
+    def env_prefix(self) -> str:
+        return f"{self.name.upper()}_"
+
+    def env_names(self) -> list[str]:
+        return [self.env_prefix + what for what in self.env]
+
+    def configured(self) -> bool:
+        """Given a base URL or a key (else the embedded emulator serves it)."""
+        return any(os.environ.get(n) for n in self.env_names()[:2])
+
+    def instruments(self, section: Any) -> list[UniverseInstrument]:
+        return list(getattr(section, "instruments", ()))
+
+    def serves(self, section: Any, start_month: date, key: str) -> bool:
+        """Whether a run asking this source for ``key`` can get rows (checked before a backfill)."""
+        if self.carries is not None:
+            return self.carries(section, start_month, key)
+        return key in {i.key for i in self.instruments(section)}
