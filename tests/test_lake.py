@@ -86,8 +86,25 @@ def test_the_serving_file_holds_views_of_the_published_rows_and_leaves_out_delet
             "where delete_file is not null"
         ).fetchone()
         assert deletes == (1,)
+        files = dict(
+            con.execute(
+                "select data_file, delete_file from ducklake_list_files('lake', 'aperiodic_derivative_price', "
+                "schema => 'raw')"
+            ).fetchall()
+        )
         refresh_marts(con, [MARCH, APRIL])
         published = publish_serving(con, env)
+    with open_serving(env) as served:
+        row = served.execute(
+            "select sql from duckdb_views() where schema_name = 'raw' and view_name = 'aperiodic_derivative_price'"
+        ).fetchone()
+    assert row is not None
+    # only March's file (the one with deletes) goes through the anti join; April's is a plain scan
+    plain, with_deletes = row[0].split(" UNION ALL ")
+    (march,) = [d for d, x in files.items() if x]
+    (april,) = [d for d, x in files.items() if not x]
+    assert april in plain and march not in plain and "ANTI" not in plain.upper()
+    assert march in with_deletes and files[march] in with_deletes and april not in with_deletes
     with open_serving(env) as served, warehouse.reader() as lake:
         assert count(served, "raw.aperiodic_derivative_price") == 2 * (744 + 720) - 10
         tables = lake.execute(
