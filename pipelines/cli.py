@@ -144,7 +144,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             print(outcome.error.to_string(), file=sys.stderr)
         return diagnosis.code
     _print_verdicts(outcome.checks)
-    _print_closing(settings)
+    _print_closing(settings, outcome.summary["report"])
     return ExitCode.OK
 
 
@@ -209,6 +209,7 @@ def run_summary(result: Any) -> dict[str, Any]:
         }
     marts = assets.get("marts/fct_price_interval", {})
     return {
+        "report": _drawn_report(result),
         "ok": bool(result.success),
         "assets": assets,
         "phases": {
@@ -218,6 +219,17 @@ def run_summary(result: Any) -> dict[str, Any]:
         },
         "rows": {k: a["rows"] for k, a in assets.items() if k.startswith("raw/") and "rows" in a},
     }
+
+
+def _drawn_report(result: Any) -> str | None:
+    """The report this run drew (the marts' materializations carry its path), or None: switched
+    off (``MARKHOUSE_REPORT=0``), failed (a warning in the run's log), or no marts in the run. An
+    older report on disk is not this run's, so the closing lines never point at it."""
+    for event in result.get_asset_materialization_events():
+        path = event.step_materialization_data.materialization.metadata.get("report")
+        if path is not None:
+            return str(path.value)
+    return None
 
 
 def write_run_summary(summary: dict[str, Any], path: Path) -> None:
@@ -246,14 +258,12 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _print_closing(settings: Settings) -> None:
-    from pipelines.report import default_report_path
+def _print_closing(settings: Settings, report: str | None) -> None:
     from pipelines.resources import all_vendors_embedded
     from pipelines.summary import print_summary
 
     print_summary(settings.serving_path, emulator=all_vendors_embedded())
-    report = default_report_path(settings.serving_path)
-    if report.exists():
+    if report is not None:
         print(f"\nreport (open in a browser; the charts are beside it as PNGs): {report}")
     print(
         f"\ndone: the marts (schema marts) are built in {settings.warehouse_path} and published to "

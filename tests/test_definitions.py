@@ -123,6 +123,10 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
         assert f" {check}: passed" in out.stdout
     assert "FAILED" not in out.stdout
     assert out.stdout.rstrip().splitlines()[-1].startswith("done: the marts")
+    # the report this run drew, beside the serving file, and the closing lines point at it
+    report = tmp_path / "report" / "markhouse-report.html"
+    assert run["report"] is not None and Path(run["report"]).resolve() == report.resolve()
+    assert report.stat().st_size > 0 and f"charts are beside it as PNGs): {run['report']}" in out.stdout
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
         assert len(runs) == 1
@@ -248,3 +252,22 @@ def test_dg_sees_the_project(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "daily_current_month" in out.stdout and "marts/rpt_coverage" in out.stdout
+
+
+def test_the_closing_lines_name_only_a_report_this_run_drew() -> None:
+    from types import SimpleNamespace
+
+    from pipelines.cli import run_summary
+
+    def result(**metadata: object) -> SimpleNamespace:  # what run_summary reads of execute_job's result
+        materialization = SimpleNamespace(
+            asset_key=dg.AssetKey(["marts", "fct_price_interval"]),
+            metadata={k: SimpleNamespace(value=v) for k, v in metadata.items()},
+        )
+        event = SimpleNamespace(step_materialization_data=SimpleNamespace(materialization=materialization))
+        return SimpleNamespace(success=True, get_asset_materialization_events=lambda: [event])
+
+    drawn = run_summary(result(rows=10, seconds=1.5, report="/w/report/markhouse-report.html"))
+    assert drawn["report"] == "/w/report/markhouse-report.html"
+    # switched off or failed: the marts carry no report, so an older file on disk is not named
+    assert run_summary(result(rows=10, seconds=1.5))["report"] is None
