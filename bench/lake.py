@@ -113,7 +113,7 @@ def render(results: dict[int, dict[str, Measured]], runs: int) -> str:
         ("daily refresh: publish, s", lambda n: med(n, "daily_refresh", "publish")),
         ("daily refresh: rest (startup, checks, report, summary), s", lambda n: rest(n, "daily_refresh")),
         ("daily refresh peak RSS, MB", lambda n: results[n]["daily_refresh"].peak_rss_mb),
-        ("previous layout's publish (byte copy of the file), s", lambda n: med(n, "serving_queries", "copy")),
+        ("previous layout's publish (copy, stamp, sync), s", lambda n: med(n, "serving_queries", "copy")),
         ("previous layout's file, GB", lambda n: med(n, "serving_queries", "legacy_gb")),
     ]
     for label, value in rows:
@@ -146,7 +146,7 @@ def render(results: dict[int, dict[str, Measured]], runs: int) -> str:
             publish <= 0.1 * med(hi, "serving_queries", "copy"),
             f"publish at {hi} months under 10% of the previous full copy: {publish:.2f}s vs "
             f"{med(hi, 'serving_queries', 'copy'):.2f}s ({publish / med(hi, 'serving_queries', 'copy'):.0%}; "
-            f"the previous layout also checkpointed first, not counted here)",
+            f"the previous layout's publish: copy, stamp and sync, without its checkpoint first)",
         ),
         (
             med(hi, "daily_refresh") <= 1.3 * med(lo, "daily_refresh"),
