@@ -144,7 +144,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             print(outcome.error.to_string(), file=sys.stderr)
         return diagnosis.code
     _print_verdicts(outcome.checks)
-    _print_closing(settings, outcome.summary["report"])
+    _print_closing(settings, outcome.summary["report"], (args.start, args.end))
     return ExitCode.OK
 
 
@@ -258,11 +258,11 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _print_closing(settings: Settings, report: str | None) -> None:
+def _print_closing(settings: Settings, report: str | None, months: tuple[date, date]) -> None:
     from pipelines.resources import all_vendors_embedded
     from pipelines.summary import print_summary
 
-    print_summary(settings.serving_path, emulator=all_vendors_embedded())
+    print_summary(settings.serving_path, emulator=all_vendors_embedded(), months=months)
     if report is not None:
         print(f"\nreport (open in a browser; the charts are beside it as PNGs): {report}")
     print(

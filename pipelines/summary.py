@@ -4,10 +4,12 @@ read from the serving copy, as a BI tool would."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
 
+from pipelines.months import next_month
 from pipelines.storage import open_serving
 
 SUMMARY_SQL = """
@@ -18,6 +20,11 @@ where interval = source_interval
 group by all
 order by all
 """
+# a run's months only: the daily refresh of one month then reads one month's files, not the history
+RUN_MONTHS_SQL = SUMMARY_SQL.replace(
+    "where interval = source_interval",
+    "where interval = source_interval and ts >= $first::timestamptz and ts < $after::timestamptz",
+)
 
 EXAMPLES = {
     "What do the perpetuals pay? Funding APR per venue (fct_carry)": """
@@ -61,12 +68,22 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     return "\n".join("  " + line for line in lines)
 
 
-def print_summary(serving_path: Path, *, emulator: bool = False) -> None:
+def print_summary(
+    serving_path: Path, *, emulator: bool = False, months: tuple[date, date] | None = None
+) -> None:
     """Natively loaded rows only (rollups are derived from them). ``emulator``: the data came from
-    the embedded emulator, which serves one market through every vendor, so say so."""
+    the embedded emulator, which serves one market through every vendor, so say so. ``months``
+    (first, last): only those months' rows, as after a backfill of them (``markhouse summary``
+    shows every month)."""
     with open_serving(serving_path) as con:
-        rows = con.execute(SUMMARY_SQL).fetchall()
+        if months is None:
+            rows = con.execute(SUMMARY_SQL).fetchall()
+        else:
+            first, last = months
+            rows = con.execute(RUN_MONTHS_SQL, {"first": first, "after": next_month(last)}).fetchall()
         print(f"\nserving copy (open this one from BI tools and notebooks): {serving_path}")
+        if months is not None:
+            print(f"rows of {months[0]:%Y-%m} .. {months[1]:%Y-%m} (every month: `markhouse summary`)")
         print(
             f"{'vendor':<10} {'venue':<16} {'instrument':<30} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)"
         )

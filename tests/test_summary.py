@@ -67,3 +67,33 @@ def test_summary_and_its_divergence_example_keep_venues_apart(
         ("binance-futures", "2", "2.0", "3.0"),
         ("okx-perps", "1", "10.0", "10.0"),
     ]
+
+
+def test_after_a_backfill_the_summary_lists_only_the_run_s_months(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import date
+
+    path = tmp_path / "serving.duckdb"
+    hand_built_serving_copy(path)  # March: 3 binance-futures hours, 2 okx-perps hours
+    con = duckdb.connect(str(path))
+    april = datetime(2026, 4, 30, 23, tzinfo=UTC)  # the last hour of April, and one in May
+    for ts in (april, april + timedelta(hours=1)):
+        con.execute(
+            "insert into marts.fct_price_interval values ('aperiodic', 'okx-perps', ?, 'exchange', '1h', '1h', ?)",
+            [BTC, ts],
+        )
+    con.close()
+    print_summary(path, months=(date(2026, 4, 1), date(2026, 4, 1)))
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("aperiodic ")]
+    assert [(r[1], r[5], r[6]) for r in rows] == [("okx-perps", "2026-04", "1")]
+    assert "rows of 2026-04 .. 2026-04 (every month: `markhouse summary`)" in out
+    print_summary(path, months=(date(2026, 3, 1), date(2026, 5, 1)))
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("aperiodic ")]
+    assert [(r[1], r[5], r[6]) for r in rows] == [
+        ("binance-futures", "2026-03", "3"),
+        ("okx-perps", "2026-03", "2"),
+        ("okx-perps", "2026-04", "1"),
+        ("okx-perps", "2026-05", "1"),
+    ]
