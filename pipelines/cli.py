@@ -97,7 +97,13 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         key for key in graph.get_all_asset_keys() if key.path[0] == "marts" or vendor_of(key) in plan
     }
     level = "INFO" if args.debug else "CRITICAL"  # without --debug, markhouse prints its own lines
-    from pipelines.parallel import COMMAND_PID, executor_config, max_concurrent, without_dagster_debug_lines
+    from pipelines.parallel import (
+        COMMAND_PID,
+        executor_config,
+        max_concurrent,
+        stop_fork_server,
+        without_dagster_debug_lines,
+    )
 
     run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
     run_config.update(executor_config(max_concurrent()))
@@ -121,9 +127,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             except WriterSlotTimeout as exc:
                 raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
             with nullcontext() if args.debug else without_dagster_debug_lines():
-                outcome = _execute(
-                    instance, selection, graph.get_all_asset_keys(), run_config, start_key, end_key
-                )
+                try:
+                    outcome = _execute(
+                        instance, selection, graph.get_all_asset_keys(), run_config, start_key, end_key
+                    )
+                finally:  # before the filtered stderr waits for its pipe to end
+                    stop_fork_server()
     finally:
         for name, value in saved.items():
             if value is None:

@@ -5,8 +5,9 @@ tables at once, but an in-process run executes one step after another. Through `
 reconstructable job, each step runs in its own process, as under ``dagster dev``; the pools decide
 what overlaps (the vendors' loads) and what waits (the marts, after every load, one at a time).
 
-A step process reconstructs the job by importing :func:`refresh_job`; it inherits the command's
-environment, so it resolves the same settings and vendors (an embedded emulator of its own, which
+A step process is forked from a fork server that imported the definitions once
+(:func:`executor_config`) and reconstructs the job with :func:`refresh_job`; it inherits the
+command's environment, so it resolves the same settings and vendors (an embedded emulator of its own, which
 serves the same deterministic data with the same ``today``), renders progress on the inherited
 stderr (``pipelines.progress``), and dies with the command (:func:`die_with_command`).
 """
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,7 +32,6 @@ MAX_CONCURRENT = 3
 """Step processes at once by default: the three vendors' loads (override: MARKHOUSE_MAX_CONCURRENT)."""
 COMMAND_PID = "MARKHOUSE_COMMAND_PID"
 """Set by ``markhouse backfill`` for its step processes: the process they must not outlive."""
-_PR_SET_PDEATHSIG = 1
 _DAGSTER_DEBUG_LINE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - dagster - DEBUG - ")
 
 
@@ -47,9 +49,40 @@ def max_concurrent() -> int:
     return value
 
 
+PRELOAD = ["pipelines.definitions"]
+"""What the fork server imports once for every step process: Dagster, DuckDB, pyarrow and the
+definitions. A spawned step imported them itself, about 3 s per step on an idle machine here (5-8 s
+under load), three or more times a run."""
+
+
 def executor_config(processes: int) -> dict[str, Any]:
-    """Run config for the jobs' default executor (``multi_or_in_process_executor``)."""
-    return {"execution": {"config": {"multiprocess": {"max_concurrent": processes}}}}
+    """Run config for the jobs' default executor (``multi_or_in_process_executor``): step
+    processes forked from a fork server that has imported :data:`PRELOAD` (no threads, no
+    connections at import, so forking it is safe), each at most ``processes`` at once."""
+    start = {"forkserver": {"preload_modules": PRELOAD}}
+    return {"execution": {"config": {"multiprocess": {"max_concurrent": processes, "start_method": start}}}}
+
+
+def stop_fork_server() -> None:
+    """End the run's fork server (Python keeps it until the command exits).
+
+    Why: it holds the filtered stderr pipe open (:func:`without_dagster_debug_lines` waits for that
+    pipe's end), and it carries the environment it was started with, which the next run in the
+    same process (tests call the command in process) must not inherit. CPython has no public call
+    for this; ``_stop`` is what its own tests use, so its absence only leaves the server running."""
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        stop()
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state; the name may hold spaces
 
 
 def die_with_command() -> None:
@@ -57,17 +90,27 @@ def die_with_command() -> None:
 
     Why: a ``kill -9`` of the command (or an OOM kill) runs no cleanup, and an orphaned step would
     go on writing the warehouse while the next backfill, seeing the command gone, frees the run's
-    pool slots and loads the same vendor. Linux's parent-death signal ends the step with it.
+    pool slots and loads the same vendor. The step's parent is the command's fork server, which
+    outlives the command while any step lives (each step holds the server's "alive" pipe), so a
+    parent-death signal would not fire: a thread waits on the command's pidfd and kills the step
+    the moment the command ends.
     """
     parent = os.environ.get(COMMAND_PID)
-    if not parent or int(parent) == os.getpid() or not sys.platform.startswith("linux"):
+    if not parent or int(parent) == os.getpid() or not hasattr(os, "pidfd_open"):
         return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != int(parent):  # the command died before the signal was armed
+    try:
+        command = os.pidfd_open(int(parent))
+    except ProcessLookupError:
+        os._exit(1)  # the command is already gone
+    server = os.getppid()  # checked after the pidfd is held: a reused pid is not an ancestor
+    if int(parent) not in (server, _parent_of(server)):
         os._exit(1)
+
+    def wait() -> None:
+        select.select([command], [], [])  # readable once the command has exited
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=wait, name="markhouse-die-with-command", daemon=True).start()
 
 
 @contextmanager
