@@ -61,18 +61,6 @@ def load(request: LoadRequest) -> Loaded:
     )
 
 
-def resource() -> Any:
-    from pipelines.sources.aperiodic.resource import AperiodicResource
-
-    return AperiodicResource.from_env()
-
-
-def emulator_handler(emulator: Any) -> Any:
-    from pipelines.emulator.aperiodic import AperiodicHandler
-
-    return AperiodicHandler(emulator)
-
-
 SOURCE = Source(
     name="aperiodic",
     label="Aperiodic",
@@ -81,7 +69,7 @@ SOURCE = Source(
     raw_assets=raw_assets,
     load=load,
     resource=lazy("pipelines.sources.aperiodic.resource:AperiodicResource.from_env"),
-    emulator_handler=lazy("pipelines.emulator.aperiodic:AperiodicHandler"),
+    emulator_handler=lazy("pipelines.sources.aperiodic.emulator:AperiodicHandler"),
     emulator_root="/api/v1",
     vendor_names=vendor_names,
 )

@@ -57,6 +57,6 @@ SOURCE = Source(
     raw_assets=raw_assets,
     load=load,
     resource=lazy("pipelines.sources.kaiko.resource:KaikoResource.from_env"),
-    emulator_handler=lazy("pipelines.emulator.kaiko:KaikoHandler"),
+    emulator_handler=lazy("pipelines.sources.kaiko.emulator:KaikoHandler"),
     vendor_names=vendor_names,
 )
