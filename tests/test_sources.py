@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from pipelines import backfill_plan, sources
+from pipelines import backfill_plan, sources, storage
 from pipelines.cli import build_parser
 from pipelines.emulator.server import Emulator
+from pipelines.models import build_views
 from pipelines.partitions import monthly_partitions
 from pipelines.sources.assets import build_source_assets
 from pipelines.sources.source import VENDOR_TAG, Loaded, LoadRequest, RawAsset, Source
@@ -28,6 +30,7 @@ SHAPE = {
     "client.py",
     "load.py",
     "schema.py",
+    "emulator.py",
 }
 
 
@@ -105,3 +108,37 @@ def test_a_fourth_source_reaches_the_universe_the_plan_and_the_assets(
     (spec,) = [spec for a in assets for spec in a.specs]
     assert spec.key == dg.AssetKey(["raw", "fourth_price"])
     assert spec.tags[VENDOR_TAG] == "fourth" and spec.group_name == "fourth"
+
+
+def test_a_fourth_sources_sql_folder_gives_its_raw_table_and_staging_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source's SQL folder is read from its SOURCE: the warehouse creates its raw table
+    (partitioned by month, with no list to extend) and the model runner builds its staging view."""
+    folder = tmp_path / "sql" / "fourth"
+    (folder / "staging").mkdir(parents=True)
+    (folder / "raw.sql").write_text(
+        "create table if not exists raw.fourth_price (\n    venue varchar not null,\n"
+        "    month date not null,\n    ts timestamptz not null,\n    mark_price double\n);\n"
+    )
+    (folder / "staging" / "stg_fourth__price.sql").write_text(
+        "select venue, ts, mark_price * 2 as doubled from raw.fourth_price\n"
+    )
+    fourth = replace(FOURTH, sql_dir=folder)
+    everything = (*sources.sources(), fourth)
+    monkeypatch.setattr(sources, "sources", lambda: everything)
+    assert fourth.raw_tables() == ["raw.fourth_price"]
+    assert "raw.fourth_price" in storage.partitioned_by_month()
+    warehouse = storage.Warehouse(tmp_path / "lake.sqlite")
+    with warehouse.writer() as con:
+        con.execute(
+            "insert into raw.fourth_price values ('deribit', date '2026-03-01', "
+            "timestamptz '2026-03-01 00:00:00+00', 21.5)"
+        )
+        build_views(con)
+        assert con.execute("select doubled from staging.stg_fourth__price").fetchall() == [(43.0,)]
+        partitions = con.execute(
+            "select count(*) from __ducklake_metadata_lake.ducklake_partition_info p "
+            "join __ducklake_metadata_lake.ducklake_table t using (table_id) where t.table_name = 'fourth_price'"
+        ).fetchone()
+        assert partitions == (1,)

@@ -33,6 +33,7 @@ from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
+from pipelines.sources.aperiodic.source import SOURCE
 from pipelines.sources.aperiodic.universe import PRICE_METRIC
 from pipelines.sources.batches import fetch_and_write
 from pipelines.storage import Target, Warehouse, read_sql
@@ -221,7 +222,7 @@ def _write_batch(
     expected_rows = sum(s.rows for s in staged)
     loaded_at = datetime.now(UTC)
     (metric,) = {s.ref.metric for s in staged}
-    targets = [Target(RAW_TABLES[metric], read_sql(f"load/aperiodic__{metric}"), PARTITION_KEYS)]
+    targets = [Target(RAW_TABLES[metric], SOURCE.load_sql(metric), PARTITION_KEYS)]
     if metric == PRICE_METRIC:
         targets.append(Target("raw.load_log", read_sql("load/load_log")))
     result = Warehouse.replace_partitions(

@@ -30,6 +30,7 @@ from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.mapping import VENDOR, MappingError, from_deribit, to_deribit
 from pipelines.sources.cayolargo.schema import ROW_SCHEMA, PageValidationError, validate_page
+from pipelines.sources.cayolargo.source import SOURCE
 from pipelines.storage import Target, Warehouse, read_sql
 from pipelines.universe import UniverseInstrument
 
@@ -238,7 +239,7 @@ def _write_batch(
         con,
         partitions=partitions.to_arrow(),
         targets=[
-            Target(RAW_TABLE, read_sql("load/cayolargo__futures"), RAW_KEYS),
+            Target(RAW_TABLE, SOURCE.load_sql("futures"), RAW_KEYS),
             Target("raw.load_log", read_sql("load/load_log")),
         ],
         params={"loaded_at": datetime.now(UTC)},

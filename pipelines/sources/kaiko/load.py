@@ -26,6 +26,7 @@ from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.schema import validate_month
+from pipelines.sources.kaiko.source import SOURCE
 from pipelines.storage import Target, Warehouse, read_sql
 
 log = logging.getLogger("markhouse.kaiko")
@@ -182,7 +183,7 @@ def _write_batch(
         con,
         partitions=partitions.select(list(LOG_KEYS)),
         targets=[
-            Target(RAW_TABLE, read_sql("load/kaiko__derivative_price"), PARTITION_KEYS),
+            Target(RAW_TABLE, SOURCE.load_sql("derivative_price"), PARTITION_KEYS),
             Target("raw.load_log", read_sql("load/load_log")),
         ],
         params={"loaded_at": datetime.now(UTC)},
