@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from bench.__main__ import REPO, machine
+from pipelines.processes import isolated_environment
 
 SECTION = "## Parallel vendor loads (issue 14)"
 MODES = {"sequential": "1", "parallel": "3"}
@@ -36,23 +37,9 @@ NOTE = (
 
 
 def env_for(root: Path, processes: str) -> dict[str, str]:
-    home = root / "dagster_home"
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_", "MARKHOUSE_", "DAGSTER_"))
-    }
-    env.update(
-        DAGSTER_HOME=str(home),
-        MARKHOUSE_WAREHOUSE=str(root / "wh" / "markhouse.sqlite"),
-        MARKHOUSE_SERVING=str(root / "wh" / "serving.duckdb"),
-        MARKHOUSE_MAX_CONCURRENT=processes,
-        MARKHOUSE_REPORT="0",
-        PYTHONWARNINGS="ignore",
+    return isolated_environment(
+        root, MARKHOUSE_MAX_CONCURRENT=processes, MARKHOUSE_REPORT="0", PYTHONWARNINGS="ignore"
     )
-    return env
 
 
 def steps(home: str) -> dict[str, float]:

@@ -1,9 +1,35 @@
-"""Is the process that left this behind still running? (For leftovers of killed runs.)"""
+"""Processes: is the one that left this behind still running (for leftovers of killed runs), and
+the environment of a ``markhouse`` child process that must stay in its own folder."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+from pipelines.settings import REPO_ROOT
+
+
+def isolated_environment(root: Path, **extra: str) -> dict[str, str]:
+    """This process's environment for a ``markhouse`` (or ``dagster``) child that works only under
+    ``root``: its own Dagster home (with the repo's ``dagster.yaml``), warehouse and serving copy,
+    and no vendor, markhouse or Dagster variable inherited, so it can neither reach a real vendor
+    (the vendors' prefixes come from the source registry) nor touch the checkout's warehouse.
+    ``extra`` is set last. Used by the tests and the benchmarks."""
+    from pipelines import sources
+
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    dropped = (*sources.env_prefixes(), "MARKHOUSE_", "DAGSTER_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update(
+        DAGSTER_HOME=str(home),
+        MARKHOUSE_WAREHOUSE=str(root / "warehouse" / "markhouse.sqlite"),
+        MARKHOUSE_SERVING=str(root / "warehouse" / "serving.duckdb"),
+        **extra,
+    )
+    return env
 
 
 def process_exists(pid: int) -> bool:

@@ -4,7 +4,6 @@ marts start after every load ended; and the marts equal those of a one-step-at-a
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,8 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from pipelines.processes import isolated_environment
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BACKFILL = ["backfill", "--start", "2026-03", "--end", "2026-03"]
@@ -20,23 +21,7 @@ Interval = tuple[float, float]
 
 
 def env_for(root: Path, **extra: str) -> dict[str, str]:
-    home = root / "dagster_home"
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_", "MARKHOUSE_", "DAGSTER_"))
-    }
-    env.update(
-        DAGSTER_HOME=str(home),
-        MARKHOUSE_WAREHOUSE=str(root / "wh" / "markhouse.sqlite"),
-        MARKHOUSE_SERVING=str(root / "wh" / "serving.duckdb"),
-        MARKHOUSE_REPORT="0",
-        PYTHONWARNINGS="ignore",
-        **extra,
-    )
-    return env
+    return isolated_environment(root, MARKHOUSE_REPORT="0", PYTHONWARNINGS="ignore", **extra)
 
 
 def backfill(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
