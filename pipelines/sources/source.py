@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.settings import SQL_DIR
 
 if TYPE_CHECKING:
-    from pipelines.reference import VendorName
+    from pipelines.reference import Reference, VendorName
     from pipelines.storage import Warehouse
     from pipelines.universe import UniverseInstrument
 
@@ -55,6 +55,7 @@ class LoadRequest:
     resource: Any  # the vendor's ConfigurableResource
     warehouse: Warehouse
     progress: Callable[[str], None]
+    reference: Reference = field(default_factory=lambda: _no_reference())  # written with each batch
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,9 @@ class Source:
         if self.carries is not None:
             return self.carries(section, start_month, key)
         return key in {i.key for i in self.instruments(section)}
+
+
+def _no_reference() -> Reference:
+    from pipelines.reference import NO_REFERENCE  # not at import: the registry stays light
+
+    return NO_REFERENCE

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from pipelines.months import next_month
 from pipelines.progress import Ticker
+from pipelines.reference import NO_REFERENCE, Reference
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
 from pipelines.sources.aperiodic.source import SOURCE
@@ -90,6 +91,7 @@ def load_months(
     months_per_transaction: int = 12,
     progress: Progress = log.info,
     before_commit: Callable[[], None] | None = None,
+    reference: Reference = NO_REFERENCE,
     metric: str = PRICE_METRIC,
 ) -> LoadReport:
     """Replace ``months`` of every series' ``metric`` with what Aperiodic serves now; raises on the
@@ -136,7 +138,7 @@ def load_months(
 
     def write(con: duckdb.DuckDBPyConnection, staged: list[StagedFile]) -> None:
         if staged:
-            _write_batch(con, staged, report, before_commit)
+            _write_batch(con, staged, report, reference.then(con, before_commit))
             for staged_file in staged:
                 staged_file.path.unlink(missing_ok=True)
 

@@ -43,6 +43,7 @@ def load(request: LoadRequest) -> Loaded:
         workers=request.resource.workers,
         progress=request.progress,
         metric=metric,
+        reference=request.reference,
     )
     import dagster as dg
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pipelines.months import month_bounds
 from pipelines.progress import Ticker
+from pipelines.reference import NO_REFERENCE, Reference
 from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.mapping import KaikoCode
@@ -100,6 +101,7 @@ def load_months(
     months_per_transaction: int = 12,
     progress: Progress = log.info,
     before_commit: Callable[[], None] | None = None,
+    reference: Reference = NO_REFERENCE,
 ) -> LoadReport:
     """Replace ``months`` of every series with what Kaiko serves now; raises on the first bad
     page or final HTTP error (batches already committed stay, the failing batch changes nothing)."""
@@ -122,7 +124,7 @@ def load_months(
                 progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
         loaded = [s for s in staged if s.rows.num_rows]
         if loaded:
-            _write_batch(con, loaded, report, before_commit)
+            _write_batch(con, loaded, report, reference.then(con, before_commit))
 
     def on_batch(done: int, total: int) -> None:
         elapsed = time.perf_counter() - started

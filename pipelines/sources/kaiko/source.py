@@ -38,6 +38,7 @@ def load(request: LoadRequest) -> Loaded:
         request.months,
         workers=resource.workers,
         progress=request.progress,
+        reference=request.reference,
     )
     return Loaded.of(
         report,
