@@ -67,7 +67,7 @@ def upsert_reference(
         [
             {
                 "venue": i.venue,
-                "instrument_key": i.key,
+                "instrument_key": i.instrument_key,
                 "kind": i.instrument.kind,
                 "base": i.instrument.base,
                 "quote": i.instrument.quote,

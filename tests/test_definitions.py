@@ -187,9 +187,11 @@ def test_a_run_asking_for_an_instrument_outside_the_universe_fails_naming_it() -
     assert universe.section("aperiodic") is not None
     listed = universe.section("aperiodic").instruments
     assert selected_instruments(listed, [], "Aperiodic") == list(listed)
-    assert [i.key for i in selected_instruments(listed, [listed[0].key], "Aperiodic")] == [listed[0].key]
+    assert [
+        i.instrument_key for i in selected_instruments(listed, [listed[0].instrument_key], "Aperiodic")
+    ] == [listed[0].instrument_key]
     with pytest.raises(dg.Failure, match=r"not in the Aperiodic universe: \['perpetual-DOGE-USDT:USDT'\]"):
-        selected_instruments(listed, ["perpetual-DOGE-USDT:USDT", listed[0].key], "Aperiodic")
+        selected_instruments(listed, ["perpetual-DOGE-USDT:USDT", listed[0].instrument_key], "Aperiodic")
 
 
 def test_mart_assets_carry_their_description_and_column_schema_from_marts_yml() -> None:

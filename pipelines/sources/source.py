@@ -144,7 +144,7 @@ class Source:
         """Whether a run asking this source for ``key`` can get rows (checked before a backfill)."""
         if self.carries is not None:
             return self.carries(section, start_month, key)
-        return key in {i.key for i in self.instruments(section)}
+        return key in {i.instrument_key for i in self.instruments(section)}
 
 
 def _no_reference() -> Reference:

@@ -29,7 +29,7 @@ def load(request: LoadRequest) -> Loaded:
     section, metric = request.section, request.table
     perpetual_only = metric != PRICE_METRIC  # funding and open interest exist for perpetuals only
     series = [
-        Series(i.venue, i.key, interval, ts_type)
+        Series(i.venue, i.instrument_key, interval, ts_type)
         for i in selected_instruments(section.instruments, request.instruments, "Aperiodic")
         if not perpetual_only or i.instrument.kind == "perpetual"
         for interval in section.intervals

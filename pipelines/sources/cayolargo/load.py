@@ -269,7 +269,12 @@ def _reference(frame: pl.DataFrame) -> tuple[list[UniverseInstrument], list[Vend
         )
         names.append(
             VendorName(
-                VENDOR, row["venue"], row["contract_type"], row["instrument_id"], row["venue"], inst.key
+                VENDOR,
+                row["venue"],
+                row["contract_type"],
+                row["instrument_id"],
+                row["venue"],
+                inst.instrument_key,
             )
         )
     return instruments, names

@@ -26,7 +26,7 @@ def load(request: LoadRequest) -> Loaded:
 
     section = request.section
     series = [
-        Series(i.venue, i.key, section.code(i), interval)
+        Series(i.venue, i.instrument_key, section.code(i), interval)
         for i in selected_instruments(section.instruments, request.instruments, "Kaiko")
         for interval in section.intervals
     ]
