@@ -78,7 +78,7 @@ def in_dependency_order(models: Iterable[Model]) -> list[Model]:
 
 def _models(folder: str) -> list[Model]:
     """The models of layer ``folder``: ``sql/<folder>/`` and each source's ``sql/sources/<vendor>/<folder>/``
-    (a vendor's staging models live beside its raw DDL and load SQL)."""
+    (a vendor's staging models live beside its raw DDL and load SQL), shared union models filled in."""
     from pipelines import sources
 
     folders = [SQL_DIR / folder, *(s.sql_folder / folder for s in sources.sources())]
@@ -88,7 +88,24 @@ def _models(folder: str) -> list[Model]:
         if path.stem in seen:
             raise ValueError(f"two {folder} models named {path.stem}: {seen[path.stem]} and {path}")
         seen[path.stem] = path
-    return [Model(p.stem, folder, p.read_text()) for p in paths]
+    return [Model(p.stem, folder, _with_sources(p.stem, p.read_text())) for p in paths]
+
+
+SOURCES = "{sources}"
+
+
+def _with_sources(name: str, sql: str) -> str:
+    """A shared union model (its SQL holds ``{sources}``) with ``select * from <relation>`` of each
+    source declaring one for it (``Source.observations``), unioned by name in registry order: a
+    new source's rows reach the marts from its own folder, with no edit to the shared model."""
+    from pipelines import sources
+
+    if SOURCES not in sql:
+        return sql
+    relations = [s.observations[name] for s in sources.sources() if name in s.observations]
+    if not relations:
+        raise ValueError(f"the model {name} unions the sources' relations, and no source declares one")
+    return sql.replace(SOURCES, "\n    union all by name\n    ".join(f"select * from {r}" for r in relations))
 
 
 def mart_models() -> list[Model]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -106,6 +106,9 @@ class Source:
     carries: Callable[[Any, date, str], bool] | None = None  # (section, start month, key); default: listed
     env: tuple[str, ...] = field(default=("BASE_URL", "API_KEY"))  # ``<NAME>_<what>`` it reads
     sql_dir: Path | None = None  # its SQL folder; default ``sql/sources/<name>/``
+    # shared union model -> the relation giving this source's rows in its shape, e.g.
+    # {"int_price_observations": "staging.stg_kaiko__derivative_price"}: its rows reach the marts
+    observations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def sql_folder(self) -> Path:

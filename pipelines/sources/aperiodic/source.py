@@ -73,4 +73,8 @@ SOURCE = Source(
     emulator_handler=lazy("pipelines.sources.aperiodic.emulator:AperiodicHandler"),
     emulator_root="/api/v1",
     vendor_names=vendor_names,
+    observations={
+        "int_price_observations": "staging.stg_aperiodic__derivative_price",
+        "int_carry_observations": "intermediate.int_aperiodic__carry_observations",
+    },
 )

@@ -73,4 +73,8 @@ SOURCE = Source(
     ),  # auth, envelope, plan set on it
     carries=carries,
     env=("BASE_URL", "API_KEY", "AUTH_HEADER", "ENVELOPE"),
+    observations={
+        "int_price_observations": "intermediate.int_cayolargo__price_observations",
+        "int_carry_observations": "intermediate.int_cayolargo__carry_observations",
+    },
 )

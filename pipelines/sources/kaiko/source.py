@@ -60,4 +60,8 @@ SOURCE = Source(
     resource=lazy("pipelines.sources.kaiko.resource:KaikoResource.from_env"),
     emulator_handler=lazy("pipelines.sources.kaiko.emulator:KaikoHandler"),
     vendor_names=vendor_names,
+    observations={
+        "int_price_observations": "staging.stg_kaiko__derivative_price",
+        "int_carry_observations": "intermediate.int_kaiko__carry_observations",
+    },
 )
