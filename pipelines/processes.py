@@ -1,5 +1,6 @@
-"""Processes: is the one that left this behind still running (for leftovers of killed runs), and
-the environment of a ``markhouse`` child process that must stay in its own folder."""
+"""Processes: is the one that left this behind still running (for leftovers of killed runs), the
+environment of a ``markhouse`` child process that must stay in its own folder, and when a run's
+step processes ran."""
 
 from __future__ import annotations
 
@@ -53,3 +54,29 @@ def process_start(pid: int) -> str | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime
+
+
+def step_spans(dagster_home: str) -> dict[str, tuple[float, float]]:
+    """Step key -> (start, success) timestamps of the one run in the Dagster instance at
+    ``dagster_home``, from its event log: what the tests and the parallel bench judge overlap by.
+    Raises when the run did not succeed or a step started without succeeding."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(dagster_home) as instance:
+        (run,) = instance.get_runs()
+        if run.status != dg.DagsterRunStatus.SUCCESS:
+            raise RuntimeError(f"run {run.run_id} ended {run.status.value}")
+        events = instance.all_logs(
+            run.run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+        )
+    starts = {
+        e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START
+    }
+    ends = {
+        e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS
+    }
+    if starts.keys() != ends.keys():
+        raise RuntimeError(
+            f"steps started without succeeding: {sorted(map(str, starts.keys() - ends.keys()))}"
+        )
+    return {str(key): (starts[key], ends[key]) for key in starts}
