@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from pipelines.processes import process_exists
 from pipelines.settings import SQL_DIR
+from pipelines.sources.source import CREATE_TABLE
 
 log = logging.getLogger("markhouse.storage")
 
@@ -568,9 +569,6 @@ def _create_wal_catalog(path: Path) -> None:
         db.close()
 
 
-_CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)
-
-
 def schema_sql() -> str:
     """The internal layers' DDL: ``sql/schema/raw.sql`` (schemas, reference tables, load log), then
     each source's raw tables (``sql/sources/<vendor>/raw.sql``, as its ``SOURCE`` declares them)."""
@@ -583,7 +581,7 @@ def partitioned_by_month() -> tuple[str, ...]:
     """Every raw table (each source's and ``raw.load_log``): each is partitioned by its month
     column, so replacing an instrument-month rewrites only that month's files. Read from the DDL,
     so a new source's tables are included without a list to keep."""
-    return tuple(t for t in _CREATE_TABLE.findall(schema_sql()) if t.startswith("raw."))
+    return tuple(t for t in CREATE_TABLE.findall(schema_sql()) if t.startswith("raw."))
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -596,7 +594,7 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
     }
     ddl = schema_sql()
-    wanted = set(_CREATE_TABLE.findall(ddl))
+    wanted = set(CREATE_TABLE.findall(ddl))
     if wanted <= have:
         return
     with transaction(con):

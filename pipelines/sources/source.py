@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from pipelines.storage import Warehouse
     from pipelines.universe import UniverseInstrument
 
-_CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)
+CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)
+"""The tables a DDL file creates (``schema.table``), read by the warehouse and the sources."""
 
 VENDOR_TAG = "markhouse/vendor"
 """Tag on every source asset: ``markhouse backfill --vendor`` selects by it, not by asset name."""
@@ -114,7 +115,7 @@ class Source:
     def sql_folder(self) -> Path:
         """``sql/sources/<name>/``: the SQL half of the vendor (SQL lives under ``sql/``, linted and
         read as SQL): ``raw.sql`` (its raw tables' DDL), ``load/<table>.sql`` (the insert of each raw
-        table), ``staging/`` (its staging models, which the model runner picks up)."""
+        table), ``staging/`` and ``intermediate/`` (its models, which the model runner picks up)."""
         return self.sql_dir if self.sql_dir is not None else SQL_DIR / "sources" / self.name
 
     def raw_ddl(self) -> str:
@@ -123,7 +124,7 @@ class Source:
 
     def raw_tables(self) -> list[str]:
         """``raw.<name>_<table>`` for every table its DDL creates."""
-        return _CREATE_TABLE.findall(self.raw_ddl())
+        return CREATE_TABLE.findall(self.raw_ddl())
 
     def load_sql(self, table: str) -> str:
         """The insert that loads raw table ``table`` (``raw.<name>_<table>``) from ``staged_rows``."""
