@@ -15,9 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import dagster as dg
-
 from bench.__main__ import REPO, machine
+from pipelines.processes import isolated_environment, step_spans
 
 SECTION = "## Parallel vendor loads (issue 14)"
 MODES = {"sequential": "1", "parallel": "3"}
@@ -36,42 +35,18 @@ NOTE = (
 
 
 def env_for(root: Path, processes: str) -> dict[str, str]:
-    home = root / "dagster_home"
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_", "MARKHOUSE_", "DAGSTER_"))
-    }
-    env.update(
-        DAGSTER_HOME=str(home),
-        MARKHOUSE_WAREHOUSE=str(root / "wh" / "markhouse.sqlite"),
-        MARKHOUSE_SERVING=str(root / "wh" / "serving.duckdb"),
-        MARKHOUSE_MAX_CONCURRENT=processes,
-        MARKHOUSE_REPORT="0",
-        PYTHONWARNINGS="ignore",
+    return isolated_environment(
+        root, MARKHOUSE_MAX_CONCURRENT=processes, MARKHOUSE_REPORT="0", PYTHONWARNINGS="ignore"
     )
-    return env
 
 
 def steps(home: str) -> dict[str, float]:
     """Seconds per step (start to success) of the run, and the span of all load steps."""
-    with dg.DagsterInstance.from_config(home) as instance:
-        (run,) = instance.get_runs()
-        events = instance.all_logs(
-            run.run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
-        )
-    start = {
-        e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START
-    }
-    end = {
-        e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS
-    }
-    loads = [k for k in start if str(k).startswith("raw__")]
-    out = {str(k): end[k] - start[k] for k in start}
-    out["loads_span"] = max(end[k] for k in loads) - min(start[k] for k in loads)
-    out["loads_sum"] = sum(out[str(k)] for k in loads)
+    spans = step_spans(home)
+    loads = [span for key, span in spans.items() if key.startswith("raw__")]
+    out = {key: end - start for key, (start, end) in spans.items()}
+    out["loads_span"] = max(end for _, end in loads) - min(start for start, _ in loads)
+    out["loads_sum"] = sum(end - start for start, end in loads)
     return out
 
 

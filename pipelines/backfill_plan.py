@@ -19,7 +19,7 @@ def configured_vendors(universe: Universe) -> list[str]:
 
 def listed_keys(universe: Universe, vendor: str) -> list[str]:
     """The Atlas keys the universe lists for ``vendor`` (a source listing coins lists none)."""
-    return [i.key for i in sources.get(vendor).instruments(universe.section(vendor))]
+    return [i.instrument_key for i in sources.get(vendor).instruments(universe.section(vendor))]
 
 
 def carries(universe: Universe, vendor: str, key: str) -> bool:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import sources
 from pipelines.errors import ExitCode, RequestError, diagnose
-from pipelines.settings import REPO_ROOT, Settings
+from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -508,7 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="coverage and freshness per vendor x instrument x month; exit 1 if not",
     )
     p.add_argument(
-        "--max-age-hours", type=float, help="freshness bound (default MARKHOUSE_MAX_AGE_HOURS or 36)"
+        "--max-age-hours",
+        type=float,
+        help=f"freshness bound (default MARKHOUSE_MAX_AGE_HOURS or {MAX_AGE_HOURS:g})",
     )
     p.add_argument(
         "--missing-tolerance", type=int, default=0, help="missing intervals allowed per past month"

@@ -1,6 +1,7 @@
 """Runs the SQL models in ``sql/``: staging and intermediate views, then the marts.
 
-A model file is a SELECT named for its job (``sql/<layer>/<name>.sql``, in schema ``<layer>``).
+A model file is a SELECT named for its job (``sql/<layer>/<name>.sql``, or a vendor's own
+``sql/sources/<vendor>/<layer>/<name>.sql``, in schema ``<layer>``).
 Files whose first line is ``-- materialized: incremental [by <column>]`` are tables refreshed by
 time window (``$window_start``, ``$window_end``; the column defaults to ``ts``); the rest are views.
 Models run in the order their SQL declares: a model after every ``schema.table`` it reads
@@ -23,7 +24,7 @@ import yaml
 from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
-from pipelines.storage import LAKE, transaction
+from pipelines.storage import LAKE, schema_sql, transaction
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -76,7 +77,35 @@ def in_dependency_order(models: Iterable[Model]) -> list[Model]:
 
 
 def _models(folder: str) -> list[Model]:
-    return [Model(p.stem, folder, p.read_text()) for p in sorted((SQL_DIR / folder).glob("*.sql"))]
+    """The models of layer ``folder``: ``sql/<folder>/`` and each source's ``sql/sources/<vendor>/<folder>/``
+    (a vendor's staging models live beside its raw DDL and load SQL), shared union models filled in."""
+    from pipelines import sources
+
+    folders = [SQL_DIR / folder, *(s.sql_folder / folder for s in sources.sources())]
+    paths = [p for d in folders for p in sorted(d.glob("*.sql"))]
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in seen:
+            raise ValueError(f"two {folder} models named {path.stem}: {seen[path.stem]} and {path}")
+        seen[path.stem] = path
+    return [Model(p.stem, folder, _with_sources(p.stem, p.read_text())) for p in paths]
+
+
+SOURCES = "{sources}"
+
+
+def _with_sources(name: str, sql: str) -> str:
+    """A shared union model (its SQL holds ``{sources}``) with ``select * from <relation>`` of each
+    source declaring one for it (``Source.observations``), unioned by name in registry order: a
+    new source's rows reach the marts from its own folder, with no edit to the shared model."""
+    from pipelines import sources
+
+    if SOURCES not in sql:
+        return sql
+    relations = [s.observations[name] for s in sources.sources() if name in s.observations]
+    if not relations:
+        raise ValueError(f"the model {name} unions the sources' relations, and no source declares one")
+    return sql.replace(SOURCES, "\n    union all by name\n    ".join(f"select * from {r}" for r in relations))
 
 
 def mart_models() -> list[Model]:
@@ -186,7 +215,7 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute((SQL_DIR / "schema" / "raw.sql").read_text())
+        con.execute(schema_sql())
         build_views(con)
         tables = dict(
             con.execute(

@@ -65,10 +65,10 @@ def selected_instruments(
     """The universe's instruments a run asked for (``keys`` from its run config; none = all); a key
     the vendor's section does not list fails the run before anything is fetched."""
     instruments = list(instruments)
-    unknown = set(keys) - {i.key for i in instruments}
+    unknown = set(keys) - {i.instrument_key for i in instruments}
     if unknown:
         raise dg.Failure(f"instrument(s) not in the {vendor} universe: {sorted(unknown)}")
-    return [i for i in instruments if not keys or i.key in keys]
+    return [i for i in instruments if not keys or i.instrument_key in keys]
 
 
 def refuse_nothing_loaded(vendor: str, rows: int, keys: Sequence[str], months: Sequence[date]) -> None:

@@ -1,14 +1,26 @@
-"""Reference data (instruments and each vendor's names for them) written from the universe."""
+"""Reference data: the instruments (``ref.instrument``) and each vendor's names for them
+(``ref.vendor_instrument``).
+
+One rule for every source: reference rows are written in the transaction of the raw rows they
+describe, with each batch, just before it commits (``Reference.then``). Why with the rows and not
+before the load: CayøLargo's instruments are found in its data (a coin's snapshots list them, with
+the exact expiry and contract size the vendor sent), so they cannot be written before it fetched;
+written with the rows, for every source, a committed batch always has its reference rows and a
+failed or killed batch leaves neither. Sources whose universe lists their instruments (Aperiodic,
+Kaiko) write their whole section's rows with every batch: the upsert rewrites only rows that
+differ, so repeating unchanged rows writes nothing (and does not make parallel vendor loads'
+commits conflict over the shared ref tables).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 
-from pipelines.storage import read_sql, transaction, with_commit_retry
+from pipelines.storage import read_sql
 from pipelines.universe import UniverseInstrument
 
 
@@ -22,6 +34,31 @@ class VendorName:
     instrument_key: str
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The reference rows a source's batches write (see the module docstring)."""
+
+    instruments: Sequence[UniverseInstrument] = ()
+    names: Sequence[VendorName] = field(default_factory=tuple)
+
+    def then(
+        self, con: duckdb.DuckDBPyConnection, before_commit: Callable[[], None] | None = None
+    ) -> Callable[[], None]:
+        """A batch's ``before_commit``: write these rows in its transaction, then ``before_commit``."""
+
+        def write() -> None:
+            if self.instruments or self.names:
+                upsert_reference(con, self.instruments, self.names)
+            if before_commit is not None:
+                before_commit()
+
+        return write
+
+
+NO_REFERENCE = Reference()
+"""What a load writes when its caller gives no reference rows (the loaders' tests)."""
+
+
 def upsert_reference(
     con: duckdb.DuckDBPyConnection, instruments: Iterable[UniverseInstrument], names: Iterable[VendorName]
 ) -> None:
@@ -30,7 +67,7 @@ def upsert_reference(
         [
             {
                 "venue": i.venue,
-                "instrument_key": i.key,
+                "instrument_key": i.instrument_key,
                 "kind": i.instrument.kind,
                 "base": i.instrument.base,
                 "quote": i.instrument.quote,
@@ -62,30 +99,11 @@ def upsert_reference(
     con.register("universe_instruments", rows)
     con.register("universe_vendor_instruments", mapping)
 
-    # inside the caller's transaction when it has one (CayøLargo: with its rows); readers read
-    # published snapshots, so the moment between delete and insert is never visible to them
+    # inside the caller's transaction (a batch's, with its rows); readers read published
+    # snapshots, so the moment between delete and insert is never visible to them
     try:
         con.execute(read_sql("load/reference_instrument"))
         con.execute(read_sql("load/reference_vendor_instrument"))
     finally:
         con.unregister("universe_instruments")
         con.unregister("universe_vendor_instruments")
-
-
-def commit_reference(
-    con: duckdb.DuckDBPyConnection, instruments: Iterable[UniverseInstrument], names: Iterable[VendorName]
-) -> None:
-    """``upsert_reference`` as its own transaction, retried when its commit meets another's.
-
-    Why: the vendors load in parallel processes and each upserts the shared ref tables; as
-    separate autocommitted statements two upserts could interleave (both deletes, then both
-    inserts: duplicate rows), and a concurrent commit fails with "database is locked". One
-    transaction per upsert lets DuckLake detect the conflict, and the retry redoes it whole.
-    """
-    instruments, names = list(instruments), list(names)
-
-    def work() -> None:
-        with transaction(con):
-            upsert_reference(con, instruments, names)
-
-    with_commit_retry(work, "reference")

@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from pipelines.processes import process_exists
 from pipelines.settings import SQL_DIR
+from pipelines.sources.source import CREATE_TABLE
 
 log = logging.getLogger("markhouse.storage")
 
@@ -55,17 +56,6 @@ SERVING_STORAGE_VERSION = "v1.0.0"
 EXTENSIONS = (
     ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
     ("duckdb_extension_ducklake", "ducklake"),
-)
-
-# raw and reference tables: each raw table is partitioned by its month column, so replacing an
-# instrument-month rewrites only that month's files
-PARTITIONED_BY_MONTH = (
-    "raw.aperiodic_derivative_price",
-    "raw.aperiodic_funding",
-    "raw.aperiodic_open_interest",
-    "raw.kaiko_derivative_price",
-    "raw.cayolargo_futures",
-    "raw.load_log",
 )
 
 COMMIT_ATTEMPTS = 6
@@ -579,6 +569,21 @@ def _create_wal_catalog(path: Path) -> None:
         db.close()
 
 
+def schema_sql() -> str:
+    """The internal layers' DDL: ``sql/schema/raw.sql`` (schemas, reference tables, load log), then
+    each source's raw tables (``sql/sources/<vendor>/raw.sql``, as its ``SOURCE`` declares them)."""
+    from pipelines import sources  # the registry is light; imported here, not at storage's import
+
+    return "\n".join([read_sql("schema/raw"), *(s.raw_ddl() for s in sources.sources())])
+
+
+def partitioned_by_month() -> tuple[str, ...]:
+    """Every raw table (each source's and ``raw.load_log``): each is partitioned by its month
+    column, so replacing an instrument-month rewrites only that month's files. Read from the DDL,
+    so a new source's tables are included without a list to keep."""
+    return tuple(t for t in CREATE_TABLE.findall(schema_sql()) if t.startswith("raw."))
+
+
 def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the internal layers once (and what a newer version adds): one snapshot, not one per
     writer connection."""
@@ -588,12 +593,13 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
         ).fetchall()
     }
-    wanted = set(re.findall(r"create table if not exists (\w+\.\w+)", read_sql("schema/raw")))
+    ddl = schema_sql()
+    wanted = set(CREATE_TABLE.findall(ddl))
     if wanted <= have:
         return
     with transaction(con):
-        con.execute(read_sql("schema/raw"))
-        for table in PARTITIONED_BY_MONTH:
+        con.execute(ddl)
+        for table in partitioned_by_month():
             if table not in have:
                 con.execute(f"alter table {table} set partitioned by (month)")
 
@@ -909,9 +915,10 @@ def maintain(
     )
 
 
-# what an import of the previous layout copies: the loaded rows and the reference data; the marts
-# are rebuilt from them by the current SQL
-IMPORTED_TABLES = (*PARTITIONED_BY_MONTH, "ref.instrument", "ref.vendor_instrument")
+def imported_tables() -> tuple[str, ...]:
+    """What an import of the previous layout copies: the loaded rows and the reference data (the
+    marts are rebuilt from them by the current SQL)."""
+    return (*partitioned_by_month(), "ref.instrument", "ref.vendor_instrument")
 
 
 def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
@@ -927,8 +934,9 @@ def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
             f"catalog (e.g. {warehouse.path.with_suffix('.sqlite')}) and import from {warehouse.path}"
         )
     copied: dict[str, int] = {}
+    imported = imported_tables()
     with warehouse.writer(importing=True) as con:
-        for table in IMPORTED_TABLES:
+        for table in imported:
             row = con.execute(f"select count(*) from {table}").fetchone()
             if row and row[0]:
                 raise LegacyWarehouseError(
@@ -946,7 +954,7 @@ def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
         }
         try:
             with transaction(con):
-                for table in IMPORTED_TABLES:
+                for table in imported:
                     if table not in present:
                         continue
                     order = (
@@ -965,6 +973,6 @@ def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
 def loaded_months(con: duckdb.DuckDBPyConnection) -> list[Any]:
     """Every month any raw table holds (what a full marts rebuild covers)."""
     union = " union ".join(
-        f"select distinct month from {t}" for t in PARTITIONED_BY_MONTH if t != "raw.load_log"
+        f"select distinct month from {t}" for t in partitioned_by_month() if t != "raw.load_log"
     )
     return [m for (m,) in con.execute(f"{union} order by 1").fetchall()]

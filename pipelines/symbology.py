@@ -26,7 +26,7 @@ class SymbolError(ValueError):
 class Instrument:
     """The parts of an Atlas key, typed once so nothing downstream re-parses strings."""
 
-    key: str
+    instrument_key: str
     kind: str
     base: str
     quote: str

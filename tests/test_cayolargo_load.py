@@ -12,9 +12,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.emulator import cayolargo as emu_cayolargo
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
+from pipelines.sources.cayolargo import emulator as emu_cayolargo
 from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.load import load_months
 from pipelines.sources.cayolargo.schema import PageValidationError, validate_page

@@ -27,7 +27,7 @@ from pipelines.universe import UniverseError, load_universe
     ],
 )
 def test_both_directions(instrument_id: str, key: str) -> None:
-    assert from_deribit(instrument_id).key == key
+    assert from_deribit(instrument_id).instrument_key == key
     assert to_deribit(key).instrument_id == instrument_id
     assert VENUE == "deribit"
 

@@ -265,3 +265,13 @@ def test_an_instrument_the_vendor_does_not_serve_is_a_configuration_error(tmp_pa
         "markhouse: kaiko served no rows for future-BTC-USDT:USDT-20260327 in 2026-04..2026-04: it does not carry them"
     )
     assert not (tmp_path / "serving.duckdb").exists()  # nothing published by either
+
+
+def test_status_help_names_the_freshness_setting_not_a_copy_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The --max-age-hours help shows the one default (pipelines.settings), whatever it is."""
+    import pipelines.cli as cli
+
+    monkeypatch.setattr(cli, "MAX_AGE_HOURS", 12.5)
+    status = cli.build_parser()._subparsers._group_actions[0].choices["status"]  # type: ignore[union-attr]
+    (option,) = [a for a in status._actions if a.dest == "max_age_hours"]
+    assert option.help == "freshness bound (default MARKHOUSE_MAX_AGE_HOURS or 12.5)"

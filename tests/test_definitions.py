@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipelines import sources
+from pipelines.processes import isolated_environment
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -20,16 +19,7 @@ FUNDING_SAMPLE = REPO / "pipelines/emulator/data/binance_usdm_funding.parquet"
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(sources.env_prefixes())}
-    env.update(
-        MARKHOUSE_WAREHOUSE=str(tmp_path / "wh.sqlite"),
-        MARKHOUSE_SERVING=str(tmp_path / "serving.duckdb"),  # never the checkout's warehouse/
-        DAGSTER_HOME=str(tmp_path / "dagster_home"),
-        PYTHONWARNINGS="ignore",
-    )
-    (tmp_path / "dagster_home").mkdir()
-    (tmp_path / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    return env
+    return isolated_environment(tmp_path, PYTHONWARNINGS="ignore")
 
 
 def test_dagster_definitions_validate(tmp_path: Path) -> None:
@@ -201,9 +191,11 @@ def test_a_run_asking_for_an_instrument_outside_the_universe_fails_naming_it() -
     assert universe.section("aperiodic") is not None
     listed = universe.section("aperiodic").instruments
     assert selected_instruments(listed, [], "Aperiodic") == list(listed)
-    assert [i.key for i in selected_instruments(listed, [listed[0].key], "Aperiodic")] == [listed[0].key]
+    assert [
+        i.instrument_key for i in selected_instruments(listed, [listed[0].instrument_key], "Aperiodic")
+    ] == [listed[0].instrument_key]
     with pytest.raises(dg.Failure, match=r"not in the Aperiodic universe: \['perpetual-DOGE-USDT:USDT'\]"):
-        selected_instruments(listed, ["perpetual-DOGE-USDT:USDT", listed[0].key], "Aperiodic")
+        selected_instruments(listed, ["perpetual-DOGE-USDT:USDT", listed[0].instrument_key], "Aperiodic")
 
 
 def test_mart_assets_carry_their_description_and_column_schema_from_marts_yml() -> None:

@@ -7,6 +7,7 @@ sample or from loading the same month a second, fault-free way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
@@ -15,11 +16,14 @@ import pytest
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
 from pipelines.paging import PagingError
+from pipelines.reference import Reference, VendorName
 from pipelines.sources.kaiko.client import KaikoClient, PageError, parse_page
 from pipelines.sources.kaiko.load import Series, load_months
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.schema import MonthValidationError
 from pipelines.storage import Warehouse
+from pipelines.symbology import parse_symbol
+from pipelines.universe import UniverseInstrument
 from tests.conftest import FAST_RETRY
 
 KAIKO_RETRY = FAST_RETRY
@@ -282,3 +286,39 @@ def test_parse_page_converts_without_rows_in_python() -> None:
         )
     with pytest.raises(PageError, match="unreadable JSON page"):
         parse_page(b'{"result": "success", "data": [{"timestamp": 1, "ind')
+
+
+def test_reference_rows_are_written_with_the_batch_and_only_when_it_commits(kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    """The one rule for reference data (pipelines/reference.py): in the batch's transaction. A
+    batch that fails before its commit leaves neither raw nor reference rows; a committed batch
+    has both; repeating it leaves one row per instrument and name."""
+    instrument = UniverseInstrument(VENUE, parse_symbol(PERP_KEY), 1.0, 8.0)
+    name = VendorName("kaiko", "bnce", "perpetual-future", "btcusdt", VENUE, PERP_KEY)
+    reference = Reference([instrument], [name])
+
+    def refuse() -> None:
+        raise RuntimeError("killed before the commit")
+
+    def load_once(before_commit: Callable[[], None] | None = None) -> None:
+        load_months(
+            kaiko, warehouse, [perp("1d")], [MARCH], progress=lambda _: None,
+            before_commit=before_commit, reference=reference,
+        )  # fmt: skip
+
+    def reference_rows() -> tuple[list[tuple], list[tuple]]:
+        with warehouse.writer() as con:
+            return (
+                con.execute("select venue, instrument_key, kind, contract_size, funding_interval_hours from ref.instrument").fetchall(),
+                con.execute("select * from ref.vendor_instrument").fetchall(),
+            )  # fmt: skip
+
+    with pytest.raises(RuntimeError, match="killed before the commit"):
+        load_once(refuse)
+    assert counts(warehouse) == {} and reference_rows() == ([], [])
+    load_once()
+    load_once()
+    assert counts(warehouse) == {(PERP_KEY, "1d", "2026-03"): 31}
+    assert reference_rows() == (
+        [(VENUE, PERP_KEY, "perpetual", 1.0, 8.0)],
+        [("kaiko", "bnce", "perpetual-future", "btcusdt", VENUE, PERP_KEY)],
+    )

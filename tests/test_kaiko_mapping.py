@@ -31,14 +31,14 @@ from pipelines.universe import UniverseError, load_universe
 def test_codes_both_ways(venue: str, key: str, code: tuple[str, str, str]) -> None:
     assert to_kaiko(venue, parse_symbol(key)) == KaikoCode(*code)
     back_venue, back = from_kaiko(KaikoCode(*code))
-    assert (back_venue, back.key) == (venue, key)
+    assert (back_venue, back.instrument_key) == (venue, key)
 
 
 def test_dated_contracts_expire_at_0800_utc() -> None:
     _, future = from_kaiko(KaikoCode("bnce", "future", "btcusdt260327"))
     assert future.kind == "future" and future.expiry == datetime(2026, 3, 27, 8, tzinfo=UTC)
     _, option = from_kaiko(KaikoCode("okex", "option", "eth-usd-261225-3500-p"))
-    assert option.key == "option-ETH-USD:ETH-20261225-3500-P"
+    assert option.instrument_key == "option-ETH-USD:ETH-20261225-3500-P"
     assert option.kind == "option" and option.expiry == datetime(2026, 12, 25, 8, tzinfo=UTC)
     _, perp = from_kaiko(KaikoCode("bnce", "perpetual-future", "ethusdt"))
     assert perp.expiry is None

@@ -22,7 +22,7 @@ from pipelines.storage import (
     maintain,
     open_serving,
     publish_serving,
-    read_sql,
+    schema_sql,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -212,7 +212,7 @@ def legacy_file(path: Path) -> None:
     con = duckdb.connect(str(path))
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(read_sql("schema/raw"))
+        con.execute(schema_sql())
         con.execute(
             "insert into raw.aperiodic_derivative_price (venue, instrument_key, timestamp_type, interval, month, ts, "
             "last_price, index_price, mark_price, loaded_at) "

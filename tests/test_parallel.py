@@ -4,14 +4,14 @@ marts start after every load ended; and the marts equal those of a one-step-at-a
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pyarrow as pa
+
+from pipelines.processes import isolated_environment, step_spans
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -20,23 +20,7 @@ Interval = tuple[float, float]
 
 
 def env_for(root: Path, **extra: str) -> dict[str, str]:
-    home = root / "dagster_home"
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("APERIODIC_", "KAIKO_", "CAYOLARGO_", "MARKHOUSE_", "DAGSTER_"))
-    }
-    env.update(
-        DAGSTER_HOME=str(home),
-        MARKHOUSE_WAREHOUSE=str(root / "wh" / "markhouse.sqlite"),
-        MARKHOUSE_SERVING=str(root / "wh" / "serving.duckdb"),
-        MARKHOUSE_REPORT="0",
-        PYTHONWARNINGS="ignore",
-        **extra,
-    )
-    return env
+    return isolated_environment(root, MARKHOUSE_REPORT="0", PYTHONWARNINGS="ignore", **extra)
 
 
 def backfill(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -48,21 +32,8 @@ def backfill(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def step_times(env: dict[str, str]) -> dict[str, Interval]:
-    """Step key -> (start, success) timestamps of the one run, from the instance's event log."""
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        (run,) = instance.get_runs()
-        assert run.status == dg.DagsterRunStatus.SUCCESS
-        events = instance.all_logs(
-            run.run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
-        )
-    starts = {
-        e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START
-    }
-    ends = {
-        e.step_key: e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS
-    }
-    assert starts.keys() == ends.keys()
-    return {str(key): (starts[key], ends[key]) for key in starts}
+    """Step key -> (start, success) timestamps of the one (successful) run."""
+    return step_spans(env["DAGSTER_HOME"])
 
 
 def overlap(a: Interval, b: Interval) -> bool:

@@ -8,7 +8,6 @@ import math
 import os
 import re
 import select
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,7 +21,7 @@ import pytest
 
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
-from pipelines.processes import process_exists
+from pipelines.processes import isolated_environment, process_exists
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series as AperiodicSeries
 from pipelines.sources.aperiodic.load import load_months as load_aperiodic
@@ -336,16 +335,7 @@ BACKFILL = ["backfill", "--start", "2026-03", "--end", "2026-03", "--vendor", "a
 
 
 def environment(root: Path) -> dict[str, str]:
-    home = root / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKHOUSE_", "DAGSTER_"))}
-    env.update(
-        DAGSTER_HOME=str(home),
-        MARKHOUSE_WAREHOUSE=str(root / "warehouse" / "markhouse.sqlite"),
-        MARKHOUSE_SERVING=str(root / "warehouse" / "serving.duckdb"),
-    )
-    return env
+    return isolated_environment(root)
 
 
 def markhouse(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from pipelines import backfill_plan, sources
+from pipelines import backfill_plan, sources, storage
 from pipelines.cli import build_parser
 from pipelines.emulator.server import Emulator
+from pipelines.models import build_views
 from pipelines.partitions import monthly_partitions
 from pipelines.sources.assets import build_source_assets
 from pipelines.sources.source import VENDOR_TAG, Loaded, LoadRequest, RawAsset, Source
 from pipelines.universe import UniverseError, load_universe
 
-SOURCES = Path(__file__).resolve().parent.parent / "pipelines" / "sources"
+REPO = Path(__file__).resolve().parent.parent
+SOURCES = REPO / "pipelines" / "sources"
 # every vendor folder has the same shape (written out here, not read from a folder)
 SHAPE = {
     "__init__.py",
@@ -28,6 +31,7 @@ SHAPE = {
     "client.py",
     "load.py",
     "schema.py",
+    "emulator.py",
 }
 
 
@@ -105,3 +109,53 @@ def test_a_fourth_source_reaches_the_universe_the_plan_and_the_assets(
     (spec,) = [spec for a in assets for spec in a.specs]
     assert spec.key == dg.AssetKey(["raw", "fourth_price"])
     assert spec.tags[VENDOR_TAG] == "fourth" and spec.group_name == "fourth"
+
+
+def test_a_fourth_sources_sql_folder_takes_its_rows_to_the_shared_observations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source's SQL is read from its SOURCE: the warehouse creates its raw table (partitioned by
+    month, with no list to extend), the model runner builds its staging view, and the relation it
+    declares joins intermediate.int_price_observations, with no edit to a shared file."""
+    folder = tmp_path / "sql" / "fourth"
+    (folder / "staging").mkdir(parents=True)
+    (folder / "raw.sql").write_text(
+        "create table if not exists raw.fourth_price (\n    venue varchar not null,\n"
+        "    instrument_key varchar not null,\n    month date not null,\n"
+        "    ts timestamptz not null,\n    mark_price double\n);\n"
+    )
+    (folder / "staging" / "stg_fourth__price.sql").write_text(
+        "select 'fourth' as vendor, venue, instrument_key, 'exchange' as timestamp_type, '1h' as interval,\n"
+        "    ts, mark_price / 100 as mark_price\nfrom raw.fourth_price\n"
+    )
+    fourth = replace(
+        FOURTH, sql_dir=folder, observations={"int_price_observations": "staging.stg_fourth__price"}
+    )
+    everything = (*sources.sources(), fourth)
+    monkeypatch.setattr(sources, "sources", lambda: everything)
+    assert fourth.raw_tables() == ["raw.fourth_price"]
+    assert "raw.fourth_price" in storage.partitioned_by_month()
+    warehouse = storage.Warehouse(tmp_path / "lake.sqlite")
+    with warehouse.writer() as con:
+        con.execute(
+            "insert into raw.fourth_price values ('deribit', 'perpetual-BTC-USD:BTC', date '2026-03-01', "
+            "timestamptz '2026-03-01 00:00:00+00', 6412.5)"
+        )
+        build_views(con)
+        assert con.execute(
+            "select vendor, venue, instrument_key, interval, mark_price, index_price "
+            "from intermediate.int_price_observations"
+        ).fetchall() == [("fourth", "deribit", "perpetual-BTC-USD:BTC", "1h", 64.125, None)]
+        partitions = con.execute(
+            "select count(*) from __ducklake_metadata_lake.ducklake_partition_info p "
+            "join __ducklake_metadata_lake.ducklake_table t using (table_id) where t.table_name = 'fourth_price'"
+        ).fetchone()
+        assert partitions == (1,)
+
+
+def test_every_declared_observations_relation_feeds_a_shared_union_model() -> None:
+    shared = {p.stem: p.read_text() for p in (REPO / "sql" / "intermediate").glob("*.sql")}
+    for source in sources.sources():
+        assert source.observations, source.name
+        for model in source.observations:
+            assert "{sources}" in shared.get(model, ""), (source.name, model)

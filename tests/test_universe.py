@@ -51,7 +51,7 @@ def test_demo_universe_loads() -> None:
     universe = load_universe(DEMO_UNIVERSE)
     assert universe.start_month == date(2026, 1, 1)
     assert universe.section("aperiodic") is not None
-    assert [i.key for i in universe.section("aperiodic").instruments] == [
+    assert [i.instrument_key for i in universe.section("aperiodic").instruments] == [
         "perpetual-BTC-USDT:USDT",
         "perpetual-ETH-USDT:USDT",
     ]

@@ -2,8 +2,9 @@
 
 Tests start it in-process (``with Emulator() as emu:``) on an ephemeral port; ``serve_forever``
 runs it in the foreground for manual use. The server owns what every vendor shares (the clock,
-API keys, fault injection, the request log); each vendor module answers its own paths, and each
-vendor's ``SOURCE`` (``pipelines/sources/<vendor>/source.py``) names its handler and URL root.
+API keys, fault injection, the request log); each vendor's handler lives in its source folder
+(``pipelines/sources/<vendor>/emulator.py``) and answers its own paths, and its ``SOURCE``
+(``pipelines/sources/<vendor>/source.py``) names that handler and its URL root.
 """
 
 from __future__ import annotations

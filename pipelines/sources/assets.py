@@ -10,7 +10,7 @@ from pydantic import Field
 
 from pipelines.partitions import partition_months, refuse_nothing_loaded, source_asset
 from pipelines.progress import to_run_log
-from pipelines.reference import commit_reference
+from pipelines.reference import Reference
 from pipelines.sources.source import VENDOR_TAG, LoadRequest, RawAsset, Source
 from pipelines.universe import Universe
 
@@ -44,10 +44,6 @@ def _raw_asset(
     def raw_asset(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
         months = partition_months(context.partition_keys)
         warehouse = context.resources.warehouse.get()
-        names = source.vendor_names(section)
-        if names:  # reference data from the universe, before the load, the same for every source
-            with warehouse.writer(shared=True) as con:
-                commit_reference(con, source.instruments(section), names)
         loaded = source.load(
             LoadRequest(
                 section,
@@ -57,6 +53,9 @@ def _raw_asset(
                 getattr(context.resources, source.name),
                 warehouse,
                 to_run_log(context.log.info),
+                # what the universe says of its instruments; each batch writes it with its rows
+                # (CayøLargo's come from its data instead: pipelines/reference.py)
+                Reference(source.instruments(section), source.vendor_names(section)),
             )
         )
         if loaded.must_have_rows:

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.settings import SQL_DIR
+
 if TYPE_CHECKING:
-    from pipelines.reference import VendorName
+    from pipelines.reference import Reference, VendorName
     from pipelines.storage import Warehouse
     from pipelines.universe import UniverseInstrument
+
+CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)
+"""The tables a DDL file creates (``schema.table``), read by the warehouse and the sources."""
 
 VENDOR_TAG = "markhouse/vendor"
 """Tag on every source asset: ``markhouse backfill --vendor`` selects by it, not by asset name."""
@@ -49,6 +56,7 @@ class LoadRequest:
     resource: Any  # the vendor's ConfigurableResource
     warehouse: Warehouse
     progress: Callable[[str], None]
+    reference: Reference = field(default_factory=lambda: _no_reference())  # written with each batch
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,29 @@ class Source:
     vendor_names: Callable[[Any], list[VendorName]] = lambda section: []  # ref.vendor_instrument rows
     carries: Callable[[Any, date, str], bool] | None = None  # (section, start month, key); default: listed
     env: tuple[str, ...] = field(default=("BASE_URL", "API_KEY"))  # ``<NAME>_<what>`` it reads
+    sql_dir: Path | None = None  # its SQL folder; default ``sql/sources/<name>/``
+    # shared union model -> the relation giving this source's rows in its shape, e.g.
+    # {"int_price_observations": "staging.stg_kaiko__derivative_price"}: its rows reach the marts
+    observations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def sql_folder(self) -> Path:
+        """``sql/sources/<name>/``: the SQL half of the vendor (SQL lives under ``sql/``, linted and
+        read as SQL): ``raw.sql`` (its raw tables' DDL), ``load/<table>.sql`` (the insert of each raw
+        table), ``staging/`` and ``intermediate/`` (its models, which the model runner picks up)."""
+        return self.sql_dir if self.sql_dir is not None else SQL_DIR / "sources" / self.name
+
+    def raw_ddl(self) -> str:
+        """Its raw tables' ``create table if not exists`` statements (the warehouse runs them)."""
+        return (self.sql_folder / "raw.sql").read_text()
+
+    def raw_tables(self) -> list[str]:
+        """``raw.<name>_<table>`` for every table its DDL creates."""
+        return CREATE_TABLE.findall(self.raw_ddl())
+
+    def load_sql(self, table: str) -> str:
+        """The insert that loads raw table ``table`` (``raw.<name>_<table>``) from ``staged_rows``."""
+        return (self.sql_folder / "load" / f"{table}.sql").read_text()
 
     @property
     def env_prefix(self) -> str:
@@ -117,4 +148,10 @@ class Source:
         """Whether a run asking this source for ``key`` can get rows (checked before a backfill)."""
         if self.carries is not None:
             return self.carries(section, start_month, key)
-        return key in {i.key for i in self.instruments(section)}
+        return key in {i.instrument_key for i in self.instruments(section)}
+
+
+def _no_reference() -> Reference:
+    from pipelines.reference import NO_REFERENCE  # not at import: the registry stays light
+
+    return NO_REFERENCE

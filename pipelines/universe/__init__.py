@@ -53,8 +53,8 @@ class UniverseInstrument:
     funding_interval_hours: float | None
 
     @property
-    def key(self) -> str:
-        return self.instrument.key
+    def instrument_key(self) -> str:
+        return self.instrument.instrument_key
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ import pyarrow as pa
 
 from pipelines.months import next_month
 from pipelines.progress import Ticker
+from pipelines.reference import NO_REFERENCE, Reference
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
+from pipelines.sources.aperiodic.source import SOURCE
 from pipelines.sources.aperiodic.universe import PRICE_METRIC
 from pipelines.sources.batches import fetch_and_write
 from pipelines.storage import Target, Warehouse, read_sql
@@ -89,6 +91,7 @@ def load_months(
     months_per_transaction: int = 12,
     progress: Progress = log.info,
     before_commit: Callable[[], None] | None = None,
+    reference: Reference = NO_REFERENCE,
     metric: str = PRICE_METRIC,
 ) -> LoadReport:
     """Replace ``months`` of every series' ``metric`` with what Aperiodic serves now; raises on the
@@ -135,7 +138,7 @@ def load_months(
 
     def write(con: duckdb.DuckDBPyConnection, staged: list[StagedFile]) -> None:
         if staged:
-            _write_batch(con, staged, report, before_commit)
+            _write_batch(con, staged, report, reference.then(con, before_commit))
             for staged_file in staged:
                 staged_file.path.unlink(missing_ok=True)
 
@@ -221,7 +224,7 @@ def _write_batch(
     expected_rows = sum(s.rows for s in staged)
     loaded_at = datetime.now(UTC)
     (metric,) = {s.ref.metric for s in staged}
-    targets = [Target(RAW_TABLES[metric], read_sql(f"load/aperiodic__{metric}"), PARTITION_KEYS)]
+    targets = [Target(RAW_TABLES[metric], SOURCE.load_sql(metric), PARTITION_KEYS)]
     if metric == PRICE_METRIC:
         targets.append(Target("raw.load_log", read_sql("load/load_log")))
     result = Warehouse.replace_partitions(

@@ -15,6 +15,6 @@ def vendor_names(section: AperiodicUniverse) -> list[VendorName]:
     from pipelines.reference import VendorName  # pyarrow and the warehouse: not at registry import
 
     return [
-        VendorName("aperiodic", i.venue, i.instrument.kind, i.key, i.venue, i.key)
+        VendorName("aperiodic", i.venue, i.instrument.kind, i.instrument_key, i.venue, i.instrument_key)
         for i in section.instruments
     ]

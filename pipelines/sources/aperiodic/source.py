@@ -29,7 +29,7 @@ def load(request: LoadRequest) -> Loaded:
     section, metric = request.section, request.table
     perpetual_only = metric != PRICE_METRIC  # funding and open interest exist for perpetuals only
     series = [
-        Series(i.venue, i.key, interval, ts_type)
+        Series(i.venue, i.instrument_key, interval, ts_type)
         for i in selected_instruments(section.instruments, request.instruments, "Aperiodic")
         if not perpetual_only or i.instrument.kind == "perpetual"
         for interval in section.intervals
@@ -43,6 +43,7 @@ def load(request: LoadRequest) -> Loaded:
         workers=request.resource.workers,
         progress=request.progress,
         metric=metric,
+        reference=request.reference,
     )
     import dagster as dg
 
@@ -61,18 +62,6 @@ def load(request: LoadRequest) -> Loaded:
     )
 
 
-def resource() -> Any:
-    from pipelines.sources.aperiodic.resource import AperiodicResource
-
-    return AperiodicResource.from_env()
-
-
-def emulator_handler(emulator: Any) -> Any:
-    from pipelines.emulator.aperiodic import AperiodicHandler
-
-    return AperiodicHandler(emulator)
-
-
 SOURCE = Source(
     name="aperiodic",
     label="Aperiodic",
@@ -81,7 +70,11 @@ SOURCE = Source(
     raw_assets=raw_assets,
     load=load,
     resource=lazy("pipelines.sources.aperiodic.resource:AperiodicResource.from_env"),
-    emulator_handler=lazy("pipelines.emulator.aperiodic:AperiodicHandler"),
+    emulator_handler=lazy("pipelines.sources.aperiodic.emulator:AperiodicHandler"),
     emulator_root="/api/v1",
     vendor_names=vendor_names,
+    observations={
+        "int_price_observations": "staging.stg_aperiodic__derivative_price",
+        "int_carry_observations": "intermediate.int_aperiodic__carry_observations",
+    },
 )

@@ -60,7 +60,7 @@ def parse_section(section: Any, where: str) -> AperiodicUniverse:
     instruments = tuple(
         parse_instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES) for i, e in enumerate(entries)
     )
-    keys = [(i.venue, i.key) for i in instruments]
+    keys = [(i.venue, i.instrument_key) for i in instruments]
     if len(set(keys)) != len(keys):
         raise UniverseError(f"{where}: an instrument is listed twice")
     return AperiodicUniverse(

@@ -5,7 +5,8 @@ is limited to some instruments), run by a bounded thread pool; every page valida
 (a bad page stops the walk before the next request); months written in batches, each batch one
 transaction that deletes the months' rows, inserts the new ones, logs them in raw.load_log and
 upserts the instruments met in the data into ref.instrument / ref.vendor_instrument (the exact
-expiry and contract size the vendor sent). A coin-month is replaced whole, instruments the vendor
+expiry and contract size the vendor sent; every source writes its reference rows with its
+batches, see pipelines/reference.py). A coin-month is replaced whole, instruments the vendor
 no longer serves in it included; a coin-month for which the vendor serves no rows keeps its
 existing rows (like a month for which Aperiodic lists no files).
 """
@@ -25,11 +26,12 @@ import pyarrow as pa
 
 from pipelines.months import month_bounds
 from pipelines.progress import Ticker
-from pipelines.reference import VendorName, upsert_reference
+from pipelines.reference import Reference, VendorName
 from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.mapping import VENDOR, MappingError, from_deribit, to_deribit
 from pipelines.sources.cayolargo.schema import ROW_SCHEMA, PageValidationError, validate_page
+from pipelines.sources.cayolargo.source import SOURCE
 from pipelines.storage import Target, Warehouse, read_sql
 from pipelines.universe import UniverseInstrument
 
@@ -226,24 +228,17 @@ def _write_batch(
         finally:
             con.unregister("walked")
         partitions = pl.concat([partitions, stale.cast(partitions.schema)]).unique()
-    instruments, names = _reference(frame)
     expected_rows = rows.num_rows
-
-    def then() -> None:
-        upsert_reference(con, instruments, names)
-        if before_commit is not None:
-            before_commit()
-
     result = Warehouse.replace_partitions(
         con,
         partitions=partitions.to_arrow(),
         targets=[
-            Target(RAW_TABLE, read_sql("load/cayolargo__futures"), RAW_KEYS),
+            Target(RAW_TABLE, SOURCE.load_sql("futures"), RAW_KEYS),
             Target("raw.load_log", read_sql("load/load_log")),
         ],
         params={"loaded_at": datetime.now(UTC)},
         registered={"staged_rows": rows, "staged_partitions": staged_partitions},
-        before_commit=then,
+        before_commit=Reference(*_reference(frame)).then(con, before_commit),
         expected_rows=expected_rows,
     )
     report.rows += result.rows
@@ -274,7 +269,12 @@ def _reference(frame: pl.DataFrame) -> tuple[list[UniverseInstrument], list[Vend
         )
         names.append(
             VendorName(
-                VENDOR, row["venue"], row["contract_type"], row["instrument_id"], row["venue"], inst.key
+                VENDOR,
+                row["venue"],
+                row["contract_type"],
+                row["instrument_id"],
+                row["venue"],
+                inst.instrument_key,
             )
         )
     return instruments, names

@@ -46,8 +46,8 @@ class DeribitInstrument:
     instrument: Instrument  # parsed Atlas key (expiry = delivery date at midnight)
 
     @property
-    def key(self) -> str:
-        return self.instrument.key
+    def instrument_key(self) -> str:
+        return self.instrument.instrument_key
 
     @property
     def coin(self) -> str:

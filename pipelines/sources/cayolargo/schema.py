@@ -181,7 +181,7 @@ def _to_rows(frame: pl.DataFrame, label: str) -> pyarrow.Table:
             inst = from_deribit(iid)
         except MappingError as exc:
             raise PageValidationError(f"{label}: {exc}") from None
-        keys[iid], kinds[iid] = inst.key, inst.contract_type
+        keys[iid], kinds[iid] = inst.instrument_key, inst.contract_type
         funding_hours[iid] = inst.funding_interval_hours
     frame = frame.with_columns(
         pl.lit(VENUE).alias("venue"),

@@ -68,7 +68,13 @@ SOURCE = Source(
     raw_assets=raw_assets,
     load=load,
     resource=lazy("pipelines.sources.cayolargo.resource:CayoLargoResource.from_env"),
-    emulator_handler=lazy("pipelines.emulator.cayolargo:CayoLargoHandler"),  # auth, envelope, plan set on it
+    emulator_handler=lazy(
+        "pipelines.sources.cayolargo.emulator:CayoLargoHandler"
+    ),  # auth, envelope, plan set on it
     carries=carries,
     env=("BASE_URL", "API_KEY", "AUTH_HEADER", "ENVELOPE"),
+    observations={
+        "int_price_observations": "intermediate.int_cayolargo__price_observations",
+        "int_carry_observations": "intermediate.int_cayolargo__carry_observations",
+    },
 )

@@ -22,10 +22,12 @@ import pyarrow as pa
 
 from pipelines.months import month_bounds
 from pipelines.progress import Ticker
+from pipelines.reference import NO_REFERENCE, Reference
 from pipelines.sources.batches import fetch_and_write
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.schema import validate_month
+from pipelines.sources.kaiko.source import SOURCE
 from pipelines.storage import Target, Warehouse, read_sql
 
 log = logging.getLogger("markhouse.kaiko")
@@ -99,6 +101,7 @@ def load_months(
     months_per_transaction: int = 12,
     progress: Progress = log.info,
     before_commit: Callable[[], None] | None = None,
+    reference: Reference = NO_REFERENCE,
 ) -> LoadReport:
     """Replace ``months`` of every series with what Kaiko serves now; raises on the first bad
     page or final HTTP error (batches already committed stay, the failing batch changes nothing)."""
@@ -121,7 +124,7 @@ def load_months(
                 progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
         loaded = [s for s in staged if s.rows.num_rows]
         if loaded:
-            _write_batch(con, loaded, report, before_commit)
+            _write_batch(con, loaded, report, reference.then(con, before_commit))
 
     def on_batch(done: int, total: int) -> None:
         elapsed = time.perf_counter() - started
@@ -182,7 +185,7 @@ def _write_batch(
         con,
         partitions=partitions.select(list(LOG_KEYS)),
         targets=[
-            Target(RAW_TABLE, read_sql("load/kaiko__derivative_price"), PARTITION_KEYS),
+            Target(RAW_TABLE, SOURCE.load_sql("derivative_price"), PARTITION_KEYS),
             Target("raw.load_log", read_sql("load/load_log")),
         ],
         params={"loaded_at": datetime.now(UTC)},

@@ -96,7 +96,7 @@ def to_kaiko(venue: str, instrument: Instrument) -> KaikoCode:
     elif instrument.kind == "future":
         code = f"{base}{quote}{yymmdd}"
     else:
-        strike, right = _option_parts(instrument.key)
+        strike, right = _option_parts(instrument.instrument_key)
         code = f"{base}-{quote}-{yymmdd}-{strike}-{right.lower()}"
     return KaikoCode(exchange, klass, code)
 
@@ -168,7 +168,7 @@ def vendor_names(section: KaikoUniverse) -> list[VendorName]:
     from pipelines.reference import VendorName  # pyarrow and the warehouse: not at registry import
 
     return [
-        VendorName("kaiko", c.exchange, c.instrument_class, c.instrument, i.venue, i.key)
+        VendorName("kaiko", c.exchange, c.instrument_class, c.instrument, i.venue, i.instrument_key)
         for i in section.instruments
         for c in (section.code(i),)
     ]

@@ -26,7 +26,7 @@ def load(request: LoadRequest) -> Loaded:
 
     section = request.section
     series = [
-        Series(i.venue, i.key, section.code(i), interval)
+        Series(i.venue, i.instrument_key, section.code(i), interval)
         for i in selected_instruments(section.instruments, request.instruments, "Kaiko")
         for interval in section.intervals
     ]
@@ -38,6 +38,7 @@ def load(request: LoadRequest) -> Loaded:
         request.months,
         workers=resource.workers,
         progress=request.progress,
+        reference=request.reference,
     )
     return Loaded.of(
         report,
@@ -57,6 +58,10 @@ SOURCE = Source(
     raw_assets=raw_assets,
     load=load,
     resource=lazy("pipelines.sources.kaiko.resource:KaikoResource.from_env"),
-    emulator_handler=lazy("pipelines.emulator.kaiko:KaikoHandler"),
+    emulator_handler=lazy("pipelines.sources.kaiko.emulator:KaikoHandler"),
     vendor_names=vendor_names,
+    observations={
+        "int_price_observations": "staging.stg_kaiko__derivative_price",
+        "int_carry_observations": "intermediate.int_kaiko__carry_observations",
+    },
 )

@@ -30,7 +30,7 @@ class KaikoUniverse:
     codes: dict[tuple[str, str], KaikoCode]  # (venue, Atlas key) -> Kaiko's name for it
 
     def code(self, instrument: UniverseInstrument) -> KaikoCode:
-        return self.codes[(instrument.venue, instrument.key)]
+        return self.codes[(instrument.venue, instrument.instrument_key)]
 
 
 def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
@@ -62,8 +62,8 @@ def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
             code = to_kaiko(inst.venue, inst.instrument)
         except MappingError as exc:
             raise UniverseError(f"{at}: {exc}") from None
-        if (inst.venue, inst.key) in codes:
-            raise UniverseError(f"{at}: {inst.key} on {inst.venue} is listed twice")
-        codes[(inst.venue, inst.key)] = code
+        if (inst.venue, inst.instrument_key) in codes:
+            raise UniverseError(f"{at}: {inst.instrument_key} on {inst.venue} is listed twice")
+        codes[(inst.venue, inst.instrument_key)] = code
         instruments.append(replace(inst, instrument=with_expiry(code.exchange, inst.instrument)))
     return KaikoUniverse(tuple(instruments), tuple(dict.fromkeys(intervals)), codes)

@@ -35,12 +35,12 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from . import market_data as md
-from .server import Request, Response, json_response
+from pipelines.emulator import market_data as md
+from pipelines.emulator.server import Request, Response, json_response
 
 if TYPE_CHECKING:
-    from .faults import Fault
-    from .server import Emulator
+    from pipelines.emulator.faults import Fault
+    from pipelines.emulator.server import Emulator
 
 PRICE_PATH = "/v2/data/derivatives.v2/price"
 API_PREFIX = "/v2/"

@@ -31,11 +31,11 @@ from xml.sax.saxutils import escape
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import market_data as md
-from .server import Request, Response, json_error, json_response
+from pipelines.emulator import market_data as md
+from pipelines.emulator.server import Request, Response, json_error, json_response
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from pipelines.emulator.server import Emulator
 
 API_PREFIX = "/api/v1/"
 PRICE_METRIC = "derivative_price"

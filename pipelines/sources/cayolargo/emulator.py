@@ -43,11 +43,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import market_data as md
-from .server import Request, Response, json_error
+from pipelines.emulator import market_data as md
+from pipelines.emulator.server import Request, Response, json_error
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from pipelines.emulator.server import Emulator
 
 API_PREFIX = "/v1/"
 FUTURES_PATH = "/v1/marketdata/futures"
