@@ -114,7 +114,7 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
     assert "FAILED" not in out.stdout
     assert out.stdout.rstrip().splitlines()[-1].startswith("done: the marts")
     # the report this run drew, beside the serving file, and the closing lines point at it
-    report = tmp_path / "report" / "markhouse-report.html"
+    report = Path(env["MARKHOUSE_SERVING"]).parent / "report" / "markhouse-report.html"
     assert run["report"] is not None and Path(run["report"]).resolve() == report.resolve()
     assert report.stat().st_size > 0 and f"charts are beside it as PNGs): {run['report']}" in out.stdout
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
