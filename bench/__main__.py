@@ -118,9 +118,8 @@ def main() -> int:
             env = backfill_env(work, months[0], emu)
             args = {
                 "files": files,
-                "db": str(
-                    work / "limit.duckdb"
-                ),  # not bench.duckdb: beside bench.sqlite that is the previous layout
+                # not bench.duckdb: beside bench.sqlite, markhouse takes it for the previous layout
+                "db": str(work / "limit.duckdb"),
                 "lake": str(work / "bench.sqlite"),
                 "tmp": str(work / "download"),
                 "symbols": list(SYMBOLS),
@@ -201,9 +200,7 @@ def run_kaiko(runs: int) -> dict[str, Measured]:
     work = Path(tempfile.mkdtemp(prefix="markhouse-bench-kaiko-"))
     with Emulator() as emu:
         args = {
-            "db": str(
-                work / "kaiko-walk.duckdb"
-            ),  # not kaiko.duckdb: beside kaiko.sqlite that is the previous layout
+            "db": str(work / "kaiko-walk.duckdb"),  # not kaiko.duckdb (the previous layout's name)
             "lake": str(work / "kaiko.sqlite"),
             "kaiko_url": emu.base_url("kaiko"),
             "kaiko_key": emu.api_key,
