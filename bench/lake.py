@@ -178,33 +178,30 @@ def render(results: dict[int, dict[str, Measured]], runs: int) -> str:
 # kept with the measurements it explains (docs/benchmarks.md); revise when the numbers move.
 # By-hand profiles: 2026-12-03 on the 48-month bench warehouse, load average 0.2-1 unless said.
 WHAT_LIMITS = """
-What limits the unmet targets (this run's phases, and profiles by hand on the 48-month warehouse):
+What limits the unmet targets (this run's phases, and profiles by hand on the bench warehouses):
 
-- Noise: the 2 cores are shared (the load average above). The same bench on a quiet machine
-  (load below 1, same day) gave: backfill 26.5 / 87.8 s, floor 5.5 / 17.6 s (5.0x), limit 1.15 /
-  3.93 s (22x), daily refresh 11.55 / 13.98 s (1.21x, met), backfill peak RSS 973 / 1013 MB.
-- Daily refresh, 12 -> 48 months: load, marts and publish of the month are flat (rows above);
-  all the growth is in the rest of the run, outside storage. By hand: the summary `markhouse
-  backfill` prints (`pipelines/summary.py`: a count per series and month over the whole of
-  `fct_price_interval`) took 1.5-1.9 s at 12 months and 2.7 s at 48 (the same on the previous
-  layout's file: it is the query's scan), and the report's charts 1.4 s at 12 and 2.7 s at 48.
-  Summarising only the run's months (or reading `rpt_coverage`) would make the run flat.
-- Backfill against the floor and the limit: a 3-month marts window at 48 months took, by hand,
-  `fct_price_interval` 2.5 s (its SELECT into memory 1.2-1.4 s, its month-partitioned write of
-  745k rows 0.9 s; unpartitioned 0.5 s), `fct_carry` 0.64 s, `rpt_coverage` 0.36 s,
-  `rpt_vendor_divergence` 0.07 s; `floor_marts` writes the same rows in about 0.9 s per window, so
-  two thirds of the marts phase is computing (rollups, the close-to-close window over 745k rows,
-  coverage's distinct counts), not storage. The rest of the run (process start and Dagster about
-  3 s, checks, report, summary) was 21 s of the quiet 88 s and load 11.7 s (HTTP from the
-  emulator, staging, validation) against `limit_lake`'s 2.7 s: load plus rest alone exceed 2x the
-  floor (35 s) and 10x the limit (39 s), whatever the marts cost.
-- Publish under 10 % of the previous copy: publishing costs 0.3-0.4 s whatever the history (it
-  names files, it copies nothing): by hand, the DuckLake catalog lookups (tables and columns 50 ms,
-  every table's file list 38 ms in one statement, 79 ms as one call per table before, the mart
-  counts 21 ms, the publication commit 13 ms), writing the serving file's views and comments
-  (about 70 ms) and parsing `marts.yml` (50 ms). The comparison is a byte copy from the page cache
-  (1.0 s for 2.8 GB on a quiet machine, without the previous layout's checkpoint and stamp), so the
-  ratio is met only once the history is larger (the copy grows with bytes, publishing does not).
+- The rest of a run (outside load, marts and publish) is most of a daily refresh (12 of 15 s) and
+  23 s of the 48-month backfill: the command's start (importing Dagster and the definitions, about
+  3.5 s), one process per step (load, marts, checks; forked from a fork server that imported the
+  definitions once: about 2.5 s for the first, which starts the server, 0.9 s for each next one,
+  where a spawned step took 3.4-5.5 s under load), the checks, the report's charts (1.4 s at 12
+  months, 2.7 s at 48) and the closing summary. A one-vendor run gains nothing from step processes
+  (the 12-month backfill took 26.5 s in process before issue 14, 32-34 s now): running selections
+  with one load pool in process is the lever left there.
+- Backfill against the floor and the limit: the marts phase is 50 of 84 s at 48 months (16
+  three-month windows). By hand (EXPLAIN ANALYZE of one window of `fct_price_interval`, 745k rows
+  out, 1.1-1.3 s): the close-to-close WINDOW over 761k rows 0.89 s, the rollup GROUP BY (750k base
+  buckets x targets into 226k rows, six arg_max/arg_min) 0.72 s, joining the names back 0.39 s, the
+  raw scan and the observations CTE 0.57 s (operator times, both threads). `floor_marts` writes the
+  same rows in about 1 s per window, so two thirds of the marts phase is computing the contract's
+  columns, not storage; load (10.8 s: HTTP from the emulator on the same cores, validation, atomic
+  replace) plus the rest (23 s) alone exceed 2x the floor (39 s) and 10x the limit (35 s).
+- Publish under 10 % of the previous publish: 0.30 s, whatever the history (it names files, it
+  copies nothing): the DuckLake catalog lookups (tables and columns about 50 ms, every table's file
+  list 38 ms in one statement, the mart counts 21 ms, the publication commit 13 ms), writing the
+  serving file's views and comments (about 70 ms) and parsing `marts.yml` (50 ms). The previous
+  publish (copy, stamp, sync) of a 2.9 GB file that was just written took 2.78 s here; the ratio
+  (11 %) passes 10 % as the history grows (the copy grows with bytes, publishing does not).
 - README queries: DuckDB 1.5.5's `read_parquet` spends about 0.8 ms (1.5 ms of CPU) per parquet
   file per query before reading a row. By hand, example_0's shape over `fct_carry`'s 48 monthly
   files: 38-42 ms; over 4 of them 4.1 ms; the same rows rewritten as one file of 70 row groups
@@ -214,15 +211,12 @@ What limits the unmet targets (this run's phases, and profiles by hand on the 48
   catalog's min/max prune nothing because every month's file holds every instrument and interval.
   A month's file is what a refresh replaces (replacing part of a file writes a delete file), so a
   millisecond query on N months costs about N x 0.8 ms: within 1.5x of 1 ms is out of reach with
-  monthly files; the scanning queries (summary, example_2) come within 0.95-2.3x. Delete files no
-  longer slow every query: the serving views anti-join only the files that have one (with a
-  delete file in `fct_price_interval` and one in `fct_carry`, readme_cli 158 -> 32 ms and the
-  summary 4.9 -> 2.7 s).
-- Peak RSS: the 3-month marts windows under the writer's 512 MB DuckDB pool set it (the daily
-  refresh of one month peaks at about 605 MB). By hand, a 6-month refresh in one process (228 MB
-  before the lake opens) peaked at 866 MB with the 512 MB pool and 683 MB with 384 MB; the 512 MB
-  pool already spills in a 3-month window (none from 768 MB). The pool is left at 512 MB: a
-  smaller one's speed could not be measured on the loaded machine (load average 8-15).
+  monthly files; the scanning queries (summary, example_1, example_2) come within 0.97-1.7x. Delete
+  files no longer slow every query: the serving views anti-join only the files that have one.
+- Peak RSS: the 3-month marts windows under the writer's 512 MB DuckDB pool set it (909 MB at 48
+  months). By hand, a 6-month refresh in one process peaked at 866 MB with the 512 MB pool and
+  683 MB with 384 MB; one window of `fct_price_interval` took 1.12-1.63 s with 512 MB and 1.68-1.70 s
+  with 384 MB (load average 7-9), so the pool stays at 512 MB.
 """
 
 
