@@ -57,8 +57,10 @@ under load), three or more times a run."""
 
 def executor_config(processes: int) -> dict[str, Any]:
     """Run config for the jobs' default executor (``multi_or_in_process_executor``): step
-    processes forked from a fork server that has imported :data:`PRELOAD` (no threads, no
-    connections at import, so forking it is safe), each at most ``processes`` at once."""
+    processes forked from a fork server that has imported :data:`PRELOAD`, each at most
+    ``processes`` at once. The server opens no connection and starts no Python thread at import;
+    its only other threads are the allocators' idle background ones (jemalloc in pyarrow and
+    polars, fork-safe), and the libraries' worker pools start in each step on first use."""
     start = {"forkserver": {"preload_modules": PRELOAD}}
     return {"execution": {"config": {"multiprocess": {"max_concurrent": processes, "start_method": start}}}}
 
