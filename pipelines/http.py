@@ -8,6 +8,7 @@ of them may reach a log line or an exception message, so every message built her
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -212,21 +213,23 @@ class HttpClient:
             time.sleep(wait)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET a JSON document; an HTML page or non-JSON body with status 200 is an error, not data."""
+        """GET a JSON document; an HTML page or non-JSON body with status 200 is an error, not data.
+
+        Parsed by the standard library, not ``resp.json()``: requests parses with simplejson when
+        it is installed, which refuses NaN and Infinity, so a non-finite number would be reported
+        as a malformed page instead of by the validation that names its field."""
         resp = self.get(url, params)
         ctype = resp.headers.get("Content-Type", "")
-        try:
-            if "json" not in ctype:
-                raise ValueError(ctype)
-            return resp.json()
-        except ValueError:
-            snippet = resp.text[:80].replace("\n", " ")
-            raise VendorHTTPError(
-                self.vendor,
-                f"expected JSON but got {ctype or 'no content type'}: {snippet!r}",
-                resp.status_code,
-                self._where(resp.url),
-            ) from None
+        if "json" not in ctype:
+            problem = f"expected JSON but got {ctype or 'no content type'}"
+        else:
+            try:
+                return json.loads(resp.content)
+            except ValueError as exc:
+                problem = f"expected JSON but the body does not parse ({exc})"
+        snippet = resp.content[:80].decode(errors="replace").replace("\n", " ")
+        problem = f"{problem}: {snippet!r}"
+        raise VendorHTTPError(self.vendor, problem, resp.status_code, self._where(resp.url))
 
     def _where(self, url: str, params: Mapping[str, Any] | None = None) -> str:
         if params:

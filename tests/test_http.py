@@ -58,3 +58,43 @@ def test_a_host_name_that_does_not_resolve_fails_at_once(
     assert "aperiodic: cannot reach the host: its name does not resolve" in str(info.value)
     assert "vendor.example" in str(info.value)
     assert not [r for r in caplog.records if "retry" in r.getMessage()]
+
+
+def test_non_finite_numbers_reach_validation_whichever_json_parser_requests_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """requests parses with simplejson when it is installed (a dependency of many packages), and
+    simplejson refuses NaN: the page must still parse, so validation can name the field."""
+    import json
+    import math
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import requests.models
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'[{"mark_price": NaN, "open_interest": Infinity}]'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    def refuse_constants(text: str | bytes, **kw: object) -> object:  # what simplejson >= 3.19 does
+        return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+
+    monkeypatch.setattr(requests.models.complexjson, "loads", refuse_constants)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = HttpClient("test").get_json(f"http://127.0.0.1:{server.server_port}/page")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert math.isnan(page[0]["mark_price"]) and page[0]["open_interest"] == math.inf
