@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import yaml
@@ -184,21 +186,49 @@ def _names(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
     return {name for (name,) in con.execute(sql).fetchall()}
 
 
-def apply_comments(con: duckdb.DuckDBPyConnection, path: Path, view_columns: bool = True) -> None:
-    docs = yaml.safe_load(path.read_text())
+def mart_docs(path: Path = MARTS_DOCS) -> dict[str, Any]:
+    """``marts.yml`` parsed, once per process while the file is unchanged: every publish writes its
+    comments, and parsing it took longer than the rest of publishing a view."""
+    stat = path.stat()
+    return _parsed_yaml(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _parsed_yaml(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where installed
+    docs: dict[str, Any] = yaml.load(path.read_text(), Loader=loader)
+    return docs
+
+
+def comment_statements(
+    docs: Mapping[str, Any], kinds: Mapping[str, str], view_columns: bool = True
+) -> list[str]:
+    """The COMMENT statements that document the marts in ``kinds`` (name -> 'table' or 'view');
+    marts missing from ``kinds`` are skipped, and so are view columns unless ``view_columns``."""
+    out = []
     for table, spec in docs.items():
-        kind = con.execute(
-            "select table_type from information_schema.tables where table_schema = 'marts' and table_name = ?",
-            [table],
-        ).fetchone()
-        if kind is None:
+        noun = kinds.get(table)
+        if noun is None:
             continue
-        noun = "view" if kind[0] == "VIEW" else "table"
-        con.execute(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
+        out.append(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
         if noun == "view" and not view_columns:
             continue
-        for column, text in spec["columns"].items():
-            con.execute(f"comment on column marts.{table}.{column} is {_quote(text)}")
+        out += [
+            f"comment on column marts.{table}.{column} is {_quote(text)}"
+            for column, text in spec["columns"].items()
+        ]
+    return out
+
+
+def apply_comments(con: duckdb.DuckDBPyConnection, path: Path, view_columns: bool = True) -> None:
+    kinds = {
+        name: "view" if kind == "VIEW" else "table"
+        for name, kind in con.execute(
+            "select table_name, table_type from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()
+    }
+    for statement in comment_statements(mart_docs(path), kinds, view_columns):
+        con.execute(statement)
 
 
 @dataclass(frozen=True)

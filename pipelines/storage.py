@@ -744,37 +744,65 @@ def _table_view_sql(
     return " union all ".join(branches), len(files) + len(deleted)
 
 
-def write_serving_file(
-    con: duckdb.DuckDBPyConnection, serving_path: Path, snapshot: int, counts: Mapping[str, int]
-) -> int:
-    """The read-only DuckDB file for drivers that cannot load DuckLake: views over ``snapshot``'s
-    parquet files (its size and cost grow with the number of files, not bytes), the lake's views
-    and comments, and ``meta.publication``; swapped in with one atomic rename. Returns the files
-    it names.
+@dataclass(frozen=True)
+class _Published:
+    """What publishing reads of the lake at one snapshot, in one transaction."""
 
-    The lake is asked in a few batched statements and the file written as one script: publishing
-    runs on every refresh, and per-statement round trips were most of its time."""
-    from pipelines.models import MARTS_DOCS, apply_comments
+    snapshot: int
+    tables: list[tuple[str, str, str | None]]
+    views: list[tuple[str, str, str, str | None]]
+    columns: dict[tuple[str, str], list[tuple[str, str]]]
+    files: dict[tuple[str, str], list[tuple[str, str | None]]]
+    counts: dict[str, int]
+
+
+def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
+    """The current snapshot's relations, columns, files and mart row counts, read in one
+    transaction: DuckLake reads its catalog once per transaction, and per-statement transactions
+    made these lookups most of publishing's time."""
+    with transaction(con):
+        snapshot = current_snapshot(con)
+        tables, views = _relations(con)
+        columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for schema, table, column, data_type in con.execute(
+            "select schema_name, table_name, column_name, data_type from duckdb_columns() "
+            "where database_name = current_database() order by schema_name, table_name, column_index"
+        ).fetchall():
+            columns.setdefault((schema, table), []).append((column, data_type))
+        # the materialized marts (views are computed when read, so counting them would cost a scan)
+        marts = [t for s, t, _ in tables if s == "marts"]
+        counts: dict[str, int] = {}
+        if marts:  # one statement for all of them
+            union = " union all ".join(
+                f"select {_quote(f'marts.{n}')}, count(*) from marts.{n}" for n in marts
+            )
+            counts = {name: int(n) for name, n in con.execute(union).fetchall()}
+        files = _files_at(con, [(s, t) for s, t, _ in tables], snapshot)
+    return _Published(snapshot, tables, views, columns, files, counts)
+
+
+def write_serving_file(serving_path: Path, published: _Published) -> int:
+    """The read-only DuckDB file for drivers that cannot load DuckLake: views over the published
+    snapshot's parquet files (its size and cost grow with the number of files, not bytes), the
+    lake's views and comments, and ``meta.publication``; swapped in with one atomic rename.
+    Returns the files it names.
+
+    The file is written as one script in one transaction: publishing runs on every refresh, and
+    per-statement round trips were most of its time."""
+    from pipelines.models import comment_statements, mart_docs
 
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
-    tables, views = _relations(con)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
+    tables, views = published.tables, published.views
     files = 0
-    columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for schema, table, column, data_type in con.execute(
-        "select schema_name, table_name, column_name, data_type from duckdb_columns() "
-        "where database_name = current_database() order by schema_name, table_name, column_index"
-    ).fetchall():
-        columns.setdefault((schema, table), []).append((column, data_type))
-    listed = _files_at(con, [(s, t) for s, t, _ in tables], snapshot)
     script = [
         f"create schema if not exists {schema}"
         for schema in sorted({s for s, *_ in tables} | {s for s, *_ in views} | {"meta"})
     ]
     for schema, table, comment in tables:
-        sql, n = _table_view_sql(columns[(schema, table)], listed[(schema, table)])
+        sql, n = _table_view_sql(published.columns[(schema, table)], published.files[(schema, table)])
         files += n
         script.append(f"create view {schema}.{table} as {sql}")
         if comment:
@@ -783,16 +811,19 @@ def write_serving_file(
         script.append(f"create view {schema}.{name} as {view_body(sql)}")
         if comment:
             script.append(f"comment on view {schema}.{name} is {_quote(comment)}")
+    # every relation is a view here, and DuckDB keeps comments on view columns (DuckLake does not)
+    names = [(t[0], t[1]) for t in tables] + [(v[0], v[1]) for v in views]
+    marts = {name: "view" for schema, name in names if schema == "marts"}
+    script += comment_statements(mart_docs(), marts)
     try:
         out = duckdb.connect(str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION})
         try:
             out.execute("begin transaction")  # one commit, not one per statement
             out.execute(";\n".join(script))
-            apply_comments(out, MARTS_DOCS)
             out.execute(
                 "create table meta.publication as select $s::bigint as snapshot_id, now() as published_at, "
                 "$t::json as row_counts",
-                {"s": snapshot, "t": json.dumps(dict(sorted(counts.items())))},
+                {"s": published.snapshot, "t": json.dumps(dict(sorted(published.counts.items())))},
             )
             out.execute("commit")
         finally:
@@ -818,29 +849,19 @@ def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> Publi
     snapshot is this run's last commit.
     """
     started = time.perf_counter()
-    snapshot = current_snapshot(con)
-    # the materialized marts (views are computed when read, so counting them would cost a scan)
-    marts = [
-        name
-        for (name,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'marts' order by 1"
-        ).fetchall()
-    ]
-    counts: dict[str, int] = {}
-    if marts:  # one statement for all of them
-        union = " union all ".join(f"select {_quote(f'marts.{n}')}, count(*) from marts.{n}" for n in marts)
-        counts = {name: int(n) for name, n in con.execute(union).fetchall()}
+    published = _read_published(con)
 
     def record() -> None:
         con.execute(
             "insert into meta.publication values ($s, now(), $t)",
-            {"s": snapshot, "t": json.dumps(dict(sorted(counts.items())))},
+            {"s": published.snapshot, "t": json.dumps(dict(sorted(published.counts.items())))},
         )
 
     with_commit_retry(record, "publish")
-    files = write_serving_file(con, serving_path, snapshot, counts)
-    return PublishResult(Path(serving_path), snapshot, counts, files, time.perf_counter() - started)
+    files = write_serving_file(serving_path, published)
+    return PublishResult(
+        Path(serving_path), published.snapshot, published.counts, files, time.perf_counter() - started
+    )
 
 
 @dataclass(frozen=True)
