@@ -105,8 +105,8 @@ class Sandbox:
         """Paths and ports only."""
         text = text.replace(".venv/bin/", f"{BIN}/")
         text = re.sub(
-            r"(/abs/path/to/)?warehouse/(serving|markhouse)\.duckdb",
-            lambda m: str(self.serving if m.group(2) == "serving" else self.warehouse),
+            r"(/abs/path/to/)?warehouse/(serving\.duckdb|markhouse\.sqlite)",
+            lambda m: str(self.serving if m.group(2).startswith("serving") else self.warehouse),
             text,
         )
         text = text.replace("$PWD/.dagster_home", str(self.home))
@@ -121,7 +121,7 @@ def sandbox(tmp_path: Path) -> Sandbox:
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
     box = Sandbox(
-        tmp_path, tmp_path / "wh" / "markhouse.duckdb", tmp_path / "wh" / "serving.duckdb", home, {}
+        tmp_path, tmp_path / "wh" / "markhouse.sqlite", tmp_path / "wh" / "serving.duckdb", home, {}
     )
     box.env = {
         **{k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")},
