@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -77,6 +76,30 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     _current_layout(settings)
     _writable(settings.serving_path, "MARKHOUSE_SERVING")
 
+    from pipelines.parallel import executor_config, max_concurrent, step_processes
+
+    processes = max_concurrent()
+    # the fork server imports the definitions on the other core while this process does
+    with step_processes(debug=args.debug):
+        outcome = _run_backfill(args, universe, plan, executor_config(processes))
+    if args.summary_json:
+        write_run_summary(outcome.summary, args.summary_json)
+    if not outcome.success:
+        diagnosis = diagnose(outcome.error) if outcome.error is not None else None
+        if diagnosis is None:
+            print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
+            return ExitCode.PROBLEMS
+        print(diagnosis.line(), file=sys.stderr)
+        if args.debug:
+            print(outcome.error.to_string(), file=sys.stderr)
+        return diagnosis.code
+    _print_verdicts(outcome.checks)
+    _print_closing(settings, outcome.summary["report"], (args.start, args.end))
+    return ExitCode.OK
+
+
+def _run_backfill(args: argparse.Namespace, universe: Any, plan: Any, executor: dict[str, Any]) -> _Outcome:
+    """The backfill's one Dagster run, inside :func:`pipelines.parallel.step_processes`."""
     from pipelines.definitions import defs, partitions
 
     keys = partitions.get_partition_keys()
@@ -97,28 +120,17 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         key for key in graph.get_all_asset_keys() if key.path[0] == "marts" or vendor_of(key) in plan
     }
     level = "INFO" if args.debug else "CRITICAL"  # without --debug, markhouse prints its own lines
-    from pipelines.parallel import (
-        COMMAND_PID,
-        executor_config,
-        max_concurrent,
-        stop_fork_server,
-        without_dagster_debug_lines,
-    )
-
     run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
-    run_config.update(executor_config(max_concurrent()))
+    run_config.update(executor)
     run_config["ops"] = {
         "__".join(key.path): {"config": {"instruments": plan[vendor]}}
         for key in selection
         if (vendor := vendor_of(key)) and plan[vendor]
     }
-    from pipelines.progress import PROGRESS_STDERR, attach_terminal
+    from pipelines.progress import attach_terminal
     from pipelines.writer_slot import WriterSlotTimeout, wait_for_slot
 
     handler = attach_terminal(sys.stderr)
-    children = {COMMAND_PID: str(os.getpid()), PROGRESS_STDERR: "1"}  # for the step processes
-    saved = {name: os.environ.get(name) for name in children}
-    os.environ.update(children)
     try:
         with _instance() as instance:
             try:  # no daemon here: free a killed run's pool slots, or wait visibly for a live run
@@ -126,35 +138,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 wait_for_slot(instance, _say, timeout_seconds=args.wait, pools=sorted(pools))
             except WriterSlotTimeout as exc:
                 raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
-            with nullcontext() if args.debug else without_dagster_debug_lines():
-                try:
-                    outcome = _execute(
-                        instance, selection, graph.get_all_asset_keys(), run_config, start_key, end_key
-                    )
-                finally:  # before the filtered stderr waits for its pipe to end
-                    stop_fork_server()
+            return _execute(instance, selection, graph.get_all_asset_keys(), run_config, start_key, end_key)
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         handler.close()
         logging.getLogger("markhouse.progress").removeHandler(handler)
-    if args.summary_json:
-        write_run_summary(outcome.summary, args.summary_json)
-    if not outcome.success:
-        diagnosis = diagnose(outcome.error) if outcome.error is not None else None
-        if diagnosis is None:
-            print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
-            return ExitCode.PROBLEMS
-        print(diagnosis.line(), file=sys.stderr)
-        if args.debug:
-            print(outcome.error.to_string(), file=sys.stderr)
-        return diagnosis.code
-    _print_verdicts(outcome.checks)
-    _print_closing(settings, outcome.summary["report"], (args.start, args.end))
-    return ExitCode.OK
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,44 @@ def executor_config(processes: int) -> dict[str, Any]:
     polars, fork-safe), and the libraries' worker pools start in each step on first use."""
     start = {"forkserver": {"preload_modules": PRELOAD}}
     return {"execution": {"config": {"multiprocess": {"max_concurrent": processes, "start_method": start}}}}
+
+
+@contextmanager
+def step_processes(debug: bool) -> Iterator[None]:
+    """What one run's step processes need from the command, set up before the command imports the
+    definitions: the environment they read (:data:`COMMAND_PID`, progress on stderr), the filtered
+    stderr (unless ``debug``) and the fork server, started now so that it imports :data:`PRELOAD`
+    on the other core while the command imports the same to build the run (they took turns, about
+    2.5 s, when the executor started it at the first step). Ended, and the environment restored,
+    on the way out."""
+    from pipelines.progress import PROGRESS_STDERR
+
+    children = {COMMAND_PID: str(os.getpid()), PROGRESS_STDERR: "1"}
+    saved = {name: os.environ.get(name) for name in children}
+    os.environ.update(children)  # before the fork server starts: its children get its environment
+    try:
+        with nullcontext() if debug else without_dagster_debug_lines():
+            try:
+                _start_fork_server()
+                yield
+            finally:  # before the filtered stderr waits for its pipe to end
+                stop_fork_server()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _start_fork_server() -> None:
+    """Start the fork server the executor's ``forkserver`` start method then reuses (one per
+    Python process); it does not wait for the server's imports."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    forkserver.ensure_running()
 
 
 def stop_fork_server() -> None:
