@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -171,6 +172,7 @@ def main() -> int:
                     fm.seconds.append(phases["write_marts"] + phases["copy"])
                     for k, v in phases.items():
                         fm.phases.setdefault(k, []).append(v)
+        shutil.rmtree(work, ignore_errors=True)  # GBs of warehouse per size
     kaiko: dict[str, Measured] = {} if opts.no_kaiko else run_kaiko(opts.runs)
     report = render(results, marts, floors, runs_per_backfill, opts) + render_kaiko(kaiko)
     print(report)
@@ -217,6 +219,7 @@ def run_kaiko(runs: int) -> dict[str, Measured]:
                 m.rss_mb.append(rss)
                 m.phases.setdefault("rows", []).append(phases["rows"])
                 print(f"  run {r + 1}/{runs} {name:<17} {m.seconds[-1]:7.3f}s  {rss:7.0f} MB", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
     return out
 
 

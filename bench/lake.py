@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 from datetime import date
@@ -56,6 +57,7 @@ def measure(n: int, runs: int) -> dict[str, Measured]:
             record("daily_refresh", *run_path("markhouse", daily), "total")
         record("serving_queries", *run_path("serving_queries", args), "copy")
     load.phases["end"] = [os.getloadavg()[0]]
+    shutil.rmtree(work, ignore_errors=True)  # GBs of warehouse per size
     return out
 
 
@@ -176,47 +178,54 @@ def render(results: dict[int, dict[str, Measured]], runs: int) -> str:
 
 
 # kept with the measurements it explains (docs/benchmarks.md); revise when the numbers move.
-# By-hand profiles: 2026-12-03 on the 48-month bench warehouse, load average 0.2-1 unless said.
+# By-hand profiles: 2026-12-03 (AMD EPYC) and 2026-12-04 (Intel Xeon) on the 48-month bench
+# warehouse, load average 0.2-1 unless said.
 WHAT_LIMITS = """
 What limits the unmet targets (this run's phases, and profiles by hand on the bench warehouses):
 
-- The rest of a run (outside load, marts and publish) is most of a daily refresh (12 of 15 s) and
-  23 s of the 48-month backfill: the command's start (importing Dagster and the definitions, about
-  3.5 s), one process per step (load, marts, checks; forked from a fork server that imported the
-  definitions once: about 2.5 s for the first, which starts the server, 0.9 s for each next one,
-  where a spawned step took 3.4-5.5 s under load), the checks, the report's charts (1.4 s at 12
-  months, 2.7 s at 48) and the closing summary. A one-vendor run gains nothing from step processes
-  (the 12-month backfill took 26.5 s in process before issue 14, 32-34 s now): running selections
-  with one load pool in process is the lever left there.
-- Backfill against the floor and the limit: the marts phase is 50 of 84 s at 48 months (16
+- The rest of a run (outside load, marts and publish) is most of a daily refresh (11.5 of 15 s)
+  and 25 s of the 48-month backfill: the command's start (importing Dagster and the definitions,
+  about 3.5 s; the fork server now imports the same on the other core meanwhile, which moved the
+  first step 1.4 s earlier), one process per step (load, marts, checks; about 0.9 s each to fork),
+  the report's charts (1.4 s at 12 months, 2.7 s at 48), the checks (0.1 s) and the closing
+  summary. What grows with history is Dagster's event log: a single-run backfill records a planned
+  and a done materialization per asset and month (432 of each at 48 months, 108 at 12), about
+  10 ms apiece, so 4.9 s before the run's first step and 5.6 s after the marts' work at 48 months.
+  By hand, 100 such events: 10.3 ms each on the SQLite storage, 6.1 ms with the instance on tmpfs,
+  10.7 ms on Dagster's PostgreSQL storage (deploy/postgres, a pgserver here): Dagster's own cost
+  per write (it builds a SQLAlchemy engine and compiles the statement each time), not the disk.
+  It is the bookkeeping the UI's partition status reads, so markhouse keeps it.
+- Backfill against the floor and the limit: the marts phase is 59 of 96 s at 48 months (16
   three-month windows). By hand (EXPLAIN ANALYZE of one window of `fct_price_interval`, 745k rows
   out, 1.1-1.3 s): the close-to-close WINDOW over 761k rows 0.89 s, the rollup GROUP BY (750k base
   buckets x targets into 226k rows, six arg_max/arg_min) 0.72 s, joining the names back 0.39 s, the
   raw scan and the observations CTE 0.57 s (operator times, both threads). `floor_marts` writes the
-  same rows in about 1 s per window, so two thirds of the marts phase is computing the contract's
-  columns, not storage; load (10.8 s: HTTP from the emulator on the same cores, validation, atomic
-  replace) plus the rest (23 s) alone exceed 2x the floor (39 s) and 10x the limit (35 s).
-- Publish under 10 % of the previous publish: 0.30 s, whatever the history (it names files, it
-  copies nothing): the DuckLake catalog lookups (tables and columns about 50 ms, every table's file
-  list 38 ms in one statement, the mart counts 21 ms, the publication commit 13 ms), writing the
-  serving file's views and comments (about 70 ms) and parsing `marts.yml` (50 ms). The previous
-  publish (copy, stamp, sync) of a 2.9 GB file that was just written took 2.78 s here; the ratio
-  (11 %) passes 10 % as the history grows (the copy grows with bytes, publishing does not).
-- README queries: DuckDB 1.5.5's `read_parquet` spends about 0.8 ms (1.5 ms of CPU) per parquet
-  file per query before reading a row. By hand, example_0's shape over `fct_carry`'s 48 monthly
-  files: 38-42 ms; over 4 of them 4.1 ms; the same rows rewritten as one file of 70 row groups
-  2.5 ms; the DuckDB file answers from its zone maps in about 1 ms. `SET parquet_metadata_cache =
-  true` gives 52 -> 40 ms (readme_cli 38 -> 27 ms); a DuckLake reader at the published snapshot is
-  no faster (readme_cli 47 ms, example_0 67 ms, example_2 395 ms): it opens the same files, and the
-  catalog's min/max prune nothing because every month's file holds every instrument and interval.
-  A month's file is what a refresh replaces (replacing part of a file writes a delete file), so a
-  millisecond query on N months costs about N x 0.8 ms: within 1.5x of 1 ms is out of reach with
-  monthly files; the scanning queries (summary, example_1, example_2) come within 0.97-1.7x. Delete
-  files no longer slow every query: the serving views anti-join only the files that have one.
-- Peak RSS: the 3-month marts windows under the writer's 512 MB DuckDB pool set it (909 MB at 48
-  months). By hand, a 6-month refresh in one process peaked at 866 MB with the 512 MB pool and
-  683 MB with 384 MB; one window of `fct_price_interval` took 1.12-1.63 s with 512 MB and 1.68-1.70 s
-  with 384 MB (load average 7-9), so the pool stays at 512 MB.
+  same rows in about 1.4 s per window, so two thirds of the marts phase is computing the contract's
+  columns, not storage. Even with the marts at the floor, the load (12.3 s: HTTP from the emulator
+  on the same cores, validation, atomic replace) plus the rest (25 s) plus writing the marts (22.6
+  s) is 60 s, over 2x the floor (53 s) and 10x the limit (45 s): out of reach on 2 cores while
+  a run validates, replaces atomically and keeps Dagster's records.
+- Publish: about 0.2-0.3 s whatever the history (it names files, it copies nothing): the lake read
+  in one transaction (DuckLake reads its catalog once per transaction; every table's file list
+  40 ms in one statement, the tables 11 ms, the mart counts 24 ms) and the serving file written as
+  one script (85 ms: views, comments from `marts.yml`, parsed once per process). Before, one
+  transaction per lookup and a `marts.yml` parse per publish made it 0.30 s (11 % of a copy).
+- README queries: DuckDB 1.5.5's `read_parquet` has a fixed cost per file per query before it
+  reads a row: one `fct_carry` month file (2 row groups, a 3 KB footer) answers example_0's filter
+  in 0.7-1.0 ms alone, all the budget 1.5x of the DuckDB file (1-2 ms, from its zone maps) allows;
+  over the 48 monthly files 49 ms (94 ms on one thread: CPU, not I/O). `SET parquet_metadata_cache
+  = true` gives 49 -> 54 ms here (no gain); the same rows rewritten as one file of 70 row groups
+  took 2.5 ms; a DuckLake reader at the published snapshot is no faster (it opens the same files,
+  and the catalog's min/max prune nothing because every month's file holds every instrument and
+  interval). A month's file is what a refresh replaces (replacing part of a file writes a delete
+  file, which made the selective README query 28 -> 158 ms), so within 1.5x of 1 ms is out of reach
+  with parquet in this DuckDB; the scanning queries (summary, example_1, example_2) come within
+  1.07-1.5x. Delete files no longer slow every query: the serving views anti-join only the files
+  that have one.
+- Peak RSS: the 3-month marts windows under the writer's 512 MB DuckDB pool set it (about 900 MB).
+  By hand, a 6-month refresh in one process peaked at 866 MB with the 512 MB pool and 683 MB with
+  384 MB; one window of `fct_price_interval` took 1.12-1.63 s with 512 MB and 1.68-1.70 s with 384
+  MB (load average 7-9), so the pool stays at 512 MB.
 """
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,14 +26,15 @@ TARGET = 0.7
 NOTE = (
     "The loads span runs from the first load step's start to the last one's success; \"load steps"
     " summed\" adds each step's own time, which excludes starting its process (forked from the run's"
-    " fork server: about 2.5 s for the first, which starts the server, 0.9 s for each next one on"
-    " an idle machine). In parallel the three vendors' loads overlap: on an idle machine the loads"
-    " span is 0.6x the sequential one, and the per-step times grow because the steps share the 2"
-    " cores. The rest of the run does not shrink: the command's start (importing Dagster and the"
-    " definitions, about 3.5 s), the marts, their checks and the closing summary (about 12 s of"
-    " either mode's total here), which is why the whole run's ratio is above the loads'. Before the"
-    " fork server (spawned steps, 3-5 s per start, at load averages of 8-16) the same bench gave"
-    " 0.55x: the starts that parallel runs overlap were a larger part of a slower whole."
+    " fork server, which the command starts before it imports the definitions, so both import at"
+    " once: about 0.9 s per step on an idle machine). In parallel the three vendors' loads overlap"
+    " (compare the loads spans of each pair of runs above), and the per-step times grow"
+    " because the steps share the 2 cores. The rest of the run does not shrink: the command's start"
+    " (importing Dagster and the definitions, about 3.5 s), the marts, their checks and the closing"
+    " summary (about 12 s of either mode's total), which is why the whole run's ratio is above the"
+    " loads'. The 2026-12-03 runs (AMD EPYC, quiet) gave 0.77x; before the fork server (spawned"
+    " steps, 3-5 s per start, at load averages of 8-16) the same bench gave 0.55x: the starts that"
+    " parallel runs overlap were a larger part of a slower whole."
 )
 
 
@@ -69,7 +71,9 @@ def backfill(mode: str, start: str, end: str) -> tuple[float, dict[str, float], 
     if out.returncode:
         raise SystemExit(f"{mode} backfill failed:\n{out.stderr[-3000:]}")
     after = os.getloadavg()
-    return seconds, steps(env["DAGSTER_HOME"]), f"{load[0]:.1f} -> {after[0]:.1f}"
+    timings = steps(env["DAGSTER_HOME"])
+    shutil.rmtree(root, ignore_errors=True)
+    return seconds, timings, f"{load[0]:.1f} -> {after[0]:.1f}"
 
 
 def render(results: dict[str, list[tuple[float, dict[str, float], str]]], start: str, end: str) -> str:
