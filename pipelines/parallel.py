@@ -20,6 +20,7 @@ import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -32,6 +33,8 @@ MAX_CONCURRENT = 3
 """Step processes at once by default: the three vendors' loads (override: MARKHOUSE_MAX_CONCURRENT)."""
 COMMAND_PID = "MARKHOUSE_COMMAND_PID"
 """Set by ``markhouse backfill`` for its step processes: the process they must not outlive."""
+_HOLD_SECONDS = 0.3
+"""How long the filtered stderr holds a step's line before copying it (see without_dagster_debug_lines)."""
 _DAGSTER_DEBUG_LINE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - dagster - DEBUG - ")
 
 
@@ -155,13 +158,18 @@ def die_with_command() -> None:
 
 @contextmanager
 def without_dagster_debug_lines() -> Iterator[None]:
-    """Drop Dagster's DEBUG lines from what the step processes write to the inherited stderr.
+    """Drop Dagster's DEBUG lines from what the step processes write to the inherited stderr, and
+    everything they write once Ctrl-C was pressed.
 
     Why: a step process announces itself ("Executing step ... in subprocess") through a console
     logger at DEBUG that it builds before it loads the job, so neither the run config's log level
     nor anything in markhouse can quiet it there; without ``--debug`` the command's stderr holds
     only its own lines. For the run, fd 2 (inherited by every step process) is a pipe whose lines
-    are copied to the real stderr, those lines left out; progress lines are plain there.
+    are copied to the real stderr, those lines left out; progress lines are plain there. Ctrl-C
+    reaches every process of the terminal's group, and each step and each of Dagster's log-capture
+    helpers then printed a KeyboardInterrupt traceback: the signal's arrival (a byte on Python's
+    signal wake-up fd, whichever handler Dagster has installed) mutes the copy, and the command
+    says once what happened.
     """
     from multiprocessing import resource_tracker
 
@@ -171,12 +179,38 @@ def without_dagster_debug_lines() -> Iterator[None]:
     real = os.dup(2)
     os.dup2(write, 2)
     os.close(write)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    try:
+        previous_wakeup: int | None = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: no signals here to watch for
+        previous_wakeup = None
 
     def copy() -> None:
-        with os.fdopen(read, "rb") as lines:
-            for line in lines:
-                if not _DAGSTER_DEBUG_LINE.match(line):
-                    os.write(real, line)
+        # lines wait HOLD_SECONDS before they are copied: a step may print before the command
+        # itself is scheduled to take the signal, and what is still held is then dropped
+        muted, partial = False, b""
+        held: list[tuple[float, bytes]] = []
+        while True:
+            timeout = max(0.0, held[0][0] + _HOLD_SECONDS - time.monotonic()) if held else None
+            ready, _, _ = select.select([read, wake_read], [], [], timeout)
+            if wake_read in ready and bytes([signal.SIGINT]) in os.read(wake_read, 512):
+                muted, held = True, []
+            if read in ready:
+                chunk = os.read(read, 1 << 16)
+                if not chunk:
+                    break
+                *lines, partial = (partial + chunk).split(b"\n")
+                if not muted:
+                    now = time.monotonic()
+                    held += [(now, line + b"\n") for line in lines if not _DAGSTER_DEBUG_LINE.match(line)]
+            due = time.monotonic() - _HOLD_SECONDS
+            out = b"".join(line for t, line in held if t <= due)
+            held = [(t, line) for t, line in held if t > due]
+            if out:
+                os.write(real, out)
+        if not muted:
+            os.write(real, b"".join(line for _, line in held) + partial)
 
     copier = threading.Thread(target=copy, name="markhouse-stderr", daemon=True)
     copier.start()
@@ -184,9 +218,15 @@ def without_dagster_debug_lines() -> Iterator[None]:
         yield
     finally:
         sys.stderr.flush()
+        if previous_wakeup is not None:
+            signal.set_wakeup_fd(previous_wakeup)
         os.dup2(real, 2)  # the pipe ends when the step processes (all gone by now) and fd 2 let go
         copier.join(timeout=10)
         os.close(real)
+        os.close(wake_write)
+        if not copier.is_alive():  # else a step outlived the run: leave the copier its pipes
+            os.close(read)
+            os.close(wake_read)
 
 
 def refresh_job() -> dg.JobDefinition:

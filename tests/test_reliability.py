@@ -8,6 +8,7 @@ import math
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import textwrap
@@ -436,3 +437,51 @@ def test_a_backfill_waits_for_a_live_writer_and_says_for_whom(paused_backfill) -
     waited = [int(m[1]) for m in gave_up if m]
     assert len(waited) == 1 and waited[0] >= 3  # the bound, give or take a loaded machine's seconds
     assert child.poll() is None and process_exists(step)  # the live run was left alone
+
+
+def test_ctrl_c_stops_a_backfill_with_one_line_and_leaves_no_process(tmp_path: Path) -> None:
+    """Ctrl-C signals the terminal's whole process group: the command, its step processes and
+    Dagster's log-capture helpers. The user sees one line (no traceback per process), exit code
+    130, nothing of the interrupted month in the warehouse, and no process left behind."""
+    env = environment(tmp_path / "shared")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PAUSED_STEP)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", *BACKFILL],
+        env={**env, "PYTHONPATH": str(hook)},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 120)
+        said, step = child.stdout.readline().split() if ready else ("", "0")
+        assert said == "inside-writer"
+        os.killpg(child.pid, signal.SIGINT)
+        _, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+    assert child.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
+    said_lines = [line for line in stderr.splitlines() if "interrupted (Ctrl-C)" in line]
+    assert said_lines == [
+        "markhouse: interrupted (Ctrl-C) -> months already committed stay; run the same backfill again to finish"
+    ]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(child.pid, 0)  # any process of the group still alive?
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"processes of the interrupted backfill are still running (step {step})")
+    with Warehouse(env["MARKHOUSE_WAREHOUSE"]).writer() as con:  # the latest snapshot, published or not
+        row = con.execute("select count(*) from raw.aperiodic_derivative_price").fetchone()
+    assert row == (0,)
