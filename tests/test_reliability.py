@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -350,8 +351,7 @@ def markhouse(env: dict[str, str], *args: str, timeout: float = 300) -> subproce
     )
 
 
-@pytest.fixture
-def paused_backfill(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], int]]:
+def start_paused_backfill(tmp_path: Path, **popen: Any) -> tuple[subprocess.Popen[str], dict[str, str], int]:
     """A backfill whose step process stopped inside the writer section (its pool slot claimed, the
     writer lock held): the command, its env, the step process's pid."""
     env = environment(tmp_path / "shared")
@@ -364,13 +364,23 @@ def paused_backfill(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dic
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
+        **popen,
     )
+    assert child.stdout is not None
+    ready, _, _ = select.select([child.stdout], [], [], 120)
+    said, step = child.stdout.readline().split() if ready else ("", "0")
+    if said != "inside-writer" or int(step) == child.pid:
+        child.kill()
+        child.wait(timeout=30)
+        raise AssertionError(f"the paused backfill did not reach its writer section ({said!r})")
+    return child, env, int(step)
+
+
+@pytest.fixture
+def paused_backfill(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], int]]:
+    child, env, step = start_paused_backfill(tmp_path)
     try:
-        assert child.stdout is not None
-        ready, _, _ = select.select([child.stdout], [], [], 120)
-        said, step = child.stdout.readline().split() if ready else ("", "0")
-        assert said == "inside-writer" and int(step) != child.pid
-        yield child, env, int(step)
+        yield child, env, step
     finally:
         child.kill()
         child.wait(timeout=30)
@@ -443,24 +453,9 @@ def test_ctrl_c_stops_a_backfill_with_one_line_and_leaves_no_process(tmp_path: P
     """Ctrl-C signals the terminal's whole process group: the command, its step processes and
     Dagster's log-capture helpers. The user sees one line (no traceback per process), exit code
     130, nothing of the interrupted month in the warehouse, and no process left behind."""
-    env = environment(tmp_path / "shared")
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(PAUSED_STEP)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", *BACKFILL],
-        env={**env, "PYTHONPATH": str(hook)},
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
+    # its own process group, as a terminal's foreground job
+    child, env, step = start_paused_backfill(tmp_path, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        assert child.stdout is not None
-        ready, _, _ = select.select([child.stdout], [], [], 120)
-        said, step = child.stdout.readline().split() if ready else ("", "0")
-        assert said == "inside-writer"
         os.killpg(child.pid, signal.SIGINT)
         _, stderr = child.communicate(timeout=120)
     finally:
