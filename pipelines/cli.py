@@ -81,7 +81,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     processes = max_concurrent()
     # the fork server imports the definitions on the other core while this process does
     with step_processes(debug=args.debug):
-        outcome = _run_backfill(args, universe, plan, executor_config(processes))
+        outcome = _run_backfill(args, universe.path, plan, executor_config(processes))
     if args.summary_json:
         write_run_summary(outcome.summary, args.summary_json)
     if not outcome.success:
@@ -98,7 +98,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _run_backfill(args: argparse.Namespace, universe: Any, plan: Any, executor: dict[str, Any]) -> _Outcome:
+def _run_backfill(
+    args: argparse.Namespace, universe_path: Path, plan: dict[str, list[str]], executor: dict[str, Any]
+) -> _Outcome:
     """The backfill's one Dagster run, inside :func:`pipelines.parallel.step_processes`."""
     from pipelines.definitions import defs, partitions
 
@@ -106,7 +108,7 @@ def _run_backfill(args: argparse.Namespace, universe: Any, plan: Any, executor: 
     start_key, end_key = f"{args.start:%Y-%m-%d}", f"{args.end:%Y-%m-%d}"
     if start_key not in keys or end_key not in keys:
         raise RequestError(
-            f"months must lie within {keys[0][:7]} .. {keys[-1][:7]} (start_month in {universe.path})",
+            f"months must lie within {keys[0][:7]} .. {keys[-1][:7]} (start_month in {universe_path})",
             ExitCode.USAGE,
         )
     graph = defs.resolve_asset_graph()
