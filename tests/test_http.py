@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError, redact
+from pipelines.sources.batches import fetch_and_write
+from pipelines.storage import Warehouse
 
 
 def test_redact_presigned_url_and_secrets() -> None:
@@ -60,21 +70,13 @@ def test_a_host_name_that_does_not_resolve_fails_at_once(
     assert not [r for r in caplog.records if "retry" in r.getMessage()]
 
 
-def test_non_finite_numbers_reach_validation_whichever_json_parser_requests_uses(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """requests parses with simplejson when it is installed (a dependency of many packages), and
-    simplejson refuses NaN: the page must still parse, so validation can name the field."""
-    import json
-    import math
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    import requests.models
+@contextmanager
+def local_server(body: bytes, on_request: Callable[[], None] = lambda: None) -> Iterator[str]:
+    """A loopback HTTP server answering every GET with ``body`` as JSON; yields its base URL."""
 
     class Page(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = b'[{"mark_price": NaN, "open_interest": Infinity}]'
+            on_request()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -84,17 +86,64 @@ def test_non_finite_numbers_reach_validation_whichever_json_parser_requests_uses
         def log_message(self, *args: object) -> None:
             pass
 
-    def refuse_constants(text: str | bytes, **kw: object) -> object:  # what simplejson >= 3.19 does
-        return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
-
-    monkeypatch.setattr(requests.models.complexjson, "loads", refuse_constants)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        page = HttpClient("test").get_json(f"http://127.0.0.1:{server.server_port}/page")
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_non_finite_numbers_reach_validation_whichever_json_parser_requests_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """requests parses with simplejson when it is installed (a dependency of many packages), and
+    simplejson refuses NaN: the page must still parse, so validation can name the field."""
+    import requests.models
+
+    def refuse_constants(text: str | bytes, **kw: object) -> object:  # what simplejson >= 3.19 does
+        return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+
+    monkeypatch.setattr(requests.models.complexjson, "loads", refuse_constants)
+    with local_server(b'[{"mark_price": NaN, "open_interest": Infinity}]') as url:
+        page = HttpClient("test").get_json(f"{url}/page")
     assert math.isnan(page[0]["mark_price"]) and page[0]["open_interest"] == math.inf
+
+
+def test_a_failed_fetch_stops_the_other_running_fetches_at_their_next_request(tmp_path: Path) -> None:
+    """One fetch fails while another walks 200 pages: the walk stops at its next request (an
+    interrupted or failed run waits for its fetch threads), and the failure is what propagates."""
+    served = 0
+    fifth = threading.Event()
+
+    def count() -> None:
+        nonlocal served
+        served += 1
+        if served == 5:
+            fifth.set()
+
+    with local_server(b"[]", on_request=count) as url:
+        client = HttpClient("test")
+
+        def walk() -> int:
+            for page in range(200):
+                client.get_json(f"{url}/page/{page}")
+            return 200
+
+        def fail() -> int:
+            fifth.wait(30)
+            raise ValueError("a malformed page")
+
+        with pytest.raises(ValueError, match="a malformed page"):
+            fetch_and_write(
+                Warehouse(tmp_path / "wh.sqlite"),
+                {date(2026, 4, 1): [fail, walk]},  # the writer waits on the failing one first
+                lambda con, batch: None,
+                workers=2,
+                months_per_transaction=1,
+                on_batch=lambda done, total: None,
+            )
+    assert 5 <= served < 50, served  # not the 200 of a walk left to finish (a few in flight, at most)
