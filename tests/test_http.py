@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -107,7 +108,8 @@ def test_non_finite_numbers_reach_validation_whichever_json_parser_requests_uses
     def refuse_constants(text: str | bytes, **kw: object) -> object:  # what simplejson >= 3.19 does
         return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
 
-    monkeypatch.setattr(requests.models.complexjson, "loads", refuse_constants)
+    # the module requests parses with, replaced (not the standard library's json, which it may be)
+    monkeypatch.setattr(requests.models, "complexjson", SimpleNamespace(loads=refuse_constants))
     with local_server(b'[{"mark_price": NaN, "open_interest": Infinity}]') as url:
         page = HttpClient("test").get_json(f"{url}/page")
     assert math.isnan(page[0]["mark_price"]) and page[0]["open_interest"] == math.inf
