@@ -145,11 +145,6 @@ def cancellable(cancel: threading.Event) -> Iterator[None]:
         _fetch.cancel = previous
 
 
-def _cancel_event() -> threading.Event | None:
-    event: threading.Event | None = getattr(_fetch, "cancel", None)
-    return event
-
-
 @dataclass
 class HttpClient:
     """GETs for one vendor. Thread-safe: each thread gets its own ``requests.Session``."""
@@ -190,7 +185,7 @@ class HttpClient:
         final = set(final_statuses)
         started = time.monotonic()
         attempt = 0
-        cancel = _cancel_event()
+        cancel: threading.Event | None = getattr(_fetch, "cancel", None)  # see cancellable
         while True:
             if cancel is not None and cancel.is_set():
                 raise RequestsCancelled(f"{self.vendor}: not sent, the run is stopping")
