@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/markhouse backfill --start $(DEMO_START) --end $(DEMO_END)
+	$(BIN)/markhouse backfill --start $(DEMO_START) --end $(DEMO_END) --report
 
 lint: install
 	$(BIN)/ruff check .
@@ -37,7 +37,6 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.lake
-	$(BIN)/python -m bench.parallel
 
 # The UI and the daemon (schedules) on the instance home the markhouse command uses.
 dev: install

@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -64,6 +66,18 @@ def _writable(path: Path, variable: str) -> None:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
+    """The backfill, with progress on stderr from its first second to its last line."""
+    from pipelines.progress import attach_terminal
+
+    handler = attach_terminal(sys.stderr)
+    try:
+        return _backfill(args)
+    finally:
+        handler.close()
+        logging.getLogger("markhouse.progress").removeHandler(handler)
+
+
+def _backfill(args: argparse.Namespace) -> int:
     from pipelines.backfill_plan import plan_backfill
     from pipelines.universe import load_universe
 
@@ -75,16 +89,25 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     _writable(settings.warehouse_path, "MARKHOUSE_WAREHOUSE")
     _current_layout(settings)
     _writable(settings.serving_path, "MARKHOUSE_SERVING")
+    loads = ", ".join(f"{v} ({len(keys) or 'every'} instrument(s))" for v, keys in plan.items())
+    _say(f"markhouse: backfill {args.start:%Y-%m}..{args.end:%Y-%m} of {loads}: starting")
 
-    from pipelines.parallel import executor_config, max_concurrent, step_processes
+    from pipelines.resources import settle_killed_run
+    from pipelines.storage import Warehouse
 
-    processes = max_concurrent()
-    # the fork server imports the definitions on the other core while this process does
-    with step_processes(debug=args.debug):
-        outcome = _run_backfill(args, universe.path, plan, executor_config(processes))
-    if args.summary_json:
-        write_run_summary(outcome.summary, args.summary_json)
+    run_id = str(uuid.uuid4())
+    holder = f"run {run_id[:8]} (markhouse backfill, pid {os.getpid()} on {socket.gethostname()})"
+    warehouse = Warehouse(settings.warehouse_path)
+    # the whole run holds the warehouse: its steps share this process's writer (pipelines.storage)
+    with (
+        warehouse.writer(wait_seconds=args.wait, holder=holder, run_id=run_id, on_wait=_say),
+        _instance() as instance,
+    ):
+        settle_killed_run(instance, warehouse.killed_holder(), _say)
+        outcome = _run_backfill(instance, run_id, args, universe.path, plan)
     if not outcome.success:
+        if args.summary_json:
+            write_run_summary(outcome.summary, args.summary_json)
         diagnosis = diagnose(outcome.error) if outcome.error is not None else None
         if diagnosis is None:
             print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
@@ -94,14 +117,39 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             print(outcome.error.to_string(), file=sys.stderr)
         return diagnosis.code
     _print_verdicts(outcome.checks)
-    _print_closing(settings, outcome.summary["report"], (args.start, args.end))
+    from pipelines.resources import all_vendors_embedded
+    from pipelines.summary import print_summary
+
+    print_summary(settings.serving_path, emulator=all_vendors_embedded(), months=(args.start, args.end))
+    if args.report:  # after the result: the pictures never hold it up
+        from pipelines.marts import draw_report
+
+        _say("markhouse: drawing the report")
+        drawn = draw_report(settings.serving_path, _say)
+        if drawn is not None:
+            outcome.summary["report"] = str(drawn.html_path)
+            print(f"\nreport (open in a browser; the charts are beside it as PNGs): {drawn.html_path}")
+    if args.summary_json:
+        write_run_summary(outcome.summary, args.summary_json)
+    print(
+        f"\ndone: the marts (schema marts) are built in {settings.warehouse_path} and published to "
+        f"{settings.serving_path}; next: `markhouse status` for coverage and freshness, "
+        f"{'' if args.report else '`markhouse report` for charts, '}"
+        '`make dev` for the Dagster UI (this run is in its history), README "Querying" for BI tools'
+    )
     return ExitCode.OK
 
 
 def _run_backfill(
-    args: argparse.Namespace, universe_path: Path, plan: dict[str, list[str]], executor: dict[str, Any]
+    instance: DagsterInstance,
+    run_id: str,
+    args: argparse.Namespace,
+    universe_path: Path,
+    plan: dict[str, list[str]],
 ) -> _Outcome:
-    """The backfill's one Dagster run, inside :func:`pipelines.parallel.step_processes`."""
+    """The backfill's one Dagster run, in this process (recorded in ``instance`` like any run)."""
+    import dagster as dg
+
     from pipelines.definitions import defs, partitions
 
     keys = partitions.get_partition_keys()
@@ -118,79 +166,54 @@ def _run_backfill(
     def vendor_of(key: Any) -> str | None:  # by the tag every source asset carries, not its name
         return graph.get(key).tags.get(VENDOR_TAG)
 
+    every = graph.get_all_asset_keys()
+    # the report is drawn after the run's result, when asked (cmd_backfill)
     selection = {
-        key for key in graph.get_all_asset_keys() if key.path[0] == "marts" or vendor_of(key) in plan
+        key
+        for key in every
+        if (vendor_of(key) is None or vendor_of(key) in plan) and key != dg.AssetKey(["report"])
     }
     level = "INFO" if args.debug else "CRITICAL"  # without --debug, markhouse prints its own lines
     run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
-    run_config.update(executor)
     run_config["ops"] = {
         "__".join(key.path): {"config": {"instruments": plan[vendor]}}
         for key in selection
         if (vendor := vendor_of(key)) and plan[vendor]
     }
-    from pipelines.progress import attach_terminal
-    from pipelines.writer_slot import WriterSlotTimeout, wait_for_slot
+    from pipelines.resources import COMMAND_TAG
 
-    handler = attach_terminal(sys.stderr)
-    try:
-        with _instance() as instance:
-            try:  # no daemon here: free a killed run's pool slots, or wait visibly for a live run
-                pools = {pool for key in selection for pool in graph.get(key).pools or ()}
-                wait_for_slot(instance, _say, timeout_seconds=args.wait, pools=sorted(pools))
-            except WriterSlotTimeout as exc:
-                raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
-            return _execute(instance, selection, graph.get_all_asset_keys(), run_config, start_key, end_key)
-    finally:
-        handler.close()
-        logging.getLogger("markhouse.progress").removeHandler(handler)
+    _say("markhouse: definitions loaded; running the job")
+    result = defs.resolve_job_def("refresh").execute_in_process(
+        run_config=run_config,
+        instance=instance,
+        run_id=run_id,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": start_key,
+            "dagster/asset_partition_range_end": end_key,
+            COMMAND_TAG: "backfill",
+        },
+        # those vendors' sources and the marts (with their checks)
+        asset_selection=sorted(selection),
+    )
+    if result.success:
+        return _Outcome(True, None, result.get_asset_check_evaluations(), run_summary(result))
+    failures = result.get_step_failure_events()
+    error = failures[0].step_failure_data.error if failures else None
+    if error is None:
+        failure = result.get_run_failure_event()
+        error = getattr(failure.event_specific_data, "error", None) if failure else None
+    return _Outcome(False, error, [], run_summary(result))
 
 
 @dataclass(frozen=True)
 class _Outcome:
-    """What the command reports of a run (read inside ``execute_job``'s result context)."""
+    """What the command reports of a run."""
 
     success: bool
     error: Any  # SerializableErrorInfo of the first step failure (else of the run failure), or None
     checks: Sequence[Any]
     summary: dict[str, Any]  # run_summary(result)
-
-
-def _execute(
-    instance: DagsterInstance,
-    selection: set[Any],
-    every_asset: Any,
-    run_config: dict[str, Any],
-    start_key: str,
-    end_key: str,
-) -> _Outcome:
-    """One run of the refresh job for the month range, each step in its own process."""
-    import dagster as dg
-
-    from pipelines.parallel import refresh_job
-    from pipelines.writer_slot import process_tags
-
-    with dg.execute_job(
-        dg.reconstructable(refresh_job),
-        instance=instance,
-        run_config=run_config,
-        tags={
-            "dagster/asset_partition_range_start": start_key,
-            "dagster/asset_partition_range_end": end_key,
-            "markhouse/command": "backfill",
-            **process_tags(),
-        },
-        # those vendors' sources and the marts (with their checks); None: the whole job
-        asset_selection=sorted(selection) if selection != set(every_asset) else None,
-    ) as result:
-        if result.success:
-            return _Outcome(True, None, result.get_asset_check_evaluations(), run_summary(result))
-        failures = result.get_step_failure_events()
-        error = failures[0].step_failure_data.error if failures else None
-        if error is None:
-            run_failure = [e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"]
-            error = getattr(run_failure[0].event_specific_data, "error", None) if run_failure else None
-        return _Outcome(False, error, [], run_summary(result))
 
 
 def run_summary(result: Any) -> dict[str, Any]:
@@ -207,7 +230,7 @@ def run_summary(result: Any) -> dict[str, Any]:
         }
     marts = assets.get("marts/fct_price_interval", {})
     return {
-        "report": _drawn_report(result),
+        "report": None,  # the report's path, when the command drew one after the run
         "ok": bool(result.success),
         "assets": assets,
         "phases": {
@@ -217,17 +240,6 @@ def run_summary(result: Any) -> dict[str, Any]:
         },
         "rows": {k: a["rows"] for k, a in assets.items() if k.startswith("raw/") and "rows" in a},
     }
-
-
-def _drawn_report(result: Any) -> str | None:
-    """The report this run drew (the marts' materializations carry its path), or None: switched
-    off (``MARKHOUSE_REPORT=0``), failed (a warning in the run's log), or no marts in the run. An
-    older report on disk is not this run's, so the closing lines never point at it."""
-    for event in result.get_asset_materialization_events():
-        path = event.step_materialization_data.materialization.metadata.get("report")
-        if path is not None:
-            return str(path.value)
-    return None
 
 
 def write_run_summary(summary: dict[str, Any], path: Path) -> None:
@@ -253,21 +265,8 @@ def _print_verdicts(evaluations: Sequence[Any]) -> None:
 
 
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _print_closing(settings: Settings, report: str | None, months: tuple[date, date]) -> None:
-    from pipelines.resources import all_vendors_embedded
-    from pipelines.summary import print_summary
-
-    print_summary(settings.serving_path, emulator=all_vendors_embedded(), months=months)
-    if report is not None:
-        print(f"\nreport (open in a browser; the charts are beside it as PNGs): {report}")
-    print(
-        f"\ndone: the marts (schema marts) are built in {settings.warehouse_path} and published to "
-        f"{settings.serving_path}; next: `markhouse status` for coverage and freshness, "
-        '`make dev` for the Dagster UI (this run is in its history), README "Querying" for BI tools'
-    )
+    """A line on the terminal, through the progress handler (its heartbeat counts it)."""
+    logging.getLogger("markhouse.progress").info(line)
 
 
 def _current_layout(settings: Settings) -> None:
@@ -476,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--vendor", choices=sources.names(), help="only this vendor (default: all in the universe)"
     )
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="then draw the report (charts of the marts, as `markhouse report` does), after the result",
+    )
     p.add_argument(
         "--summary-json",
         type=Path,

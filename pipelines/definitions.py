@@ -9,7 +9,7 @@ import dagster as dg
 
 from pipelines.checks import build_mart_checks
 from pipelines.maintenance import maintenance_job, nightly_maintenance, warehouse_files
-from pipelines.marts import build_mart_assets
+from pipelines.marts import build_mart_assets, build_report_asset
 from pipelines.partitions import monthly_partitions
 from pipelines.resources import WarehouseResource, judgement_time
 from pipelines.settings import Settings
@@ -30,7 +30,7 @@ mart_assets = build_mart_assets(partitions, [a.key for a in source_assets])
 refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
-    description="Load every source and rebuild the marts for a month range (one run per range).",
+    description="Load every source, rebuild the marts and draw the report for a month range (one run per range).",
 )
 
 
@@ -45,7 +45,7 @@ def daily_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 mart_checks = build_mart_checks(settings.max_age_hours, settings.divergence_bps, judgement_time)
 
 defs = dg.Definitions(
-    assets=[*source_assets, *mart_assets, warehouse_files],
+    assets=[*source_assets, *mart_assets, build_report_asset(), warehouse_files],
     asset_checks=mart_checks,
     jobs=[refresh_job, maintenance_job],
     schedules=[daily_current_month, nightly_maintenance],

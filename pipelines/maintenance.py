@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.partitions import WAREHOUSE_POOL
 from pipelines.resources import WarehouseResource
 from pipelines.storage import maintain
 
@@ -20,13 +19,13 @@ from pipelines.storage import maintain
     key=["maintenance", "warehouse_files"],
     group_name="maintenance",
     kinds={"ducklake"},
-    pool=WAREHOUSE_POOL,
     description="Merged data files, expired snapshots and deleted unreferenced files of the warehouse.",
 )
 def warehouse_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    result = maintain(
-        warehouse.get(), Path(warehouse.serving_path), timedelta(hours=warehouse.retention_hours)
-    )
+    with warehouse.writer(context):  # named for this run; maintain's own writer shares it
+        result = maintain(
+            warehouse.get(), Path(warehouse.serving_path), timedelta(hours=warehouse.retention_hours)
+        )
     context.log.info(
         f"maintenance: merged={result.merged}, {result.expired} snapshots expired, {result.deleted_files} files "
         f"deleted, {result.bytes_before:,} -> {result.bytes_after:,} bytes in {result.seconds:.1f}s"

@@ -1,18 +1,17 @@
-"""Dagster assets for the BI-facing marts, rebuilt from ``sql/`` for the months a run touched, then
-drawn: each run writes the report and hangs its charts on the marts' materializations."""
+"""Dagster assets for the BI-facing marts, rebuilt from ``sql/`` for the months a run touched and
+published; and the report drawn from them, as its own asset (it never holds up the marts)."""
 
 import base64
 import io
-import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from pipelines.models import mart_catalog, refresh_marts
-from pipelines.partitions import WAREHOUSE_POOL, partition_months
+from pipelines.partitions import partition_months
 from pipelines.progress import to_run_log
 from pipelines.resources import WarehouseResource
 from pipelines.storage import publish_serving
@@ -35,47 +34,60 @@ MARTS = (
 THUMBNAIL_WIDTH = 760  # px: readable in the UI's markdown dialog, still small in the event log
 
 
-def report_metadata(report: "Report") -> "dict[str, dict[str, dg.RawMetadataValue]]":
-    """Per mart: the report's path and, for a charted mart, its chart as a small PNG in markdown
-    (the Dagster UI renders data-URI images in md metadata), so the picture is where users look.
-    The thumbnail is the report's PNG scaled down (Pillow, which matplotlib depends on): drawing
-    the chart again would cost as much as the first time."""
+def report_metadata(report: "Report") -> "dict[str, dg.RawMetadataValue]":
+    """The report's path and each chart as a small PNG in markdown (the Dagster UI renders data-URI
+    images in md metadata), so the picture is where users look. The thumbnail is the report's PNG
+    scaled down (Pillow, which matplotlib depends on): drawing the chart again would cost as much
+    as the first time."""
     from PIL import Image
 
-    link: dict[str, dg.RawMetadataValue] = {"report": dg.MetadataValue.path(str(report.html_path.resolve()))}
-    metadata = {name: dict(link) for name in MARTS}
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "report": dg.MetadataValue.path(str(report.html_path.resolve()))
+    }
     for chart in report.charts:
         image = Image.open(report.png_paths[chart.name])
         image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 4))
         buffer = io.BytesIO()
         image.convert("RGB").quantize(colors=96).save(buffer, format="PNG")  # a palette: a third the size
         png = base64.b64encode(buffer.getvalue()).decode("ascii")
-        metadata[chart.mart]["chart"] = dg.MetadataValue.md(
-            f"**{chart.title}**: {chart.caption}\n\n![{chart.title}](data:image/png;base64,{png})"
+        metadata[f"chart_{chart.name}"] = dg.MetadataValue.md(
+            f"**{chart.title}** (marts.{chart.mart}): {chart.caption}\n\n![{chart.title}](data:image/png;base64,{png})"
         )
     return metadata
 
 
-def draw_report(
-    context: dg.AssetExecutionContext, serving_path: Path
-) -> "dict[str, dict[str, dg.RawMetadataValue]]":
-    """Write the report and return its pictures per mart; {} when switched off or when drawing fails.
-
-    The marts are already published when this runs, so a chart that cannot be drawn is a warning
-    naming the cause, never a failed run; ``MARKHOUSE_REPORT=0`` skips it (benchmarks, headless jobs).
-    """
-    if os.environ.get("MARKHOUSE_REPORT", "1").strip().lower() in ("0", "false", "no", "off"):
-        return {}
+def draw_report(serving_path: Path, warn: Callable[[str], None]) -> "Report | None":
+    """Write the report; None, with a warning naming the cause, when it cannot be drawn: the marts
+    are already published, and the pictures are only a view of them."""
     from pipelines.report import write_report  # matplotlib: loaded when a run draws, not with the code
 
-    started = time.perf_counter()
     try:
-        report = write_report(serving_path)
-    except Exception as exc:  # the data is published; the pictures are a view of it
-        context.log.warning(f"report not written: {type(exc).__name__}: {exc}")
-        return {}
-    context.log.info(f"report {report.html_path} written in {time.perf_counter() - started:.2f}s")
-    return report_metadata(report)
+        return write_report(serving_path)
+    except Exception as exc:
+        warn(f"report not written: {type(exc).__name__}: {exc}")
+        return None
+
+
+def build_report_asset() -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["report"],
+        group_name="report",
+        deps=[dg.AssetKey(["marts", name]) for name in MARTS],
+        kinds={"html", "png"},
+        backfill_policy=dg.BackfillPolicy.single_run(),  # a month range of the refresh job is one run
+        description="The marts as charts: one self-contained HTML page and a PNG per chart, beside the "
+        "serving file. Drawn after the marts in the scheduled refresh; `markhouse backfill --report` "
+        "and `markhouse report` draw it from the command line.",
+    )
+    def report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        started = time.perf_counter()
+        drawn = draw_report(Path(warehouse.serving_path), context.log.warning)
+        if drawn is None:
+            return dg.MaterializeResult(metadata={"drawn": False})
+        context.log.info(f"report {drawn.html_path} written in {time.perf_counter() - started:.2f}s")
+        return dg.MaterializeResult(metadata=report_metadata(drawn))
+
+    return report
 
 
 def build_mart_assets(
@@ -107,13 +119,12 @@ def build_mart_assets(
         ],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
     )
     def marts(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
         months = partition_months(context.partition_keys)
-        with warehouse.get().writer() as con:
+        with warehouse.writer(context) as con:
             emit = to_run_log(context.log.info)
             result = refresh_marts(
                 con, months, {"mark_last_gap_threshold_bps": warehouse.mark_last_gap_bps}, progress=emit
@@ -125,12 +136,10 @@ def build_mart_assets(
             f"published snapshot {published.snapshot} ({published.files} files; serving file {published.path}) "
             f"in {published.seconds:.2f}s"
         )
-        pictures = draw_report(context, published.path)
         for name in MARTS:
             metadata: dict[str, dg.RawMetadataValue] = {
                 "rows": published.tables.get(f"marts.{name}", 0),
                 "published_snapshot": published.snapshot,
-                **pictures.get(name, {}),
             }
             if name == "fct_price_interval":
                 metadata.update(

@@ -10,18 +10,6 @@ import dagster as dg
 
 from pipelines.universe import UniverseInstrument
 
-WAREHOUSE_POOL = "markhouse_warehouse"
-"""The marts, publish and maintenance: one at a time (dagster.yaml ``default_limit: 1``)."""
-LOAD_POOL_PREFIX = "markhouse_load_"
-MARKHOUSE_POOL_PREFIX = "markhouse_"
-"""Every pool markhouse's assets use starts with this (writer_slot looks after all of them)."""
-
-
-def load_pool(vendor: str) -> str:
-    """One vendor's raw tables have one writer at a time (the default limit 1); different vendors
-    load concurrently, which DuckLake allows (conflicting commits are retried by the storage)."""
-    return f"{LOAD_POOL_PREFIX}{vendor}"
-
 
 def monthly_partitions(start_month: date) -> dg.MonthlyPartitionsDefinition:
     """Months from ``start_month`` through the current one (``end_offset=1`` adds the running month,
@@ -44,15 +32,13 @@ def source_asset(
     **asset_args: Any,
 ) -> Callable[..., dg.AssetsDefinition]:
     """The shared policy of every source asset, in one place: a raw table partitioned by month, a
-    month range backfilled as one run, and its vendor's load pool (``group`` is the vendor;
-    ``asset_args``: the rest of ``dg.asset``'s, e.g. tags)."""
+    month range backfilled as one run (``group`` is the vendor; ``asset_args``: the rest of ``dg.asset``'s, e.g. tags)."""
     return dg.asset(
         name=name,
         key_prefix=["raw"],
         group_name=group,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=load_pool(group),
         kinds=kinds,
         description=description,
         **asset_args,

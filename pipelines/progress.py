@@ -3,8 +3,7 @@ fetched, rows, rate and ETA, at least every few seconds.
 
 Loaders report through a ``Ticker``; its lines go to the run's log (the Dagster UI) and to the
 Python logger ``markhouse.progress``, which the ``markhouse`` command renders on the terminal (a
-bar that redraws itself on a TTY, plain lines otherwise); its step processes, which have no such
-handler, render to the stderr they inherit when the command sets ``MARKHOUSE_PROGRESS_STDERR``. Pages are counted where every vendor's
+bar that redraws itself on a TTY, plain lines otherwise). Pages are counted where every vendor's
 paging goes through (``pipelines.paging``), so a long Kaiko or CayøLargo walk shows movement
 before its first month is complete.
 """
@@ -12,7 +11,6 @@ before its first month is complete.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -26,8 +24,6 @@ _pages: Counter[str] = Counter()
 _pages_lock = threading.Lock()
 
 TICK_SECONDS = 2.0
-PROGRESS_STDERR = "MARKHOUSE_PROGRESS_STDERR"
-"""Set by ``markhouse backfill`` for its step processes: render progress on the inherited stderr."""
 
 
 def page_fetched(vendor: str) -> None:
@@ -107,9 +103,6 @@ class Ticker:
 def to_run_log(info: Callable[[str], None]) -> Callable[[str], None]:
     """A progress callback for an asset: the run's log (Dagster UI) and the terminal logger."""
 
-    if os.environ.get(PROGRESS_STDERR) and not log.handlers:  # a step process of the command
-        attach_terminal(sys.stderr)
-
     def emit(message: str) -> None:
         info(message)
         log.info(message)
@@ -117,17 +110,36 @@ def to_run_log(info: Callable[[str], None]) -> Callable[[str], None]:
     return emit
 
 
-class TerminalHandler(logging.Handler):
-    """Renders progress lines: one redrawn line per source on a TTY, plain lines otherwise."""
+HEARTBEAT_SECONDS = 4.0
+"""The longest a run on the terminal stays silent: then a line says what is still working."""
 
-    def __init__(self, stream: IO[str] | None = None):
+
+class TerminalHandler(logging.Handler):
+    """Renders progress lines: one redrawn line per source on a TTY, plain lines otherwise; and,
+    every ``heartbeat`` seconds without a line, one saying who is still at work (a long statement,
+    Dagster starting, the checks), so a run is never silent for long."""
+
+    def __init__(self, stream: IO[str] | None = None, heartbeat: float | None = HEARTBEAT_SECONDS):
         super().__init__(logging.INFO)
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._open_line = False
+        self._said = self._written = time.monotonic()
+        self._who = "markhouse"
+        self._stop = threading.Event()
+        if heartbeat:
+            threading.Thread(
+                target=self._beat, args=(heartbeat,), name="markhouse-heartbeat", daemon=True
+            ).start()
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
+        with self.lock:  # type: ignore[union-attr]  # (createLock made it)
+            self._said = time.monotonic()
+            self._who = text.split(": ", 1)[0] if ": " in text else self._who
+            self._write(text)
+
+    def _write(self, text: str) -> None:
         if self.tty and ": " in text and " rows" in text and "/" in text:
             self.stream.write("\r\x1b[2K" + _bar(text) + " " + text[:140])
             self._open_line = True
@@ -137,12 +149,24 @@ class TerminalHandler(logging.Handler):
                 self._open_line = False
             self.stream.write(text + "\n")
         self.stream.flush()
+        self._written = time.monotonic()
+
+    def _beat(self, every: float) -> None:
+        while not self._stop.wait(0.25):
+            with self.lock:  # type: ignore[union-attr]
+                now = time.monotonic()
+                if now - self._written >= every and not self._stop.is_set():
+                    self._write(
+                        f"{self._who}: still working, {_duration(now - self._said)} since its last line"
+                    )
 
     def close(self) -> None:
-        if self._open_line:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._open_line = False
+        self._stop.set()
+        with self.lock:  # type: ignore[union-attr]
+            if self._open_line:
+                self.stream.write("\n")
+                self.stream.flush()
+                self._open_line = False
         super().close()
 
 

@@ -8,11 +8,15 @@ means the vendor's real API; a base URL without a key means that host's free pre
 from __future__ import annotations
 
 import os
+import socket
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from pipelines.settings import MARK_LAST_GAP_BPS, RETENTION_HOURS
 from pipelines.storage import Warehouse
@@ -33,6 +37,10 @@ def embedded_emulator() -> Any:
         return _embedded
 
 
+COMMAND_TAG = "markhouse/command"
+"""Set on the runs ``markhouse`` starts (``backfill``): how a waiting run names the holder."""
+
+
 class WarehouseResource(dg.ConfigurableResource):
     path: str
     serving_path: str
@@ -41,6 +49,38 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def get(self) -> Warehouse:
         return Warehouse(self.path)
+
+    @contextmanager
+    def writer(self, context: dg.AssetExecutionContext) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The step's hold on the warehouse, named for its run: shared with the command's when
+        ``markhouse backfill`` runs the job in its own process; taken here for a run the daemon
+        or the UI launched (``pipelines.storage`` tells the whole story)."""
+        warehouse = self.get()
+        command = context.run.tags.get(COMMAND_TAG)
+        holder = (
+            f"run {context.run_id[:8]} ({f'markhouse {command}' if command else 'a Dagster run'}, "
+            f"pid {os.getpid()} on {socket.gethostname()})"
+        )
+        with warehouse.writer(holder=holder, run_id=context.run_id, on_wait=context.log.info) as con:
+            settle_killed_run(context.instance, warehouse.killed_holder(), context.log.warning)
+            yield con
+
+
+def settle_killed_run(
+    instance: dg.DagsterInstance, previous: dict[str, Any] | None, say: Callable[[str], None]
+) -> None:
+    """Say that the warehouse's previous writer was killed (it left its record in the lock file)
+    and mark its run failed, so the UI does not show it running forever. What it did not commit
+    was never visible; the writer that took over removed its files."""
+    if not previous:
+        return
+    say(
+        f"markhouse: the previous writer, {previous.get('holder')}, ended without finishing: its process "
+        "is gone; what it committed stays, the rest was discarded"
+    )
+    run = instance.get_run_by_id(previous["run_id"]) if previous.get("run_id") else None
+    if run is not None and not run.is_finished:
+        instance.report_run_failed(run, f"its process no longer exists ({previous.get('holder')})")
 
 
 def all_vendors_embedded() -> bool:

@@ -2,17 +2,29 @@
 
 The warehouse is a DuckLake: a SQL catalog (a SQLite file, ``warehouse/markhouse.sqlite``) and
 plain parquet data files (``warehouse/markhouse.data/<schema>/<table>/<month partition>/``). Every
-commit is a snapshot; readers attach the latest *published* snapshot, so they never see a
-half-finished run, and reading never blocks writing (readers only read the catalog and files that
-no commit changes in place).
+commit is a snapshot.
 
-Why SQLite for the catalog: a DuckDB-file catalog admits one process at a time, and PostgreSQL
-needs a server; a SQLite file in WAL mode lets any number of local processes read while one
-writes, with no configuration. Writers still queue on an OS file lock here (released by the
-kernel when a process dies, so a killed run never leaves a stale lock), and every partition
-replace is one transaction (delete the partitions' rows, insert the new ones, commit): a failure
-or a kill leaves the previous snapshot, never a mix. A commit that meets another process's commit
-("database is locked", a DuckLake conflict) is retried a bounded number of times.
+How concurrent work stays safe, in full:
+
+- **One writing process at a time.** A writer holds an exclusive ``flock`` on
+  ``<catalog>.lock`` for as long as it writes; ``markhouse backfill`` holds it for its whole run
+  (loads, marts, publish), a run launched by Dagster's daemon or UI for each step. The kernel
+  releases the lock when the process ends, however it ends, so a killed run never leaves a stale
+  lock. A second run waits for it (``--wait``), saying every few seconds whom it waits for: the
+  holder writes its name (run id, command, pid, host) into the lock file.
+- **Inside that process, threads share one writer** (one DuckDB instance with the lake attached,
+  a cursor each) and their write transactions take turns (``transaction``); their fetches run at
+  once. Nothing else is needed: no Dagster pool, no slot to free.
+- **Every write is one transaction**, one snapshot (delete the partitions' rows, insert the new
+  ones, commit): a failure or a kill leaves the previous snapshot, never a mix.
+- **What a killed run leaves** is found by the next writer when it takes the lock: parquet files
+  never committed (removed), staging folders and partial serving copies named with a pid that no
+  longer runs (removed), and its name still in the lock file (a clean release empties it), which
+  the command reports and turns into a failed Dagster run (``pipelines.resources``).
+- **Readers never wait**: they attach the latest *published* snapshot read-only (the SQLite
+  catalog is in WAL mode), so they never see a half-finished run and never block a writer.
+- **Several hosts** on one PostgreSQL catalog have no lock in common: a commit that meets another
+  host's is rerun whole, a bounded number of times (``with_commit_retry``).
 """
 
 from __future__ import annotations
@@ -24,19 +36,20 @@ import logging
 import os
 import re
 import shutil
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 import duckdb
 import pyarrow as pa
 
-from pipelines.processes import process_exists
 from pipelines.settings import SQL_DIR
 from pipelines.sources.source import CREATE_TABLE
 
@@ -218,10 +231,15 @@ def _connect(
         # bounded by a month, so a small pool costs no speed
         settings["memory_limit"] = memory_limit
     con = duckdb.connect(path, config={**settings, **config})
+    _session(con)
+    return con
+
+
+def _session(con: duckdb.DuckDBPyConnection) -> None:
+    """What every connection (and cursor: settings are per connection) needs."""
     # Naive parquet timestamps are UTC; without this DuckDB would read them in the host's zone.
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")  # a long statement would draw one on a script's stdout
-    return con
 
 
 def _quote(text: str) -> str:
@@ -257,17 +275,123 @@ def with_commit_retry(
     raise AssertionError("unreachable")
 
 
+_WRITING = threading.RLock()
+"""One transaction at a time in this process: its threads' writes take turns (their fetches do not)."""
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """One transaction (one snapshot): committed if the block returns, rolled back otherwise."""
-    con.execute("begin transaction")
+    with _WRITING:
+        con.execute("begin transaction")
+        try:
+            yield
+            con.execute("commit")
+        except BaseException:
+            with suppress(duckdb.Error):  # a failed commit has already ended it
+                con.execute("rollback")
+            raise
+
+
+WAIT_NOTICE_SECONDS = 5.0
+
+
+@dataclass
+class _Hold:
+    """This process's hold on one warehouse: the locked file and the one writer instance."""
+
+    con: duckdb.DuckDBPyConnection
+    lock: IO[str]
+    previous: dict[str, Any] | None  # the record a killed holder left in the lock file
+    users: int = 0
+
+    def release(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            _release(self.lock)
+
+
+_HOLDS: dict[Path, _Hold] = {}
+_HOLDS_LOCK = threading.Lock()
+
+
+def _holder_record(holder: str | None, run_id: str | None) -> dict[str, Any]:
+    host, pid = socket.gethostname(), os.getpid()
+    return {"holder": holder or f"pid {pid} on {host}", "run_id": run_id, "pid": pid, "host": host}
+
+
+def _read_record(lock: IO[str]) -> dict[str, Any] | None:
+    lock.seek(0)
+    text = lock.read().strip()
+    if not text:
+        return None
     try:
-        yield
-        con.execute("commit")
-    except BaseException:
-        with suppress(duckdb.Error):  # a failed commit has already ended it
-            con.execute("rollback")
-        raise
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _acquire(
+    lock: IO[str], path: Path, wait_seconds: float, on_wait: Callable[[str], None] | None
+) -> dict[str, Any] | None:
+    """Take the exclusive lock; return the record a holder that died left behind (a clean
+    release empties the file), or None."""
+    started = time.monotonic()
+    said: float | None = None
+    while True:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return _read_record(lock)
+        except BlockingIOError:
+            waited = time.monotonic() - started
+            record = _read_record(lock)
+            who = record["holder"] if record else f"another process (lock {path})"
+            if waited >= wait_seconds:
+                raise WarehouseBusyError(
+                    f"gave up after {waited:.0f}s: the warehouse is being written by {who}; "
+                    "try again when it ends (or raise --wait)"
+                ) from None
+            if said is None or waited - said >= WAIT_NOTICE_SECONDS:
+                (on_wait or log.info)(
+                    f"markhouse: {datetime.now(UTC):%H:%M:%S} waiting for {who} to finish writing "
+                    f"the warehouse ({waited:.0f}s)"
+                )
+                said = waited
+            time.sleep(0.2)
+
+
+def _release(lock: IO[str]) -> None:
+    """Empty the record (a clean end), then unlock and close."""
+    try:
+        lock.seek(0)
+        lock.truncate()
+        lock.flush()
+    finally:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        lock.close()
+
+
+def process_exists(pid: int) -> bool:
+    """True if a process with ``pid`` exists on this host (whoever owns it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, Linux /proc), or None where unknown: with
+    the pid it names a process uniquely (a reused pid has another start)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime
 
 
 class Warehouse:
@@ -392,57 +516,92 @@ class Warehouse:
 
     @contextmanager
     def writer(
-        self, wait_seconds: float = 3600.0, importing: bool = False, shared: bool = False
+        self,
+        wait_seconds: float = 3600.0,
+        importing: bool = False,
+        holder: str | None = None,
+        run_id: str | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Read-write connection, with the warehouse schema in place. Exclusive by default (marts,
-        publish, maintenance: they need the whole warehouse still); ``shared`` for loads, which
-        the catalog lets run side by side in several processes (a conflicting commit is retried).
-        An exclusive writer waits for every shared one, and the other way round."""
+        """A read-write connection (a cursor of this process's one writer instance), with the
+        warehouse schema in place. The first writer of the process takes the warehouse lock
+        (waiting up to ``wait_seconds``, telling ``on_wait`` whom it waits for every few seconds)
+        and names itself (``holder``, ``run_id``) in the lock file; the others, in any thread, share it. See the
+        module docstring for the whole story."""
         if not importing:
             self.check_layout()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # the first writer creates the catalog alone
-        exclusive = not shared or not self._catalog_exists()
-        with open(self.lock_path, "a+") as lock:
-            deadline = time.monotonic() + wait_seconds
-            announced = False
-            while True:
-                try:
-                    fcntl.flock(
-                        lock.fileno(), (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-                    )
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise WarehouseBusyError(
-                            f"{self.path} is being written by another run; gave up after {wait_seconds:.0f}s"
-                        ) from None
-                    if not announced:
-                        log.info("waiting for another run to finish writing %s", self.path)
-                        announced = True
-                    time.sleep(0.2)
+        key = self._hold_key
+        with _HOLDS_LOCK:
+            hold = _HOLDS.get(key)
+            if hold is None:
+                hold = _HOLDS[key] = self._hold(wait_seconds, _holder_record(holder, run_id), on_wait)
+            hold.users += 1
+        try:
+            cursor = hold.con.cursor()
             try:
-                remove_stale_temporaries(self.path.parent)
-                new = self.catalog is None and not self.path.exists()
-                if new:
-                    _create_wal_catalog(self.path)
-                con = _connect(self.memory_limit)
-                try:
-                    self._attach(con, read_only=False)
-                    with_commit_retry(lambda: _ensure_schema(con), "schema")
-                    if not self.data_is_remote:
-                        self.data_path.mkdir(parents=True, exist_ok=True)
-                    # a shared writer's files in flight would look orphaned; on a shared catalog,
-                    # another host's are invisible to this lock (maintenance removes old ones)
-                    if not new and exclusive and not self.shared_catalog:
-                        self.remove_orphaned_files(con)
-                    yield con
-                except duckdb.Error as exc:
-                    _raise_naming_corruption(self.path, exc)
-                finally:
-                    con.close()
+                _session(cursor)
+                cursor.execute(f"use {LAKE}")
+                yield cursor
+            except duckdb.Error as exc:
+                _raise_naming_corruption(self.path, exc)
             finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+                cursor.close()
+        finally:
+            with _HOLDS_LOCK:
+                hold.users -= 1
+                if hold.users == 0:
+                    del _HOLDS[key]
+                    hold.release()
+
+    @property
+    def _hold_key(self) -> Path:
+        return self.lock_path.resolve() if self.catalog is None else Path(self.describe())
+
+    def _hold(
+        self, wait_seconds: float, record: dict[str, Any], on_wait: Callable[[str], None] | None
+    ) -> _Hold:
+        """Take the warehouse lock for this process, then open its writer instance."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(self.lock_path, "a+")  # noqa: SIM115 (held until the hold is released)
+        try:
+            previous = _acquire(lock, self.path, wait_seconds, on_wait)
+            lock.seek(0)
+            lock.truncate()
+            lock.write(json.dumps(record))
+            lock.flush()
+            remove_stale_temporaries(self.path.parent)
+            new = self.catalog is None and not self.path.exists()
+            if new:
+                _create_wal_catalog(self.path)
+            con = _connect(self.memory_limit)
+            try:
+                self._attach(con, read_only=False)
+                with_commit_retry(lambda: _ensure_schema(con), "schema")
+                if not self.data_is_remote:
+                    self.data_path.mkdir(parents=True, exist_ok=True)
+                # a killed writer's files in flight; on a shared catalog, another host's are
+                # invisible to this lock (maintenance removes old ones)
+                if not new and not self.shared_catalog:
+                    self.remove_orphaned_files(con)
+            except BaseException:
+                con.close()
+                raise
+        except duckdb.Error as exc:
+            _release(lock)
+            _raise_naming_corruption(self.path, exc)
+        except BaseException:
+            _release(lock)
+            raise
+        return _Hold(con, lock, previous)
+
+    def killed_holder(self) -> dict[str, Any] | None:
+        """The record a killed writer left in the lock file, once (to the first who asks): this
+        process found it when it took the lock, so that holder is gone."""
+        hold = _HOLDS.get(self._hold_key)
+        if hold is None:
+            return None
+        previous, hold.previous = hold.previous, None
+        return previous
 
     @contextmanager
     def reader(self, snapshot: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:

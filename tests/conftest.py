@@ -23,6 +23,28 @@ from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.storage import Warehouse
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def isolated_environment(root: Path, **extra: str) -> dict[str, str]:
+    """This process's environment for a ``markhouse`` (or ``dagster``) child that works only under
+    ``root``: its own Dagster home (with the repo's ``dagster.yaml``), warehouse and serving copy,
+    and no vendor, markhouse or Dagster variable inherited, so it can neither reach a real vendor
+    (the vendors' prefixes come from the source registry) nor touch the checkout's warehouse.
+    ``extra`` is set last."""
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    dropped = (*sources.env_prefixes(), "MARKHOUSE_", "DAGSTER_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update(
+        DAGSTER_HOME=str(home),
+        MARKHOUSE_WAREHOUSE=str(root / "warehouse" / "markhouse.sqlite"),
+        MARKHOUSE_SERVING=str(root / "warehouse" / "serving.duckdb"),
+        **extra,
+    )
+    return env
+
+
 USER_PATHS = (REPO / "warehouse", REPO / ".dagster_home")
 ISOLATED_ENV = ("MARKHOUSE_WAREHOUSE", "MARKHOUSE_SERVING", "DAGSTER_HOME")
 _session_tmp: Path | None = None

@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipelines.processes import isolated_environment
+from tests.conftest import isolated_environment
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -34,7 +34,7 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_assets_are_monthly_single_run_and_each_vendor_loads_in_its_own_pool() -> None:
+def test_assets_are_monthly_single_run_and_grouped_by_vendor_with_no_pool() -> None:
     from pipelines.definitions import defs
 
     graph = defs.resolve_asset_graph()
@@ -42,29 +42,27 @@ def test_assets_are_monthly_single_run_and_each_vendor_loads_in_its_own_pool() -
     assert {"raw/aperiodic_derivative_price", "marts/fct_price_interval", "marts/rpt_coverage"} <= keys
     assert {"raw/aperiodic_funding", "raw/aperiodic_open_interest"} <= keys  # the demo loads every metric
     maintenance = dg.AssetKey(["maintenance", "warehouse_files"])
+    whole = {maintenance, dg.AssetKey(["report"])}  # what is drawn or kept of the whole warehouse
     for assets_def in defs.resolve_all_asset_specs():
-        if assets_def.key != maintenance:
+        if assets_def.key not in whole:
             assert isinstance(assets_def.partitions_def, dg.MonthlyPartitionsDefinition)
-    load_pools: dict[str, set[str]] = {}  # vendor -> the pools of its raw assets
+    groups: dict[str, str] = {}
     for node in graph.asset_nodes:
-        if node.key != maintenance:
+        if node.key not in whole:
             assert node.backfill_policy == dg.BackfillPolicy.single_run()
-        if node.key.path[0] == "raw":  # one writer per vendor's raw tables, vendors side by side
-            vendor = node.key.path[-1].split("_")[0]
-            assert node.group_name == vendor
-            load_pools.setdefault(vendor, set()).update(node.pools or ())
-        else:  # the marts and maintenance (it writes the warehouse too): one at a time
-            assert node.pools == {"markhouse_warehouse"}, node.key
-    assert load_pools == {
-        "aperiodic": {"markhouse_load_aperiodic"},
-        "kaiko": {"markhouse_load_kaiko"},
-        "cayolargo": {"markhouse_load_cayolargo"},
-    }
+        if node.key.path[0] == "raw":
+            groups[node.key.path[-1]] = node.group_name
+        # who writes the warehouse when is its own lock (pipelines.storage), not a Dagster pool
+        assert not node.pools, node.key
+    assert {table.split("_")[0] for table in groups} == {"aperiodic", "kaiko", "cayolargo"}
+    assert all(group == table.split("_")[0] for table, group in groups.items())
     assert defs.resolve_schedule_def("daily_current_month").cron_schedule == "15 2 * * *"
     # file maintenance: its own job on a schedule, never part of the refresh runs
     assert defs.resolve_schedule_def("nightly_maintenance").job_name == "maintenance"
     assert maintenance in defs.resolve_job_def("maintenance").asset_layer.selected_asset_keys
     assert maintenance not in defs.resolve_job_def("refresh").asset_layer.selected_asset_keys
+    # the scheduled refresh draws the report after the marts (the command draws it on --report)
+    assert dg.AssetKey(["report"]) in defs.resolve_job_def("refresh").asset_layer.selected_asset_keys
 
 
 def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: Path) -> None:
@@ -80,6 +78,7 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
             "2026-05",
             "--summary-json",
             summary_json,
+            "--report",
         ],
         cwd=REPO,
         env=env,
@@ -244,22 +243,3 @@ def test_dg_sees_the_project(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "daily_current_month" in out.stdout and "marts/rpt_coverage" in out.stdout
-
-
-def test_the_closing_lines_name_only_a_report_this_run_drew() -> None:
-    from types import SimpleNamespace
-
-    from pipelines.cli import run_summary
-
-    def result(**metadata: object) -> SimpleNamespace:  # what run_summary reads of execute_job's result
-        materialization = SimpleNamespace(
-            asset_key=dg.AssetKey(["marts", "fct_price_interval"]),
-            metadata={k: SimpleNamespace(value=v) for k, v in metadata.items()},
-        )
-        event = SimpleNamespace(step_materialization_data=SimpleNamespace(materialization=materialization))
-        return SimpleNamespace(success=True, get_asset_materialization_events=lambda: [event])
-
-    drawn = run_summary(result(rows=10, seconds=1.5, report="/w/report/markhouse-report.html"))
-    assert drawn["report"] == "/w/report/markhouse-report.html"
-    # switched off or failed: the marts carry no report, so an older file on disk is not named
-    assert run_summary(result(rows=10, seconds=1.5))["report"] is None

@@ -286,8 +286,9 @@ def test_a_previous_layout_file_is_named_with_the_command_then_imported_once(
     assert "only into an empty warehouse" in capsys.readouterr().err
 
 
-# Loads one instrument's March, and waits inside its transaction until the other loader is inside
-# its own: both commits then meet.
+# Loads one instrument's March, and waits inside its transaction until the other loader has
+# started: one host writes one run at a time (pipelines.storage), so the other waits for this
+# commit, then makes its own.
 SIDE_BY_SIDE = """
 import sys, time
 from datetime import date
@@ -299,12 +300,13 @@ from pipelines.storage import Warehouse
 
 catalog, me, other = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 
+me.touch()
+
 def meet():
-    me.touch()
     deadline = time.monotonic() + 60
     while not other.exists():
         if time.monotonic() > deadline:
-            raise SystemExit("the other loader never got inside its transaction")
+            raise SystemExit("the other loader never started")
         time.sleep(0.05)
 
 with Emulator() as emu:

@@ -23,7 +23,6 @@ import pytest
 
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
-from pipelines.processes import isolated_environment, process_exists
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series as AperiodicSeries
 from pipelines.sources.aperiodic.load import load_months as load_aperiodic
@@ -39,11 +38,12 @@ from pipelines.storage import (
     Warehouse,
     WarehouseCorruptError,
     open_serving,
+    process_exists,
     publish_serving,
     remove_stale_temporaries,
 )
 from pipelines.universe import UniverseError, load_universe
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, isolated_environment
 
 REPO = Path(__file__).resolve().parent.parent
 MARCH = date(2026, 3, 1)
@@ -313,24 +313,21 @@ def test_the_next_writer_start_removes_a_dead_runs_staging_folder(warehouse: War
     assert not stale.exists()
 
 
-# -- killed backfills: the writer slot ------------------------------------------------------------
+# -- killed backfills: the warehouse lock ------------------------------------------------------------
 
 PAUSED_STEP = textwrap.dedent(
     """
-    # sitecustomize of the paused backfill's processes: its step processes (the command names
-    # itself to them in MARKHOUSE_COMMAND_PID) stop inside the writer section
+    # sitecustomize of the paused backfill's process: it stops inside the writer section
     import os
+    import time
 
-    if os.environ.get("MARKHOUSE_COMMAND_PID") not in (None, str(os.getpid())):
-        import time
+    from pipelines.storage import Warehouse
 
-        from pipelines.storage import Warehouse
+    def paused(*args, **kwargs):
+        print("inside-writer", os.getpid(), flush=True)
+        time.sleep(600)
 
-        def paused(*args, **kwargs):
-            print("inside-writer", os.getpid(), flush=True)
-            time.sleep(600)
-
-        Warehouse.replace_partitions = staticmethod(paused)
+    Warehouse.replace_partitions = staticmethod(paused)
     """
 )
 BACKFILL = ["backfill", "--start", "2026-03", "--end", "2026-03", "--vendor", "aperiodic"]
@@ -352,8 +349,8 @@ def markhouse(env: dict[str, str], *args: str, timeout: float = 300) -> subproce
 
 
 def start_paused_backfill(tmp_path: Path, **popen: Any) -> tuple[subprocess.Popen[str], dict[str, str], int]:
-    """A backfill whose step process stopped inside the writer section (its pool slot claimed, the
-    writer lock held): the command, its env, the step process's pid."""
+    """A backfill stopped inside the writer section (the warehouse lock held, a transaction open):
+    the command, its env, the pid of the process writing (the command's own)."""
     env = environment(tmp_path / "shared")
     hook = tmp_path / "hook"
     hook.mkdir()
@@ -369,7 +366,7 @@ def start_paused_backfill(tmp_path: Path, **popen: Any) -> tuple[subprocess.Pope
     assert child.stdout is not None
     ready, _, _ = select.select([child.stdout], [], [], 120)
     said, step = child.stdout.readline().split() if ready else ("", "0")
-    if said != "inside-writer" or int(step) == child.pid:
+    if said != "inside-writer" or int(step) != child.pid:
         child.kill()
         child.wait(timeout=30)
         raise AssertionError(f"the paused backfill did not reach its writer section ({said!r})")
@@ -421,7 +418,7 @@ def test_a_killed_backfill_does_not_block_the_next(paused_backfill, tmp_path: Pa
 
     second = markhouse(env, *BACKFILL, "--wait", "60")
     assert second.returncode == 0, second.stderr[-2000:]
-    freed = [line for line in second.stderr.splitlines() if "freed the warehouse writer slot" in line]
+    freed = [line for line in second.stderr.splitlines() if "the previous writer, run " in line]
     assert len(freed) == 1 and f"pid {child.pid} on " in freed[0] and "its process is gone" in freed[0]
     # the warehouse folder holds only what a run needs
     assert not list(warehouse_dir.glob(".*.tmp*"))

@@ -44,20 +44,21 @@ def _raw_asset(
     def raw_asset(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
         months = partition_months(context.partition_keys)
         warehouse = context.resources.warehouse.get()
-        loaded = source.load(
-            LoadRequest(
-                section,
-                raw.table,
-                config.instruments,
-                months,
-                getattr(context.resources, source.name),
-                warehouse,
-                to_run_log(context.log.info),
-                # what the universe says of its instruments; each batch writes it with its rows
-                # (CayøLargo's come from its data instead: pipelines/reference.py)
-                Reference(source.instruments(section), source.vendor_names(section)),
+        with context.resources.warehouse.writer(context):  # the step's hold, named for its run
+            loaded = source.load(
+                LoadRequest(
+                    section,
+                    raw.table,
+                    config.instruments,
+                    months,
+                    getattr(context.resources, source.name),
+                    warehouse,
+                    to_run_log(context.log.info),
+                    # what the universe says of its instruments; each batch writes it with its rows
+                    # (CayøLargo's come from its data instead: pipelines/reference.py)
+                    Reference(source.instruments(section), source.vendor_names(section)),
+                )
             )
-        )
         if loaded.must_have_rows:
             refuse_nothing_loaded(source.name, loaded.rows, loaded.keys, months)
         return dg.MaterializeResult(

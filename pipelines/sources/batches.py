@@ -68,7 +68,7 @@ def fetch_and_write(
             for future in pending:
                 future.add_done_callback(counted)
         done = 0
-        with warehouse.writer(shared=True) as con:  # vendors may load side by side
+        with warehouse.writer() as con:
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
                 waiting = [f for m in batch for f in futures[m]]
