@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypedDict, TypeVar, Unpack
 
 import duckdb
 import pyarrow as pa
@@ -43,7 +43,7 @@ import pyarrow as pa
 from pipelines.http import RequestsCancelled, cancellable
 from pipelines.progress import Ticker
 from pipelines.reference import NO_REFERENCE, Reference
-from pipelines.sources.source import Source
+from pipelines.sources.source import LoadRequest, Source
 from pipelines.storage import Target, Warehouse, read_sql
 
 log = logging.getLogger("markhouse.sources")
@@ -100,6 +100,7 @@ class RawTable(Generic[U]):
     unit: str  # what one fetch is, in progress lines ("files", "instrument-months")
     name: str = ""  # the prefix of its progress lines; default the vendor's name
     logged: bool = True  # recorded in raw.load_log
+    workers: int = 4  # fetches at once, unless a run says
     # the partitions a batch replaces beyond those it fills (a vendor replacing a wider unit)
     also_replace: Callable[[duckdb.DuckDBPyConnection, list[Staged[U]]], pa.Table] | None = None
     # the reference rows a batch writes, from its rows (else the caller's ``reference``)
@@ -126,21 +127,35 @@ class LoadReport:
     skipped: list[str] = field(default_factory=list)  # what wrote nothing: existing rows kept
 
 
+class Options(TypedDict, total=False):
+    """How a load runs; every vendor's ``load_months`` takes them."""
+
+    workers: int  # fetches at once (default: the raw table's)
+    months_per_transaction: int
+    progress: Progress
+    before_commit: Callable[[], None] | None  # in each batch's transaction, last (tests meet there)
+    reference: Reference  # written with each batch (unless the raw table finds its own)
+
+
+def options_of(request: LoadRequest) -> Options:
+    """A run's options: its resource's workers, its log, the reference rows of its universe."""
+    return {"workers": request.resource.workers, "progress": request.progress, "reference": request.reference}
+
+
 def run(
     raw: RawTable[U],
     warehouse: Warehouse,
     units: Mapping[date, Sequence[U]],
     fetch: Callable[[U], Staged[U]],
     *,
-    workers: int,
-    months_per_transaction: int = 12,
-    progress: Progress = log.info,
-    before_commit: Callable[[], None] | None = None,
-    reference: Reference = NO_REFERENCE,
     skipped: Sequence[str] = (),
+    **options: Unpack[Options],
 ) -> LoadReport:
     """Replace the months of ``units`` with what ``fetch`` gets of each unit; raises on the first
-    failure (batches already committed stay, the failing batch changes nothing)."""
+    failure (batches already committed stay, the failing batch changes nothing). ``skipped``: what
+    the vendor found nothing to fetch for (its partitions keep their rows)."""
+    progress = options.get("progress", log.info)
+    before_commit, reference = options.get("before_commit"), options.get("reference", NO_REFERENCE)
     started = time.perf_counter()
     name = raw.name or raw.source.name
     report = LoadReport(sorted(units), skipped=list(skipped))
@@ -174,8 +189,8 @@ def run(
         warehouse,
         {m: [partial(fetch, u) for u in units[m]] for m in units},
         write,
-        workers=workers,
-        months_per_transaction=months_per_transaction,
+        workers=options.get("workers", raw.workers),
+        months_per_transaction=options.get("months_per_transaction", 12),
         on_batch=on_batch,
         thread_name=f"{raw.source.name}-{raw.table}-fetch",
         ticker=Ticker(name, raw.unit, total, progress),

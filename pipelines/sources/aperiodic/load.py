@@ -10,20 +10,29 @@ funding series would never meet).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Unpack
 
 from pipelines.months import next_month
 from pipelines.partitions import selected_instruments
-from pipelines.reference import NO_REFERENCE, Reference
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
 from pipelines.sources.aperiodic.source import SOURCE
 from pipelines.sources.aperiodic.universe import APERIODIC_METRICS, PRICE_METRIC
-from pipelines.sources.loader import LoadReport, Partition, RawTable, Staged, run, staging_folder
+from pipelines.sources.loader import (
+    LoadReport,
+    Options,
+    Partition,
+    RawTable,
+    Staged,
+    options_of,
+    run,
+    staging_folder,
+)
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.storage import Warehouse
 
@@ -51,16 +60,8 @@ def load(request: LoadRequest) -> Loaded:
         for interval in section.intervals
         for ts_type in section.timestamp_types
     ]
-    report = load_months(
-        request.resource.client(),
-        request.warehouse,
-        series,
-        request.months,
-        workers=request.resource.workers,
-        progress=request.progress,
-        metric=metric,
-        reference=request.reference,
-    )
+    client, warehouse = request.resource.client(), request.warehouse
+    report = load_months(client, warehouse, series, request.months, metric=metric, **options_of(request))
     keys = [s.instrument_key for s in series]
     # funding and open interest may legitimately start later than prices
     extra = {"files": report.files, "bytes": report.bytes, "months_without_files": report.skipped}
@@ -73,12 +74,8 @@ def load_months(
     series: Iterable[Series],
     months: Iterable[date],
     *,
-    workers: int = 8,
-    months_per_transaction: int = 12,
-    progress: Callable[[str], None] = log.info,
-    before_commit: Callable[[], None] | None = None,
-    reference: Reference = NO_REFERENCE,
     metric: str = PRICE_METRIC,
+    **options: Unpack[Options],
 ) -> LoadReport:
     """Replace ``months`` of every series' ``metric`` with what Aperiodic serves now; raises on the
     first bad file or final HTTP error (months already committed stay, the failing batch changes
@@ -86,6 +83,7 @@ def load_months(
     if metric not in APERIODIC_METRICS:
         raise ValueError(f"unknown Aperiodic metric {metric!r}; known: {', '.join(APERIODIC_METRICS)}")
     name = "aperiodic" if metric == PRICE_METRIC else f"aperiodic {metric}"
+    progress = options.get("progress", log.info)
     months, series = sorted(set(months)), list(series)
     if not months or not series:
         return LoadReport(months)
@@ -108,21 +106,10 @@ def load_months(
     files = sum(len(v) for v in refs.values())
     progress(f"{name}: {files} files listed for {len(series)} series x {len(months)} months")
     raw: RawTable[FileRef] = RawTable(
-        SOURCE, metric, PARTITION_KEYS, "files", name=name, logged=metric == PRICE_METRIC
+        SOURCE, metric, PARTITION_KEYS, "files", name=name, logged=metric == PRICE_METRIC, workers=8
     )
     with staging_folder(warehouse, raw) as staging:
-        return run(
-            raw,
-            warehouse,
-            refs,
-            partial(_fetch, client, staging),
-            workers=workers,
-            months_per_transaction=months_per_transaction,
-            progress=progress,
-            before_commit=before_commit,
-            reference=reference,
-            skipped=skipped,
-        )
+        return run(raw, warehouse, refs, partial(_fetch, client, staging), skipped=skipped, **options)
 
 
 def _fetch(client: AperiodicClient, staging: Path, ref: FileRef) -> Staged[FileRef]:

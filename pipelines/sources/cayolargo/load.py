@@ -12,10 +12,11 @@ existing rows (like a month for which Aperiodic lists no files).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import partial
+from typing import Unpack
 
 import dagster as dg
 import duckdb
@@ -28,7 +29,7 @@ from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.mapping import VENDOR, MappingError, from_deribit, to_deribit
 from pipelines.sources.cayolargo.schema import ROW_SCHEMA, PageValidationError, validate_page
 from pipelines.sources.cayolargo.source import SOURCE
-from pipelines.sources.loader import LoadReport, Partition, RawTable, Staged, run
+from pipelines.sources.loader import LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.storage import Warehouse
 from pipelines.universe import UniverseInstrument
@@ -59,15 +60,9 @@ def load(request: LoadRequest) -> Loaded:
         plan_walks(coins, request.months, request.instruments)  # fail before any request on a bad key
     except MappingError as exc:
         raise dg.Failure(f"instrument not served by CayøLargo: {exc}") from None
-    resource = request.resource
+    client, instruments = request.resource.client(), request.instruments
     report = load_months(
-        resource.client(),
-        request.warehouse,
-        coins,
-        request.months,
-        instruments=request.instruments,
-        workers=resource.workers,
-        progress=request.progress,
+        client, request.warehouse, coins, request.months, instruments=instruments, **options_of(request)
     )
     return Loaded.of(report, must_have_rows=False, pages=report.pages, walks_without_rows=report.skipped)
 
@@ -95,27 +90,18 @@ def load_months(
     months: Iterable[date],
     *,
     instruments: Sequence[str] = (),
-    workers: int = 4,
-    months_per_transaction: int = 12,
-    progress: Callable[[str], None] = log.info,
-    before_commit: Callable[[], None] | None = None,
+    **options: Unpack[Options],
 ) -> LoadReport:
     """Replace ``months`` of every coin (or only ``instruments``, Atlas keys) with what CayøLargo
     serves now; raises on the first bad page or final HTTP error (months already committed stay,
     the failing batch changes nothing)."""
     months = sorted(set(months))
     walks = plan_walks(coins, months, instruments)
-    progress(f"cayolargo: {len(walks)} time-window walks for {len(coins)} coins x {len(months)} months")
-    return run(
-        RAW,
-        warehouse,
-        {m: [w for w in walks if w.month == m] for m in months},
-        partial(fetch, client),
-        workers=workers,
-        months_per_transaction=months_per_transaction,
-        progress=progress,
-        before_commit=before_commit,
+    options.get("progress", log.info)(
+        f"cayolargo: {len(walks)} time-window walks for {len(coins)} coins x {len(months)} months"
     )
+    units = {m: [w for w in walks if w.month == m] for m in months}
+    return run(RAW, warehouse, units, partial(fetch, client), **options)
 
 
 def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:

@@ -6,26 +6,23 @@ validated. A month Kaiko answers with no rows keeps what it had.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
+from typing import Unpack
 
 import pyarrow as pa
 
 from pipelines.months import month_bounds
 from pipelines.partitions import selected_instruments
-from pipelines.reference import NO_REFERENCE, Reference
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.schema import validate_month
 from pipelines.sources.kaiko.source import SOURCE
-from pipelines.sources.loader import LoadReport, Partition, RawTable, Staged, run
+from pipelines.sources.loader import LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.storage import Warehouse
-
-log = logging.getLogger("markhouse.kaiko")
 
 TIMESTAMP_TYPE = "exchange"
 
@@ -53,15 +50,8 @@ def load(request: LoadRequest) -> Loaded:
         for i in selected_instruments(section.instruments, request.instruments, "Kaiko")
         for interval in section.intervals
     ]
-    resource = request.resource
     report = load_months(
-        resource.client(),
-        request.warehouse,
-        series,
-        request.months,
-        workers=resource.workers,
-        progress=request.progress,
-        reference=request.reference,
+        request.resource.client(), request.warehouse, series, request.months, **options_of(request)
     )
     return Loaded.of(
         report,
@@ -78,27 +68,13 @@ def load_months(
     warehouse: Warehouse,
     series: Iterable[Series],
     months: Iterable[date],
-    *,
-    workers: int = 4,
-    months_per_transaction: int = 12,
-    progress: Callable[[str], None] = log.info,
-    before_commit: Callable[[], None] | None = None,
-    reference: Reference = NO_REFERENCE,
+    **options: Unpack[Options],
 ) -> LoadReport:
     """Replace ``months`` of every series with what Kaiko serves now; raises on the first bad
     page or final HTTP error (batches already committed stay, the failing batch changes nothing)."""
     series = list(series)
-    return run(
-        RAW,
-        warehouse,
-        {m: [(s, m) for s in series] for m in sorted(set(months))},
-        partial(fetch_month, client),
-        workers=workers,
-        months_per_transaction=months_per_transaction,
-        progress=progress,
-        before_commit=before_commit,
-        reference=reference,
-    )
+    units = {m: [(s, m) for s in series] for m in sorted(set(months))}
+    return run(RAW, warehouse, units, partial(fetch_month, client), **options)
 
 
 def fetch_month(client: KaikoClient, unit: Unit) -> Staged[Unit]:
