@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError, redact
-from pipelines.sources.batches import fetch_and_write
+from pipelines.sources.loader import fetch_and_write
 from pipelines.storage import Warehouse
 
 

@@ -122,7 +122,7 @@ def test_an_empty_month_writes_nothing_and_keeps_what_was_there(kaiko, warehouse
     before = snapshot(warehouse)
     # the future expired on 2026-03-27 08:00: Kaiko answers April with no rows at all
     report = load(kaiko, warehouse, [MARCH, APRIL], [future("1h")])
-    assert report.empty == ["kaiko bnce future btcusdt260327 1h 2026-04"]
+    assert report.skipped == ["kaiko bnce future btcusdt260327 1h 2026-04"]
     assert snapshot(warehouse) == before
     # until 27 March 08:00 by hand; April keeps its earlier row
     assert counts(warehouse) == {(FUT_KEY, "1h", "2026-03"): 26 * 24 + 8, (FUT_KEY, "1h", "2026-04"): 1}

@@ -13,7 +13,8 @@ from pipelines.models import refresh_marts
 from pipelines.reference import upsert_reference
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series, load_months
-from pipelines.sources.kaiko.mapping import KaikoCode, vendor_names
+from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.sources.kaiko.universe import vendor_names
 from pipelines.storage import Warehouse
 from pipelines.universe import load_universe
 from tests.test_kaiko_load import KAIKO_RETRY

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.progress import TerminalHandler, Ticker
-from pipelines.sources.batches import fetch_and_write
+from pipelines.sources.loader import fetch_and_write
 from pipelines.storage import Warehouse
 
 

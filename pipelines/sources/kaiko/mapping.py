@@ -32,13 +32,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from pipelines.symbology import Instrument, SymbolError, parse_symbol
-
-if TYPE_CHECKING:
-    from pipelines.reference import VendorName
-    from pipelines.sources.kaiko.universe import KaikoUniverse
 
 KAIKO_VENUES: tuple[str, ...] = ("binance-futures", "okx-perps", "okx-futures", "okx-options")
 """Venues markhouse knows how to name on Kaiko."""
@@ -161,14 +156,3 @@ def _split_pair(pair: str, code: KaikoCode) -> tuple[str, str]:
 def _option_parts(key: str) -> tuple[str, str]:
     parts = key.rsplit("-", 2)
     return parts[1], parts[2]
-
-
-def vendor_names(section: KaikoUniverse) -> list[VendorName]:
-    """Kaiko's (exchange, class, code) for each listed instrument, from the one mapping."""
-    from pipelines.reference import VendorName  # pyarrow and the warehouse: not at registry import
-
-    return [
-        VendorName("kaiko", c.exchange, c.instrument_class, c.instrument, i.venue, i.instrument_key)
-        for i in section.instruments
-        for c in (section.code(i),)
-    ]

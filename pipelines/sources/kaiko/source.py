@@ -1,13 +1,12 @@
 """Kaiko as a source: one raw asset, ``derivatives.v2/price`` for the instruments the universe lists.
 
-Light at import (the registry is read by the CLI): the client and loader load inside ``load``.
+Light at import (the registry is read by the CLI): ``load.py`` is imported at the first load.
 """
 
 from __future__ import annotations
 
-from pipelines.sources.kaiko.mapping import vendor_names
-from pipelines.sources.kaiko.universe import KaikoUniverse, parse_section
-from pipelines.sources.source import Loaded, LoadRequest, RawAsset, Source, lazy
+from pipelines.sources.kaiko.universe import KaikoUniverse, parse_section, vendor_names
+from pipelines.sources.source import RawAsset, Source, lazy
 
 
 def raw_assets(section: KaikoUniverse) -> list[RawAsset]:
@@ -20,43 +19,13 @@ def raw_assets(section: KaikoUniverse) -> list[RawAsset]:
     ]
 
 
-def load(request: LoadRequest) -> Loaded:
-    from pipelines.partitions import selected_instruments
-    from pipelines.sources.kaiko.load import Series, load_months
-
-    section = request.section
-    series = [
-        Series(i.venue, i.instrument_key, section.code(i), interval)
-        for i in selected_instruments(section.instruments, request.instruments, "Kaiko")
-        for interval in section.intervals
-    ]
-    resource = request.resource
-    report = load_months(
-        resource.client(),
-        request.warehouse,
-        series,
-        request.months,
-        workers=resource.workers,
-        progress=request.progress,
-        reference=request.reference,
-    )
-    return Loaded.of(
-        report,
-        [s.instrument_key for s in series],
-        pages=report.pages,
-        bytes=report.bytes,
-        duplicates_dropped=report.duplicates,
-        months_without_rows=report.empty,
-    )
-
-
 SOURCE = Source(
     name="kaiko",
     label="Kaiko",
     order=2,
     parse_section=parse_section,
     raw_assets=raw_assets,
-    load=load,
+    load=lazy("pipelines.sources.kaiko.load:load"),
     resource=lazy("pipelines.sources.kaiko.resource:KaikoResource.from_env"),
     emulator_handler=lazy("pipelines.sources.kaiko.emulator:KaikoHandler"),
     vendor_names=vendor_names,

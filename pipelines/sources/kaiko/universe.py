@@ -15,10 +15,13 @@ here, before anything is downloaded. Dated contracts get their exact expiry time
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.sources.kaiko.mapping import KAIKO_VENUES, KaikoCode, MappingError, to_kaiko, with_expiry
 from pipelines.universe import UniverseError, UniverseInstrument, parse_instrument
+
+if TYPE_CHECKING:
+    from pipelines.reference import VendorName
 
 KAIKO_INTERVALS: tuple[str, ...] = ("1m", "1h", "4h", "1d")
 
@@ -67,3 +70,14 @@ def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
         codes[(inst.venue, inst.instrument_key)] = code
         instruments.append(replace(inst, instrument=with_expiry(code.exchange, inst.instrument)))
     return KaikoUniverse(tuple(instruments), tuple(dict.fromkeys(intervals)), codes)
+
+
+def vendor_names(section: KaikoUniverse) -> list[VendorName]:
+    """Kaiko's (exchange, class, code) for each listed instrument, from the one mapping."""
+    from pipelines.reference import VendorName  # pyarrow and the warehouse: not at registry import
+
+    return [
+        VendorName("kaiko", c.exchange, c.instrument_class, c.instrument, i.venue, i.instrument_key)
+        for i in section.instruments
+        for c in (section.code(i),)
+    ]

@@ -1,0 +1,346 @@
+"""The one loader every vendor runs: fetch a range of months, validate, replace the months whole.
+
+A vendor's ``load.py`` declares only what differs: its raw table (``RawTable``: the load SQL and
+partition keys, what one fetch is called), the units each month is fetched in (files,
+instrument-months, coin-months) and how one unit is fetched, parsed and validated into ``Staged``
+rows (an Arrow table, or a parquet file in a ``staging_folder``). The rest is here, once:
+
+- Fetches run on a bounded thread pool (network-bound, and parsing releases the GIL), all
+  submitted up front so later months download while earlier ones are written; a single writer
+  commits months in batches, one transaction per batch, in month order. A transaction per month
+  would pay a checkpoint each (see docs/benchmarks.md), and every month in a batch is still
+  replaced whole. The first failure (or an interrupt) cancels what has not started, stops the
+  running fetches at their next request, and propagates; batches already committed stay.
+- A batch's transaction (``Warehouse.replace_partitions``) deletes the partitions its units fill,
+  inserts their rows (all of them, or nothing: ``expected_rows``), logs them in ``raw.load_log``
+  (the coverage log of price series) and writes the reference rows (``pipelines/reference.py``).
+  So after any failure a partition holds its old rows or its new ones, never a mix.
+- A unit that fills no partition (the vendor served no rows) writes nothing: its partitions keep
+  what they had (the vendor may have narrowed a key's access range; an empty answer is no reason
+  to delete).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Generic, NamedTuple, TypedDict, TypeVar, Unpack
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.http import RequestsCancelled, cancellable
+from pipelines.progress import Ticker
+from pipelines.reference import NO_REFERENCE, Reference
+from pipelines.sources.source import LoadRequest, Source
+from pipelines.storage import Target, Warehouse, read_sql
+
+log = logging.getLogger("markhouse.sources")
+
+T = TypeVar("T")
+U = TypeVar("U")
+Progress = Callable[[str], None]
+
+
+class Partition(NamedTuple):
+    """One partition a unit fills, as ``raw.load_log`` records it (``files``: pages, for a
+    paginated vendor)."""
+
+    venue: str
+    instrument_key: str
+    timestamp_type: str
+    interval: str
+    month: date
+    rows: int
+    files: int
+
+
+LOG_KEYS = ("vendor", *Partition._fields[:5])
+
+
+@dataclass(frozen=True)
+class Staged(Generic[U]):
+    """One unit fetched and validated: the partitions it fills (none: the vendor served no rows)
+    and their rows, as an Arrow table in the raw table's columns or a parquet file to load."""
+
+    unit: U
+    label: str  # names the unit in messages
+    partitions: Sequence[Partition]
+    table: pa.Table | None = None  # read by the load SQL as ``staged_rows``
+    file: Path | None = None  # or as ``$files`` (with ``staged_files``: path -> partition)
+    position: tuple[Any, ...] = ()  # its place in the batch: time order keeps the lake clustered
+    pages: int = 0
+    bytes: int = 0
+    duplicates: int = 0  # repeated rows dropped
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.partitions)
+
+
+@dataclass(frozen=True)
+class RawTable(Generic[U]):
+    """Where a vendor's load writes (``raw.<vendor>_<table>``, by its ``load/<table>.sql``), and
+    what differs in how."""
+
+    source: Source
+    table: str
+    keys: tuple[str, ...]  # the raw table's partition columns
+    unit: str  # what one fetch is, in progress lines ("files", "instrument-months")
+    name: str = ""  # the prefix of its progress lines; default the vendor's name
+    logged: bool = True  # recorded in raw.load_log
+    workers: int = 4  # fetches at once, unless a run says
+    # the partitions a batch replaces beyond those it fills (a vendor replacing a wider unit)
+    also_replace: Callable[[duckdb.DuckDBPyConnection, list[Staged[U]]], pa.Table] | None = None
+    # the reference rows a batch writes, from its rows (else the caller's ``reference``)
+    reference_of: Callable[[pa.Table], Reference] | None = None
+
+    @property
+    def target(self) -> Target:
+        return Target(f"raw.{self.source.name}_{self.table}", self.source.load_sql(self.table), self.keys)
+
+
+@dataclass
+class LoadReport:
+    """What a load did: what every source shows, and the counts of the vendors that have them."""
+
+    months: list[date]
+    rows: int = 0
+    transactions: int = 0
+    seconds: float = 0.0
+    rows_per_month: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    pages: int = 0
+    bytes: int = 0
+    duplicates: int = 0
+    skipped: list[str] = field(default_factory=list)  # what wrote nothing: existing rows kept
+
+
+class Options(TypedDict, total=False):
+    """How a load runs; every vendor's ``load_months`` takes them."""
+
+    workers: int  # fetches at once (default: the raw table's)
+    months_per_transaction: int
+    progress: Progress
+    before_commit: Callable[[], None] | None  # in each batch's transaction, last (tests meet there)
+    reference: Reference  # written with each batch (unless the raw table finds its own)
+
+
+def options_of(request: LoadRequest) -> Options:
+    """A run's options: its resource's workers, its log, the reference rows of its universe."""
+    return {"workers": request.resource.workers, "progress": request.progress, "reference": request.reference}
+
+
+def run(
+    raw: RawTable[U],
+    warehouse: Warehouse,
+    units: Mapping[date, Sequence[U]],
+    fetch: Callable[[U], Staged[U]],
+    *,
+    skipped: Sequence[str] = (),
+    **options: Unpack[Options],
+) -> LoadReport:
+    """Replace the months of ``units`` with what ``fetch`` gets of each unit; raises on the first
+    failure (batches already committed stay, the failing batch changes nothing). ``skipped``: what
+    the vendor found nothing to fetch for (its partitions keep their rows)."""
+    progress = options.get("progress", log.info)
+    before_commit, reference = options.get("before_commit"), options.get("reference", NO_REFERENCE)
+    started = time.perf_counter()
+    name = raw.name or raw.source.name
+    report = LoadReport(sorted(units), skipped=list(skipped))
+    total = sum(len(u) for u in units.values())
+    if not total:
+        return report
+
+    def write(con: duckdb.DuckDBPyConnection, staged: list[Staged[U]]) -> None:
+        for s in staged:
+            report.pages, report.bytes = report.pages + s.pages, report.bytes + s.bytes
+            report.duplicates += s.duplicates
+            if not s.partitions:
+                report.skipped.append(s.label)
+                progress(f"{s.label}: {raw.source.label} served no rows; existing rows kept")
+            elif s.duplicates:
+                progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
+        written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)
+        if written:
+            ref = raw.reference_of(_rows(written)) if raw.reference_of is not None else reference
+            _write_batch(con, raw, written, report, ref.then(con, before_commit))
+        for s in staged:
+            if s.file is not None:
+                s.file.unlink(missing_ok=True)
+
+    def on_batch(done: int, months: int) -> None:
+        pages = f" in {report.pages} pages" if report.pages else ""
+        rate = report.rows / max(time.perf_counter() - started, 1e-9)
+        progress(f"{name}: {done}/{months} months written, {report.rows:,} rows{pages}, {rate:,.0f} rows/s")
+
+    fetch_and_write(
+        warehouse,
+        {m: [partial(fetch, u) for u in units[m]] for m in units},
+        write,
+        workers=options.get("workers", raw.workers),
+        months_per_transaction=options.get("months_per_transaction", 12),
+        on_batch=on_batch,
+        thread_name=f"{raw.source.name}-{raw.table}-fetch",
+        ticker=Ticker(name, raw.unit, total, progress),
+        rows_of=lambda s: s.rows,
+    )
+    report.seconds = time.perf_counter() - started
+    progress(f"{name}: loaded {report.rows:,} rows from {total} {raw.unit} in {report.seconds:.2f}s")
+    return report
+
+
+@contextmanager
+def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> Iterator[Path]:
+    """A folder for a load's downloaded files, beside the catalog, removed afterwards. The pid in
+    its name lets the next writer tell a killed run's leftovers from live work."""
+    root = warehouse.path.parent / ".staging"
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{raw.source.name}-{os.getpid()}-{raw.table}-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _rows(staged: Sequence[Staged[U]]) -> pa.Table:
+    return pa.concat_tables([s.table for s in staged if s.table is not None])
+
+
+def _write_batch(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawTable[U],
+    staged: list[Staged[U]],
+    report: LoadReport,
+    before_commit: Callable[[], None],
+) -> None:
+    logged: dict[tuple[Any, ...], list[int]] = {}  # a partition may come in several files
+    for p in (p for s in staged for p in s.partitions):
+        counts = logged.setdefault(p[:5], [0, 0])
+        counts[0], counts[1] = counts[0] + p.rows, counts[1] + p.files
+    partitions = pa.Table.from_pylist(
+        [
+            {"vendor": raw.source.name, **dict(zip(LOG_KEYS[1:], key, strict=True)), "rows": r, "files": f}
+            for key, (r, f) in logged.items()
+        ]
+    )
+    replaced = partitions.select(list(LOG_KEYS))
+    if raw.also_replace is not None:
+        wider = raw.also_replace(con, staged).cast(replaced.schema)
+        replaced = pa.concat_tables([replaced, wider]).group_by(list(LOG_KEYS)).aggregate([])
+    files = [s for s in staged if s.file is not None]
+    registered = {"staged_partitions": partitions}
+    params: dict[str, Any] = {"loaded_at": datetime.now(UTC)}
+    if files:
+        registered["staged_files"] = pa.Table.from_pylist(
+            [{"path": str(s.file), **s.partitions[0]._asdict()} for s in files]
+        ).select(["path", *LOG_KEYS[1:]])
+        params["files"] = [str(s.file) for s in files]
+    else:
+        registered["staged_rows"] = _rows(staged)
+    targets = [raw.target]
+    if raw.logged:
+        targets.append(Target("raw.load_log", read_sql("load/load_log")))
+    result = Warehouse.replace_partitions(
+        con,
+        partitions=replaced,
+        targets=targets,
+        params=params,
+        registered=registered,
+        before_commit=before_commit,
+        expected_rows=sum(s.rows for s in staged),
+    )
+    report.rows += result.rows
+    report.transactions += 1
+    report.files += len(files)
+    for key, (r, _) in logged.items():
+        month = f"{key[4]:%Y-%m}"
+        report.rows_per_month[month] = report.rows_per_month.get(month, 0) + r
+
+
+def fetch_and_write(
+    warehouse: Warehouse,
+    jobs: Mapping[date, Sequence[Callable[[], T]]],
+    write_batch: Callable[[duckdb.DuckDBPyConnection, list[T]], None],
+    *,
+    workers: int,
+    months_per_transaction: int,
+    on_batch: Callable[[int, int], None],
+    thread_name: str = "fetch",
+    ticker: Ticker | None = None,
+    rows_of: Callable[[T], int] = lambda _: 0,
+) -> None:
+    """Run every month's jobs, then ``write_batch`` each run of ``months_per_transaction`` months'
+    results; ``on_batch(months_done, months_total)`` after each commit. ``ticker`` hears of every
+    finished job (``rows_of`` its result) and ticks while the writer waits, so a person sees
+    movement every few seconds, not only per committed batch."""
+    months = sorted(jobs)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
+    cancel = threading.Event()
+
+    def cancellable_job(job: Callable[[], T]) -> Callable[[], T]:
+        def run() -> T:
+            with cancellable(cancel):
+                return job()
+
+        return run
+
+    def counted(future: Future[T]) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            cancel.set()  # the run fails with it: the other fetches stop at their next request
+        elif ticker is not None:
+            ticker.unit_done(rows_of(future.result()))
+
+    try:
+        futures: dict[date, list[Future[T]]] = {
+            m: [pool.submit(cancellable_job(job)) for job in jobs[m]] for m in months
+        }
+        for pending in futures.values():
+            for future in pending:
+                future.add_done_callback(counted)
+        done = 0
+        with warehouse.writer(shared=True) as con:  # vendors may load side by side
+            for i in range(0, len(months), months_per_transaction):
+                batch = months[i : i + months_per_transaction]
+                waiting = [f for m in batch for f in futures[m]]
+                every = ticker.every if ticker is not None else None
+                while wait(waiting, timeout=every, return_when=FIRST_EXCEPTION)[1]:
+                    if any(f.done() and f.exception() for f in waiting):
+                        break
+                    if ticker is not None:
+                        ticker.tick()
+                failure = _cause([f for pending in futures.values() for f in pending])
+                if failure is not None:
+                    raise failure
+                write_batch(con, [f.result() for f in waiting])
+                done += len(batch)
+                on_batch(done, len(months))
+                if ticker is not None:
+                    ticker.months_done(done, len(months))
+    except BaseException:
+        cancel.set()  # a failure or an interrupt: the fetches still running stop at their next request
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _cause(futures: Sequence[Future[T]]) -> BaseException | None:
+    """The failure to report among finished fetches: one that is not a fetch stopped because of
+    it (a cancelled request in an earlier month must not hide the later month's real error)."""
+    failures = [e for f in futures if f.done() and not f.cancelled() and (e := f.exception()) is not None]
+    return next(
+        (e for e in failures if not isinstance(e, RequestsCancelled)), failures[0] if failures else None
+    )
