@@ -177,7 +177,7 @@ def markhouse(args: dict[str, Any]) -> dict[str, float]:
 def marts_one_month(args: dict[str, Any]) -> dict[str, float]:
     """Rebuilding the marts after reloading one month, on an existing warehouse."""
     from pipelines.models import refresh_marts
-    from pipelines.storage import Warehouse
+    from pipelines.warehouse.lake import Warehouse
 
     with Warehouse(args["lake"]).writer() as con:
         t = time.perf_counter()
@@ -188,7 +188,7 @@ def marts_one_month(args: dict[str, Any]) -> dict[str, float]:
 def _fresh_lake(catalog: str) -> None:
     import shutil
 
-    from pipelines.storage import Warehouse
+    from pipelines.warehouse.lake import Warehouse
 
     wh = Warehouse(catalog)
     for path in (wh.path, Path(f"{wh.path}-wal"), Path(f"{wh.path}-shm"), wh.lock_path):
@@ -199,7 +199,7 @@ def _fresh_lake(catalog: str) -> None:
 def limit_lake(args: dict[str, Any]) -> dict[str, float]:
     """The raw load limit into the same storage: one INSERT ... SELECT over every local file into a
     month-partitioned DuckLake table (what the floor counts)."""
-    from pipelines.storage import Warehouse
+    from pipelines.warehouse.lake import Warehouse
 
     catalog = str(Path(args["lake"]).with_name("limit-lake.sqlite"))
     _fresh_lake(catalog)
@@ -225,7 +225,8 @@ def floor(args: dict[str, Any]) -> dict[str, float]:
     write the materialized marts' rows once into a fresh DuckLake (the same storage). Together with
     the raw load limit into that storage, the least any implementation of CONTRACT.md's
     materialized marts can take on this machine (publishing no longer copies anything)."""
-    from pipelines.storage import Warehouse, data_bytes
+    from pipelines.warehouse.lake import Warehouse
+    from pipelines.warehouse.maintenance import data_bytes
 
     source = Warehouse(args["lake"])
     target = str(source.path.with_name("floor.sqlite"))
@@ -259,14 +260,14 @@ def serving_queries(args: dict[str, Any]) -> dict[str, float]:
     that file and on the serving file of views over parquet (median of 3 each)."""
     import statistics
 
-    from pipelines.storage import (
+    from pipelines.summary import EXAMPLES, SUMMARY_SQL
+    from pipelines.warehouse.lake import Warehouse
+    from pipelines.warehouse.serving import (
         SERVING_STORAGE_VERSION,
-        Warehouse,
         in_dependency_order,
         open_serving,
         view_body,
     )
-    from pipelines.summary import EXAMPLES, SUMMARY_SQL
 
     legacy = Path(args["lake"]).with_name("legacy-serving.duckdb")
     legacy.unlink(missing_ok=True)
@@ -381,8 +382,8 @@ def kaiko_markhouse(args: dict[str, Any]) -> dict[str, float]:
     from pipelines.sources.kaiko.client import KaikoClient
     from pipelines.sources.kaiko.load import Series, load_months
     from pipelines.sources.kaiko.mapping import to_kaiko
-    from pipelines.storage import Warehouse
     from pipelines.symbology import parse_symbol
+    from pipelines.warehouse.lake import Warehouse
 
     _fresh_lake(args["lake"])
     warehouse = Warehouse(args["lake"])

@@ -14,7 +14,7 @@ import dagster as dg
 
 from pipelines.resources import WarehouseResource
 from pipelines.status import ProblemKind, build_report
-from pipelines.storage import open_serving
+from pipelines.warehouse.serving import open_serving
 
 DIVERGENCE_SQL = """
 select vendor_a, vendor_b, venue, instrument_key, interval, count(*) as intervals,

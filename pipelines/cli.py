@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import sources
 from pipelines.errors import ExitCode, RequestError, diagnose
+from pipelines.months import Month, parse_month, partition_key
 from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
 
-def _month(text: str) -> date:
+def _month(text: str) -> Month:
     try:
-        year, month = text.split("-")
-        return date(int(year), int(month), 1)
+        return parse_month(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
 
@@ -93,12 +93,12 @@ def _backfill(args: argparse.Namespace) -> int:
     _say(f"markhouse: backfill {args.start:%Y-%m}..{args.end:%Y-%m} of {loads}: starting")
 
     from pipelines.resources import settle_killed_run
-    from pipelines.storage import Warehouse
+    from pipelines.warehouse.lake import Warehouse
 
     run_id = str(uuid.uuid4())
     holder = f"run {run_id[:8]} (markhouse backfill, pid {os.getpid()} on {socket.gethostname()})"
     warehouse = Warehouse(settings.warehouse_path)
-    # the whole run holds the warehouse: its steps share this process's writer (pipelines.storage)
+    # the whole run holds the warehouse: its steps share this process's writer (pipelines.warehouse.concurrency)
     with (
         warehouse.writer(wait_seconds=args.wait, holder=holder, run_id=run_id, on_wait=_say),
         _instance() as instance,
@@ -151,9 +151,10 @@ def _run_backfill(
     import dagster as dg
 
     from pipelines.definitions import defs, partitions
+    from pipelines.partitions import RANGE_END, RANGE_START
 
     keys = partitions.get_partition_keys()
-    start_key, end_key = f"{args.start:%Y-%m-%d}", f"{args.end:%Y-%m-%d}"
+    start_key, end_key = partition_key(args.start), partition_key(args.end)
     if start_key not in keys or end_key not in keys:
         raise RequestError(
             f"months must lie within {keys[0][:7]} .. {keys[-1][:7]} (start_month in {universe_path})",
@@ -189,8 +190,8 @@ def _run_backfill(
         run_id=run_id,
         raise_on_error=False,
         tags={
-            "dagster/asset_partition_range_start": start_key,
-            "dagster/asset_partition_range_end": end_key,
+            RANGE_START: start_key,
+            RANGE_END: end_key,
             COMMAND_TAG: "backfill",
         },
         # those vendors' sources and the marts (with their checks)
@@ -271,7 +272,7 @@ def _say(line: str) -> None:
 
 def _current_layout(settings: Settings) -> None:
     """A warehouse of the previous layout stops every command with what to run."""
-    from pipelines.storage import LegacyWarehouseError, Warehouse
+    from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse
 
     try:
         Warehouse(settings.warehouse_path).check_layout()
@@ -292,13 +293,9 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
     """Import a previous-layout warehouse file once: raw and reference rows copied, marts rebuilt
     by the current SQL, the result published."""
     from pipelines.models import refresh_marts
-    from pipelines.storage import (
-        LegacyWarehouseError,
-        Warehouse,
-        import_legacy,
-        loaded_months,
-        publish_serving,
-    )
+    from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, loaded_months
+    from pipelines.warehouse.legacy import import_legacy
+    from pipelines.warehouse.serving import publish_serving
 
     settings = Settings.from_env()
     warehouse = Warehouse(settings.warehouse_path)
@@ -321,7 +318,8 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    from pipelines.storage import Warehouse, maintain
+    from pipelines.warehouse.lake import Warehouse
+    from pipelines.warehouse.maintenance import maintain
 
     settings = Settings.from_env()
     retention = timedelta(
@@ -337,7 +335,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
-    from pipelines.storage import Warehouse
+    from pipelines.warehouse.lake import Warehouse
 
     settings = Settings.from_env()
     snapshots = Warehouse(settings.warehouse_path).snapshots()
@@ -353,7 +351,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     """Query (or export) the warehouse at the latest published snapshot, or at an earlier one."""
     import duckdb
 
-    from pipelines.storage import NothingPublishedError, Warehouse
+    from pipelines.warehouse.lake import NothingPublishedError, Warehouse
 
     settings = Settings.from_env()
     try:

@@ -10,6 +10,7 @@ import dagster as dg
 from pipelines.checks import build_mart_checks
 from pipelines.maintenance import maintenance_job, nightly_maintenance, warehouse_files
 from pipelines.marts import build_mart_assets, build_report_asset
+from pipelines.months import partition_key
 from pipelines.partitions import monthly_partitions
 from pipelines.resources import WarehouseResource, judgement_time
 from pipelines.settings import Settings
@@ -25,7 +26,7 @@ universe = load_universe(settings.universe_path)
 partitions = monthly_partitions(universe.start_month)
 
 source_assets = [a for source in sources() for a in build_source_assets(source, universe, partitions)]
-mart_assets = build_mart_assets(partitions, [a.key for a in source_assets])
+mart_assets = build_mart_assets([a.key for a in source_assets])
 
 refresh_job = dg.define_asset_job(
     "refresh",
@@ -38,8 +39,9 @@ refresh_job = dg.define_asset_job(
 def daily_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Refresh the running month every day: vendors publish it as daily files."""
     now = context.scheduled_execution_time or datetime.now(UTC)
-    key = now.strftime("%Y-%m-01")
-    return dg.RunRequest(run_key=f"current-month-{now:%Y-%m-%d}", partition_key=key)
+    return dg.RunRequest(
+        run_key=f"current-month-{now:%Y-%m-%d}", partition_key=partition_key(now.date().replace(day=1))
+    )
 
 
 mart_checks = build_mart_checks(settings.max_age_hours, settings.divergence_bps, judgement_time)

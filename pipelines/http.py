@@ -23,11 +23,9 @@ from typing import Any
 import requests
 import urllib3
 
-log = logging.getLogger("markhouse.http")
+from pipelines.redaction import redact
 
-_SIGNED_PARAMS = re.compile(
-    r"(?i)(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|api_key|apikey|token)=[^&\s\"'<>]+"
-)
+log = logging.getLogger("markhouse.http")
 
 
 class RedactingFilter(logging.Filter):
@@ -41,15 +39,6 @@ class RedactingFilter(logging.Filter):
 
 
 logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Hide presigned-URL signatures and the given secret values in ``text``."""
-    text = _SIGNED_PARAMS.sub(lambda m: f"{m.group(1)}=REDACTED", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "REDACTED")
-    return text
 
 
 class VendorHTTPError(RuntimeError):

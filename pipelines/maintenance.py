@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.resources import WarehouseResource
-from pipelines.storage import maintain
+from pipelines.warehouse.maintenance import maintain
 
 
 @dg.asset(

@@ -16,17 +16,16 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import duckdb
-import yaml
 
 from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
-from pipelines.storage import LAKE, schema_sql, transaction
+from pipelines.warehouse.concurrency import transaction
+from pipelines.warehouse.lake import LAKE, ensure_tables, schema_sql
+from pipelines.warehouse.serving import MARTS_DOCS, comment_statements, mart_docs
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -126,12 +125,13 @@ def _empty_window() -> dict[str, datetime]:
 DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS}
 
 
-MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"
-
-
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
     """(Re)create every view and make sure every incremental table exists, partitioned by month,
     with comments. One transaction: one snapshot per refresh, not one per view."""
+    from pipelines import sources
+
+    # every source's raw tables, which the staging views read (a vendor folder's own DDL)
+    ensure_tables(con, "\n".join(s.raw_ddl() for s in sources.sources()))
     with transaction(con):
         _build_views(con, report_settings)
 
@@ -184,40 +184,6 @@ def _build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, f
 
 def _names(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
     return {name for (name,) in con.execute(sql).fetchall()}
-
-
-def mart_docs(path: Path = MARTS_DOCS) -> dict[str, Any]:
-    """``marts.yml`` parsed, once per process while the file is unchanged: every publish writes its
-    comments, and parsing it took longer than the rest of publishing a view."""
-    stat = path.stat()
-    return _parsed_yaml(path, stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=4)
-def _parsed_yaml(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where installed
-    docs: dict[str, Any] = yaml.load(path.read_text(), Loader=loader)
-    return docs
-
-
-def comment_statements(
-    docs: Mapping[str, Any], kinds: Mapping[str, str], view_columns: bool = True
-) -> list[str]:
-    """The COMMENT statements that document the marts in ``kinds`` (name -> 'table' or 'view');
-    marts missing from ``kinds`` are skipped, and so are view columns unless ``view_columns``."""
-    out = []
-    for table, spec in docs.items():
-        noun = kinds.get(table)
-        if noun is None:
-            continue
-        out.append(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
-        if noun == "view" and not view_columns:
-            continue
-        out += [
-            f"comment on column marts.{table}.{column} is {_quote(text)}"
-            for column, text in spec["columns"].items()
-        ]
-    return out
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection, path: Path, view_columns: bool = True) -> None:

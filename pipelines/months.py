@@ -1,4 +1,6 @@
-"""Calendar-month arithmetic, once (every source is partitioned by UTC month)."""
+"""The month, once: every source is partitioned by UTC calendar month, and a month is one type from
+the command line to the SQL, a ``date`` on the 1st (a DATE in SQL); only Dagster's partition keys
+are strings, converted here."""
 
 from __future__ import annotations
 
@@ -6,6 +8,30 @@ from datetime import UTC, date, datetime
 from typing import TypeVar
 
 D = TypeVar("D", date, datetime)
+
+Month = date
+"""The first day of a UTC calendar month."""
+
+
+def parse_month(text: str) -> Month:
+    """``YYYY-MM`` (the command line) or a partition key ``YYYY-MM-01``; ValueError otherwise."""
+    year, month, *day = text.split("-")
+    if day not in ([], ["01"]):
+        raise ValueError(f"not a month: {text!r}")
+    return date(int(year), int(month), 1)
+
+
+def partition_key(month: Month) -> str:
+    """Dagster's key of the month's partition."""
+    return f"{month:%Y-%m-%d}"
+
+
+def months_between(first: Month, last: Month) -> list[Month]:
+    """``first`` through ``last``, inclusive."""
+    out = [first]
+    while out[-1] < last:
+        out.append(next_month(out[-1]))
+    return out
 
 
 def next_month(d: D) -> D:

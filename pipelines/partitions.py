@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
 
-from pipelines.universe import UniverseInstrument
+from pipelines.months import Month, months_between, parse_month, partition_key
+from pipelines.universe.instruments import UniverseInstrument
 
 
 def monthly_partitions(start_month: date) -> dg.MonthlyPartitionsDefinition:
     """Months from ``start_month`` through the current one (``end_offset=1`` adds the running month,
     which the vendors serve as daily files)."""
-    return dg.MonthlyPartitionsDefinition(start_date=start_month.strftime("%Y-%m-%d"), end_offset=1)
+    return dg.MonthlyPartitionsDefinition(start_date=partition_key(start_month), end_offset=1)
 
 
-def partition_months(keys: list[str]) -> list[date]:
-    """Partition keys (``YYYY-MM-DD``, first of month) as dates."""
-    return [date.fromisoformat(k) for k in keys]
+def partition_months(keys: Sequence[str]) -> list[Month]:
+    return [parse_month(k) for k in keys]
+
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def run_months(tags: Mapping[str, str]) -> list[Month] | None:
+    """The months a run covers, from its tags (one partition, or a single-run range), for the
+    assets that are not partitioned themselves (the marts: whole-history tables refreshed for the
+    run's months); None when the run names no month."""
+    if "dagster/partition" in tags:
+        return [parse_month(tags["dagster/partition"])]
+    if RANGE_START in tags and RANGE_END in tags:
+        return months_between(parse_month(tags[RANGE_START]), parse_month(tags[RANGE_END]))
+    return None
 
 
 def source_asset(

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from pipelines.storage import read_sql
-from pipelines.universe import UniverseInstrument
+from pipelines.universe.instruments import UniverseInstrument
+from pipelines.warehouse.lake import read_sql
 
 
 @dataclass(frozen=True)

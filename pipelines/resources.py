@@ -19,7 +19,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.settings import MARK_LAST_GAP_BPS, RETENTION_HOURS
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 _embedded: Any = None
 _embedded_lock = threading.Lock()
@@ -54,7 +54,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def writer(self, context: dg.AssetExecutionContext) -> Iterator[duckdb.DuckDBPyConnection]:
         """The step's hold on the warehouse, named for its run: shared with the command's when
         ``markhouse backfill`` runs the job in its own process; taken here for a run the daemon
-        or the UI launched (``pipelines.storage`` tells the whole story)."""
+        or the UI launched (``pipelines.warehouse.concurrency`` tells the whole story)."""
         warehouse = self.get()
         command = context.run.tags.get(COMMAND_TAG)
         holder = (

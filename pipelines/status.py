@@ -13,7 +13,8 @@ from enum import Enum
 from pathlib import Path
 
 from pipelines.months import next_month
-from pipelines.storage import open_serving, read_sql
+from pipelines.warehouse.lake import read_sql
+from pipelines.warehouse.serving import open_serving
 
 INTERVAL_SECONDS = {
     "1m": 60,

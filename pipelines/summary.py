@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.months import next_month
-from pipelines.storage import open_serving
+from pipelines.warehouse.serving import open_serving
 
 SUMMARY_SQL = """
 select vendor, venue, instrument_key, timestamp_type, interval, strftime(date_trunc('month', ts), '%Y-%m') as month,

@@ -20,7 +20,7 @@ from pipelines import sources
 from pipelines.emulator.server import Emulator
 from pipelines.http import RetryPolicy
 from pipelines.sources.aperiodic.client import AperiodicClient
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ from pipelines.models import refresh_marts
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series, load_months
 from pipelines.sources.aperiodic.schema import DERIVED_COLUMNS, FileValidationError
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 from tests.conftest import FAST_RETRY
 from tests.test_cayolargo_models import PERP as DERIBIT_PERP
 from tests.test_cayolargo_models import add_instruments as add_deribit_instruments

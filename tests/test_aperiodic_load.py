@@ -19,7 +19,7 @@ from pipelines.http import VendorHTTPError
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series, load_months
 from pipelines.sources.aperiodic.schema import FileValidationError
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 from tests.conftest import FAST_RETRY
 
 BTC = "perpetual-BTC-USDT:USDT"
@@ -192,7 +192,7 @@ KILLED_WRITER = textwrap.dedent(
     from pipelines.emulator.server import Emulator
     from pipelines.sources.aperiodic.client import AperiodicClient
     from pipelines.sources.aperiodic.load import Series, load_months
-    from pipelines.storage import Warehouse
+    from pipelines.warehouse.lake import Warehouse
 
     def pause():
         print("inside-transaction", flush=True)
@@ -251,7 +251,7 @@ def test_the_next_writer_removes_what_a_killed_writer_left(aperiodic, warehouse)
 SNAPSHOT_READER = textwrap.dedent(
     """
     import sys
-    from pipelines.storage import Warehouse
+    from pipelines.warehouse.lake import Warehouse
 
     with Warehouse(sys.argv[1]).reader(snapshot=int(sys.argv[2])) as con:
         print(con.execute("select count(*) from t").fetchone()[0], flush=True)
@@ -262,7 +262,7 @@ SNAPSHOT_READER = textwrap.dedent(
 
 
 def test_a_reader_in_another_process_never_blocks_the_writer_and_keeps_its_snapshot(warehouse) -> None:  # type: ignore[no-untyped-def]
-    from pipelines.storage import current_snapshot
+    from pipelines.warehouse.lake import current_snapshot
 
     with warehouse.writer() as con:
         con.execute("create table if not exists t (x int)")
@@ -295,7 +295,7 @@ def test_a_reader_in_another_process_never_blocks_the_writer_and_keeps_its_snaps
 def test_replace_rolls_back_when_the_insert_count_differs_from_what_was_validated(warehouse) -> None:  # type: ignore[no-untyped-def]
     import pyarrow as pa
 
-    from pipelines.storage import Target
+    from pipelines.warehouse.lake import Target
 
     with warehouse.writer() as con:
         con.execute("create table t (k varchar, v int)")

@@ -18,7 +18,7 @@ from pipelines.sources.cayolargo import emulator as emu_cayolargo
 from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.load import load_months
 from pipelines.sources.cayolargo.schema import PageValidationError, validate_page
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 from tests.conftest import FAST_RETRY
 
 MARCH, APRIL = date(2026, 3, 1), date(2026, 4, 1)

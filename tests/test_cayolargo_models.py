@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines.models import refresh_marts
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 PERP = "perpetual-BTC-USD:BTC"
 MAR = "future-BTC-USD:BTC-20260327"

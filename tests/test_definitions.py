@@ -34,7 +34,7 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_assets_are_monthly_single_run_and_grouped_by_vendor_with_no_pool() -> None:
+def test_raw_assets_are_monthly_every_asset_single_run_grouped_by_vendor_with_no_pool() -> None:
     from pipelines.definitions import defs
 
     graph = defs.resolve_asset_graph()
@@ -42,17 +42,18 @@ def test_assets_are_monthly_single_run_and_grouped_by_vendor_with_no_pool() -> N
     assert {"raw/aperiodic_derivative_price", "marts/fct_price_interval", "marts/rpt_coverage"} <= keys
     assert {"raw/aperiodic_funding", "raw/aperiodic_open_interest"} <= keys  # the demo loads every metric
     maintenance = dg.AssetKey(["maintenance", "warehouse_files"])
-    whole = {maintenance, dg.AssetKey(["report"])}  # what is drawn or kept of the whole warehouse
     for assets_def in defs.resolve_all_asset_specs():
-        if assets_def.key not in whole:
+        if assets_def.key.path[0] == "raw":  # each source's raw tables: a partition per month
             assert isinstance(assets_def.partitions_def, dg.MonthlyPartitionsDefinition)
+        else:  # whole-history tables refreshed for the run's months, the report, the files
+            assert assets_def.partitions_def is None, assets_def.key
     groups: dict[str, str] = {}
     for node in graph.asset_nodes:
-        if node.key not in whole:
+        if node.key != maintenance:  # a month range of the refresh job is one run
             assert node.backfill_policy == dg.BackfillPolicy.single_run()
         if node.key.path[0] == "raw":
             groups[node.key.path[-1]] = node.group_name
-        # who writes the warehouse when is its own lock (pipelines.storage), not a Dagster pool
+        # who writes the warehouse when is its own lock (pipelines.warehouse.concurrency), not a pool
         assert not node.pools, node.key
     assert {table.split("_")[0] for table in groups} == {"aperiodic", "kaiko", "cayolargo"}
     assert all(group == table.split("_")[0] for table, group in groups.items())

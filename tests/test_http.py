@@ -18,7 +18,7 @@ import pytest
 
 from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError, redact
 from pipelines.sources.loader import fetch_and_write
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 
 def test_redact_presigned_url_and_secrets() -> None:

@@ -21,9 +21,9 @@ from pipelines.sources.kaiko.client import KaikoClient, PageError, parse_page
 from pipelines.sources.kaiko.load import Series, load_months
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.schema import MonthValidationError
-from pipelines.storage import Warehouse
 from pipelines.symbology import parse_symbol
-from pipelines.universe import UniverseInstrument
+from pipelines.universe.instruments import UniverseInstrument
+from pipelines.warehouse.lake import Warehouse
 from tests.conftest import FAST_RETRY
 
 KAIKO_RETRY = FAST_RETRY

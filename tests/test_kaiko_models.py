@@ -15,8 +15,8 @@ from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series, load_months
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.universe import vendor_names
-from pipelines.storage import Warehouse
 from pipelines.universe import load_universe
+from pipelines.warehouse.lake import Warehouse
 from tests.test_kaiko_load import KAIKO_RETRY
 
 VENUE = "binance-futures"
@@ -163,8 +163,7 @@ def test_the_kaiko_asset_is_wired_like_the_others() -> None:
     node = graph.get(dg.AssetKey(["raw", "kaiko_derivative_price"]))
     assert node.group_name == "kaiko"
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
-    assert node.pools == {"markhouse_load_kaiko"}  # its own writer pool: loads beside the other vendors
-    assert graph.get(dg.AssetKey(["marts", "fct_price_interval"])).pools == {"markhouse_warehouse"}
+    assert not node.pools  # the warehouse's own lock orders its writers (pipelines.warehouse.concurrency)
     assert isinstance(node.partitions_def, dg.MonthlyPartitionsDefinition)
     marts = graph.get(dg.AssetKey(["marts", "fct_price_interval"]))
     assert dg.AssetKey(["raw", "kaiko_derivative_price"]) in marts.parent_keys

@@ -14,16 +14,9 @@ import pytest
 from pipelines.cli import main
 from pipelines.models import refresh_marts
 from pipelines.sources.aperiodic.load import Series, load_months
-from pipelines.storage import (
-    LegacyWarehouseError,
-    Warehouse,
-    current_snapshot,
-    data_bytes,
-    maintain,
-    open_serving,
-    publish_serving,
-    schema_sql,
-)
+from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, current_snapshot, schema_sql
+from pipelines.warehouse.maintenance import data_bytes, maintain
+from pipelines.warehouse.serving import open_serving, publish_serving
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKER = REPO.parent / "shared" / "tools" / "check_contract.py"
@@ -287,7 +280,7 @@ def test_a_previous_layout_file_is_named_with_the_command_then_imported_once(
 
 
 # Loads one instrument's March, and waits inside its transaction until the other loader has
-# started: one host writes one run at a time (pipelines.storage), so the other waits for this
+# started: one host writes one run at a time (pipelines.warehouse.concurrency), so the other waits for this
 # commit, then makes its own.
 SIDE_BY_SIDE = """
 import sys, time
@@ -296,7 +289,7 @@ from pathlib import Path
 from pipelines.emulator.server import Emulator
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series, load_months
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 catalog, me, other = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from pipelines.models import month_windows, refresh_marts
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 BTC = "perpetual-BTC-USDT:USDT"
 

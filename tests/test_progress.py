@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipelines.progress import TerminalHandler, Ticker
 from pipelines.sources.loader import fetch_and_write
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 
 def test_the_writer_ticks_while_fetches_are_still_running(tmp_path: Path) -> None:

@@ -34,15 +34,10 @@ from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series as KaikoSeries
 from pipelines.sources.kaiko.load import load_months as load_kaiko
 from pipelines.sources.kaiko.mapping import KaikoCode
-from pipelines.storage import (
-    Warehouse,
-    WarehouseCorruptError,
-    open_serving,
-    process_exists,
-    publish_serving,
-    remove_stale_temporaries,
-)
 from pipelines.universe import UniverseError, load_universe
+from pipelines.warehouse.concurrency import process_exists, remove_stale_temporaries
+from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
+from pipelines.warehouse.serving import open_serving, publish_serving
 from tests.conftest import FAST_RETRY, isolated_environment
 
 REPO = Path(__file__).resolve().parent.parent
@@ -321,7 +316,7 @@ PAUSED_STEP = textwrap.dedent(
     import os
     import time
 
-    from pipelines.storage import Warehouse
+    from pipelines.warehouse.lake import Warehouse
 
     def paused(*args, **kwargs):
         print("inside-writer", os.getpid(), flush=True)

@@ -22,7 +22,8 @@ from pipelines.models import build_views, refresh_marts
 from pipelines.report import Report, ReportInputError, build_charts, write_report
 from pipelines.report.charts import Chart
 from pipelines.report.data import read_report_data
-from pipelines.storage import Warehouse, open_serving, publish_serving
+from pipelines.warehouse.lake import Warehouse
+from pipelines.warehouse.serving import open_serving, publish_serving
 from tests.test_cayolargo_models import JUN, MAR, PERP, add_instruments, at, insert
 
 CHARTS = ("term_structure", "carry", "mark_last_gap", "vendor_divergence", "coverage")

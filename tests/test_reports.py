@@ -10,7 +10,8 @@ import pytest
 from pipelines.cli import main
 from pipelines.models import build_views, refresh_marts
 from pipelines.sources.aperiodic.load import Series, load_months
-from pipelines.storage import Warehouse, publish_serving
+from pipelines.warehouse.lake import Warehouse
+from pipelines.warehouse.serving import publish_serving
 
 BTC, ETH = "perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT"
 BOTH = [Series("binance-futures", s, "1h", "exchange") for s in (BTC, ETH)]

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from pipelines.models import refresh_marts
 from pipelines.sources.aperiodic.load import Series, load_months
-from pipelines.storage import SERVING_STORAGE_VERSION, publish_serving
+from pipelines.warehouse.serving import SERVING_STORAGE_VERSION, publish_serving
 
 REPO = Path(__file__).resolve().parent.parent
 BOTH = [
@@ -44,7 +44,8 @@ WRITER = textwrap.dedent(
     from pipelines.models import refresh_marts
     from pipelines.sources.aperiodic.client import AperiodicClient
     from pipelines.sources.aperiodic.load import Series, load_months
-    from pipelines.storage import Warehouse, publish_serving
+    from pipelines.warehouse.lake import Warehouse
+    from pipelines.warehouse.serving import publish_serving
 
     def pause():
         print("writing", flush=True)

@@ -17,6 +17,7 @@ import pytest
 
 from pipelines.emulator.server import Emulator
 from pipelines.models import refresh_marts
+from pipelines.redaction import redact
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series as AperiodicSeries
 from pipelines.sources.aperiodic.load import load_months as load_aperiodic
@@ -24,7 +25,8 @@ from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series as KaikoSeries
 from pipelines.sources.kaiko.load import load_months as load_kaiko
 from pipelines.sources.kaiko.mapping import KaikoCode
-from pipelines.storage import Warehouse, publish_serving, redact
+from pipelines.warehouse.lake import Warehouse
+from pipelines.warehouse.serving import publish_serving
 
 pgserver = pytest.importorskip("pgserver")  # a dev dependency: make install puts it in .venv
 
@@ -43,7 +45,7 @@ import sys, time
 from datetime import date
 from pathlib import Path
 from pipelines.emulator.server import Emulator
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 vendor, me, other = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 BTC, MARCH = "perpetual-BTC-USDT:USDT", date(2026, 3, 1)
@@ -77,7 +79,7 @@ print("committed", flush=True)
 READER = """
 import json, sys
 from pathlib import Path
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 stop = Path(sys.argv[1])
 warehouse = Warehouse("markhouse.sqlite")

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines import backfill_plan, sources, storage
+from pipelines import backfill_plan, sources
 from pipelines.cli import build_parser
 from pipelines.emulator.server import Emulator
 from pipelines.models import build_views
@@ -17,6 +17,7 @@ from pipelines.partitions import monthly_partitions
 from pipelines.sources.assets import build_source_assets
 from pipelines.sources.source import VENDOR_TAG, Loaded, LoadRequest, RawAsset, Source
 from pipelines.universe import UniverseError, load_universe
+from pipelines.warehouse.lake import Warehouse
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = REPO / "pipelines" / "sources"
@@ -134,9 +135,9 @@ def test_a_fourth_sources_sql_folder_takes_its_rows_to_the_shared_observations(
     everything = (*sources.sources(), fourth)
     monkeypatch.setattr(sources, "sources", lambda: everything)
     assert fourth.raw_tables() == ["raw.fourth_price"]
-    assert "raw.fourth_price" in storage.partitioned_by_month()
-    warehouse = storage.Warehouse(tmp_path / "lake.sqlite")
+    warehouse = Warehouse(tmp_path / "lake.sqlite")
     with warehouse.writer() as con:
+        build_views(con)  # the models' layer creates every source's raw tables it reads
         con.execute(
             "insert into raw.fourth_price values ('deribit', 'perpetual-BTC-USD:BTC', date '2026-03-01', "
             "timestamptz '2026-03-01 00:00:00+00', 6412.5)"

@@ -14,7 +14,8 @@ from typing import Any
 import duckdb
 
 from pipelines.status import INTERVAL_SECONDS
-from pipelines.storage import open_serving, read_sql
+from pipelines.warehouse.lake import read_sql
+from pipelines.warehouse.serving import open_serving
 
 Columns = dict[str, list[Any]]
 

@@ -44,7 +44,7 @@ from pipelines.http import RequestsCancelled, cancellable
 from pipelines.progress import Ticker
 from pipelines.reference import NO_REFERENCE, Reference
 from pipelines.sources.source import LoadRequest, Source
-from pipelines.storage import Target, Warehouse, read_sql
+from pipelines.warehouse.lake import Target, Warehouse, read_sql
 
 log = logging.getLogger("markhouse.sources")
 
@@ -312,7 +312,7 @@ def fetch_and_write(
             for future in pending:
                 future.add_done_callback(counted)
         done = 0
-        with warehouse.writer(shared=True) as con:  # vendors may load side by side
+        with warehouse.writer() as con:  # vendors may load side by side
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
                 waiting = [f for m in batch for f in futures[m]]

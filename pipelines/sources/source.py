@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,14 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.settings import SQL_DIR
+from pipelines.warehouse.lake import CREATE_TABLE
 
 if TYPE_CHECKING:
     from pipelines.reference import Reference, VendorName
-    from pipelines.storage import Warehouse
-    from pipelines.universe import UniverseInstrument
+    from pipelines.universe.instruments import UniverseInstrument
+    from pipelines.warehouse.lake import Warehouse
 
-CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)
-"""The tables a DDL file creates (``schema.table``), read by the warehouse and the sources."""
 
 VENDOR_TAG = "markhouse/vendor"
 """Tag on every source asset: ``markhouse backfill --vendor`` selects by it, not by asset name."""

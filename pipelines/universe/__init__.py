@@ -12,23 +12,13 @@ from typing import Any
 
 import yaml
 
-from pipelines.symbology import Instrument, SymbolError, parse_symbol
-from pipelines.venues import VenueError, get_venue
+from pipelines import sources
+from pipelines.universe.instruments import UniverseError, brief
 
 MAX_FILE_BYTES = 1 << 20
 """A universe lists instruments by hand; a file over 1 MiB is a mistake (or an attack), not a universe."""
 EARLIEST_MONTH = date(2009, 1, 1)
 """No crypto derivative traded before 2009 (the first bitcoin block): an earlier month is a typo."""
-
-
-class UniverseError(ValueError):
-    """The universe file is wrong; the message names the file and the entry."""
-
-
-def brief(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters: an error shows the entry, not a whole structure."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -43,18 +33,6 @@ class _NoAliasLoader(yaml.SafeLoader):
                 problem_mark=event.start_mark,
             )
         return super().compose_node(parent, index)
-
-
-@dataclass(frozen=True)
-class UniverseInstrument:
-    venue: str
-    instrument: Instrument
-    contract_size: float | None
-    funding_interval_hours: float | None
-
-    @property
-    def instrument_key(self) -> str:
-        return self.instrument.instrument_key
 
 
 @dataclass(frozen=True)
@@ -84,33 +62,6 @@ def _month(value: Any, where: str) -> date:
     return first
 
 
-def _positive_number(entry: dict[str, Any], name: str, default: float | None, where: str) -> float | None:
-    value = entry.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-        raise UniverseError(f"{where}: {name} must be a positive number, got {brief(value)}")
-    return float(value)
-
-
-def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
-    """One ``{venue, symbol[, funding_interval_hours, contract_size]}`` entry, validated."""
-    if not isinstance(entry, dict) or "venue" not in entry or "symbol" not in entry:
-        raise UniverseError(f"{where}: each instrument needs 'venue' and 'symbol', got {brief(entry)}")
-    try:
-        venue = get_venue(str(entry["venue"]))
-        instrument = parse_symbol(str(entry["symbol"]))
-    except (VenueError, SymbolError) as exc:
-        raise UniverseError(f"{where}: {exc}") from None
-    if venue.name not in venues:
-        raise UniverseError(f"{where}: venue {venue.name!r} is not served here; expected one of {venues}")
-    funding = _positive_number(entry, "funding_interval_hours", venue.funding_interval_hours, where)
-    if instrument.kind != "perpetual":
-        funding = None
-    size = _positive_number(entry, "contract_size", venue.linear_contract_size, where)
-    return UniverseInstrument(venue.name, instrument, size, funding)
-
-
 def load_universe(path: Path) -> Universe:
     """Read and validate a universe file; raises UniverseError naming the file and the bad entry."""
     try:
@@ -132,8 +83,6 @@ def load_universe(path: Path) -> Universe:
         raise UniverseError(f"universe file {path} is not valid YAML: {brief(str(exc), 200)}") from None
     if not isinstance(doc, dict) or "start_month" not in doc:
         raise UniverseError(f"{path}: expected a mapping with 'start_month' and one section per vendor")
-    from pipelines import sources  # the registry imports the vendor folders, which import this module
-
     unknown = set(doc) - {"start_month", *sources.names()}
     if unknown:
         raise UniverseError(f"{path}: unknown section(s) {sorted(unknown)}")

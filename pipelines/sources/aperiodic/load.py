@@ -34,7 +34,7 @@ from pipelines.sources.loader import (
     staging_folder,
 )
 from pipelines.sources.source import Loaded, LoadRequest
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 log = logging.getLogger("markhouse.aperiodic")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.universe import UniverseError, UniverseInstrument, brief, parse_instrument
+from pipelines.universe.instruments import UniverseError, UniverseInstrument, brief, parse_instrument
 
 APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")

@@ -31,8 +31,8 @@ from pipelines.sources.cayolargo.schema import ROW_SCHEMA, PageValidationError, 
 from pipelines.sources.cayolargo.source import SOURCE
 from pipelines.sources.loader import LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
-from pipelines.storage import Warehouse
-from pipelines.universe import UniverseInstrument
+from pipelines.universe.instruments import UniverseInstrument
+from pipelines.warehouse.lake import Warehouse
 
 log = logging.getLogger("markhouse.cayolargo")
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.universe import UniverseError, UniverseInstrument
+from pipelines.universe.instruments import UniverseError, UniverseInstrument
 
 DOCUMENTED_COINS = ("BTC", "ETH", "SOL")
 _COIN = re.compile(r"^[A-Z0-9]{2,10}$")

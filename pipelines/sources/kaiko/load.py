@@ -22,7 +22,7 @@ from pipelines.sources.kaiko.schema import validate_month
 from pipelines.sources.kaiko.source import SOURCE
 from pipelines.sources.loader import LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
-from pipelines.storage import Warehouse
+from pipelines.warehouse.lake import Warehouse
 
 TIMESTAMP_TYPE = "exchange"
 

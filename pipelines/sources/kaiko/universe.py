@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pipelines.sources.kaiko.mapping import KAIKO_VENUES, KaikoCode, MappingError, to_kaiko, with_expiry
-from pipelines.universe import UniverseError, UniverseInstrument, parse_instrument
+from pipelines.universe.instruments import UniverseError, UniverseInstrument, parse_instrument
 
 if TYPE_CHECKING:
     from pipelines.reference import VendorName

@@ -1,0 +1,238 @@
+"""How concurrent work on the warehouse stays safe: the one story, and the code that keeps it.
+
+The warehouse is a DuckLake: a SQL catalog (a SQLite file, ``warehouse/markhouse.sqlite``) and
+plain parquet data files (``warehouse/markhouse.data/<schema>/<table>/<month partition>/``). Every
+commit is a snapshot.
+
+How concurrent work stays safe, in full:
+
+- **One writing process at a time.** A writer holds an exclusive ``flock`` on
+  ``<catalog>.lock`` for as long as it writes; ``markhouse backfill`` holds it for its whole run
+  (loads, marts, publish), a run launched by Dagster's daemon or UI for each step. The kernel
+  releases the lock when the process ends, however it ends, so a killed run never leaves a stale
+  lock. A second run waits for it (``--wait``), saying every few seconds whom it waits for: the
+  holder writes its name (run id, command, pid, host) into the lock file.
+- **Inside that process, threads share one writer** (one DuckDB instance with the lake attached,
+  a cursor each) and their write transactions take turns (``transaction``); their fetches run at
+  once. Nothing else is needed: no Dagster pool, no slot to free.
+- **Every write is one transaction**, one snapshot (delete the partitions' rows, insert the new
+  ones, commit): a failure or a kill leaves the previous snapshot, never a mix.
+- **What a killed run leaves** is found by the next writer when it takes the lock: parquet files
+  never committed (removed), staging folders and partial serving copies named with a pid that no
+  longer runs (removed), and its name still in the lock file (a clean release empties it), which
+  the command reports and turns into a failed Dagster run (``pipelines.resources``).
+- **Readers never wait**: they attach the latest *published* snapshot read-only (the SQLite
+  catalog is in WAL mode), so they never see a half-finished run and never block a writer.
+- **Several hosts** on one PostgreSQL catalog have no lock in common: a commit that meets another
+  host's is rerun whole, a bounded number of times (``with_commit_retry``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import duckdb
+
+from pipelines.redaction import redact
+
+log = logging.getLogger("markhouse.warehouse")
+
+T = TypeVar("T")
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another process holds the warehouse for writing longer than we were willing to wait."""
+
+
+COMMIT_ATTEMPTS = 6
+RETRYABLE = ("database is locked", "conflict", "busy")
+
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(?:\.wal)?$")
+_STAGING = re.compile(r"^[a-z]+-(?P<pid>\d+)-")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove what killed runs left in ``folder``: partial serving copies (``.<name>.<pid>.tmp``)
+    and staging folders (``.staging/<vendor>-<pid>-*``) whose process no longer exists.
+
+    A killed run cannot clean up after itself, and a partial copy is as big as the warehouse; the
+    pid in each name tells a dead run's leftovers from a live run's work in progress.
+    """
+    removed: list[Path] = []
+    candidates = [(p, _TEMPORARY.match(p.name)) for p in folder.glob(".*.tmp*")]
+    staging = folder / ".staging"
+    if staging.is_dir():
+        candidates += [(p, _STAGING.match(p.name)) for p in staging.iterdir()]
+    for path, match in candidates:
+        if match is None or process_exists(int(match["pid"])):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+        log.info("removed %s, left by a run that no longer exists (pid %s)", path, match["pid"])
+    return removed
+
+
+def _retryable(exc: BaseException, also: Sequence[str] = ()) -> bool:
+    return isinstance(exc, duckdb.Error) and any(s in str(exc).lower() for s in (*RETRYABLE, *also))
+
+
+def with_commit_retry(
+    work: Callable[[], T], what: str, attempts: int = COMMIT_ATTEMPTS, also: Sequence[str] = ()
+) -> T:
+    """Run ``work`` (one whole transaction) again when its commit met another writer's, with
+    backoff; after ``attempts`` the last error propagates (nothing half-written: it rolled back).
+    ``also``: further error texts that mean "another writer got there first"."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except duckdb.Error as exc:
+            if not _retryable(exc, also) or attempt == attempts:
+                raise
+            delay = min(0.1 * 2**attempt, 5.0)
+            log.warning(
+                "%s: commit conflict (%s); retrying in %.1fs (%d/%d)",
+                what,
+                redact(str(exc)),
+                delay,
+                attempt,
+                attempts,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+_WRITING = threading.RLock()
+"""One transaction at a time in this process: its threads' writes take turns (their fetches do not)."""
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction (one snapshot): committed if the block returns, rolled back otherwise."""
+    with _WRITING:
+        con.execute("begin transaction")
+        try:
+            yield
+            con.execute("commit")
+        except BaseException:
+            with suppress(duckdb.Error):  # a failed commit has already ended it
+                con.execute("rollback")
+            raise
+
+
+WAIT_NOTICE_SECONDS = 5.0
+
+
+@dataclass
+class _Hold:
+    """This process's hold on one warehouse: the locked file and the one writer instance."""
+
+    con: duckdb.DuckDBPyConnection
+    lock: IO[str]
+    previous: dict[str, Any] | None  # the record a killed holder left in the lock file
+    users: int = 0
+
+    def release(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            _release(self.lock)
+
+
+_HOLDS: dict[Path, _Hold] = {}
+_HOLDS_LOCK = threading.Lock()
+
+
+def _holder_record(holder: str | None, run_id: str | None) -> dict[str, Any]:
+    host, pid = socket.gethostname(), os.getpid()
+    return {"holder": holder or f"pid {pid} on {host}", "run_id": run_id, "pid": pid, "host": host}
+
+
+def _read_record(lock: IO[str]) -> dict[str, Any] | None:
+    lock.seek(0)
+    text = lock.read().strip()
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _acquire(
+    lock: IO[str], path: Path, wait_seconds: float, on_wait: Callable[[str], None] | None
+) -> dict[str, Any] | None:
+    """Take the exclusive lock; return the record a holder that died left behind (a clean
+    release empties the file), or None."""
+    started = time.monotonic()
+    said: float | None = None
+    while True:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return _read_record(lock)
+        except BlockingIOError:
+            waited = time.monotonic() - started
+            record = _read_record(lock)
+            who = record["holder"] if record else f"another process (lock {path})"
+            if waited >= wait_seconds:
+                raise WarehouseBusyError(
+                    f"gave up after {waited:.0f}s: the warehouse is being written by {who}; "
+                    "try again when it ends (or raise --wait)"
+                ) from None
+            if said is None or waited - said >= WAIT_NOTICE_SECONDS:
+                (on_wait or log.info)(
+                    f"markhouse: {datetime.now(UTC):%H:%M:%S} waiting for {who} to finish writing "
+                    f"the warehouse ({waited:.0f}s)"
+                )
+                said = waited
+            time.sleep(0.2)
+
+
+def _release(lock: IO[str]) -> None:
+    """Empty the record (a clean end), then unlock and close."""
+    try:
+        lock.seek(0)
+        lock.truncate()
+        lock.flush()
+    finally:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        lock.close()
+
+
+def process_exists(pid: int) -> bool:
+    """True if a process with ``pid`` exists on this host (whoever owns it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, Linux /proc), or None where unknown: with
+    the pid it names a process uniquely (a reused pid has another start)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime

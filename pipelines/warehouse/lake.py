@@ -1,0 +1,590 @@
+"""The lake and its transactions: ``Warehouse`` opens the DuckLake for reading (the published
+snapshot, or an earlier one) and for writing (``pipelines.warehouse.concurrency`` tells how writers
+share it), and replaces month partitions atomically.
+
+The warehouse is a DuckLake: a SQL catalog (a SQLite file, ``warehouse/markhouse.sqlite``, or a
+PostgreSQL database past one machine) and plain parquet data files
+(``warehouse/markhouse.data/<schema>/<table>/<month partition>/``, or an S3-compatible store). Every
+commit is a snapshot; readers attach the latest *published* one.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import logging
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.redaction import redact
+from pipelines.settings import SQL_DIR
+from pipelines.warehouse.concurrency import (
+    _HOLDS,
+    _HOLDS_LOCK,
+    _acquire,
+    _Hold,
+    _holder_record,
+    _release,
+    remove_stale_temporaries,
+    transaction,
+    with_commit_retry,
+)
+
+log = logging.getLogger("markhouse.warehouse")
+
+LAKE = "lake"  # the catalog alias every connection attaches the warehouse under
+
+
+# DuckLake and its SQLite catalog come as PyPI wheels pinned to this duckdb (`INSTALL` needs the
+# network); each holds the extension binary under extensions/v<duckdb version>/.
+EXTENSIONS = (
+    ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
+    ("duckdb_extension_ducklake", "ducklake"),
+)
+# Past one machine: ``MARKHOUSE_CATALOG`` names a PostgreSQL catalog (a URL or a libpq string) and
+# ``MARKHOUSE_DATA_PATH`` a shared folder or an S3-compatible URL; unset, the embedded SQLite
+# catalog and the data folder beside it. ``MARKHOUSE_WAREHOUSE`` stays this host's working file:
+# the SQLite catalog itself, or with PostgreSQL the place of the host's writer lock and staging.
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+REMOTE_DATA_PREFIXES = ("s3://", "s3a://", "r2://", "gcs://", "gs://")
+# the S3 secret's settings, read from the environment only when the data path is a URL
+S3_SETTINGS = (
+    ("MARKHOUSE_S3_KEY_ID", "key_id"),
+    ("MARKHOUSE_S3_SECRET", "secret"),
+    ("MARKHOUSE_S3_REGION", "region"),
+    ("MARKHOUSE_S3_ENDPOINT", "endpoint"),
+    ("MARKHOUSE_S3_URL_STYLE", "url_style"),
+    ("MARKHOUSE_S3_USE_SSL", "use_ssl"),
+)
+
+
+def is_postgres(catalog: str) -> bool:
+    """A PostgreSQL connection URL or libpq ``key=value`` string (not a file path)."""
+    return catalog.startswith(POSTGRES_PREFIXES) or bool(re.search(r"(^|\s)(dbname|host)\s*=", catalog))
+
+
+class LegacyWarehouseError(RuntimeError):
+    """The warehouse is (still) a single DuckDB file from the previous layout."""
+
+
+class NothingPublishedError(RuntimeError):
+    """No run has published a snapshot yet."""
+
+
+class WarehouseCorruptError(RuntimeError):
+    """A warehouse file's blocks fail their checksums; the message names the file and the way out."""
+
+
+def _raise_naming_corruption(path: Path, exc: duckdb.Error) -> NoReturn:
+    """Re-raise ``exc``, as a WarehouseCorruptError naming ``path`` if it is a damaged block."""
+    damaged = _named_corruption(path, exc)
+    if damaged is None:
+        raise exc
+    raise damaged from None
+
+
+def _named_corruption(path: Path, exc: duckdb.Error) -> WarehouseCorruptError | None:
+    """DuckDB's checksum error names a block offset, not the file: say which file, and what to do."""
+    if "Corrupt database file" not in str(exc):
+        return None
+    return WarehouseCorruptError(
+        f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
+        "need: the vendors are the source of every row"
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table to replace partitions of: rows matching ``keys`` (default: every partition column)
+    are deleted, then ``insert_sql`` runs."""
+
+    table: str
+    insert_sql: str
+    keys: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ReplaceResult:
+    rows: int
+    partitions: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    snapshot_id: int
+    snapshot_time: datetime
+    published: bool
+
+
+def extension_path(package: str, name: str) -> Path:
+    """The extension binary inside its installed wheel."""
+    path = Path(str(importlib.resources.files(package))) / "extensions" / f"v{duckdb.__version__}"
+    path = path / f"{name}.duckdb_extension"
+    if not path.exists():
+        raise RuntimeError(
+            f"{path} is missing: the {package} wheel must match duckdb {duckdb.__version__} (make install)"
+        )
+    return path
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """A DuckDB database file (its header carries ``DUCK`` at byte 8), not a SQLite catalog."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
+
+
+def _connect(
+    memory_limit: str | None = None, path: str = ":memory:", **config: Any
+) -> duckdb.DuckDBPyConnection:
+    settings: dict[str, Any] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    if memory_limit:
+        # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched; work here is
+        # bounded by a month, so a small pool costs no speed
+        settings["memory_limit"] = memory_limit
+    con = duckdb.connect(path, config={**settings, **config})
+    _session(con)
+    return con
+
+
+def _session(con: duckdb.DuckDBPyConnection) -> None:
+    """What every connection (and cursor: settings are per connection) needs."""
+    # Naive parquet timestamps are UTC; without this DuckDB would read them in the host's zone.
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # a long statement would draw one on a script's stdout
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Warehouse:
+    """A DuckLake warehouse: one writer at a time, any number of snapshot readers."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        memory_limit: str | None = None,
+        catalog: str | None = None,
+        data_path: str | None = None,
+    ):
+        self.path = Path(path)
+        self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
+        self.catalog = catalog if catalog is not None else os.environ.get("MARKHOUSE_CATALOG") or None
+        if self.catalog is not None and not is_postgres(self.catalog):
+            raise ValueError(
+                f"MARKHOUSE_CATALOG must be a PostgreSQL URL (postgresql://...) or libpq string "
+                f"(dbname=... host=...), got {redact(self.catalog)!r}; unset it for the embedded catalog"
+            )
+        self._data = data_path if data_path is not None else os.environ.get("MARKHOUSE_DATA_PATH") or None
+
+    @property
+    def shared_catalog(self) -> bool:
+        """The catalog is a PostgreSQL server other hosts may write too (this host's lock does not
+        hold them back)."""
+        return self.catalog is not None
+
+    @property
+    def data_is_remote(self) -> bool:
+        return self._data is not None and self._data.startswith(REMOTE_DATA_PREFIXES)
+
+    @property
+    def data_path(self) -> Path:
+        """The local (or mounted shared) data folder; see ``data_location`` for an object-store URL."""
+        if self.data_is_remote:
+            raise RuntimeError(f"the data path is object storage ({self._data}), not a folder")
+        if self._data is not None:
+            return Path(self._data)
+        return self.path.with_name(self.path.stem + ".data")
+
+    @property
+    def data_location(self) -> str:
+        """Where the parquet files go, as DuckLake's DATA_PATH (a folder or a URL, ending in /)."""
+        if self.data_is_remote:
+            assert self._data is not None
+            return self._data.rstrip("/") + "/"
+        return str(self.data_path.resolve()) + os.sep
+
+    def describe(self) -> str:
+        """The catalog for messages: the file, or the PostgreSQL server with its password hidden."""
+        return redact(self.catalog) if self.catalog is not None else str(self.path)
+
+    def _catalog_exists(self) -> bool:
+        # a PostgreSQL catalog is created by DuckLake on first attach, racing writers retry
+        return self.catalog is not None or self.path.exists()
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @property
+    def legacy_path(self) -> Path:
+        """Where the previous layout kept the whole warehouse in one DuckDB file."""
+        return self.path.with_suffix(".duckdb")
+
+    def check_layout(self) -> None:
+        """Refuse to start on a warehouse in the previous layout, saying what to run."""
+        if self.catalog is not None:
+            return
+        if is_duckdb_file(self.path):
+            raise LegacyWarehouseError(
+                f"{self.path} is a DuckDB warehouse file from the previous layout; the warehouse is now a "
+                f"DuckLake: point MARKHOUSE_WAREHOUSE at a new catalog (e.g. {self.path.with_suffix('.sqlite')}) "
+                f"and import the old file once with `markhouse import-duckdb {self.path}`"
+            )
+        legacy = self.legacy_path
+        if not self.path.exists() and legacy != self.path and is_duckdb_file(legacy):
+            raise LegacyWarehouseError(
+                f"found a warehouse in the previous layout at {legacy} and no DuckLake at {self.path}; "
+                f"import it once with `markhouse import-duckdb {legacy}` (or move it aside to start empty)"
+            )
+
+    def _attach(
+        self, con: duckdb.DuckDBPyConnection, *, read_only: bool, snapshot: int | None = None
+    ) -> None:
+        options = []
+        if read_only:
+            options.append("read_only")
+            if snapshot is not None:
+                options.append(f"snapshot_version {int(snapshot)}")
+        else:
+            # data inlining would keep small inserts in the catalog, where plain-parquet readers
+            # (the serving file's views) cannot see them
+            options += [
+                f"data_path {_quote(self.data_location)}",
+                "data_inlining_row_limit 0",
+            ]
+        extensions = [*EXTENSIONS]
+        if self.catalog is not None:
+            extensions.append(("duckdb_extension_postgres_scanner", "postgres_scanner"))
+        if self.data_is_remote:
+            extensions.append(("duckdb_extension_httpfs", "httpfs"))
+        for package, name in extensions:
+            con.execute(f"load {_quote(str(extension_path(package, name)))}")
+        if self.data_is_remote:
+            _create_s3_secret(con)
+        source = (
+            f"ducklake:postgres:{self.catalog}"
+            if self.catalog is not None
+            else f"ducklake:sqlite:{self.path}"
+        )
+
+        def attach() -> None:
+            con.execute(f"attach {_quote(source)} as {LAKE} ({', '.join(options)})")
+
+        try:  # two hosts creating a new PostgreSQL catalog at once: the loser retries
+            with_commit_retry(attach, "attach", also=("already exists", "duplicate key"))
+        except duckdb.Error as exc:
+            raise RuntimeError(f"cannot open the warehouse {self.describe()}: {redact(str(exc))}") from None
+        con.execute(f"use {LAKE}")
+
+    @contextmanager
+    def writer(
+        self,
+        wait_seconds: float = 3600.0,
+        importing: bool = False,
+        holder: str | None = None,
+        run_id: str | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection (a cursor of this process's one writer instance), with the
+        warehouse schema in place. The first writer of the process takes the warehouse lock
+        (waiting up to ``wait_seconds``, telling ``on_wait`` whom it waits for every few seconds)
+        and names itself (``holder``, ``run_id``) in the lock file; the others, in any thread, share it. See the
+        module docstring for the whole story."""
+        if not importing:
+            self.check_layout()
+        key = self._hold_key
+        with _HOLDS_LOCK:
+            hold = _HOLDS.get(key)
+            if hold is None:
+                hold = _HOLDS[key] = self._hold(wait_seconds, _holder_record(holder, run_id), on_wait)
+            hold.users += 1
+        try:
+            cursor = hold.con.cursor()
+            try:
+                _session(cursor)
+                cursor.execute(f"use {LAKE}")
+                yield cursor
+            except duckdb.Error as exc:
+                _raise_naming_corruption(self.path, exc)
+            finally:
+                cursor.close()
+        finally:
+            with _HOLDS_LOCK:
+                hold.users -= 1
+                if hold.users == 0:
+                    del _HOLDS[key]
+                    hold.release()
+
+    @property
+    def _hold_key(self) -> Path:
+        return self.lock_path.resolve() if self.catalog is None else Path(self.describe())
+
+    def _hold(
+        self, wait_seconds: float, record: dict[str, Any], on_wait: Callable[[str], None] | None
+    ) -> _Hold:
+        """Take the warehouse lock for this process, then open its writer instance."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(self.lock_path, "a+")  # noqa: SIM115 (held until the hold is released)
+        try:
+            previous = _acquire(lock, self.path, wait_seconds, on_wait)
+            lock.seek(0)
+            lock.truncate()
+            lock.write(json.dumps(record))
+            lock.flush()
+            remove_stale_temporaries(self.path.parent)
+            new = self.catalog is None and not self.path.exists()
+            if new:
+                _create_wal_catalog(self.path)
+            con = _connect(self.memory_limit)
+            try:
+                self._attach(con, read_only=False)
+                with_commit_retry(lambda: ensure_tables(con, schema_sql()), "schema")
+                if not self.data_is_remote:
+                    self.data_path.mkdir(parents=True, exist_ok=True)
+                # a killed writer's files in flight; on a shared catalog, another host's are
+                # invisible to this lock (maintenance removes old ones)
+                if not new and not self.shared_catalog:
+                    self.remove_orphaned_files(con)
+            except BaseException:
+                con.close()
+                raise
+        except duckdb.Error as exc:
+            _release(lock)
+            _raise_naming_corruption(self.path, exc)
+        except BaseException:
+            _release(lock)
+            raise
+        return _Hold(con, lock, previous)
+
+    def killed_holder(self) -> dict[str, Any] | None:
+        """The record a killed writer left in the lock file, once (to the first who asks): this
+        process found it when it took the lock, so that holder is gone."""
+        hold = _HOLDS.get(self._hold_key)
+        if hold is None:
+            return None
+        previous, hold.previous = hold.previous, None
+        return previous
+
+    @contextmanager
+    def reader(self, snapshot: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Read-only connection at the latest published snapshot (or at ``snapshot``: time travel).
+        Never blocks a writer, and a writer's later commits do not change what it reads."""
+        self.check_layout()
+        if not self._catalog_exists():
+            raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
+        con = _connect(self.memory_limit)
+        try:
+            if snapshot is None:
+                self._attach(con, read_only=True)
+                snapshot = latest_published(con)
+                con.execute("use memory")
+                con.execute(f"detach {LAKE}")
+            self._attach(con, read_only=True, snapshot=snapshot)
+            yield con
+        except duckdb.Error as exc:
+            _raise_naming_corruption(self.path, exc)
+        finally:
+            con.close()
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot still held, oldest first, and whether a run published it."""
+        con = _connect(self.memory_limit)
+        try:
+            self._attach(con, read_only=True)
+            published = set(_published_ids(con))
+            rows = con.execute(
+                f"select snapshot_id, snapshot_time from {LAKE}.snapshots() order by 1"
+            ).fetchall()
+            return [Snapshot(int(i), t, int(i) in published) for i, t in rows]
+        finally:
+            con.close()
+
+    def remove_orphaned_files(self, con: duckdb.DuckDBPyConnection) -> list[Path]:
+        """Parquet files a killed writer wrote but never committed, removed by the next exclusive
+        writer (with the lock, nothing else is writing any)."""
+        orphans = con.execute(
+            f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
+        ).fetchall()
+        if orphans:
+            log.info("removed %d parquet files a killed run left in %s", len(orphans), self.data_path)
+        return [Path(str(r[0])) for r in orphans]
+
+    @staticmethod
+    def replace_partitions(
+        con: duckdb.DuckDBPyConnection,
+        *,
+        partitions: pa.Table,
+        targets: Sequence[Target],
+        params: Mapping[str, Any] | None = None,
+        registered: Mapping[str, pa.Table] | None = None,
+        before_commit: Callable[[], None] | None = None,
+        expected_rows: int | None = None,
+    ) -> ReplaceResult:
+        """For each target, delete the rows whose key columns match a
+        row of ``partitions``, then run ``insert_sql``; all in one transaction (one snapshot), so
+        on any error, or a kill, none of it is visible. The result counts the rows inserted into
+        the first table. A commit conflict with another writer reruns the whole transaction.
+
+        ``partitions`` is visible to the SQL as ``replace_partitions``; tables in ``registered``
+        under their names. With ``expected_rows`` (the rows the caller validated), a first insert
+        that wrote any other number rolls everything back: a join that dropped or doubled rows.
+        """
+        started = time.perf_counter()
+        views = {"replace_partitions": partitions, **(registered or {})}
+        for name, tbl in views.items():
+            con.register(name, tbl)
+
+        def replace() -> int:
+            rows = 0
+            with transaction(con):
+                for i, target in enumerate(targets):
+                    keys = target.keys or tuple(partitions.column_names)
+                    match = " and ".join(f"t.{k} = p.{k}" for k in keys)
+                    con.execute(f"delete from {target.table} t using replace_partitions p where {match}")
+                    result = con.execute(target.insert_sql, _used(target.insert_sql, params)).fetchone()
+                    if i == 0:
+                        rows = int(result[0]) if result else 0
+                        if expected_rows is not None and rows != expected_rows:
+                            raise RuntimeError(
+                                f"{target.table}: inserted {rows} rows but validated {expected_rows}; "
+                                "nothing written"
+                            )
+                if before_commit is not None:
+                    before_commit()
+            return rows
+
+        try:
+            rows = with_commit_retry(replace, f"replace {targets[0].table}")
+        finally:
+            for name in views:
+                con.unregister(name)
+        return ReplaceResult(rows, partitions.num_rows, time.perf_counter() - started)
+
+
+def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """The S3-compatible store's credentials, from the environment only (never logged or echoed:
+    DuckDB's errors name the secret, not its values)."""
+    given = {key: os.environ[var] for var, key in S3_SETTINGS if os.environ.get(var)}
+    if "key_id" not in given or "secret" not in given:
+        raise RuntimeError(
+            "MARKHOUSE_DATA_PATH is object storage: set MARKHOUSE_S3_KEY_ID and MARKHOUSE_S3_SECRET "
+            "(and MARKHOUSE_S3_ENDPOINT, MARKHOUSE_S3_REGION for a non-AWS store)"
+        )
+    settings = ", ".join(
+        f"{key} {given[key]}"
+        if key == "use_ssl" and given[key] in ("true", "false")
+        else f"{key} {_quote(given[key])}"
+        for key in given
+    )
+    con.execute(f"create or replace temporary secret markhouse_data (type s3, {settings})")
+
+
+def _create_wal_catalog(path: Path) -> None:
+    """An empty SQLite catalog in WAL mode (persistent in the file): readers and the writer then
+    never wait for each other's transactions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    try:
+        db.execute("pragma journal_mode = wal")
+    finally:
+        db.close()
+
+
+CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)
+"""The tables a DDL file creates (``schema.table``)."""
+
+
+def schema_sql() -> str:
+    """The internal layers' DDL: ``sql/schema/raw.sql`` (schemas, reference tables, load log), then
+    every source's raw tables (``sql/sources/<vendor>/raw.sql``: a new vendor's folder is found, no
+    list to keep)."""
+    return "\n".join(
+        [read_sql("schema/raw"), *(p.read_text() for p in sorted(SQL_DIR.glob("sources/*/raw.sql")))]
+    )
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
+    """Create the tables of ``ddl`` the warehouse lacks, in one snapshot; a new ``raw.*`` table is
+    partitioned by its month column, so replacing an instrument-month rewrites only that month's
+    files."""
+    have = {
+        f"{s}.{t}"
+        for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+    missing = set(CREATE_TABLE.findall(ddl)) - have
+    if not missing:
+        return
+    in_lake = con.execute("select current_database()").fetchone() == (LAKE,)
+    with transaction(con):
+        con.execute(ddl)
+        for table in sorted(missing):
+            if table.startswith("raw.") and in_lake:
+                con.execute(f"alter table {table} set partitioned by (month)")
+
+
+def raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The warehouse's raw tables (each partitioned by month)."""
+    return [
+        f"raw.{t}"
+        for (t,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'raw' order by 1"
+        ).fetchall()
+    ]
+
+
+def read_sql(name: str) -> str:
+    """Text of ``sql/<name>.sql``."""
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def _used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The named parameters ``sql`` refers to (DuckDB rejects unused ones)."""
+    return {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", sql)}
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(f"select id from {LAKE}.current_snapshot()").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _published_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
+    return [
+        int(r[0])
+        for r in con.execute(f"select snapshot_id from {LAKE}.meta.publication order by 1").fetchall()
+    ]
+
+
+def latest_published(con: duckdb.DuckDBPyConnection) -> int:
+    """The snapshot the last finished run published (what readers read)."""
+    published = _published_ids(con)
+    if not published:
+        raise NothingPublishedError("nothing published yet: run a backfill first")
+    return published[-1]
+
+
+def loaded_months(con: duckdb.DuckDBPyConnection) -> list[Any]:
+    """Every month any raw table holds (what a full marts rebuild covers)."""
+    union = " union ".join(f"select distinct month from {t}" for t in raw_tables(con) if t != "raw.load_log")
+    return [m for (m,) in con.execute(f"{union} order by 1").fetchall()]

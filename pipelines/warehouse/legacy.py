@@ -1,0 +1,71 @@
+"""The previous layout (the whole warehouse in one DuckDB file), imported once into the lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from pipelines.warehouse.lake import (
+    LegacyWarehouseError,
+    Warehouse,
+    _quote,
+    is_duckdb_file,
+    raw_tables,
+    transaction,
+)
+
+
+def imported_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """What an import of the previous layout copies: the loaded rows and the reference data (the
+    marts are rebuilt from them by the current SQL)."""
+    return (*raw_tables(con), "ref.instrument", "ref.vendor_instrument")
+
+
+def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
+    """Copy the raw and reference tables of a previous-layout DuckDB warehouse file into an empty
+    DuckLake, in one transaction (all or nothing), then rename the old file to ``*.imported`` so
+    it is not imported twice. Returns the rows copied per table."""
+    legacy = Path(legacy)
+    if not is_duckdb_file(legacy):
+        raise LegacyWarehouseError(f"{legacy} is not a DuckDB warehouse file")
+    if is_duckdb_file(warehouse.path):
+        raise LegacyWarehouseError(
+            f"MARKHOUSE_WAREHOUSE ({warehouse.path}) is itself the old DuckDB file; point it at the new "
+            f"catalog (e.g. {warehouse.path.with_suffix('.sqlite')}) and import from {warehouse.path}"
+        )
+    copied: dict[str, int] = {}
+    with warehouse.writer(importing=True) as con:
+        imported = imported_tables(con)
+        for table in imported:
+            row = con.execute(f"select count(*) from {table}").fetchone()
+            if row and row[0]:
+                raise LegacyWarehouseError(
+                    f"{warehouse.path} already holds rows ({table}); import {legacy} only into an empty warehouse"
+                )
+        try:
+            con.execute(f"attach {_quote(str(legacy))} as legacy (read_only)")
+        except duckdb.Error as exc:
+            raise LegacyWarehouseError(f"cannot open {legacy} (is a run still writing it?): {exc}") from exc
+        present = {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "select schema_name, table_name from duckdb_tables() where database_name = 'legacy'"
+            ).fetchall()
+        }
+        try:
+            with transaction(con):
+                for table in imported:
+                    if table not in present:
+                        continue
+                    order = (
+                        " order by month, ts" if table.startswith("raw.") and table != "raw.load_log" else ""
+                    )
+                    result = con.execute(
+                        f"insert into {table} by name select * from legacy.{table}{order}"
+                    ).fetchone()
+                    copied[table] = int(result[0]) if result else 0
+        finally:
+            con.execute("detach legacy")
+    legacy.rename(legacy.with_name(legacy.name + ".imported"))
+    return copied

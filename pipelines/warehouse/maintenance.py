@@ -1,0 +1,84 @@
+"""Keeping the lake's files in step with its data: merge small files, expire old snapshots (never
+the published one a reader may hold), delete files no snapshot references."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from pipelines.warehouse.lake import LAKE, Warehouse, _published_ids, _quote, current_snapshot
+from pipelines.warehouse.serving import PublishResult, publish_serving
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    merged: bool
+    expired: int
+    deleted_files: int
+    bytes_before: int
+    bytes_after: int
+    republished: PublishResult | None
+    seconds: float
+
+
+def data_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def maintain(
+    warehouse: Warehouse, serving_path: Path, retention: timedelta = timedelta(days=7)
+) -> MaintenanceResult:
+    """Merge small files and rewrite files with many deletes (only when nothing was committed
+    since the last publish, so the merged files hold exactly the published rows; the serving file
+    is then republished over them), expire snapshots older than ``retention`` except the latest
+    published one, and delete files no remaining snapshot references, once they are older than
+    ``retention`` (a reader may still be scanning them)."""
+    started = time.perf_counter()
+    with warehouse.writer() as con:
+        before = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
+        published = _published_ids(con)
+        last = published[-1] if published else None
+        # the publication record itself is the one commit after the published snapshot
+        merged = False
+        republished = None
+        if last is not None and current_snapshot(con) == last + 1:
+            merged = True
+            con.execute(f"call ducklake_merge_adjacent_files({_quote(LAKE)})")
+            con.execute(f"call ducklake_rewrite_data_files({_quote(LAKE)})")
+            if current_snapshot(con) != last + 1:
+                republished = publish_serving(con, serving_path)
+                last = republished.snapshot
+        cutoff = datetime.now().astimezone() - retention
+        keep = {current_snapshot(con), *([last] if last is not None else [])}
+        old = [
+            int(i)
+            for (i,) in con.execute(
+                f"select snapshot_id from {LAKE}.snapshots() where snapshot_time < $c", {"c": cutoff}
+            ).fetchall()
+            if int(i) not in keep
+        ]
+        if old:
+            con.execute(
+                f"call ducklake_expire_snapshots({_quote(LAKE)}, versions => [{', '.join(map(str, old))}])"
+            )
+            # a publication record of an expired snapshot would point readers at nothing
+            con.execute(f"delete from meta.publication where snapshot_id in ({', '.join(map(str, old))})")
+        deleted = con.execute(
+            f"call ducklake_cleanup_old_files({_quote(LAKE)}, older_than => $c)",
+            {"c": cutoff + timedelta(seconds=1)},
+        ).fetchall()
+        orphans = con.execute(
+            f"call ducklake_delete_orphaned_files({_quote(LAKE)}, older_than => $c)", {"c": cutoff}
+        ).fetchall()
+        after = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
+    return MaintenanceResult(
+        merged,
+        len(old),
+        len(deleted) + len(orphans),
+        before,
+        after,
+        republished,
+        time.perf_counter() - started,
+    )
