@@ -99,6 +99,28 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
+@pytest.fixture(scope="module")
+def module_emulator() -> Iterator[Emulator]:
+    """One emulator for a whole test module (starting one per test would cost more than the tests)."""
+    with Emulator() as server:
+        yield server
+
+
+def _fresh(emu: Emulator) -> None:
+    emu.faults.clear()
+    emu.clock.reset()
+
+
+@pytest.fixture
+def emu(module_emulator: Emulator) -> Iterator[Emulator]:
+    """The module's emulator as if new: no faults, the real clock and no requests recorded before the
+    test; no faults and the real clock left behind for the next."""
+    _fresh(module_emulator)
+    module_emulator.requests.clear()
+    yield module_emulator
+    _fresh(module_emulator)
+
+
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, max_delay=2.0, max_total_seconds=10.0)
 
 
