@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,17 @@ from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.warehouse.lake import Warehouse
 
 REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run_command(
+    program: str, *args: str, env: Mapping[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``program`` of this environment (``markhouse``, ``dagster``, ``dg``) with ``args``, run from the
+    checkout with ``env`` only, its output captured as text."""
+    return subprocess.run(
+        [str(BIN / program), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def isolated_environment(root: Path, **extra: str) -> dict[str, str]:
