@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +27,17 @@ from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.warehouse.lake import Warehouse
 
 REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run_command(
+    program: str, *args: str, env: Mapping[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``program`` of this environment (``markhouse``, ``dagster``, ``dg``) with ``args``, run from the
+    checkout with ``env`` only, its output captured as text."""
+    return subprocess.run(
+        [str(BIN / program), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def isolated_environment(root: Path, **extra: str) -> dict[str, str]:
@@ -97,6 +112,66 @@ def warehouse(tmp_path: Path) -> Warehouse:
 def emulator() -> Iterator[Emulator]:
     with Emulator() as emu:
         yield emu
+
+
+@pytest.fixture(scope="module")
+def module_emulator() -> Iterator[Emulator]:
+    """One emulator for a whole test module (starting one per test would cost more than the tests)."""
+    with Emulator() as server:
+        yield server
+
+
+def _fresh(emu: Emulator) -> None:
+    emu.faults.clear()
+    emu.clock.reset()
+
+
+@pytest.fixture
+def emu(module_emulator: Emulator) -> Iterator[Emulator]:
+    """The module's emulator as if new: no faults, the real clock and no requests recorded before the
+    test; no faults and the real clock left behind for the next."""
+    _fresh(module_emulator)
+    module_emulator.requests.clear()
+    yield module_emulator
+    _fresh(module_emulator)
+
+
+BTC_1H = {
+    "venue": "binance-futures",
+    "instrument_key": "perpetual-BTC-USDT:USDT",
+    "timestamp_type": "exchange",
+    "interval": "1h",
+}
+"""The series columns of Binance's BTC perpetual at 1h, the rows tests most often write by hand."""
+
+
+def insert_rows(con: Any, table: str, rows: Iterable[dict[str, Any]], **defaults: Any) -> None:
+    """Each of ``rows`` over ``defaults`` into ``table``, columns by name (one left out is null); a row
+    of a ``raw`` table gets the month of its ``ts``, the table's partition column."""
+    for row in rows:
+        values = {**defaults, **row}
+        if table.startswith("raw."):
+            values["month"] = date(values["ts"].year, values["ts"].month, 1)
+        marks = ", ".join("?" * len(values))
+        con.execute(f"insert into {table} ({', '.join(values)}) values ({marks})", list(values.values()))
+
+
+def raw_rows(warehouse: Warehouse, table: str) -> list[tuple[Any, ...]]:
+    """Every row of ``raw.<table>`` but its load time, sorted: what two loads of the same data share."""
+    with warehouse.writer() as con:
+        rows: list[tuple[Any, ...]] = con.execute(
+            f"select * exclude (loaded_at) from raw.{table} order by all"
+        ).fetchall()
+    return rows
+
+
+def month_counts(warehouse: Warehouse, table: str, by: str = "instrument_key") -> dict[tuple[str, ...], int]:
+    """Rows of ``raw.<table>`` per (``by``'s columns..., month as ``YYYY-MM``)."""
+    with warehouse.writer() as con:
+        rows = con.execute(
+            f"select {by}, strftime(month, '%Y-%m'), count(*) from raw.{table} group by all"
+        ).fetchall()
+    return {tuple(row[:-1]): row[-1] for row in rows}
 
 
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, max_delay=2.0, max_total_seconds=10.0)

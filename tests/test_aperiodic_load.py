@@ -20,8 +20,9 @@ from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series, load_months
 from pipelines.sources.aperiodic.schema import FileValidationError
 from pipelines.warehouse.lake import Warehouse
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, month_counts, raw_rows
 
+RAW = "aperiodic_derivative_price"
 BTC = "perpetual-BTC-USDT:USDT"
 ETH = "perpetual-ETH-USDT:USDT"
 BOTH = [Series("binance-futures", s, "1h", "exchange") for s in (BTC, ETH)]
@@ -33,27 +34,12 @@ def load(client: AperiodicClient, warehouse: Warehouse, months: list[date], seri
     return load_months(client, warehouse, series, months, workers=4, progress=lambda _: None)
 
 
-def snapshot(warehouse: Warehouse) -> list[tuple]:
-    with warehouse.writer() as con:
-        return con.execute(
-            "select * exclude (loaded_at) from raw.aperiodic_derivative_price order by all"
-        ).fetchall()
-
-
-def month_counts(warehouse: Warehouse) -> dict[tuple[str, str], int]:
-    with warehouse.writer() as con:
-        rows = con.execute(
-            "select instrument_key, strftime(month, '%Y-%m'), count(*) from raw.aperiodic_derivative_price group by all"
-        ).fetchall()
-    return {(k, m): n for k, m, n in rows}
-
-
 def test_loads_monthly_and_daily_files_with_exact_row_counts(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
     report = load(aperiodic, warehouse, [MARCH, APRIL, MAY])
     # by hand: March 31 days x 24 h, April 30 x 24, May = the 16 complete days before the
     # emulator's today (2026-05-17), served as daily files
     expected = {"2026-03": 744, "2026-04": 720, "2026-05": 384}
-    assert month_counts(warehouse) == {(k, m): n for k in (BTC, ETH) for m, n in expected.items()}
+    assert month_counts(warehouse, RAW) == {(k, m): n for k in (BTC, ETH) for m, n in expected.items()}
     assert report.rows == 2 * (744 + 720 + 384)
     assert report.files == 2 * (1 + 1 + 16)
     with warehouse.writer() as con:
@@ -87,16 +73,16 @@ def test_real_values_arrive_untouched(aperiodic, warehouse) -> None:  # type: ig
 
 def test_same_month_twice_leaves_identical_rows(aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
     load(aperiodic, warehouse, [MARCH, APRIL])
-    first = snapshot(warehouse)
+    first = raw_rows(warehouse, RAW)
     load(aperiodic, warehouse, [MARCH])
-    assert snapshot(warehouse) == first
+    assert raw_rows(warehouse, RAW) == first
     assert len(first) == 2 * (744 + 720)
 
 
 def test_expired_url_is_refreshed_and_the_month_loads(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
     emulator.faults.inject("expired_url", target="list", match=BTC, times=1)
     load(aperiodic, warehouse, [MARCH, APRIL])
-    assert month_counts(warehouse)[(BTC, "2026-03")] == 744
+    assert month_counts(warehouse, RAW)[(BTC, "2026-03")] == 744
     refused = [r for r in emulator.requests if r.status == 403]
     assert len(refused) == 2  # both BTC files were expired, each re-listed once and fetched again
 
@@ -106,26 +92,26 @@ def test_429_with_retry_after_is_waited_out(emulator, aperiodic, warehouse) -> N
     load(aperiodic, warehouse, [MARCH])
     statuses = [r.status for r in emulator.requests if BTC_MARCH_FILE in r.path]
     assert statuses == [429, 429, 200]
-    assert month_counts(warehouse)[(BTC, "2026-03")] == 744
+    assert month_counts(warehouse, RAW)[(BTC, "2026-03")] == 744
 
 
 def test_dropped_connection_is_retried(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
     emulator.faults.inject("drop_connection", target="file", match=BTC_MARCH_FILE, times=1)
     load(aperiodic, warehouse, [MARCH])
-    assert month_counts(warehouse)[(BTC, "2026-03")] == 744
+    assert month_counts(warehouse, RAW)[(BTC, "2026-03")] == 744
 
 
 def test_5xx_burst_past_the_retry_budget_fails_and_keeps_the_previous_month(
     emulator, aperiodic, warehouse
 ) -> None:  # type: ignore[no-untyped-def]
     load(aperiodic, warehouse, [MARCH])
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     emulator.faults.inject("status", target="file", match=BTC_MARCH_FILE, status=503, times=-1)
     with pytest.raises(VendorHTTPError) as err:
         load(aperiodic, warehouse, [MARCH])
     assert "503" in str(err.value) and "gave up after 4 attempts" in str(err.value)
     assert "2026-03.parquet" in str(err.value)
-    assert snapshot(warehouse) == before
+    assert raw_rows(warehouse, RAW) == before
 
 
 @pytest.mark.parametrize(
@@ -141,12 +127,12 @@ def test_5xx_burst_past_the_retry_budget_fails_and_keeps_the_previous_month(
 )
 def test_bad_file_is_named_and_nothing_is_written(emulator, aperiodic, warehouse, kind, message) -> None:  # type: ignore[no-untyped-def]
     load(aperiodic, warehouse, [MARCH, APRIL])
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     emulator.faults.inject(kind, target="file", match=f"{ETH}/2026-04.parquet", times=-1)
     with pytest.raises(FileValidationError) as err:
         load(aperiodic, warehouse, [MARCH, APRIL])
     assert f"aperiodic binance-futures {ETH} 1h exchange 2026-04: {message}" in str(err.value)
-    assert snapshot(warehouse) == before
+    assert raw_rows(warehouse, RAW) == before
 
 
 def test_html_listing_with_status_200_is_a_clear_error(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
@@ -212,7 +198,7 @@ def test_run_killed_during_the_write_leaves_the_previous_content(aperiodic, ware
     load(aperiodic, warehouse, [MARCH])
     with warehouse.writer() as con:  # mark the old content so old and new are distinguishable
         con.execute("update raw.aperiodic_derivative_price set last_price = -1")
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     files_before = set(warehouse.data_path.rglob("*.parquet"))
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(warehouse.path)],
@@ -226,7 +212,7 @@ def test_run_killed_during_the_write_leaves_the_previous_content(aperiodic, ware
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=30)
-    assert snapshot(warehouse) == before  # March as it was, April absent: old state, no mix
+    assert raw_rows(warehouse, RAW) == before  # March as it was, April absent: old state, no mix
     with warehouse.writer():  # nothing the killed run wrote outlives the next writer's start
         pass
     assert set(warehouse.data_path.rglob("*.parquet")) == files_before

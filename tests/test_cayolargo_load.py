@@ -19,8 +19,9 @@ from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.load import load_months
 from pipelines.sources.cayolargo.schema import PageValidationError, validate_page
 from pipelines.warehouse.lake import Warehouse
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, month_counts, raw_rows
 
+RAW = "cayolargo_futures"
 MARCH, APRIL = date(2026, 3, 1), date(2026, 4, 1)
 PERP = "perpetual-BTC-USD:BTC"
 
@@ -56,19 +57,6 @@ def load(c: CayoLargoClient, warehouse: Warehouse, months: list[date], **kwargs:
     return load_months(c, warehouse, ["BTC", "ETH"], months, workers=4, progress=lambda _: None, **kwargs)
 
 
-def snapshot(warehouse: Warehouse) -> list[tuple]:
-    with warehouse.writer() as con:
-        return con.execute("select * exclude (loaded_at) from raw.cayolargo_futures order by all").fetchall()
-
-
-def counts(warehouse: Warehouse) -> dict[tuple[str, str], int]:
-    with warehouse.writer() as con:
-        rows = con.execute(
-            "select instrument_key, strftime(month, '%Y-%m'), count(*) from raw.cayolargo_futures group by all"
-        ).fetchall()
-    return {(k, m): n for k, m, n in rows}
-
-
 # -- paging ---------------------------------------------------------------------------------------
 
 
@@ -97,7 +85,7 @@ def test_an_empty_range(emulator: Emulator, warehouse: Warehouse) -> None:
     )
     report = load(client(emulator), warehouse, [date(2022, 6, 1)])
     assert report.rows == 0 and report.skipped == ["cayolargo BTC 2022-06", "cayolargo ETH 2022-06"]
-    assert counts(warehouse) == {}
+    assert month_counts(warehouse, RAW) == {}
 
 
 def test_a_range_with_an_expiry_inside_it(emulator: Emulator) -> None:
@@ -116,7 +104,7 @@ def test_a_range_with_an_expiry_inside_it(emulator: Emulator) -> None:
 
 def test_month_loads_with_counts_worked_out_by_hand(emulator: Emulator, warehouse: Warehouse) -> None:
     report = load(client(emulator), warehouse, [MARCH, APRIL])
-    got = counts(warehouse)
+    got = month_counts(warehouse, RAW)
     full_march, full_april = 31 * 144, 30 * 144
     expiring = 26 * 144 + 8 * 6  # 1 Mar 00:00 .. 27 Mar 07:50
     listed = 4 * 144 + 16 * 6  # 27 Mar 08:00 .. 31 Mar 23:50
@@ -161,9 +149,9 @@ def test_month_loads_with_counts_worked_out_by_hand(emulator: Emulator, warehous
 
 def test_same_month_twice_leaves_identical_rows(emulator: Emulator, warehouse: Warehouse) -> None:
     load(client(emulator), warehouse, [MARCH])
-    first = snapshot(warehouse)
+    first = raw_rows(warehouse, RAW)
     load(client(emulator, page_limit=333), warehouse, [MARCH])
-    assert snapshot(warehouse) == first
+    assert raw_rows(warehouse, RAW) == first
 
 
 def test_instrument_filter_replaces_only_that_instrument(emulator: Emulator, warehouse: Warehouse) -> None:
@@ -194,7 +182,7 @@ def test_a_whole_coin_month_drops_instruments_the_vendor_no_longer_serves(
             [PERP],
         )
     load(client(emulator), warehouse, [MARCH])
-    assert ("future-BTC-USD:BTC-20260320", "2026-03") not in counts(warehouse)
+    assert ("future-BTC-USD:BTC-20260320", "2026-03") not in month_counts(warehouse, RAW)
 
 
 # -- tiers, configuration, faults -----------------------------------------------------------------
@@ -214,14 +202,14 @@ def test_a_missing_required_field_names_it_and_writes_nothing(
     emulator: Emulator, warehouse: Warehouse
 ) -> None:
     load(client(emulator), warehouse, [MARCH])
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     # a page in the middle of the BTC month (from=... only appears on later pages) lacks mark_price
     emulator.faults.inject("missing_field", match="coin=BTC&from=2026-03-1", field="mark_price", times=1)
     with pytest.raises(PageValidationError) as err:
         load(client(emulator, page_limit=2000), warehouse, [MARCH])
     assert "cayolargo BTC 2026-03 page" in str(err.value)
     assert "required field(s) missing: mark_price" in str(err.value)
-    assert snapshot(warehouse) == before
+    assert raw_rows(warehouse, RAW) == before
 
 
 def test_a_required_field_null_in_some_rows_is_named(emulator: Emulator) -> None:
@@ -259,25 +247,25 @@ def test_429_with_retry_after_is_waited_out(emulator: Emulator, warehouse: Wareh
     load(client(emulator), warehouse, [APRIL])
     statuses = [r.status for r in emulator.requests if "coin=ETH" in r.path]
     assert statuses[:3] == [429, 429, 200]
-    assert counts(warehouse)[("perpetual-ETH-USD:ETH", "2026-04")] == 30 * 144
+    assert month_counts(warehouse, RAW)[("perpetual-ETH-USD:ETH", "2026-04")] == 30 * 144
 
 
 def test_dropped_connection_is_retried(emulator: Emulator, warehouse: Warehouse) -> None:
     emulator.faults.inject("drop_connection", match="coin=BTC", times=1)
     load(client(emulator), warehouse, [APRIL])
-    assert counts(warehouse)[(PERP, "2026-04")] == 30 * 144
+    assert month_counts(warehouse, RAW)[(PERP, "2026-04")] == 30 * 144
 
 
 def test_5xx_burst_past_the_retry_budget_keeps_the_previous_month(
     emulator: Emulator, warehouse: Warehouse
 ) -> None:
     load(client(emulator), warehouse, [MARCH])
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     emulator.faults.inject("status", match="coin=ETH", status=503, times=-1)
     with pytest.raises(VendorHTTPError) as err:
         load(client(emulator), warehouse, [MARCH])
     assert "503" in str(err.value) and "gave up after 4 attempts" in str(err.value)
-    assert snapshot(warehouse) == before
+    assert raw_rows(warehouse, RAW) == before
 
 
 @pytest.mark.parametrize(
@@ -287,11 +275,11 @@ def test_a_body_that_is_not_data_is_a_clear_error(
     emulator: Emulator, warehouse: Warehouse, kind: str, message: str
 ) -> None:
     load(client(emulator), warehouse, [MARCH])
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     emulator.faults.inject(kind, match="coin=BTC", times=-1)  # type: ignore[arg-type]
     with pytest.raises(VendorHTTPError, match=message):
         load(client(emulator), warehouse, [MARCH])
-    assert snapshot(warehouse) == before
+    assert raw_rows(warehouse, RAW) == before
 
 
 def test_no_key_in_logs_errors_or_warehouse(warehouse: Warehouse, caplog: pytest.LogCaptureFixture) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.models import refresh_marts
 from pipelines.warehouse.lake import Warehouse
+from tests.conftest import insert_rows
 
 PERP = "perpetual-BTC-USD:BTC"
 MAR = "future-BTC-USD:BTC-20260327"
@@ -32,33 +33,30 @@ def add_instruments(con: Any) -> None:
     )
 
 
+def instrument_columns(key: str) -> dict[str, Any]:
+    """A raw row's columns that follow from its instrument (and the quiet defaults of the rest)."""
+    perpetual = key.startswith("perpetual")
+    return {
+        "venue": "deribit",
+        "instrument_key": key,
+        "coin": "BTC",
+        "instrument_id": {PERP: "BTC-PERPETUAL", MAR: "BTC-27MAR26", JUN: "BTC-26JUN26"}[key],
+        "contract_type": "PERPETUALS" if perpetual else "FUTURES",
+        "expiration_timestamp": datetime(3000, 1, 1, tzinfo=UTC)
+        if perpetual
+        else {MAR: MAR_EXPIRY, JUN: JUN_EXPIRY}[key],
+        "contract_size": 10.0,
+        "last_price": None,
+        "open_interest": 0.0,
+        "funding_rate": None,
+        "funding_interval_hours": 8.0 if perpetual else None,
+        "loaded_at": at(1),
+    }
+
+
 def insert(con: Any, rows: list[dict[str, Any]]) -> None:
-    for r in rows:
-        key = r.get("instrument_key", PERP)
-        perpetual = key.startswith("perpetual")
-        base: dict[str, Any] = {
-            "venue": "deribit",
-            "instrument_key": key,
-            "coin": "BTC",
-            "instrument_id": {PERP: "BTC-PERPETUAL", MAR: "BTC-27MAR26", JUN: "BTC-26JUN26"}[key],
-            "contract_type": "PERPETUALS" if perpetual else "FUTURES",
-            "expiration_timestamp": datetime(3000, 1, 1, tzinfo=UTC)
-            if perpetual
-            else {MAR: MAR_EXPIRY, JUN: JUN_EXPIRY}[key],
-            "contract_size": 10.0,
-            "last_price": None,
-            "open_interest": 0.0,
-            "funding_rate": None,
-            "funding_interval_hours": 8.0 if perpetual else None,
-            "loaded_at": at(1),
-        }
-        base.update(r)
-        base["month"] = date(base["ts"].year, base["ts"].month, 1)
-        cols = ", ".join(base)
-        con.execute(
-            f"insert into raw.cayolargo_futures ({cols}) values ({', '.join('?' * len(base))})",
-            list(base.values()),
-        )
+    full = [{**instrument_columns(r.get("instrument_key", PERP)), **r} for r in rows]
+    insert_rows(con, "raw.cayolargo_futures", full)
 
 
 def carry(con: Any, key: str, ts: datetime) -> dict[str, Any]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +13,9 @@ from dagster._utils.error import SerializableErrorInfo
 from pipelines.cli import main
 from pipelines.emulator.server import Emulator
 from pipelines.errors import ExitCode, diagnose
+from tests.conftest import run_command
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 DEMO = REPO / "pipelines" / "universe" / "demo.yaml"
 
 
@@ -114,7 +112,6 @@ def test_a_vendor_error_inside_the_run_is_one_line(tmp_path: Path) -> None:
             "PYTHONWARNINGS": "ignore",
         }
         args = [
-            str(BIN / "markhouse"),
             "backfill",
             "--start",
             "2026-05",
@@ -123,10 +120,8 @@ def test_a_vendor_error_inside_the_run_is_one_line(tmp_path: Path) -> None:
             "--vendor",
             "aperiodic",
         ]
-        out = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-        debug = subprocess.run(
-            [*args, "--debug"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-        )
+        out = run_command("markhouse", *args, env=env)
+        debug = run_command("markhouse", *args, "--debug", env=env)
     assert out.returncode == ExitCode.VENDOR == 4, out.stderr
     # progress lines, then the error: one line, the last
     lines = [line for line in out.stderr.splitlines() if "HTTP" in line or "rror" in line]
@@ -150,13 +145,8 @@ def test_a_closed_port_fails_at_once_with_exit_4(tmp_path: Path) -> None:
         "KAIKO_BASE_URL": f"http://127.0.0.1:{port}",
         "PYTHONWARNINGS": "ignore",
     }
-    out = subprocess.run(
-        [str(BIN / "markhouse"), "backfill", "--start", "2026-05", "--end", "2026-05", "--vendor", "kaiko"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = run_command(
+        "markhouse", "backfill", "--start", "2026-05", "--end", "2026-05", "--vendor", "kaiko", env=env
     )
     assert out.returncode == 4
     assert out.stderr.splitlines()[-1].startswith(
@@ -237,15 +227,8 @@ def test_an_instrument_the_vendor_does_not_serve_is_a_configuration_error(tmp_pa
         "MARKHOUSE_SERVING": str(tmp_path / "serving.duckdb"),
         "PYTHONWARNINGS": "ignore",
     }
-    markhouse = [str(BIN / "markhouse"), "backfill", "--start", "2026-04", "--end", "2026-04"]
-    okx = subprocess.run(
-        markhouse,
-        cwd=REPO,
-        env={**env, "MARKHOUSE_UNIVERSE": str(universe)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    april = ["backfill", "--start", "2026-04", "--end", "2026-04"]
+    okx = run_command("markhouse", *april, env={**env, "MARKHOUSE_UNIVERSE": str(universe)})
     assert okx.returncode == 3, okx.stderr[-2000:]
     line = okx.stderr.splitlines()[-1]
     assert line.startswith(
@@ -254,13 +237,8 @@ def test_an_instrument_the_vendor_does_not_serve_is_a_configuration_error(tmp_pa
     assert line.endswith(
         "-> the vendor does not serve it: check the venue and symbol in the universe (MARKHOUSE_UNIVERSE)"
     )
-    expired = subprocess.run(
-        [*markhouse, "--vendor", "kaiko", "--instrument", "future-BTC-USDT:USDT-20260327"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    expired = run_command(
+        "markhouse", *april, "--vendor", "kaiko", "--instrument", "future-BTC-USDT:USDT-20260327", env=env
     )
     assert expired.returncode == 3, expired.stderr[-2000:]
     assert expired.stderr.splitlines()[-1].startswith(

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from tests.conftest import isolated_environment
+from tests.conftest import isolated_environment, run_command
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 FUNDING_SAMPLE = REPO / "pipelines/emulator/data/binance_usdm_funding.parquet"
 
 
@@ -23,14 +20,7 @@ def env_for(tmp_path: Path) -> dict[str, str]:
 
 
 def test_dagster_definitions_validate(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [str(BIN / "dagster"), "definitions", "validate"],
-        cwd=REPO,
-        env=env_for(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_command("dagster", "definitions", "validate", env=env_for(tmp_path), timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -69,23 +59,17 @@ def test_raw_assets_are_monthly_every_asset_single_run_grouped_by_vendor_with_no
 def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: Path) -> None:
     env = env_for(tmp_path)
     summary_json = str(tmp_path / "summary.json")
-    out = subprocess.run(
-        [
-            str(BIN / "markhouse"),
-            "backfill",
-            "--start",
-            "2026-03",
-            "--end",
-            "2026-05",
-            "--summary-json",
-            summary_json,
-            "--report",
-        ],
-        cwd=REPO,
+    out = run_command(
+        "markhouse",
+        "backfill",
+        "--start",
+        "2026-03",
+        "--end",
+        "2026-05",
+        "--summary-json",
+        summary_json,
+        "--report",
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "3/3 months written" in out.stderr  # progress on the terminal
@@ -156,13 +140,8 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
 
 
 def test_cli_rejects_a_bad_range(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [str(BIN / "markhouse"), "backfill", "--start", "2026-05", "--end", "2026-03"],
-        cwd=REPO,
-        env=env_for(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    out = run_command(
+        "markhouse", "backfill", "--start", "2026-05", "--end", "2026-03", env=env_for(tmp_path), timeout=60
     )
     assert out.returncode == 2 and "is before --start" in out.stderr
 
@@ -234,13 +213,6 @@ def test_the_emulator_clock_is_where_its_real_data_ends() -> None:
 
 
 def test_dg_sees_the_project(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [str(BIN / "dg"), "list", "defs", "--json"],
-        cwd=REPO,
-        env=env_for(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = run_command("dg", "list", "defs", "--json", env=env_for(tmp_path))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "daily_current_month" in out.stdout and "marts/rpt_coverage" in out.stdout

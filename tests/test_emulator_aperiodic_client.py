@@ -7,9 +7,9 @@ or from counting by hand; never from the emulator's own answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import aperiodic
 import duckdb
@@ -24,22 +24,6 @@ SAMPLE_1H = Path(md.__file__).parent / "data" / "binance_usdm_1h.parquet"
 SAMPLE_FUNDING = Path(md.__file__).parent / "data" / "binance_usdm_funding.parquet"
 BTC = "perpetual-BTC-USDT:USDT"
 ETH = "perpetual-ETH-USDT:USDT"
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu: Emulator) -> Iterator[None]:
-    emu.faults.clear()
-    emu.clock.reset()
-    emu.requests.clear()
-    yield
-    emu.faults.clear()
-    emu.clock.reset()
 
 
 def fetch(emu: Emulator, *, symbol: str = BTC, interval: str = "1h", **kwargs: object) -> pl.DataFrame:
@@ -57,27 +41,30 @@ def fetch(emu: Emulator, *, symbol: str = BTC, interval: str = "1h", **kwargs: o
     return aperiodic.get_derivative_metrics(**params)
 
 
-def sample_row(symbol: str, hour: str) -> tuple[float, float, float, float]:
-    """(last_open, last_close, mark_open, mark_close) of one real hour, read straight from the sample."""
-    con = duckdb.connect()
-    row = con.execute(
-        "SELECT last_open, last_close, mark_open, mark_close FROM read_parquet(?) "
-        "WHERE symbol = ? AND open_time = CAST(? AS TIMESTAMPTZ)",
-        [str(SAMPLE_1H), symbol, hour + "+00"],
-    ).fetchone()
+def from_sample(sample: Path, columns: str, time_column: str, symbol: str, at: str) -> tuple[Any, ...]:
+    """``columns`` of the one row of ``symbol`` at ``at`` (UTC), read straight from a shipped sample."""
+    row = (
+        duckdb.connect()
+        .execute(
+            f"SELECT {columns} FROM read_parquet(?) WHERE symbol = ? AND {time_column} = CAST(? AS TIMESTAMPTZ)",
+            [str(sample), symbol, at + "+00"],
+        )
+        .fetchone()
+    )
     assert row is not None
     return row
 
 
+def sample_row(symbol: str, hour: str) -> tuple[float, float, float, float]:
+    """(last_open, last_close, mark_open, mark_close) of one real hour, read straight from the sample."""
+    last_open, last_close, mark_open, mark_close = from_sample(
+        SAMPLE_1H, "last_open, last_close, mark_open, mark_close", "open_time", symbol, hour
+    )
+    return last_open, last_close, mark_open, mark_close
+
+
 def funding_rate(symbol: str, at: str) -> float:
-    con = duckdb.connect()
-    row = con.execute(
-        "SELECT last_funding_rate FROM read_parquet(?) "
-        "WHERE symbol = ? AND calc_time = CAST(? AS TIMESTAMPTZ)",
-        [str(SAMPLE_FUNDING), symbol, at + "+00"],
-    ).fetchone()
-    assert row is not None
-    return float(row[0])
+    return float(from_sample(SAMPLE_FUNDING, "last_funding_rate", "calc_time", symbol, at)[0])
 
 
 def test_month_boundary_and_daily_cutover_match_served_rows(emu: Emulator) -> None:

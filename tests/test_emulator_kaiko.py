@@ -7,7 +7,6 @@ by hand; never from the emulator's own answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,6 @@ from pipelines.emulator import Emulator
 SAMPLE_1H = Path(md.__file__).parent / "data" / "binance_usdm_1h.parquet"
 PERP = {"exchange": "bnce", "instrument_class": "perpetual-future", "instrument": "btcusdt"}
 FUTURE = {"exchange": "bnce", "instrument_class": "future", "instrument": "btcusdt260327"}
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu: Emulator) -> Iterator[None]:
-    emu.faults.clear()
-    emu.requests.clear()
-    yield
-    emu.faults.clear()
 
 
 def get(emu: Emulator, key: str | None = "default", **params: Any) -> requests.Response:
@@ -57,6 +42,14 @@ def walk(emu: Emulator, **params: Any) -> tuple[list[dict[str, Any]], int]:
         rows += body["data"]
         pages += 1
     return rows, pages
+
+
+def walk_asc(
+    emu: Emulator, inst: dict[str, str], interval: str, start_time: str, end_time: str, page_size: int = 1000
+) -> tuple[list[dict[str, Any]], int]:
+    """``walk`` of one instrument's ``interval`` rows from ``start_time`` to ``end_time``, oldest first."""
+    window = {"start_time": start_time, "end_time": end_time}
+    return walk(emu, **inst, interval=interval, sort="asc", page_size=page_size, **window)
 
 
 def ms(*args: int) -> int:
@@ -103,15 +96,7 @@ def test_one_hour_row_is_the_real_hourly_close(emu: Emulator) -> None:
 
 
 def test_paging_asc_follows_next_url_with_the_token_alone(emu: Emulator) -> None:
-    rows, pages = walk(
-        emu,
-        **PERP,
-        interval="1m",
-        sort="asc",
-        page_size=1000,
-        start_time="2026-03-01T00:00:00Z",
-        end_time="2026-04-01T00:00:00Z",
-    )
+    rows, pages = walk_asc(emu, PERP, "1m", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z")
     assert len(rows) == 31 * 1440 and pages == 45  # 44,640 rows: 44 full pages and one of 640
     times = [r["timestamp"] for r in rows]
     assert times == sorted(times) and len(set(times)) == len(times)
@@ -130,25 +115,17 @@ def test_desc_paging_gives_the_same_rows(emu: Emulator) -> None:
 
 
 def test_a_full_last_page_still_gets_a_next_url_to_an_empty_page(emu: Emulator) -> None:
-    rows, pages = walk(
-        emu,
-        **PERP,
-        interval="1h",
-        sort="asc",
-        page_size=24,
-        start_time="2026-02-01T00:00:00Z",
-        end_time="2026-02-02T00:00:00Z",
-    )
+    rows, pages = walk_asc(emu, PERP, "1h", "2026-02-01T00:00:00Z", "2026-02-02T00:00:00Z", page_size=24)
     assert len(rows) == 24 and pages == 2
 
 
 def test_coarser_rows_are_the_last_minute_stamped_with_the_period_start(emu: Emulator) -> None:
-    window = {"start_time": "2026-01-10T00:00:00Z", "end_time": "2026-01-11T00:00:00Z", "sort": "asc"}
+    day = ("2026-01-10T00:00:00Z", "2026-01-11T00:00:00Z")
     for inst in (PERP, FUTURE):
-        minutes, _ = walk(emu, **inst, interval="1m", page_size=1000, **window)
+        minutes, _ = walk_asc(emu, inst, "1m", *day)
         by_ts = {r["timestamp"]: r for r in minutes}
         for interval, width in (("1h", 60), ("4h", 240), ("1d", 1440)):
-            rows, _ = walk(emu, **inst, interval=interval, page_size=1000, **window)
+            rows, _ = walk_asc(emu, inst, interval, *day)
             assert len(rows) == 1440 // width
             for row in rows:
                 last_minute = by_ts[row["timestamp"] + (width - 1) * 60_000]
@@ -157,30 +134,14 @@ def test_coarser_rows_are_the_last_minute_stamped_with_the_period_start(emu: Emu
 
 def test_index_price_can_be_null(emu: Emulator) -> None:
     # the last real hour (2026-05-17 07:00) has a last-price kline but no mark kline
-    rows, _ = walk(
-        emu,
-        **PERP,
-        interval="1m",
-        sort="asc",
-        page_size=1000,
-        start_time="2026-05-17T06:59:00Z",
-        end_time="2026-05-18T00:00:00Z",
-    )
+    rows, _ = walk_asc(emu, PERP, "1m", "2026-05-17T06:59:00Z", "2026-05-18T00:00:00Z")
     assert len(rows) == 61  # 06:59 .. 07:59, then the data ends
     assert rows[0]["index_price"] is not None and rows[1]["index_price"] is None
     assert rows[1]["price"] is not None
 
 
 def test_dated_future_lives_until_its_expiry_and_converges(emu: Emulator) -> None:
-    rows, _ = walk(
-        emu,
-        **FUTURE,
-        interval="1m",
-        sort="asc",
-        page_size=1000,
-        start_time="2026-03-27T07:00:00Z",
-        end_time="2026-03-28T00:00:00Z",
-    )
+    rows, _ = walk_asc(emu, FUTURE, "1m", "2026-03-27T07:00:00Z", "2026-03-28T00:00:00Z")
     assert len(rows) == 60 and rows[-1]["timestamp"] == ms(2026, 3, 27, 7, 59)  # delivered 08:00 UTC
     last = rows[-1]
     assert math.isclose(float(last["mark_price"]), float(last["index_price"]), abs_tol=0.02)  # basis -> 0

@@ -9,7 +9,6 @@ import io
 import itertools
 import random
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,22 +38,6 @@ EXPECTED_COLUMNS = [
     "mark_last_pct_change_ratio",
     "index_last_pct_change_ratio",
 ]
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu: Emulator) -> Iterator[None]:
-    emu.faults.clear()
-    emu.clock.reset()
-    emu.requests.clear()
-    yield
-    emu.faults.clear()
-    emu.clock.reset()
 
 
 def params(**overrides: str) -> dict[str, str]:

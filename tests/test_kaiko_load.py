@@ -24,8 +24,9 @@ from pipelines.sources.kaiko.schema import MonthValidationError
 from pipelines.symbology import parse_symbol
 from pipelines.universe.instruments import UniverseInstrument
 from pipelines.warehouse.lake import Warehouse
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, month_counts, raw_rows
 
+RAW = "kaiko_derivative_price"
 KAIKO_RETRY = FAST_RETRY
 VENUE = "binance-futures"
 PERP_KEY = "perpetual-BTC-USDT:USDT"
@@ -52,29 +53,13 @@ def load(client: KaikoClient, warehouse: Warehouse, months: list[date], series: 
     return load_months(client, warehouse, series, months, workers=4, progress=lambda _: None)
 
 
-def snapshot(warehouse: Warehouse) -> list[tuple]:
-    with warehouse.writer() as con:
-        return con.execute(
-            "select * exclude (loaded_at) from raw.kaiko_derivative_price order by all"
-        ).fetchall()
-
-
-def counts(warehouse: Warehouse) -> dict[tuple[str, str, str], int]:
-    with warehouse.writer() as con:
-        rows = con.execute(
-            "select instrument_key, interval, strftime(month, '%Y-%m'), count(*) "
-            "from raw.kaiko_derivative_price group by all"
-        ).fetchall()
-    return {(k, i, m): n for k, i, m, n in rows}
-
-
 def page_requests(emulator: Emulator) -> list[str]:
     return [r.path for r in emulator.requests if r.path.startswith("/v2/") and r.status == 200]
 
 
 def test_a_month_that_fits_one_page(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
     report = load(kaiko, warehouse, [MARCH], [perp("1d")])
-    assert counts(warehouse) == {(PERP_KEY, "1d", "2026-03"): 31}
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {(PERP_KEY, "1d", "2026-03"): 31}
     assert report.pages == 1 and len(page_requests(emulator)) == 1
     first = page_requests(emulator)[0]
     assert "page_size=1000" in first and "sort=asc" in first
@@ -85,13 +70,15 @@ def test_exactly_page_size_rows(emulator, warehouse) -> None:  # type: ignore[no
     client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, page_size=720)
     report = load(client, warehouse, [APRIL], [perp("1h")])
     # April = 30 x 24 = 720 rows: one full page, whose next_url answers an empty page
-    assert counts(warehouse) == {(PERP_KEY, "1h", "2026-04"): 720}
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {(PERP_KEY, "1h", "2026-04"): 720}
     assert report.pages == 2 and report.rows == 720
 
 
 def test_many_pages_and_the_load_log(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
     report = load(kaiko, warehouse, [APRIL], [perp()])
-    assert counts(warehouse) == {(PERP_KEY, "1m", "2026-04"): 43_200}  # 30 x 1440
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {
+        (PERP_KEY, "1m", "2026-04"): 43_200
+    }  # 30 x 1440
     assert report.pages == 44  # 43 pages of 1000 and one of 200
     with warehouse.writer() as con:
         logged = con.execute("select * exclude (loaded_at) from raw.load_log").fetchall()
@@ -119,13 +106,16 @@ def test_an_empty_month_writes_nothing_and_keeps_what_was_there(kaiko, warehouse
             "insert into raw.kaiko_derivative_price values (?, ?, '1h', ?, ?, 1.0, 1.0, 1.0, now())",
             [VENUE, FUT_KEY, APRIL, datetime(2026, 4, 1, tzinfo=UTC)],
         )
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     # the future expired on 2026-03-27 08:00: Kaiko answers April with no rows at all
     report = load(kaiko, warehouse, [MARCH, APRIL], [future("1h")])
     assert report.skipped == ["kaiko bnce future btcusdt260327 1h 2026-04"]
-    assert snapshot(warehouse) == before
+    assert raw_rows(warehouse, RAW) == before
     # until 27 March 08:00 by hand; April keeps its earlier row
-    assert counts(warehouse) == {(FUT_KEY, "1h", "2026-03"): 26 * 24 + 8, (FUT_KEY, "1h", "2026-04"): 1}
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {
+        (FUT_KEY, "1h", "2026-03"): 26 * 24 + 8,
+        (FUT_KEY, "1h", "2026-04"): 1,
+    }
     with warehouse.writer() as con:
         months = con.execute("select month from raw.load_log where instrument_key = ?", [FUT_KEY]).fetchall()
     assert months == [(MARCH,)]  # one entry per loaded partition, none for the empty answer
@@ -138,7 +128,9 @@ def test_a_null_index_price_is_loaded_as_null(kaiko, warehouse) -> None:  # type
             "select ts, last_price, index_price, mark_price from raw.kaiko_derivative_price order by ts desc limit 2"
         ).fetchall()
     # the last real hour has a last-price kline but no mark (hence no index): 16 days + 8 hours
-    assert counts(warehouse) == {(PERP_KEY, "1h", "2026-05"): 16 * 24 + 8}
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {
+        (PERP_KEY, "1h", "2026-05"): 16 * 24 + 8
+    }
     assert last[0][0] == datetime(2026, 5, 17, 7, tzinfo=UTC)
     assert last[0][1] is not None and last[0][2] is None and last[0][3] is None
     assert last[1][2] is not None
@@ -147,17 +139,17 @@ def test_a_null_index_price_is_loaded_as_null(kaiko, warehouse) -> None:  # type
 def test_descending_order_requested_by_mistake_loads_the_same_rows(emulator, warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
     asc = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY)
     load(asc, warehouse, [FEB], [perp()])
-    expected = snapshot(warehouse)
+    expected = raw_rows(warehouse, RAW)
     other = Warehouse(tmp_path / "desc.sqlite")
     desc = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, sort="desc")
     load(desc, other, [FEB], [perp()])
     assert "sort=desc" in page_requests(emulator)[-41]  # the first page of the second load
-    assert snapshot(other) == expected and len(expected) == 28 * 1440
+    assert raw_rows(other, RAW) == expected and len(expected) == 28 * 1440
 
 
 def test_a_repeated_page_is_detected_and_nothing_is_written(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
     load(kaiko, warehouse, [MARCH], [perp("1h")])
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, page_size=100)
     emulator.faults.inject("repeat_next_url", times=1)
     with pytest.raises(
@@ -165,7 +157,7 @@ def test_a_repeated_page_is_detected_and_nothing_is_written(emulator, kaiko, war
     ):
         load(client, warehouse, [MARCH], [perp("1h")])
     assert len(page_requests(emulator)) == 1 + 2  # the first load's page, then two pages, no loop
-    assert snapshot(warehouse) == before
+    assert raw_rows(warehouse, RAW) == before
 
 
 def test_a_row_repeated_across_two_pages_is_loaded_once(emulator, warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -175,7 +167,7 @@ def test_a_row_repeated_across_two_pages_is_loaded_once(emulator, warehouse, tmp
     assert report.duplicates == 2 and report.rows == 744
     clean = Warehouse(tmp_path / "clean.sqlite")
     load(client, clean, [MARCH], [perp("1h")])
-    assert snapshot(warehouse) == snapshot(clean)
+    assert raw_rows(warehouse, RAW) == raw_rows(clean, RAW)
 
 
 def test_two_different_rows_for_one_timestamp_are_an_error() -> None:
@@ -199,7 +191,7 @@ def test_429_with_retry_after_is_waited_out(emulator, kaiko, warehouse) -> None:
     load(kaiko, warehouse, [MARCH], [perp("1h")])
     statuses = [r.status for r in emulator.requests if r.path.startswith("/v2/")]
     assert statuses == [429, 429, 200]
-    assert counts(warehouse) == {(PERP_KEY, "1h", "2026-03"): 744}
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {(PERP_KEY, "1h", "2026-03"): 744}
 
 
 @pytest.mark.parametrize("status", [500, 503])
@@ -214,7 +206,7 @@ def test_5xx_burst_mid_month_is_retried(emulator, warehouse, status) -> None:  #
 def test_dropped_connection_and_html_page(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
     emulator.faults.inject("drop_connection", match="instrument=btcusdt", times=1)
     load(kaiko, warehouse, [MARCH], [perp("1h")])
-    assert counts(warehouse) == {(PERP_KEY, "1h", "2026-03"): 744}
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {(PERP_KEY, "1h", "2026-03"): 744}
     emulator.faults.inject("html_200", times=1)
     with pytest.raises(VendorHTTPError) as err:
         load(kaiko, warehouse, [MARCH], [perp("1h")])
@@ -231,14 +223,14 @@ def test_dropped_connection_and_html_page(emulator, kaiko, warehouse) -> None:  
 def test_a_failure_mid_month_leaves_the_previous_month_intact(emulator, warehouse) -> None:  # type: ignore[no-untyped-def]
     client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY)
     load(client, warehouse, [MARCH, APRIL], [perp(), future()])
-    before = snapshot(warehouse)
+    before = raw_rows(warehouse, RAW)
     assert len(before) == 44_640 + 43_200 + (26 * 1440 + 480)
     # every continuation page fails for good: each month breaks after its first page
     emulator.faults.inject("status", status=503, match="continuation_token", times=-1)
     with pytest.raises(VendorHTTPError) as err:
         load(client, warehouse, [MARCH, APRIL], [perp(), future()])
     assert "HTTP 503" in str(err.value) and "gave up after 4 attempts" in str(err.value)
-    assert snapshot(warehouse) == before
+    assert raw_rows(warehouse, RAW) == before
 
 
 def test_a_wrong_key_is_final_and_never_shown(emulator, warehouse, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -314,10 +306,10 @@ def test_reference_rows_are_written_with_the_batch_and_only_when_it_commits(kaik
 
     with pytest.raises(RuntimeError, match="killed before the commit"):
         load_once(refuse)
-    assert counts(warehouse) == {} and reference_rows() == ([], [])
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {} and reference_rows() == ([], [])
     load_once()
     load_once()
-    assert counts(warehouse) == {(PERP_KEY, "1d", "2026-03"): 31}
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {(PERP_KEY, "1d", "2026-03"): 31}
     assert reference_rows() == (
         [(VENUE, PERP_KEY, "perpetual", 1.0, 8.0)],
         [("kaiko", "bnce", "perpetual-future", "btcusdt", VENUE, PERP_KEY)],

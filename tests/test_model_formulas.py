@@ -8,6 +8,7 @@ import pytest
 
 from pipelines.models import month_windows, refresh_marts
 from pipelines.warehouse.lake import Warehouse
+from tests.conftest import BTC_1H, insert_rows
 
 BTC = "perpetual-BTC-USDT:USDT"
 
@@ -17,27 +18,7 @@ def t(day: int, hour: int = 0, minute: int = 0, month: int = 1) -> datetime:
 
 
 def insert_raw(con, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
-    for r in rows:
-        base = {
-            "venue": "binance-futures",
-            "instrument_key": BTC,
-            "timestamp_type": "exchange",
-            "interval": "1h",
-            "last_price_pct_change": None,
-            "index_price_pct_change": None,
-            "mark_price_pct_change": None,
-            "mark_index_pct_change_ratio": None,
-            "mark_last_pct_change_ratio": None,
-            "index_last_pct_change_ratio": None,
-            "loaded_at": t(1),
-        }
-        base.update(r)
-        base["month"] = date(base["ts"].year, base["ts"].month, 1)
-        cols = ", ".join(base)
-        con.execute(
-            f"insert into raw.aperiodic_derivative_price ({cols}) values ({', '.join('?' * len(base))})",
-            list(base.values()),
-        )
+    insert_rows(con, "raw.aperiodic_derivative_price", rows, **BTC_1H, loaded_at=t(1))
 
 
 def fetch(con, interval: str, ts: datetime) -> dict:  # type: ignore[no-untyped-def]

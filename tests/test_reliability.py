@@ -38,7 +38,7 @@ from pipelines.universe import UniverseError, load_universe
 from pipelines.warehouse.concurrency import process_exists, remove_stale_temporaries
 from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
 from pipelines.warehouse.serving import open_serving, publish_serving
-from tests.conftest import FAST_RETRY, isolated_environment
+from tests.conftest import FAST_RETRY, isolated_environment, raw_rows
 
 REPO = Path(__file__).resolve().parent.parent
 MARCH = date(2026, 3, 1)
@@ -46,11 +46,6 @@ BTC = "perpetual-BTC-USDT:USDT"
 APERIODIC_BTC = [AperiodicSeries("binance-futures", BTC, "1h", "exchange")]
 KAIKO_BTC = [KaikoSeries("binance-futures", BTC, KaikoCode("bnce", "perpetual-future", "btcusdt"), "1h")]
 QUIET = {"progress": lambda _: None}
-
-
-def rows(warehouse: Warehouse, table: str) -> list[tuple]:
-    with warehouse.writer() as con:
-        return con.execute(f"select * exclude (loaded_at) from raw.{table} order by all").fetchall()
 
 
 def aperiodic(emu: Emulator) -> AperiodicClient:
@@ -75,7 +70,7 @@ def test_aperiodic_non_finite_price_is_refused_and_nothing_written(
     emulator: Emulator, warehouse: Warehouse, value: float, shown: str
 ) -> None:
     load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
-    before = rows(warehouse, "aperiodic_derivative_price")
+    before = raw_rows(warehouse, "aperiodic_derivative_price")
     emulator.faults.inject("non_finite", target="file", field="mark_price", value=value)
     with pytest.raises(FileValidationError) as err:
         load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
@@ -84,7 +79,7 @@ def test_aperiodic_non_finite_price_is_refused_and_nothing_written(
     assert message.startswith(f"aperiodic binance-futures {BTC} 1h exchange 2026-03")
     assert "binance-futures__perpetual-BTC-USDT_USDT__1h__exchange__2026-03.parquet" in message
     assert f"mark_price is {shown} at time 2026-03-01 00:00:00" in message
-    assert rows(warehouse, "aperiodic_derivative_price") == before
+    assert raw_rows(warehouse, "aperiodic_derivative_price") == before
 
 
 @pytest.mark.parametrize(("value", "shown"), NON_FINITE)
@@ -92,7 +87,7 @@ def test_kaiko_non_finite_price_is_refused_and_nothing_written(
     emulator: Emulator, warehouse: Warehouse, value: float, shown: str
 ) -> None:
     load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
-    before = rows(warehouse, "kaiko_derivative_price")
+    before = raw_rows(warehouse, "kaiko_derivative_price")
     emulator.faults.inject("non_finite", field="price", value=value)
     with pytest.raises(VendorHTTPError) as err:
         load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
@@ -100,7 +95,7 @@ def test_kaiko_non_finite_price_is_refused_and_nothing_written(
     assert message.startswith("kaiko: page 1: bnce btcusdt 1h 2026-03-01T00:00:00.000Z..2026-04-01")
     assert f"last_price is {shown} at ts 2026-03-01 00:00:00+00:00" in message  # Kaiko's price = last
     assert "/v2/data/derivatives.v2/price?" in message  # the page's URL
-    assert rows(warehouse, "kaiko_derivative_price") == before
+    assert raw_rows(warehouse, "kaiko_derivative_price") == before
 
 
 @pytest.mark.parametrize(
@@ -115,26 +110,26 @@ def test_cayolargo_non_finite_number_is_refused_and_nothing_written(
     emulator: Emulator, warehouse: Warehouse, field: str, value: float, shown: str
 ) -> None:
     load_cayolargo(cayolargo(emulator), warehouse, ["BTC"], [MARCH], **QUIET)
-    before = rows(warehouse, "cayolargo_futures")
+    before = raw_rows(warehouse, "cayolargo_futures")
     emulator.faults.inject("non_finite", match="coin=BTC", field=field, value=value)  # the first row
     with pytest.raises(PageValidationError) as err:
         load_cayolargo(cayolargo(emulator), warehouse, ["BTC"], [MARCH], **QUIET)
     message = str(err.value)
     assert message.startswith("cayolargo BTC") and "page 1 (from=2026-03-01T00:00:00Z)" in message
     assert f"{field} is {shown} at timestamp 2026-03-01 00:00:00+00:00 instrument_id " in message
-    assert rows(warehouse, "cayolargo_futures") == before
+    assert raw_rows(warehouse, "cayolargo_futures") == before
 
 
 def test_aperiodic_non_finite_ratio_loads_as_null(emulator: Emulator, warehouse: Warehouse) -> None:
     load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
-    clean = rows(warehouse, "aperiodic_derivative_price")
+    clean = raw_rows(warehouse, "aperiodic_derivative_price")
     emulator.faults.inject("non_finite", target="file", field="mark_last_pct_change_ratio", value=math.inf)
     load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
     with warehouse.writer() as con:
         cols = [c[0] for c in con.execute("describe raw.aperiodic_derivative_price").fetchall()]
     cols.remove("loaded_at")
     ratio = cols.index("mark_last_pct_change_ratio")
-    after = rows(warehouse, "aperiodic_derivative_price")
+    after = raw_rows(warehouse, "aperiodic_derivative_price")
     # the first row (March 1st 00:00) has NULL where the vendor sent inf; every other value is as clean
     first = min(range(len(after)), key=lambda i: after[i][cols.index("ts")])
     assert after[first][ratio] is None and clean[first][ratio] is not None
@@ -177,7 +172,7 @@ def test_transient_status_is_retried_on_every_host(
     table = {"aperiodic": "aperiodic_derivative_price", "kaiko": "kaiko_derivative_price"}.get(
         vendor, "cayolargo_futures"
     )
-    assert rows(warehouse, table) == rows(clean, table)
+    assert raw_rows(warehouse, table) == raw_rows(clean, table)
     assert [r.status for r in emulator.requests].count(status) == 2  # both answers were retried
 
 

@@ -12,6 +12,7 @@ from pipelines.models import build_views, refresh_marts
 from pipelines.sources.aperiodic.load import Series, load_months
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import publish_serving
+from tests.conftest import BTC_1H, insert_rows
 
 BTC, ETH = "perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT"
 BOTH = [Series("binance-futures", s, "1h", "exchange") for s in (BTC, ETH)]
@@ -155,21 +156,9 @@ def test_status_without_a_serving_copy(serving, capsys) -> None:  # type: ignore
 
 
 def insert_prices(con, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
-    for r in rows:
-        base = {
-            "venue": "binance-futures",
-            "instrument_key": BTC,
-            "timestamp_type": "exchange",
-            "interval": "1h",
-            "source_interval": "1h",
-            "n_obs": 1,
-            "index_price": 100.0,
-        }
-        base.update(r)
-        con.execute(
-            f"insert into marts.fct_price_interval by name select {', '.join(f'${k} as {k}' for k in base)}",
-            base,
-        )
+    insert_rows(
+        con, "marts.fct_price_interval", rows, **BTC_1H, source_interval="1h", n_obs=1, index_price=100.0
+    )
 
 
 def t(hour: int) -> datetime:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from pipelines.models import refresh_marts
 from pipelines.sources.aperiodic.load import Series, load_months
 from pipelines.warehouse.serving import SERVING_STORAGE_VERSION, publish_serving
+from tests.conftest import run_command
 
 REPO = Path(__file__).resolve().parent.parent
 BOTH = [
@@ -142,21 +143,13 @@ def test_a_reader_holding_the_serving_copy_does_not_block_a_backfill(tmp_path: P
         "PYTHONWARNINGS": "ignore",
     }
     (tmp_path / "dh").mkdir()
-    markhouse = str(Path(sys.executable).parent / "markhouse")
-    args = [markhouse, "backfill", "--vendor", "aperiodic", "--start", "2026-04", "--end", "2026-04"]
-    first = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    args = ["backfill", "--vendor", "aperiodic", "--start", "2026-04", "--end", "2026-04"]
+    first = run_command("markhouse", *args, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
     reader = duckdb.connect(str(env_serving), read_only=True)  # a BI tool left open
     try:
         assert reader.execute("select count(*) from marts.dim_instrument").fetchone() == (2,)
-        second = subprocess.run(
-            [*args[:-4], "--start", "2026-05", "--end", "2026-05"],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        second = run_command("markhouse", *args[:-4], "--start", "2026-05", "--end", "2026-05", env=env)
         assert second.returncode == 0, second.stderr[-2000:]
         assert "published" in second.stderr
     finally:

@@ -27,6 +27,7 @@ from pipelines.sources.kaiko.load import load_months as load_kaiko
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import publish_serving
+from tests.conftest import run_command
 
 pgserver = pytest.importorskip("pgserver")  # a dev dependency: make install puts it in .venv
 
@@ -260,14 +261,7 @@ def test_a_cli_backfill_records_its_run_in_a_postgres_dagster_instance_and_loads
         "PYTHONWARNINGS": "ignore",
     }
     command = ["backfill", "--vendor", "aperiodic", "--start", "2026-03", "--end", "2026-03"]
-    out = subprocess.run(
-        [str(Path(sys.executable).parent / "markhouse"), *command],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = run_command("markhouse", *command, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     db = psycopg2.connect(dagster_url)
     try:

@@ -167,6 +167,24 @@ class VendorHandler(Protocol):
         ...
 
 
+class ApiOnlyHandler:
+    """The routing of a vendor that serves API calls under one path prefix and nothing else (no
+    object downloads, no presigned URLs): a ``VendorHandler`` sets ``api_prefix`` and adds the rest."""
+
+    api_prefix: str
+
+    def classify(self, path: str) -> str | None:
+        return "list" if path.startswith(self.api_prefix) else None
+
+    def hands_out_urls(self, path: str) -> bool:
+        return False
+
+
+def retry_after_header(retry_after: int | None) -> dict[str, str]:
+    """``Retry-After`` for an error answer that names one, else no header."""
+    return {"Retry-After": str(retry_after)} if retry_after is not None else {}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     _logged: bool

@@ -113,7 +113,8 @@ class Source:
     def sql_folder(self) -> Path:
         """``sql/sources/<name>/``: the SQL half of the vendor (SQL lives under ``sql/``, linted and
         read as SQL): ``raw.sql`` (its raw tables' DDL), ``load/<table>.sql`` (the insert of each raw
-        table), ``staging/`` and ``intermediate/`` (its models, which the model runner picks up)."""
+        table, or ``load/tables.sql`` for all of them where they load alike), ``staging/`` and
+        ``intermediate/`` (its models, which the model runner picks up)."""
         return self.sql_dir if self.sql_dir is not None else SQL_DIR / "sources" / self.name
 
     def raw_ddl(self) -> str:
@@ -125,8 +126,12 @@ class Source:
         return CREATE_TABLE.findall(self.raw_ddl())
 
     def load_sql(self, table: str) -> str:
-        """The insert that loads raw table ``table`` (``raw.<name>_<table>``) from ``staged_rows``."""
-        return (self.sql_folder / "load" / f"{table}.sql").read_text()
+        """The insert that loads raw table ``table`` (``raw.<name>_<table>``) from ``staged_rows`` (or
+        ``$files``): ``load/<table>.sql``, else ``load/tables.sql`` with ``{table}`` filled in."""
+        own = self.sql_folder / "load" / f"{table}.sql"
+        if own.exists():
+            return own.read_text()
+        return (self.sql_folder / "load" / "tables.sql").read_text().replace("{table}", table)
 
     @property
     def env_prefix(self) -> str:

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.emulator import market_data as md
-from pipelines.emulator.server import Request, Response, json_error, json_response
+from pipelines.emulator.server import Request, Response, json_error, json_response, retry_after_header
 
 if TYPE_CHECKING:
     from pipelines.emulator.server import Emulator
@@ -221,7 +221,7 @@ class AperiodicHandler:
         return json_error(404, [f"Unknown endpoint {request.path}"])
 
     def status_response(self, target: str, status: int, retry_after: int | None) -> Response:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        headers = retry_after_header(retry_after)
         if target == "file":
             code = {429: "SlowDown", 503: "SlowDown", 500: "InternalError"}.get(status, "ServiceUnavailable")
             response = _s3_error(status, code, "Please reduce your request rate.", "")

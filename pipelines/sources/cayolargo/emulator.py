@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.emulator import market_data as md
-from pipelines.emulator.server import Request, Response, json_error
+from pipelines.emulator.server import ApiOnlyHandler, Request, Response, json_error, retry_after_header
 
 if TYPE_CHECKING:
     from pipelines.emulator.server import Emulator
@@ -301,8 +301,10 @@ def _parse_time(raw: str) -> int:
     return int(value.timestamp() * 1000)
 
 
-class CayoLargoHandler:
+class CayoLargoHandler(ApiOnlyHandler):
     """Serves ``/v1/marketdata/futures`` for one ``Emulator``; the knobs below are per instance."""
+
+    api_prefix = API_PREFIX
 
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
@@ -311,16 +313,8 @@ class CayoLargoHandler:
         self.envelope: str | None = None
         self.plan = "alpha"
 
-    # -- routing --------------------------------------------------------------------------------
-
-    def classify(self, path: str) -> str | None:
-        return "list" if path.startswith(API_PREFIX) else None
-
-    def hands_out_urls(self, path: str) -> bool:
-        return False
-
     def status_response(self, target: str, status: int, retry_after: int | None) -> Response:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        headers = retry_after_header(retry_after)
         details = [f"Rate limit exceeded, retry after {retry_after} seconds"] if status == 429 else []
         return json_error(status, details or ["Injected fault"], headers=headers)
 

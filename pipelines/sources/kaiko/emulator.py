@@ -36,7 +36,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pipelines.emulator import market_data as md
-from pipelines.emulator.server import Request, Response, json_response
+from pipelines.emulator.server import ApiOnlyHandler, Request, Response, json_response, retry_after_header
 
 if TYPE_CHECKING:
     from pipelines.emulator.faults import Fault
@@ -273,20 +273,16 @@ def _decode_token(token: str) -> dict[str, object]:
     return state
 
 
-class KaikoHandler:
+class KaikoHandler(ApiOnlyHandler):
     """Serves Kaiko's ``derivatives.v2/price`` for one ``Emulator``."""
+
+    api_prefix = API_PREFIX
 
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
 
-    def classify(self, path: str) -> str | None:
-        return "list" if path.startswith(API_PREFIX) else None
-
-    def hands_out_urls(self, path: str) -> bool:
-        return False
-
     def status_response(self, target: str, status: int, retry_after: int | None) -> Response:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        headers = retry_after_header(retry_after)
         message = {
             429: "API rate limit reached",
             500: "Internal server error",

@@ -8,22 +8,8 @@ source as (
 ),
 
 renamed as (
-    select
-        'aperiodic' as vendor,
-        venue,
-        instrument_key,
-        timestamp_type,
-        interval,
-        ts,
-        last_price,
-        index_price,
-        mark_price,
-        last_price_pct_change,
-        index_price_pct_change,
-        mark_price_pct_change,
-        mark_index_pct_change_ratio,
-        mark_last_pct_change_ratio,
-        index_last_pct_change_ratio
+    -- the raw columns in their order, but the partition month and the load time
+    select 'aperiodic' as vendor, * exclude (month, loaded_at)
     from source
 )
 

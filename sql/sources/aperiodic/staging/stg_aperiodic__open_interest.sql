@@ -8,15 +8,8 @@ source as (
 ),
 
 renamed as (
-    select
-        'aperiodic' as vendor,
-        venue,
-        instrument_key,
-        timestamp_type,
-        interval,
-        ts,
-        open_interest,
-        'base' as open_interest_unit
+    -- the raw columns in their order, but the partition month and the load time
+    select 'aperiodic' as vendor, * exclude (month, loaded_at), 'base' as open_interest_unit
     from source
 )
 
