@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.lake
+	$(BIN)/python -m bench.runpath
 
 # The UI and the daemon (schedules) on the instance home the markhouse command uses.
 dev: install

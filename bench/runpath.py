@@ -1,0 +1,248 @@
+"""``python -m bench.runpath`` (part of ``make bench``): the run-path targets of issue 23, this
+checkout against a baseline commit (default 5923e3f, the multiprocess run path) in one run,
+interleaved; writes the section "Run path" of ``docs/benchmarks.md``.
+
+- the bench universe (four symbols' 1m prices) at 12 and 48 months: the backfill, the floor the
+  contract sets (``limit_lake`` + ``floor_marts``, bench/paths.py), and the daily refresh of the
+  last month on that history, end to end against its own load + marts + publish;
+- the demo universe on the embedded emulator: the one-month refresh, as a user runs it.
+
+The baseline runs from a detached worktree of its commit on this checkout's virtualenv (its
+dependencies are the same), so both sides share the machine, the data and the emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from bench.__main__ import REPO, Measured, backfill_env, machine, run_path
+from bench.data import DATA, SYMBOLS, ensure_months, months_back
+from pipelines.emulator.server import Emulator
+
+SECTION = "## Run path (issue 23)"
+BASELINE = "5923e3f"
+MARKHOUSE = Path(sys.executable).parent / "markhouse"
+
+
+@contextmanager
+def baseline_tree(rev: str) -> Iterator[Path]:
+    """A detached worktree of ``rev`` outside the checkout (linters and tests never see it)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"markhouse-baseline-{rev}-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), rev], cwd=REPO, check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=REPO, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def side_env(env: dict[str, str], work: Path, tree: Path | None) -> dict[str, str]:
+    """``env`` for one side: its own Dagster home with its own ``dagster.yaml``; the baseline's code
+    first on the path."""
+    home = work / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy((tree or REPO) / "dagster.yaml", home / "dagster.yaml")
+    out = {**env, "DAGSTER_HOME": str(home), "MARKHOUSE_SERVING": str(work / "serving.duckdb")}
+    if tree is not None:
+        out["PYTHONPATH"] = str(tree)
+    return out
+
+
+def bench_universe(n: int, runs: int, tree: Path) -> dict[str, Measured]:
+    files = [str(f) for f in ensure_months(n)]
+    months = months_back(n)
+    last = months[-1]
+    work = Path(tempfile.mkdtemp(prefix="markhouse-bench-runpath-"))
+    out: dict[str, Measured] = {}
+
+    def record(name: str, phases: dict[str, float], rss: float, primary: str) -> None:
+        m = out.setdefault(name, Measured())
+        m.seconds.append(phases[primary])
+        m.rss_mb.append(rss)
+        for k, v in phases.items():
+            m.phases.setdefault(k, []).append(v)
+        print(f"  {n} months {name:<16} {phases[primary]:8.2f}s  {rss:7.0f} MB", flush=True)
+
+    load = out["load_average"] = Measured()
+    load.phases["start"] = [os.getloadavg()[0]]
+    with Emulator(aperiodic_files=DATA / "aperiodic") as emu:
+        base = {
+            "files": files,
+            "start": months[0].isoformat(),
+            "end": date(last.year, last.month, 28).isoformat(),
+            "env": backfill_env(work, months[0], emu),
+        }
+        sides = {}
+        for side, code in (("new", None), ("baseline", tree)):
+            folder = work / side
+            folder.mkdir()
+            sides[side] = {
+                **base,
+                "lake": str(folder / "bench.sqlite"),
+                "db": str(folder / "limit.duckdb"),
+                "env": side_env(base["env"], folder, code),
+            }
+        for _ in range(runs):  # interleaved, so drift hits both sides alike
+            for side, args in sides.items():
+                record(f"backfill_{side}", *run_path("markhouse", args), "total")
+        record("limit_lake", *run_path("limit_lake", sides["new"]), "load")
+        record("floor_marts", *run_path("floor", sides["new"]), "write_marts")
+        for _ in range(runs):
+            for side, args in sides.items():
+                daily = {**args, "fresh": False, "start": last.isoformat()}
+                record(f"daily_{side}", *run_path("markhouse", daily), "total")
+    load.phases["end"] = [os.getloadavg()[0]]
+    shutil.rmtree(work, ignore_errors=True)  # GBs of warehouse
+    return out
+
+
+def demo_refresh(runs: int, tree: Path) -> dict[str, list[float]]:
+    """The demo universe's one-month refresh (May, on March..May), embedded emulator, each side on
+    its own warehouse; the backfill that makes the history is not timed."""
+    work = Path(tempfile.mkdtemp(prefix="markhouse-bench-demo-"))
+    dropped = ("APERIODIC_", "KAIKO_", "CAYOLARGO_", "MARKHOUSE_", "DAGSTER_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    envs = {}
+    for side, code in (("new", None), ("baseline", tree)):
+        folder = work / side
+        folder.mkdir()
+        env = {**clean, "MARKHOUSE_WAREHOUSE": str(folder / "markhouse.sqlite"), "PYTHONWARNINGS": "ignore"}
+        envs[side] = side_env(env, folder, code)
+        _markhouse(envs[side], "2026-03", "2026-05")
+    times: dict[str, list[float]] = {"new": [], "baseline": []}
+    for _ in range(runs):
+        for side, env in envs.items():
+            times[side].append(_markhouse(env, "2026-05", "2026-05"))
+            print(f"  demo one-month refresh {side:<9} {times[side][-1]:8.2f}s", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return times
+
+
+def _markhouse(env: dict[str, str], start: str, end: str) -> float:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [str(MARKHOUSE), "backfill", "--start", start, "--end", end],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    return time.perf_counter() - started
+
+
+def render(results: dict[int, dict[str, Measured]], demo: dict[str, list[float]], runs: int, rev: str) -> str:
+    ns = sorted(results)
+
+    def med(n: int, name: str, phase: str | None = None) -> float:
+        m = results[n][name]
+        return statistics.median(m.phases[phase]) if phase else m.median
+
+    def work(n: int, name: str) -> float:
+        return statistics.median(
+            lo + ma + pu
+            for lo, ma, pu in zip(
+                *(results[n][name].phases[k] for k in ("load", "marts", "publish")), strict=True
+            )
+        )
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    lines = [
+        SECTION,
+        "",
+        f"`python -m bench.runpath`: this checkout against {rev} (the multiprocess run path), the same "
+        f"machine, data and emulator, interleaved, medians of {runs} runs. Machine: {machine()}.",
+        "",
+        "| months | path | total s | load s | marts s | publish s | peak RSS MB | 1-min load avg start -> end |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for n in ns:
+        la = results[n]["load_average"].phases
+        for name in ("backfill_new", "backfill_baseline", "daily_new", "daily_baseline"):
+            lines.append(
+                f"| {n} | {name} | {med(n, name):.1f} | {med(n, name, 'load'):.2f} | {med(n, name, 'marts'):.2f} "
+                f"| {med(n, name, 'publish'):.2f} | {results[n][name].peak_rss_mb:.0f} "
+                f"| {la['start'][0]:.1f} -> {la['end'][0]:.1f} |"
+            )
+        lines.append(
+            f"| {n} | floor (limit_lake + floor_marts) | {med(n, 'limit_lake') + med(n, 'floor_marts'):.1f} "
+            "| | | | | |"
+        )
+    hi = ns[-1]
+    floor = med(hi, "limit_lake") + med(hi, "floor_marts")
+    daily, daily_work = med(hi, "daily_new"), work(hi, "daily_new")
+    new, old = med(hi, "backfill_new"), med(hi, "backfill_baseline")
+    demo_new, demo_old = statistics.median(demo["new"]), statistics.median(demo["baseline"])
+    rss = {n: max(results[n]["backfill_new"].peak_rss_mb, results[n]["daily_new"].peak_rss_mb) for n in ns}
+    lines += [
+        "",
+        f"Demo universe, one-month refresh (May on March..May, embedded emulator): new "
+        f"{', '.join(f'{t:.1f}' for t in demo['new'])} s, baseline {', '.join(f'{t:.1f}' for t in demo['baseline'])} s "
+        "(the baseline also drew the report, as it did by default; the new command draws it on `--report`).",
+        "",
+        "Targets:",
+        f"- Daily refresh on {hi} months: {daily:.1f} s end to end for {daily_work:.1f} s of load + marts + "
+        f"publish = {daily / daily_work:.2f}x (target <= 1.5x: {mark(daily <= 1.5 * daily_work)}); under 6 s: "
+        f"{mark(daily < 6)}.",
+        f"- {hi}-month backfill: {new:.1f} s vs {old:.1f} s = {new / old:.2f}x of {rev} (target <= 0.5x: "
+        f"{mark(new <= 0.5 * old)}); {new / floor:.2f}x the floor of {floor:.1f} s (target <= 2x: "
+        f"{mark(new <= 2 * floor)}).",
+        f"- Demo one-month refresh: {demo_new:.1f} s vs {demo_old:.1f} s = {demo_new / demo_old:.2f}x (target "
+        f"<= 0.6x: {mark(demo_new <= 0.6 * demo_old)}).",
+        f"- Peak RSS: {', '.join(f'{rss[n]:.0f} MB at {n} months' for n in ns)} (target < 1024 MB and flat: "
+        f"{mark(max(rss.values()) < 1024 and rss[ns[-1]] <= 1.15 * rss[ns[0]])}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(out: Path, section: str) -> None:
+    """Replace this section of ``out`` (up to the next section), or append it."""
+    text = out.read_text() if out.exists() else "# Benchmarks\n"
+    if SECTION in text:
+        head, rest = text.split(SECTION, 1)
+        tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
+        text = head.rstrip() + "\n\n" + section + tail
+    else:
+        text = text.rstrip() + "\n\n" + section
+    out.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.runpath")
+    parser.add_argument("--months", type=int, nargs="+", default=[12, 48])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    opts = parser.parse_args()
+    with baseline_tree(opts.baseline) as tree:
+        results = {}
+        for n in opts.months:
+            print(f"== {n} months x {len(SYMBOLS)} instruments of 1m data", flush=True)
+            results[n] = bench_universe(n, opts.runs, tree)
+        print("== demo universe, one-month refresh", flush=True)
+        demo = demo_refresh(opts.runs, tree)
+    section = render(results, demo, opts.runs, opts.baseline)
+    print(section)
+    write_section(opts.out, section)
+    print(f"written to {opts.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
