@@ -163,6 +163,7 @@ def markhouse(args: dict[str, Any]) -> dict[str, float]:
             str(summary),
         ],
         env=env,
+        cwd=args.get("cwd"),  # a baseline's checkout: Dagster resolves its step processes' code from it
         capture_output=True,
         text=True,
         check=False,

@@ -92,6 +92,7 @@ def bench_universe(n: int, runs: int, tree: Path) -> dict[str, Measured]:
                 "lake": str(folder / "bench.sqlite"),
                 "db": str(folder / "limit.duckdb"),
                 "env": side_env(base["env"], folder, code),
+                "cwd": str(code or REPO),
             }
         for _ in range(runs):  # interleaved, so drift hits both sides alike
             for side, args in sides.items():
@@ -119,6 +120,7 @@ def demo_refresh(runs: int, tree: Path) -> dict[str, list[float]]:
         folder.mkdir()
         env = {**clean, "MARKHOUSE_WAREHOUSE": str(folder / "markhouse.sqlite"), "PYTHONWARNINGS": "ignore"}
         envs[side] = side_env(env, folder, code)
+        envs[side]["_cwd"] = str(code or REPO)
         _markhouse(envs[side], "2026-03", "2026-05")
     times: dict[str, list[float]] = {"new": [], "baseline": []}
     for _ in range(runs):
@@ -134,7 +136,7 @@ def _markhouse(env: dict[str, str], start: str, end: str) -> float:
     out = subprocess.run(
         [str(MARKHOUSE), "backfill", "--start", start, "--end", end],
         env=env,
-        cwd=REPO,
+        cwd=env["_cwd"],  # a baseline's checkout: Dagster resolves its step processes' code from it
         capture_output=True,
         text=True,
         check=False,
