@@ -24,38 +24,10 @@ from pandera.errors import SchemaError, SchemaErrors
 from pipelines.sources.cayolargo.mapping import CONTRACT_TYPES, VENUE, MappingError, from_deribit
 from pipelines.validation import non_finite_problem, summarize_schema_errors
 
-REQUIRED_NOT_NULL = (
-    "timestamp",
-    "coin",
-    "instrument_id",
-    "contract_type",
-    "expiration_timestamp",
-    "contract_size",
-    "mark_price",
-    "index_price",
-    "open_interest",
-)
-REQUIRED_NULLABLE = ("bid_price", "ask_price", "best_bid_amount", "best_ask_amount", "last_price")
-"""``pro`` fields whose value may be null (an empty book side, no trade yet) but must be sent."""
 OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
-"""Perpetual-only (funding) and ``alpha``-tier fields: absent -> null."""
-FIELDS = (*REQUIRED_NOT_NULL, *REQUIRED_NULLABLE, *OPTIONAL)
+"""Perpetual-only (funding) and ``alpha``-tier fields: absent -> null. Every other field of
+``page_schema`` must be sent, even where its value may be null (an empty book side, no trade yet)."""
 _TIMES = ("timestamp", "expiration_timestamp")
-NUMBERS = (
-    "contract_size",
-    "mark_price",
-    "index_price",
-    "open_interest",
-    "bid_price",
-    "ask_price",
-    "best_bid_amount",
-    "best_ask_amount",
-    "last_price",
-    "funding_rate",
-    "funding_8h",
-    "estimated_delivery_price",
-)
-"""Every numeric field: each must be finite where present (NaN or inf would reach prices and carry)."""
 _SNAPSHOT_US = 600 * 1_000_000
 
 ROW_SCHEMA = pyarrow.schema(
@@ -142,11 +114,12 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
         raise PageValidationError(f"{label}: a field mixes value types: {exc}") from None
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    missing = [f for f in (*REQUIRED_NOT_NULL, *REQUIRED_NULLABLE) if f not in frame.columns]
+    schema = page_schema(coin)
+    missing = [f for f in schema.columns if f not in frame.columns and f not in OPTIONAL]
     if missing:
         raise PageValidationError(f"{label}: required field(s) missing: {', '.join(missing)}")
     frame = frame.select(
-        [pl.col(f) if f in frame.columns else pl.lit(None, pl.Float64).alias(f) for f in FIELDS]
+        [pl.col(f) if f in frame.columns else pl.lit(None, pl.Float64).alias(f) for f in schema.columns]
     )
     for name in _TIMES:
         if frame.schema[name] != pl.Utf8:
@@ -155,11 +128,13 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
             frame = frame.with_columns(pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC"))
         except pl.exceptions.PolarsError as exc:
             raise PageValidationError(f"{label}: field {name} is not ISO 8601: {exc}") from None
-    problem = non_finite_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",))
+    # every numeric field must be finite where present: NaN or inf would reach prices and carry
+    numbers = [name for name, column in schema.columns.items() if column.dtype.type == pl.Float64]
+    problem = non_finite_problem(frame, numbers, "timestamp", identify=("instrument_id",))
     if problem:
         raise PageValidationError(f"{label}: {problem}")
     try:
-        frame = page_schema(coin).validate(frame, lazy=True)
+        frame = schema.validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
         raise PageValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
     ts = frame["timestamp"]
