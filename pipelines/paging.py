@@ -66,13 +66,9 @@ class NextUrlPaginator:
 
 
 class TimeWindowPaginator:
-    """Asks again from the last timestamp received while a page comes back full.
-
-    The next window starts *at* that timestamp, since a full page may end amid the rows sharing it;
-    ``fresh`` drops the rows already received there. A full page all at the window's start cannot
-    advance: the same window is asked again with the limit doubled (up to ``max_limit``, kept from
-    then on), and at ``max_limit`` it is an error, not a loop.
-    """
+    """Asks again *from* the last timestamp received (a full page may end amid the rows sharing it;
+    ``fresh`` drops those already received). A full page all at the window's start cannot advance:
+    it is asked again with the limit doubled, up to ``max_limit``, then it is an error."""
 
     def __init__(
         self,

@@ -1,11 +1,6 @@
-"""Aperiodic derivative metrics (``derivative_price``, ``funding``, ``open_interest``): list the
-monthly/daily files of a range, download them. Every metric shares one listing/presigned-file
-protocol (the public client fetches them all through one function), so only the path differs.
-
-Quirks (PROTOCOLS.md §1): the listing answers presigned URLs valid for 5 minutes, in no particular
-order; an expired URL answers 403 and re-sending it cannot succeed, so the month is listed again
-for a fresh URL (once). Past months come as one file, the current month as daily files.
-"""
+"""Aperiodic's derivative metrics: list a range's files, download them (quirks: PROTOCOLS.md §1 and
+README.md here). A presigned URL expires after 5 minutes and answers 403: re-sending cannot
+succeed, so the month is listed again for a fresh URL (once)."""
 
 from __future__ import annotations
 

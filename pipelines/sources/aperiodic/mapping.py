@@ -1,5 +1,4 @@
-"""Aperiodic's names for instruments: it names venues and instruments as markhouse does (its
-exchanges are markhouse's venues, its symbols are Atlas keys), so the mapping is the identity."""
+"""Aperiodic names venues and instruments as markhouse does: the mapping is the identity."""
 
 from __future__ import annotations
 

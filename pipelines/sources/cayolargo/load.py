@@ -1,13 +1,6 @@
-"""CayøLargo's part of a load (``pipelines.sources.loader`` does the rest): one time-window walk
-per (coin, month) (or per (instrument, month) when the run is limited to some instruments), every
-page validated as it arrives (a bad page stops the walk before the next request).
-
-Each batch also upserts the instruments met in its data into ref.instrument / ref.vendor_instrument
-(the exact expiry and contract size the vendor sent; every source writes its reference rows with
-its batches, see pipelines/reference.py). A coin-month is replaced whole, instruments the vendor
-no longer serves in it included; a coin-month for which the vendor serves no rows keeps its
-existing rows (like a month for which Aperiodic lists no files).
-"""
+"""CayøLargo's part of a load (``pipelines.sources.loader`` does the rest): one time-window walk per
+coin-month (or instrument-month), each page validated as it arrives. A batch replaces whole
+coin-months and writes the instruments met in its data to the ref tables."""
 
 from __future__ import annotations
 
@@ -92,9 +85,7 @@ def load_months(
     instruments: Sequence[str] = (),
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace ``months`` of every coin (or only ``instruments``, Atlas keys) with what CayøLargo
-    serves now; raises on the first bad page or final HTTP error (months already committed stay,
-    the failing batch changes nothing)."""
+    """Replace ``months`` of every coin (or only ``instruments``, Atlas keys)."""
     months = sorted(set(months))
     walks = plan_walks(coins, months, instruments)
     options.get("progress", log.info)(

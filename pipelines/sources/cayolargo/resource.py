@@ -1,7 +1,4 @@
-"""The CayøLargo resource: no base URL and no key = the embedded emulator.
-
-(No ``from __future__ import annotations``: Dagster reads the field annotations.)
-"""
+"""No ``from __future__ import annotations``: Dagster reads the field annotations."""
 
 import dagster as dg
 
@@ -10,14 +7,8 @@ from pipelines.sources.cayolargo import client as cayolargo_client
 
 
 class CayoLargoResource(dg.ConfigurableResource):
-    """CayøLargo: no base URL and no key = the embedded emulator; a key alone = the assumed real
-    root ``https://api.cayolargo.com``; a base URL alone = that host without an auth header.
-
-    The vendor doc leaves the auth header and the envelope open: ``auth_header`` (default
-    ``X-API-Key``, env ``CAYOLARGO_AUTH_HEADER``) with ``auth_prefix`` (e.g. ``"Bearer "``), and
-    ``envelope`` (``auto`` = a bare list or an object with ``data``/``rows``/``result(s)``; ``list``;
-    or the name of the rows key; env ``CAYOLARGO_ENVELOPE``).
-    """
+    """No base URL and no key = the embedded emulator; a base URL alone = no auth header. The auth
+    header and envelope are settings because the vendor doc leaves them open (README.md)."""
 
     base_url: str | None = None
     api_key: str | None = None

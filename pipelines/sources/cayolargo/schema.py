@@ -1,15 +1,6 @@
-"""The contract a page of CayøLargo futures rows must meet before it can touch the warehouse.
-
-Fields are tiered (vendor doc): the ``pro`` fields are required, and a page without one of them is
-an error naming the field; the perpetual-only funding fields and the ``alpha`` field
-``estimated_delivery_price`` are optional and load as null when a plan (or a futures-only page)
-leaves them out. Fields the doc does not list are ignored, so an additive vendor change does not
-stop a load. Validated with pandera's polars backend, like the Aperiodic files; the page goes
-JSON rows -> Arrow (type inference over every row, in C++) -> polars, with no per-row Python.
-
-Converted once, here: ISO strings to UTC timestamps, Deribit ids to venue + Atlas key (through
-``mapping``), and the funding interval each perpetual's rate is quoted for.
-"""
+"""The contract a page of CayøLargo rows must meet (tiers: README.md here). Fields the doc does not
+list are ignored, so an additive vendor change does not stop a load. JSON rows go to Arrow (type
+inference in C++) then polars, with no per-row Python."""
 
 from __future__ import annotations
 
@@ -101,11 +92,8 @@ def page_schema(coin: str) -> pa.DataFrameSchema:
 
 
 def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from: datetime) -> pyarrow.Table:
-    """Validate one page of rows and convert it to ``ROW_SCHEMA``; raises PageValidationError.
-
-    ``window_from`` is the ``from`` the page was asked with: a row before it, or rows out of
-    timestamp order, would break time-window paging, so they are errors too.
-    """
+    """One page as ``ROW_SCHEMA``. A row before ``window_from`` (the page's ``from``) or out of
+    timestamp order would break time-window paging, so those are errors too."""
     if not rows:
         return ROW_SCHEMA.empty_table()
     try:

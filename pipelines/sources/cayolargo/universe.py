@@ -1,14 +1,4 @@
-"""The ``cayolargo:`` section of the universe file, validated completely at load time.
-
-```yaml
-cayolargo:
-  coins: [BTC, ETH]        # the vendor's `coin` parameter (doc: BTC, ETH, SOL)
-```
-
-The section lists coins, not instruments: the perpetual and the dated futures live at each
-snapshot are discovered from the data (a quarterly is listed, expires and disappears), and the
-loader writes them to ref.instrument with the vendor's exact expiry and contract size.
-"""
+"""The ``cayolargo:`` section lists coins, not instruments: those are discovered from the data."""
 
 from __future__ import annotations
 

@@ -1,14 +1,5 @@
-"""Kaiko ``derivatives.v2/price``: one instrument's rows for a time range, page by page.
-
-Quirks (PROTOCOLS.md §2, README.md here): the default order is descending and the default page
-100 rows, so the first request asks ``sort=asc`` and ``page_size=1000``; later pages are reached
-only by following ``next_url`` as given (its continuation token carries range and page size); a
-full last page still gets a ``next_url`` that answers an empty page; prices come as strings and
-``index_price`` may be null; 429 and 5xx are transient (``Retry-After`` honoured).
-
-Pages are parsed straight to Arrow columns by ``pyarrow.json`` with an explicit schema: no
-Python object per row (measured in README.md).
-"""
+"""Kaiko ``derivatives.v2/price``, page by page (quirks: PROTOCOLS.md §2 and README.md here). Pages
+are parsed straight to Arrow by ``pyarrow.json``: no Python object per row (measured in README.md)."""
 
 from __future__ import annotations
 
@@ -69,10 +60,7 @@ class PageError(ValueError):
 
 
 def parse_page(body: bytes) -> dict[str, Any]:
-    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None}``.
-
-    Converts at the boundary: price strings to float64 and epoch ms to UTC timestamps, in Arrow.
-    """
+    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None}``."""
     head = body[:64].lstrip().lower()
     if not head.startswith(b"{"):
         kind = "an HTML page" if head.startswith((b"<!doctype", b"<html")) else "not a JSON object"

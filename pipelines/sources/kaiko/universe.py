@@ -1,16 +1,5 @@
-"""The ``kaiko:`` section of the universe file, validated completely at load time.
-
-```yaml
-kaiko:
-  intervals: [1m]                       # 1m 1h 4h 1d
-  instruments:
-    - venue: binance-futures            # binance-futures | okx-perps | okx-futures | okx-options
-      symbol: future-BTC-USDT:USDT-20260626
-```
-
-Every instrument must have a Kaiko name (``mapping.to_kaiko``), so an unmappable entry fails
-here, before anything is downloaded. Dated contracts get their exact expiry time from the mapping.
-"""
+"""The ``kaiko:`` section of the universe file (example: ``pipelines/universe/demo.yaml``); an
+instrument Kaiko cannot name fails here, before anything is downloaded."""
 
 from __future__ import annotations
 
