@@ -9,16 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pipelines.reference import NO_REFERENCE, Reference, VendorName
 from pipelines.settings import SQL_DIR
-from pipelines.warehouse.lake import CREATE_TABLE
-
-if TYPE_CHECKING:
-    from pipelines.reference import Reference, VendorName
-    from pipelines.universe.instruments import UniverseInstrument
-    from pipelines.warehouse.lake import Warehouse
-
+from pipelines.universe.instruments import UniverseInstrument
+from pipelines.warehouse.lake import CREATE_TABLE, Warehouse
 
 VENDOR_TAG = "markhouse/vendor"
 """Tag on every source asset: ``markhouse backfill --vendor`` selects by it, not by asset name."""
@@ -46,7 +42,7 @@ class LoadRequest:
     resource: Any  # the vendor's ConfigurableResource
     warehouse: Warehouse
     progress: Callable[[str], None]
-    reference: Reference = field(default_factory=lambda: _no_reference())  # written with each batch
+    reference: Reference = NO_REFERENCE  # written with each batch
 
 
 @dataclass(frozen=True)
@@ -131,9 +127,3 @@ class Source:
         if self.carries is not None:
             return self.carries(section, start_month, key)
         return key in {i.instrument_key for i in self.instruments(section)}
-
-
-def _no_reference() -> Reference:
-    from pipelines.reference import NO_REFERENCE  # not at import: the registry stays light
-
-    return NO_REFERENCE

@@ -96,7 +96,6 @@ def load_months(
 
 
 def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:
-    """Every row of one walk, validated page by page; raises on the first bad page."""
     start, end = month_bounds(walk.month)
     parts: list[pa.Table] = []
     pages = 0
@@ -105,7 +104,7 @@ def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:
         label = f"{walk.label} page {page.number} (from={page.window_from})"
         window_from = datetime.fromisoformat(page.window_from.replace("Z", "+00:00"))
         parts.append(validate_page(page.rows, label, walk.coin, window_from))
-    frame = _frame(pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
+    frame = pl.DataFrame(pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
     frame = frame.filter(pl.col("ts") < end)  # a vendor treating `to` loosely
     dup = frame.select("ts", "instrument_id").is_duplicated()
     if dup.any():
@@ -142,7 +141,7 @@ def _coin_months(con: duckdb.DuckDBPyConnection, staged: list[Staged[Walk]]) -> 
 def _reference(rows: pa.Table) -> Reference:
     """Instruments met in the data, with the vendor's exact expiry and contract size (one per key)."""
     per_key = (
-        _frame(rows)
+        pl.DataFrame(rows)
         .group_by("instrument_key")
         .agg(
             pl.col("venue").first(),
@@ -165,12 +164,6 @@ def _reference(rows: pa.Table) -> Reference:
         venue, contract_type, instrument_id = row["venue"], row["contract_type"], row["instrument_id"]
         names.append(VendorName(VENDOR, venue, contract_type, instrument_id, venue, inst.instrument_key))
     return Reference(instruments, names)
-
-
-def _frame(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 RAW: RawTable[Walk] = RawTable(

@@ -25,10 +25,8 @@ class CayoLargoResource(dg.ConfigurableResource):
         if not base_url and not api_key:
             emulator = embedded_emulator()
             base_url, api_key = emulator.base_url("cayolargo"), emulator.api_key
-            auth_header, auth_prefix = (
-                emulator.handler("cayolargo").auth_header,
-                emulator.handler("cayolargo").auth_prefix,
-            )
+            handler = emulator.handler("cayolargo")
+            auth_header, auth_prefix = handler.auth_header, handler.auth_prefix
         return cayolargo_client.CayoLargoClient(
             base_url or cayolargo_client.REAL_BASE_URL,
             api_key,

@@ -100,8 +100,7 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
         table = pyarrow.Table.from_struct_array(pyarrow.array(rows))
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError) as exc:
         raise PageValidationError(f"{label}: a field mixes value types: {exc}") from None
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
+    frame = pl.DataFrame(table)
     schema = page_schema(coin)
     missing = [f for f in schema.columns if f not in frame.columns and f not in OPTIONAL]
     if missing:

@@ -38,8 +38,7 @@ def validate_month(
     rows: pyarrow.Table, label: str, period_start: datetime, period_end: datetime
 ) -> tuple[pyarrow.Table, int]:
     """De-duplicate identical repeated rows and validate; returns (rows sorted by ts, duplicates dropped)."""
-    frame = pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
+    frame = pl.DataFrame(rows)
     unique = frame.unique(maintain_order=False).sort("ts")
     try:
         month_schema(period_start, period_end).validate(unique, lazy=True)

@@ -4,13 +4,11 @@ instrument Kaiko cannot name fails here, before anything is downloaded."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pipelines.reference import VendorName
 from pipelines.sources.kaiko.mapping import KAIKO_VENUES, KaikoCode, MappingError, to_kaiko, with_expiry
 from pipelines.universe.instruments import UniverseError, UniverseInstrument, parse_instrument
-
-if TYPE_CHECKING:
-    from pipelines.reference import VendorName
 
 KAIKO_INTERVALS: tuple[str, ...] = ("1m", "1h", "4h", "1d")
 
@@ -26,7 +24,6 @@ class KaikoUniverse:
 
 
 def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
-    """Parse and validate the ``kaiko`` section; raises UniverseError naming the bad entry."""
     if not isinstance(section, dict):
         raise UniverseError(f"{where}: expected a mapping with 'instruments' (and 'intervals')")
     unknown = set(section) - {"instruments", "intervals"}
@@ -62,9 +59,6 @@ def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
 
 
 def vendor_names(section: KaikoUniverse) -> list[VendorName]:
-    """Kaiko's (exchange, class, code) for each listed instrument, from the one mapping."""
-    from pipelines.reference import VendorName  # pyarrow and the warehouse: not at registry import
-
     return [
         VendorName("kaiko", c.exchange, c.instrument_class, c.instrument, i.venue, i.instrument_key)
         for i in section.instruments
