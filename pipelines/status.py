@@ -1,9 +1,6 @@
-"""``markhouse status``: coverage and freshness per vendor × instrument × month, for people, cron
-and monitoring. Reads the serving copy, so it never waits for (or blocks) a running backfill.
-
-Exit codes: 0 all fresh and complete; 1 a freshness bound is broken, a month is missing or a month
-misses intervals beyond the tolerance; 2 nothing to read yet.
-"""
+"""``markhouse status``: coverage and freshness per vendor, instrument and month. Reads the serving
+copy, so it never waits for (or blocks) a backfill. Exit 0 fresh and complete, 1 problems, 2 nothing
+to read yet."""
 
 from __future__ import annotations
 
@@ -74,7 +71,6 @@ class StatusReport:
 def build_report(
     serving_path: Path, *, as_of: datetime, max_age_hours: float, missing_tolerance: int = 0
 ) -> StatusReport:
-    """What is loaded, and every way it falls short of the bounds."""
     intervals = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())
     with open_serving(serving_path) as con:
         rows = con.execute(

@@ -76,7 +76,6 @@ def file_schema(
 def validate_file(
     path: Path, label: str, period_start: datetime, period_end: datetime, metric: str = "derivative_price"
 ) -> int:
-    """Read and validate one downloaded file; returns its row count or raises FileValidationError."""
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a corrupt or non-parquet body

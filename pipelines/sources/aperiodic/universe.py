@@ -41,7 +41,6 @@ def _yaml_words(values: Any) -> Any:
 
 
 def parse_section(section: Any, where: str) -> AperiodicUniverse:
-    """Parse and validate the ``aperiodic`` section; raises UniverseError naming the bad entry."""
     sec = section or {}
     entries = sec.get("instruments") or []
     if not entries:

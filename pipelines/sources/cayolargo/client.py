@@ -39,8 +39,6 @@ class Page:
 
 
 class CayoLargoClient:
-    """Thin client over one ``HttpClient``; see the module docstring for the settings."""
-
     def __init__(
         self,
         base_url: str,
@@ -72,7 +70,6 @@ class CayoLargoClient:
         return f"{self.base_url}{FUTURES_PATH}"
 
     def rows_of(self, body: Any) -> list[dict[str, Any]]:
-        """The rows of one answer, per the configured envelope; anything else is a clear error."""
         rows: Any = None
         if self.envelope in ("auto", "list") and isinstance(body, list):
             rows = body

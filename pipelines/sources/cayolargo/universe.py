@@ -19,7 +19,6 @@ class CayoLargoUniverse:
 
 
 def parse_section(section: dict[str, Any], where: str) -> CayoLargoUniverse:
-    """Parse and validate the ``cayolargo`` section; raises UniverseError naming the bad entry."""
     if not isinstance(section, dict):
         raise UniverseError(f"{where}: expected a mapping with 'coins'")
     unknown = set(section) - {"coins"}

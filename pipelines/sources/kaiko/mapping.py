@@ -50,7 +50,6 @@ _QUOTES = ("usdt", "usdc", "usd", "busd")
 
 
 def to_kaiko(venue: str, instrument: Instrument) -> KaikoCode:
-    """Kaiko's name for an instrument of the universe; MappingError if Kaiko cannot be asked."""
     try:
         exchange, klass = _VENUE_CODES[(venue, instrument.kind)]
     except KeyError:
@@ -101,7 +100,6 @@ def from_kaiko(code: KaikoCode) -> tuple[str, Instrument]:
 
 
 def expiry_of(exchange: str, instrument: Instrument) -> datetime | None:
-    """The exact expiry (UTC) of a dated contract: its delivery date at the exchange's delivery hour."""
     if instrument.expiry is None:
         return None
     d = instrument.expiry
