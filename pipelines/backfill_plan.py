@@ -1,9 +1,5 @@
-"""What a backfill asks each vendor for, checked against the universe before a run starts.
-
-A request that can only produce nothing (a universe with no vendor section, a vendor the universe
-does not configure, an instrument no chosen vendor carries) would otherwise run, load 0 rows and
-republish the same marts; it is refused here with what to change.
-"""
+"""What a backfill asks each vendor for, checked before a run starts: a request that can only load
+nothing would otherwise run and republish the same marts, so it is refused with what to change."""
 
 from __future__ import annotations
 
@@ -13,7 +9,6 @@ from pipelines.universe import Universe
 
 
 def configured_vendors(universe: Universe) -> list[str]:
-    """Vendors with a section in the universe, in load order."""
     return [v for v in sources.names() if universe.section(v)]
 
 

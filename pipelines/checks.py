@@ -1,10 +1,6 @@
-"""Dagster asset checks on the published marts: the same judgement as ``markhouse status``, inside
-Dagster. Freshness and missing intervals are errors (non-blocking: the data that did load stays
-published); cross-vendor divergence beyond the bound is a warning, since vendors legitimately
-differ a little.
-
-No ``from __future__ import annotations``: Dagster reads the resource annotations.
-"""
+"""Asset checks on the published marts: ``markhouse status``'s judgement inside Dagster. Errors do not
+block (what loaded stays published); divergence is a warning, as vendors legitimately differ a
+little. No ``from __future__ import annotations``: Dagster reads the resource annotations."""
 
 from collections.abc import Callable, Iterator
 from datetime import datetime

@@ -1,10 +1,5 @@
-"""What a failed ``markhouse`` command tells a person: one line (what went wrong, which entry,
-vendor or path, what to do) and an exit code per kind of cause, so scripts can tell a typo in the
-universe from a vendor outage from a full disk. Tracebacks only with ``--debug``.
-
-A run's failure reaches the CLI as Dagster's serialized error (class name, message, cause chain),
-not as the exception object, so causes are told apart by class name.
-"""
+"""What a failed ``markhouse`` command tells a person: one line and an exit code per kind of cause.
+A run's failure reaches the CLI as Dagster's serialized error, so causes are told apart by class name."""
 
 from __future__ import annotations
 
@@ -35,34 +30,18 @@ class RequestError(Exception):
 
 
 # class name of the cause -> kind; matched on the innermost non-Dagster error of the chain
+# (markhouse's assets raise Failure for a request they cannot serve)
 _KINDS: dict[str, ExitCode] = {
-    "UniverseError": ExitCode.CONFIG,
-    "SymbolError": ExitCode.CONFIG,
-    "VenueError": ExitCode.CONFIG,
-    "MappingError": ExitCode.CONFIG,
-    "RequestError": ExitCode.CONFIG,
-    "Failure": ExitCode.CONFIG,  # markhouse's assets raise it for a request they cannot serve
-    "VendorHTTPError": ExitCode.VENDOR,
-    "PagingError": ExitCode.VENDOR,
-    "PageError": ExitCode.VENDOR,
-    "ConnectionError": ExitCode.VENDOR,
-    "Timeout": ExitCode.VENDOR,
-    "FileValidationError": ExitCode.VENDOR,
-    "MonthValidationError": ExitCode.VENDOR,
-    "PageValidationError": ExitCode.VENDOR,
-    "SchemaError": ExitCode.VENDOR,
-    "SchemaErrors": ExitCode.VENDOR,
-    "WarehouseBusyError": ExitCode.WAREHOUSE,
-    "IOException": ExitCode.WAREHOUSE,
-    "PermissionError": ExitCode.WAREHOUSE,
-    "PermissionException": ExitCode.WAREHOUSE,
-    "OSError": ExitCode.WAREHOUSE,
-    "FileNotFoundError": ExitCode.WAREHOUSE,
-    "IsADirectoryError": ExitCode.WAREHOUSE,
-    "NotADirectoryError": ExitCode.WAREHOUSE,
-    "SerializationException": ExitCode.WAREHOUSE,
-    "KeyboardInterrupt": ExitCode.INTERRUPTED,
-    "DagsterExecutionInterruptedError": ExitCode.INTERRUPTED,
+    name: code
+    for code, names in (
+        (ExitCode.CONFIG, "UniverseError SymbolError VenueError MappingError RequestError Failure"),
+        (ExitCode.VENDOR, "VendorHTTPError PagingError PageError ConnectionError Timeout SchemaError"),
+        (ExitCode.VENDOR, "FileValidationError MonthValidationError PageValidationError SchemaErrors"),
+        (ExitCode.WAREHOUSE, "WarehouseBusyError IOException PermissionError PermissionException OSError"),
+        (ExitCode.WAREHOUSE, "FileNotFoundError IsADirectoryError NotADirectoryError SerializationException"),
+        (ExitCode.INTERRUPTED, "KeyboardInterrupt DagsterExecutionInterruptedError"),
+    )
+    for name in names.split()
 }
 
 HINTS = {

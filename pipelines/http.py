@@ -1,10 +1,5 @@
-"""One HTTP client for every vendor: a session per thread, a timeout on every call, one retry
-policy that honours ``Retry-After``, an optional request-rate limit, and redaction of secrets.
-
-Presigned URLs carry ``X-Amz-Signature``/``X-Amz-Credential`` and API keys travel in headers; none
-of them may reach a log line or an exception message, so every message built here goes through
-``redact``.
-"""
+"""One HTTP client for every vendor. Presigned-URL signatures and API keys must reach no log line
+or exception message, so every message built here goes through ``redact``."""
 
 from __future__ import annotations
 
@@ -54,7 +49,6 @@ class VendorHTTPError(RuntimeError):
 
 
 def _unreachable(exc: BaseException) -> str | None:
-    """'the host name does not resolve' / 'connection refused' when that is the cause, else None."""
     reason: object = exc
     seen = 0
     while reason is not None and seen < 8:
@@ -74,11 +68,8 @@ def _unreachable(exc: BaseException) -> str | None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Transient answers are retried with exponential backoff; everything else is final.
-
-    ``Retry-After`` (seconds form) wins over the schedule but is capped at ``max_delay``; the
-    whole budget of one request is bounded in attempts and in seconds.
-    """
+    """Transient answers are retried with exponential backoff (``Retry-After`` wins, capped at
+    ``max_delay``); everything else is final."""
 
     # 429 (rate limit), 500 (Kaiko documents it as transient, and object stores answer it for a
     # momentary fault), 503 (maintenance), 502/504 from proxies: the same for every vendor and host
@@ -122,10 +113,9 @@ class RequestsCancelled(Exception):
 
 @contextmanager
 def cancellable(cancel: threading.Event) -> Iterator[None]:
-    """Inside the block, this thread's requests raise RequestsCancelled once ``cancel`` is set, and
-    a retry's wait ends at once. Why: an interrupted run waits for its fetch threads (a worker
-    thread cannot be killed), and a month's walk is many requests; stopping between them ends the
-    run in about one request's time rather than the rest of the walk's."""
+    """This thread's requests raise RequestsCancelled once ``cancel`` is set. An interrupted run
+    waits for its fetch threads (they cannot be killed): stopping between requests ends it in about
+    one request's time rather than the rest of a month's walk."""
     previous = getattr(_fetch, "cancel", None)
     _fetch.cancel = cancel
     try:
@@ -168,9 +158,7 @@ class HttpClient:
         send_headers: bool = True,
         final_statuses: Iterable[int] = (),
     ) -> requests.Response:
-        """GET with retries; returns a 200 response, or one whose status is in ``final_statuses``
-        (for callers that handle it, like an expired presigned URL); raises VendorHTTPError otherwise.
-        """
+        """A 200 response, or one in ``final_statuses`` (e.g. an expired presigned URL's 403)."""
         final = set(final_statuses)
         started = time.monotonic()
         attempt = 0
@@ -230,11 +218,9 @@ class HttpClient:
                 cancel.wait(wait)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET a JSON document; an HTML page or non-JSON body with status 200 is an error, not data.
-
-        Parsed by the standard library, not ``resp.json()``: requests parses with simplejson when
-        it is installed, which refuses NaN and Infinity, so a non-finite number would be reported
-        as a malformed page instead of by the validation that names its field."""
+        """Not ``resp.json()``: requests uses simplejson when installed, which refuses NaN, so a
+        non-finite number would read as a malformed page instead of failing the validation that
+        names its field."""
         resp = self.get(url, params)
         ctype = resp.headers.get("Content-Type", "")
         if "json" not in ctype:

@@ -1,10 +1,5 @@
-"""The warehouse's file maintenance as a Dagster asset, job and schedule (also `markhouse maintain`).
-
-The daily refresh rewrites the running month's files and leaves the old ones to time travel; this
-merges small files, expires snapshots older than the retention (never the published one a reader
-may hold) and deletes the files no remaining snapshot references, so the data folder tracks the
-data, not the number of reloads.
-"""
+"""Warehouse file maintenance as a Dagster asset, job and schedule (also `markhouse maintain`): the
+daily refresh leaves old files to time travel, so the data folder would otherwise track reloads."""
 
 from datetime import timedelta
 from pathlib import Path

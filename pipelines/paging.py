@@ -1,16 +1,12 @@
-"""Paging, done once. Each vendor's paging style is a small paginator object; ``paginate`` is the one
-loop that drives any of them through the shared ``HttpClient`` (so every page gets the same retry
-policy and rate limit), bounded in pages and in seconds.
-
-Styles: a single answer (Aperiodic's file listing), a next-URL chain (Kaiko's ``next_url`` with a
-continuation token), a time window (CayøLargo: ask again from the last timestamp received).
-"""
+"""Paging, done once: each vendor's style is a paginator; ``paginate`` drives any of them through
+the shared ``HttpClient``, bounded in pages and in seconds."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import takewhile
 from typing import Any, Protocol
 
 from pipelines.http import HttpClient, VendorHTTPError
@@ -28,20 +24,16 @@ class PagingError(VendorHTTPError):
 
 
 class PagingProblem(Exception):
-    """Raised by a paginator; ``paginate`` turns it into a PagingError naming vendor and request."""
+    """Raised by a paginator; ``paginate`` names the vendor and request."""
 
 
 class Paginator(Protocol):
     def first(self) -> PageRequest: ...
 
-    def next(self, page: Any) -> PageRequest | None:
-        """The request for the page after ``page`` (the parsed body), or None at the end."""
-        ...
+    def next(self, page: Any) -> PageRequest | None: ...
 
 
 class SinglePage:
-    """One request, one answer (a file listing)."""
-
     def __init__(self, url: str, params: Mapping[str, Any] | None = None):
         self._request = PageRequest(url, params)
 
@@ -53,8 +45,7 @@ class SinglePage:
 
 
 class NextUrlPaginator:
-    """Follows ``next_url`` exactly as given (it carries the continuation token); a continuation
-    seen before would loop forever, so it is an error instead."""
+    """Follows ``next_url`` as given; a continuation seen before would loop forever: an error."""
 
     def __init__(self, url: str, params: Mapping[str, Any], *, next_key: str = "next_url"):
         self._request = PageRequest(url, params)
@@ -75,16 +66,9 @@ class NextUrlPaginator:
 
 
 class TimeWindowPaginator:
-    """Asks again from the last timestamp received while a page comes back full.
-
-    The next window starts *at* the last timestamp (inclusive), because a full page may end in the
-    middle of the rows sharing it; ``fresh(page)`` gives a page's rows without those already
-    received at that timestamp (told apart by ``key``), so no row is lost or doubled. A full
-    page whose rows all share the window's start cannot advance: with ``max_limit`` above ``limit``
-    the same window is asked again with the limit doubled (up to ``max_limit``, kept from then on),
-    so a small page size still gets every row of a wide snapshot; at ``max_limit`` it is an error,
-    not a loop.
-    """
+    """Asks again *from* the last timestamp received (a full page may end amid the rows sharing it;
+    ``fresh`` drops those already received). A full page all at the window's start cannot advance:
+    it is asked again with the limit doubled, up to ``max_limit``, then it is an error."""
 
     def __init__(
         self,
@@ -129,11 +113,8 @@ class TimeWindowPaginator:
         return PageRequest(self._url, {**self._params, self._limit_key: self._limit})
 
     def fresh(self, page: Any) -> list[Any]:
-        """The rows of ``page`` not received before (call once per page, in order).
-
-        Only the leading rows can repeat (the window starts at the last timestamp received); drop
-        those already received, whatever their order within the timestamp.
-        """
+        """The rows of ``page`` not received before (call once per page, in order); only the
+        leading rows can repeat, in any order within their timestamp."""
         rows = self._rows(page)
         head = _leading(rows, self._boundary, self._timestamp)
         fresh = [r for r in rows[:head] if self._key(r) not in self._seen] + rows[head:]
@@ -154,8 +135,8 @@ def paginate(
     max_pages: int = 100_000,
     max_seconds: float = 3600.0,
 ) -> Iterator[Any]:
-    """Yield each page's parsed body (JSON by default, or ``parse(body_bytes)``, whose ValueError
-    becomes a PagingError naming the page number and its URL, redacted)."""
+    """Each page's parsed body (JSON, or ``parse(body)``, whose ValueError becomes a PagingError
+    naming the page and its URL)."""
     started = time.monotonic()
     request: PageRequest | None = paginator.first()
     pages = 0
@@ -189,8 +170,4 @@ def paginate(
 
 
 def _leading(rows: list[Any], timestamp: str | None, timestamp_of: Callable[[Any], str]) -> int:
-    """How many rows at the start of ``rows`` carry ``timestamp``."""
-    n = 0
-    while n < len(rows) and timestamp_of(rows[n]) == timestamp:
-        n += 1
-    return n
+    return sum(1 for _ in takewhile(lambda row: timestamp_of(row) == timestamp, rows))

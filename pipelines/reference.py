@@ -1,15 +1,9 @@
-"""Reference data: the instruments (``ref.instrument``) and each vendor's names for them
-(``ref.vendor_instrument``).
+"""Reference data: ``ref.instrument`` and each vendor's names for them (``ref.vendor_instrument``).
 
-One rule for every source: reference rows are written in the transaction of the raw rows they
-describe, with each batch, just before it commits (``Reference.then``). Why with the rows and not
-before the load: CayøLargo's instruments are found in its data (a coin's snapshots list them, with
-the exact expiry and contract size the vendor sent), so they cannot be written before it fetched;
-written with the rows, for every source, a committed batch always has its reference rows and a
-failed or killed batch leaves neither. Sources whose universe lists their instruments (Aperiodic,
-Kaiko) write their whole section's rows with every batch: the upsert rewrites only rows that
-differ, so repeating unchanged rows writes nothing (and does not make parallel vendor loads'
-commits conflict over the shared ref tables).
+Written in the transaction of the raw rows they describe (``Reference.then``), not before the load:
+CayøLargo's instruments are found in its data, and a failed batch then leaves neither. Sources that
+list their instruments write the whole section with every batch: the upsert rewrites only rows that
+differ, so repeats write nothing (and do not make parallel loads' commits conflict).
 """
 
 from __future__ import annotations
@@ -36,8 +30,6 @@ class VendorName:
 
 @dataclass(frozen=True)
 class Reference:
-    """The reference rows a source's batches write (see the module docstring)."""
-
     instruments: Sequence[UniverseInstrument] = ()
     names: Sequence[VendorName] = field(default_factory=tuple)
 

@@ -1,18 +1,15 @@
-"""``markhouse status``: coverage and freshness per vendor × instrument × month, for people, cron
-and monitoring. Reads the serving copy, so it never waits for (or blocks) a running backfill.
-
-Exit codes: 0 all fresh and complete; 1 a freshness bound is broken, a month is missing or a month
-misses intervals beyond the tolerance; 2 nothing to read yet.
-"""
+"""``markhouse status``: coverage and freshness per vendor, instrument and month. Reads the serving
+copy, so it never waits for (or blocks) a backfill. Exit 0 fresh and complete, 1 problems, 2 nothing
+to read yet."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
-from pipelines.months import next_month
+from pipelines.months import months_between
 from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
 
@@ -71,18 +68,9 @@ class StatusReport:
         return not self.problems
 
 
-def _month_starts(first: date, last: date) -> list[date]:
-    months, m = [], first
-    while m <= last:
-        months.append(m)
-        m = next_month(m)
-    return months
-
-
 def build_report(
     serving_path: Path, *, as_of: datetime, max_age_hours: float, missing_tolerance: int = 0
 ) -> StatusReport:
-    """What is loaded, and every way it falls short of the bounds."""
     intervals = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())
     with open_serving(serving_path) as con:
         rows = con.execute(
@@ -107,7 +95,7 @@ def build_report(
         if expiry is not None:
             end = min(end, date(expiry.year, expiry.month, 1))
         have = {m.month for m in months}
-        gaps = [m for m in _month_starts(min(have), end) if m not in have]
+        gaps = [m for m in months_between(min(have), end) if m not in have]
         if gaps:
             report.problems.append(
                 Problem(
@@ -174,14 +162,8 @@ def report_json(report: StatusReport) -> dict[str, object]:
         "problems": [p.text for p in report.problems],
         "months": [
             {
-                "vendor": m.vendor,
-                "venue": m.venue,
-                "instrument_key": m.instrument_key,
-                "interval": m.interval,
+                **asdict(m),
                 "month": f"{m.month:%Y-%m}",
-                "expected_rows": m.expected_rows,
-                "loaded_rows": m.loaded_rows,
-                "missing_intervals": m.missing_intervals,
                 "last_ts": m.last_ts.isoformat(),
                 "age_hours": round((report.as_of - m.last_ts).total_seconds() / 3600, 3),
             }

@@ -1,6 +1,4 @@
-"""The short summary printed after a backfill: rows per vendor, instrument and month, where the
-serving copy is, and one example query per cross-vendor view with its real answer. Everything is
-read from the serving copy, as a BI tool would."""
+"""The summary printed after a backfill, read from the serving copy as a BI tool would."""
 
 from __future__ import annotations
 
@@ -71,10 +69,8 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str) -> str:
 def print_summary(
     serving_path: Path, *, emulator: bool = False, months: tuple[date, date] | None = None
 ) -> None:
-    """Natively loaded rows only (rollups are derived from them). ``emulator``: the data came from
-    the embedded emulator, which serves one market through every vendor, so say so. ``months``
-    (first, last): only those months' rows, as after a backfill of them (``markhouse summary``
-    shows every month)."""
+    """Natively loaded rows only (rollups are derived from them); ``months`` (first, last): only
+    those, as after a backfill of them."""
     with open_serving(serving_path) as con:
         if months is None:
             rows = con.execute(SUMMARY_SQL).fetchall()

@@ -35,7 +35,6 @@ class Instrument:
 
 
 def parse_symbol(key: str) -> Instrument:
-    """Parse and validate an Atlas key; raises SymbolError naming the symbol and the rule broken."""
     m = _ATLAS.match(key)
     if m is None:
         raise SymbolError(

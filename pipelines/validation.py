@@ -1,4 +1,4 @@
-"""One way to turn a validation failure into a message a person can act on, for every source."""
+"""Validation failures as messages a person can act on, for every source."""
 
 from __future__ import annotations
 
@@ -30,12 +30,9 @@ def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> 
 def non_finite_problem(
     frame: pl.DataFrame, columns: Sequence[str], time_column: str, identify: Sequence[str] = ()
 ) -> str | None:
-    """Say which column first holds NaN or +/-inf, and at which timestamp (plus the ``identify``
-    columns of that row, for a page of several instruments); None if all are finite.
-
-    pandera's ``Check.gt(0)`` lets NaN and +inf through (they compare greater than 0 in polars), and
-    one of them in a price would spread through every return, ratio and basis built on it.
-    """
+    """Which column first holds NaN or +/-inf, and where; None if all are finite. pandera's
+    ``Check.gt(0)`` lets NaN and +inf through, and one in a price would spread to every return,
+    ratio and basis built on it."""
     for name in columns:
         if name not in frame.columns:
             continue

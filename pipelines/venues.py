@@ -1,8 +1,5 @@
-"""Venues markhouse knows, spelled as Aperiodic spells its exchanges, with their known defaults.
-
-Funding intervals are venue defaults only: an instrument may override it in the universe, because
-Binance moves some symbols to 4h/2h/1h funding.
-"""
+"""Venues markhouse knows, spelled as Aperiodic spells them. Funding intervals are defaults only (an
+instrument may override it: Binance moves some symbols to 4h/2h/1h funding)."""
 
 from __future__ import annotations
 

@@ -57,9 +57,8 @@ def write_report(
     instruments: list[str] | None = None,
     interval: str = "1h",
 ) -> Report:
-    """Write the page to ``output`` (default: ``default_report_path``) and each chart as
-    ``<name>.png`` in the same folder; both are replaced atomically, so an open page never shows
-    half a file."""
+    """The page and each chart's PNG beside it, replaced atomically: an open page never shows half
+    a file."""
     html_path = Path(output) if output else default_report_path(serving_path)
     data = read_report_data(serving_path, start, end, instruments, interval)
     charts = build_charts(data)

@@ -1,8 +1,5 @@
-"""The report's charts, drawn with matplotlib's object API (no pyplot, no global state, so it is safe in
-Dagster's threads and needs no display). Every line or point a chart draws is a row of its query:
-nothing is smoothed or resampled here, and each artist's ``gid`` names the series it draws, so a
-test can find it and compare its data with the marts.
-"""
+"""The report's charts, with matplotlib's object API (no pyplot global state: safe in Dagster's
+threads). Nothing is smoothed; each artist's ``gid`` names its series so a test can check its data."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""What the report draws, read from the published marts (the serving copy) with ``sql/report/``.
-
-Each reader returns plain columns (name -> list of values), the shape matplotlib takes, so a chart
-draws exactly the rows its query returned.
-"""
+"""What the report draws, read from the serving copy as plain columns (name -> values), so a chart
+draws exactly the rows its query returned."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""The source registry: every folder here with a ``source.py`` is a vendor.
-
-Each folder declares one ``SOURCE`` (``pipelines.sources.source.Source``); definitions, the
-universe loader, the CLI, the backfill plan, the emulator and the tests all read this registry,
-so adding a vendor is a new folder, not edits across the code base. ``names()`` only lists the
-folders (cheap: the CLI builds its parser from it); ``sources()`` imports them.
-"""
+"""The source registry: every folder here with a ``source.py`` is a vendor, so adding a vendor is a
+new folder, not edits across the code base."""
 
 from __future__ import annotations
 
@@ -21,7 +16,6 @@ _HERE = Path(__file__).parent
 
 @cache
 def sources() -> tuple[Source, ...]:
-    """Every vendor folder's ``SOURCE``, in load order."""
     found = []
     for folder in sorted(p for p in _HERE.iterdir() if (p / "source.py").is_file()):
         source = importlib.import_module(f"{__name__}.{folder.name}.source").SOURCE
@@ -35,7 +29,6 @@ def sources() -> tuple[Source, ...]:
 
 @cache
 def names() -> tuple[str, ...]:
-    """The vendor names in load order, from the folders (``order`` is read from each source)."""
     return tuple(s.name for s in sources())
 
 
@@ -47,5 +40,5 @@ def get(name: str) -> Source:
 
 
 def env_prefixes() -> tuple[str, ...]:
-    """``APERIODIC_`` and the like: what the tests clear so they never reach a real vendor."""
+    """What the tests clear so they never reach a real vendor."""
     return tuple(s.env_prefix for s in sources())

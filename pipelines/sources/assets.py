@@ -1,7 +1,5 @@
-"""The one asset builder: a source's raw assets from its ``SOURCE`` declaration.
-
-(No ``from __future__ import annotations``: Dagster reads the config annotation of the asset.)
-"""
+"""A source's raw assets from its ``SOURCE``. No ``from __future__ import annotations``: Dagster
+reads the config annotation."""
 
 from typing import Any
 
@@ -22,7 +20,6 @@ class SourceLoadConfig(dg.Config):
 def build_source_assets(
     source: Source, universe: Universe, partitions: dg.PartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
-    """The raw assets of one source: none when the universe has no section for it."""
     section = universe.section(source.name)
     if section is None:
         return []

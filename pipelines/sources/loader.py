@@ -1,23 +1,13 @@
-"""The one loader every vendor runs: fetch a range of months, validate, replace the months whole.
+"""The one loader every vendor runs; a vendor's ``load.py`` declares only its ``RawTable``, its
+units (files, instrument-months, coin-months) and how one unit is fetched into ``Staged`` rows.
 
-A vendor's ``load.py`` declares only what differs: its raw table (``RawTable``: the load SQL and
-partition keys, what one fetch is called), the units each month is fetched in (files,
-instrument-months, coin-months) and how one unit is fetched, parsed and validated into ``Staged``
-rows (an Arrow table, or a parquet file in a ``staging_folder``). The rest is here, once:
-
-- Fetches run on a bounded thread pool (network-bound, and parsing releases the GIL), all
-  submitted up front so later months download while earlier ones are written; a single writer
-  commits months in batches, one transaction per batch, in month order. A transaction per month
-  would pay a checkpoint each (see docs/benchmarks.md), and every month in a batch is still
-  replaced whole. The first failure (or an interrupt) cancels what has not started, stops the
-  running fetches at their next request, and propagates; batches already committed stay.
-- A batch's transaction (``Warehouse.replace_partitions``) deletes the partitions its units fill,
-  inserts their rows (all of them, or nothing: ``expected_rows``), logs them in ``raw.load_log``
-  (the coverage log of price series) and writes the reference rows (``pipelines/reference.py``).
-  So after any failure a partition holds its old rows or its new ones, never a mix.
-- A unit that fills no partition (the vendor served no rows) writes nothing: its partitions keep
-  what they had (the vendor may have narrowed a key's access range; an empty answer is no reason
-  to delete).
+Fetches run on a thread pool, all submitted up front so later months download while earlier ones
+are written; one writer commits batches of months, one transaction each (a transaction per month
+would pay a checkpoint each, see docs/benchmarks.md). ``Warehouse.replace_partitions`` replaces a
+batch's partitions, its ``raw.load_log`` rows and reference rows at once, so after any failure a
+partition holds its old rows or its new ones. The first failure cancels what has not started and
+propagates; committed batches stay. A unit the vendor served no rows for writes nothing: an empty
+answer (perhaps a narrowed access range) is no reason to delete.
 """
 
 from __future__ import annotations
@@ -54,8 +44,7 @@ Progress = Callable[[str], None]
 
 
 class Partition(NamedTuple):
-    """One partition a unit fills, as ``raw.load_log`` records it (``files``: pages, for a
-    paginated vendor)."""
+    """One partition a unit fills, as ``raw.load_log`` records it (``files``: pages, if paginated)."""
 
     venue: str
     instrument_key: str
@@ -71,8 +60,8 @@ LOG_KEYS = ("vendor", *Partition._fields[:5])
 
 @dataclass(frozen=True)
 class Staged(Generic[U]):
-    """One unit fetched and validated: the partitions it fills (none: the vendor served no rows)
-    and their rows, as an Arrow table in the raw table's columns or a parquet file to load."""
+    """One unit fetched and validated: its partitions (none: no rows served) and rows, as an Arrow
+    table or a parquet file."""
 
     unit: U
     label: str  # names the unit in messages
@@ -91,8 +80,7 @@ class Staged(Generic[U]):
 
 @dataclass(frozen=True)
 class RawTable(Generic[U]):
-    """Where a vendor's load writes (``raw.<vendor>_<table>``, by its ``load/<table>.sql``), and
-    what differs in how."""
+    """Where a vendor's load writes (``raw.<vendor>_<table>``, by its ``load/<table>.sql``)."""
 
     source: Source
     table: str
@@ -113,8 +101,6 @@ class RawTable(Generic[U]):
 
 @dataclass
 class LoadReport:
-    """What a load did: what every source shows, and the counts of the vendors that have them."""
-
     months: list[date]
     rows: int = 0
     transactions: int = 0
@@ -128,8 +114,6 @@ class LoadReport:
 
 
 class Options(TypedDict, total=False):
-    """How a load runs; every vendor's ``load_months`` takes them."""
-
     workers: int  # fetches at once (default: the raw table's)
     months_per_transaction: int
     progress: Progress
@@ -138,7 +122,6 @@ class Options(TypedDict, total=False):
 
 
 def options_of(request: LoadRequest) -> Options:
-    """A run's options: its resource's workers, its log, the reference rows of its universe."""
     return {"workers": request.resource.workers, "progress": request.progress, "reference": request.reference}
 
 
@@ -151,9 +134,8 @@ def run(
     skipped: Sequence[str] = (),
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace the months of ``units`` with what ``fetch`` gets of each unit; raises on the first
-    failure (batches already committed stay, the failing batch changes nothing). ``skipped``: what
-    the vendor found nothing to fetch for (its partitions keep their rows)."""
+    """Replace the months of ``units`` with what ``fetch`` gets of each; ``skipped``: what the vendor
+    had nothing for (its partitions keep their rows)."""
     progress = options.get("progress", log.info)
     before_commit, reference = options.get("before_commit"), options.get("reference", NO_REFERENCE)
     started = time.perf_counter()
@@ -203,8 +185,8 @@ def run(
 
 @contextmanager
 def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> Iterator[Path]:
-    """A folder for a load's downloaded files, beside the catalog, removed afterwards. The pid in
-    its name lets the next writer tell a killed run's leftovers from live work."""
+    """A folder for a load's downloads, beside the catalog; the pid in its name lets the next writer
+    tell a killed run's leftovers from live work."""
     root = warehouse.path.parent / ".staging"
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=f"{raw.source.name}-{os.getpid()}-{raw.table}-", dir=root))
@@ -281,20 +263,16 @@ def fetch_and_write(
     ticker: Ticker | None = None,
     rows_of: Callable[[T], int] = lambda _: 0,
 ) -> None:
-    """Run every month's jobs, then ``write_batch`` each run of ``months_per_transaction`` months'
-    results; ``on_batch(months_done, months_total)`` after each commit. ``ticker`` hears of every
-    finished job (``rows_of`` its result) and ticks while the writer waits, so a person sees
-    movement every few seconds, not only per committed batch."""
+    """Run every month's jobs, then ``write_batch`` the results of each ``months_per_transaction``
+    months. ``ticker`` also ticks while the writer waits, so a person sees movement every few
+    seconds, not only per committed batch."""
     months = sorted(jobs)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
     cancel = threading.Event()
 
-    def cancellable_job(job: Callable[[], T]) -> Callable[[], T]:
-        def run() -> T:
-            with cancellable(cancel):
-                return job()
-
-        return run
+    def run_job(job: Callable[[], T]) -> T:
+        with cancellable(cancel):
+            return job()
 
     def counted(future: Future[T]) -> None:
         if future.cancelled():
@@ -305,18 +283,14 @@ def fetch_and_write(
             ticker.unit_done(rows_of(future.result()))
 
     try:
-        futures: dict[date, list[Future[T]]] = {
-            m: [pool.submit(cancellable_job(job)) for job in jobs[m]] for m in months
-        }
-        for pending in futures.values():
-            for future in pending:
-                future.add_done_callback(counted)
-        done = 0
+        futures = {m: [pool.submit(run_job, job) for job in jobs[m]] for m in months}
+        for future in (f for pending in futures.values() for f in pending):
+            future.add_done_callback(counted)
+        done, every = 0, ticker.every if ticker is not None else None
         with warehouse.writer() as con:  # vendors may load side by side
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
                 waiting = [f for m in batch for f in futures[m]]
-                every = ticker.every if ticker is not None else None
                 while wait(waiting, timeout=every, return_when=FIRST_EXCEPTION)[1]:
                     if any(f.done() and f.exception() for f in waiting):
                         break
@@ -338,8 +312,8 @@ def fetch_and_write(
 
 
 def _cause(futures: Sequence[Future[T]]) -> BaseException | None:
-    """The failure to report among finished fetches: one that is not a fetch stopped because of
-    it (a cancelled request in an earlier month must not hide the later month's real error)."""
+    """The failure to report: not a fetch cancelled because of it (a cancelled request in an
+    earlier month must not hide the later month's real error)."""
     failures = [e for f in futures if f.done() and not f.cancelled() and (e := f.exception()) is not None]
     return next(
         (e for e in failures if not isinstance(e, RequestsCancelled)), failures[0] if failures else None

@@ -1,10 +1,5 @@
-"""What a vendor folder declares: ``SOURCE`` in ``pipelines/sources/<vendor>/source.py``.
-
-Every consumer (definitions, the universe loader, the CLI, the emulator, the tests' environment)
-reads the registry in ``pipelines/sources/__init__.py``, so a vendor is its folder: nothing
-outside it names the vendor in code. Light on purpose (no Dagster, no clients at import): the CLI
-builds its parser from the registry; a source imports its heavy parts inside its functions.
-"""
+"""What a vendor folder declares: ``SOURCE`` in ``pipelines/sources/<vendor>/source.py``. Light on
+purpose (no Dagster, no clients at import): the CLI builds its parser from the registry."""
 
 from __future__ import annotations
 
@@ -14,24 +9,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pipelines.reference import NO_REFERENCE, Reference, VendorName
 from pipelines.settings import SQL_DIR
-from pipelines.warehouse.lake import CREATE_TABLE
-
-if TYPE_CHECKING:
-    from pipelines.reference import Reference, VendorName
-    from pipelines.universe.instruments import UniverseInstrument
-    from pipelines.warehouse.lake import Warehouse
-
+from pipelines.universe.instruments import UniverseInstrument
+from pipelines.warehouse.lake import CREATE_TABLE, Warehouse
 
 VENDOR_TAG = "markhouse/vendor"
 """Tag on every source asset: ``markhouse backfill --vendor`` selects by it, not by asset name."""
 
 
 def lazy(target: str) -> Callable[..., Any]:
-    """``"module:attr.attr"``, imported at the first call and called: a source names its resource
-    and emulator handler without importing clients, Dagster or the emulator with the registry."""
+    """``"module:attr.attr"``, imported and called at the first call, so the registry stays light."""
     module, _, attrs = target.partition(":")
 
     def call(*args: Any) -> Any:
@@ -45,8 +35,6 @@ def lazy(target: str) -> Callable[..., Any]:
 
 @dataclass(frozen=True)
 class LoadRequest:
-    """What one asset run asks of its source: the section, one raw table, the months and keys."""
-
     section: Any
     table: str  # the asset's name without the vendor prefix (e.g. "derivative_price")
     instruments: Sequence[str]  # Atlas keys from the run config; empty = everything configured
@@ -54,13 +42,11 @@ class LoadRequest:
     resource: Any  # the vendor's ConfigurableResource
     warehouse: Warehouse
     progress: Callable[[str], None]
-    reference: Reference = field(default_factory=lambda: _no_reference())  # written with each batch
+    reference: Reference = NO_REFERENCE  # written with each batch
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """A load's outcome: the rows, the keys it asked for, the metadata the run shows."""
-
     rows: int
     metadata: dict[str, Any]  # lists and dicts are shown as JSON
     keys: Sequence[str] = ()  # instrument keys asked for; with ``must_have_rows``, 0 rows fails the run
@@ -68,8 +54,6 @@ class Loaded:
 
     @classmethod
     def of(cls, report: Any, keys: Sequence[str] = (), must_have_rows: bool = True, **extra: Any) -> Loaded:
-        """From a loader's report: what every source shows (rows, transactions, seconds, rows per
-        month), then ``extra`` (the vendor's own counts)."""
         metadata = {
             "rows": report.rows,
             **{k: v for k, v in extra.items() if not isinstance(v, list | dict)},
@@ -90,8 +74,6 @@ class RawAsset:
 
 @dataclass(frozen=True)
 class Source:
-    """One vendor, as its folder declares it."""
-
     name: str  # folder name, universe section, asset group, tag value, ``--vendor`` choice
     label: str  # as people spell it, for messages
     order: int  # load order (and the order messages list vendors in)
@@ -111,23 +93,17 @@ class Source:
 
     @property
     def sql_folder(self) -> Path:
-        """``sql/sources/<name>/``: the SQL half of the vendor (SQL lives under ``sql/``, linted and
-        read as SQL): ``raw.sql`` (its raw tables' DDL), ``load/<table>.sql`` (the insert of each raw
-        table, or ``load/tables.sql`` for all of them where they load alike), ``staging/`` and
-        ``intermediate/`` (its models, which the model runner picks up)."""
+        """``raw.sql`` (DDL), ``load/<table>.sql`` (or one ``load/tables.sql``), ``staging/`` and
+        ``intermediate/`` (its models)."""
         return self.sql_dir if self.sql_dir is not None else SQL_DIR / "sources" / self.name
 
     def raw_ddl(self) -> str:
-        """Its raw tables' ``create table if not exists`` statements (the warehouse runs them)."""
         return (self.sql_folder / "raw.sql").read_text()
 
     def raw_tables(self) -> list[str]:
-        """``raw.<name>_<table>`` for every table its DDL creates."""
         return CREATE_TABLE.findall(self.raw_ddl())
 
     def load_sql(self, table: str) -> str:
-        """The insert that loads raw table ``table`` (``raw.<name>_<table>``) from ``staged_rows`` (or
-        ``$files``): ``load/<table>.sql``, else ``load/tables.sql`` with ``{table}`` filled in."""
         own = self.sql_folder / "load" / f"{table}.sql"
         if own.exists():
             return own.read_text()
@@ -148,13 +124,6 @@ class Source:
         return list(getattr(section, "instruments", ()))
 
     def serves(self, section: Any, start_month: date, key: str) -> bool:
-        """Whether a run asking this source for ``key`` can get rows (checked before a backfill)."""
         if self.carries is not None:
             return self.carries(section, start_month, key)
         return key in {i.instrument_key for i in self.instruments(section)}
-
-
-def _no_reference() -> Reference:
-    from pipelines.reference import NO_REFERENCE  # not at import: the registry stays light
-
-    return NO_REFERENCE

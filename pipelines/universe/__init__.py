@@ -1,7 +1,4 @@
-"""The universe: which vendors, venues, instruments, intervals and months to load.
-
-Validated completely at load time, so a typo fails before any download starts.
-"""
+"""The universe file, validated completely at load time, so a typo fails before any download."""
 
 from __future__ import annotations
 
@@ -63,7 +60,6 @@ def _month(value: Any, where: str) -> date:
 
 
 def load_universe(path: Path) -> Universe:
-    """Read and validate a universe file; raises UniverseError naming the file and the bad entry."""
     try:
         size = Path(path).stat().st_size
         if size > MAX_FILE_BYTES:

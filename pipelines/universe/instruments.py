@@ -1,7 +1,4 @@
-"""One instrument entry of a universe file, validated; what every vendor's section is made of.
-
-Below the source registry (each vendor's section parser uses it), so it imports none of them.
-"""
+"""One instrument entry of a universe file; below the source registry, so it imports none of them."""
 
 from __future__ import annotations
 

@@ -1,21 +1,16 @@
-"""Aperiodic derivative metrics (``derivative_price``, ``funding``, ``open_interest``): list the
-monthly/daily files of a range, download them. Every metric shares one listing/presigned-file
-protocol (the public client fetches them all through one function), so only the path differs.
-
-Quirks (PROTOCOLS.md §1): the listing answers presigned URLs valid for 5 minutes, in no particular
-order; an expired URL answers 403 and re-sending it cannot succeed, so the month is listed again
-for a fresh URL (once). Past months come as one file, the current month as daily files.
-"""
+"""Aperiodic's derivative metrics: list a range's files, download them (quirks: PROTOCOLS.md §1 and
+README.md here). A presigned URL expires after 5 minutes and answers 403: re-sending cannot
+succeed, so the month is listed again for a fresh URL (once)."""
 
 from __future__ import annotations
 
-import calendar
 import logging
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
+from pipelines.months import next_month
 from pipelines.paging import SinglePage, paginate
 
 log = logging.getLogger("markhouse.aperiodic")
@@ -48,9 +43,9 @@ class FileRef:
         """[start, end) of the rows this file may hold, naive UTC."""
         if self.day is not None:
             start = datetime(self.year, self.month, self.day)
-            return start, datetime.fromordinal(start.toordinal() + 1)
-        last = calendar.monthrange(self.year, self.month)[1]
-        return datetime(self.year, self.month, 1), datetime(self.year, self.month, last) + _ONE_DAY
+            return start, start + timedelta(days=1)
+        start = datetime(self.year, self.month, 1)
+        return start, next_month(start)
 
     @property
     def label(self) -> str:
@@ -65,9 +60,6 @@ class FileRef:
         safe = self.symbol.replace(":", "_")
         when = f"{self.year}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
         return f"{self.metric}__{self.venue}__{safe}__{self.interval}__{self.timestamp_type}__{when}.parquet"
-
-
-_ONE_DAY = datetime(2000, 1, 2) - datetime(2000, 1, 1)
 
 
 class AperiodicClient:
@@ -89,7 +81,6 @@ class AperiodicClient:
             headers={"X-API-KEY": key},
             retry=retry or RetryPolicy(),
             rate_limit_per_second=rate_limit_per_second,
-            secrets=(key,) if api_key else (),
         )
 
     def listing_url(self, metric: str = METRIC) -> str:
@@ -174,7 +165,7 @@ class AperiodicClient:
             ref.interval,
             ref.timestamp_type,
             start.date(),
-            (end - _ONE_DAY).date(),
+            (end - timedelta(days=1)).date(),
             ref.metric,
         )
         for candidate in listed:

@@ -1,11 +1,7 @@
 """Aperiodic's part of a load (``pipelines.sources.loader`` does the rest): one listing per series
-for the whole month range, each listed file downloaded into a staging folder and validated there.
-
-Each metric (``derivative_price``, ``funding``, ``open_interest``) loads into its own raw table;
-only the price metric is recorded in ``raw.load_log``, the coverage log of price series
-(``rpt_coverage`` counts its rows against the intervals a month should hold, which a sparse
-funding series would never meet).
-"""
+for the whole range, each file downloaded to staging and validated there. Only the price metric is
+logged in ``raw.load_log``: ``rpt_coverage`` counts its rows per interval, which a sparse funding
+series would never meet."""
 
 from __future__ import annotations
 
@@ -77,9 +73,7 @@ def load_months(
     metric: str = PRICE_METRIC,
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace ``months`` of every series' ``metric`` with what Aperiodic serves now; raises on the
-    first bad file or final HTTP error (months already committed stay, the failing batch changes
-    nothing). A month a series lists no file for keeps its rows."""
+    """Replace ``months`` of every series' ``metric``; a month with no file listed keeps its rows."""
     if metric not in APERIODIC_METRICS:
         raise ValueError(f"unknown Aperiodic metric {metric!r}; known: {', '.join(APERIODIC_METRICS)}")
     name = "aperiodic" if metric == PRICE_METRIC else f"aperiodic {metric}"

@@ -1,19 +1,13 @@
-"""Aperiodic's names for instruments: it names venues and instruments as markhouse does (its
-exchanges are markhouse's venues, its symbols are Atlas keys), so the mapping is the identity."""
+"""Aperiodic names venues and instruments as markhouse does: the mapping is the identity."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pipelines.reference import VendorName
-    from pipelines.sources.aperiodic.universe import AperiodicUniverse
+from pipelines.reference import VendorName
+from pipelines.sources.aperiodic.universe import AperiodicUniverse
 
 
 def vendor_names(section: AperiodicUniverse) -> list[VendorName]:
     """One ref.vendor_instrument row per listed instrument: (exchange, kind, symbol) = (venue, kind, key)."""
-    from pipelines.reference import VendorName  # pyarrow and the warehouse: not at registry import
-
     return [
         VendorName("aperiodic", i.venue, i.instrument.kind, i.instrument_key, i.venue, i.instrument_key)
         for i in section.instruments

@@ -1,7 +1,4 @@
-"""The Aperiodic resource: no base URL and no key = the embedded emulator.
-
-(No ``from __future__ import annotations``: Dagster reads the field annotations.)
-"""
+"""No ``from __future__ import annotations``: Dagster reads the field annotations."""
 
 import dagster as dg
 

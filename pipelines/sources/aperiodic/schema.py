@@ -1,15 +1,6 @@
-"""The contract a downloaded Aperiodic file must meet before it can touch the warehouse: exactly
-the columns of its metric's layout, finite floats (prices positive where present), and a non-null,
-unique ``time`` inside the period the file was listed for. The vendor's derived pct changes and
-ratios may be non-finite: they load as NULL.
-
-The ``funding`` and ``open_interest`` layouts are not in the vendor docs we hold: they are
-assumed from the public client and the ``derivative_price`` layout (see README.md in this folder),
-which is why a file that differs fails naming the unexpected and the missing columns.
-
-Validated with pandera's polars backend: it reads the parquet bytes without pandas, and its
-checks cost a fraction of the pandas backend's (see docs/benchmarks.md).
-"""
+"""The contract a downloaded Aperiodic file must meet. The ``funding`` and ``open_interest`` layouts
+are assumed (README.md here), so a file that differs fails naming unexpected and missing columns.
+The derived pct changes and ratios may be non-finite: they load as NULL."""
 
 from __future__ import annotations
 
@@ -85,7 +76,6 @@ def file_schema(
 def validate_file(
     path: Path, label: str, period_start: datetime, period_end: datetime, metric: str = "derivative_price"
 ) -> int:
-    """Read and validate one downloaded file; returns its row count or raises FileValidationError."""
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a corrupt or non-parquet body

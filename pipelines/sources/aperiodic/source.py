@@ -1,7 +1,4 @@
-"""Aperiodic as a source: one raw asset per metric the universe asks for (default all three).
-
-Light at import (the registry is read by the CLI): ``load.py`` is imported at the first load.
-"""
+"""Aperiodic as a source: one raw asset per metric the universe asks for (default all three)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,4 @@
-"""The ``aperiodic:`` section of the universe file, validated completely at load time.
-
-```yaml
-aperiodic:
-  intervals: [1h]                      # 1m 5m 15m 30m 1h 4h 1d
-  timestamp_types: [exchange]          # exchange | true
-  metrics: [derivative_price, funding, open_interest]   # default: all three
-  instruments:
-    - venue: binance-futures           # binance-futures | okx-perps | hyperliquid-perps
-      symbol: perpetual-BTC-USDT:USDT
-```
-"""
+"""The ``aperiodic:`` section of the universe file (example: ``pipelines/universe/demo.yaml``)."""
 
 from __future__ import annotations
 
@@ -52,7 +41,6 @@ def _yaml_words(values: Any) -> Any:
 
 
 def parse_section(section: Any, where: str) -> AperiodicUniverse:
-    """Parse and validate the ``aperiodic`` section; raises UniverseError naming the bad entry."""
     sec = section or {}
     entries = sec.get("instruments") or []
     if not entries:

@@ -1,14 +1,5 @@
-"""CayøLargo ``/v1/marketdata/futures``: Deribit snapshots of one coin, paged by time window.
-
-Quirks (PROTOCOLS.md §3 and README.md in this folder): the vendor doc names neither the host, nor
-the auth header, nor the answer's envelope, so all three are settings with documented defaults:
-root ``https://api.cayolargo.com`` (``CAYOLARGO_BASE_URL``), header ``X-API-Key`` (optionally with a
-prefix such as ``"Bearer "`` for ``Authorization``), and envelope ``auto`` (a bare JSON list, or an
-object holding the rows under ``data``/``rows``/``result``/``results``). Paging is by time only:
-ask again from the last timestamp received; because several instruments share a timestamp and a
-page may end mid-snapshot, the next window starts *at* that timestamp and the rows already
-received there are dropped here (``pages`` yields only new rows).
-"""
+"""CayøLargo ``/v1/marketdata/futures``: one coin's snapshots, paged by time window. The vendor doc
+names neither host, auth header nor envelope, so they are settings (README.md here)."""
 
 from __future__ import annotations
 
@@ -48,8 +39,6 @@ class Page:
 
 
 class CayoLargoClient:
-    """Thin client over one ``HttpClient``; see the module docstring for the settings."""
-
     def __init__(
         self,
         base_url: str,
@@ -81,7 +70,6 @@ class CayoLargoClient:
         return f"{self.base_url}{FUTURES_PATH}"
 
     def rows_of(self, body: Any) -> list[dict[str, Any]]:
-        """The rows of one answer, per the configured envelope; anything else is a clear error."""
         rows: Any = None
         if self.envelope in ("auto", "list") and isinstance(body, list):
             rows = body
@@ -99,11 +87,8 @@ class CayoLargoClient:
     def pages(
         self, coin: str, start: datetime, end: datetime, instrument_id: str | None = None
     ) -> Iterator[Page]:
-        """Every row of ``coin`` with ``start <= timestamp < end``, page by page, none twice.
-
-        ``to`` is sent as ``end`` minus one second, so the answer is the same whether the vendor
-        treats ``to`` as inclusive or exclusive (snapshots fall on 10-minute boundaries).
-        """
+        """Rows with ``start <= timestamp < end``, none twice. ``to`` is ``end`` minus one second,
+        so inclusive and exclusive ``to`` give the same answer (snapshots are 10 minutes apart)."""
         params: dict[str, Any] = {
             "coin": coin,
             "from": iso_utc(start),

@@ -1,13 +1,6 @@
-"""CayøLargo's part of a load (``pipelines.sources.loader`` does the rest): one time-window walk
-per (coin, month) (or per (instrument, month) when the run is limited to some instruments), every
-page validated as it arrives (a bad page stops the walk before the next request).
-
-Each batch also upserts the instruments met in its data into ref.instrument / ref.vendor_instrument
-(the exact expiry and contract size the vendor sent; every source writes its reference rows with
-its batches, see pipelines/reference.py). A coin-month is replaced whole, instruments the vendor
-no longer serves in it included; a coin-month for which the vendor serves no rows keeps its
-existing rows (like a month for which Aperiodic lists no files).
-"""
+"""CayøLargo's part of a load (``pipelines.sources.loader`` does the rest): one time-window walk per
+coin-month (or instrument-month), each page validated as it arrives. A batch replaces whole
+coin-months and writes the instruments met in its data to the ref tables."""
 
 from __future__ import annotations
 
@@ -92,9 +85,7 @@ def load_months(
     instruments: Sequence[str] = (),
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace ``months`` of every coin (or only ``instruments``, Atlas keys) with what CayøLargo
-    serves now; raises on the first bad page or final HTTP error (months already committed stay,
-    the failing batch changes nothing)."""
+    """Replace ``months`` of every coin (or only ``instruments``, Atlas keys)."""
     months = sorted(set(months))
     walks = plan_walks(coins, months, instruments)
     options.get("progress", log.info)(
@@ -105,7 +96,6 @@ def load_months(
 
 
 def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:
-    """Every row of one walk, validated page by page; raises on the first bad page."""
     start, end = month_bounds(walk.month)
     parts: list[pa.Table] = []
     pages = 0
@@ -114,7 +104,7 @@ def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:
         label = f"{walk.label} page {page.number} (from={page.window_from})"
         window_from = datetime.fromisoformat(page.window_from.replace("Z", "+00:00"))
         parts.append(validate_page(page.rows, label, walk.coin, window_from))
-    frame = _frame(pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
+    frame = pl.DataFrame(pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
     frame = frame.filter(pl.col("ts") < end)  # a vendor treating `to` loosely
     dup = frame.select("ts", "instrument_id").is_duplicated()
     if dup.any():
@@ -151,7 +141,7 @@ def _coin_months(con: duckdb.DuckDBPyConnection, staged: list[Staged[Walk]]) -> 
 def _reference(rows: pa.Table) -> Reference:
     """Instruments met in the data, with the vendor's exact expiry and contract size (one per key)."""
     per_key = (
-        _frame(rows)
+        pl.DataFrame(rows)
         .group_by("instrument_key")
         .agg(
             pl.col("venue").first(),
@@ -174,12 +164,6 @@ def _reference(rows: pa.Table) -> Reference:
         venue, contract_type, instrument_id = row["venue"], row["contract_type"], row["instrument_id"]
         names.append(VendorName(VENDOR, venue, contract_type, instrument_id, venue, inst.instrument_key))
     return Reference(instruments, names)
-
-
-def _frame(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 RAW: RawTable[Walk] = RawTable(

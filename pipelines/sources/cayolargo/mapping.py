@@ -1,16 +1,5 @@
-"""The one place Deribit instrument ids meet markhouse's venue and Atlas keys.
-
-Deribit names (PROTOCOLS.md, Atlas section):
-
-* inverse, margined in the coin: ``BTC-PERPETUAL`` -> ``perpetual-BTC-USD:BTC``,
-  ``BTC-27MAR26`` -> ``future-BTC-USD:BTC-20260327`` (the day has no leading zero below 10:
-  ``BTC-5JAN24``);
-* linear, margined in USDC: ``SOL_USDC-PERPETUAL`` -> ``perpetual-SOL-USDC:USDC``,
-  ``SOL_USDC-27MAR26`` -> ``future-SOL-USDC:USDC-20260327``.
-
-The Atlas key carries the delivery date only; the exact expiry (Deribit: 08:00 UTC) comes from the
-vendor's ``expiration_timestamp`` and is what ``ref.instrument.expiry`` stores.
-"""
+"""The one place Deribit instrument ids meet markhouse's venue and Atlas keys (README.md here).
+Deribit writes the day without a leading zero (``BTC-5JAN24``)."""
 
 from __future__ import annotations
 

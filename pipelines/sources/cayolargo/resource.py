@@ -1,7 +1,4 @@
-"""The CayøLargo resource: no base URL and no key = the embedded emulator.
-
-(No ``from __future__ import annotations``: Dagster reads the field annotations.)
-"""
+"""No ``from __future__ import annotations``: Dagster reads the field annotations."""
 
 import dagster as dg
 
@@ -10,14 +7,8 @@ from pipelines.sources.cayolargo import client as cayolargo_client
 
 
 class CayoLargoResource(dg.ConfigurableResource):
-    """CayøLargo: no base URL and no key = the embedded emulator; a key alone = the assumed real
-    root ``https://api.cayolargo.com``; a base URL alone = that host without an auth header.
-
-    The vendor doc leaves the auth header and the envelope open: ``auth_header`` (default
-    ``X-API-Key``, env ``CAYOLARGO_AUTH_HEADER``) with ``auth_prefix`` (e.g. ``"Bearer "``), and
-    ``envelope`` (``auto`` = a bare list or an object with ``data``/``rows``/``result(s)``; ``list``;
-    or the name of the rows key; env ``CAYOLARGO_ENVELOPE``).
-    """
+    """No base URL and no key = the embedded emulator; a base URL alone = no auth header. The auth
+    header and envelope are settings because the vendor doc leaves them open (README.md)."""
 
     base_url: str | None = None
     api_key: str | None = None
@@ -34,10 +25,8 @@ class CayoLargoResource(dg.ConfigurableResource):
         if not base_url and not api_key:
             emulator = embedded_emulator()
             base_url, api_key = emulator.base_url("cayolargo"), emulator.api_key
-            auth_header, auth_prefix = (
-                emulator.handler("cayolargo").auth_header,
-                emulator.handler("cayolargo").auth_prefix,
-            )
+            handler = emulator.handler("cayolargo")
+            auth_header, auth_prefix = handler.auth_header, handler.auth_prefix
         return cayolargo_client.CayoLargoClient(
             base_url or cayolargo_client.REAL_BASE_URL,
             api_key,

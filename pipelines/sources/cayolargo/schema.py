@@ -1,15 +1,6 @@
-"""The contract a page of CayøLargo futures rows must meet before it can touch the warehouse.
-
-Fields are tiered (vendor doc): the ``pro`` fields are required, and a page without one of them is
-an error naming the field; the perpetual-only funding fields and the ``alpha`` field
-``estimated_delivery_price`` are optional and load as null when a plan (or a futures-only page)
-leaves them out. Fields the doc does not list are ignored, so an additive vendor change does not
-stop a load. Validated with pandera's polars backend, like the Aperiodic files; the page goes
-JSON rows -> Arrow (type inference over every row, in C++) -> polars, with no per-row Python.
-
-Converted once, here: ISO strings to UTC timestamps, Deribit ids to venue + Atlas key (through
-``mapping``), and the funding interval each perpetual's rate is quoted for.
-"""
+"""The contract a page of CayøLargo rows must meet (tiers: README.md here). Fields the doc does not
+list are ignored, so an additive vendor change does not stop a load. JSON rows go to Arrow (type
+inference in C++) then polars, with no per-row Python."""
 
 from __future__ import annotations
 
@@ -24,38 +15,10 @@ from pandera.errors import SchemaError, SchemaErrors
 from pipelines.sources.cayolargo.mapping import CONTRACT_TYPES, VENUE, MappingError, from_deribit
 from pipelines.validation import non_finite_problem, summarize_schema_errors
 
-REQUIRED_NOT_NULL = (
-    "timestamp",
-    "coin",
-    "instrument_id",
-    "contract_type",
-    "expiration_timestamp",
-    "contract_size",
-    "mark_price",
-    "index_price",
-    "open_interest",
-)
-REQUIRED_NULLABLE = ("bid_price", "ask_price", "best_bid_amount", "best_ask_amount", "last_price")
-"""``pro`` fields whose value may be null (an empty book side, no trade yet) but must be sent."""
 OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
-"""Perpetual-only (funding) and ``alpha``-tier fields: absent -> null."""
-FIELDS = (*REQUIRED_NOT_NULL, *REQUIRED_NULLABLE, *OPTIONAL)
+"""Perpetual-only (funding) and ``alpha``-tier fields: absent -> null. Every other field of
+``page_schema`` must be sent, even where its value may be null (an empty book side, no trade yet)."""
 _TIMES = ("timestamp", "expiration_timestamp")
-NUMBERS = (
-    "contract_size",
-    "mark_price",
-    "index_price",
-    "open_interest",
-    "bid_price",
-    "ask_price",
-    "best_bid_amount",
-    "best_ask_amount",
-    "last_price",
-    "funding_rate",
-    "funding_8h",
-    "estimated_delivery_price",
-)
-"""Every numeric field: each must be finite where present (NaN or inf would reach prices and carry)."""
 _SNAPSHOT_US = 600 * 1_000_000
 
 ROW_SCHEMA = pyarrow.schema(
@@ -129,24 +92,21 @@ def page_schema(coin: str) -> pa.DataFrameSchema:
 
 
 def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from: datetime) -> pyarrow.Table:
-    """Validate one page of rows and convert it to ``ROW_SCHEMA``; raises PageValidationError.
-
-    ``window_from`` is the ``from`` the page was asked with: a row before it, or rows out of
-    timestamp order, would break time-window paging, so they are errors too.
-    """
+    """One page as ``ROW_SCHEMA``. A row before ``window_from`` (the page's ``from``) or out of
+    timestamp order would break time-window paging, so those are errors too."""
     if not rows:
         return ROW_SCHEMA.empty_table()
     try:
         table = pyarrow.Table.from_struct_array(pyarrow.array(rows))
     except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError) as exc:
         raise PageValidationError(f"{label}: a field mixes value types: {exc}") from None
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    missing = [f for f in (*REQUIRED_NOT_NULL, *REQUIRED_NULLABLE) if f not in frame.columns]
+    frame = pl.DataFrame(table)
+    schema = page_schema(coin)
+    missing = [f for f in schema.columns if f not in frame.columns and f not in OPTIONAL]
     if missing:
         raise PageValidationError(f"{label}: required field(s) missing: {', '.join(missing)}")
     frame = frame.select(
-        [pl.col(f) if f in frame.columns else pl.lit(None, pl.Float64).alias(f) for f in FIELDS]
+        [pl.col(f) if f in frame.columns else pl.lit(None, pl.Float64).alias(f) for f in schema.columns]
     )
     for name in _TIMES:
         if frame.schema[name] != pl.Utf8:
@@ -155,11 +115,13 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
             frame = frame.with_columns(pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC"))
         except pl.exceptions.PolarsError as exc:
             raise PageValidationError(f"{label}: field {name} is not ISO 8601: {exc}") from None
-    problem = non_finite_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",))
+    # every numeric field must be finite where present: NaN or inf would reach prices and carry
+    numbers = [name for name, column in schema.columns.items() if column.dtype.type == pl.Float64]
+    problem = non_finite_problem(frame, numbers, "timestamp", identify=("instrument_id",))
     if problem:
         raise PageValidationError(f"{label}: {problem}")
     try:
-        frame = page_schema(coin).validate(frame, lazy=True)
+        frame = schema.validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
         raise PageValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
     ts = frame["timestamp"]

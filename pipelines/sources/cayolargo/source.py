@@ -1,9 +1,5 @@
-"""CayøLargo as a source: one raw asset of Deribit futures snapshots for the universe's coins.
-
-The section lists coins, not instruments: the instruments (and their reference rows) are found in
-the data, so they are written with each batch's rows, not from the universe before the load.
-Light at import (the registry is read by the CLI): ``load.py`` is imported at the first load.
-"""
+"""CayøLargo as a source: Deribit futures snapshots for the universe's coins; its instruments are
+found in the data, so their reference rows are written with each batch's rows."""
 
 from __future__ import annotations
 

@@ -1,14 +1,4 @@
-"""The ``cayolargo:`` section of the universe file, validated completely at load time.
-
-```yaml
-cayolargo:
-  coins: [BTC, ETH]        # the vendor's `coin` parameter (doc: BTC, ETH, SOL)
-```
-
-The section lists coins, not instruments: the perpetual and the dated futures live at each
-snapshot are discovered from the data (a quarterly is listed, expires and disappears), and the
-loader writes them to ref.instrument with the vendor's exact expiry and contract size.
-"""
+"""The ``cayolargo:`` section lists coins, not instruments: those are discovered from the data."""
 
 from __future__ import annotations
 
@@ -29,7 +19,6 @@ class CayoLargoUniverse:
 
 
 def parse_section(section: dict[str, Any], where: str) -> CayoLargoUniverse:
-    """Parse and validate the ``cayolargo`` section; raises UniverseError naming the bad entry."""
     if not isinstance(section, dict):
         raise UniverseError(f"{where}: expected a mapping with 'coins'")
     unknown = set(section) - {"coins"}

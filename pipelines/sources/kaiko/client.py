@@ -1,19 +1,9 @@
-"""Kaiko ``derivatives.v2/price``: one instrument's rows for a time range, page by page.
-
-Quirks (PROTOCOLS.md §2, README.md here): the default order is descending and the default page
-100 rows, so the first request asks ``sort=asc`` and ``page_size=1000``; later pages are reached
-only by following ``next_url`` as given (its continuation token carries range and page size); a
-full last page still gets a ``next_url`` that answers an empty page; prices come as strings and
-``index_price`` may be null; 429 and 5xx are transient (``Retry-After`` honoured).
-
-Pages are parsed straight to Arrow columns by ``pyarrow.json`` with an explicit schema: no
-Python object per row (measured in README.md).
-"""
+"""Kaiko ``derivatives.v2/price``, page by page (quirks: PROTOCOLS.md §2 and README.md here). Pages
+are parsed straight to Arrow by ``pyarrow.json``: no Python object per row (measured in README.md)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,10 +59,7 @@ class PageError(ValueError):
 
 
 def parse_page(body: bytes) -> dict[str, Any]:
-    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None}``.
-
-    Converts at the boundary: price strings to float64 and epoch ms to UTC timestamps, in Arrow.
-    """
+    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None}``."""
     head = body[:64].lstrip().lower()
     if not head.startswith(b"{"):
         kind = "an HTML page" if head.startswith((b"<!doctype", b"<html")) else "not a JSON object"
@@ -103,8 +90,7 @@ def parse_page(body: bytes) -> dict[str, Any]:
     except pa.ArrowInvalid as exc:
         raise PageError(f"a price is not a number: {exc}") from None
     converted = pa.Table.from_arrays([ts.cast(pa.timestamp("ms", tz="UTC")), *prices], schema=ROWS_SCHEMA)
-    frame = pl.from_arrow(converted)
-    assert isinstance(frame, pl.DataFrame)
+    frame = pl.DataFrame(converted)
     problem = non_finite_problem(frame, ("last_price", "index_price", "mark_price"), "ts")
     if problem:
         raise PageError(problem)
@@ -121,8 +107,6 @@ class Fetched:
 
 
 class KaikoClient:
-    """Thin client over one ``HttpClient`` (retries, rate limit, redaction) and the one paging loop."""
-
     def __init__(
         self,
         base_url: str,
@@ -144,7 +128,6 @@ class KaikoClient:
             headers=headers,
             retry=retry or RetryPolicy(),
             rate_limit_per_second=rate_limit_per_second,
-            secrets=(api_key,) if api_key else (),
         )
         self.page_size = page_size
         self.sort = sort
@@ -155,10 +138,8 @@ class KaikoClient:
     def price_url(self) -> str:
         return f"{self.base_url}{PRICE_PATH}"
 
-    def pages(
-        self, code: KaikoCode, interval: str, start: datetime, end: datetime
-    ) -> Iterator[dict[str, Any]]:
-        """Parsed pages of [start, end) (aware UTC datetimes), following ``next_url`` to the end."""
+    def fetch(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> Fetched:
+        """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end."""
         params = {
             "exchange": code.exchange,
             "instrument_class": code.instrument_class,
@@ -170,30 +151,25 @@ class KaikoClient:
             "end_time": _iso(end),
         }
         request = f"{code.exchange} {code.instrument} {interval} {_iso(start)}..{_iso(end)}"
+        size = 0
 
         def parse(body: bytes) -> dict[str, Any]:
+            nonlocal size
             try:
                 page = parse_page(body)
             except PageError as exc:  # paginate adds the page number and the URL
                 raise PageError(f"{request}: {exc}") from None
-            page["bytes"] = len(body)
+            size += len(body)
             return page
 
-        yield from paginate(
+        pages = paginate(
             self.http,
             NextUrlPaginator(self.price_url, params),
             parse=parse,
             max_pages=self.max_pages,
             max_seconds=self.max_seconds,
         )
-
-    def fetch(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> Fetched:
-        """All rows of [start, end) as one Arrow table (ROWS_SCHEMA)."""
-        tables: list[pa.Table] = []
-        size = 0
-        for page in self.pages(code, interval, start, end):
-            tables.append(page["rows"])
-            size += page["bytes"]
+        tables = [page["rows"] for page in pages]
         rows = pa.concat_tables(tables) if tables else ROWS_SCHEMA.empty_table()
         return Fetched(rows, len(tables), size)
 

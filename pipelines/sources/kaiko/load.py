@@ -1,8 +1,5 @@
-"""Kaiko's part of a load (``pipelines.sources.loader`` does the rest): one ``next_url`` chain
-per (instrument, interval, month), run by a bounded pool of threads (the HttpClient's rate limit
-is shared by all of them); each chain's rows converted at the boundary, de-duplicated and
-validated. A month Kaiko answers with no rows keeps what it had.
-"""
+"""Kaiko's part of a load (``pipelines.sources.loader`` does the rest): one ``next_url`` chain per
+(instrument, interval, month)."""
 
 from __future__ import annotations
 
@@ -29,8 +26,6 @@ TIMESTAMP_TYPE = "exchange"
 
 @dataclass(frozen=True)
 class Series:
-    """One instrument at one interval, with Kaiko's name for it."""
-
     venue: str
     instrument_key: str
     code: KaikoCode
@@ -70,15 +65,12 @@ def load_months(
     months: Iterable[date],
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace ``months`` of every series with what Kaiko serves now; raises on the first bad
-    page or final HTTP error (batches already committed stay, the failing batch changes nothing)."""
     series = list(series)
     units = {m: [(s, m) for s in series] for m in sorted(set(months))}
     return run(RAW, warehouse, units, partial(fetch_month, client), **options)
 
 
 def fetch_month(client: KaikoClient, unit: Unit) -> Staged[Unit]:
-    """Every page of one instrument-month, validated; raises with the month named."""
     series, month = unit
     start, end = month_bounds(month)
     label = f"kaiko {series.code} {series.interval} {month:%Y-%m}"

@@ -1,31 +1,5 @@
-"""Kaiko's names for instruments <-> markhouse's venue + Atlas key: the ONE place they live.
-
-Kaiko names a derivative by (exchange code, instrument class, instrument code), e.g.
-(``bnce``, ``perpetual-future``, ``btcusdt``). Nothing outside this module knows those spellings:
-requests are built from ``to_kaiko`` and rows are labelled with the universe's venue and key.
-
-Rules (per Kaiko exchange code):
-
-==========  ===================  ==================  ===========================================
-exchange    class                venue               instrument code  <->  Atlas key
-==========  ===================  ==================  ===========================================
-``bnce``    ``perpetual-future``  binance-futures    ``btcusdt``  <->  ``perpetual-BTC-USDT:USDT``
-``bnce``    ``future``            binance-futures    ``btcusdt260626``  <->  ``future-BTC-USDT:USDT-20260626``
-``okex``    ``perpetual-future``  okx-perps          ``btc-usdt``  <->  ``perpetual-BTC-USDT:USDT``
-``okex``    ``future``            okx-futures        ``btcusdt260626``  <->  ``future-BTC-USDT:USDT-20260626``
-``okex``    ``option``            okx-options        ``btc-usd-260626-100000-c``
-                                                     <->  ``option-BTC-USD:BTC-20260626-100000-C``
-==========  ===================  ==================  ===========================================
-
-Expiry: the code carries the delivery date only; Binance and OKX deliver dated futures and options
-at **08:00 UTC**, so the expiry is that date at 08:00 (``expiry_of``), which is what
-``ref.instrument`` records (Atlas keys hold the date alone).
-
-Options (Atlas has no option format): markhouse's extension is
-``option-<BASE>-<QUOTE>:<SETTLE>-<YYYYMMDD>-<STRIKE>-<C|P>`` (parsed by ``pipelines.symbology``):
-the Atlas future key plus the strike (as quoted, no trailing ``.0``) and the right. OKX options
-are coin-margined, so the settle asset is the base (likewise OKX ``-usd`` perpetuals/futures).
-"""
+"""Kaiko's names for instruments <-> markhouse's venue + Atlas key: the one place they live (the
+rules, expiry at 08:00 UTC and the option key extension: README.md here)."""
 
 from __future__ import annotations
 
@@ -76,7 +50,6 @@ _QUOTES = ("usdt", "usdc", "usd", "busd")
 
 
 def to_kaiko(venue: str, instrument: Instrument) -> KaikoCode:
-    """Kaiko's name for an instrument of the universe; MappingError if Kaiko cannot be asked."""
     try:
         exchange, klass = _VENUE_CODES[(venue, instrument.kind)]
     except KeyError:
@@ -127,7 +100,6 @@ def from_kaiko(code: KaikoCode) -> tuple[str, Instrument]:
 
 
 def expiry_of(exchange: str, instrument: Instrument) -> datetime | None:
-    """The exact expiry (UTC) of a dated contract: its delivery date at the exchange's delivery hour."""
     if instrument.expiry is None:
         return None
     d = instrument.expiry

@@ -1,7 +1,4 @@
-"""The Kaiko resource: no base URL and no key = the embedded emulator.
-
-(No ``from __future__ import annotations``: Dagster reads the field annotations.)
-"""
+"""No ``from __future__ import annotations``: Dagster reads the field annotations."""
 
 import dagster as dg
 
@@ -10,12 +7,8 @@ from pipelines.sources.kaiko import client as kaiko_client
 
 
 class KaikoResource(dg.ConfigurableResource):
-    """Kaiko: no base URL and no key = the embedded emulator; a key alone = the real EU root.
-
-    ``rate_limit_per_second`` caps request starts across all paging threads; unset, it is
-    ``REAL_RATE_LIMIT`` (Kaiko's older public 1000 requests/minute) against a real host and
-    unlimited against the emulator. Limits are per contract: set yours.
-    """
+    """No base URL and no key = the embedded emulator. Against a real host the rate limit defaults
+    to Kaiko's older public 1000 requests/minute; limits are per contract: set yours."""
 
     base_url: str | None = None
     api_key: str | None = None

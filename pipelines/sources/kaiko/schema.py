@@ -1,10 +1,5 @@
-"""The contract one Kaiko instrument-month must meet before it can touch the warehouse.
-
-Rows arrive already converted (``client.ROWS_SCHEMA``). Kaiko may serve a row twice (a page
-boundary repeated); identical repeats are dropped here, while two *different* rows for one
-timestamp are an error, caught by the unique ``ts`` check. Validated with pandera's polars
-backend, like Aperiodic's files (its checks cost a fraction of the pandas backend's).
-"""
+"""The contract one Kaiko instrument-month must meet. Kaiko may repeat a row at a page boundary:
+identical repeats are dropped, two different rows for one timestamp fail the unique ``ts``."""
 
 from __future__ import annotations
 
@@ -43,8 +38,7 @@ def validate_month(
     rows: pyarrow.Table, label: str, period_start: datetime, period_end: datetime
 ) -> tuple[pyarrow.Table, int]:
     """De-duplicate identical repeated rows and validate; returns (rows sorted by ts, duplicates dropped)."""
-    frame = pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
+    frame = pl.DataFrame(rows)
     unique = frame.unique(maintain_order=False).sort("ts")
     try:
         month_schema(period_start, period_end).validate(unique, lazy=True)

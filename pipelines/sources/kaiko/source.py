@@ -1,7 +1,4 @@
-"""Kaiko as a source: one raw asset, ``derivatives.v2/price`` for the instruments the universe lists.
-
-Light at import (the registry is read by the CLI): ``load.py`` is imported at the first load.
-"""
+"""Kaiko as a source: one raw asset, ``derivatives.v2/price`` for the instruments the universe lists."""
 
 from __future__ import annotations
 

@@ -1,27 +1,14 @@
-"""The ``kaiko:`` section of the universe file, validated completely at load time.
-
-```yaml
-kaiko:
-  intervals: [1m]                       # 1m 1h 4h 1d
-  instruments:
-    - venue: binance-futures            # binance-futures | okx-perps | okx-futures | okx-options
-      symbol: future-BTC-USDT:USDT-20260626
-```
-
-Every instrument must have a Kaiko name (``mapping.to_kaiko``), so an unmappable entry fails
-here, before anything is downloaded. Dated contracts get their exact expiry time from the mapping.
-"""
+"""The ``kaiko:`` section of the universe file (example: ``pipelines/universe/demo.yaml``); an
+instrument Kaiko cannot name fails here, before anything is downloaded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pipelines.reference import VendorName
 from pipelines.sources.kaiko.mapping import KAIKO_VENUES, KaikoCode, MappingError, to_kaiko, with_expiry
 from pipelines.universe.instruments import UniverseError, UniverseInstrument, parse_instrument
-
-if TYPE_CHECKING:
-    from pipelines.reference import VendorName
 
 KAIKO_INTERVALS: tuple[str, ...] = ("1m", "1h", "4h", "1d")
 
@@ -37,7 +24,6 @@ class KaikoUniverse:
 
 
 def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
-    """Parse and validate the ``kaiko`` section; raises UniverseError naming the bad entry."""
     if not isinstance(section, dict):
         raise UniverseError(f"{where}: expected a mapping with 'instruments' (and 'intervals')")
     unknown = set(section) - {"instruments", "intervals"}
@@ -73,9 +59,6 @@ def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
 
 
 def vendor_names(section: KaikoUniverse) -> list[VendorName]:
-    """Kaiko's (exchange, class, code) for each listed instrument, from the one mapping."""
-    from pipelines.reference import VendorName  # pyarrow and the warehouse: not at registry import
-
     return [
         VendorName("kaiko", c.exchange, c.instrument_class, c.instrument, i.venue, i.instrument_key)
         for i in section.instruments
