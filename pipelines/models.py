@@ -324,11 +324,7 @@ def refresh_marts(
     incremental = [
         m for m in in_dependency_order(mart_models()) if m.incremental and (only is None or m.name in only)
     ]
-    ticker = (
-        Ticker("marts", "model-windows", len(windows) * len(incremental), progress, every=0)
-        if progress
-        else None
-    )
+    ticker = Ticker("marts", "model-windows", len(windows) * len(incremental), progress) if progress else None
     for start, end in windows:
         params = {"window_start": start, "window_end": end}
         with transaction(con):

@@ -9,7 +9,7 @@ import duckdb
 
 from pipelines import sources
 from pipelines.models import build_views
-from pipelines.storage import Warehouse, schema_sql
+from pipelines.warehouse.lake import Warehouse, schema_sql
 
 UNION_MODELS = sorted({f"intermediate.{name}" for s in sources.sources() for name in s.observations})
 
