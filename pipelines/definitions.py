@@ -12,7 +12,7 @@ from pipelines.maintenance import maintenance_job, nightly_maintenance, warehous
 from pipelines.marts import build_mart_assets, build_report_asset
 from pipelines.months import partition_key
 from pipelines.partitions import monthly_partitions
-from pipelines.resources import WarehouseResource, judgement_time
+from pipelines.resources import WRITES_WAREHOUSE, WarehouseResource, judgement_time
 from pipelines.settings import Settings
 from pipelines.sources import sources
 from pipelines.sources.assets import build_source_assets
@@ -32,6 +32,7 @@ refresh_job = dg.define_asset_job(
     "refresh",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
     description="Load every source, rebuild the marts and draw the report for a month range (one run per range).",
+    tags=WRITES_WAREHOUSE,
 )
 
 

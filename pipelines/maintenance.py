@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.resources import WarehouseResource
+from pipelines.resources import WRITES_WAREHOUSE, WarehouseResource
 from pipelines.warehouse.maintenance import maintain
 
 
@@ -41,6 +41,7 @@ maintenance_job = dg.define_asset_job(
     "maintenance",
     selection=dg.AssetSelection.groups("maintenance"),
     description="Merge small files, expire old snapshots, delete unreferenced files.",
+    tags=WRITES_WAREHOUSE,
 )
 
 # after the daily refresh (02:15 UTC) has published

@@ -37,6 +37,9 @@ def embedded_emulator() -> Any:
         return _embedded
 
 
+WRITES_WAREHOUSE = {"markhouse/writes": "warehouse"}
+"""On the jobs that write the warehouse: what a deployment's run queue limits across hosts
+(deploy/postgres/dagster.yaml); on one host the warehouse's lock orders them."""
 COMMAND_TAG = "markhouse/command"
 """Set on the runs ``markhouse`` starts (``backfill``): how a waiting run names the holder."""
 
