@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import dagster as dg
 import duckdb
@@ -106,3 +106,28 @@ def judgement_time() -> datetime:
 def env_or_none(name: str) -> dg.EnvVar | None:
     """Wire an optional secret or setting as an EnvVar (shown hidden in the UI) only when it is set."""
     return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+class VendorResource(dg.ConfigurableResource):
+    """What every vendor's resource holds; ``from_env`` reads ``<VENDOR>_<FIELD>`` for each of
+    ``env_fields``."""
+
+    vendor: ClassVar[str]
+    env_fields: ClassVar[tuple[str, ...]] = ("base_url", "api_key")
+
+    base_url: str | None = None
+    api_key: str | None = None
+    workers: int = 4
+    rate_limit_per_second: float | None = None
+
+    def endpoint(self) -> tuple[str | None, str | None, Any]:
+        """(base URL, key, the embedded emulator when it serves this vendor, else None)."""
+        if self.base_url or self.api_key:
+            return self.base_url, self.api_key, None
+        emulator = embedded_emulator()
+        return emulator.base_url(self.vendor), emulator.api_key, emulator
+
+    @classmethod
+    def from_env(cls) -> Self:
+        env: dict[str, Any] = {f: env_or_none(f"{cls.vendor.upper()}_{f.upper()}") for f in cls.env_fields}
+        return cls(**env)

@@ -64,9 +64,7 @@ def write_report(
     charts = build_charts(data)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     pngs = {chart.name: figure_png(chart.figure) for chart in charts}
-    png_paths = {}
-    for name, png in pngs.items():
-        png_paths[name] = _replace(html_path.with_name(f"{name}.png"), png)
+    png_paths = {name: _replace(html_path.with_name(f"{name}.png"), png) for name, png in pngs.items()}
     page = render_page(
         [(c.name, c.title, c.caption, pngs[c.name]) for c in charts],
         data.range,

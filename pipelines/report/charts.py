@@ -21,6 +21,7 @@ from pipelines.report.data import Columns
 LAG_COLOURS = {0: "#08306b", 7: "#2171b5", 30: "#6baed6", 90: "#b0c4de"}
 MARKERS = ("o", "s", "^", "D", "v", "P")
 WIDTH_IN = 11.0
+Groups = dict[tuple[Any, ...], list[int]]
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,11 @@ def figure_png(figure: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def _groups(data: Columns, keys: Sequence[str]) -> dict[tuple[Any, ...], list[int]]:
-    """Row numbers per distinct value of ``keys``, in first-seen order (the queries sort)."""
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i in range(len(data[keys[0]]) if data.get(keys[0]) else 0):
+def _groups(data: Columns, keys: Sequence[str], rows: Sequence[int] | None = None) -> Groups:
+    """Row numbers (of ``rows``, default all) per distinct value of ``keys``, in first-seen order
+    (the queries sort)."""
+    groups: Groups = {}
+    for i in range(len(data.get(keys[0]) or ())) if rows is None else rows:
         groups.setdefault(tuple(data[k][i] for k in keys), []).append(i)
     return groups
 
@@ -53,7 +55,14 @@ def _empty(ax: Axes, text: str) -> None:
         ax.set_xticks([])
 
 
+def _zero_line_grid(ax: Axes, ylabel: str) -> None:
+    ax.axhline(0, color="#888888", linewidth=0.6)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
 def _dates(ax: Axes) -> None:
+    ax.xaxis_date()
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
@@ -68,9 +77,14 @@ def _series_label(vendor: str, venue: str, instrument_key: str) -> str:
     return f"{instrument_key} · {venue} ({vendor})"
 
 
-def _colours(n: int) -> list[Any]:
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+def _series_ticks(ax: Axes, series: Sequence[tuple[Any, ...]]) -> None:
+    ax.set_yticks(range(len(series)))
+    ax.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=7)
+
+
+def _coloured(groups: Groups) -> list[tuple[Any, tuple[Any, ...], list[int]]]:
+    cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
+    return [(cmap(n % cmap.N), key, rows) for n, (key, rows) in enumerate(groups.items())]
 
 
 def term_structure_chart(data: Columns) -> Chart:
@@ -80,46 +94,36 @@ def term_structure_chart(data: Columns) -> Chart:
     if not coins:
         _empty(axes[0], "no dated futures in marts.rpt_term_structure for this range")
     for ax, coin in zip(axes, coins, strict=False):
-        rows = [i for i, c in enumerate(data["coin"]) if c == coin]
-        curves = _groups(
-            {k: [data[k][i] for i in rows] for k in data}, ("vendor", "venue", "quote", "settle")
-        )
-        for n, ((vendor, venue, quote, settle), members) in enumerate(curves.items()):
-            sub = {k: [data[k][rows[i]] for i in members] for k in data}
-            for (ts, lag), points in _groups(sub, ("ts", "days_before")).items():
+        on_coin = [i for i, c in enumerate(data["coin"]) if c == coin]
+        curves = _groups(data, ("vendor", "venue", "quote", "settle"), on_coin)
+        for n, ((vendor, venue, quote, settle), rows) in enumerate(curves.items()):
+            marker, curve = MARKERS[n % len(MARKERS)], f"{vendor}|{venue}|{coin}|{quote}|{settle}"
+            for (ts, lag), points in _groups(data, ("ts", "days_before"), rows).items():
                 colour = LAG_COLOURS.get(lag, "#999999")
                 futures = sorted(
-                    (i for i in points if sub["kind"][i] == "future"), key=lambda i: sub["tenor_rank"][i]
+                    (i for i in points if data["kind"][i] == "future"), key=lambda i: data["tenor_rank"][i]
                 )
                 when = "latest" if lag == 0 else f"{lag}d earlier"
                 (line,) = ax.plot(
-                    [sub["dte_days"][i] for i in futures],
-                    [sub["annualized_basis_pct"][i] for i in futures],
-                    marker=MARKERS[n % len(MARKERS)],
+                    [data["dte_days"][i] for i in futures],
+                    [data["annualized_basis_pct"][i] for i in futures],
+                    marker=marker,
                     color=colour,
                     linestyle=("-", "--", ":", "-.")[n % 4],
                     label=f"{venue} ({vendor}, {quote}/{settle}) {ts:%Y-%m-%d %H:%M} ({when})",
                 )
-                line.set_gid(f"curve|{vendor}|{venue}|{coin}|{quote}|{settle}|{ts.isoformat()}")
-                perps = [
-                    i
-                    for i in points
-                    if sub["kind"][i] == "perpetual" and sub["funding_annualized_pct"][i] is not None
+                line.set_gid(f"curve|{curve}|{ts.isoformat()}")
+                funding = [
+                    data["funding_annualized_pct"][i] for i in points if data["kind"][i] == "perpetual"
                 ]
-                if perps:
+                if funding := [f for f in funding if f is not None]:
                     dots = ax.scatter(
-                        [0.0] * len(perps),
-                        [sub["funding_annualized_pct"][i] for i in perps],
-                        marker=MARKERS[n % len(MARKERS)],
-                        facecolors="none",
-                        edgecolors=colour,
+                        [0.0] * len(funding), funding, marker=marker, facecolors="none", edgecolors=colour
                     )
-                    dots.set_gid(f"perp|{vendor}|{venue}|{coin}|{quote}|{settle}|{ts.isoformat()}")
-        ax.axhline(0, color="#888888", linewidth=0.6)
+                    dots.set_gid(f"perp|{curve}|{ts.isoformat()}")
+        _zero_line_grid(ax, "annualized basis, %")
         ax.set_title(coin)
         ax.set_xlabel("days to expiry (hollow at 0: the perpetual's annualized funding)")
-        ax.set_ylabel("annualized basis, %")
-        ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, loc="best")
     return Chart(
         "term_structure",
@@ -134,16 +138,16 @@ def term_structure_chart(data: Columns) -> Chart:
 def carry_chart(data: Columns, bucket: str) -> Chart:
     fig = Figure(figsize=(WIDTH_IN, 6.0), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
+    series = _groups(data, ("kind", "vendor", "venue", "instrument_key"))
     for ax, kind, ylabel in (
         (top, "perpetual", "funding, annualized %"),
         (bottom, "future", "basis, annualized %"),
     ):
-        series = _groups({k: v for k, v in data.items()}, ("kind", "vendor", "venue", "instrument_key"))
         mine = {key: rows for key, rows in series.items() if key[0] == kind}
         if not mine:
             _empty(ax, f"no {kind} carry in marts.fct_carry for this range")
             continue
-        for colour, ((_, vendor, venue, key), rows) in zip(_colours(len(mine)), mine.items(), strict=True):
+        for colour, (_, vendor, venue, key), rows in _coloured(mine):
             (line,) = ax.plot(
                 [data["bucket"][i] for i in rows],
                 [data["carry_pct"][i] for i in rows],
@@ -152,9 +156,7 @@ def carry_chart(data: Columns, bucket: str) -> Chart:
                 label=_series_label(vendor, venue, key),
             )
             line.set_gid(f"{vendor}|{venue}|{key}")
-        ax.axhline(0, color="#888888", linewidth=0.6)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
+        _zero_line_grid(ax, ylabel)
         _dates(ax)
         _legend(ax)
     top.set_title(f"Perpetuals: funding (mean per {bucket})", fontsize=10)
@@ -179,9 +181,7 @@ def mark_last_gap_chart(
         _empty(top, f"no {interval} interval over the threshold in marts.rpt_mark_last_gap for this range")
         bottom.set_visible(False)
     width = timedelta(seconds=interval_seconds)
-    for n, (colour, ((vendor, venue, key, ts_type), rows)) in enumerate(
-        zip(_colours(len(series)), series.items(), strict=True)
-    ):
+    for n, (colour, (vendor, venue, key, ts_type), rows) in enumerate(_coloured(series)):
         label = f"{_series_label(vendor, venue, key)} {ts_type}"
         dots = top.scatter(
             [data["ts"][i] for i in rows], [data["gap_bps"][i] for i in rows], s=9, color=colour, label=label
@@ -201,11 +201,9 @@ def mark_last_gap_chart(
         top.set_ylabel("(mark − last) / mark, bps")
         top.set_title("each interval over the threshold, coloured as its series below", fontsize=9)
         top.grid(alpha=0.3)
-        bottom.set_yticks(range(len(series)))
-        bottom.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=7)
+        _series_ticks(bottom, list(series))
         bottom.set_ylim(len(series) - 0.5, -0.5)
         bottom.set_title("episodes (runs of consecutive intervals over the threshold)", fontsize=9)
-        bottom.xaxis_date()
         _dates(bottom)
     shown = f"{threshold_bps:g} bps" if threshold_bps is not None else "the threshold"
     return Chart(
@@ -226,7 +224,7 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
         if not pairs:
             _empty(ax, f"no two vendors cover the same {interval} interval in this range")
             continue
-        for colour, ((a, b, venue, key), rows) in zip(_colours(len(pairs)), pairs.items(), strict=True):
+        for colour, (a, b, venue, key), rows in _coloured(pairs):
             (line,) = ax.plot(
                 [data["ts"][i] for i in rows],
                 [data[f"{price}_diff_bps"][i] for i in rows],
@@ -235,9 +233,7 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
                 label=f"{a} − {b}: {key} · {venue}",
             )
             line.set_gid(f"{price}|{a}|{b}|{venue}|{key}")
-        ax.axhline(0, color="#888888", linewidth=0.6)
-        ax.set_ylabel(f"{price}, bps")
-        ax.grid(alpha=0.3)
+        _zero_line_grid(ax, f"{price}, bps")
         _dates(ax)
     if pairs:
         _legend(axes[0])
@@ -284,9 +280,7 @@ def coverage_chart(data: Columns, days: Sequence[date]) -> Chart:
             extent=(date2num(days[0]), date2num(days[-1] + timedelta(days=1)), len(series) - 0.5, -0.5),
         )
         image.set_gid("coverage")
-        ax.set_yticks(range(len(series)))
-        ax.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=7)
-        ax.xaxis_date()
+        _series_ticks(ax, series)
         _dates(ax)
         colourbar = fig.colorbar(image, ax=ax, extend="min", pad=0.01)
         colourbar.set_label("missing intervals (green: none, grey: none expected)", fontsize=8)

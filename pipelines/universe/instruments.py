@@ -1,4 +1,5 @@
-"""One instrument entry of a universe file; below the source registry, so it imports none of them."""
+"""One instrument entry of a universe file, and the checks every vendor section shares; below the
+source registry, so it imports none of them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,29 @@ def brief(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters: an error shows the entry, not a whole structure."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def section_keys(section: Any, where: str, required: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``section``, checked to be a mapping with no key but ``required`` and ``optional``."""
+    if not isinstance(section, dict):
+        also = f" (and {', '.join(map(repr, optional))})" if optional else ""
+        raise UniverseError(f"{where}: expected a mapping with {required!r}{also}")
+    unknown = set(section) - {required, *optional}
+    if unknown:
+        raise UniverseError(f"{where}: unknown key(s) {sorted(unknown)}")
+    return section
+
+
+def choices(
+    values: Any, allowed: tuple[str, ...], what: str, where: str, served: str = "expected one of"
+) -> tuple[str, ...]:
+    """``values``: a non-empty list of ``allowed`` (``what`` is plural: "intervals")."""
+    if not isinstance(values, list) or not values:
+        raise UniverseError(f"{where}: {what} must be a non-empty list, one of {', '.join(allowed)}")
+    for v in values:
+        if v not in allowed:
+            raise UniverseError(f"{where}: unknown {what[:-1]} {brief(v)}; {served} {', '.join(allowed)}")
+    return tuple(values)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.universe.instruments import UniverseError, UniverseInstrument, brief, parse_instrument
+from pipelines.universe.instruments import UniverseError, UniverseInstrument, choices, parse_instrument
 
 APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
@@ -20,17 +20,6 @@ class AperiodicUniverse:
     intervals: tuple[str, ...]
     timestamp_types: tuple[str, ...]
     metrics: tuple[str, ...] = APERIODIC_METRICS
-
-
-def _choices(values: Any, allowed: tuple[str, ...], what: str, where: str) -> tuple[str, ...]:
-    if not isinstance(values, list) or not values:
-        raise UniverseError(f"{where}: {what} must be a non-empty list, one of {', '.join(allowed)}")
-    for v in values:
-        if v not in allowed:
-            raise UniverseError(
-                f"{where}: unknown {what[:-1]} {brief(v)}; expected one of {', '.join(allowed)}"
-            )
-    return tuple(values)
 
 
 def _yaml_words(values: Any) -> Any:
@@ -53,9 +42,9 @@ def parse_section(section: Any, where: str) -> AperiodicUniverse:
         raise UniverseError(f"{where}: an instrument is listed twice")
     return AperiodicUniverse(
         instruments=instruments,
-        intervals=_choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
-        timestamp_types=_choices(
+        intervals=choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
+        timestamp_types=choices(
             _yaml_words(sec.get("timestamp_types", ["exchange"])), TIMESTAMP_TYPES, "timestamp_types", where
         ),
-        metrics=_choices(sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where),
+        metrics=choices(sec.get("metrics", list(APERIODIC_METRICS)), APERIODIC_METRICS, "metrics", where),
     )

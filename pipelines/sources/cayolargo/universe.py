@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.universe.instruments import UniverseError, UniverseInstrument
+from pipelines.universe.instruments import UniverseError, UniverseInstrument, section_keys
 
 DOCUMENTED_COINS = ("BTC", "ETH", "SOL")
 _COIN = re.compile(r"^[A-Z0-9]{2,10}$")
@@ -19,12 +19,7 @@ class CayoLargoUniverse:
 
 
 def parse_section(section: dict[str, Any], where: str) -> CayoLargoUniverse:
-    if not isinstance(section, dict):
-        raise UniverseError(f"{where}: expected a mapping with 'coins'")
-    unknown = set(section) - {"coins"}
-    if unknown:
-        raise UniverseError(f"{where}: unknown key(s) {sorted(unknown)}")
-    coins = section.get("coins")
+    coins = section_keys(section, where, "coins").get("coins")
     if not isinstance(coins, list) or not coins:
         raise UniverseError(
             f"{where}: 'coins' must be a non-empty list, e.g. [{', '.join(DOCUMENTED_COINS)}]"

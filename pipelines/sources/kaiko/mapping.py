@@ -64,7 +64,7 @@ def to_kaiko(venue: str, instrument: Instrument) -> KaikoCode:
     elif instrument.kind == "future":
         code = f"{base}{quote}{yymmdd}"
     else:
-        strike, right = _option_parts(instrument.instrument_key)
+        _, strike, right = instrument.instrument_key.rsplit("-", 2)
         code = f"{base}-{quote}-{yymmdd}-{strike}-{right.lower()}"
     return KaikoCode(exchange, klass, code)
 
@@ -123,8 +123,3 @@ def _split_pair(pair: str, code: KaikoCode) -> tuple[str, str]:
         if pair.endswith(quote) and len(pair) > len(quote):
             return pair[: -len(quote)].upper(), quote.upper()
     raise MappingError(f"Kaiko code {code}: cannot tell base from quote in {pair!r}")
-
-
-def _option_parts(key: str) -> tuple[str, str]:
-    parts = key.rsplit("-", 2)
-    return parts[1], parts[2]

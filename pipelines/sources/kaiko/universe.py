@@ -8,7 +8,13 @@ from typing import Any
 
 from pipelines.reference import VendorName
 from pipelines.sources.kaiko.mapping import KAIKO_VENUES, KaikoCode, MappingError, to_kaiko, with_expiry
-from pipelines.universe.instruments import UniverseError, UniverseInstrument, parse_instrument
+from pipelines.universe.instruments import (
+    UniverseError,
+    UniverseInstrument,
+    choices,
+    parse_instrument,
+    section_keys,
+)
 
 KAIKO_INTERVALS: tuple[str, ...] = ("1m", "1h", "4h", "1d")
 
@@ -24,24 +30,11 @@ class KaikoUniverse:
 
 
 def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
-    if not isinstance(section, dict):
-        raise UniverseError(f"{where}: expected a mapping with 'instruments' (and 'intervals')")
-    unknown = set(section) - {"instruments", "intervals"}
-    if unknown:
-        raise UniverseError(f"{where}: unknown key(s) {sorted(unknown)}")
+    section = section_keys(section, where, "instruments", ("intervals",))
     entries = section.get("instruments") or []
     if not isinstance(entries, list) or not entries:
         raise UniverseError(f"{where}: 'instruments' is empty")
-    intervals = section.get("intervals", ["1m"])
-    if not isinstance(intervals, list) or not intervals:
-        raise UniverseError(
-            f"{where}: intervals must be a non-empty list, one of {', '.join(KAIKO_INTERVALS)}"
-        )
-    for interval in intervals:
-        if interval not in KAIKO_INTERVALS:
-            raise UniverseError(
-                f"{where}: unknown interval {interval!r}; Kaiko serves {', '.join(KAIKO_INTERVALS)}"
-            )
+    intervals = choices(section.get("intervals", ["1m"]), KAIKO_INTERVALS, "intervals", where, "Kaiko serves")
     instruments: list[UniverseInstrument] = []
     codes: dict[tuple[str, str], KaikoCode] = {}
     for i, entry in enumerate(entries):
