@@ -340,4 +340,6 @@ def refresh_marts(
                 if ticker is not None:
                     ticker.unit_done(int(result[0]) if result else 0)
                     ticker.tick()
+    if ticker is not None:
+        ticker.tick(force=True)  # the totals, however short the refresh
     return RefreshResult(rows, len(windows), time.perf_counter() - started)
