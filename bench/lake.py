@@ -181,7 +181,8 @@ def render(results: dict[int, dict[str, Measured]], runs: int) -> str:
 # By-hand profiles: 2026-12-03 (AMD EPYC) and 2026-12-04 (Intel Xeon) on the 48-month bench
 # warehouse, load average 0.2-1 unless said.
 WHAT_LIMITS = """
-What limits the unmet targets (this run's phases, and profiles by hand on the bench warehouses):
+What limited the unmet targets on 2026-12-04, before issue 23 removed the step processes, the fork
+server and the per-month mart events (section "Run path" below has the current profile):
 
 - The rest of a run (outside load, marts and publish) is most of a daily refresh (11.5 of 15 s)
   and 25 s of the 48-month backfill: the command's start (importing Dagster and the definitions,

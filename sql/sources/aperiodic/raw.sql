@@ -1,5 +1,5 @@
 -- Aperiodic's raw tables, declared by its SOURCE (pipelines/sources/aperiodic/source.py) and
--- created by pipelines/storage.py after sql/schema/raw.sql; each is partitioned by its month column.
+-- created by pipelines/warehouse/lake.py after sql/schema/raw.sql; each is partitioned by its month column.
 
 -- one row per (venue, instrument_key, timestamp_type, interval, ts); partition = (venue,
 -- instrument_key, timestamp_type, interval, month)

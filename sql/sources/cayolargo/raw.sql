@@ -1,5 +1,5 @@
 -- CayøLargo's raw table, declared by its SOURCE (pipelines/sources/cayolargo/source.py) and
--- created by pipelines/storage.py after sql/schema/raw.sql; partitioned by its month column.
+-- created by pipelines/warehouse/lake.py after sql/schema/raw.sql; partitioned by its month column.
 
 -- one row per (venue, instrument_key, ts): CayøLargo Deribit futures/perpetual snapshots (10m);
 -- partition = (venue, instrument_key, month). expiration_timestamp as the vendor sent it

@@ -1,5 +1,5 @@
 -- Kaiko's raw table, declared by its SOURCE (pipelines/sources/kaiko/source.py) and created by
--- pipelines/storage.py after sql/schema/raw.sql; partitioned by its month column.
+-- pipelines/warehouse/lake.py after sql/schema/raw.sql; partitioned by its month column.
 
 -- one row per (venue, instrument_key, interval, ts) from Kaiko derivatives.v2/price (exchange time;
 -- a coarser row is the last minute of its period); partition = (venue, instrument_key, interval,
