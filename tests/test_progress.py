@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -84,3 +85,22 @@ def test_plain_lines_in_a_log_and_a_redrawn_bar_on_a_terminal() -> None:
     out = tty.getvalue()
     assert out.count("\r\x1b[2K") == 2  # the same line redrawn
     assert "[##########..........] kaiko: 2/4" in out and out.endswith("\n")
+
+
+def test_a_silent_stretch_gets_a_line_saying_who_is_still_at_work() -> None:
+    """No more than the heartbeat passes without a line: the one after names the last speaker."""
+    out = io.StringIO()
+    handler = TerminalHandler(out, heartbeat=0.3)
+    try:
+        handler.emit(record("marts: 1/4 model-windows, 10 rows, 5 rows/s, 2s elapsed"))
+        deadline = time.monotonic() + 10
+        while "still working" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        handler.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "marts: 1/4 model-windows, 10 rows, 5 rows/s, 2s elapsed"
+    assert lines[1].startswith("marts: still working, ") and lines[1].endswith(" since its last line")
+    said = len(out.getvalue())
+    time.sleep(0.6)  # closed: no heartbeat after the run's last line
+    assert len(out.getvalue()) == said
