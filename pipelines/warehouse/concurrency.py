@@ -1,11 +1,5 @@
 """How concurrent work on the warehouse stays safe: the one story, and the code that keeps it.
 
-The warehouse is a DuckLake: a SQL catalog (a SQLite file, ``warehouse/markhouse.sqlite``) and
-plain parquet data files (``warehouse/markhouse.data/<schema>/<table>/<month partition>/``). Every
-commit is a snapshot.
-
-How concurrent work stays safe, in full:
-
 - **One writing process at a time.** A writer holds an exclusive ``flock`` on
   ``<catalog>.lock`` for as long as it writes; ``markhouse backfill`` holds it for its whole run
   (loads, marts, publish), a run launched by Dagster's daemon or UI for each step. The kernel
@@ -24,7 +18,8 @@ How concurrent work stays safe, in full:
 - **Readers never wait**: they attach the latest *published* snapshot read-only (the SQLite
   catalog is in WAL mode), so they never see a half-finished run and never block a writer.
 - **Several hosts** on one PostgreSQL catalog have no lock in common: a commit that meets another
-  host's is rerun whole, a bounded number of times (``with_commit_retry``).
+  host's is rerun whole, a bounded number of times (``with_commit_retry``), and the daemon's run
+  queue admits one warehouse-writing run at a time (``deploy/postgres/dagster.yaml``).
 """
 
 from __future__ import annotations

@@ -307,8 +307,8 @@ class Warehouse:
         """A read-write connection (a cursor of this process's one writer instance), with the
         warehouse schema in place. The first writer of the process takes the warehouse lock
         (waiting up to ``wait_seconds``, telling ``on_wait`` whom it waits for every few seconds)
-        and names itself (``holder``, ``run_id``) in the lock file; the others, in any thread, share it. See the
-        module docstring for the whole story."""
+        and names itself (``holder``, ``run_id``) in the lock file; the others, in any thread, share
+        it (``pipelines.warehouse.concurrency`` tells the whole story)."""
         if not importing:
             self.check_layout()
         key = self._hold_key
