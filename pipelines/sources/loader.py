@@ -287,7 +287,7 @@ def fetch_and_write(
         for future in (f for pending in futures.values() for f in pending):
             future.add_done_callback(counted)
         done, every = 0, ticker.every if ticker is not None else None
-        with warehouse.writer() as con:  # vendors may load side by side
+        with warehouse.writer() as con:  # the run's hold when it has one (pipelines.warehouse.concurrency)
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
                 waiting = [f for m in batch for f in futures[m]]
