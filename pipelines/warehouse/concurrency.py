@@ -221,13 +221,3 @@ def process_exists(pid: int) -> bool:
     except PermissionError:  # alive, someone else's
         return True
     return True
-
-
-def process_start(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot, Linux /proc), or None where unknown: with
-    the pid it names a process uniquely (a reused pid has another start)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime
