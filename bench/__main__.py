@@ -34,6 +34,13 @@ class Measured:
     phases: dict[str, list[float]] = field(default_factory=dict)
     skipped: str = ""
 
+    def add(self, phases: dict[str, float], rss: float, primary: str) -> None:
+        """One run's phases (``primary`` is the one its median is of) and peak RSS."""
+        self.seconds.append(phases[primary])
+        self.rss_mb.append(rss)
+        for k, v in phases.items():
+            self.phases.setdefault(k, []).append(v)
+
     @property
     def median(self) -> float:
         return statistics.median(self.seconds) if self.seconds else float("nan")

@@ -28,11 +28,7 @@ def measure(n: int, runs: int) -> dict[str, Measured]:
     load.phases["start"] = [os.getloadavg()[0]]
 
     def record(name: str, phases: dict[str, float], rss: float, primary: str) -> None:
-        m = out.setdefault(name, Measured())
-        m.seconds.append(phases[primary])
-        m.rss_mb.append(rss)
-        for k, v in phases.items():
-            m.phases.setdefault(k, []).append(v)
+        out.setdefault(name, Measured()).add(phases, rss, primary)
         print(f"  {n} months {name:<15} {phases[primary]:8.2f}s  {rss:7.0f} MB", flush=True)
 
     with Emulator(aperiodic_files=DATA / "aperiodic") as emu:

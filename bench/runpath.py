@@ -67,11 +67,7 @@ def bench_universe(n: int, runs: int, tree: Path) -> dict[str, Measured]:
     out: dict[str, Measured] = {}
 
     def record(name: str, phases: dict[str, float], rss: float, primary: str) -> None:
-        m = out.setdefault(name, Measured())
-        m.seconds.append(phases[primary])
-        m.rss_mb.append(rss)
-        for k, v in phases.items():
-            m.phases.setdefault(k, []).append(v)
+        out.setdefault(name, Measured()).add(phases, rss, primary)
         print(f"  {n} months {name:<16} {phases[primary]:8.2f}s  {rss:7.0f} MB", flush=True)
 
     load = out["load_average"] = Measured()
