@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ class Model:
     name: str
     schema: str
     sql: str
+    template: str = ""  # the file's text, ``{sources}`` unfilled (a shared union model)
 
     @property
     def incremental(self) -> bool:
@@ -89,7 +90,8 @@ def _models(folder: str) -> list[Model]:
         if path.stem in seen:
             raise ValueError(f"two {folder} models named {path.stem}: {seen[path.stem]} and {path}")
         seen[path.stem] = path
-    return [Model(p.stem, folder, _with_sources(p.stem, p.read_text())) for p in paths]
+    texts = {p: p.read_text() for p in paths}
+    return [Model(p.stem, folder, _with_sources(p.stem, t), t) for p, t in texts.items()]
 
 
 SOURCES = "{sources}"
@@ -106,7 +108,11 @@ def _with_sources(name: str, sql: str) -> str:
     relations = [s.observations[name] for s in sources.sources() if name in s.observations]
     if not relations:
         raise ValueError(f"the model {name} unions the sources' relations, and no source declares one")
-    return sql.replace(SOURCES, "\n    union all by name\n    ".join(f"select * from {r}" for r in relations))
+    return _union(sql, [f"select * from {r}" for r in relations])
+
+
+def _union(template: str, members: Sequence[str]) -> str:
+    return template.replace(SOURCES, "\n    union all by name\n    ".join(members))
 
 
 def mart_models() -> list[Model]:
@@ -209,8 +215,7 @@ def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Colle
     they are bound once per refresh, for the shape."""
     from pipelines import sources
 
-    template_path = SQL_DIR / model.schema / f"{model.name}.sql"
-    if not template_path.is_file() or SOURCES not in (template := template_path.read_text()):
+    if SOURCES not in model.template:
         return model.sql
     declaring = [s for s in sources.sources() if model.name in s.observations]
     kept = [s for s in declaring if s.name in loaded]
@@ -219,7 +224,7 @@ def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Colle
     shape = con.execute(f"describe select * from ({model.sql})").fetchall()
     empty = "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in shape) + " where false"
     members = [empty, *(f"select * from {s.observations[model.name]}" for s in kept)]
-    return template.replace(SOURCES, "\n    union all by name\n    ".join(members))
+    return _union(model.template, members)
 
 
 def _names(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
