@@ -172,6 +172,70 @@ def _read_record(lock: IO[str]) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+@contextmanager
+def shared_writer(
+    lock_path: Path,
+    open_writer: Callable[[], duckdb.DuckDBPyConnection],
+    *,
+    wait_seconds: float,
+    holder: str | None = None,
+    run_id: str | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """This process's one writer instance of the warehouse locked at ``lock_path``: the first caller
+    takes the lock (naming itself in it) and opens the instance (``open_writer``), later callers in
+    any thread share both, and the last one out closes the instance and releases the lock."""
+    key = lock_path.resolve()
+    with _HOLDS_LOCK:
+        hold = _HOLDS.get(key)
+        if hold is None:
+            hold = _HOLDS[key] = _take(
+                lock_path, open_writer, wait_seconds, _holder_record(holder, run_id), on_wait
+            )
+        hold.users += 1
+    try:
+        yield hold.con
+    finally:
+        with _HOLDS_LOCK:
+            hold.users -= 1
+            if hold.users == 0:
+                del _HOLDS[key]
+                hold.release()
+
+
+def killed_holder(lock_path: Path) -> dict[str, Any] | None:
+    """The record a killed writer left in the lock file, once (to the first who asks): this
+    process found it when it took the lock, so that holder is gone."""
+    hold = _HOLDS.get(lock_path.resolve())
+    if hold is None:
+        return None
+    previous, hold.previous = hold.previous, None
+    return previous
+
+
+def _take(
+    lock_path: Path,
+    open_writer: Callable[[], duckdb.DuckDBPyConnection],
+    wait_seconds: float,
+    record: dict[str, Any],
+    on_wait: Callable[[str], None] | None,
+) -> _Hold:
+    """Take the lock, write this holder's record, clear what dead runs left, open the writer."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(lock_path, "a+")  # noqa: SIM115 (held until the hold is released)
+    try:
+        previous = _acquire(lock, lock_path, wait_seconds, on_wait)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(json.dumps(record))
+        lock.flush()
+        remove_stale_temporaries(lock_path.parent)
+        return _Hold(open_writer(), lock, previous)
+    except BaseException:
+        _release(lock)
+        raise
+
+
 def _acquire(
     lock: IO[str], path: Path, wait_seconds: float, on_wait: Callable[[str], None] | None
 ) -> dict[str, Any] | None:

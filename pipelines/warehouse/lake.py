@@ -11,7 +11,6 @@ commit is a snapshot; readers attach the latest *published* one.
 from __future__ import annotations
 
 import importlib.resources
-import json
 import logging
 import os
 import re
@@ -29,17 +28,7 @@ import pyarrow as pa
 
 from pipelines.redaction import redact
 from pipelines.settings import SQL_DIR
-from pipelines.warehouse.concurrency import (
-    _HOLDS,
-    _HOLDS_LOCK,
-    _acquire,
-    _Hold,
-    _holder_record,
-    _release,
-    remove_stale_temporaries,
-    transaction,
-    with_commit_retry,
-)
+from pipelines.warehouse.concurrency import killed_holder, shared_writer, transaction, with_commit_retry
 
 log = logging.getLogger("markhouse.warehouse")
 
@@ -311,14 +300,15 @@ class Warehouse:
         it (``pipelines.warehouse.concurrency`` tells the whole story)."""
         if not importing:
             self.check_layout()
-        key = self._hold_key
-        with _HOLDS_LOCK:
-            hold = _HOLDS.get(key)
-            if hold is None:
-                hold = _HOLDS[key] = self._hold(wait_seconds, _holder_record(holder, run_id), on_wait)
-            hold.users += 1
-        try:
-            cursor = hold.con.cursor()
+        with shared_writer(
+            self.lock_path,
+            self._open_writer,
+            wait_seconds=wait_seconds,
+            holder=holder,
+            run_id=run_id,
+            on_wait=on_wait,
+        ) as con:
+            cursor = con.cursor()
             try:
                 _session(cursor)
                 cursor.execute(f"use {LAKE}")
@@ -327,62 +317,34 @@ class Warehouse:
                 _raise_naming_corruption(self.path, exc)
             finally:
                 cursor.close()
-        finally:
-            with _HOLDS_LOCK:
-                hold.users -= 1
-                if hold.users == 0:
-                    del _HOLDS[key]
-                    hold.release()
 
-    @property
-    def _hold_key(self) -> Path:
-        return self.lock_path.resolve() if self.catalog is None else Path(self.describe())
-
-    def _hold(
-        self, wait_seconds: float, record: dict[str, Any], on_wait: Callable[[str], None] | None
-    ) -> _Hold:
-        """Take the warehouse lock for this process, then open its writer instance."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(self.lock_path, "a+")  # noqa: SIM115 (held until the hold is released)
+    def _open_writer(self) -> duckdb.DuckDBPyConnection:
+        """The process's writer instance: the catalog created if new, the lake attached, the schema
+        in place, and a killed writer's uncommitted files removed (the lock is held)."""
+        new = self.catalog is None and not self.path.exists()
+        if new:
+            _create_wal_catalog(self.path)
+        con = _connect(self.memory_limit)
         try:
-            previous = _acquire(lock, self.path, wait_seconds, on_wait)
-            lock.seek(0)
-            lock.truncate()
-            lock.write(json.dumps(record))
-            lock.flush()
-            remove_stale_temporaries(self.path.parent)
-            new = self.catalog is None and not self.path.exists()
-            if new:
-                _create_wal_catalog(self.path)
-            con = _connect(self.memory_limit)
-            try:
-                self._attach(con, read_only=False)
-                with_commit_retry(lambda: ensure_tables(con, schema_sql()), "schema")
-                if not self.data_is_remote:
-                    self.data_path.mkdir(parents=True, exist_ok=True)
-                # a killed writer's files in flight; on a shared catalog, another host's are
-                # invisible to this lock (maintenance removes old ones)
-                if not new and not self.shared_catalog:
-                    self.remove_orphaned_files(con)
-            except BaseException:
-                con.close()
-                raise
+            self._attach(con, read_only=False)
+            with_commit_retry(lambda: ensure_tables(con, schema_sql()), "schema")
+            if not self.data_is_remote:
+                self.data_path.mkdir(parents=True, exist_ok=True)
+            # on a shared catalog another host's files in flight are invisible to this lock
+            # (maintenance removes old ones)
+            if not new and not self.shared_catalog:
+                self.remove_orphaned_files(con)
         except duckdb.Error as exc:
-            _release(lock)
+            con.close()
             _raise_naming_corruption(self.path, exc)
         except BaseException:
-            _release(lock)
+            con.close()
             raise
-        return _Hold(con, lock, previous)
+        return con
 
     def killed_holder(self) -> dict[str, Any] | None:
-        """The record a killed writer left in the lock file, once (to the first who asks): this
-        process found it when it took the lock, so that holder is gone."""
-        hold = _HOLDS.get(self._hold_key)
-        if hold is None:
-            return None
-        previous, hold.previous = hold.previous, None
-        return previous
+        """The record a killed writer left in the lock file, once (see ``concurrency.killed_holder``)."""
+        return killed_holder(self.lock_path)
 
     @contextmanager
     def reader(self, snapshot: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:

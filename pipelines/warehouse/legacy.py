@@ -6,14 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse.lake import (
-    LegacyWarehouseError,
-    Warehouse,
-    _quote,
-    is_duckdb_file,
-    raw_tables,
-    transaction,
-)
+from pipelines.warehouse.concurrency import transaction
+from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, _quote, is_duckdb_file, raw_tables
 
 
 def imported_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:

@@ -18,15 +18,8 @@ import duckdb
 import yaml
 
 from pipelines.settings import SQL_DIR
-from pipelines.warehouse.lake import (
-    LAKE,
-    _quote,
-    _raise_naming_corruption,
-    current_snapshot,
-    remove_stale_temporaries,
-    transaction,
-    with_commit_retry,
-)
+from pipelines.warehouse.concurrency import remove_stale_temporaries, transaction, with_commit_retry
+from pipelines.warehouse.lake import LAKE, _quote, _raise_naming_corruption, current_snapshot
 
 # The read-only DuckDB file for old drivers is written in an older storage format on purpose: BI
 # drivers in the field (JDBC, ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and
