@@ -10,16 +10,8 @@ import dagster as dg
 
 from pipelines.resources import WarehouseResource
 from pipelines.status import ProblemKind, build_report
+from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
-
-DIVERGENCE_SQL = """
-select vendor_a, vendor_b, venue, instrument_key, interval, count(*) as intervals,
-       max(abs(mark_diff_bps)) as worst_mark_bps, max(abs(last_diff_bps)) as worst_last_bps
-from marts.rpt_vendor_divergence
-where abs(mark_diff_bps) > $bound or abs(last_diff_bps) > $bound or abs(index_diff_bps) > $bound
-group by all
-order by intervals desc
-"""
 
 
 def build_mart_checks(
@@ -66,7 +58,7 @@ def build_mart_checks(
         key = dg.AssetCheckKey(dg.AssetKey(["marts", "rpt_vendor_divergence"]), "vendors_agree")
         if key in selected:
             with open_serving(serving) as con:
-                rows = con.execute(DIVERGENCE_SQL, {"bound": divergence_bps}).fetchall()
+                rows = con.execute(read_sql("status/divergence"), {"bound": divergence_bps}).fetchall()
             yield dg.AssetCheckResult(
                 check_name="vendors_agree",
                 asset_key=key.asset_key,

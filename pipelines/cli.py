@@ -93,6 +93,7 @@ def _backfill(args: argparse.Namespace) -> int:
     _say(f"markhouse: backfill {args.start:%Y-%m}..{args.end:%Y-%m} of {loads}: starting")
 
     from pipelines.resources import settle_killed_run
+    from pipelines.warehouse.concurrency import killed_holder
     from pipelines.warehouse.lake import Warehouse
 
     run_id = str(uuid.uuid4())
@@ -103,7 +104,7 @@ def _backfill(args: argparse.Namespace) -> int:
         warehouse.writer(wait_seconds=args.wait, holder=holder, run_id=run_id, on_wait=_say),
         _instance() as instance,
     ):
-        settle_killed_run(instance, warehouse.killed_holder(), _say)
+        settle_killed_run(instance, killed_holder(warehouse.lock_path), _say)
         outcome = _run_backfill(instance, run_id, args, universe.path, plan)
     if not outcome.success:
         if args.summary_json:

@@ -24,8 +24,8 @@ from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
 from pipelines.warehouse.concurrency import transaction
-from pipelines.warehouse.lake import LAKE, ensure_tables, schema_sql
-from pipelines.warehouse.serving import MARTS_DOCS, comment_statements, mart_docs
+from pipelines.warehouse.lake import LAKE, _quote, ensure_tables, schema_sql
+from pipelines.warehouse.serving import MARTS_DOCS, comment_statements, dependency_order, mart_docs
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -62,25 +62,13 @@ class Model:
 
 
 def in_dependency_order(models: Iterable[Model]) -> list[Model]:
-    """``models`` so that each comes after the models it reads (ties by name); a cycle is an error
-    naming the models in it."""
-    pending = sorted(models, key=lambda m: m.relation)
-    names = {m.relation for m in pending}
-    ordered: list[Model] = []
-    done: set[str] = set()
-    while pending:
-        ready = [m for m in pending if not (m.reads & names) - done]
-        if not ready:
-            raise ValueError(f"SQL models that read each other: {', '.join(m.relation for m in pending)}")
-        ordered += ready
-        done |= {m.relation for m in ready}
-        pending = [m for m in pending if m.relation not in done]
-    return ordered
+    """``models`` so that each comes after the models it reads (ties by name)."""
+    by_name = {m.relation: m for m in sorted(models, key=lambda m: m.relation)}
+    return [by_name[n] for n in dependency_order({n: m.reads for n, m in by_name.items()}, "SQL models")]
 
 
 def _models(folder: str) -> list[Model]:
-    """The models of layer ``folder``: ``sql/<folder>/`` and each source's ``sql/sources/<vendor>/<folder>/``
-    (a vendor's staging models live beside its raw DDL and load SQL), shared union models filled in."""
+    """The models of layer ``folder``: ``sql/<folder>/`` and each ``sql/sources/<vendor>/<folder>/``."""
     from pipelines import sources
 
     folders = [SQL_DIR / folder, *(s.sql_folder / folder for s in sources.sources())]
@@ -98,9 +86,8 @@ SOURCES = "{sources}"
 
 
 def _with_sources(name: str, sql: str) -> str:
-    """A shared union model (its SQL holds ``{sources}``) with ``select * from <relation>`` of each
-    source declaring one for it (``Source.observations``), unioned by name in registry order: a
-    new source's rows reach the marts from its own folder, with no edit to the shared model."""
+    """A shared union model (its SQL holds ``{sources}``) filled with each source's relation for it
+    (``Source.observations``), unioned by name: a new source needs no edit to the shared model."""
     from pipelines import sources
 
     if SOURCES not in sql:
@@ -119,10 +106,6 @@ def mart_models() -> list[Model]:
     return _models("marts")
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _empty_window() -> dict[str, datetime]:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return {"window_start": epoch, "window_end": epoch}
@@ -132,8 +115,8 @@ DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS}
 
 
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
-    """(Re)create every view and make sure every incremental table exists, partitioned by month,
-    with comments. One transaction: one snapshot per refresh, not one per view."""
+    """(Re)create every view and each missing incremental table (partitioned by month), with
+    comments, in one transaction (one snapshot)."""
     from pipelines import sources
 
     # every source's raw tables, which the staging views read (a vendor folder's own DDL)
@@ -204,15 +187,10 @@ def _loaded_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Collection[str]) -> str:
-    """``model``'s SQL, or for a shared union model (``{sources}``) some of whose vendors have no
-    data: the union of the vendors in ``loaded`` only, after a row-less member holding the whole
-    union's columns and types, so the view keeps its shape (a source may declare fewer columns).
-
-    A DuckLake table never written to has no statistics, and this DuckLake reads its catalog
-    again each time a statement binds one (30-45 ms; a table with rows about 1 ms). On the bench
-    warehouse (one vendor's prices) the other vendors' empty tables cost fct_carry 0.19 s and
-    fct_price_interval 0.11 s of binding in every window, against 0.02 s on a DuckDB file; here
-    they are bound once per refresh, for the shape."""
+    """``model``'s SQL, or for a shared union model some of whose vendors have no data: the union
+    of the vendors in ``loaded``, after a row-less member with the whole union's columns and types
+    (the view keeps its shape). DuckLake binds a never-written table slowly (30-45 ms, re-reading
+    its catalog), which cost every window up to 0.19 s per mart; here they are bound once."""
     from pipelines import sources
 
     if SOURCES not in model.template:
@@ -250,9 +228,8 @@ class MartColumn:
 
 
 def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
-    """Each mart's description and columns (DuckDB type, comment), read from the models themselves
-    built on an empty in-memory database: what the Dagster catalog shows cannot drift from the SQL
-    and marts.yml."""
+    """Each mart's description and columns (type, comment), from the models built on an empty
+    in-memory database: the Dagster catalog cannot drift from the SQL and marts.yml."""
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
@@ -260,11 +237,7 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
         build_views(con)
         tables = dict(
             con.execute(
-                "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
-            ).fetchall()
-        )
-        tables.update(
-            con.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'marts' union all "
                 "select view_name, comment from duckdb_views() where schema_name = 'marts'"
             ).fetchall()
         )
@@ -281,10 +254,9 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
 
 
 def month_windows(months: list[date], months_per_window: int = 3) -> list[tuple[datetime, datetime]]:
-    """Windows of up to ``months_per_window`` contiguous months, [first month start, end), so
-    memory stays that of a few months however long the range (each window is one transaction);
-    the last window of each contiguous run reaches one instant further, to take in the following
-    month's first row, whose close-to-close return depends on it."""
+    """Windows of up to ``months_per_window`` contiguous months, [start, end); the last window of a
+    contiguous run reaches one instant further, to take in the next month's first row (its
+    close-to-close return depends on it)."""
     wanted = sorted(set(months))
     windows: list[tuple[datetime, datetime]] = []
     count = 0
@@ -314,13 +286,9 @@ def refresh_marts(
     only: Collection[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RefreshResult:
-    """Rebuild the incremental marts for ``months`` only (and the next month's first row).
-
-    One transaction per month window: each month's mart rows are the old ones or the new ones,
-    and memory stays that of a month (one transaction for a 48-month range held ~6 GB). Readers
-    never see the in-between: they read the serving copy, published after the whole refresh.
-    ``progress`` hears after every model of every window (a long refresh is not silent).
-    """
+    """Rebuild the incremental marts for ``months`` (and the next month's first row), one
+    transaction per month window: memory stays that of a few months (one for 48 months held ~6 GB);
+    readers read the serving copy, published after. ``progress`` hears after every model-window."""
     started = time.perf_counter()
     build_views(con, report_settings)
     windows = month_windows(months)
@@ -329,7 +297,7 @@ def refresh_marts(
     incremental = [
         m for m in in_dependency_order(mart_models()) if m.incremental and (only is None or m.name in only)
     ]
-    ticker = Ticker("marts", "model-windows", len(windows) * len(incremental), progress) if progress else None
+    ticker = Ticker("marts", "model-windows", len(windows) * len(incremental), progress or (lambda _: None))
     for start, end in windows:
         params = {"window_start": start, "window_end": end}
         with transaction(con):
@@ -342,9 +310,7 @@ def refresh_marts(
                 )
                 result = con.execute(f"insert into {model.relation} by name\n{model.sql}", params).fetchone()
                 rows += int(result[0]) if result else 0
-                if ticker is not None:
-                    ticker.unit_done(int(result[0]) if result else 0)
-                    ticker.tick()
-    if ticker is not None:
-        ticker.tick(force=True)  # the totals, however short the refresh
+                ticker.unit_done(int(result[0]) if result else 0)
+                ticker.tick()
+    ticker.tick(force=True)  # the totals, however short the refresh
     return RefreshResult(rows, len(windows), time.perf_counter() - started)

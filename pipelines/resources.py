@@ -19,6 +19,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.settings import MARK_LAST_GAP_BPS, RETENTION_HOURS
+from pipelines.warehouse.concurrency import killed_holder
 from pipelines.warehouse.lake import Warehouse
 
 _embedded: Any = None
@@ -65,7 +66,7 @@ class WarehouseResource(dg.ConfigurableResource):
             f"pid {os.getpid()} on {socket.gethostname()})"
         )
         with warehouse.writer(holder=holder, run_id=context.run_id, on_wait=context.log.info) as con:
-            settle_killed_run(context.instance, warehouse.killed_holder(), context.log.warning)
+            settle_killed_run(context.instance, killed_holder(warehouse.lock_path), context.log.warning)
             yield con
 
 

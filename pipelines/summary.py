@@ -8,50 +8,19 @@ from pathlib import Path
 import duckdb
 
 from pipelines.months import next_month
+from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
 
-SUMMARY_SQL = """
-select vendor, venue, instrument_key, timestamp_type, interval, strftime(date_trunc('month', ts), '%Y-%m') as month,
-       count(*) as rows, min(ts) as first_ts, max(ts) as last_ts
-from marts.fct_price_interval
-where interval = source_interval
-group by all
-order by all
-"""
-# a run's months only: the daily refresh of one month then reads one month's files, not the history
-RUN_MONTHS_SQL = SUMMARY_SQL.replace(
-    "where interval = source_interval",
-    "where interval = source_interval and ts >= $first::timestamptz and ts < $after::timestamptz",
-)
 
-EXAMPLES = {
-    "What do the perpetuals pay? Funding APR per venue (fct_carry)": """
-select vendor, venue, instrument_key, count(funding_rate) as funding_obs,
-       min(funding_interval_hours) as min_interval_h, max(funding_interval_hours) as max_interval_h,
-       round(avg(funding_annualized_pct), 2) as mean_funding_apr_pct,
-       round(arg_max(funding_annualized_pct, ts), 2) as last_funding_apr_pct,
-       round(arg_max(oi_usd, ts) / 1e6, 1) as last_oi_usd_m
-from marts.fct_carry
-where kind = 'perpetual' and funding_rate is not null
-group by all
-order by all""",
-    "Do the vendors agree? (rpt_vendor_divergence)": """
-select vendor_a, vendor_b, venue, instrument_key, interval, count(*) as intervals,
-       round(median(abs(mark_diff_bps)), 2) as median_abs_mark_bps,
-       round(max(abs(last_diff_bps)), 2) as max_abs_last_bps
-from marts.rpt_vendor_divergence
-where interval = '1h'
-group by all
-order by intervals desc, vendor_a, vendor_b, venue, instrument_key, interval
-limit 5""",
-    "Where is mark far from last? (rpt_mark_last_gap)": """
-select vendor, venue, instrument_key, interval, count(*) as intervals_over_threshold,
-       max(episode_intervals) as longest_episode, round(max(abs(gap_bps)), 1) as worst_gap_bps
-from marts.rpt_mark_last_gap
-group by all
-order by worst_gap_bps desc, vendor, venue, instrument_key, interval
-limit 5""",
-}
+def _examples() -> list[tuple[str, str]]:
+    """(title, SQL) of each query in ``sql/summary/examples.sql``, titled by the comment above it."""
+    examples = []
+    for block in read_sql("summary/examples").split(";"):
+        lines = block.strip().splitlines()
+        sql = "\n".join(line for line in lines if not line.startswith("--"))
+        if sql.strip():
+            examples.append(([line for line in lines if line.startswith("-- ")][-1][3:], sql))
+    return examples
 
 
 def _table(con: duckdb.DuckDBPyConnection, sql: str) -> str:
@@ -72,11 +41,8 @@ def print_summary(
     """Natively loaded rows only (rollups are derived from them); ``months`` (first, last): only
     those, as after a backfill of them."""
     with open_serving(serving_path) as con:
-        if months is None:
-            rows = con.execute(SUMMARY_SQL).fetchall()
-        else:
-            first, last = months
-            rows = con.execute(RUN_MONTHS_SQL, {"first": first, "after": next_month(last)}).fetchall()
+        first, after = (months[0], next_month(months[1])) if months else (date.min, date.max)
+        rows = con.execute(read_sql("summary/rows"), {"first": first, "after": after}).fetchall()
         print(f"\nserving copy (open this one from BI tools and notebooks): {serving_path}")
         if months is not None:
             print(f"rows of {months[0]:%Y-%m} .. {months[1]:%Y-%m} (every month: `markhouse summary`)")
@@ -88,7 +54,7 @@ def print_summary(
                 f"{vendor:<10} {venue:<16} {key:<30} {ts_type:<8} {interval:<4} {month:<8} {n:>7}  "
                 f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M}"
             )
-        for title, sql in EXAMPLES.items():
+        for title, sql in _examples():
             print(f'\n{title}\n  duckdb -readonly {serving_path} "{" ".join(sql.split())}"')
             print(_table(con, sql))
             if emulator and "rpt_vendor_divergence" in title:

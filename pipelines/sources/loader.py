@@ -1,13 +1,10 @@
-"""The one loader every vendor runs; a vendor's ``load.py`` declares only its ``RawTable``, its
-units (files, instrument-months, coin-months) and how one unit is fetched into ``Staged`` rows.
+"""The one loader every vendor runs; a vendor's ``load.py`` declares its ``RawTable``, its units
+and how one unit is fetched into ``Staged`` rows.
 
-Fetches run on a thread pool, all submitted up front so later months download while earlier ones
-are written; one writer commits batches of months, one transaction each (a transaction per month
-would pay a checkpoint each, see docs/benchmarks.md). ``Warehouse.replace_partitions`` replaces a
-batch's partitions, its ``raw.load_log`` rows and reference rows at once, so after any failure a
-partition holds its old rows or its new ones. The first failure cancels what has not started and
-propagates; committed batches stay. A unit the vendor served no rows for writes nothing: an empty
-answer (perhaps a narrowed access range) is no reason to delete.
+Fetches run on a thread pool, all submitted up front; one writer commits batches of months, one
+transaction each (partitions, ``raw.load_log`` and reference rows at once: a partition holds its old
+rows or its new ones). The first failure cancels what has not started; committed batches stay. A
+unit served no rows writes nothing (an empty answer is no reason to delete).
 """
 
 from __future__ import annotations
@@ -60,8 +57,7 @@ LOG_KEYS = ("vendor", *Partition._fields[:5])
 
 @dataclass(frozen=True)
 class Staged(Generic[U]):
-    """One unit fetched and validated: its partitions (none: no rows served) and rows, as an Arrow
-    table or a parquet file."""
+    """One unit fetched and validated: its partitions (none: no rows served) and rows."""
 
     unit: U
     label: str  # names the unit in messages
@@ -135,7 +131,7 @@ def run(
     **options: Unpack[Options],
 ) -> LoadReport:
     """Replace the months of ``units`` with what ``fetch`` gets of each; ``skipped``: what the vendor
-    had nothing for (its partitions keep their rows)."""
+    had nothing for."""
     progress = options.get("progress", log.info)
     before_commit, reference = options.get("before_commit"), options.get("reference", NO_REFERENCE)
     started = time.perf_counter()
@@ -185,8 +181,8 @@ def run(
 
 @contextmanager
 def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> Iterator[Path]:
-    """A folder for a load's downloads, beside the catalog; the pid in its name lets the next writer
-    tell a killed run's leftovers from live work."""
+    """A folder for a load's downloads beside the catalog, named with the pid (see
+    ``remove_stale_temporaries``)."""
     root = warehouse.path.parent / ".staging"
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=f"{raw.source.name}-{os.getpid()}-{raw.table}-", dir=root))
@@ -264,8 +260,7 @@ def fetch_and_write(
     rows_of: Callable[[T], int] = lambda _: 0,
 ) -> None:
     """Run every month's jobs, then ``write_batch`` the results of each ``months_per_transaction``
-    months. ``ticker`` also ticks while the writer waits, so a person sees movement every few
-    seconds, not only per committed batch."""
+    months; ``ticker`` also ticks while the writer waits."""
     months = sorted(jobs)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
     cancel = threading.Event()
@@ -312,8 +307,7 @@ def fetch_and_write(
 
 
 def _cause(futures: Sequence[Future[T]]) -> BaseException | None:
-    """The failure to report: not a fetch cancelled because of it (a cancelled request in an
-    earlier month must not hide the later month's real error)."""
+    """The failure to report, not a fetch cancelled because of it."""
     failures = [e for f in futures if f.done() and not f.cancelled() and (e := f.exception()) is not None]
     return next(
         (e for e in failures if not isinstance(e, RequestsCancelled)), failures[0] if failures else None

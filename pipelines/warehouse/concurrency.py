@@ -62,12 +62,9 @@ _STAGING = re.compile(r"^[a-z]+-(?P<pid>\d+)-")
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove what killed runs left in ``folder``: partial serving copies (``.<name>.<pid>.tmp``)
-    and staging folders (``.staging/<vendor>-<pid>-*``) whose process no longer exists.
-
-    A killed run cannot clean up after itself, and a partial copy is as big as the warehouse; the
-    pid in each name tells a dead run's leftovers from a live run's work in progress.
-    """
+    """Remove partial serving copies (``.<name>.<pid>.tmp``) and staging folders
+    (``.staging/<vendor>-<pid>-*``) in ``folder`` whose process no longer exists: the pid in each
+    name tells a killed run's leftovers from a live run's work."""
     removed: list[Path] = []
     candidates = [(p, _TEMPORARY.match(p.name)) for p in folder.glob(".*.tmp*")]
     staging = folder / ".staging"
@@ -103,19 +100,14 @@ def with_commit_retry(
                 raise
             delay = min(0.1 * 2**attempt, 5.0)
             log.warning(
-                "%s: commit conflict (%s); retrying in %.1fs (%d/%d)",
-                what,
-                redact(str(exc)),
-                delay,
-                attempt,
-                attempts,
+                f"{what}: commit conflict ({redact(str(exc))}); "
+                f"retrying in {delay:.1f}s ({attempt}/{attempts})"
             )
             time.sleep(delay)
     raise AssertionError("unreachable")
 
 
-_WRITING = threading.RLock()
-"""One transaction at a time in this process: its threads' writes take turns (their fetches do not)."""
+_WRITING = threading.RLock()  # one transaction at a time in this process: its threads take turns
 
 
 @contextmanager
@@ -137,8 +129,6 @@ WAIT_NOTICE_SECONDS = 5.0
 
 @dataclass
 class _Hold:
-    """This process's hold on one warehouse: the locked file and the one writer instance."""
-
     con: duckdb.DuckDBPyConnection
     lock: IO[str]
     previous: dict[str, Any] | None  # the record a killed holder left in the lock file
@@ -155,18 +145,10 @@ _HOLDS: dict[Path, _Hold] = {}
 _HOLDS_LOCK = threading.Lock()
 
 
-def _holder_record(holder: str | None, run_id: str | None) -> dict[str, Any]:
-    host, pid = socket.gethostname(), os.getpid()
-    return {"holder": holder or f"pid {pid} on {host}", "run_id": run_id, "pid": pid, "host": host}
-
-
 def _read_record(lock: IO[str]) -> dict[str, Any] | None:
     lock.seek(0)
-    text = lock.read().strip()
-    if not text:
-        return None
     try:
-        record = json.loads(text)
+        record = json.loads(lock.read().strip() or "null")
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
@@ -183,15 +165,15 @@ def shared_writer(
     on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """This process's one writer instance of the warehouse locked at ``lock_path``: the first caller
-    takes the lock (naming itself in it) and opens the instance (``open_writer``), later callers in
-    any thread share both, and the last one out closes the instance and releases the lock."""
+    takes the lock (naming itself in it) and opens the instance, later callers in any thread share
+    both, and the last one out closes the instance and releases the lock."""
     key = lock_path.resolve()
     with _HOLDS_LOCK:
         hold = _HOLDS.get(key)
         if hold is None:
-            hold = _HOLDS[key] = _take(
-                lock_path, open_writer, wait_seconds, _holder_record(holder, run_id), on_wait
-            )
+            host, pid = socket.gethostname(), os.getpid()
+            record = {"holder": holder or f"pid {pid} on {host}", "run_id": run_id, "pid": pid, "host": host}
+            hold = _HOLDS[key] = _take(lock_path, open_writer, wait_seconds, record, on_wait)
         hold.users += 1
     try:
         yield hold.con
@@ -204,8 +186,8 @@ def shared_writer(
 
 
 def killed_holder(lock_path: Path) -> dict[str, Any] | None:
-    """The record a killed writer left in the lock file, once (to the first who asks): this
-    process found it when it took the lock, so that holder is gone."""
+    """The record a killed writer left in the lock file (found when this process took the lock),
+    once: to the first who asks."""
     hold = _HOLDS.get(lock_path.resolve())
     if hold is None:
         return None
@@ -239,8 +221,7 @@ def _take(
 def _acquire(
     lock: IO[str], path: Path, wait_seconds: float, on_wait: Callable[[str], None] | None
 ) -> dict[str, Any] | None:
-    """Take the exclusive lock; return the record a holder that died left behind (a clean
-    release empties the file), or None."""
+    """Take the exclusive lock; return the record a dead holder left (a clean release empties it)."""
     started = time.monotonic()
     said: float | None = None
     while True:
@@ -279,9 +260,8 @@ def _release(lock: IO[str]) -> None:
 def process_exists(pid: int) -> bool:
     """True if a process with ``pid`` exists on this host (whoever owns it)."""
     try:
-        os.kill(pid, 0)
+        with suppress(PermissionError):  # alive, someone else's
+            os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # alive, someone else's
-        return True
     return True

@@ -1,12 +1,7 @@
-"""The lake and its transactions: ``Warehouse`` opens the DuckLake for reading (the published
-snapshot, or an earlier one) and for writing (``pipelines.warehouse.concurrency`` tells how writers
-share it), and replaces month partitions atomically.
-
-The warehouse is a DuckLake: a SQL catalog (a SQLite file, ``warehouse/markhouse.sqlite``, or a
-PostgreSQL database past one machine) and plain parquet data files
-(``warehouse/markhouse.data/<schema>/<table>/<month partition>/``, or an S3-compatible store). Every
-commit is a snapshot; readers attach the latest *published* one.
-"""
+"""The lake: ``Warehouse`` opens the DuckLake (a SQLite or PostgreSQL catalog and parquet files in
+``warehouse/markhouse.data/`` or an S3-compatible store) to read the latest *published* snapshot (or
+an earlier one) or to write (``pipelines.warehouse.concurrency``), and replaces month partitions
+atomically: every commit is one snapshot."""
 
 from __future__ import annotations
 
@@ -28,7 +23,7 @@ import pyarrow as pa
 
 from pipelines.redaction import redact
 from pipelines.settings import SQL_DIR
-from pipelines.warehouse.concurrency import killed_holder, shared_writer, transaction, with_commit_retry
+from pipelines.warehouse.concurrency import shared_writer, transaction, with_commit_retry
 
 log = logging.getLogger("markhouse.warehouse")
 
@@ -47,15 +42,8 @@ EXTENSIONS = (
 # the SQLite catalog itself, or with PostgreSQL the place of the host's writer lock and staging.
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 REMOTE_DATA_PREFIXES = ("s3://", "s3a://", "r2://", "gcs://", "gs://")
-# the S3 secret's settings, read from the environment only when the data path is a URL
-S3_SETTINGS = (
-    ("MARKHOUSE_S3_KEY_ID", "key_id"),
-    ("MARKHOUSE_S3_SECRET", "secret"),
-    ("MARKHOUSE_S3_REGION", "region"),
-    ("MARKHOUSE_S3_ENDPOINT", "endpoint"),
-    ("MARKHOUSE_S3_URL_STYLE", "url_style"),
-    ("MARKHOUSE_S3_USE_SSL", "use_ssl"),
-)
+# the S3 secret's settings (MARKHOUSE_S3_<KEY>), read only when the data path is a URL
+S3_KEYS = ("key_id", "secret", "region", "endpoint", "url_style", "use_ssl")
 
 
 def is_postgres(catalog: str) -> bool:
@@ -76,21 +64,14 @@ class WarehouseCorruptError(RuntimeError):
 
 
 def _raise_naming_corruption(path: Path, exc: duckdb.Error) -> NoReturn:
-    """Re-raise ``exc``, as a WarehouseCorruptError naming ``path`` if it is a damaged block."""
-    damaged = _named_corruption(path, exc)
-    if damaged is None:
-        raise exc
-    raise damaged from None
-
-
-def _named_corruption(path: Path, exc: duckdb.Error) -> WarehouseCorruptError | None:
-    """DuckDB's checksum error names a block offset, not the file: say which file, and what to do."""
+    """Re-raise ``exc``; DuckDB's checksum error names a block offset, not the file: say which file,
+    and what to do."""
     if "Corrupt database file" not in str(exc):
-        return None
-    return WarehouseCorruptError(
+        raise exc
+    raise WarehouseCorruptError(
         f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
         "need: the vendors are the source of every row"
-    )
+    ) from None
 
 
 @dataclass(frozen=True)
@@ -137,18 +118,11 @@ def is_duckdb_file(path: Path) -> bool:
         return False
 
 
-def _connect(
-    memory_limit: str | None = None, path: str = ":memory:", **config: Any
-) -> duckdb.DuckDBPyConnection:
-    settings: dict[str, Any] = {
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    }
-    if memory_limit:
-        # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched; work here is
-        # bounded by a month, so a small pool costs no speed
-        settings["memory_limit"] = memory_limit
-    con = duckdb.connect(path, config={**settings, **config})
+def _connect(memory_limit: str) -> duckdb.DuckDBPyConnection:
+    # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched; work here is bounded
+    # by a month, so a small pool costs no speed
+    settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    con = duckdb.connect(config={**settings, "memory_limit": memory_limit})
     _session(con)
     return con
 
@@ -185,12 +159,6 @@ class Warehouse:
         self._data = data_path if data_path is not None else os.environ.get("MARKHOUSE_DATA_PATH") or None
 
     @property
-    def shared_catalog(self) -> bool:
-        """The catalog is a PostgreSQL server other hosts may write too (this host's lock does not
-        hold them back)."""
-        return self.catalog is not None
-
-    @property
     def data_is_remote(self) -> bool:
         return self._data is not None and self._data.startswith(REMOTE_DATA_PREFIXES)
 
@@ -210,14 +178,6 @@ class Warehouse:
             assert self._data is not None
             return self._data.rstrip("/") + "/"
         return str(self.data_path.resolve()) + os.sep
-
-    def describe(self) -> str:
-        """The catalog for messages: the file, or the PostgreSQL server with its password hidden."""
-        return redact(self.catalog) if self.catalog is not None else str(self.path)
-
-    def _catalog_exists(self) -> bool:
-        # a PostgreSQL catalog is created by DuckLake on first attach, racing writers retry
-        return self.catalog is not None or self.path.exists()
 
     @property
     def lock_path(self) -> Path:
@@ -281,7 +241,8 @@ class Warehouse:
         try:  # two hosts creating a new PostgreSQL catalog at once: the loser retries
             with_commit_retry(attach, "attach", also=("already exists", "duplicate key"))
         except duckdb.Error as exc:
-            raise RuntimeError(f"cannot open the warehouse {self.describe()}: {redact(str(exc))}") from None
+            described = redact(self.catalog) if self.catalog is not None else str(self.path)
+            raise RuntimeError(f"cannot open the warehouse {described}: {redact(str(exc))}") from None
         con.execute(f"use {LAKE}")
 
     @contextmanager
@@ -293,11 +254,9 @@ class Warehouse:
         run_id: str | None = None,
         on_wait: Callable[[str], None] | None = None,
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection (a cursor of this process's one writer instance), with the
-        warehouse schema in place. The first writer of the process takes the warehouse lock
-        (waiting up to ``wait_seconds``, telling ``on_wait`` whom it waits for every few seconds)
-        and names itself (``holder``, ``run_id``) in the lock file; the others, in any thread, share
-        it (``pipelines.warehouse.concurrency`` tells the whole story)."""
+        """A cursor of this process's one writer instance, the schema in place; the first writer
+        takes the lock, naming itself (``holder``, ``run_id``), waiting up to ``wait_seconds`` and
+        telling ``on_wait`` whom for (``pipelines.warehouse.concurrency``)."""
         if not importing:
             self.check_layout()
         with shared_writer(
@@ -319,8 +278,6 @@ class Warehouse:
                 cursor.close()
 
     def _open_writer(self) -> duckdb.DuckDBPyConnection:
-        """The process's writer instance: the catalog created if new, the lake attached, the schema
-        in place, and a killed writer's uncommitted files removed (the lock is held)."""
         new = self.catalog is None and not self.path.exists()
         if new:
             _create_wal_catalog(self.path)
@@ -330,10 +287,14 @@ class Warehouse:
             with_commit_retry(lambda: ensure_tables(con, schema_sql()), "schema")
             if not self.data_is_remote:
                 self.data_path.mkdir(parents=True, exist_ok=True)
-            # on a shared catalog another host's files in flight are invisible to this lock
-            # (maintenance removes old ones)
-            if not new and not self.shared_catalog:
-                self.remove_orphaned_files(con)
+            # a killed writer's uncommitted files; on a shared (PostgreSQL) catalog another host's
+            # files in flight are invisible to this lock (maintenance removes old ones)
+            if not new and self.catalog is None:
+                orphans = con.execute(
+                    f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
+                ).fetchall()
+                if orphans:
+                    log.info("removed %d parquet files a killed run left in %s", len(orphans), self.data_path)
         except duckdb.Error as exc:
             con.close()
             _raise_naming_corruption(self.path, exc)
@@ -342,16 +303,12 @@ class Warehouse:
             raise
         return con
 
-    def killed_holder(self) -> dict[str, Any] | None:
-        """The record a killed writer left in the lock file, once (see ``concurrency.killed_holder``)."""
-        return killed_holder(self.lock_path)
-
     @contextmanager
     def reader(self, snapshot: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """Read-only connection at the latest published snapshot (or at ``snapshot``: time travel).
         Never blocks a writer, and a writer's later commits do not change what it reads."""
         self.check_layout()
-        if not self._catalog_exists():
+        if self.catalog is None and not self.path.exists():  # DuckLake creates a PostgreSQL one
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
         con = _connect(self.memory_limit)
         try:
@@ -380,16 +337,6 @@ class Warehouse:
         finally:
             con.close()
 
-    def remove_orphaned_files(self, con: duckdb.DuckDBPyConnection) -> list[Path]:
-        """Parquet files a killed writer wrote but never committed, removed by the next exclusive
-        writer (with the lock, nothing else is writing any)."""
-        orphans = con.execute(
-            f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
-        ).fetchall()
-        if orphans:
-            log.info("removed %d parquet files a killed run left in %s", len(orphans), self.data_path)
-        return [Path(str(r[0])) for r in orphans]
-
     @staticmethod
     def replace_partitions(
         con: duckdb.DuckDBPyConnection,
@@ -401,15 +348,10 @@ class Warehouse:
         before_commit: Callable[[], None] | None = None,
         expected_rows: int | None = None,
     ) -> ReplaceResult:
-        """For each target, delete the rows whose key columns match a
-        row of ``partitions``, then run ``insert_sql``; all in one transaction (one snapshot), so
-        on any error, or a kill, none of it is visible. The result counts the rows inserted into
-        the first table. A commit conflict with another writer reruns the whole transaction.
-
-        ``partitions`` is visible to the SQL as ``replace_partitions``; tables in ``registered``
-        under their names. With ``expected_rows`` (the rows the caller validated), a first insert
-        that wrote any other number rolls everything back: a join that dropped or doubled rows.
-        """
+        """For each target, delete the rows matching a row of ``partitions`` (visible to the SQL as
+        ``replace_partitions``, ``registered`` under their names), then run ``insert_sql``: one
+        transaction, rerun whole on a commit conflict. Counts the first table's inserted rows; any
+        other number than ``expected_rows`` (a join that dropped or doubled rows) rolls it back."""
         started = time.perf_counter()
         views = {"replace_partitions": partitions, **(registered or {})}
         for name, tbl in views.items():
@@ -443,26 +385,23 @@ class Warehouse:
 
 
 def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
-    """The S3-compatible store's credentials, from the environment only (never logged or echoed:
-    DuckDB's errors name the secret, not its values)."""
-    given = {key: os.environ[var] for var, key in S3_SETTINGS if os.environ.get(var)}
+    """The store's credentials, from the environment only (DuckDB's errors name the secret, not its
+    values)."""
+    given = {key: value for key in S3_KEYS if (value := os.environ.get(f"MARKHOUSE_S3_{key.upper()}"))}
     if "key_id" not in given or "secret" not in given:
         raise RuntimeError(
             "MARKHOUSE_DATA_PATH is object storage: set MARKHOUSE_S3_KEY_ID and MARKHOUSE_S3_SECRET "
             "(and MARKHOUSE_S3_ENDPOINT, MARKHOUSE_S3_REGION for a non-AWS store)"
         )
     settings = ", ".join(
-        f"{key} {given[key]}"
-        if key == "use_ssl" and given[key] in ("true", "false")
-        else f"{key} {_quote(given[key])}"
-        for key in given
+        f"{k} {v}" if k == "use_ssl" and v in ("true", "false") else f"{k} {_quote(v)}"
+        for k, v in given.items()
     )
     con.execute(f"create or replace temporary secret markhouse_data (type s3, {settings})")
 
 
 def _create_wal_catalog(path: Path) -> None:
-    """An empty SQLite catalog in WAL mode (persistent in the file): readers and the writer then
-    never wait for each other's transactions."""
+    """An empty SQLite catalog in WAL mode: readers and the writer never wait for each other."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path)
     try:
@@ -471,14 +410,12 @@ def _create_wal_catalog(path: Path) -> None:
         db.close()
 
 
-CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)
-"""The tables a DDL file creates (``schema.table``)."""
+CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)  # schema.table
 
 
 def schema_sql() -> str:
-    """The internal layers' DDL: ``sql/schema/raw.sql`` (schemas, reference tables, load log), then
-    every source's raw tables (``sql/sources/<vendor>/raw.sql``: a new vendor's folder is found, no
-    list to keep)."""
+    """``sql/schema/raw.sql`` (schemas, reference tables, load log), then every source's
+    ``sql/sources/<vendor>/raw.sql`` (found, no list to keep)."""
     return "\n".join(
         [read_sql("schema/raw"), *(p.read_text() for p in sorted(SQL_DIR.glob("sources/*/raw.sql")))]
     )
@@ -486,8 +423,7 @@ def schema_sql() -> str:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
     """Create the tables of ``ddl`` the warehouse lacks, in one snapshot; a new ``raw.*`` table is
-    partitioned by its month column, so replacing an instrument-month rewrites only that month's
-    files."""
+    partitioned by month, so replacing an instrument-month rewrites only that month's files."""
     have = {
         f"{s}.{t}"
         for s, t in con.execute(
@@ -506,7 +442,6 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
 
 
 def raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The warehouse's raw tables (each partitioned by month)."""
     return [
         f"raw.{t}"
         for (t,) in con.execute(
@@ -517,7 +452,6 @@ def raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def read_sql(name: str) -> str:
-    """Text of ``sql/<name>.sql``."""
     return (SQL_DIR / f"{name}.sql").read_text()
 
 

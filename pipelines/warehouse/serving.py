@@ -7,7 +7,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,42 +53,27 @@ def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def _relations(
-    con: duckdb.DuckDBPyConnection,
-) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str, str, str | None]]]:
-    """The lake's tables (schema, name, comment) and views (schema, name, sql, comment)."""
-    tables = con.execute(
-        "select schema_name, table_name, comment from duckdb_tables() "
-        "where database_name = current_database() and schema_name <> 'meta' order by all"
-    ).fetchall()
-    views = con.execute(
-        "select schema_name, view_name, sql, comment from duckdb_views() "
-        "where database_name = current_database() and not internal order by schema_name, view_oid"
-    ).fetchall()
-    return tables, views
-
-
 _VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
+
+
+def dependency_order(reads: Mapping[str, Collection[str]], what: str) -> list[str]:
+    """The names of ``reads`` (name -> the names it reads), each after those it reads, in the given
+    order where free; a cycle is an error naming ``what`` is in it."""
+    pending, ordered = list(reads), []
+    while pending:
+        ready = [n for n in pending if not (set(reads[n]) & set(pending)) - {n}]
+        if not ready:
+            raise ValueError(f"{what} that read each other: {', '.join(pending)}")
+        ordered += ready
+        pending = [n for n in pending if n not in ready]
+    return ordered
 
 
 def in_dependency_order(views: Sequence[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, Any]]:
     """(schema, name, sql, ...) rows ordered so that each view comes after the views its SQL names."""
-    pending, done, ordered = list(views), set(), []
-    while pending:
-        ready = [
-            v
-            for v in pending
-            if not any(
-                f"{s}.{n}".lower() in v[2].lower() and (s, n) not in done and (s, n) != (v[0], v[1])
-                for s, n, *_ in pending
-            )
-        ]
-        if not ready:
-            raise RuntimeError(f"views that read each other: {', '.join(f'{v[0]}.{v[1]}' for v in pending)}")
-        ordered += ready
-        done |= {(v[0], v[1]) for v in ready}
-        pending = [v for v in pending if (v[0], v[1]) not in done]
-    return ordered
+    by_name = {f"{v[0]}.{v[1]}": v for v in views}
+    reads = {name: {o for o in by_name if o.lower() in v[2].lower()} for name, v in by_name.items()}
+    return [by_name[name] for name in dependency_order(reads, "views")]
 
 
 def view_body(sql: str) -> str:
@@ -99,8 +84,8 @@ def view_body(sql: str) -> str:
 def _files_at(
     con: duckdb.DuckDBPyConnection, tables: Sequence[tuple[str, str]], snapshot: int
 ) -> dict[tuple[str, str], list[tuple[str, str | None]]]:
-    """Each table's (data file, delete file) pairs at ``snapshot``, in one statement: one
-    ``ducklake_list_files`` call per table costs a catalog round trip each (6 ms apiece here)."""
+    """Each table's (data file, delete file) pairs at ``snapshot``, in one statement (a call per table
+    cost a catalog round trip each)."""
     listed: dict[tuple[str, str], list[tuple[str, str | None]]] = {t: [] for t in tables}
     if not tables:
         return listed
@@ -117,13 +102,9 @@ def _files_at(
 def _table_view_sql(
     columns: Sequence[tuple[str, str]], files: Sequence[tuple[str, str | None]]
 ) -> tuple[str, int]:
-    """A plain-DuckDB SELECT over a table's parquet files (rows a delete file removed are left
-    out), and the number of files it names.
-
-    Only the files that have a delete file go through the anti join: it needs every row's file
-    name and position, so over all files it made one delete file cost a whole-table scan in every
-    query (the selective README query on 48 months: 28 ms without a delete file, 158 ms with one).
-    """
+    """A plain-DuckDB SELECT over a table's parquet files less the rows delete files remove, and the
+    number of files it names. Only files with a delete file go through the anti join: over all
+    files it made one delete file cost a whole-table scan in every query."""
     names = ", ".join(f'f."{c}"' for c, _ in columns)
     if not files:
         typed = ", ".join(f'null::{t} as "{c}"' for c, t in columns)
@@ -148,8 +129,6 @@ def _table_view_sql(
 
 @dataclass(frozen=True)
 class _Published:
-    """What publishing reads of the lake at one snapshot, in one transaction."""
-
     snapshot: int
     tables: list[tuple[str, str, str | None]]
     views: list[tuple[str, str, str, str | None]]
@@ -159,12 +138,18 @@ class _Published:
 
 
 def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
-    """The current snapshot's relations, columns, files and mart row counts, read in one
-    transaction: DuckLake reads its catalog once per transaction, and per-statement transactions
-    made these lookups most of publishing's time."""
+    """The current snapshot's relations, columns, files and mart row counts, in one transaction
+    (DuckLake reads its catalog once per transaction)."""
     with transaction(con):
         snapshot = current_snapshot(con)
-        tables, views = _relations(con)
+        tables = con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() "
+            "where database_name = current_database() and schema_name <> 'meta' order by all"
+        ).fetchall()
+        views = con.execute(
+            "select schema_name, view_name, sql, comment from duckdb_views() "
+            "where database_name = current_database() and not internal order by schema_name, view_oid"
+        ).fetchall()
         columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for schema, table, column, data_type in con.execute(
             "select schema_name, table_name, column_name, data_type from duckdb_columns() "
@@ -183,13 +168,11 @@ def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
     return _Published(snapshot, tables, views, columns, files, counts)
 
 
-MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"
-"""Every mart's and mart column's documentation: the comments in the lake and in the serving file."""
+MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' comments
 
 
 def mart_docs(path: Path = MARTS_DOCS) -> dict[str, Any]:
-    """``marts.yml`` parsed, once per process while the file is unchanged: every publish writes its
-    comments, and parsing it took longer than the rest of publishing a view."""
+    """``marts.yml`` parsed once per process while unchanged (parsing cost more than publishing)."""
     stat = path.stat()
     return _parsed_yaml(path, stat.st_mtime_ns, stat.st_size)
 
@@ -222,13 +205,9 @@ def comment_statements(
 
 
 def write_serving_file(serving_path: Path, published: _Published) -> int:
-    """The read-only DuckDB file for drivers that cannot load DuckLake: views over the published
-    snapshot's parquet files (its size and cost grow with the number of files, not bytes), the
-    lake's views and comments, and ``meta.publication``; swapped in with one atomic rename.
-    Returns the files it names.
-
-    The file is written as one script in one transaction: publishing runs on every refresh, and
-    per-statement round trips were most of its time."""
+    """The read-only file: views over the snapshot's parquet files, the lake's views and comments,
+    and ``meta.publication``, written as one script in one transaction (per-statement round trips
+    were most of its time) and swapped in by one atomic rename. Returns the files it names."""
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
@@ -239,14 +218,14 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         f"create schema if not exists {schema}"
         for schema in sorted({s for s, *_ in tables} | {s for s, *_ in views} | {"meta"})
     ]
+    bodies = []
     for schema, table, comment in tables:
         sql, n = _table_view_sql(published.columns[(schema, table)], published.files[(schema, table)])
         files += n
-        script.append(f"create view {schema}.{table} as {sql}")
-        if comment:
-            script.append(f"comment on view {schema}.{table} is {_quote(comment)}")
-    for schema, name, sql, comment in in_dependency_order(views):
-        script.append(f"create view {schema}.{name} as {view_body(sql)}")
+        bodies.append((schema, table, sql, comment))
+    bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_dependency_order(views)]
+    for schema, name, sql, comment in bodies:
+        script.append(f"create view {schema}.{name} as {sql}")
         if comment:
             script.append(f"comment on view {schema}.{name} is {_quote(comment)}")
     # every relation is a view here, and DuckDB keeps comments on view columns (DuckLake does not)
@@ -279,13 +258,9 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
 
 
 def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:
-    """Publish the current snapshot: record it in ``meta.publication`` (readers attach it; no data
-    is copied), then rewrite the serving file of views over its parquet files.
-
-    A reader sees the previous published snapshot or this one, never a half-finished run, and
-    nothing a reader does can block the writer. The caller holds the writer lock, so the current
-    snapshot is this run's last commit.
-    """
+    """Publish the current snapshot (the caller holds the writer lock: this run's last commit):
+    record it in ``meta.publication`` (readers attach it; no data is copied), then rewrite the
+    serving file. A reader sees the previous published snapshot or this one, never a mix."""
     started = time.perf_counter()
     published = _read_published(con)
 
