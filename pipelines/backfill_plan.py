@@ -8,22 +8,13 @@ from pipelines.errors import RequestError
 from pipelines.universe import Universe
 
 
-def configured_vendors(universe: Universe) -> list[str]:
-    return [v for v in sources.names() if universe.section(v)]
-
-
-def listed_keys(universe: Universe, vendor: str) -> list[str]:
-    """The Atlas keys the universe lists for ``vendor`` (a source listing coins lists none)."""
-    return [i.instrument_key for i in sources.get(vendor).instruments(universe.section(vendor))]
-
-
 def carries(universe: Universe, vendor: str, key: str) -> bool:
     return sources.get(vendor).serves(universe.section(vendor), universe.start_month, key)
 
 
 def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]) -> dict[str, list[str]]:
     """Vendor -> the Atlas keys to load from it (empty list = everything it is configured for)."""
-    present = configured_vendors(universe)
+    present = [v for v in sources.names() if universe.section(v)]
     if not present:
         raise RequestError(
             f"{universe.path} lists no instruments: it has no {', '.join(sources.names())} section; "
@@ -47,7 +38,10 @@ def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]
                 else f"none of {', '.join(chosen)} carries it"
             )
             where = f"; {' and '.join(others)} {'does' if len(others) == 1 else 'do'}" if others else ""
-            choices = sorted({k for v in chosen for k in listed_keys(universe, v)})
+            # the Atlas keys the universe lists (a source listing coins lists none)
+            choices = sorted(
+                {i.instrument_key for v in chosen for i in sources.get(v).instruments(universe.section(v))}
+            )
             listed = f" (listed: {', '.join(choices)})" if choices else ""
             raise RequestError(f"--instrument {key}: {who} in {universe.path}{listed}{where}")
     return plan

@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -45,12 +45,6 @@ def instance_home() -> Path:
     return home
 
 
-def _instance() -> DagsterInstance:
-    import dagster as dg
-
-    return dg.DagsterInstance.from_config(str(instance_home()))
-
-
 def _writable(path: Path, variable: str) -> None:
     """Refuse before the run when the warehouse or serving copy cannot be written where it lives."""
     parent = path.resolve().parent
@@ -78,6 +72,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace) -> int:
+    import dagster as dg
+
     from pipelines.backfill_plan import plan_backfill
     from pipelines.universe import load_universe
 
@@ -102,7 +98,7 @@ def _backfill(args: argparse.Namespace) -> int:
     # the whole run holds the warehouse: its steps share this process's writer (pipelines.warehouse.concurrency)
     with (
         warehouse.writer(wait_seconds=args.wait, holder=holder, run_id=run_id, on_wait=_say),
-        _instance() as instance,
+        dg.DagsterInstance.from_config(str(instance_home())) as instance,
     ):
         settle_killed_run(instance, killed_holder(warehouse.lock_path), _say)
         outcome = _run_backfill(instance, run_id, args, universe.path, plan)
@@ -214,8 +210,6 @@ def _run_backfill(
 
 @dataclass(frozen=True)
 class _Outcome:
-    """What the command reports of a run."""
-
     success: bool
     error: Any  # SerializableErrorInfo of the first step failure (else of the run failure), or None
     checks: Sequence[Any]
@@ -223,8 +217,8 @@ class _Outcome:
 
 
 def run_summary(result: Any) -> dict[str, Any]:
-    """A backfill run as data (benchmarks and scripts read this, not the log): each asset's rows and
-    seconds from its materialization, and the phases summed from them."""
+    """A backfill run as data for benchmarks and scripts: each asset's rows and seconds, and the
+    phases summed from them."""
     assets: dict[str, dict[str, float]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
@@ -295,8 +289,6 @@ def _require_serving_copy(settings: Settings) -> None:
 
 
 def cmd_import_duckdb(args: argparse.Namespace) -> int:
-    """Import a previous-layout warehouse file once: raw and reference rows copied, marts rebuilt
-    by the current SQL, the result published."""
     from pipelines.models import refresh_marts
     from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, loaded_months
     from pipelines.warehouse.legacy import import_legacy
@@ -467,11 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    p = sub.add_parser(
-        "backfill",
-        parents=[debug],
-        help="load a month range from the vendors and rebuild the marts (one run)",
-    )
+    def command(func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(func.__name__[4:].replace("_", "-"), parents=[debug], help=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = command(cmd_backfill, "load a month range from the vendors and rebuild the marts (one run)")
     p.add_argument("--start", type=_month, required=True, help="first month, YYYY-MM")
     p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
     p.add_argument(
@@ -496,13 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for another run writing the warehouse (default MARKHOUSE_WRITER_WAIT_SECONDS or 3600)",
     )
-    p.set_defaults(func=cmd_backfill)
 
-    p = sub.add_parser(
-        "status",
-        parents=[debug],
-        help="coverage and freshness per vendor x instrument x month; exit 1 if not",
-    )
+    p = command(cmd_status, "coverage and freshness per vendor x instrument x month; exit 1 if not")
     p.add_argument(
         "--max-age-hours",
         type=float,
@@ -517,24 +505,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge as of this UTC time (default now; the emulator's clock when it is the only source)",
     )
     p.add_argument("--json", action="store_true", help="the report as JSON (for monitors)")
-    p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("emulator", parents=[debug], help="run the local vendor emulator in the foreground")
+    p = command(cmd_emulator, "run the local vendor emulator in the foreground")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--today", type=date.fromisoformat, default=None, help="emulator's today (daily cut-over)")
-    p.set_defaults(func=cmd_emulator)
 
-    p = sub.add_parser(
-        "summary", parents=[debug], help="rows per instrument and month, and example queries (serving copy)"
-    )
-    p.set_defaults(func=cmd_summary)
+    p = command(cmd_summary, "rows per instrument and month, and example queries (serving copy)")
 
-    p = sub.add_parser(
-        "report",
-        parents=[debug],
-        help="the marts as charts: one self-contained HTML page and PNGs (serving copy)",
-    )
+    p = command(cmd_report, "the marts as charts: one self-contained HTML page and PNGs (serving copy)")
     p.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: 180 days back)")
     p.add_argument("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD (default: the newest data)")
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
@@ -545,43 +524,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTML file to write; the PNGs go beside it (default: report/markhouse-report.html "
         "beside the serving copy)",
     )
-    p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser(
-        "query",
-        parents=[debug],
-        help="run SQL on the published snapshot (or --snapshot N: time travel); --out exports it",
+    p = command(
+        cmd_query, "run SQL on the published snapshot (or --snapshot N: time travel); --out exports it"
     )
     p.add_argument("sql", help="a SELECT over raw.*, ref.*, marts.*")
     p.add_argument("--snapshot", type=int, help="an earlier snapshot id (see `markhouse snapshots`)")
     p.add_argument("--out", help="write the result to this .parquet or .csv file instead of printing it")
-    p.set_defaults(func=cmd_query)
 
-    p = sub.add_parser(
-        "snapshots", parents=[debug], help="the warehouse's snapshots, and which ones a run published"
-    )
+    p = command(cmd_snapshots, "the warehouse's snapshots, and which ones a run published")
     p.add_argument("--last", type=int, default=20, help="how many of the newest to show")
-    p.set_defaults(func=cmd_snapshots)
 
-    p = sub.add_parser(
-        "maintain",
-        parents=[debug],
-        help="merge small files, expire old snapshots (keeping the published one), delete unused files",
+    p = command(
+        cmd_maintain,
+        "merge small files, expire old snapshots (keeping the published one), delete unused files",
     )
     p.add_argument(
         "--retention-hours",
         type=float,
         help="keep snapshots this recent (default MARKHOUSE_RETENTION_HOURS or 168)",
     )
-    p.set_defaults(func=cmd_maintain)
 
-    p = sub.add_parser(
-        "import-duckdb",
-        parents=[debug],
-        help="import a warehouse file of the previous layout (warehouse/markhouse.duckdb) once",
+    p = command(
+        cmd_import_duckdb, "import a warehouse file of the previous layout (warehouse/markhouse.duckdb) once"
     )
     p.add_argument("path", nargs="?", type=Path, help="the old file (default: beside MARKHOUSE_WAREHOUSE)")
-    p.set_defaults(func=cmd_import_duckdb)
     return parser
 
 

@@ -40,12 +40,9 @@ class VendorHTTPError(RuntimeError):
     """A vendor answered something that is not data; the message is already redacted."""
 
     def __init__(self, vendor: str, message: str, status: int | None = None, url: str = ""):
-        self.vendor = vendor
-        self.status = status
-        self.url = url
-        where = f" ({url})" if url else ""
+        self.vendor, self.status, self.url = vendor, status, url
         code = f"HTTP {status}: " if status is not None else ""
-        super().__init__(f"{vendor}: {code}{message}{where}")
+        super().__init__(f"{vendor}: {code}{message}" + (f" ({url})" if url else ""))
 
 
 def _unreachable(exc: BaseException) -> str | None:
@@ -141,11 +138,9 @@ class HttpClient:
         self.secrets = tuple(s for s in (*self.secrets, *self.headers.values()) if s and len(s) >= 4)
 
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            self._local.session = session
-        return session
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -167,7 +162,6 @@ class HttpClient:
             if cancel is not None and cancel.is_set():
                 raise RequestsCancelled(f"{self.vendor}: not sent, the run is stopping")
             self._limiter.wait()
-            problem: str
             status: int | None = None
             retry_after: str | None = None
             try:
@@ -205,22 +199,14 @@ class HttpClient:
                     self._where(url, params),
                 )
             log.warning(
-                "%s: transient answer (%s), retry %d/%d in %.1fs",
-                self.vendor,
-                self.redact(problem),
-                attempt,
-                self.retry.max_attempts - 1,
-                wait,
+                f"{self.vendor}: transient answer ({self.redact(problem)}), "
+                f"retry {attempt}/{self.retry.max_attempts - 1} in {wait:.1f}s"
             )
-            if cancel is None:
-                time.sleep(wait)
-            else:
-                cancel.wait(wait)
+            (cancel or threading.Event()).wait(wait)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Not ``resp.json()``: requests uses simplejson when installed, which refuses NaN, so a
-        non-finite number would read as a malformed page instead of failing the validation that
-        names its field."""
+        """Not ``resp.json()``: requests uses simplejson when installed, which refuses NaN (a
+        non-finite number must fail the validation that names its field, not read as malformed)."""
         resp = self.get(url, params)
         ctype = resp.headers.get("Content-Type", "")
         if "json" not in ctype:
@@ -231,8 +217,7 @@ class HttpClient:
             except ValueError as exc:
                 problem = f"expected JSON but the body does not parse ({exc})"
         snippet = resp.content[:80].decode(errors="replace").replace("\n", " ")
-        problem = f"{problem}: {snippet!r}"
-        raise VendorHTTPError(self.vendor, problem, resp.status_code, self._where(resp.url))
+        raise VendorHTTPError(self.vendor, f"{problem}: {snippet!r}", resp.status_code, self._where(resp.url))
 
     def _where(self, url: str, params: Mapping[str, Any] | None = None) -> str:
         if params:

@@ -47,20 +47,19 @@ class SinglePage:
 class NextUrlPaginator:
     """Follows ``next_url`` as given; a continuation seen before would loop forever: an error."""
 
-    def __init__(self, url: str, params: Mapping[str, Any], *, next_key: str = "next_url"):
+    def __init__(self, url: str, params: Mapping[str, Any]):
         self._request = PageRequest(url, params)
-        self._next_key = next_key
         self._seen: set[str] = set()
 
     def first(self) -> PageRequest:
         return self._request
 
     def next(self, page: Any) -> PageRequest | None:
-        url = page.get(self._next_key) if isinstance(page, dict) else None
+        url = page.get("next_url") if isinstance(page, dict) else None
         if not url:
             return None
         if url in self._seen:
-            raise PagingProblem(f"{self._next_key} repeats an earlier page; stopping instead of looping")
+            raise PagingProblem("next_url repeats an earlier page; stopping instead of looping")
         self._seen.add(url)
         return PageRequest(url)
 
@@ -79,8 +78,6 @@ class TimeWindowPaginator:
         rows: Callable[[Any], list[Any]],
         timestamp: Callable[[Any], str],
         key: Callable[[Any], str] = str,
-        from_key: str = "from",
-        limit_key: str = "limit",
         max_limit: int | None = None,
     ):
         self._url = url
@@ -90,27 +87,25 @@ class TimeWindowPaginator:
         self._rows = rows
         self._timestamp = timestamp
         self._key = key
-        self._from_key = from_key
-        self._limit_key = limit_key
         self._boundary: str | None = None  # the last timestamp received
         self._seen: set[str] = set()  # keys of the rows received at ``_boundary``
 
     def first(self) -> PageRequest:
-        return PageRequest(self._url, {**self._params, self._limit_key: self._limit})
+        return PageRequest(self._url, {**self._params, "limit": self._limit})
 
     def next(self, page: Any) -> PageRequest | None:
         rows = self._rows(page)
         if len(rows) < self._limit:
             return None
         last = self._timestamp(rows[-1])
-        if self._timestamp(rows[0]) == last and last == self._params.get(self._from_key):
+        if self._timestamp(rows[0]) == last and last == self._params.get("from"):
             if self._limit >= self._max_limit:
                 raise PagingProblem(
                     f"more than limit={self._limit} rows share timestamp {last}; raise the page limit",
                 )
             self._limit = min(self._limit * 2, self._max_limit)  # same window, a page that can hold it
-        self._params[self._from_key] = last
-        return PageRequest(self._url, {**self._params, self._limit_key: self._limit})
+        self._params["from"] = last
+        return self.first()
 
     def fresh(self, page: Any) -> list[Any]:
         """The rows of ``page`` not received before (call once per page, in order); only the
@@ -142,14 +137,10 @@ def paginate(
     pages = 0
     while request is not None:
         current = request
-        if pages >= max_pages:
-            raise PagingError(
-                http.vendor, f"more than {max_pages} pages; stopping", url=http.redact(request.url)
-            )
-        if time.monotonic() - started > max_seconds:
-            raise PagingError(
-                http.vendor, f"paging took over {max_seconds:.0f}s; stopping", url=http.redact(request.url)
-            )
+        too_long = f"paging took over {max_seconds:.0f}s" if time.monotonic() - started > max_seconds else ""
+        if pages >= max_pages or too_long:
+            problem = too_long if pages < max_pages else f"more than {max_pages} pages"
+            raise PagingError(http.vendor, f"{problem}; stopping", url=http.redact(request.url))
         if parse is None:
             page = http.get_json(request.url, request.params)
         else:

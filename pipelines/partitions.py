@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
 import dagster as dg
 
@@ -16,10 +15,6 @@ def monthly_partitions(start_month: date) -> dg.MonthlyPartitionsDefinition:
     """Months from ``start_month`` through the current one (``end_offset=1`` adds the running month,
     which the vendors serve as daily files)."""
     return dg.MonthlyPartitionsDefinition(start_date=partition_key(start_month), end_offset=1)
-
-
-def partition_months(keys: Sequence[str]) -> list[Month]:
-    return [parse_month(k) for k in keys]
 
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -34,29 +29,6 @@ def run_months(tags: Mapping[str, str]) -> list[Month] | None:
     if RANGE_START in tags and RANGE_END in tags:
         return months_between(parse_month(tags[RANGE_START]), parse_month(tags[RANGE_END]))
     return None
-
-
-def source_asset(
-    name: str,
-    *,
-    group: str,
-    partitions: dg.PartitionsDefinition,
-    kinds: set[str],
-    description: str,
-    **asset_args: Any,
-) -> Callable[..., dg.AssetsDefinition]:
-    """The shared policy of every source asset, in one place: a raw table partitioned by month, a
-    month range backfilled as one run (``group`` is the vendor; ``asset_args``: the rest of ``dg.asset``'s, e.g. tags)."""
-    return dg.asset(
-        name=name,
-        key_prefix=["raw"],
-        group_name=group,
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        kinds=kinds,
-        description=description,
-        **asset_args,
-    )
 
 
 def selected_instruments(

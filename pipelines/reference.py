@@ -47,45 +47,27 @@ class Reference:
         return write
 
 
-NO_REFERENCE = Reference()
-"""What a load writes when its caller gives no reference rows (the loaders' tests)."""
+NO_REFERENCE = Reference()  # what a load writes when its caller gives none (the loaders' tests)
+# ref.instrument's columns, as the universe's instruments fill them
+INSTRUMENT_SCHEMA = pa.schema(
+    [
+        *((name, pa.string()) for name in ("venue", "instrument_key", "kind", "base", "quote", "settle")),
+        ("expiry", pa.timestamp("us", tz="UTC")),
+        ("contract_size", pa.float64()),
+        ("funding_interval_hours", pa.float64()),
+    ]
+)
 
 
 def upsert_reference(
     con: duckdb.DuckDBPyConnection, instruments: Iterable[UniverseInstrument], names: Iterable[VendorName]
 ) -> None:
-    instruments = list(instruments)
     rows = pa.Table.from_pylist(
-        [
-            {
-                "venue": i.venue,
-                "instrument_key": i.instrument_key,
-                "kind": i.instrument.kind,
-                "base": i.instrument.base,
-                "quote": i.instrument.quote,
-                "settle": i.instrument.settle,
-                "expiry": i.instrument.expiry,
-                "contract_size": i.contract_size,
-                "funding_interval_hours": i.funding_interval_hours,
-            }
-            for i in instruments
-        ],
-        schema=pa.schema(
-            [
-                ("venue", pa.string()),
-                ("instrument_key", pa.string()),
-                ("kind", pa.string()),
-                ("base", pa.string()),
-                ("quote", pa.string()),
-                ("settle", pa.string()),
-                ("expiry", pa.timestamp("us", tz="UTC")),
-                ("contract_size", pa.float64()),
-                ("funding_interval_hours", pa.float64()),
-            ]
-        ),
+        [{**vars(i.instrument), **vars(i)} for i in instruments],
+        schema=INSTRUMENT_SCHEMA,
     )
     mapping = pa.Table.from_pylist(
-        [n.__dict__ for n in names],
+        [vars(n) for n in names],
         schema=pa.schema([(f, pa.string()) for f in VendorName.__dataclass_fields__]),
     )
     con.register("universe_instruments", rows)

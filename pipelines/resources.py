@@ -104,11 +104,6 @@ def judgement_time() -> datetime:
     return datetime.now(UTC)
 
 
-def env_or_none(name: str) -> dg.EnvVar | None:
-    """Wire an optional secret or setting as an EnvVar (shown hidden in the UI) only when it is set."""
-    return dg.EnvVar(name) if os.environ.get(name) else None
-
-
 class VendorResource(dg.ConfigurableResource):
     """What every vendor's resource holds; ``from_env`` reads ``<VENDOR>_<FIELD>`` for each of
     ``env_fields``."""
@@ -130,5 +125,7 @@ class VendorResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> Self:
-        env: dict[str, Any] = {f: env_or_none(f"{cls.vendor.upper()}_{f.upper()}") for f in cls.env_fields}
+        # each setting that is set, as an EnvVar (a secret shows hidden in the UI)
+        names = {f: f"{cls.vendor.upper()}_{f.upper()}" for f in cls.env_fields}
+        env: dict[str, Any] = {f: dg.EnvVar(n) if os.environ.get(n) else None for f, n in names.items()}
         return cls(**env)

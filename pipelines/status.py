@@ -23,6 +23,7 @@ INTERVAL_SECONDS = {
     "4h": 14400,
     "1d": 86400,
 }
+INTERVALS_SQL = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())  # as VALUES rows
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,16 @@ class StatusReport:
 def build_report(
     serving_path: Path, *, as_of: datetime, max_age_hours: float, missing_tolerance: int = 0
 ) -> StatusReport:
-    intervals = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())
     with open_serving(serving_path) as con:
         rows = con.execute(
-            read_sql("status/coverage_as_of").format(intervals=intervals), {"as_of": as_of}
+            read_sql("status/coverage_as_of").format(intervals=INTERVALS_SQL), {"as_of": as_of}
         ).fetchall()
         publication = con.execute("select snapshot_id, published_at from meta.publication").fetchone()
     report = StatusReport(as_of, *(publication or (None, None)))
+
+    def problem(kind: ProblemKind, text: str) -> None:
+        report.problems.append(Problem(kind, text))
+
     series: dict[tuple[str, str, str], list[MonthCoverage]] = {}
     expiries: dict[tuple[str, str, str], datetime | None] = {}
     for vendor, venue, key, interval, month, expected, loaded, missing, last_ts, expiry in rows:
@@ -97,31 +101,24 @@ def build_report(
         have = {m.month for m in months}
         gaps = [m for m in months_between(min(have), end) if m not in have]
         if gaps:
-            report.problems.append(
-                Problem(
-                    ProblemKind.MISSING_MONTHS,
-                    f"{name}: missing months {', '.join(f'{m:%Y-%m}' for m in gaps)}",
-                )
+            problem(
+                ProblemKind.MISSING_MONTHS, f"{name}: missing months {', '.join(f'{m:%Y-%m}' for m in gaps)}"
             )
         for m in months:
             if m.missing_intervals > missing_tolerance and m.month < current_month:
-                report.problems.append(
-                    Problem(
-                        ProblemKind.MISSING_INTERVALS,
-                        f"{name} {m.month:%Y-%m}: {m.missing_intervals} missing {m.interval} intervals "
-                        f"(tolerance {missing_tolerance})",
-                    )
+                problem(
+                    ProblemKind.MISSING_INTERVALS,
+                    f"{name} {m.month:%Y-%m}: {m.missing_intervals} missing {m.interval} intervals "
+                    f"(tolerance {missing_tolerance})",
                 )
         last = max(m.last_ts for m in months)
         age = as_of - last
         if expiry is not None and expiry <= as_of:
             continue  # an expired contract has no fresher data to get
         if age > timedelta(hours=max_age_hours):
-            report.problems.append(
-                Problem(
-                    ProblemKind.STALE,
-                    f"{name}: stale, last interval {last:%Y-%m-%d %H:%M} is {_age(age)} old (bound {max_age_hours:g}h)",
-                )
+            problem(
+                ProblemKind.STALE,
+                f"{name}: stale, last interval {last:%Y-%m-%d %H:%M} is {_age(age)} old (bound {max_age_hours:g}h)",
             )
     return report
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.status import INTERVAL_SECONDS
+from pipelines.status import INTERVAL_SECONDS, INTERVALS_SQL
 from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
 
@@ -30,15 +30,6 @@ class ReportRange:
     end: date  # last day, inclusive
     instruments: tuple[str, ...] | None
     interval: str
-
-    @property
-    def start_ts(self) -> datetime:
-        return datetime.combine(self.start, time(), UTC)
-
-    @property
-    def end_ts(self) -> datetime:
-        """Exclusive: midnight after the last day."""
-        return datetime.combine(self.end + timedelta(days=1), time(), UTC)
 
     @property
     def days(self) -> list[date]:
@@ -125,8 +116,8 @@ def read_report_data(
     with open_serving(serving_path) as con:
         rng = resolve_range(con, start, end, instruments, interval)
         window = {
-            "start": rng.start_ts,
-            "end": rng.end_ts,
+            "start": datetime.combine(rng.start, time(), UTC),
+            "end": datetime.combine(rng.end + timedelta(days=1), time(), UTC),  # exclusive
             "instruments": list(rng.instruments or []) or None,
         }
         at_interval = {**window, "interval": rng.interval}
@@ -136,7 +127,6 @@ def read_report_data(
             if _has_table(con, "meta", "publication")
             else "select null"
         ).fetchone()
-        intervals = ", ".join(f"('{name}', {seconds})" for name, seconds in INTERVAL_SECONDS.items())
         return ReportData(
             range=rng,
             published_at=published[0] if published else None,
@@ -146,7 +136,9 @@ def read_report_data(
             # the view's own column: the threshold in force when it was read
             mark_last_gap_threshold_bps=float(gap["threshold_bps"][0]) if gap["threshold_bps"] else None,
             vendor_divergence=_columns(con, read_sql("report/vendor_divergence"), at_interval),
-            coverage=_columns(con, read_sql("report/coverage_by_day").format(intervals=intervals), window),
+            coverage=_columns(
+                con, read_sql("report/coverage_by_day").format(intervals=INTERVALS_SQL), window
+            ),
         )
 
 

@@ -6,7 +6,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from pipelines.partitions import partition_months, refuse_nothing_loaded, source_asset
+from pipelines.months import parse_month
+from pipelines.partitions import refuse_nothing_loaded
 from pipelines.progress import to_run_log
 from pipelines.reference import Reference
 from pipelines.sources.source import VENDOR_TAG, LoadRequest, RawAsset, Source
@@ -29,17 +30,20 @@ def build_source_assets(
 def _raw_asset(
     source: Source, section: Any, raw: RawAsset, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    @source_asset(
-        f"{source.name}_{raw.table}",
-        group=source.name,
-        partitions=partitions,
+    # every source asset: a raw table partitioned by month, a month range backfilled as one run
+    @dg.asset(
+        name=f"{source.name}_{raw.table}",
+        key_prefix=["raw"],
+        group_name=source.name,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
         kinds=set(raw.kinds),
         description=raw.description,
         tags={VENDOR_TAG: source.name},
         required_resource_keys={source.name, "warehouse"},
     )
     def raw_asset(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
-        months = partition_months(context.partition_keys)
+        months = [parse_month(k) for k in context.partition_keys]
         warehouse = context.resources.warehouse.get()
         with context.resources.warehouse.writer(context):  # the step's hold, named for its run
             loaded = source.load(

@@ -113,12 +113,9 @@ class Source:
     def env_prefix(self) -> str:
         return f"{self.name.upper()}_"
 
-    def env_names(self) -> list[str]:
-        return [self.env_prefix + what for what in self.env]
-
     def configured(self) -> bool:
         """Given a base URL or a key (else the embedded emulator serves it)."""
-        return any(os.environ.get(n) for n in self.env_names()[:2])
+        return any(os.environ.get(self.env_prefix + what) for what in self.env[:2])
 
     def instruments(self, section: Any) -> list[UniverseInstrument]:
         return list(getattr(section, "instruments", ()))

@@ -10,12 +10,6 @@ from pipelines.warehouse.concurrency import transaction
 from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, _quote, is_duckdb_file, raw_tables
 
 
-def imported_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
-    """What an import of the previous layout copies: the loaded rows and the reference data (the
-    marts are rebuilt from them by the current SQL)."""
-    return (*raw_tables(con), "ref.instrument", "ref.vendor_instrument")
-
-
 def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
     """Copy the raw and reference tables of a previous-layout DuckDB warehouse file into an empty
     DuckLake, in one transaction (all or nothing), then rename the old file to ``*.imported`` so
@@ -30,7 +24,8 @@ def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
         )
     copied: dict[str, int] = {}
     with warehouse.writer(importing=True) as con:
-        imported = imported_tables(con)
+        # the loaded rows and the reference data; the marts are rebuilt from them by the current SQL
+        imported = (*raw_tables(con), "ref.instrument", "ref.vendor_instrument")
         for table in imported:
             row = con.execute(f"select count(*) from {table}").fetchone()
             if row and row[0]:
