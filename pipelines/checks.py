@@ -1,6 +1,6 @@
 """Asset checks on the published marts: ``markhouse status``'s judgement inside Dagster. Errors do not
-block (what loaded stays published); divergence is a warning, as vendors legitimately differ a
-little. No ``from __future__ import annotations``: Dagster reads the resource annotations."""
+block (what loaded stays published); divergence is a warning (vendors differ a little). No ``from
+__future__ import annotations``: Dagster reads the resource annotations."""
 
 from collections.abc import Callable, Iterator
 from datetime import datetime

@@ -15,7 +15,6 @@ import socket
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -101,19 +100,25 @@ def _backfill(args: argparse.Namespace) -> int:
         dg.DagsterInstance.from_config(str(instance_home())) as instance,
     ):
         settle_killed_run(instance, killed_holder(warehouse.lock_path), _say)
-        outcome = _run_backfill(instance, run_id, args, universe.path, plan)
-    if not outcome.success:
+        result = _run_backfill(instance, run_id, args, universe.path, plan)
+    summary = run_summary(result)
+    if not result.success:
         if args.summary_json:
-            write_run_summary(outcome.summary, args.summary_json)
-        diagnosis = diagnose(outcome.error) if outcome.error is not None else None
-        if diagnosis is None:
+            write_run_summary(summary, args.summary_json)
+        # the first step failure's SerializableErrorInfo, else the run failure's
+        failures = result.get_step_failure_events()
+        error = failures[0].step_failure_data.error if failures else None
+        if error is None and (failure := result.get_run_failure_event()):
+            error = getattr(failure.event_specific_data, "error", None)
+        if error is None:
             print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
             return ExitCode.PROBLEMS
+        diagnosis = diagnose(error)
         print(diagnosis.line(), file=sys.stderr)
         if args.debug:
-            print(outcome.error.to_string(), file=sys.stderr)
+            print(error.to_string(), file=sys.stderr)
         return diagnosis.code
-    _print_verdicts(outcome.checks)
+    _print_verdicts(result.get_asset_check_evaluations())
     from pipelines.resources import all_vendors_embedded
     from pipelines.summary import print_summary
 
@@ -124,10 +129,10 @@ def _backfill(args: argparse.Namespace) -> int:
         _say("markhouse: drawing the report")
         drawn = draw_report(settings.serving_path, _say)
         if drawn is not None:
-            outcome.summary["report"] = str(drawn.html_path)
+            summary["report"] = str(drawn.html_path)
             print(f"\nreport (open in a browser; the charts are beside it as PNGs): {drawn.html_path}")
     if args.summary_json:
-        write_run_summary(outcome.summary, args.summary_json)
+        write_run_summary(summary, args.summary_json)
     print(
         f"\ndone: the marts (schema marts) are built in {settings.warehouse_path} and published to "
         f"{settings.serving_path}; next: `markhouse status` for coverage and freshness, "
@@ -143,7 +148,7 @@ def _run_backfill(
     args: argparse.Namespace,
     universe_path: Path,
     plan: dict[str, list[str]],
-) -> _Outcome:
+) -> Any:
     """The backfill's one Dagster run, in this process (recorded in ``instance`` like any run)."""
     import dagster as dg
 
@@ -185,35 +190,15 @@ def _run_backfill(
     # stores each, about 10 ms apiece: 480 of them at 48 months); the price: a failed run's
     # partitions are not marked failed in the UI (the run is)
     os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
-    result = job.execute_in_process(
+    return job.execute_in_process(
         run_config=run_config,
         instance=instance,
         run_id=run_id,
         raise_on_error=False,
-        tags={
-            RANGE_START: start_key,
-            RANGE_END: end_key,
-            COMMAND_TAG: "backfill",
-        },
+        tags={RANGE_START: start_key, RANGE_END: end_key, COMMAND_TAG: "backfill"},
         # those vendors' sources and the marts (with their checks)
         asset_selection=sorted(selection),
     )
-    if result.success:
-        return _Outcome(True, None, result.get_asset_check_evaluations(), run_summary(result))
-    failures = result.get_step_failure_events()
-    error = failures[0].step_failure_data.error if failures else None
-    if error is None:
-        failure = result.get_run_failure_event()
-        error = getattr(failure.event_specific_data, "error", None) if failure else None
-    return _Outcome(False, error, [], run_summary(result))
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    success: bool
-    error: Any  # SerializableErrorInfo of the first step failure (else of the run failure), or None
-    checks: Sequence[Any]
-    summary: dict[str, Any]  # run_summary(result)
 
 
 def run_summary(result: Any) -> dict[str, Any]:

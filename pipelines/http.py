@@ -110,9 +110,8 @@ class RequestsCancelled(Exception):
 
 @contextmanager
 def cancellable(cancel: threading.Event) -> Iterator[None]:
-    """This thread's requests raise RequestsCancelled once ``cancel`` is set. An interrupted run
-    waits for its fetch threads (they cannot be killed): stopping between requests ends it in about
-    one request's time rather than the rest of a month's walk."""
+    """This thread's requests raise RequestsCancelled once ``cancel`` is set: an interrupted run,
+    which waits for its fetch threads, ends in one request's time, not a month's walk."""
     previous = getattr(_fetch, "cancel", None)
     _fetch.cancel = cancel
     try:

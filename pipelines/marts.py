@@ -37,9 +37,7 @@ THUMBNAIL_WIDTH = 760  # px: readable in the UI's markdown dialog, still small i
 
 def report_metadata(report: "Report") -> "dict[str, dg.RawMetadataValue]":
     """The report's path and each chart as a small PNG in markdown (the Dagster UI renders data-URI
-    images in md metadata), so the picture is where users look. The thumbnail is the report's PNG
-    scaled down (Pillow, which matplotlib depends on): drawing the chart again would cost as much
-    as the first time."""
+    images), scaled down from the report's PNG with Pillow (drawing again would cost as much)."""
     from PIL import Image
 
     metadata: dict[str, dg.RawMetadataValue] = {
@@ -92,10 +90,8 @@ def build_report_asset() -> dg.AssetsDefinition:
 
 
 def build_mart_assets(upstream: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    """The marts as one step. Not partitioned: each is a table over the whole history, refreshed for
-    the months of the run that loaded them (``run_months``), and recorded once per run, not once per
-    month (Dagster stores every materialization, about 10 ms each: 768 of them for 8 marts at 48
-    months, when they were partitioned)."""
+    """The marts as one step, not partitioned: whole-history tables refreshed for the run's months
+    (``run_months``), recorded once per run (Dagster stores each materialization, ~10 ms apiece)."""
     catalog = mart_catalog()
 
     @dg.multi_asset(

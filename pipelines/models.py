@@ -1,11 +1,7 @@
-"""Runs the SQL models in ``sql/``: staging and intermediate views, then the marts.
-
-A model file is a SELECT named for its job (``sql/<layer>/<name>.sql``, or a vendor's own
-``sql/sources/<vendor>/<layer>/<name>.sql``, in schema ``<layer>``).
-Files whose first line is ``-- materialized: incremental [by <column>]`` are tables refreshed by
-time window (``$window_start``, ``$window_end``; the column defaults to ``ts``); the rest are views.
-Models run in the order their SQL declares: a model after every ``schema.table`` it reads
-(``from``/``join``), so a report reading a fact is refreshed after it whatever their names.
+"""Runs the SQL models: ``sql/<layer>/<name>.sql`` or a vendor's ``sql/sources/<vendor>/<layer>/``,
+a SELECT in schema ``<layer>``. A file whose first line is ``-- materialized: incremental [by
+<column>]`` is a table refreshed by time window (``$window_start``, ``$window_end``; default column
+``ts``), the rest are views. A model runs after every ``schema.table`` it reads (``from``/``join``).
 Column comments come from ``sql/marts/marts.yml``.
 """
 

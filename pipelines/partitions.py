@@ -22,8 +22,7 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 
 def run_months(tags: Mapping[str, str]) -> list[Month] | None:
     """The months a run covers, from its tags (one partition, or a single-run range), for the
-    assets that are not partitioned themselves (the marts: whole-history tables refreshed for the
-    run's months); None when the run names no month."""
+    assets that are not partitioned themselves; None when the run names no month."""
     if "dagster/partition" in tags:
         return [parse_month(tags["dagster/partition"])]
     if RANGE_START in tags and RANGE_END in tags:
@@ -44,10 +43,9 @@ def selected_instruments(
 
 
 def refuse_nothing_loaded(vendor: str, rows: int, keys: Sequence[str], months: Sequence[date]) -> None:
-    """A run that got not one row for its instruments over a range holding a past month asked for
-    something the vendor does not serve (a venue or symbol it does not carry, months before its
-    data, a contract after its expiry): fail it, so it does not end "0 rows" and republish the same
-    marts. The running month alone may legitimately have nothing yet."""
+    """Fail a run that got not one row over a range holding a past month: it asked for something
+    the vendor does not serve, and would republish the same marts (the running month alone may
+    legitimately have nothing yet)."""
     now = datetime.now(UTC)
     if rows or not keys or not any(m < date(now.year, now.month, 1) for m in months):
         return

@@ -1,12 +1,7 @@
-"""Progress a person can follow on long work: per vendor, the work units done of the total, pages
-fetched, rows, rate and ETA, at least every few seconds.
-
-Loaders report through a ``Ticker``; its lines go to the run's log (the Dagster UI) and to the
-Python logger ``markhouse.progress``, which the ``markhouse`` command renders on the terminal (a
-bar that redraws itself on a TTY, plain lines otherwise). Pages are counted where every vendor's
-paging goes through (``pipelines.paging``), so a long Kaiko or CayøLargo walk shows movement
-before its first month is complete.
-"""
+"""Progress a person can follow on long work: per vendor, units done of the total, pages, rows,
+rate and ETA, every few seconds. A ``Ticker``'s lines go to the run's log and to the logger
+``markhouse.progress``, which the ``markhouse`` command renders on the terminal; pages are counted
+in ``pipelines.paging``, so a long walk shows movement before its first month is complete."""
 
 from __future__ import annotations
 
@@ -61,10 +56,7 @@ class Ticker:
         self._started = time.monotonic()
         self._last = self._started
         self._pages_at_start = pages_fetched(what)
-        self.units = 0
-        self.rows = 0
-        self.months_written = 0
-        self.months = 0
+        self.units = self.rows = self.months_written = self.months = 0
 
     def unit_done(self, rows: int) -> None:
         with self._lock:
@@ -110,14 +102,12 @@ def to_run_log(info: Callable[[str], None]) -> Callable[[str], None]:
     return emit
 
 
-HEARTBEAT_SECONDS = 4.0
-"""The longest a run on the terminal stays silent: then a line says what is still working."""
+HEARTBEAT_SECONDS = 4.0  # the longest a run on the terminal stays silent
 
 
 class TerminalHandler(logging.Handler):
-    """Renders progress lines: one redrawn line per source on a TTY, plain lines otherwise; and,
-    every ``heartbeat`` seconds without a line, one saying who is still at work (a long statement,
-    Dagster starting, the checks), so a run is never silent for long."""
+    """Renders progress lines (a redrawn bar on a TTY, plain lines otherwise) and, every
+    ``heartbeat`` seconds without a line, one saying who is still at work."""
 
     def __init__(self, stream: IO[str] | None = None, heartbeat: float | None = HEARTBEAT_SECONDS):
         super().__init__(logging.INFO)

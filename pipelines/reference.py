@@ -1,9 +1,7 @@
-"""Reference data: ``ref.instrument`` and each vendor's names for them (``ref.vendor_instrument``).
-
-Written in the transaction of the raw rows they describe (``Reference.then``), not before the load:
-CayøLargo's instruments are found in its data, and a failed batch then leaves neither. Sources that
-list their instruments write the whole section with every batch: the upsert rewrites only rows that
-differ, so repeats write nothing (and do not make parallel loads' commits conflict).
+"""Reference data: ``ref.instrument`` and each vendor's names for them (``ref.vendor_instrument``),
+written in the transaction of the raw rows they describe (``Reference.then``): CayøLargo's are found
+in its data, and a failed batch leaves neither. The upsert rewrites only rows that differ, so the
+whole section written with every batch writes nothing twice (and parallel loads do not conflict).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Dagster resources: the warehouse, and what every vendor's resource (in its folder) shares.
-
-A vendor with no base URL and no key resolves to the embedded local emulator (started once per
-process), which is what lets a new user run everything with no accounts. A key without a base URL
-means the vendor's real API; a base URL without a key means that host's free preview slice.
-"""
+"""Dagster resources: the warehouse, and what every vendor's resource (in its folder) shares. A
+vendor with no base URL and no key is the embedded emulator (so a new user needs no accounts); a
+key alone is the vendor's real API; a base URL alone that host's free preview slice."""
 
 from __future__ import annotations
 
@@ -56,9 +53,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def writer(self, context: dg.AssetExecutionContext) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The step's hold on the warehouse, named for its run: shared with the command's when
-        ``markhouse backfill`` runs the job in its own process; taken here for a run the daemon
-        or the UI launched (``pipelines.warehouse.concurrency`` tells the whole story)."""
+        """The step's hold on the warehouse, named for its run (shared with ``markhouse backfill``'s
+        in its process; see ``pipelines.warehouse.concurrency``)."""
         warehouse = self.get()
         command = context.run.tags.get(COMMAND_TAG)
         holder = (
@@ -73,9 +69,8 @@ class WarehouseResource(dg.ConfigurableResource):
 def settle_killed_run(
     instance: dg.DagsterInstance, previous: dict[str, Any] | None, say: Callable[[str], None]
 ) -> None:
-    """Say that the warehouse's previous writer was killed (it left its record in the lock file)
-    and mark its run failed, so the UI does not show it running forever. What it did not commit
-    was never visible; the writer that took over removed its files."""
+    """Say that the previous writer was killed (its record was left in the lock file) and mark its
+    run failed, so the UI does not show it running forever."""
     if not previous:
         return
     say(

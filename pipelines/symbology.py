@@ -1,9 +1,7 @@
-"""Atlas universal symbology, the one instrument key used across every vendor.
-
-Format: ``<type>-<BASE>-<QUOTE>[:<MARGIN>][-<YYYYMMDD>]`` (e.g. ``perpetual-BTC-USDT:USDT``,
-``future-BTC-USD:BTC-20260327``). The ``atlas`` package needs Python 3.12+, and the format is
-small, so it is parsed here. Atlas has no option format; see ``option-`` below.
-"""
+"""Atlas universal symbology, the one instrument key across every vendor:
+``<type>-<BASE>-<QUOTE>[:<MARGIN>][-<YYYYMMDD>]`` (``perpetual-BTC-USDT:USDT``,
+``future-BTC-USD:BTC-20260327``), parsed here (the ``atlas`` package needs Python 3.12+). Atlas has
+no option format; see ``option-`` below."""
 
 from __future__ import annotations
 

@@ -73,10 +73,6 @@ def _legend(ax: Axes) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
 
 
-def _series_label(vendor: str, venue: str, instrument_key: str) -> str:
-    return f"{instrument_key} · {venue} ({vendor})"
-
-
 def _series_ticks(ax: Axes, series: Sequence[tuple[Any, ...]]) -> None:
     ax.set_yticks(range(len(series)))
     ax.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=7)
@@ -153,7 +149,7 @@ def carry_chart(data: Columns, bucket: str) -> Chart:
                 [data["carry_pct"][i] for i in rows],
                 color=colour,
                 linewidth=1.0,
-                label=_series_label(vendor, venue, key),
+                label=f"{key} · {venue} ({vendor})",
             )
             line.set_gid(f"{vendor}|{venue}|{key}")
         _zero_line_grid(ax, ylabel)
@@ -182,7 +178,7 @@ def mark_last_gap_chart(
         bottom.set_visible(False)
     width = timedelta(seconds=interval_seconds)
     for n, (colour, (vendor, venue, key, ts_type), rows) in enumerate(_coloured(series)):
-        label = f"{_series_label(vendor, venue, key)} {ts_type}"
+        label = f"{key} · {venue} ({vendor}) {ts_type}"
         dots = top.scatter(
             [data["ts"][i] for i in rows], [data["gap_bps"][i] for i in rows], s=9, color=colour, label=label
         )

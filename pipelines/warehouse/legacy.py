@@ -11,9 +11,8 @@ from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, _quote, is
 
 
 def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
-    """Copy the raw and reference tables of a previous-layout DuckDB warehouse file into an empty
-    DuckLake, in one transaction (all or nothing), then rename the old file to ``*.imported`` so
-    it is not imported twice. Returns the rows copied per table."""
+    """Copy the raw and reference tables of an old DuckDB file into an empty DuckLake in one
+    transaction, then rename it ``*.imported`` (never imported twice). Rows copied per table."""
     legacy = Path(legacy)
     if not is_duckdb_file(legacy):
         raise LegacyWarehouseError(f"{legacy} is not a DuckDB warehouse file")

@@ -30,19 +30,16 @@ def data_bytes(path: Path) -> int:
 def maintain(
     warehouse: Warehouse, serving_path: Path, retention: timedelta = timedelta(days=7)
 ) -> MaintenanceResult:
-    """Merge small files and rewrite files with many deletes (only when nothing was committed
-    since the last publish, so the merged files hold exactly the published rows; the serving file
-    is then republished over them), expire snapshots older than ``retention`` except the latest
-    published one, and delete files no remaining snapshot references, once they are older than
-    ``retention`` (a reader may still be scanning them)."""
+    """Merge small files (only when nothing was committed since the last publish, then republish
+    over them), expire snapshots older than ``retention`` but the latest published one, and delete
+    unreferenced files older than ``retention`` (a reader may still be scanning them)."""
     started = time.perf_counter()
     with warehouse.writer() as con:
         before = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
         published = _published_ids(con)
         last = published[-1] if published else None
         # the publication record itself is the one commit after the published snapshot
-        merged = False
-        republished = None
+        merged, republished = False, None
         if last is not None and current_snapshot(con) == last + 1:
             merged = True
             con.execute(f"call ducklake_merge_adjacent_files({_quote(LAKE)})")
@@ -73,12 +70,7 @@ def maintain(
             f"call ducklake_delete_orphaned_files({_quote(LAKE)}, older_than => $c)", {"c": cutoff}
         ).fetchall()
         after = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
+    seconds = time.perf_counter() - started
     return MaintenanceResult(
-        merged,
-        len(old),
-        len(deleted) + len(orphans),
-        before,
-        after,
-        republished,
-        time.perf_counter() - started,
+        merged, len(old), len(deleted) + len(orphans), before, after, republished, seconds
     )

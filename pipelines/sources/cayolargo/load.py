@@ -125,15 +125,10 @@ def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:
 
 
 def _coin_months(con: duckdb.DuckDBPyConnection, staged: list[Staged[Walk]]) -> pa.Table:
-    """A whole coin-month is replaced: instruments it held before but the vendor no longer serves go too."""
     whole = {(s.unit.coin, s.unit.month) for s in staged if s.unit.instrument_id is None}
     con.register("walked", pa.table({"coin": [c for c, _ in whole], "month": [m for _, m in whole]}))
     try:
-        return con.execute(
-            f"select distinct '{VENDOR}' as vendor, r.venue, r.instrument_key, "
-            f"'{TIMESTAMP_TYPE}' as timestamp_type, '{INTERVAL}' as interval, r.month "
-            f"from raw.cayolargo_futures r semi join walked w using (coin, month)"
-        ).to_arrow_table()
+        return con.execute(SOURCE.load_sql("coin_months")).to_arrow_table()
     finally:
         con.unregister("walked")
 
