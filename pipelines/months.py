@@ -16,7 +16,8 @@ Month = date
 def parse_month(text: str) -> Month:
     """``YYYY-MM`` (the command line) or a partition key ``YYYY-MM-01``; ValueError otherwise."""
     year, month, *day = text.split("-")
-    if day not in ([], ["01"]):
+    # a 20-digit year or month would overflow date() (OverflowError, not ValueError)
+    if day not in ([], ["01"]) or len(year) != 4 or not 1 <= len(month) <= 2:
         raise ValueError(f"not a month: {text!r}")
     return date(int(year), int(month), 1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from dagster._utils.error import SerializableErrorInfo
 from pipelines.cli import main
 from pipelines.emulator.server import Emulator
 from pipelines.errors import ExitCode, diagnose
-from tests.conftest import run_command
+from tests.conftest import isolated_environment, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "pipelines" / "universe" / "demo.yaml"
@@ -255,3 +256,63 @@ def test_status_help_names_the_freshness_setting_not_a_copy_of_it(monkeypatch: p
     status = cli.build_parser()._subparsers._group_actions[0].choices["status"]  # type: ignore[union-attr]
     (option,) = [a for a in status._actions if a.dest == "max_age_hours"]
     assert option.help == "freshness bound (default MARKHOUSE_MAX_AGE_HOURS or 12.5)"
+
+
+HOSTILE_UNIVERSES = {
+    # a year past any date: int() gives it, date() overflowed (a 44-line OverflowError before)
+    "huge start_month": (
+        "start_month: 99999999999999999999-01\ncayolargo:\n  coins: [BTC]\n",
+        "start_month must be YYYY-MM, got '99999999999999999999-01'",
+    ),
+    # the YAML composer recursed once per level: a RecursionError before
+    "nested 5,000 deep": (
+        "start_month: 2026-01\ncayolargo:\n  coins: " + "[" * 5000 + "]" * 5000 + "\n",
+        "line 3 is not valid YAML: nested deeper than 10 levels (a universe needs 4)",
+    ),
+    # 15,000 lines of YAML took 2.4 s to parse in pure Python before the repeat was found
+    "15,000 repeated instruments": (
+        "start_month: 2026-01\nkaiko:\n  instruments:\n"
+        + "    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n" * 15_000,
+        "kaiko.instruments[1]: perpetual-BTC-USDT:USDT on binance-futures is listed twice",
+    ),
+}
+
+
+def _backfill_in_a_fresh_process(tmp_path: Path, universe: str, *months: str) -> tuple[int, list[str], bool]:
+    """Exit code, stderr lines, and whether Dagster was imported: a refusal before the run never
+    pays for loading it (about 1.5 s of the 2 s a bad input may take to be answered)."""
+    path = tmp_path / "universe.yaml"
+    path.write_text(universe)
+    script = (
+        "import sys\nfrom pipelines.cli import main\n"
+        "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+        "print(code, 'dagster' in sys.modules)"
+    )
+    env = isolated_environment(tmp_path, MARKHOUSE_UNIVERSE=str(path))
+    out = run_command("python", "-c", script, "backfill", "--start", months[0], "--end", months[-1], env=env)
+    code, dagster = out.stdout.split()
+    return int(code), out.stderr.splitlines(), dagster == "True"
+
+
+@pytest.mark.parametrize("case", HOSTILE_UNIVERSES)
+def test_a_hostile_universe_is_one_line_before_the_run(tmp_path: Path, case: str) -> None:
+    body, message = HOSTILE_UNIVERSES[case]
+    code, lines, dagster = _backfill_in_a_fresh_process(tmp_path, body, "2026-05")
+    assert (code, dagster, len(lines)) == (ExitCode.CONFIG, False, 1)
+    assert lines[0].startswith("markhouse: ") and str(tmp_path / "universe.yaml") in lines[0]
+    assert message in lines[0] and lines[0].endswith(
+        "(the universe file is MARKHOUSE_UNIVERSE) or the command line"
+    )
+
+
+def test_months_outside_the_universe_or_a_calendar_are_refused_before_the_run(tmp_path: Path) -> None:
+    body = "start_month: 2026-01\ncayolargo:\n  coins: [BTC]\n"
+    this_month = datetime.now(UTC).strftime("%Y-%m")
+    code, lines, dagster = _backfill_in_a_fresh_process(tmp_path, body, "2025-12", "2026-01")
+    assert (code, dagster) == (ExitCode.USAGE, False)
+    assert lines == [
+        f"markhouse: months must lie within 2026-01 .. {this_month} (start_month in {tmp_path / 'universe.yaml'})"
+    ]
+    code, lines, _ = _backfill_in_a_fresh_process(tmp_path, body, "99999999999999999999-01")
+    assert code == ExitCode.USAGE
+    assert lines[-1].endswith("error: argument --start: expected YYYY-MM, got '99999999999999999999-01'")

@@ -10,26 +10,32 @@ from typing import Any
 import yaml
 
 from pipelines import sources
+from pipelines.months import parse_month
 from pipelines.universe.instruments import UniverseError, brief
 
 MAX_FILE_BYTES = 1 << 20
 """A universe lists instruments by hand; a file over 1 MiB is a mistake (or an attack), not a universe."""
+MAX_DEPTH = 10
+"""Nesting a universe file may have (it needs 4: section, instruments, an instrument, its keys)."""
 EARLIEST_MONTH = date(2009, 1, 1)
 """No crypto derivative traded before 2009 (the first bitcoin block): an earlier month is a typo."""
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without aliases: ``*name`` is refused, so no file can expand into a huge structure
-    (a 449-byte "billion laughs" file otherwise hangs the parser); a universe never needs them."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.MarkedYAMLError(
-                problem=f"YAML aliases (*{event.anchor}) are not allowed in a universe file",
-                problem_mark=event.start_mark,
-            )
-        return super().compose_node(parent, index)
+def _parse(text: str) -> Any:
+    """YAML, first checked event by event (libyaml, fast): no aliases, so no file can expand into a
+    huge structure (a 449-byte "billion laughs" file otherwise hangs the parser; a universe never
+    needs them), and no nesting past ``MAX_DEPTH`` (5,000 levels were a RecursionError)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            problem = f"YAML aliases (*{event.anchor}) are not allowed in a universe file"
+        elif isinstance(event, yaml.CollectionStartEvent) and depth == MAX_DEPTH:
+            problem = f"nested deeper than {MAX_DEPTH} levels (a universe needs 4)"
+        else:
+            depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+            continue
+        raise yaml.MarkedYAMLError(problem=problem, problem_mark=event.start_mark)  # type: ignore[arg-type]  # libyaml's Mark
+    return yaml.load(text, Loader=yaml.CSafeLoader)
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,7 @@ class Universe:
 def _month(value: Any, where: str) -> date:
     text = str(value)
     try:
-        year, month = text.split("-")
-        first = date(int(year), int(month), 1)
+        first = parse_month(text)
     except ValueError:
         raise UniverseError(f"{where}: start_month must be YYYY-MM, got {brief(text)}") from None
     latest = datetime.now(UTC).date().replace(day=1)
@@ -66,7 +71,7 @@ def load_universe(path: Path) -> Universe:
             raise UniverseError(
                 f"universe file {path} is {size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)"
             )
-        doc = yaml.load(Path(path).read_text(), Loader=_NoAliasLoader)  # a SafeLoader, aliases refused
+        doc = _parse(Path(path).read_text())
     except FileNotFoundError:
         raise UniverseError(f"universe file {path} does not exist (MARKHOUSE_UNIVERSE)") from None
     except yaml.MarkedYAMLError as exc:
