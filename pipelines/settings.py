@@ -19,6 +19,25 @@ MAX_AGE_HOURS = 36.0
 """Freshness bound of `markhouse status` and the asset checks."""
 RETENTION_HOURS = 168.0
 """Snapshots younger than this survive maintenance (time travel)."""
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "price": (1e-12, 1e12),  # any price: a token at 1e-8 USD and an index at 1e6 fit, a subnormal does not
+    "funding_rate": (-1.0, 1.0),  # per funding interval: +-100 %
+    "open_interest": (0.0, 1e15),
+}
+"""What a vendor's numbers may be, per field; outside is a defect of the file or page, refused
+(``MARKHOUSE_PLAUSIBLE_<FIELD>=min,max`` overrides one)."""
+
+
+def plausible_range(field: str) -> tuple[float, float]:
+    variable = f"MARKHOUSE_PLAUSIBLE_{field.upper()}"
+    text = os.environ.get(variable)
+    if text is None:
+        return PLAUSIBLE[field]
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"{variable}={text!r}: expected min,max (two numbers)") from None
+    return low, high
 
 
 @dataclass(frozen=True)

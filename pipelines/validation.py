@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
+from pipelines.settings import plausible_range
+
 
 def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> str:
     """The first few distinct (column, check) failures, each with an example value."""
@@ -27,22 +29,40 @@ def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> 
     return f"failed validation: {exc}"
 
 
-def non_finite_problem(
+def field_of(column: str) -> str | None:
+    """The plausibility field (``settings.PLAUSIBLE``) a vendor's column is checked against."""
+    if column.endswith("_price"):
+        return "price"
+    if column.startswith(("funding", "predicted_funding")):
+        return "funding_rate"
+    return "open_interest" if column == "open_interest" else None
+
+
+def value_problem(
     frame: pl.DataFrame, columns: Sequence[str], time_column: str, identify: Sequence[str] = ()
 ) -> str | None:
-    """Which column first holds NaN or +/-inf, and where; None if all are finite. pandera's
-    ``Check.gt(0)`` lets NaN and +inf through, and one in a price would spread to every return,
-    ratio and basis built on it."""
+    """Which column first holds NaN, +/-inf or a value outside its plausible range, and where; None
+    if all are good. pandera's ``Check.gt(0)`` lets NaN, +inf and a subnormal 1e-320 through, and
+    one in a price would spread to every return, ratio and basis built on it (a mark of 1e-320
+    published ``mark_return_pct = inf``)."""
     for name in columns:
         if name not in frame.columns:
             continue
         value = pl.col(name).cast(pl.Float64, strict=False)
-        bad = frame.filter(value.is_nan() | value.is_infinite())
+        field = field_of(name) or ""
+        low, high = plausible_range(field) if field else (-math.inf, math.inf)
+        bad = frame.filter(value.is_nan() | value.is_infinite() | (value < low) | (value > high))
         if bad.height:
             first = bad.sort(time_column).row(0, named=True)
             number = float(first[name])
-            shown = "NaN" if math.isnan(number) else ("+inf" if number > 0 else "-inf")
             where = "".join(f" {c} {first[c]}" for c in identify)
             more = f" (and {bad.height - 1} more row(s))" if bad.height > 1 else ""
-            return f"{name} is {shown} at {time_column} {first[time_column]}{where}{more}: non-finite values are refused"
+            at = f"at {time_column} {first[time_column]}{where}{more}"
+            if math.isfinite(number):
+                return (
+                    f"{name} is {number!r} {at}: outside the plausible range of a {field.replace('_', ' ')}, "
+                    f"{low:g} .. {high:g} (MARKHOUSE_PLAUSIBLE_{field.upper()})"
+                )
+            shown = "NaN" if math.isnan(number) else ("+inf" if number > 0 else "-inf")
+            return f"{name} is {shown} {at}: non-finite values are refused"
     return None

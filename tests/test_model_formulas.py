@@ -124,6 +124,32 @@ def test_native_rows_keep_vendor_values(warehouse: Warehouse) -> None:
     assert row["mark_index_pct_change_ratio"] is None
 
 
+def test_a_ratio_that_overflows_is_null_not_infinite(warehouse: Warehouse) -> None:
+    """A vendor's change of 1e-320 (subnormal, finite, not zero) under a change of 1: the quotient
+    overflows to +inf in IEEE arithmetic; the mart keeps NULL, as for a zero denominator."""
+    assert float("inf") == 1.0 / 1e-320  # what the division itself gives
+    with warehouse.writer() as con:
+        insert_raw(
+            con,
+            [
+                {
+                    "ts": t(4, 1),
+                    "last_price": 10.0,
+                    "index_price": 10.0,
+                    "mark_price": 10.0,
+                    "last_price_pct_change": 4.0,
+                    "index_price_pct_change": 1e-320,
+                    "mark_price_pct_change": 1.0,
+                }
+            ],
+        )
+        refresh_marts(con, [date(2024, 1, 1)])
+        row = fetch(con, "1h", t(4, 1))
+    assert row["mark_index_pct_change_ratio"] is None  # 1 / 1e-320
+    assert row["mark_last_pct_change_ratio"] == 0.25  # 1 / 4, finite: kept
+    assert row["index_last_pct_change_ratio"] == pytest.approx(1e-320 / 4.0, rel=1e-3)
+
+
 def test_close_to_close_returns_across_month_boundary_and_gap(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
         insert_raw(

@@ -120,6 +120,50 @@ def test_cayolargo_non_finite_number_is_refused_and_nothing_written(
     assert raw_rows(warehouse, "cayolargo_futures") == before
 
 
+# a subnormal, an overflowing and a zero price: positive-looking or finite, and no market's price
+IMPLAUSIBLE = [(1e-320, "1e-320"), (1e308, "1e+308"), (0.0, "0.0")]
+PRICE_RANGE = "outside the plausible range of a price, 1e-12 .. 1e+12 (MARKHOUSE_PLAUSIBLE_PRICE)"
+
+
+@pytest.mark.parametrize(("value", "shown"), IMPLAUSIBLE)
+def test_implausible_prices_are_refused_naming_the_range_and_nothing_written(
+    emulator: Emulator, warehouse: Warehouse, value: float, shown: str
+) -> None:
+    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
+    before = raw_rows(warehouse, "aperiodic_derivative_price"), raw_rows(warehouse, "kaiko_derivative_price")
+    emulator.faults.inject("implausible", target="file", field="mark_price", value=value)
+    with pytest.raises(FileValidationError) as file_err:
+        load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    emulator.faults.clear()
+    emulator.faults.inject("implausible", field="mark_price", value=value)
+    with pytest.raises(VendorHTTPError) as page_err:
+        load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
+    assert f"mark_price is {shown} at time 2026-03-01 00:00:00: {PRICE_RANGE}" in str(file_err.value)
+    assert f"mark_price is {shown} at ts 2026-03-01 00:00:00+00:00: {PRICE_RANGE}" in str(page_err.value)
+    assert str(file_err.value).startswith(f"aperiodic binance-futures {BTC} 1h exchange 2026-03")
+    assert str(page_err.value).startswith(
+        "kaiko: page 1: bnce btcusdt 1h 2026-03-01T00:00:00.000Z..2026-04-01"
+    )
+    after = raw_rows(warehouse, "aperiodic_derivative_price"), raw_rows(warehouse, "kaiko_derivative_price")
+    assert after == before
+
+
+def test_the_plausible_range_is_overridable(
+    emulator: Emulator, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.faults.inject("implausible", target="file", field="mark_price", value=1e-9)  # a tiny token
+    monkeypatch.setenv("MARKHOUSE_PLAUSIBLE_PRICE", "1e-6,1e7")
+    with pytest.raises(FileValidationError, match=r"mark_price is 1e-09 .*1e-06 \.\. 1e\+07"):
+        load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    monkeypatch.setenv("MARKHOUSE_PLAUSIBLE_PRICE", "1e-10,1e7")
+    emulator.faults.inject("implausible", target="file", field="mark_price", value=1e-9)
+    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    with warehouse.writer() as con:
+        low = con.execute("select min(mark_price) from raw.aperiodic_derivative_price").fetchone()
+    assert low == (1e-9,)
+
+
 def test_aperiodic_non_finite_ratio_loads_as_null(emulator: Emulator, warehouse: Warehouse) -> None:
     load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
     clean = raw_rows(warehouse, "aperiodic_derivative_price")

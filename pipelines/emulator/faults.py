@@ -23,14 +23,17 @@ FaultKind = Literal[
     "repeat_row",
     "missing_field",
     "non_finite",
+    "implausible",
 ]
 Target = Literal["list", "file", "any"]
 
 FAULT_KINDS: frozenset[str] = frozenset(
     {"expired_url", "status", "truncate", "html_200", "drift_columns", "drop_connection"}
     | {"repeat_next_url", "repeat_row"}
-    | {"missing_field", "non_finite"}
+    | {"missing_field", "non_finite", "implausible"}
 )
+VALUE_FAULTS = frozenset({"non_finite", "implausible"})
+"""Kinds that put ``value`` into ``field`` of an answer's first row."""
 TARGETS: frozenset[str] = frozenset({"list", "file", "any"})
 
 # Faults that only make sense on one kind of request: a listing hands out URLs, a file has
@@ -98,7 +101,8 @@ class Faults:
         Retry-After, 1 s unless given). ``field`` is for kind "missing_field" (CayøLargo: the
         answer's rows leave that field out; default "mark_price"). Kind "non_finite" puts
         ``value`` (NaN, inf or -inf; default NaN) into ``field`` (default "mark_price") of the first
-        row of a data answer: an Aperiodic file (arm it with ``target="file"``), a Kaiko or CayøLargo page.
+        row of a data answer: an Aperiodic file (arm it with ``target="file"``), a Kaiko or CayøLargo page;
+        kind "implausible" does the same with a finite ``value``.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
@@ -116,6 +120,10 @@ class Faults:
             value = float("nan") if value is None else float(value)
             if math.isfinite(value):
                 raise ValueError("a non_finite fault needs NaN, inf or -inf")
+        if kind == "implausible" and (value is None or not math.isfinite(value)):
+            raise ValueError(
+                "an implausible fault needs a finite value (a subnormal, a huge or a zero price)"
+            )
         fault = Fault(kind, target, match, times, status, retry_after, field, value)
         with self._lock:
             self._faults.append(fault)

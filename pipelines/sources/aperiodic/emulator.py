@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.emulator import market_data as md
+from pipelines.emulator.faults import VALUE_FAULTS
 from pipelines.emulator.server import Request, Response, json_error, json_response, retry_after_header
 
 if TYPE_CHECKING:
@@ -461,7 +462,7 @@ class AperiodicHandler:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.", path)
         drift = request.fault is not None and request.fault.kind == "drift_columns"
         body = _file_bytes(metric, exchange, symbol, interval, timestamp, period, drift)
-        if request.fault is not None and request.fault.kind == "non_finite":
+        if request.fault is not None and request.fault.kind in VALUE_FAULTS:
             body = _with_non_finite(body, request.fault.field or "mark_price", request.fault.value)
         return Response(
             200,

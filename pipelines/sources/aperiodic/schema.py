@@ -11,7 +11,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from pipelines.validation import non_finite_problem, summarize_schema_errors
+from pipelines.validation import summarize_schema_errors, value_problem
 
 TIME_COLUMN = "time"
 PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
@@ -94,7 +94,7 @@ def validate_file(
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone is not None:
         frame = frame.with_columns(pl.col(TIME_COLUMN).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
     # before pandera, whose not-null check counts NaN as null and would hide what is wrong
-    problem = non_finite_problem(frame, FINITE_COLUMNS[metric], TIME_COLUMN)
+    problem = value_problem(frame, FINITE_COLUMNS[metric], TIME_COLUMN)
     if problem:
         raise FileValidationError(f"{label} ({path.name}): {problem}")
     try:

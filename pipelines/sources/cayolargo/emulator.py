@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.emulator import market_data as md
+from pipelines.emulator.faults import VALUE_FAULTS
 from pipelines.emulator.server import ApiOnlyHandler, Request, Response, json_error, retry_after_header
 
 if TYPE_CHECKING:
@@ -384,7 +385,7 @@ class CayoLargoHandler(ApiOnlyHandler):
         if fault is not None and fault.kind == "missing_field":
             drop.add(fault.field or "mark_price")
         rows = table.drop_columns([c for c in table.column_names if c in drop]).to_pylist()
-        if fault is not None and fault.kind == "non_finite" and rows:
+        if fault is not None and fault.kind in VALUE_FAULTS and rows:
             # Python's json writes NaN/Infinity, as a vendor serializing floats this way would
             rows[0][fault.field or "mark_price"] = fault.value
         payload: object = rows if self.envelope is None else {self.envelope: rows, "count": len(rows)}

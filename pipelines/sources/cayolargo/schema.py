@@ -13,7 +13,7 @@ import pyarrow
 from pandera.errors import SchemaError, SchemaErrors
 
 from pipelines.sources.cayolargo.mapping import CONTRACT_TYPES, VENUE, MappingError, from_deribit
-from pipelines.validation import non_finite_problem, summarize_schema_errors
+from pipelines.validation import summarize_schema_errors, value_problem
 
 OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
 """Perpetual-only (funding) and ``alpha``-tier fields: absent -> null. Every other field of
@@ -117,7 +117,7 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
             raise PageValidationError(f"{label}: field {name} is not ISO 8601: {exc}") from None
     # every numeric field must be finite where present: NaN or inf would reach prices and carry
     numbers = [name for name, column in schema.columns.items() if column.dtype.type == pl.Float64]
-    problem = non_finite_problem(frame, numbers, "timestamp", identify=("instrument_id",))
+    problem = value_problem(frame, numbers, "timestamp", identify=("instrument_id",))
     if problem:
         raise PageValidationError(f"{label}: {problem}")
     try:

@@ -16,7 +16,7 @@ import pyarrow.json as pj
 from pipelines.http import HttpClient, RetryPolicy
 from pipelines.paging import NextUrlPaginator, paginate
 from pipelines.sources.kaiko.mapping import KaikoCode
-from pipelines.validation import non_finite_problem
+from pipelines.validation import value_problem
 
 REAL_BASE_URL = "https://eu.market-api.kaiko.io"
 PRICE_PATH = "/v2/data/derivatives.v2/price"
@@ -91,7 +91,7 @@ def parse_page(body: bytes) -> dict[str, Any]:
         raise PageError(f"a price is not a number: {exc}") from None
     converted = pa.Table.from_arrays([ts.cast(pa.timestamp("ms", tz="UTC")), *prices], schema=ROWS_SCHEMA)
     frame = pl.DataFrame(converted)
-    problem = non_finite_problem(frame, ("last_price", "index_price", "mark_price"), "ts")
+    problem = value_problem(frame, ("last_price", "index_price", "mark_price"), "ts")
     if problem:
         raise PageError(problem)
     return {"rows": converted, "next_url": table["next_url"][0].as_py()}

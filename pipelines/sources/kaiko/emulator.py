@@ -36,6 +36,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pipelines.emulator import market_data as md
+from pipelines.emulator.faults import VALUE_FAULTS
 from pipelines.emulator.server import ApiOnlyHandler, Request, Response, json_response, retry_after_header
 
 if TYPE_CHECKING:
@@ -240,11 +241,14 @@ def select_rows(inst: Instrument, interval: str, lo: int, hi: int, descending: b
 
 
 def _with_non_finite(row: str, fault: Fault) -> str:
-    """The non-finite defect: the row's ``fault.field`` (a price string) reads "NaN" or "Infinity"."""
+    """The value defect: the row's ``fault.field`` (a price string) reads "NaN", "Infinity" or the
+    finite value (``repr``: 1e-320 stays 1e-320)."""
     parsed = json.loads(row)
     value = fault.value if fault.value is not None else float("nan")
     parsed[fault.field or "mark_price"] = (
-        "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        repr(value)
+        if math.isfinite(value)
+        else ("NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity"))
     )
     return json.dumps(parsed, separators=(",", ":"))
 
@@ -386,7 +390,7 @@ class KaikoHandler(ApiOnlyHandler):
             next_url = f"{request.base_url}{PRICE_PATH}?continuation_token={token}"
         if fault == "repeat_next_url" and continued:
             next_url = f"{request.base_url}{request.raw_path}"  # the continuation just followed
-        if fault == "non_finite" and texts:
+        if fault in VALUE_FAULTS and texts:
             assert request.fault is not None
             texts = [_with_non_finite(texts[0], request.fault), *texts[1:]]
         if fault == "repeat_row" and continued:
