@@ -17,17 +17,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.checks import build_mart_checks
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
 from pipelines.models import refresh_marts
 from pipelines.reference import upsert_reference
+from pipelines.resources import WarehouseResource
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series, load, load_months
 from pipelines.sources.aperiodic.schema import DERIVED_COLUMNS, METRIC_COLUMNS, FileValidationError
 from pipelines.sources.aperiodic.universe import parse_section
 from pipelines.sources.source import LoadRequest
+from pipelines.status import ProblemKind, build_report
 from pipelines.universe.instruments import UniverseError, parse_instrument
 from pipelines.warehouse.lake import Warehouse
+from pipelines.warehouse.serving import publish_serving
 from tests.conftest import FAST_RETRY
 from tests.test_cayolargo_models import PERP as DERIBIT_PERP
 from tests.test_cayolargo_models import add_instruments as add_deribit_instruments
@@ -443,3 +447,52 @@ def test_the_emulators_non_finite_fault_on_a_funding_file_is_refused(
     assert "funding_rate is -inf at time 2024-03-01 00:00:00" in str(err.value)
     with warehouse.writer() as con:
         assert con.execute("select count(*) from raw.aperiodic_funding").fetchone() == (0,)
+
+
+# -- the vendor cross-check: Aperiodic's basis metric against mark - index of its prices
+
+
+def test_the_basis_cross_check_fails_on_a_wrong_value(warehouse: Warehouse, tmp_path: Path) -> None:
+    import dagster as dg
+
+    # mark 100, index 99.9: basis 0.1 on each of three hours; the vendor says 0.1, 0.1 and 0.6 (wrong
+    # by 0.5 = 0.5 / 99.9 x 10,000 = 50.05 bps of the index, far beyond the 0.01 bps tolerance)
+    with warehouse.writer() as con:
+        add_perpetual(con)
+        add_hours(con, t(10), 3)
+        for h, basis in enumerate((0.1, 0.1, 0.6)):
+            con.execute(
+                "insert into raw.aperiodic_basis (venue, instrument_key, timestamp_type, interval, month, ts, "
+                "basis, loaded_at) values ('binance-futures', ?, 'exchange', '1h', '2024-01-01', ?, ?, now())",
+                [BTC, t(10, h), basis],
+            )
+        refresh_marts(con, [date(2024, 1, 1)])
+        serving = publish_serving(con, tmp_path / "serving.duckdb").path
+    as_of = t(10, 3)
+    report = build_report(serving, as_of=as_of, max_age_hours=36)
+    problems = [p.text for p in report.problems if p.kind is ProblemKind.VENDOR_BASIS]
+    assert problems == [
+        f"aperiodic binance-futures {BTC} 1h exchange: the vendor's basis disagrees with mark - index "
+        "on 1 of 3 intervals (worst 50.1 bps of the index, first 2024-01-10 02:00)"
+    ]
+    # the asset check says the same, as an error (non-blocking) on marts/fct_carry
+    checks = build_mart_checks(36, 25, lambda: as_of)
+    specs = [dg.AssetSpec(["marts", m]) for m in ("fct_carry", "rpt_coverage", "rpt_vendor_divergence")]
+    resource = WarehouseResource(path=str(warehouse.path), serving_path=str(serving))
+    key = dg.AssetCheckKey(dg.AssetKey(["marts", "fct_carry"]), "vendor_basis_agrees")
+    job = dg.define_asset_job("check", selection=dg.AssetSelection.checks(key))
+    defs = dg.Definitions(assets=specs, asset_checks=checks, jobs=[job], resources={"warehouse": resource})
+    result = defs.resolve_job_def("check").execute_in_process()
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity is dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["problems"].value == problems
+    # the right value: nothing to report
+    with warehouse.writer() as con:
+        con.execute("update raw.aperiodic_basis set basis = 0.1")
+        refresh_marts(con, [date(2024, 1, 1)])
+        publish_serving(con, serving)
+    assert not [
+        p
+        for p in build_report(serving, as_of=as_of, max_age_hours=36).problems
+        if p.kind is ProblemKind.VENDOR_BASIS
+    ]
