@@ -27,6 +27,7 @@ def build_mart_checks(
             dg.AssetCheckSpec("freshness", asset=dg.AssetKey(["marts", "rpt_coverage"])),
             dg.AssetCheckSpec("no_missing_intervals", asset=dg.AssetKey(["marts", "rpt_coverage"])),
             dg.AssetCheckSpec("vendors_agree", asset=dg.AssetKey(["marts", "rpt_vendor_divergence"])),
+            dg.AssetCheckSpec("vendor_basis_agrees", asset=dg.AssetKey(["marts", "fct_carry"])),
         ],
         can_subset=True,
     )
@@ -38,11 +39,18 @@ def build_mart_checks(
         report = build_report(
             serving, as_of=judged_at, max_age_hours=max_age_hours, missing_tolerance=missing_tolerance
         )
-        stale = [p.text for p in report.problems if p.kind is ProblemKind.STALE]
-        missing = [p.text for p in report.problems if p.kind is not ProblemKind.STALE]
+        kinds = {
+            ("rpt_coverage", "freshness"): {ProblemKind.STALE},
+            ("rpt_coverage", "no_missing_intervals"): {
+                ProblemKind.MISSING_MONTHS,
+                ProblemKind.MISSING_INTERVALS,
+            },
+            ("fct_carry", "vendor_basis_agrees"): {ProblemKind.VENDOR_BASIS},  # Aperiodic's basis metric
+        }
         selected = context.selected_asset_check_keys
-        for name, problems in (("freshness", stale), ("no_missing_intervals", missing)):
-            key = dg.AssetCheckKey(dg.AssetKey(["marts", "rpt_coverage"]), name)
+        for (mart, name), wanted in kinds.items():
+            problems = [p.text for p in report.problems if p.kind in wanted]
+            key = dg.AssetCheckKey(dg.AssetKey(["marts", mart]), name)
             if key in selected:
                 yield dg.AssetCheckResult(
                     check_name=name,

@@ -161,6 +161,14 @@ def _build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, f
                     else f"year({model.time_column}), month({model.time_column})"
                 )
                 con.execute(f"alter table {model.relation} set partitioned by ({partition})")
+        elif model.incremental:  # a column the model gained since (CHANGELOG): added, null until refreshed
+            have = _names(
+                con,
+                f"select column_name from duckdb_columns() where database_name = current_database() and schema_name = 'marts' and table_name = '{model.name}'",
+            )
+            shape = con.execute(f"describe select * from ({model.sql})", _empty_window()).fetchall()
+            for column, type_, *_ in (c for c in shape if c[0] not in have):
+                con.execute(f'alter table {model.relation} add column "{column}" {type_}')
     for model in marts:
         if not model.incremental:
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")

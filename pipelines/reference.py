@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from pipelines.universe.instruments import UniverseInstrument
+from pipelines.universe.instruments import SINCE_EVER, UniverseInstrument
 from pipelines.warehouse.lake import read_sql
 
 
@@ -64,18 +64,44 @@ def upsert_reference(
         [{**vars(i.instrument), **vars(i)} for i in instruments],
         schema=INSTRUMENT_SCHEMA,
     )
+    funding = pa.Table.from_pylist(
+        [
+            {
+                "venue": i.venue,
+                "instrument_key": i.instrument_key,
+                "valid_from": since,
+                "funding_interval_hours": hours,
+                "source": source,
+            }
+            for i in instruments
+            for since, hours, source in i.funding_history
+            or ([(SINCE_EVER, i.funding_interval_hours, "venue default")] if i.funding_interval_hours else [])
+        ],
+        schema=pa.schema(
+            [
+                ("venue", pa.string()),
+                ("instrument_key", pa.string()),
+                ("valid_from", pa.timestamp("us", tz="UTC")),
+                ("funding_interval_hours", pa.float64()),
+                ("source", pa.string()),
+            ]
+        ),
+    )
     mapping = pa.Table.from_pylist(
         [vars(n) for n in names],
         schema=pa.schema([(f, pa.string()) for f in VendorName.__dataclass_fields__]),
     )
     con.register("universe_instruments", rows)
     con.register("universe_vendor_instruments", mapping)
+    con.register("universe_funding_intervals", funding)
 
     # inside the caller's transaction (a batch's, with its rows); readers read published
     # snapshots, so the moment between delete and insert is never visible to them
     try:
         con.execute(read_sql("load/reference_instrument"))
         con.execute(read_sql("load/reference_vendor_instrument"))
+        con.execute(read_sql("load/reference_funding_interval"))
     finally:
+        con.unregister("universe_funding_intervals")
         con.unregister("universe_instruments")
         con.unregister("universe_vendor_instruments")

@@ -45,6 +45,7 @@ class ProblemKind(Enum):
     MISSING_MONTHS = "missing_months"
     MISSING_INTERVALS = "missing_intervals"
     STALE = "stale"
+    VENDOR_BASIS = "vendor_basis"  # Aperiodic's basis metric disagrees with mark - index
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,16 @@ def build_report(
             read_sql("status/coverage_as_of").format(intervals=INTERVALS_SQL), {"as_of": as_of}
         ).fetchall()
         publication = con.execute("select snapshot_id, published_at from meta.publication").fetchone()
+        basis = con.execute(read_sql("status/basis_check")).fetchall()
     report = StatusReport(as_of, *(publication or (None, None)))
 
     def problem(kind: ProblemKind, text: str) -> None:
         report.problems.append(Problem(kind, text))
 
+    for venue, key, ts_type, interval, bad, compared, worst, first in basis:
+        text = f"aperiodic {venue} {key} {interval} {ts_type}: the vendor's basis disagrees with mark - index"
+        text += f" on {bad} of {compared} intervals (worst {worst:.3g} bps of the index, first {first:%Y-%m-%d %H:%M})"
+        problem(ProblemKind.VENDOR_BASIS, text)
     series: dict[tuple[str, str, str], list[MonthCoverage]] = {}
     expiries: dict[tuple[str, str, str], datetime | None] = {}
     for vendor, venue, key, interval, month, expected, loaded, missing, last_ts, expiry in rows:

@@ -1,26 +1,37 @@
-"""Aperiodic funding and open interest, from the file to marts.fct_carry.
+"""Aperiodic funding, open interest and basis, from the file (the catalog's layouts) to the marts.
 
 Every expected number is worked out by hand in the comments: funding APR =
-rate x 8760 / interval hours x 100, with the interval that applied to each settlement; oi_usd =
-base units x mark (linear) or contracts x USD per contract (inverse).
+rate x 8760 / interval hours x 100, with the interval in force at the row (ref.funding_interval:
+the venue's default, or the universe's history); oi_usd = base units x mark (linear) or
+contracts x USD per contract (inverse).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.checks import build_mart_checks
 from pipelines.emulator.server import Emulator
+from pipelines.http import VendorHTTPError
 from pipelines.models import refresh_marts
+from pipelines.reference import upsert_reference
+from pipelines.resources import WarehouseResource
 from pipelines.sources.aperiodic.client import AperiodicClient
-from pipelines.sources.aperiodic.load import Series, load_months
-from pipelines.sources.aperiodic.schema import DERIVED_COLUMNS, FileValidationError
+from pipelines.sources.aperiodic.load import Series, load, load_months
+from pipelines.sources.aperiodic.schema import DERIVED_COLUMNS, METRIC_COLUMNS, FileValidationError
+from pipelines.sources.aperiodic.universe import parse_section
+from pipelines.sources.source import LoadRequest
+from pipelines.status import ProblemKind, build_report
+from pipelines.universe.instruments import UniverseError, parse_instrument
 from pipelines.warehouse.lake import Warehouse
+from pipelines.warehouse.serving import publish_serving
 from tests.conftest import FAST_RETRY
 from tests.test_cayolargo_models import PERP as DERIBIT_PERP
 from tests.test_cayolargo_models import add_instruments as add_deribit_instruments
@@ -36,12 +47,10 @@ def t(day: int, hour: int = 0, month: int = 1) -> datetime:
     return datetime(2024, month, day, hour, tzinfo=UTC)
 
 
-def add_perpetual(con: Any, venue: str = "binance-futures", key: str = BTC, funding_hours: float = 8) -> None:
-    base, quote = key.split("-")[1], key.split("-")[2].split(":")[0]
-    con.execute(
-        "insert into ref.instrument values (?, ?, 'perpetual', ?, ?, ?, null, 1.0, ?)",
-        [venue, key, base, quote, quote, funding_hours],
-    )
+def add_perpetual(con: Any, venue: str = "binance-futures", key: str = BTC, **entry: Any) -> None:
+    """ref.instrument and ref.funding_interval as a universe entry ``{venue, symbol, **entry}`` writes them."""
+    instrument = parse_instrument({"venue": venue, "symbol": key, **entry}, "test", (venue,))
+    upsert_reference(con, [instrument], [])
 
 
 def add_hours(
@@ -73,12 +82,14 @@ def add_hours(
 
 
 def add_funding(
-    con: Any, events: list[tuple[datetime, float]], *, venue: str = "binance-futures", key: str = BTC
+    con: Any, rows: list[tuple[datetime, float, float]], *, venue: str = "binance-futures", key: str = BTC
 ) -> None:
-    for ts, rate in events:
+    """(ts, funding_rate, predicted_funding_rate) rows of a 1h funding file."""
+    for ts, rate, predicted in rows:
         con.execute(
-            "insert into raw.aperiodic_funding values (?, ?, 'exchange', '1h', ?, ?, ?, now())",
-            [venue, key, date(ts.year, ts.month, 1), ts, rate],
+            "insert into raw.aperiodic_funding (venue, instrument_key, timestamp_type, interval, month, ts, "
+            "funding_rate, predicted_funding_rate, loaded_at) values (?, ?, 'exchange', '1h', ?, ?, ?, ?, now())",
+            [venue, key, date(ts.year, ts.month, 1), ts, rate, predicted],
         )
 
 
@@ -90,99 +101,71 @@ def carry(con: Any, ts: datetime, key: str = BTC) -> dict[str, Any]:
     return dict(zip(names, rows[0], strict=True))
 
 
-def derivation(con: Any, ts: datetime, key: str = BTC) -> str:
-    row = con.execute(
-        "select funding_interval_derivation from staging.stg_aperiodic__funding where instrument_key = ? and ts = ?",
-        [key, ts],
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def test_four_hour_funding_is_annualized_with_four_hours(warehouse: Warehouse) -> None:
-    # a Binance symbol on 4 h funding: settlements 00, 04, 08, 12 every 4 hours, 0.01 % each
+def test_an_interval_change_inside_a_month_from_the_universes_history(warehouse: Warehouse) -> None:
+    # Binance moves the symbol from 8 h (its venue default) to 4 h on Jan 15 00:00; one funding row
+    # per hour, funding 0.01 %, predicted 0.012 %
+    rows = [(t(14) + timedelta(hours=h), 0.0001, 0.00012) for h in range(48)]
     with warehouse.writer() as con:
-        add_perpetual(con)  # the instrument's default says 8 h: the observed 4 h must win
-        add_hours(con, t(10), 16)
-        add_funding(con, [(t(10, h), 0.0001) for h in (0, 4, 8, 12)])
+        add_perpetual(con, funding_interval_hours={date(2024, 1, 15): 4})
+        add_hours(con, t(14), 48)
+        add_funding(con, rows)
         refresh_marts(con, [date(2024, 1, 1)])
-        row = carry(con, t(10, 4))
-        assert row["funding_interval_hours"] == 4
-        # 0.0001 x 8760 / 4 x 100 = 21.9 % (six settlements a day: 0.06 %/day x 365)
-        assert row["funding_annualized_pct"] == pytest.approx(21.9)
-        # the first settlement has no gap before it: it takes the next observed interval
-        first = carry(con, t(10, 0))
-        assert first["funding_interval_hours"] == 4 and derivation(con, t(10, 0)) == "next"
-        # hours without a settlement carry no rate and claim no interval (never forward-filled)
-        between = carry(con, t(10, 1))
-        assert between["funding_rate"] is None and between["funding_interval_hours"] is None
-        assert between["funding_annualized_pct"] is None
+        before = carry(con, t(14, 16))
+        # 0.0001 x 8760 / 8 x 100 = 10.95 %; predicted 0.00012 x 8760 / 8 x 100 = 13.14 %
+        assert (before["funding_interval_hours"], before["funding_interval_source"]) == (8, "venue default")
+        assert before["funding_annualized_pct"] == pytest.approx(10.95)
+        assert before["predicted_funding_annualized_pct"] == pytest.approx(13.14)
+        after = carry(con, t(15, 4))
+        # 0.0001 x 8760 / 4 x 100 = 21.9 %; predicted 0.00012 x 8760 / 4 x 100 = 26.28 %
+        assert (after["funding_interval_hours"], after["funding_interval_source"]) == (4, "universe")
+        assert after["funding_annualized_pct"] == pytest.approx(21.9)
+        assert after["predicted_funding_rate"] == 0.00012
+        assert after["predicted_funding_annualized_pct"] == pytest.approx(26.28)
+        # the change applies from its instant on: 23:00 is still 8 h, 00:00 is 4 h
+        assert carry(con, t(14, 23))["funding_interval_hours"] == 8
+        assert carry(con, t(15, 0))["funding_interval_hours"] == 4
 
 
-def test_one_hour_funding_is_annualized_with_one_hour(warehouse: Warehouse) -> None:
-    # a Binance symbol moved to 1 h funding: every hour, -0.0025 % each
+def test_missing_funding_rows_do_not_change_the_interval(warehouse: Warehouse) -> None:
+    # a symbol on 4 h funding whose file lacks 04:00..11:00: spacing would say 8 h or more; the
+    # reference data says 4 h: 0.0003 x 8760 / 4 x 100 = 65.7 % at 12:00 (not 32.85 %)
+    rows = [(t(20, h), 0.0003, 0.0002) for h in (0, 1, 2, 3, 12, 13)]
     with warehouse.writer() as con:
-        add_perpetual(con)
-        add_hours(con, t(5), 6)
-        add_funding(con, [(t(5, h), -0.000025) for h in range(6)])
+        add_perpetual(con, funding_interval_hours=4)
+        add_hours(con, t(20), 14)
+        add_funding(con, rows)
         refresh_marts(con, [date(2024, 1, 1)])
-        row = carry(con, t(5, 3))
-        assert row["funding_interval_hours"] == 1
-        # -0.000025 x 8760 / 1 x 100 = -21.9 %
+        noon = carry(con, t(20, 12))
+        assert (noon["funding_interval_hours"], noon["funding_interval_source"]) == (4, "universe")
+        assert noon["funding_annualized_pct"] == pytest.approx(65.7)
+        # 0.0002 x 8760 / 4 x 100 = 43.8 %
+        assert noon["predicted_funding_annualized_pct"] == pytest.approx(43.8)
+        hole = carry(con, t(20, 6))  # no funding row: nothing claimed
+        assert hole["funding_rate"] is None and hole["funding_interval_hours"] is None
+        assert hole["funding_interval_source"] is None
+
+
+def test_a_venue_default_of_one_hour(warehouse: Warehouse) -> None:
+    # Hyperliquid funds hourly (its documented default): -0.0025 % x 8760 / 1 x 100 = -21.9 %
+    with warehouse.writer() as con:
+        add_perpetual(con, "hyperliquid-perps", HYPE_BTC)
+        add_hours(con, t(5), 3, venue="hyperliquid-perps", key=HYPE_BTC)
+        add_funding(con, [(t(5, 1), -0.000025, None)], venue="hyperliquid-perps", key=HYPE_BTC)  # type: ignore[list-item]
+        refresh_marts(con, [date(2024, 1, 1)])
+        row = carry(con, t(5, 1), HYPE_BTC)
+        assert (row["funding_interval_hours"], row["funding_interval_source"]) == (1, "venue default")
         assert row["funding_annualized_pct"] == pytest.approx(-21.9)
-        assert derivation(con, t(5, 3)) == "observed"
+        assert row["predicted_funding_rate"] is None and row["predicted_funding_annualized_pct"] is None
 
 
-def test_a_change_of_interval_inside_a_month(warehouse: Warehouse) -> None:
-    # 8 h settlements on Jan 14 (00, 08, 16), Jan 15 00:00 (8 h after 16:00), then 4 h from Jan 15
-    events = [(t(14, 0), 0.0001), (t(14, 8), 0.0001), (t(14, 16), 0.0001), (t(15, 0), 0.0002)]
-    events += [(t(15, 4), 0.0001), (t(15, 8), 0.0001)]
+def test_the_universe_history_is_replaced_not_added_to(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        add_perpetual(con)
-        add_hours(con, t(14), 36)
-        add_funding(con, events)
-        refresh_marts(con, [date(2024, 1, 1)])
-        # 16:00 -> 00:00 accrued 8 h: 0.0002 x 8760 / 8 x 100 = 21.9 %
-        midnight = carry(con, t(15, 0))
-        assert midnight["funding_interval_hours"] == 8
-        assert midnight["funding_annualized_pct"] == pytest.approx(21.9)
-        # 00:00 -> 04:00 is the first 4 h interval: 0.0001 x 8760 / 4 x 100 = 21.9 %
-        four = carry(con, t(15, 4))
-        assert four["funding_interval_hours"] == 4
-        assert four["funding_annualized_pct"] == pytest.approx(21.9)
-        # and before the change 0.0001 x 8760 / 8 x 100 = 10.95 %
-        assert carry(con, t(14, 16))["funding_annualized_pct"] == pytest.approx(10.95)
-
-
-def test_a_missing_funding_period_is_neither_filled_nor_stretched(warehouse: Warehouse) -> None:
-    # 8 h settlements with Jan 20 16:00 missing from the file: 00, 08, -, 00, 08
-    events = [(t(20, 0), 0.0001), (t(20, 8), 0.0001), (t(21, 0), 0.0003), (t(21, 8), 0.0001)]
-    with warehouse.writer() as con:
-        add_perpetual(con)
-        add_hours(con, t(20), 24 + 9)
-        add_funding(con, events)
-        refresh_marts(con, [date(2024, 1, 1)])
-        hole = carry(con, t(20, 16))
-        assert hole["funding_rate"] is None and hole["funding_annualized_pct"] is None
-        # the settlement after the hole is 16 h after the previous one; 16 h is no funding interval,
-        # so the last observed one (8 h) applies: 0.0003 x 8760 / 8 x 100 = 32.85 %, not 16.425 %
-        after = carry(con, t(21, 0))
-        assert after["funding_interval_hours"] == 8 and derivation(con, t(21, 0)) == "previous"
-        assert after["funding_annualized_pct"] == pytest.approx(32.85)
-        assert con.execute(
-            "select count(funding_rate) from marts.fct_carry where instrument_key = ?", [BTC]
-        ).fetchone() == (4,)
-
-
-def test_the_interval_is_derived_across_a_month_boundary(warehouse: Warehouse) -> None:
-    # Jan 31 20:00 and Feb 1 00:00 on 4 h funding: February's first settlement looks back into January
-    with warehouse.writer() as con:
-        add_perpetual(con)
-        add_hours(con, t(31, 20), 8)
-        add_funding(con, [(t(31, 16), 0.0001), (t(31, 20), 0.0001), (t(1, 0, month=2), 0.0001)])
-        refresh_marts(con, [date(2024, 1, 1), date(2024, 2, 1)])
-        feb = carry(con, t(1, 0, month=2))
-        assert feb["funding_interval_hours"] == 4 and derivation(con, t(1, 0, month=2)) == "observed"
+        add_perpetual(con, funding_interval_hours={"2024-01-15T08:00:00+00:00": 1})
+        add_perpetual(con, funding_interval_hours=4)
+        rows = con.execute(
+            "select valid_from, funding_interval_hours, source from ref.funding_interval"
+        ).fetchall()
+    assert rows == [(datetime(1970, 1, 1, tzinfo=UTC), 4.0, "universe")]
 
 
 def test_oi_usd_of_a_linear_and_an_inverse_contract(warehouse: Warehouse) -> None:
@@ -191,8 +174,8 @@ def test_oi_usd_of_a_linear_and_an_inverse_contract(warehouse: Warehouse) -> Non
         add_perpetual(con)
         add_hours(con, t(3), 1, mark=42_000.0)
         con.execute(
-            "insert into raw.aperiodic_open_interest values "
-            "('binance-futures', ?, 'exchange', '1h', '2024-01-01', ?, 1234.5, now())",
+            "insert into raw.aperiodic_open_interest (venue, instrument_key, timestamp_type, interval, month, ts, "
+            "open_interest, loaded_at) values ('binance-futures', ?, 'exchange', '1h', '2024-01-01', ?, 1234.5, now())",
             [BTC, t(3)],
         )
         # inverse (CayøLargo Deribit, open interest in contracts of 10 USD):
@@ -220,12 +203,22 @@ def test_oi_usd_of_a_linear_and_an_inverse_contract(warehouse: Warehouse) -> Non
         assert inverse["funding_annualized_pct"] == pytest.approx(10.95)
 
 
-# -- through the wire: the emulator's store holds hand-made files for a venue it has no data for
+# -- through the wire
+# -- through the wire: the emulator's store holds hand-made files in the catalog's layouts
+
+SOL = "perpetual-SOL-USDT:USDT"  # not in the emulator's sample: served from the store only
 
 
-def write_file(root: Path, metric: str, symbol: str, table: pa.Table, month: str = "2024-01") -> None:
+def write_file(
+    root: Path,
+    metric: str,
+    symbol: str,
+    table: pa.Table,
+    venue: str = "binance-futures",
+    month: str = "2024-01",
+) -> None:
     base = root if metric == "derivative_price" else root / metric
-    folder = base / "hyperliquid-perps" / "1h" / "exchange" / symbol
+    folder = base / venue / "1h" / "exchange" / symbol
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, folder / f"{month}.parquet")
 
@@ -243,40 +236,95 @@ def price_file(n: int, mark: float) -> pa.Table:
     return pa.table(columns)
 
 
-def load_all(emu: Emulator, warehouse: Warehouse, metrics: tuple[str, ...]) -> None:
+def published(metric: str, n: int, **values: float) -> pa.Table:
+    """A file with every column the catalog publishes for ``metric`` (in reverse order: read by
+    name), ``values`` where given, else column number k holds k + 0.5 on every row."""
+    names = METRIC_COLUMNS[metric][1:]
+    columns = {name: pa.array([values.get(name, k + 0.5)] * n) for k, name in enumerate(names)}
+    return pa.table({**dict(reversed(columns.items())), "time": hours(n)})
+
+
+def load_all(
+    emu: Emulator,
+    warehouse: Warehouse,
+    metrics: tuple[str, ...],
+    venue: str = "binance-futures",
+    key: str = SOL,
+) -> list[str]:
     client = AperiodicClient(emu.base_url("aperiodic"), emu.api_key, retry=FAST_RETRY)
-    series = [Series("hyperliquid-perps", HYPE_BTC, "1h", "exchange")]
+    series, lines = [Series(venue, key, "1h", "exchange")], []
     for metric in metrics:
-        load_months(client, warehouse, series, [date(2024, 1, 1)], progress=lambda _: None, metric=metric)
+        load_months(client, warehouse, series, [date(2024, 1, 1)], progress=lines.append, metric=metric)
+    return lines
 
 
-def test_hyperliquid_hourly_funding_and_open_interest_end_to_end(
+def test_every_published_column_is_kept_and_reaches_the_marts(tmp_path: Path, warehouse: Warehouse) -> None:
+    store = tmp_path / "store"
+    write_file(store, "derivative_price", SOL, price_file(6, 150.0))  # mark 150, index 145
+    write_file(
+        store, "funding", SOL, published("funding", 6, funding_rate=0.0001, predicted_funding_rate=0.0002)
+    )
+    write_file(store, "open_interest", SOL, published("open_interest", 6, open_interest=1000.0))
+    write_file(store, "basis", SOL, published("basis", 6, basis=5.0, basis_bps=5 / 145 * 1e4))
+    with Emulator(aperiodic_files=store) as emu:
+        load_all(emu, warehouse, ("derivative_price", "funding", "open_interest", "basis"))
+    with warehouse.writer() as con:
+        for metric in ("funding", "open_interest", "basis"):
+            names = METRIC_COLUMNS[metric][1:]
+            got = con.execute(f"select distinct {', '.join(names)} from raw.aperiodic_{metric}").fetchall()
+            assert len(got) == 1 and len(names) in (10, 4, 8)
+            fixed = {"funding_rate": 0.0001, "predicted_funding_rate": 0.0002, "open_interest": 1000.0}
+            fixed |= {"basis": 5.0, "basis_bps": 5 / 145 * 1e4}
+            assert got[0] == tuple(fixed.get(name, k + 0.5) for k, name in enumerate(names))
+        add_perpetual(con, key=SOL)
+        refresh_marts(con, [date(2024, 1, 1)])
+        row = carry(con, datetime(2024, 1, 1, 2, tzinfo=UTC), SOL)
+        # Binance's default 8 h: 0.0001 x 8760 / 8 x 100 = 10.95 %; predicted 0.0002 -> 21.9 %
+        assert (row["funding_interval_hours"], row["funding_interval_source"]) == (8, "venue default")
+        assert row["funding_annualized_pct"] == pytest.approx(10.95)
+        assert row["predicted_funding_annualized_pct"] == pytest.approx(21.9)
+        # 1,000 SOL x mark 150 = 150,000 USD
+        assert row["oi_usd"] == pytest.approx(150_000.0)
+        # the vendor's basis (5 = 150 - 145) agrees with markhouse's own on all six hours
+        check = con.execute(
+            "select count(*), count(*) filter (where agrees) from intermediate.int_aperiodic__basis_check"
+        ).fetchone()
+        assert check == (6, 6)
+        # funding is not a price series: the coverage log holds the price load only
+        assert con.execute("select count(*) from raw.load_log").fetchone() == (1,)
+
+
+def test_a_column_the_vendor_adds_later_is_ignored_with_a_warning(
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
     store = tmp_path / "store"
-    write_file(store, "derivative_price", HYPE_BTC, price_file(6, 42_000.0))
-    # columns in another order than documented: mapped by name
+    table = published("funding", 3, funding_rate=0.0001, predicted_funding_rate=0.0002).append_column(
+        "funding_rate_twap", pa.array([1.0] * 3)
+    )
+    write_file(store, "funding", SOL, table)
+    with Emulator(aperiodic_files=store) as emu:
+        lines = load_all(emu, warehouse, ("funding",))
+    assert any("['funding_rate_twap'] not in the published layout, ignored" in line for line in lines)
+    with warehouse.writer() as con:
+        assert con.execute("select count(*), min(funding_rate) from raw.aperiodic_funding").fetchone() == (
+            3,
+            0.0001,
+        )
+
+
+def test_a_file_without_a_required_column_fails_naming_it(tmp_path: Path, warehouse: Warehouse) -> None:
+    store = tmp_path / "store"
     write_file(
         store,
         "funding",
-        HYPE_BTC,
-        pa.table({"funding_rate": pa.array([0.0000125] * 6), "time": hours(6)}),
+        SOL,
+        pa.table({"time": hours(2), "rate": [0.0001, 0.0001], "predicted_funding_rate": [0.0, 0.0]}),
     )
-    write_file(store, "open_interest", HYPE_BTC, pa.table({"time": hours(6), "open_interest": [1000.0] * 6}))
-    with Emulator(aperiodic_files=store) as emu:
-        load_all(emu, warehouse, ("derivative_price", "funding", "open_interest"))
-    with warehouse.writer() as con:
-        add_perpetual(con, "hyperliquid-perps", HYPE_BTC, funding_hours=1)
-        refresh_marts(con, [date(2024, 1, 1)])
-        row = carry(con, datetime(2024, 1, 1, 2, tzinfo=UTC), HYPE_BTC)
-        assert row["funding_interval_hours"] == 1
-        # Hyperliquid settles hourly: 0.00125 % x 8760 x 100 = 10.95 %
-        assert row["funding_annualized_pct"] == pytest.approx(10.95)
-        # 1,000 BTC x mark 42,000 = 42,000,000 USD
-        assert row["oi_usd"] == pytest.approx(42_000_000.0)
-        assert con.execute("select count(*) from raw.aperiodic_funding").fetchone() == (6,)
-        # funding is not a price series: the coverage log holds the price load only
-        assert con.execute("select count(*) from raw.load_log").fetchone() == (1,)
+    with Emulator(aperiodic_files=store) as emu, pytest.raises(FileValidationError) as err:
+        load_all(emu, warehouse, ("funding",))
+    message = str(err.value)
+    assert f"aperiodic funding binance-futures {SOL} 1h exchange 2024-01" in message
+    assert "unexpected columns ['rate'], missing ['funding_rate']" in message
 
 
 @pytest.mark.parametrize(
@@ -288,53 +336,78 @@ def test_a_non_finite_value_is_rejected_naming_file_column_and_time(
 ) -> None:
     store = tmp_path / "store"
     values = [0.0001, 0.0001, bad, 0.0001, bad, 0.0001]
-    write_file(store, metric, HYPE_BTC, pa.table({"time": hours(6), column: pa.array(values)}))
+    write_file(store, metric, SOL, pa.table({"time": hours(6), column: pa.array(values)}))
     with Emulator(aperiodic_files=store) as emu, pytest.raises(FileValidationError) as err:
         load_all(emu, warehouse, (metric,))
     message = str(err.value)
-    assert f"aperiodic {metric} hyperliquid-perps {HYPE_BTC} 1h exchange 2024-01" in message
+    assert f"aperiodic {metric} binance-futures {SOL} 1h exchange 2024-01" in message
     assert column in message and "2024-01-01 02:00:00" in message  # the first bad row, hour 2
     with warehouse.writer() as con:
         assert con.execute(f"select count(*) from raw.aperiodic_{metric}").fetchone() == (0,)
 
 
-def test_a_funding_file_with_other_columns_fails_naming_them(tmp_path: Path, warehouse: Warehouse) -> None:
-    store = tmp_path / "store"
-    write_file(
-        store,
-        "funding",
-        HYPE_BTC,
-        pa.table({"time": hours(2), "rate": [0.0001, 0.0001], "funding_interval_hours": [1.0, 1.0]}),
+def test_a_venue_the_metric_does_not_cover(tmp_path: Path, emulator: Emulator, warehouse: Warehouse) -> None:
+    entry = {"venue": "hyperliquid-perps", "symbol": HYPE_BTC}
+    named = {"metrics": ["derivative_price", "funding"], "instruments": [entry]}
+    with pytest.raises(UniverseError) as err:  # asked for by name: refused before any run
+        parse_section(named, "u.yaml: aperiodic")
+    assert "u.yaml: aperiodic.instruments[0]: Aperiodic funding does not cover hyperliquid-perps; " in str(
+        err.value
     )
-    with Emulator(aperiodic_files=store) as emu, pytest.raises(FileValidationError) as err:
-        load_all(emu, warehouse, ("funding",))
-    message = str(err.value)
-    assert "aperiodic funding hyperliquid-perps" in message
-    assert "unexpected columns ['funding_interval_hours', 'rate']" in message
-    assert "missing ['funding_rate']" in message
+    assert "it covers binance-futures, okx-perps" in str(err.value)
+    # every metric (the default): funding is skipped for it with a warning, open interest is asked for
+    section = parse_section({"instruments": [entry]}, "u.yaml: aperiodic")
+    lines: list[str] = []
+    resource = SimpleNamespace(
+        client=lambda: AperiodicClient(emulator.base_url("aperiodic"), emulator.api_key, retry=FAST_RETRY),
+        workers=2,
+    )
+    request = LoadRequest(section, "funding", [], [date(2024, 1, 1)], resource, warehouse, lines.append)
+    assert load(request).rows == 0
+    assert (
+        lines[0]
+        == f"aperiodic funding: hyperliquid-perps {HYPE_BTC} skipped: the metric covers binance-futures, okx-perps"
+    )
+    assert not any("/data/funding" in r.path for r in emulator.requests)
+    # and the emulator, like the vendor is assumed to, refuses the listing
+    client = resource.client()
+    with pytest.raises(VendorHTTPError) as refused:
+        client.list_files(
+            "hyperliquid-perps", HYPE_BTC, "1h", "exchange", date(2024, 1, 1), date(2024, 1, 31), "funding"
+        )
+    assert refused.value.status == 400 and "for funding: expected one of binance-futures, okx-perps" in str(
+        refused.value
+    )
 
 
 # -- the emulator's real Binance funding
 
 
-def test_real_binance_funding_arrives_untouched_with_its_8h_interval(aperiodic, warehouse: Warehouse) -> None:  # type: ignore[no-untyped-def]
+def test_real_binance_funding_arrives_untouched_one_row_per_hour(aperiodic, warehouse: Warehouse) -> None:  # type: ignore[no-untyped-def]
     series = [Series("binance-futures", BTC, "1h", "exchange")]
     for metric in ("derivative_price", "funding", "open_interest"):
         load_months(aperiodic, warehouse, series, [date(2024, 3, 1)], progress=lambda _: None, metric=metric)
     with warehouse.writer() as con:
-        loaded = con.execute("select ts, funding_rate from raw.aperiodic_funding order by ts").fetchall()
-        # the shipped sample, read independently: 31 days x 3 settlements
+        # the shipped sample, read independently: 31 days x 3 settlements; each hour's row carries
+        # the last rate settled at or before its start (asof join), so a settlement hour its own
         real = con.execute(
-            f"select calc_time, last_funding_rate from read_parquet('{SAMPLE}') where symbol = 'BTCUSDT' "
-            "and calc_time >= '2024-03-01 00:00:00+00' and calc_time < '2024-04-01 00:00:00+00' order by 1"
+            f"select calc_time, last_funding_rate from read_parquet('{SAMPLE}') where symbol = 'BTCUSDT'"
         ).fetchall()
-        assert len(loaded) == 93 and loaded == real
+        con.execute("create temp table real_funding (ts timestamptz, rate double)")
+        con.executemany("insert into real_funding values (?, ?)", real)
+        counts = con.execute(
+            "select count(*), count(*) filter (where f.funding_rate = r.rate), "
+            "count(*) filter (where f.ts = r.ts) from raw.aperiodic_funding as f "
+            "asof join real_funding as r on f.ts >= r.ts"
+        ).fetchone()
+        assert counts == (744, 744, 93)
         add_perpetual(con)
         refresh_marts(con, [date(2024, 3, 1)])
-        hours_seen = con.execute(
-            "select distinct funding_interval_hours from marts.fct_carry where funding_rate is not null"
+        seen = con.execute(
+            "select distinct funding_interval_hours, funding_interval_source from marts.fct_carry where funding_rate is not null"
         ).fetchall()
-        assert hours_seen == [(8.0,)]
+        assert seen == [(8.0, "venue default")]
+        assert con.execute("select count(predicted_funding_rate) from marts.fct_carry").fetchone() == (744,)
         # open interest (derived, in BTC) on every hour, priced at the hour's mark
         oi = con.execute(
             "select count(*), count(oi_usd), min(open_interest), max(open_interest), "
@@ -347,19 +420,16 @@ def test_real_binance_funding_arrives_untouched_with_its_8h_interval(aperiodic, 
         assert oi[4] == pytest.approx(0.0)
 
 
-def test_a_drifted_funding_file_fails_naming_the_new_column(
+def test_a_drifted_funding_file_loads_without_the_new_column(
     aperiodic, emulator, warehouse: Warehouse
 ) -> None:  # type: ignore[no-untyped-def]
     emulator.faults.inject("drift_columns", target="file", match="/funding/", times=-1)
-    series = [Series("binance-futures", BTC, "1h", "exchange")]
-    with pytest.raises(FileValidationError) as err:
-        load_months(
-            aperiodic, warehouse, series, [date(2024, 3, 1)], progress=lambda _: None, metric="funding"
-        )
-    assert f"aperiodic funding binance-futures {BTC} 1h exchange 2024-03" in str(err.value)
-    assert "unexpected columns ['funding_interval_hours'], missing none" in str(err.value)
+    series, lines = [Series("binance-futures", BTC, "1h", "exchange")], []
+    load_months(aperiodic, warehouse, series, [date(2024, 3, 1)], progress=lines.append, metric="funding")
+    expected = f"aperiodic funding binance-futures {BTC} 1h exchange 2024-03: column(s) ['funding_interval_hours'] not in the published layout, ignored"
+    assert expected in lines
     with warehouse.writer() as con:
-        assert con.execute("select count(*) from raw.aperiodic_funding").fetchone() == (0,)
+        assert con.execute("select count(*) from raw.aperiodic_funding").fetchone() == (744,)
 
 
 def test_the_emulators_non_finite_fault_on_a_funding_file_is_refused(
@@ -373,7 +443,56 @@ def test_the_emulators_non_finite_fault_on_a_funding_file_is_refused(
         load_months(
             aperiodic, warehouse, series, [date(2024, 3, 1)], progress=lambda _: None, metric="funding"
         )
-    # the fault spoils the file's first row: March 1 00:00, the first settlement of the month
+    # the fault spoils the file's first row: March 1 00:00
     assert "funding_rate is -inf at time 2024-03-01 00:00:00" in str(err.value)
     with warehouse.writer() as con:
         assert con.execute("select count(*) from raw.aperiodic_funding").fetchone() == (0,)
+
+
+# -- the vendor cross-check: Aperiodic's basis metric against mark - index of its prices
+
+
+def test_the_basis_cross_check_fails_on_a_wrong_value(warehouse: Warehouse, tmp_path: Path) -> None:
+    import dagster as dg
+
+    # mark 100, index 99.9: basis 0.1 on each of three hours; the vendor says 0.1, 0.1 and 0.6 (wrong
+    # by 0.5 = 0.5 / 99.9 x 10,000 = 50.05 bps of the index, far beyond the 0.01 bps tolerance)
+    with warehouse.writer() as con:
+        add_perpetual(con)
+        add_hours(con, t(10), 3)
+        for h, basis in enumerate((0.1, 0.1, 0.6)):
+            con.execute(
+                "insert into raw.aperiodic_basis (venue, instrument_key, timestamp_type, interval, month, ts, "
+                "basis, loaded_at) values ('binance-futures', ?, 'exchange', '1h', '2024-01-01', ?, ?, now())",
+                [BTC, t(10, h), basis],
+            )
+        refresh_marts(con, [date(2024, 1, 1)])
+        serving = publish_serving(con, tmp_path / "serving.duckdb").path
+    as_of = t(10, 3)
+    report = build_report(serving, as_of=as_of, max_age_hours=36)
+    problems = [p.text for p in report.problems if p.kind is ProblemKind.VENDOR_BASIS]
+    assert problems == [
+        f"aperiodic binance-futures {BTC} 1h exchange: the vendor's basis disagrees with mark - index "
+        "on 1 of 3 intervals (worst 50.1 bps of the index, first 2024-01-10 02:00)"
+    ]
+    # the asset check says the same, as an error (non-blocking) on marts/fct_carry
+    checks = build_mart_checks(36, 25, lambda: as_of)
+    specs = [dg.AssetSpec(["marts", m]) for m in ("fct_carry", "rpt_coverage", "rpt_vendor_divergence")]
+    resource = WarehouseResource(path=str(warehouse.path), serving_path=str(serving))
+    key = dg.AssetCheckKey(dg.AssetKey(["marts", "fct_carry"]), "vendor_basis_agrees")
+    job = dg.define_asset_job("check", selection=dg.AssetSelection.checks(key))
+    defs = dg.Definitions(assets=specs, asset_checks=checks, jobs=[job], resources={"warehouse": resource})
+    result = defs.resolve_job_def("check").execute_in_process()
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity is dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["problems"].value == problems
+    # the right value: nothing to report
+    with warehouse.writer() as con:
+        con.execute("update raw.aperiodic_basis set basis = 0.1")
+        refresh_marts(con, [date(2024, 1, 1)])
+        publish_serving(con, serving)
+    assert not [
+        p
+        for p in build_report(serving, as_of=as_of, max_age_hours=36).problems
+        if p.kind is ProblemKind.VENDOR_BASIS
+    ]

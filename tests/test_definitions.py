@@ -76,10 +76,10 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
     run = json.loads((tmp_path / "summary.json").read_text())  # the run as data, for benchmarks
     assert run["ok"] is True and set(run["phases"]) == {"load", "marts", "publish"}
     assert all(seconds > 0 for seconds in run["phases"].values())
-    # by hand: 2 instruments x (744 + 720 + 384) hours; 3 fundings a day x 77 days; CayøLargo
-    # 2 coins x 4 instruments x 77 days x 144 snapshots
+    # by hand: 2 instruments x (744 + 720 + 384) hours, for prices, funding and basis alike (one
+    # row per interval); CayøLargo 2 coins x 4 instruments x 77 days x 144 snapshots
     assert run["rows"]["raw/aperiodic_derivative_price"] == 2 * 1848
-    assert run["rows"]["raw/aperiodic_funding"] == 2 * 3 * 77
+    assert run["rows"]["raw/aperiodic_funding"] == run["rows"]["raw/aperiodic_basis"] == 2 * 1848
     assert run["rows"]["raw/cayolargo_futures"] == 2 * 4 * 77 * 144
     summary = [line.split() for line in out.stdout.splitlines() if line.startswith("aperiodic ")]
     # the summary: May of the emulator is 16 whole days of hours
@@ -131,9 +131,10 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
     assert counts == {"1h": 2 * 1848, "4h": 2 * 1848 // 4, "1d": 2 * 1848 // 24}
     # CayøLargo, 2 coins x 4 instruments at every 10-minute snapshot of (31 + 30 + 16) days
     assert cayolargo == (2 * 4 * 77 * 144,)
-    # Binance funding: 3 settlements a day over (31 + 30 + 16) days, each annualized with 8 h
+    # Binance funding: one row per hour, each annualized with the venue's default 8 h; every
+    # settlement's rate holds for its 8 hours, so the hourly mean is the settlements' mean
     assert [r[:4] for r in funding] == [
-        (k, 3 * 77, 8.0, 8.0) for k in ("perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT")
+        (k, 1848, 8.0, 8.0) for k in ("perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT")
     ]
     assert real is not None and funding[0][4] == pytest.approx(real[0])
     assert "Funding APR per venue (fct_carry)" in out.stdout

@@ -314,3 +314,59 @@ def test_reference_rows_are_written_with_the_batch_and_only_when_it_commits(kaik
         [(VENUE, PERP_KEY, "perpetual", 1.0, 8.0)],
         [("kaiko", "bnce", "perpetual-future", "btcusdt", VENUE, PERP_KEY)],
     )
+
+
+# The vendor's own response example (kaiko-derivatives-price.txt), its "/*---*/" elision left out: no
+# "result" field, and an access block whose access_range starts 2022-02-28 00:00 UTC (1646006400000)
+DOC_EXAMPLE = b"""{
+    "query": {"exchange": "okex", "instrument_class": "perpetual-future", "instrument": "btc-usdt",
+              "interval": "1m", "page_size": 2, "sort": "desc", "data_version": "v2",
+              "commodity": "derivatives", "request_time": "2022-04-28T12:36:34.981Z"},
+    "time": "2022-04-28T12:36:37.166Z",
+    "timestamp": 1651149397166,
+    "data": [
+        {"timestamp": 1651149360000, "index_price": null, "mark_price": "39707.8", "price": "39709.7"},
+        {"timestamp": 1651149300000, "index_price": "39713.3", "mark_price": "39745.9", "price": "39767"}
+    ],
+    "access": {
+        "access_range": {"start_timestamp": 1646006400000, "end_timestamp": null},
+        "data_range": {"start_timestamp": null, "end_timestamp": null}
+    }
+}"""
+
+
+def test_the_vendors_own_example_without_result_is_a_page() -> None:
+    page = parse_page(DOC_EXAMPLE)
+    assert page["rows"].num_rows == 2 and page["next_url"] is None
+    assert page["rows"]["mark_price"].to_pylist() == [39707.8, 39745.9]
+    assert page["access"] == (1646006400000, None)
+
+
+def test_result_error_is_an_error_naming_the_message() -> None:
+    with pytest.raises(PageError, match="Kaiko answered an error: Your plan does not include options"):
+        parse_page(b'{"result": "error", "message": "Your plan does not include options"}')
+
+
+def test_pages_without_result_load_the_same_rows(emulator, kaiko, warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    load(kaiko, warehouse, [MARCH], [perp("1h")])
+    with_result = raw_rows(warehouse, RAW)
+    emulator.handler("kaiko").send_result = False
+    other = Warehouse(tmp_path / "other" / "w.sqlite")
+    load(kaiko, other, [MARCH], [perp("1h")])
+    assert raw_rows(other, RAW) == with_result and len(with_result) == 31 * 24
+
+
+def test_a_month_outside_the_access_range_is_not_entitled_not_missing(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(kaiko, warehouse, [FEB], [perp("1h")])  # February loaded while the key still saw it
+    before = raw_rows(warehouse, RAW)
+    # the key now sees 2026-03-01 00:00 onwards only (1772323200000 = 2026-03-01T00:00:00Z)
+    assert datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000 == 1772323200000
+    emulator.handler("kaiko").access_range = (1772323200000, None)
+    lines: list[str] = []
+    report = load_months(kaiko, warehouse, [perp("1h")], [FEB, MARCH], progress=lines.append)
+    note = "not entitled: the key's access_range is 2026-03-01 00:00 .. open"
+    assert report.skipped == [f"kaiko bnce perpetual-future btcusdt 1h 2026-02: {note}"]
+    assert f"kaiko bnce perpetual-future btcusdt 1h 2026-02: {note}; existing rows kept" in lines
+    # February keeps its rows; March loads whole: 31 days x 24 hours
+    assert [r for r in raw_rows(warehouse, RAW) if r[3] == FEB] == before
+    assert month_counts(warehouse, RAW)[(PERP_KEY, "2026-03")] == 31 * 24

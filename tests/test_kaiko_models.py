@@ -3,7 +3,7 @@ by hand, reference marts, and coverage of an expired future."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,9 @@ from pipelines.sources.kaiko.load import Series, load_months
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.universe import vendor_names
 from pipelines.universe import load_universe
+from pipelines.universe.instruments import parse_instrument
 from pipelines.warehouse.lake import Warehouse
+from tests.conftest import insert_rows
 from tests.test_kaiko_load import KAIKO_RETRY
 
 VENUE = "binance-futures"
@@ -167,3 +169,35 @@ def test_the_kaiko_asset_is_wired_like_the_others() -> None:
     assert isinstance(node.partitions_def, dg.MonthlyPartitionsDefinition)
     marts = graph.get(dg.AssetKey(["marts", "fct_price_interval"]))
     assert dg.AssetKey(["raw", "kaiko_derivative_price"]) in marts.parent_keys
+
+
+def test_an_option_listed_mid_month_is_expected_from_its_first_observation(warehouse: Warehouse) -> None:
+    # issue 24's case: option-BTC-USD:BTC-20250425-100000-C, 1h, first seen 2025-02-24 08:00; February
+    # then holds 4 days x 24 h + 16 h = 112 expected hours (not the month's 28 x 24 = 672), and the
+    # one hour left out below (Feb 26 12:00) is the only one missing
+    key = "option-BTC-USD:BTC-20250425-100000-C"
+    first = datetime(2025, 2, 24, 8, tzinfo=UTC)
+    hours = [first + timedelta(hours=h) for h in range(112)]
+    hours.remove(datetime(2025, 2, 26, 12, tzinfo=UTC))
+    with warehouse.writer() as con:
+        option = parse_instrument({"venue": "okx-options", "symbol": key}, "test", ("okx-options",))
+        upsert_reference(con, [option], [])
+        columns = {
+            "venue": "okx-options",
+            "instrument_key": key,
+            "interval": "1h",
+            "loaded_at": datetime(2025, 5, 1, tzinfo=UTC),
+        }
+        prices = {"last_price": 0.05, "index_price": 95_000.0, "mark_price": 0.051}
+        insert_rows(con, "raw.kaiko_derivative_price", [{"ts": ts, **prices} for ts in hours], **columns)
+        con.execute(
+            "insert into raw.load_log values ('kaiko', 'okx-options', ?, 'exchange', '1h', ?, 111, 1, ?)",
+            [key, date(2025, 2, 1), columns["loaded_at"]],
+        )
+        refresh_marts(con, [date(2025, 2, 1)])
+        coverage = con.execute(
+            "select month, expected_rows, loaded_rows, missing_intervals, first_ts from marts.rpt_coverage "
+            "where instrument_key = ? and interval = '1h'",
+            [key],
+        ).fetchall()
+    assert coverage == [(date(2025, 2, 1), 112, 111, 1, first)]

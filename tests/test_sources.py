@@ -65,9 +65,9 @@ def test_consumers_derive_from_the_registry() -> None:
     raw = [graph.get(key) for key in graph.get_all_asset_keys() if key.path[0] == "raw"]
     # every source asset is tagged with its vendor (its group), which --vendor selects by
     assert all(node.tags.get(VENDOR_TAG) == node.group_name for node in raw)
-    # the demo universe configures the three: aperiodic's three metrics, one asset each for the others
+    # the demo universe configures the three: aperiodic's four metrics, one asset each for the others
     tagged = sorted(node.tags[VENDOR_TAG] for node in raw)
-    assert tagged == ["aperiodic", "aperiodic", "aperiodic", "cayolargo", "kaiko"]
+    assert tagged == ["aperiodic"] * 4 + ["cayolargo", "kaiko"]
     with Emulator() as emu:
         assert len(emu.vendors) == len(sources.names())
         assert emu.base_url("aperiodic") == f"{emu.url}/api/v1"

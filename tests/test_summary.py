@@ -43,7 +43,7 @@ def hand_built_serving_copy(path: Path) -> None:
     con.execute(
         "create table marts.fct_carry (vendor varchar, venue varchar, instrument_key varchar, kind varchar, "
         "ts timestamptz, funding_rate double, funding_interval_hours double, funding_annualized_pct double, "
-        "oi_usd double)"
+        "predicted_funding_annualized_pct double, funding_interval_source varchar, oi_usd double)"
     )
     con.execute(
         "create table marts.rpt_mark_last_gap (vendor varchar, venue varchar, instrument_key varchar, "

@@ -57,15 +57,15 @@ def test_demo_universe_loads() -> None:
     ]
     assert universe.section("aperiodic").instruments[0].funding_interval_hours == 8
     # no `metrics` in the section: every Aperiodic derivative metric
-    assert universe.section("aperiodic").metrics == ("derivative_price", "funding", "open_interest")
+    assert universe.section("aperiodic").metrics == ("derivative_price", "funding", "open_interest", "basis")
 
 
 def test_aperiodic_metrics_are_chosen_per_section(tmp_path: Path) -> None:
-    body = "aperiodic:\n  metrics: [derivative_price, funding]\n  instruments:\n"
+    body = "aperiodic:\n  metrics: [derivative_price, open_interest]\n  instruments:\n"
     body += "    - {venue: hyperliquid-perps, symbol: perpetual-BTC-USDC:USDC}\n"
     universe = load_universe(write(tmp_path, "start_month: 2026-01\n" + body))
     assert universe.section("aperiodic") is not None
-    assert universe.section("aperiodic").metrics == ("derivative_price", "funding")
+    assert universe.section("aperiodic").metrics == ("derivative_price", "open_interest")
     assert universe.section("aperiodic").instruments[0].funding_interval_hours == 1  # Hyperliquid's default
 
 
@@ -86,8 +86,8 @@ def test_aperiodic_metrics_are_chosen_per_section(tmp_path: Path) -> None:
         ),
         ("aperiodic:\n  instruments: []\n", "'instruments' is empty"),
         (
-            "aperiodic:\n  metrics: [basis]\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n",
-            "unknown metric 'basis'",
+            "aperiodic:\n  metrics: [trades]\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n",
+            "unknown metric 'trades'",
         ),
     ],
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
 import random
 import threading
@@ -418,19 +419,82 @@ def derivative_price_table(
 
 
 # --------------------------------------------------------------------------------------------------
-# Funding and open interest (Aperiodic `funding` and `open_interest`; layouts assumed, see
-# pipelines/sources/aperiodic/README.md)
+# Funding, open interest and basis: Aperiodic's catalog layouts (vendor-docs/aperiodic-derivatives-catalog.md),
+# one row per interval with price data, each column a statistic of the interval's minutes
 
-FUNDING_SCHEMA = pa.schema([pa.field("time", pa.timestamp("us")), pa.field("funding_rate", pa.float64())])
-OPEN_INTEREST_SCHEMA = pa.schema(
-    [pa.field("time", pa.timestamp("us")), pa.field("open_interest", pa.float64())]
+FUNDING_COLUMNS: tuple[str, ...] = (
+    "funding_rate",
+    "predicted_funding_rate",
+    "predicted_funding_rate_spread",
+    "predicted_funding_rate_spread_bps",
+    "predicted_funding_rate_spread_mean",
+    "predicted_funding_rate_std",
+    "predicted_funding_rate_spread_bps_std",
+    "funding_rate_update_frequency",
+    "funding_rate_avg_update_interval",
+    "predicted_funding_rate_update_frequency",
 )
+OPEN_INTEREST_COLUMNS: tuple[str, ...] = (
+    "open_interest",
+    "open_interest_pct_change",
+    "open_interest_volatility",
+    "oi_price_change_ratio",
+)
+BASIS_COLUMNS: tuple[str, ...] = (
+    "basis",
+    "basis_bps",
+    "mark_price_spread",
+    "mark_price_spread_bps",
+    "basis_mean",
+    "basis_bps_std",
+    "mark_price_spread_mean",
+    "mark_price_spread_bps_std",
+)
+METRIC_VENUES: dict[str, tuple[str, ...]] = {
+    "derivative_price": EXCHANGES,
+    "funding": ("binance-futures", "okx-perps"),
+    "open_interest": ("binance-futures", "okx-perps", "hyperliquid-perps"),
+    "basis": ("binance-futures", "okx-perps"),
+}
+"""The exchanges each metric's catalog page lists; a listing for another one is answered 400."""
 
 OPEN_INTEREST_LEVEL: dict[str, float] = {"BTCUSDT": 80_000.0, "ETHUSDT": 2_000_000.0}
 """Typical Binance open interest in coins (the real data has none): the derived series' level."""
 _OI_WAVE_MS = 17 * 86_400_000
 _OI_WAVE = 0.12
 _OI_NOISE = 0.02
+
+
+def _interval_starts(series: HourlySeries, lo: int, hi: int, width: int) -> list[int]:
+    """Starts of the intervals in [lo, hi) that hold at least one hour of price data."""
+    starts: set[int] = set()
+    for t in series.times[bisect.bisect_left(series.times, lo) : bisect.bisect_left(series.times, hi)]:
+        starts.update([t - t % width] if width >= _HOUR_MS else range(t, t + _HOUR_MS, width))
+    return sorted(s for s in starts if lo <= s < hi)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _std(values: list[float]) -> float | None:
+    """Population standard deviation (0 for one value, null for none)."""
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def _ratio(num: float | None, den: float | None, scale: float = 1.0) -> float | None:
+    return None if num is None or not den else num / den * scale
+
+
+def _metric_table(
+    columns: tuple[str, ...], times: list[int], rows: Sequence[tuple[float | None, ...]]
+) -> pa.Table:
+    time = pa.array([t * 1000 for t in times], pa.int64()).cast(pa.timestamp("us"))
+    values = [pa.array([r[k] for r in rows], pa.float64()) for k in range(len(columns))]
+    return pa.Table.from_arrays([time, *values], names=["time", *columns])
 
 
 def funding_table(
@@ -441,26 +505,39 @@ def funding_table(
     start: datetime | date,
     end: datetime | date,
 ) -> pa.Table:
-    """One row per interval in which a real funding event falls, ``start <= time < end``: ``time`` =
-    the interval start, ``funding_rate`` = the real settled rate (the last one if several fall
-    in the interval, as at 1d). Values untouched; no interval column (the vendor sends none)."""
+    """Aperiodic ``funding`` rows, ``start <= time < end``, from the minutes ``m`` of each interval
+    (its starts): ``funding_rate(m)`` = the real rate of the last settlement at or before ``m``
+    (untouched), ``predicted(m)`` = ``p(m) + 0.0001``, the premium-implied rate that reaches the next
+    settled rate at its settlement. Last values, the spread's mean and the standard deviations are
+    over the interval's minutes; funding_rate updates once per settlement in the interval, the
+    prediction every minute."""
     native = validate(exchange, symbol, interval, timestamp_type)
     series = hourly_series(native)
-    lo, hi = _to_ms(start), _to_ms(end)
-    width = INTERVALS[interval]
-    buckets: dict[int, float] = {}
-    i0 = bisect.bisect_left(series.funding_times, lo)
-    i1 = bisect.bisect_left(series.funding_times, hi)
-    for t, rate in zip(series.funding_times[i0:i1], series.funding_rates[i0:i1], strict=True):
-        buckets[t - t % width] = rate  # later events overwrite: the last one in the interval
-    times = sorted(buckets)
-    return _time_value_table(times, [buckets[t] for t in times], FUNDING_SCHEMA)
-
-
-def _time_value_table(times_ms: list[int], values: list[float], schema: pa.Schema) -> pa.Table:
-    """A two-column (``time``, value) table from epoch-ms interval starts."""
-    time = pa.array([t * 1000 for t in times_ms], pa.int64()).cast(pa.timestamp("us"))
-    return pa.Table.from_arrays([time, pa.array(values, pa.float64())], schema=schema)
+    lo, hi, width = _to_ms(start), _to_ms(end), INTERVALS[interval]
+    times, rows = _interval_starts(series, lo, hi, width), []
+    ft, fr = series.funding_times, series.funding_rates
+    for t in times:
+        minutes = range(t, t + width, _MINUTE_MS)
+        rates = [fr[max(bisect.bisect_right(ft, m) - 1, 0)] for m in minutes]
+        predicted = [series.premium(m) + INTEREST_RATE for m in minutes]
+        spreads = [p - r for p, r in zip(predicted, rates, strict=True)]
+        spread_bps = [s / abs(r) * 1e4 for s, r in zip(spreads, rates, strict=True) if r]
+        updates = bisect.bisect_left(ft, t + width) - bisect.bisect_left(ft, t)
+        rows.append(
+            (
+                rates[-1],
+                predicted[-1],
+                spreads[-1],
+                _ratio(spreads[-1], abs(rates[-1]), 1e4),
+                _mean(spreads),
+                _std(predicted),
+                _std(spread_bps),
+                updates / (width / 1000),
+                width / 1000 / updates if updates else None,
+                1 / 60,
+            )
+        )
+    return _metric_table(FUNDING_COLUMNS, times, rows)
 
 
 def open_interest_at(native: str, t_ms: int) -> float:
@@ -482,26 +559,69 @@ def open_interest_table(
     start: datetime | date,
     end: datetime | date,
 ) -> pa.Table:
-    """One row per interval with price data, ``start <= time < end``: the derived open interest at
-    the interval's last minute (the last value observed in it)."""
+    """Aperiodic ``open_interest`` rows, ``start <= time < end``: the derived open interest at the
+    interval's last minute, its pct change from the first minute's, the standard deviation of its
+    minute-to-minute pct changes (null with one minute), and its pct change / the interval's
+    ``mark_price_pct_change`` (null where that is 0 or null)."""
     native = validate(exchange, symbol, interval, timestamp_type)
     series = hourly_series(native)
-    lo, hi = _to_ms(start), _to_ms(end)
+    lo, hi, width = _to_ms(start), _to_ms(end), INTERVALS[interval]
+    times, rows = _interval_starts(series, lo, hi, width), []
+    prices = derivative_price_table(exchange, symbol, interval, timestamp_type, start, end)
+    mark_pct = dict(zip(_epoch_ms(prices["time"]), prices["mark_price_pct_change"].to_pylist(), strict=True))
+    for t in times:
+        values = [open_interest_at(native, m) for m in range(t, t + width, _MINUTE_MS)]
+        pct = _ratio(values[-1] - values[0], values[0], 100.0)
+        changes = [(b / a - 1) * 100 for a, b in itertools.pairwise(values) if a]
+        rows.append((values[-1], pct, _std(changes) if changes else None, _ratio(pct, mark_pct.get(t))))
+    return _metric_table(OPEN_INTEREST_COLUMNS, times, rows)
+
+
+def basis_table(
+    exchange: str,
+    symbol: str,
+    interval: str,
+    timestamp_type: str,
+    start: datetime | date,
+    end: datetime | date,
+) -> pa.Table:
+    """Aperiodic ``basis`` rows, ``start <= time < end``, from the 1m ``derivative_price`` finals of
+    each interval's minutes that have mark and index (and last, for the spread): the last mark − index
+    (= the interval's own final mark − final index, as the 1m series ends on them) and in bps of the
+    index, the last mark − last and in bps of last, their means, and the population standard
+    deviations of the bps. Null where the interval has no such minute."""
+    validate(exchange, symbol, interval, timestamp_type)
     width = INTERVALS[interval]
-    starts: set[int] = set()
-    for t in series.times[bisect.bisect_left(series.times, lo) : bisect.bisect_left(series.times, hi)]:
-        if width >= _HOUR_MS:
-            starts.add(t - t % width)
-        else:
-            starts.update(range(t, t + _HOUR_MS, width))
-    times = sorted(s for s in starts if lo <= s < hi)
-    values = [open_interest_at(native, t + width - _MINUTE_MS) for t in times]
-    return _time_value_table(times, values, OPEN_INTEREST_SCHEMA)
+    minutes = derivative_price_table(exchange, symbol, "1m", timestamp_type, start, end)
+    last, index, mark = (minutes[c].to_pylist() for c in ("last_price", "index_price", "mark_price"))
+    groups: dict[int, list[tuple[float, float]]] = {}  # interval start -> (basis, bps) per minute
+    spreads: dict[int, list[tuple[float, float]]] = {}  # interval start -> (spread, bps) per minute
+    for t, lp, ip, mp in zip(_epoch_ms(minutes["time"]), last, index, mark, strict=True):
+        got, spread = groups.setdefault(t - t % width, []), spreads.setdefault(t - t % width, [])
+        if ip is not None and mp is not None:
+            got.append((mp - ip, (mp - ip) / ip * 1e4))
+        if lp is not None and mp is not None:
+            spread.append((mp - lp, (mp - lp) / lp * 1e4))
+    rows = []
+    for t in sorted(groups):
+        got, spread = groups[t], spreads[t]
+        rows.append(
+            (
+                *(got[-1] if got else (None, None)),
+                *(spread[-1] if spread else (None, None)),
+                _mean([b for b, _ in got]),
+                _std([bps for _, bps in got]),
+                _mean([s for s, _ in spread]),
+                _std([bps for _, bps in spread]),
+            )
+        )
+    return _metric_table(BASIS_COLUMNS, sorted(groups), rows)
 
 
 METRIC_TABLES = {
     "derivative_price": derivative_price_table,
     "funding": funding_table,
     "open_interest": open_interest_table,
+    "basis": basis_table,
 }
 """Aperiodic derivative metric -> the function building its rows."""

@@ -68,6 +68,7 @@ class Staged(Generic[U]):
     pages: int = 0
     bytes: int = 0
     duplicates: int = 0  # repeated rows dropped
+    note: str = ""  # why a unit without partitions has none, when it is not "served no rows"
 
     @property
     def rows(self) -> int:
@@ -146,8 +147,8 @@ def run(
             report.pages, report.bytes = report.pages + s.pages, report.bytes + s.bytes
             report.duplicates += s.duplicates
             if not s.partitions:
-                report.skipped.append(s.label)
-                progress(f"{s.label}: {raw.source.label} served no rows; existing rows kept")
+                report.skipped.append(f"{s.label}: {s.note}" if s.note else s.label)
+                progress(f"{s.label}: {s.note or raw.source.label + ' served no rows'}; existing rows kept")
             elif s.duplicates:
                 progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
         written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)

@@ -4,6 +4,7 @@ source registry, so it imports none of them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pipelines.symbology import Instrument, SymbolError, parse_symbol
@@ -48,7 +49,10 @@ class UniverseInstrument:
     venue: str
     instrument: Instrument
     contract_size: float | None
-    funding_interval_hours: float | None
+    funding_interval_hours: float | None  # the interval in force now (the last of the history)
+    # (from, hours, source) in time order: the venue's default from the start ("venue default"), then
+    # the universe's ``funding_interval_hours`` ("universe"); ref.funding_interval holds them
+    funding_history: tuple[tuple[datetime, float, str], ...] = ()
 
     @property
     def instrument_key(self) -> str:
@@ -75,8 +79,40 @@ def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> Univers
         raise UniverseError(f"{where}: {exc}") from None
     if venue.name not in venues:
         raise UniverseError(f"{where}: venue {venue.name!r} is not served here; expected one of {venues}")
-    funding = _positive_number(entry, "funding_interval_hours", venue.funding_interval_hours, where)
+    default = (
+        ()
+        if venue.funding_interval_hours is None
+        else ((SINCE_EVER, venue.funding_interval_hours, "venue default"),)
+    )
+    history = _funding_history(entry.get("funding_interval_hours"), default, where)
     if instrument.kind != "perpetual":
-        funding = None
+        history = ()
     size = _positive_number(entry, "contract_size", venue.linear_contract_size, where)
-    return UniverseInstrument(venue.name, instrument, size, funding)
+    return UniverseInstrument(venue.name, instrument, size, history[-1][1] if history else None, history)
+
+
+SINCE_EVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _funding_history(
+    value: Any, default: tuple[tuple[datetime, float, str], ...], where: str
+) -> tuple[tuple[datetime, float, str], ...]:
+    """``funding_interval_hours``: hours from the start, or ``{<UTC date or time>: hours, ...}``, each
+    from that moment on (Binance moves symbols between 8, 4 and 1 h), the venue's default before."""
+    if value is None:
+        return default
+    history = list(default) if isinstance(value, dict) else []
+    for since, hours in value.items() if isinstance(value, dict) else [(SINCE_EVER, value)]:
+        try:
+            moment = since if isinstance(since, date) else datetime.fromisoformat(str(since))
+        except ValueError:
+            raise UniverseError(
+                f"{where}: funding_interval_hours: {brief(since)} is not a date or time"
+            ) from None
+        if not isinstance(moment, datetime):
+            moment = datetime(moment.year, moment.month, moment.day)
+        hours = _positive_number({"funding_interval_hours": hours}, "funding_interval_hours", None, where)
+        history.append(
+            (moment if moment.tzinfo else moment.replace(tzinfo=UTC), float(hours or 0), "universe")
+        )
+    return tuple(sorted({m: (m, h, src) for m, h, src in history}.values()))  # one per moment, the universe's

@@ -3,8 +3,8 @@
 -- An interval counts as loaded when any timestamp type has a row for it. Expected rows run from
 -- the month start to the month end, or to the last complete interval before the load time for
 -- the month being loaded while it is still running, and never past a dated contract's expiry.
--- A dated contract is expected from its first observation on: no vendor publishes a listing time,
--- and a quarterly listed mid-month has nothing to miss before it.
+-- A dated contract (future or option) is expected from its first observation on: no vendor
+-- publishes a listing time, and a quarterly or an option listed mid-month has nothing to miss before it.
 -- Refreshed by month: every month the window touches is counted whole.
 with
 
@@ -34,12 +34,12 @@ prices as (
       and p.ts < date_trunc('month', $window_end::timestamptz - interval 1 microsecond) + interval 1 month
 ),
 
--- first observation of each dated future over its whole history (futures only: a small scan)
+-- first observation of each dated contract (futures and options) over its whole history (a small scan)
 series_start as (
     select p.vendor, p.venue, p.instrument_key, p.interval, min(p.ts) as first_seen
     from marts.fct_price_interval as p
     semi join instruments as i
-        on i.venue = p.venue and i.instrument_key = p.instrument_key and i.kind = 'future'
+        on i.venue = p.venue and i.instrument_key = p.instrument_key and i.kind in ('future', 'option')
     group by all
 ),
 
@@ -89,7 +89,8 @@ with_expected as (
             to_timestamp(ceil(epoch(instruments.expiry) / i.seconds) * i.seconds)
         ) as expected_end,
         case
-            when instruments.kind = 'future' then greatest(month::timestamptz, coalesce(series_start.first_seen, month::timestamptz))
+            when instruments.kind in ('future', 'option')
+                then greatest(month::timestamptz, coalesce(series_start.first_seen, month::timestamptz))
             else month::timestamptz
         end as expected_start,
         greatest(0, (epoch(expected_end) - epoch(expected_start)) // i.seconds)::bigint as expected_rows

@@ -33,7 +33,7 @@ months as (
 windows as (
     select
         *,
-        case when kind = 'future' then greatest(month_start, first_seen) else month_start end as expected_start,
+        case when kind in ('future', 'option') then greatest(month_start, first_seen) else month_start end as expected_start,
         expected_start + to_seconds(expected_rows * seconds) as expected_end
     from months
 ),

@@ -36,6 +36,18 @@ create table if not exists ref.instrument (
     funding_interval_hours double
 );
 
+-- one row per (venue, instrument_key, valid_from) of a perpetual: the funding interval in force from
+-- valid_from on (1970-01-01: from the start), and where it comes from: 'venue default' (the venue's
+-- documented default, pipelines/venues.py) or 'universe' (the universe's funding_interval_hours,
+-- which may give a history); replaced per instrument from the universe on every load
+create table if not exists ref.funding_interval (
+    venue varchar not null,
+    instrument_key varchar not null,
+    valid_from timestamptz not null,
+    funding_interval_hours double not null,
+    source varchar not null
+);
+
 -- one row per (vendor, vendor_exchange, vendor_instrument_class, vendor_instrument)
 create table if not exists ref.vendor_instrument (
     vendor varchar not null,

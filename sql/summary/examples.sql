@@ -6,6 +6,8 @@ select vendor, venue, instrument_key, count(funding_rate) as funding_obs,
        min(funding_interval_hours) as min_interval_h, max(funding_interval_hours) as max_interval_h,
        round(avg(funding_annualized_pct), 2) as mean_funding_apr_pct,
        round(arg_max(funding_annualized_pct, ts), 2) as last_funding_apr_pct,
+       round(arg_max(predicted_funding_annualized_pct, ts), 2) as last_predicted_apr_pct,
+       any_value(funding_interval_source) as interval_from,
        round(arg_max(oi_usd, ts) / 1e6, 1) as last_oi_usd_m
 from marts.fct_carry
 where kind = 'perpetual' and funding_rate is not null

@@ -3,7 +3,8 @@
 API (``/api/v1``, header ``X-API-KEY``):
 
 * ``GET /api/v1/data/{metric}`` -> ``{"files": [{"year", "month", ["day",] "url"}]}``, metric
-  ``derivative_price``, ``funding`` or ``open_interest``
+  ``derivative_price``, ``funding``, ``open_interest`` or ``basis`` (each in its catalog layout, for
+  the exchanges its catalog page lists: another one is a 400)
 * ``GET /api/v1/data/preview/{metric}`` -> the same, limited to the preview slice
   (``DEMO-KEY`` or any valid key)
 * ``GET /api/v1/metadata/symbols?exchange=...`` -> ``{"symbols": [...], "exchange": ...}``
@@ -158,9 +159,11 @@ def _drifted(table: pa.Table, native: str) -> pa.Table:
 
 
 def _drifted_metric(table: pa.Table, metric: str) -> pa.Table:
-    """Schema drift of a funding/open-interest file: the vendor starts sending an extra column
-    (funding: the interval it settles on; open interest: its USD value)."""
-    extra = "funding_interval_hours" if metric == "funding" else "open_interest_usd"
+    """Schema drift of a funding/open-interest/basis file: the vendor starts sending an extra column
+    (funding: the interval it settles on; open interest: its USD value; basis: its annualized form)."""
+    extra = {"funding": "funding_interval_hours", "open_interest": "open_interest_usd"}.get(
+        metric, "basis_apr"
+    )
     return table.append_column(extra, pa.array([8.0] * table.num_rows, pa.float64()))
 
 
@@ -286,6 +289,9 @@ class AperiodicHandler:
             problems.append("end_date must be greater than or equal to start_date")
         if exchange not in md.EXCHANGES:
             problems.append(f"Invalid exchange {exchange!r}: expected one of {', '.join(md.EXCHANGES)}")
+        elif exchange not in md.METRIC_VENUES[metric]:
+            covered = ", ".join(md.METRIC_VENUES[metric])
+            problems.append(f"Invalid exchange {exchange!r} for {metric}: expected one of {covered}")
         if problems:
             return json_error(400, problems, error="Invalid request parameters")
         stored = self._stored_periods(

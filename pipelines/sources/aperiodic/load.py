@@ -18,11 +18,12 @@ from pipelines.partitions import selected_instruments
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
 from pipelines.sources.aperiodic.schema import validate_file
 from pipelines.sources.aperiodic.source import SOURCE
-from pipelines.sources.aperiodic.universe import APERIODIC_METRICS, PRICE_METRIC
+from pipelines.sources.aperiodic.universe import APERIODIC_METRICS, METRIC_VENUES, PRICE_METRIC, asks_for
 from pipelines.sources.loader import (
     LoadReport,
     Options,
     Partition,
+    Progress,
     RawTable,
     Staged,
     options_of,
@@ -48,11 +49,22 @@ class Series:
 def load(request: LoadRequest) -> Loaded:
     """One raw asset's run: ``request.table`` is the metric."""
     section, metric = request.section, request.table
-    perpetual_only = metric != PRICE_METRIC  # funding and open interest exist for perpetuals only
+    chosen = [
+        i
+        for i in selected_instruments(section.instruments, request.instruments, "Aperiodic")
+        if asks_for(metric, i)
+    ]
+    for i in chosen:  # a universe naming the metric refused these when it was read
+        if i.venue not in METRIC_VENUES[metric]:
+            log.warning(
+                msg
+                := f"aperiodic {metric}: {i.venue} {i.instrument_key} skipped: the metric covers {', '.join(METRIC_VENUES[metric])}"
+            )
+            request.progress(msg)
     series = [
         Series(i.venue, i.instrument_key, interval, ts_type)
-        for i in selected_instruments(section.instruments, request.instruments, "Aperiodic")
-        if not perpetual_only or i.instrument.kind == "perpetual"
+        for i in chosen
+        if i.venue in METRIC_VENUES[metric]
         for interval in section.intervals
         for ts_type in section.timestamp_types
     ]
@@ -103,14 +115,18 @@ def load_months(
         SOURCE, metric, PARTITION_KEYS, "files", name=name, logged=metric == PRICE_METRIC, workers=8
     )
     with staging_folder(warehouse, raw) as staging:
-        return run(raw, warehouse, refs, partial(_fetch, client, staging), skipped=skipped, **options)
+        fetch = partial(_fetch, client, staging, progress)
+        return run(raw, warehouse, refs, fetch, skipped=skipped, **options)
 
 
-def _fetch(client: AperiodicClient, staging: Path, ref: FileRef) -> Staged[FileRef]:
+def _fetch(client: AperiodicClient, staging: Path, progress: Progress, ref: FileRef) -> Staged[FileRef]:
     path = staging / ref.file_name
     size = client.download(ref, path)
     start, end = ref.period
-    rows = validate_file(path, ref.label, start, end, ref.metric)
+    rows, ignored = validate_file(path, ref.label, start, end, ref.metric)
+    if ignored:  # a column the vendor added: the load goes on without it
+        log.warning(msg := f"{ref.label}: column(s) {ignored} not in the published layout, ignored")
+        progress(msg)
     partition = Partition(ref.venue, ref.symbol, ref.timestamp_type, ref.interval, ref.month_start, rows, 1)
     # loaded in time order: the lake stays clustered by time, and a month's models read only
     # that month's row groups (DuckDB keeps insertion order; zonemaps then skip the rest)

@@ -1,6 +1,9 @@
-"""The contract a downloaded Aperiodic file must meet. The ``funding`` and ``open_interest`` layouts
-are assumed (README.md here), so a file that differs fails naming unexpected and missing columns.
-The derived pct changes and ratios may be non-finite: they load as NULL."""
+"""The contract a downloaded Aperiodic file must meet, per metric, in the layouts the vendor's
+catalog publishes (``../shared/vendor-docs/aperiodic-derivatives-catalog.md``; README.md here).
+Columns are read by name: the contract's columns are required, the other published ones are
+optional (a file without one loads it as NULL), and a column the vendor adds later is dropped
+from the staged file and named in a warning, never a failed run. The derived statistics may be
+non-finite: they load as NULL."""
 
 from __future__ import annotations
 
@@ -25,31 +28,75 @@ DERIVED_COLUMNS = (
 )
 COLUMNS = (TIME_COLUMN, *PRICE_COLUMNS, *DERIVED_COLUMNS)
 
-FUNDING_RATE_COLUMN = "funding_rate"
-OPEN_INTEREST_COLUMN = "open_interest"
+FUNDING_COLUMNS = (
+    "funding_rate",
+    "predicted_funding_rate",
+    "predicted_funding_rate_spread",
+    "predicted_funding_rate_spread_bps",
+    "predicted_funding_rate_spread_mean",
+    "predicted_funding_rate_std",
+    "predicted_funding_rate_spread_bps_std",
+    "funding_rate_update_frequency",
+    "funding_rate_avg_update_interval",
+    "predicted_funding_rate_update_frequency",
+)
+OPEN_INTEREST_COLUMNS = (
+    "open_interest",
+    "open_interest_pct_change",
+    "open_interest_volatility",
+    "oi_price_change_ratio",
+)
+BASIS_COLUMNS = (
+    "basis",
+    "basis_bps",
+    "mark_price_spread",
+    "mark_price_spread_bps",
+    "basis_mean",
+    "basis_bps_std",
+    "mark_price_spread_mean",
+    "mark_price_spread_bps_std",
+)
 METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "derivative_price": COLUMNS,
-    "funding": (TIME_COLUMN, FUNDING_RATE_COLUMN),
-    "open_interest": (TIME_COLUMN, OPEN_INTEREST_COLUMN),
+    "funding": (TIME_COLUMN, *FUNDING_COLUMNS),
+    "open_interest": (TIME_COLUMN, *OPEN_INTEREST_COLUMNS),
+    "basis": (TIME_COLUMN, *BASIS_COLUMNS),
 }
-"""Columns of each metric's files, mapped by name (their order in a file does not matter)."""
+"""Each metric's published columns (their order in a file does not matter)."""
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "derivative_price": COLUMNS,
+    "funding": (TIME_COLUMN, "funding_rate"),
+    "open_interest": (TIME_COLUMN, "open_interest"),
+    "basis": (TIME_COLUMN, "basis"),
+}
+"""The columns the contract needs: a file without one fails, naming the file and the columns."""
 
 FINITE_COLUMNS: dict[str, tuple[str, ...]] = {
     "derivative_price": PRICE_COLUMNS,
-    "funding": (FUNDING_RATE_COLUMN,),
-    "open_interest": (OPEN_INTEREST_COLUMN,),
+    "funding": ("funding_rate", "predicted_funding_rate"),
+    "open_interest": ("open_interest",),
+    "basis": ("basis",),
 }
 """Columns where NaN or +-inf is a defect of the file (rejected, nothing written)."""
 
+_CHECKS = {**dict.fromkeys(PRICE_COLUMNS, pa.Check.gt(0)), "open_interest": pa.Check.ge(0)}
+
 
 class FileValidationError(ValueError):
-    """A downloaded file is not a valid derivative_price file; the message names the file."""
+    """A downloaded file is not a valid file of its metric; the message names the file."""
 
 
 def file_schema(
-    period_start: datetime, period_end: datetime, metric: str = "derivative_price"
+    period_start: datetime,
+    period_end: datetime,
+    metric: str = "derivative_price",
+    present: tuple[str, ...] = (),
 ) -> pa.DataFrameSchema:
-    """Schema for one file of ``metric`` covering [period_start, period_end) (naive UTC datetimes)."""
+    """Schema for one file of ``metric`` covering [period_start, period_end) (naive UTC datetimes),
+    over its ``present`` published columns (default all)."""
+    if metric not in METRIC_COLUMNS:
+        raise ValueError(f"unknown Aperiodic metric {metric!r}; known: {', '.join(METRIC_COLUMNS)}")
     columns: dict[str, pa.Column] = {
         TIME_COLUMN: pa.Column(
             pl.Datetime("us"),
@@ -58,24 +105,17 @@ def file_schema(
             unique=True,
         ),
     }
-    if metric == "derivative_price":
-        for name in PRICE_COLUMNS:
-            columns[name] = pa.Column(pl.Float64, checks=pa.Check.gt(0), nullable=True)
-        for name in DERIVED_COLUMNS:
-            columns[name] = pa.Column(pl.Float64, nullable=True)
-    elif metric == "funding":
-        # a row exists because funding settled in the interval: its rate is required (any sign)
-        columns[FUNDING_RATE_COLUMN] = pa.Column(pl.Float64, nullable=False)
-    elif metric == "open_interest":
-        columns[OPEN_INTEREST_COLUMN] = pa.Column(pl.Float64, checks=pa.Check.ge(0), nullable=True)
-    else:
-        raise ValueError(f"unknown Aperiodic metric {metric!r}; known: {', '.join(METRIC_COLUMNS)}")
+    for name in present or METRIC_COLUMNS[metric][1:]:
+        if name != TIME_COLUMN:
+            columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
     return pa.DataFrameSchema(columns, strict=True, coerce=True, name=f"aperiodic {metric}")
 
 
 def validate_file(
     path: Path, label: str, period_start: datetime, period_end: datetime, metric: str = "derivative_price"
-) -> int:
+) -> tuple[int, list[str]]:
+    """(rows, columns ignored): a column outside the published layout is dropped from the staged
+    file, so the load reads only the raw table's columns."""
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a corrupt or non-parquet body
@@ -84,11 +124,12 @@ def validate_file(
             " (looks like an HTML page)" if head.lstrip().lower().startswith((b"<!doctype", b"<html")) else ""
         )
         raise FileValidationError(f"{label}: not a readable parquet file{hint}: {exc}") from None
-    found, expected = set(frame.columns), set(METRIC_COLUMNS[metric])
-    if found != expected:
+    published = METRIC_COLUMNS[metric]
+    unexpected = sorted(set(frame.columns) - set(published))
+    missing = sorted(set(REQUIRED_COLUMNS[metric]) - set(frame.columns))
+    if missing:
         raise FileValidationError(
-            f"{label}: schema drift: unexpected columns {sorted(found - expected) or 'none'}, "
-            f"missing {sorted(expected - found) or 'none'}"
+            f"{label}: schema drift: unexpected columns {unexpected or 'none'}, missing {missing}"
         )
     time_dtype = frame.schema[TIME_COLUMN]
     if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone is not None:
@@ -97,8 +138,11 @@ def validate_file(
     problem = value_problem(frame, FINITE_COLUMNS[metric], TIME_COLUMN)
     if problem:
         raise FileValidationError(f"{label} ({path.name}): {problem}")
+    frame = frame.drop(unexpected)
     try:
-        file_schema(period_start, period_end, metric).validate(frame, lazy=True)
+        file_schema(period_start, period_end, metric, tuple(frame.columns)).validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
         raise FileValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
-    return frame.height
+    if unexpected:
+        frame.write_parquet(path)
+    return frame.height, unexpected

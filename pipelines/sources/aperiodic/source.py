@@ -1,4 +1,4 @@
-"""Aperiodic as a source: one raw asset per metric the universe asks for (default all three)."""
+"""Aperiodic as a source: one raw asset per metric the universe asks for (default all four)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pipelines.sources.source import RawAsset, Source, lazy
 
 DESCRIPTIONS = {
     "derivative_price": "Aperiodic derivative_price files (mark, index, last) for the universe, one month per partition.",
-    "funding": "Aperiodic funding files (the rate settled in each interval with a settlement) for the universe's perpetuals, one month per partition.",
-    "open_interest": "Aperiodic open_interest files (last open interest of each interval, base units) for the universe's perpetuals, one month per partition.",
+    "funding": "Aperiodic funding files (last and predicted funding rate of each interval, with their statistics) for the universe's perpetuals, one month per partition.",
+    "open_interest": "Aperiodic open_interest files (last open interest of each interval, base units, with its statistics) for the universe's perpetuals, one month per partition.",
+    "basis": "Aperiodic basis files (last mark - index and mark - last of each interval, with their statistics), cross-checked against markhouse's own basis; one month per partition.",
 }
 
 

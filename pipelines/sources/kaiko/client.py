@@ -30,12 +30,14 @@ ROW_TYPE = pa.struct(
         ("price", pa.string()),
     ]
 )
+RANGE_TYPE = pa.struct([("start_timestamp", pa.int64()), ("end_timestamp", pa.int64())])
 PAGE_SCHEMA = pa.schema(
     [
         ("result", pa.string()),
         ("message", pa.string()),
         ("data", pa.list_(ROW_TYPE)),
         ("next_url", pa.string()),
+        ("access", pa.struct([("access_range", RANGE_TYPE), ("data_range", RANGE_TYPE)])),
     ]
 )
 _PARSE_OPTIONS = pj.ParseOptions(
@@ -59,7 +61,9 @@ class PageError(ValueError):
 
 
 def parse_page(body: bytes) -> dict[str, Any]:
-    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None}``."""
+    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None, "access":
+    (start, end) of the key's access range, epoch ms, None where open}``. ``result`` is optional (the
+    vendor's own response example has none); ``"error"`` is an error carrying its ``message``."""
     head = body[:64].lstrip().lower()
     if not head.startswith(b"{"):
         kind = "an HTML page" if head.startswith((b"<!doctype", b"<html")) else "not a JSON object"
@@ -72,7 +76,9 @@ def parse_page(body: bytes) -> dict[str, Any]:
     if table.num_rows != 1:
         raise PageError(f"expected one JSON envelope, got {table.num_rows}")
     result = table["result"][0].as_py()
-    if result != "success":
+    if result == "error":
+        raise PageError(f"Kaiko answered an error: {table['message'][0].as_py() or 'no message'}")
+    if result not in (None, "success"):
         raise PageError(f"result is {result!r}: {table['message'][0].as_py()!r}")
     data = table["data"].combine_chunks()
     if data.null_count:
@@ -94,7 +100,9 @@ def parse_page(body: bytes) -> dict[str, Any]:
     problem = value_problem(frame, ("last_price", "index_price", "mark_price"), "ts")
     if problem:
         raise PageError(problem)
-    return {"rows": converted, "next_url": table["next_url"][0].as_py()}
+    access = (table["access"][0].as_py() or {}).get("access_range") or {}
+    span = (access.get("start_timestamp"), access.get("end_timestamp"))
+    return {"rows": converted, "next_url": table["next_url"][0].as_py(), "access": span}
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,12 @@ class Fetched:
     rows: pa.Table
     pages: int
     bytes: int
+    access: tuple[int | None, int | None] = (None, None)  # the key's access range (first page), epoch ms
+
+    def entitled(self, start: datetime, end: datetime) -> bool:
+        """Whether [start, end) overlaps the key's access range at all."""
+        lo, hi = self.access
+        return (hi is None or hi > start.timestamp() * 1000) and (lo is None or lo < end.timestamp() * 1000)
 
 
 class KaikoClient:
@@ -169,9 +183,9 @@ class KaikoClient:
             max_pages=self.max_pages,
             max_seconds=self.max_seconds,
         )
-        tables = [page["rows"] for page in pages]
-        rows = pa.concat_tables(tables) if tables else ROWS_SCHEMA.empty_table()
-        return Fetched(rows, len(tables), size)
+        got = list(pages)
+        rows = pa.concat_tables([p["rows"] for p in got]) if got else ROWS_SCHEMA.empty_table()
+        return Fetched(rows, len(got), size, got[0]["access"] if got else (None, None))
 
 
 def _iso(value: datetime) -> str:

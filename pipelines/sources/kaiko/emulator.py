@@ -284,6 +284,11 @@ class KaikoHandler(ApiOnlyHandler):
 
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
+        # settable while running: the key's entitlement (epoch ms, None = open; nothing outside it
+        # is served, and the envelope's access block says so), and whether pages carry ``result``
+        # (Kaiko's guide says they do; its response example has none)
+        self.access_range: tuple[int | None, int | None] = (None, None)
+        self.send_result = True
 
     def status_response(self, target: str, status: int, retry_after: int | None) -> Response:
         headers = retry_after_header(retry_after)
@@ -373,6 +378,9 @@ class KaikoHandler(ApiOnlyHandler):
         interval, sort = str(state["interval"]), str(state["sort"])
         size = int(str(state["page_size"]))
         start, end = int(str(state["start"])), int(str(state["end"]))
+        entitled_from, entitled_to = self.access_range
+        start = max(start, entitled_from) if entitled_from is not None else start
+        end = min(end, entitled_to) if entitled_to is not None else end
         cursor = state.get("cursor")
         descending = sort == "desc"
         lo, hi = start, end
@@ -420,11 +428,13 @@ class KaikoHandler(ApiOnlyHandler):
             "timestamp": int(now.timestamp() * 1000),
             "data": "__DATA__",
             "access": {
-                "access_range": {"start_timestamp": None, "end_timestamp": None},
+                "access_range": {"start_timestamp": entitled_from, "end_timestamp": entitled_to},
                 "data_range": {"start_timestamp": start, "end_timestamp": end},
             },
         }
         if next_url is not None:
             envelope["next_url"] = next_url
+        if not self.send_result:
+            del envelope["result"]
         body = json.dumps(envelope).replace('"__DATA__"', "[" + ",".join(texts) + "]", 1)
         return Response(200, body.encode(), "application/json")

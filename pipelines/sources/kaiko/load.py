@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Unpack
 
@@ -77,6 +77,13 @@ def fetch_month(client: KaikoClient, unit: Unit) -> Staged[Unit]:
     fetched = client.fetch(series.code, series.interval, start, end)
     rows, duplicates = validate_month(fetched.rows, label, start, end)
     n = rows.num_rows
+    if not fetched.entitled(start, end):  # not missing data: the key may not see this month
+        lo, hi = (
+            f"{datetime.fromtimestamp(t / 1000, UTC):%Y-%m-%d %H:%M}" if t is not None else "open"
+            for t in fetched.access
+        )
+        note = f"not entitled: the key's access_range is {lo} .. {hi}"
+        return Staged(unit, label, [], pages=fetched.pages, bytes=fetched.bytes, note=note)
     keys = {
         "venue": pa.repeat(series.venue, n),
         "instrument_key": pa.repeat(series.instrument_key, n),

@@ -1,9 +1,8 @@
 -- int_aperiodic__carry_observations: Aperiodic's rows in int_carry_observations' shape. Rows come
 -- from the finest natively loaded interval of the exchange timestamp type (int_finest_loaded_interval), so
--- a month loaded at 1m and 1h is not counted twice. Funding and open interest join the price row
--- of the same series and interval start: funding only on intervals in which the venue settled
--- (null in between, never carried forward), with the interval derived in stg_aperiodic__funding;
--- open interest in base units (coins).
+-- a month loaded at 1m and 1h is not counted twice. Funding (the last and the predicted rate of the
+-- interval; its funding interval comes from ref.funding_interval in fct_carry) and open interest
+-- (base units, coins) join the price row of the same series and interval start.
 with
 
 aperiodic as (
@@ -32,7 +31,8 @@ aperiodic_carry as (
         a.mark_price,
         a.index_price,
         fu.funding_rate,
-        fu.funding_interval_hours,
+        fu.predicted_funding_rate,
+        null::double as funding_interval_hours,
         oi.open_interest,
         oi.open_interest_unit,
         null::double as contract_size

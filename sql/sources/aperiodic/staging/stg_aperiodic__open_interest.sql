@@ -1,6 +1,6 @@
 -- stg_aperiodic__open_interest: one row per (venue, instrument_key, timestamp_type, interval, ts)
 -- with the last open interest Aperiodic observed in the interval, in base-asset units (coins; the
--- assumed layout, see pipelines/sources/aperiodic/README.md).
+-- catalog states no unit, see pipelines/sources/aperiodic/README.md), and its statistics.
 with
 
 source as (
@@ -8,7 +8,7 @@ source as (
 ),
 
 renamed as (
-    -- the raw columns in their order, but the partition month and the load time
+    -- the raw columns, but the partition month and the load time
     select 'aperiodic' as vendor, * exclude (month, loaded_at), 'base' as open_interest_unit
     from source
 )
