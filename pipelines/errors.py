@@ -34,7 +34,10 @@ class RequestError(Exception):
 _KINDS: dict[str, ExitCode] = {
     name: code
     for code, names in (
-        (ExitCode.CONFIG, "UniverseError SymbolError VenueError MappingError RequestError Failure"),
+        (
+            ExitCode.CONFIG,
+            "UniverseError SymbolError VenueError MappingError RequestError Failure MixedOriginError",
+        ),
         (ExitCode.VENDOR, "VendorHTTPError PagingError PageError ConnectionError Timeout SchemaError"),
         (ExitCode.VENDOR, "FileValidationError MonthValidationError PageValidationError SchemaErrors"),
         (ExitCode.WAREHOUSE, "WarehouseBusyError IOException PermissionError PermissionException OSError"),
@@ -69,7 +72,7 @@ class Diagnosis:
     hint: str | None = None
 
     def line(self) -> str:
-        hint = self.hint or HINTS.get(self.code, "")
+        hint = HINTS.get(self.code, "") if self.hint is None else self.hint
         vendor = next((v for v in sources.names() if self.message.lower().startswith(v)), None)
         if vendor:
             hint = hint.replace("<VENDOR>", vendor.upper())
@@ -111,8 +114,8 @@ def diagnose(error: Any) -> Diagnosis:
             return Diagnosis(ExitCode.CONFIG, _message(item), NOT_SERVED)
         if code is ExitCode.INTERRUPTED:
             return Diagnosis(code, "interrupted (Ctrl-C)")
-        if code is not None:
-            return Diagnosis(code, _message(item))
+        if code is not None:  # a mixed origin's message says what to set, the universe is not at fault
+            return Diagnosis(code, _message(item), "" if _name(item) == "MixedOriginError" else None)
     for item in reversed(chain):
         if not _name(item).startswith("Dagster"):
             return Diagnosis(ExitCode.PROBLEMS, f"{_name(item)}: {_message(item)}")

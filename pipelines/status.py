@@ -64,10 +64,16 @@ class StatusReport:
     published_at: datetime | None = None
     months: list[MonthCoverage] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)  # vendor -> "vendor" | "emulator" (raw.load_log)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def demo(self) -> bool:
+        """Every vendor's rows came from the embedded emulator: real data replayed, not a feed."""
+        return bool(self.origins) and set(self.origins.values()) == {"emulator"}
 
 
 def build_report(
@@ -79,7 +85,12 @@ def build_report(
         ).fetchall()
         publication = con.execute("select snapshot_id, published_at from meta.publication").fetchone()
         basis = con.execute(read_sql("status/basis_check")).fetchall()
+        origins = con.execute(
+            "select vendor, string_agg(distinct coalesce(origin, 'unrecorded'), ' and ' order by 1) "
+            "from raw.load_log group by vendor order by vendor"
+        ).fetchall()
     report = StatusReport(as_of, *(publication or (None, None)))
+    report.origins = dict(origins)
 
     def problem(kind: ProblemKind, text: str) -> None:
         report.problems.append(Problem(kind, text))
@@ -135,6 +146,12 @@ def _age(delta: timedelta) -> str:
 
 
 def print_report(report: StatusReport) -> None:
+    if report.demo:
+        print(
+            "this warehouse is the demo: every row came from the embedded emulator (real data replayed, no vendor)"
+        )
+    elif report.origins:
+        print("data from: " + ", ".join(f"{v} ({o})" for v, o in report.origins.items()))
     print(f"coverage as of {report.as_of:%Y-%m-%d %H:%M} UTC")
     print(
         f"{'vendor':<10} {'venue':<16} {'instrument':<30} {'int':<4} {'month':<8} {'loaded':>8} {'missing':>8}  last (UTC)        age"
@@ -162,6 +179,8 @@ def report_json(report: StatusReport) -> dict[str, object]:
     return {
         "as_of": report.as_of.isoformat(),
         "ok": report.ok,
+        "demo": report.demo,
+        "origins": report.origins,
         "problems": [p.text for p in report.problems],
         "months": [
             {

@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from pipelines.emulator.server import Emulator
+from pipelines.errors import ExitCode
 from pipelines.http import VendorHTTPError
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import Series as AperiodicSeries
@@ -38,7 +39,7 @@ from pipelines.universe import UniverseError, load_universe
 from pipelines.warehouse.concurrency import process_exists, remove_stale_temporaries
 from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
 from pipelines.warehouse.serving import open_serving, publish_serving
-from tests.conftest import FAST_RETRY, isolated_environment, raw_rows
+from tests.conftest import FAST_RETRY, isolated_environment, raw_rows, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 MARCH = date(2026, 3, 1)
@@ -511,3 +512,51 @@ def test_ctrl_c_stops_a_backfill_with_one_line_and_leaves_no_process(tmp_path: P
     with Warehouse(env["MARKHOUSE_WAREHOUSE"]).writer() as con:  # the latest snapshot, published or not
         row = con.execute("select count(*) from raw.aperiodic_derivative_price").fetchone()
     assert row == (0,)
+
+
+# -- one origin per vendor and warehouse --------------------------------------------------------------
+
+
+def test_a_warehouse_refuses_to_mix_emulator_and_vendor_data(tmp_path: Path) -> None:
+    """The demo's warehouse (embedded emulator) refuses a vendor's data for the same vendor, and a
+    vendor's warehouse the emulator's, each in one line naming the settings, nothing written; the
+    demo's status says it is the demo. (A separate emulator with a base URL stands in for the vendor:
+    markhouse cannot tell it from a real host, which is the point.)"""
+    universe = tmp_path / "universe.yaml"
+    universe.write_text("start_month: 2026-01\ncayolargo:\n  coins: [BTC]\n")
+    march = ["backfill", "--start", "2026-03", "--end", "2026-03"]
+
+    def load_log(root: Path) -> list[tuple[str, str | None, int]]:
+        with Warehouse(str(root / "warehouse" / "markhouse.sqlite")).reader() as con:
+            return con.execute("select vendor, origin, count(*) from raw.load_log group by all").fetchall()
+
+    demo = isolated_environment(tmp_path / "demo", MARKHOUSE_UNIVERSE=str(universe), PYTHONWARNINGS="ignore")
+    assert run_command("markhouse", *march, env=demo).returncode == 0
+    status = run_command("markhouse", "status", env=demo)
+    assert status.stdout.splitlines()[0] == (
+        "this warehouse is the demo: every row came from the embedded emulator (real data replayed, no vendor)"
+    )
+    before = load_log(tmp_path / "demo")
+    assert [(v, o) for v, o, _ in before] == [("cayolargo", "emulator")]
+    with Emulator() as vendor:
+        real = {"CAYOLARGO_BASE_URL": vendor.base_url("cayolargo"), "CAYOLARGO_API_KEY": vendor.api_key}
+        mixed = run_command("markhouse", *march, env={**demo, **real})
+        assert mixed.returncode == ExitCode.CONFIG, mixed.stderr[-2000:]
+        assert mixed.stderr.splitlines()[-1] == (
+            "markhouse: cayolargo: this warehouse holds the embedded emulator's CayøLargo data (the demo), and "
+            "CAYOLARGO_BASE_URL and CAYOLARGO_API_KEY point at the vendor, so this run would add real data to it; "
+            "point MARKHOUSE_WAREHOUSE at a new warehouse for the vendor's data"
+        )
+        assert load_log(tmp_path / "demo") == before
+        own = isolated_environment(
+            tmp_path / "own", MARKHOUSE_UNIVERSE=str(universe), PYTHONWARNINGS="ignore"
+        )
+        assert run_command("markhouse", *march, env={**own, **real}).returncode == 0
+    assert [(v, o) for v, o, _ in load_log(tmp_path / "own")] == [("cayolargo", "vendor")]
+    back = run_command("markhouse", *march, env=own)  # the keys forgotten: the emulator would answer
+    assert back.returncode == ExitCode.CONFIG, back.stderr[-2000:]
+    assert back.stderr.splitlines()[-1] == (
+        "markhouse: cayolargo: this warehouse holds CayøLargo's data from the vendor's API, and CAYOLARGO_BASE_URL "
+        "and CAYOLARGO_API_KEY are unset, so this run would add the embedded emulator's data to it; set them, or "
+        "point MARKHOUSE_WAREHOUSE at another warehouse"
+    )

@@ -116,10 +116,42 @@ class Options(TypedDict, total=False):
     progress: Progress
     before_commit: Callable[[], None] | None  # in each batch's transaction, last (tests meet there)
     reference: Reference  # written with each batch (unless the raw table finds its own)
+    origin: str  # "vendor" or "emulator", recorded in raw.load_log; a warehouse holds one per vendor
+
+
+class MixedOriginError(Exception):
+    """A load would put the embedded emulator's data beside a vendor's real data, or the reverse."""
 
 
 def options_of(request: LoadRequest) -> Options:
-    return {"workers": request.resource.workers, "progress": request.progress, "reference": request.reference}
+    origin = "vendor" if request.resource.endpoint()[2] is None else "emulator"
+    return {
+        "workers": request.resource.workers,
+        "progress": request.progress,
+        "reference": request.reference,
+        "origin": origin,
+    }
+
+
+def refuse_mixed_origin(con: duckdb.DuckDBPyConnection, source: Source, origin: str) -> None:
+    """One warehouse holds a vendor's data from one origin: the demo's emulator rows beside the
+    vendor's real ones would publish invented prices as real (a key set for one vendor once loaded
+    the other two from the emulator without a word)."""
+    held = con.execute(
+        "select any_value(origin) from raw.load_log where vendor = $v and origin <> $o",
+        {"v": source.name, "o": origin},
+    ).fetchone()
+    if held is None or held[0] is None:
+        return
+    settings = " and ".join(f"{source.name.upper()}_{f}" for f in ("BASE_URL", "API_KEY"))
+    raise MixedOriginError(
+        f"{source.name}: this warehouse holds {source.label}'s data from the vendor's API, and {settings} are unset, "
+        "so this run would add the embedded emulator's data to it; set them, or point MARKHOUSE_WAREHOUSE at another warehouse"
+        if held[0] == "vendor"
+        else f"{source.name}: this warehouse holds the embedded emulator's {source.label} data (the demo), and "
+        f"{settings} point at the vendor, so this run would add real data to it; point MARKHOUSE_WAREHOUSE at a new "
+        "warehouse for the vendor's data"
+    )
 
 
 def run(
@@ -135,12 +167,16 @@ def run(
     had nothing for."""
     progress = options.get("progress", log.info)
     before_commit, reference = options.get("before_commit"), options.get("reference", NO_REFERENCE)
+    origin = options.get("origin")  # None: a direct call that names none (recorded null, not checked)
     started = time.perf_counter()
     name = raw.name or raw.source.name
     report = LoadReport(sorted(units), skipped=list(skipped))
     total = sum(len(u) for u in units.values())
     if not total:
         return report
+    if raw.logged and origin:
+        with warehouse.writer() as con:
+            refuse_mixed_origin(con, raw.source, origin)
 
     def write(con: duckdb.DuckDBPyConnection, staged: list[Staged[U]]) -> None:
         for s in staged:
@@ -154,7 +190,7 @@ def run(
         written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)
         if written:
             ref = raw.reference_of(_rows(written)) if raw.reference_of is not None else reference
-            _write_batch(con, raw, written, report, ref.then(con, before_commit))
+            _write_batch(con, raw, written, report, ref.then(con, before_commit), origin)
         for s in staged:
             if s.file is not None:
                 s.file.unlink(missing_ok=True)
@@ -203,6 +239,7 @@ def _write_batch(
     staged: list[Staged[U]],
     report: LoadReport,
     before_commit: Callable[[], None],
+    origin: str | None,
 ) -> None:
     logged: dict[tuple[Any, ...], list[int]] = {}  # a partition may come in several files
     for p in (p for s in staged for p in s.partitions):
@@ -210,7 +247,13 @@ def _write_batch(
         counts[0], counts[1] = counts[0] + p.rows, counts[1] + p.files
     partitions = pa.Table.from_pylist(
         [
-            {"vendor": raw.source.name, **dict(zip(LOG_KEYS[1:], key, strict=True)), "rows": r, "files": f}
+            {
+                "vendor": raw.source.name,
+                **dict(zip(LOG_KEYS[1:], key, strict=True)),
+                "rows": r,
+                "files": f,
+                "origin": origin,
+            }
             for key, (r, f) in logged.items()
         ]
     )

@@ -411,6 +411,7 @@ def _create_wal_catalog(path: Path) -> None:
 
 
 CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)  # schema.table
+ADD_COLUMN = re.compile(r"alter table (\w+)\.(\w+) add column if not exists (\w+)", re.IGNORECASE)
 
 
 def schema_sql() -> str:
@@ -431,7 +432,14 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
         ).fetchall()
     }
     missing = set(CREATE_TABLE.findall(ddl)) - have
-    if not missing:
+    columns = {
+        f"{s}.{t}.{c}"
+        for s, t, c in con.execute(
+            "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
+        ).fetchall()
+    }
+    # a column a later version adds (``alter table ... add column if not exists``) to an old warehouse
+    if not missing and all(".".join(c) in columns for c in ADD_COLUMN.findall(ddl)):
         return
     in_lake = con.execute("select current_database()").fetchone() == (LAKE,)
     with transaction(con):

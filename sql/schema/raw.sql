@@ -20,8 +20,10 @@ create table if not exists raw.load_log (
     month date not null,
     rows bigint not null,
     files integer not null,
-    loaded_at timestamptz not null
+    loaded_at timestamptz not null,
+    origin varchar  -- 'vendor' (its API) or 'emulator' (the embedded one); null: loaded before 2026-12-07
 );
+alter table raw.load_log add column if not exists origin varchar;
 
 -- one row per (venue, instrument_key), upserted from the universe on every load
 create table if not exists ref.instrument (
