@@ -76,7 +76,7 @@ def add_hours(
         )
     for month in months:
         con.execute(
-            "insert into raw.load_log values ('aperiodic', ?, ?, 'exchange', '1h', ?, 1, 1, now())",
+            "insert into raw.load_log values ('aperiodic', ?, ?, 'exchange', '1h', ?, 1, 1, now(), null)",
             [venue, key, month],
         )
 

@@ -282,7 +282,7 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
         for key in (BTC, fut):
             con.execute(
                 "insert into raw.load_log values ('aperiodic', 'binance-futures', ?, 'exchange', '1h', "
-                "'2024-01-01', 1, 1, now())",
+                "'2024-01-01', 1, 1, now(), null)",
                 [key],
             )
         insert_raw(

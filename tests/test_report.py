@@ -56,7 +56,7 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for key in (PERP, MAR, JUN):  # loaded on 2026-04-01: March is expected whole
             con.execute(
                 "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2026-03-01', "
-                "1, 1, '2026-04-01 00:00:00+00')",
+                "1, 1, '2026-04-01 00:00:00+00', null)",
                 [key],
             )
         insert(con, [{"index_price": 50_000.0, **row} for row in SNAPSHOTS])

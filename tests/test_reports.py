@@ -246,7 +246,7 @@ def future_coverage(warehouse):  # type: ignore[no-untyped-def]
             )
             con.execute(
                 "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
-                "'2024-02-01 00:00:00+00')",
+                "'2024-02-01 00:00:00+00', null)",
                 [fut],
             )
             insert_prices(

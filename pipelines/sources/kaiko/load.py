@@ -14,11 +14,12 @@ import pyarrow as pa
 from pipelines.months import month_bounds
 from pipelines.partitions import selected_instruments
 from pipelines.sources.kaiko.client import KaikoClient
-from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.sources.kaiko.mapping import KaikoCode, expiry_of
 from pipelines.sources.kaiko.schema import validate_month
 from pipelines.sources.kaiko.source import SOURCE
 from pipelines.sources.loader import LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
+from pipelines.symbology import parse_symbol
 from pipelines.warehouse.lake import Warehouse
 
 TIMESTAMP_TYPE = "exchange"
@@ -65,9 +66,21 @@ def load_months(
     months: Iterable[date],
     **options: Unpack[Options],
 ) -> LoadReport:
-    series = list(series)
-    units = {m: [(s, m) for s in series] for m in sorted(set(months))}
-    return run(RAW, warehouse, units, partial(fetch_month, client), **options)
+    series, months = list(series), sorted(set(months))
+    units: dict[date, list[Unit]] = {m: [] for m in months}
+    expired: list[str] = []  # a month from the contract's expiry on has nothing to ask for
+    for s in series:
+        expiry = expiry_of(s.code.exchange, parse_symbol(s.instrument_key))
+        for m in months:
+            if expiry is not None and month_bounds(m)[0] >= expiry:
+                expired.append(f"kaiko {s.code} {s.interval} {m:%Y-%m}: expired {expiry:%Y-%m-%d %H:%M} UTC")
+            else:
+                units[m].append((s, m))
+    if expired and "progress" in options:
+        options["progress"](
+            f"{expired[0]}, nothing expected" + (f" (and {len(expired) - 1} more)" if expired[1:] else "")
+        )
+    return run(RAW, warehouse, units, partial(fetch_month, client), skipped=expired, **options)
 
 
 def fetch_month(client: KaikoClient, unit: Unit) -> Staged[Unit]:
