@@ -99,7 +99,7 @@ def with_commit_retry(
             if not _retryable(exc, also) or attempt == attempts:
                 raise
             delay = min(0.1 * 2**attempt, 5.0)
-            log.warning(
+            log.info(  # routine between two writers: shown with --debug, not in every demo
                 f"{what}: commit conflict ({redact(str(exc))}); "
                 f"retrying in {delay:.1f}s ({attempt}/{attempts})"
             )
