@@ -281,6 +281,11 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     warehouse = Warehouse(settings.warehouse_path)
     legacy = args.path or warehouse.legacy_path
+    if not Path(legacy).exists():
+        raise RequestError(
+            f"no previous-layout warehouse at {legacy}: nothing to import (`markhouse import-duckdb PATH` names another file)",
+            ExitCode.CONFIG,
+        )
     try:
         copied = import_legacy(warehouse, legacy)
     except LegacyWarehouseError as exc:

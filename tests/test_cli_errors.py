@@ -316,3 +316,13 @@ def test_months_outside_the_universe_or_a_calendar_are_refused_before_the_run(tm
     code, lines, _ = _backfill_in_a_fresh_process(tmp_path, body, "99999999999999999999-01")
     assert code == ExitCode.USAGE
     assert lines[-1].endswith("error: argument --start: expected YYYY-MM, got '99999999999999999999-01'")
+
+
+def test_import_without_a_previous_layout_file_says_so(universe: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """It said the file "is not a DuckDB warehouse file" (it did not exist) and exited 5."""
+    legacy = universe.parent / "wh" / "markhouse.duckdb"  # beside MARKHOUSE_WAREHOUSE, as documented
+    assert main(["import-duckdb"]) == ExitCode.CONFIG
+    assert capsys.readouterr().err == (
+        f"markhouse: no previous-layout warehouse at {legacy}: nothing to import "
+        "(`markhouse import-duckdb PATH` names another file)\n"
+    )
