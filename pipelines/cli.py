@@ -326,10 +326,13 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     snapshots = Warehouse(settings.warehouse_path).snapshots()
     print(f"{'snapshot':>8}  {'time (UTC)':<19}  published")
-    for s in snapshots[-args.last :]:
+    shown = snapshots if args.all else snapshots[-args.last :] if args.last > 0 else []
+    for s in shown:
         print(
             f"{s.snapshot_id:>8}  {s.snapshot_time.astimezone(UTC):%Y-%m-%d %H:%M:%S}  {'yes' if s.published else ''}"
         )
+    if len(shown) < len(snapshots):
+        print(f"(the newest {len(shown)} of {len(snapshots)}; --limit N or --all for more)")
     return 0
 
 
@@ -522,7 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the result to this .parquet or .csv file instead of printing it")
 
     p = command(cmd_snapshots, "the warehouse's snapshots, and which ones a run published")
-    p.add_argument("--last", type=int, default=20, help="how many of the newest to show")
+    p.add_argument("--last", "--limit", type=int, default=20, help="how many of the newest to show")
+    p.add_argument("--all", action="store_true", help="every snapshot")
 
     p = command(
         cmd_maintain,

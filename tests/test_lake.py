@@ -163,6 +163,13 @@ def test_readers_see_the_published_snapshot_not_a_run_in_progress(aperiodic, war
     assert main(["snapshots"]) == 0
     listed = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     assert [int(cols[0]) for cols in listed if cols[-1] == "yes"] == [published]
+    every = warehouse.snapshots()
+    assert main(["snapshots", "--limit", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [int(line.split()[0]) for line in lines[1:3]] == [s.snapshot_id for s in every[-2:]]
+    assert lines[3:] == [f"(the newest 2 of {len(every)}; --limit N or --all for more)"]
+    assert main(["snapshots", "--all"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1 + len(every)
 
 
 def test_time_travel_queries_and_exports_the_marts_as_of_an_earlier_snapshot(
