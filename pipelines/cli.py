@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines import sources
 from pipelines.errors import ExitCode, RequestError, diagnose
 from pipelines.months import Month, parse_month, partition_key
-from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings
+from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -39,7 +39,7 @@ def _month(text: str) -> Month:
 def instance_home() -> Path:
     """The Dagster instance home: ``$DAGSTER_HOME``, else the checkout's ``.dagster_home/`` (its
     ``dagster.yaml`` is in git), the one ``make dev`` runs the UI and the daemon on."""
-    home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home")
+    home = unguarded(Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home"))
     home.mkdir(parents=True, exist_ok=True)
     return home
 

@@ -40,6 +40,21 @@ def plausible_range(field: str) -> tuple[float, float]:
     return low, high
 
 
+GUARDED = "MARKHOUSE_GUARDED"
+"""Folders no path may be under (``os.pathsep``-separated): the test suite sets the checkout's own
+``warehouse/`` and ``.dagster_home/``, so a test that leaves its sandbox fails where it does, and a
+user's own runs beside the tests are none of the suite's business."""
+
+
+def unguarded(path: Path) -> Path:
+    for root in filter(None, os.environ.get(GUARDED, "").split(os.pathsep)):
+        if path.resolve().is_relative_to(Path(root).resolve()):
+            raise RuntimeError(
+                f"{path} is under {root}, which {GUARDED} keeps out of reach (a test left its sandbox)"
+            )
+    return path
+
+
 @dataclass(frozen=True)
 class Settings:
     warehouse_path: Path
@@ -53,8 +68,10 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            warehouse_path=Path(os.environ.get("MARKHOUSE_WAREHOUSE", "warehouse/markhouse.sqlite")),
-            serving_path=Path(os.environ.get("MARKHOUSE_SERVING", "warehouse/serving.duckdb")),
+            warehouse_path=unguarded(
+                Path(os.environ.get("MARKHOUSE_WAREHOUSE", "warehouse/markhouse.sqlite"))
+            ),
+            serving_path=unguarded(Path(os.environ.get("MARKHOUSE_SERVING", "warehouse/serving.duckdb"))),
             universe_path=Path(os.environ.get("MARKHOUSE_UNIVERSE", str(DEMO_UNIVERSE))),
             mark_last_gap_bps=float(os.environ.get("MARKHOUSE_MARK_LAST_GAP_BPS", MARK_LAST_GAP_BPS)),
             divergence_bps=float(os.environ.get("MARKHOUSE_DIVERGENCE_BPS", DIVERGENCE_BPS)),

@@ -4,14 +4,16 @@ are the user's (the demo's serving copy, the run history `make dev` shows)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-import conftest
 import pytest
 
 from pipelines import sources
 from pipelines.cli import instance_home
 from pipelines.settings import Settings
+from pipelines.warehouse.lake import Warehouse
+from tests.conftest import isolated_environment, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,16 +26,19 @@ def test_every_default_path_points_outside_the_checkout() -> None:
     assert not [name for name in os.environ if name.startswith(sources.env_prefixes())]
 
 
-def test_the_session_guard_sees_a_changed_user_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What pytest_sessionfinish compares: a new, grown or touched file under the watched folders."""
-    watched = tmp_path / "warehouse"
-    watched.mkdir()
-    (watched / "serving.duckdb").write_bytes(b"demo")
-    monkeypatch.setattr(conftest, "USER_PATHS", (watched, tmp_path / ".dagster_home"))
-    before = conftest.user_files()
-    assert conftest.user_files() == before
-    (watched / "serving.duckdb").write_bytes(b"test data")
-    assert conftest.user_files() != before
-    after = conftest.user_files()
-    (watched / ".serving.duckdb.tmp").write_bytes(b"")
-    assert set(conftest.user_files()) - set(after) == {str(watched / ".serving.duckdb.tmp")}
+def test_a_path_in_the_checkouts_own_folders_is_refused_in_tests_and_their_commands(tmp_path: Path) -> None:
+    """The guard refuses where a test would write, instead of comparing the folders before and
+    after the session (which a user's own demo during `make test` used to fail)."""
+    escaped = REPO / "warehouse" / "escaped-by-a-test.sqlite"
+    guard = (
+        f"is under {REPO / 'warehouse'}, which MARKHOUSE_GUARDED keeps out of reach (a test left its sandbox)"
+    )
+    with pytest.raises(RuntimeError, match=re.escape(guard)):
+        Warehouse(escaped)
+    env = {**isolated_environment(tmp_path), "MARKHOUSE_WAREHOUSE": str(escaped)}
+    out = run_command("markhouse", "snapshots", env=env)
+    assert out.returncode != 0 and guard in out.stderr
+    env = {**isolated_environment(tmp_path), "DAGSTER_HOME": str(REPO / ".dagster_home")}
+    out = run_command("markhouse", "backfill", "--start", "2026-05", "--end", "2026-05", env=env)
+    assert out.returncode != 0 and "which MARKHOUSE_GUARDED keeps out of reach" in out.stderr
+    assert not escaped.exists()

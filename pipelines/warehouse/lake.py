@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.redaction import redact
-from pipelines.settings import SQL_DIR
+from pipelines.settings import SQL_DIR, unguarded
 from pipelines.warehouse.concurrency import shared_writer, transaction, with_commit_retry
 
 log = logging.getLogger("markhouse.warehouse")
@@ -148,7 +148,7 @@ class Warehouse:
         catalog: str | None = None,
         data_path: str | None = None,
     ):
-        self.path = Path(path)
+        self.path = unguarded(Path(path))
         self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
         self.catalog = catalog if catalog is not None else os.environ.get("MARKHOUSE_CATALOG") or None
         if self.catalog is not None and not is_postgres(self.catalog):
