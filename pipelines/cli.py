@@ -106,16 +106,18 @@ def _backfill(args: argparse.Namespace) -> int:
         dg.DagsterInstance.from_config(str(instance_home())) as instance,
     ):
         settle_killed_run(instance, killed_holder(warehouse.lock_path), _say)
-        result = _run_backfill(instance, run_id, args, plan)
+        interrupted = True
+        try:
+            result = _run_backfill(instance, run_id, args, plan)
+            error = None if result.success else _first_error(result)
+            interrupted = error is not None and diagnose(error).code is ExitCode.INTERRUPTED
+        finally:  # a run stopped with Ctrl-C is CANCELED, as the UI's terminate leaves it, not FAILURE
+            if interrupted and (run := instance.get_run_by_id(run_id)) is not None:
+                instance.report_run_canceled(run, "interrupted (Ctrl-C) in markhouse backfill")
     summary = run_summary(result)
     if not result.success:
         if args.summary_json:
             write_run_summary(summary, args.summary_json)
-        # the first step failure's SerializableErrorInfo, else the run failure's
-        failures = result.get_step_failure_events()
-        error = failures[0].step_failure_data.error if failures else None
-        if error is None and (failure := result.get_run_failure_event()):
-            error = getattr(failure.event_specific_data, "error", None)
         if error is None:
             print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
             return ExitCode.PROBLEMS
@@ -146,6 +148,15 @@ def _backfill(args: argparse.Namespace) -> int:
         '`make dev` for the Dagster UI (this run is in its history), README "Querying" for BI tools'
     )
     return ExitCode.OK
+
+
+def _first_error(result: Any) -> Any:
+    """The first step failure's SerializableErrorInfo, else the run failure's; None if neither."""
+    failures = result.get_step_failure_events()
+    if failures:
+        return failures[0].step_failure_data.error
+    failure = result.get_run_failure_event()
+    return getattr(failure.event_specific_data, "error", None) if failure else None
 
 
 def _run_backfill(

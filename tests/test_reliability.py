@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from dagster import DagsterInstance, DagsterRunStatus
 
 from pipelines.emulator.server import Emulator
 from pipelines.errors import ExitCode
@@ -512,6 +513,8 @@ def test_ctrl_c_stops_a_backfill_with_one_line_and_leaves_no_process(tmp_path: P
     with Warehouse(env["MARKHOUSE_WAREHOUSE"]).writer() as con:  # the latest snapshot, published or not
         row = con.execute("select count(*) from raw.aperiodic_derivative_price").fetchone()
     assert row == (0,)
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:  # as the UI shows it
+        assert [r.status for r in instance.get_runs()] == [DagsterRunStatus.CANCELED]
 
 
 # -- one origin per vendor and warehouse --------------------------------------------------------------
