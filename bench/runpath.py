@@ -169,6 +169,24 @@ What limits the targets that are not met (profiled by hand, 2026-12-07):
   grew about 1.6x since (the union-by-name source views, fct_carry's funding and open-interest
   joins), and this machine is about 1.6x slower than the one that measured 23 s. Next: bisect
   that growth on the DuckDB file.
+- **Where the marts' 40 s go (profiled again, 2026-12-07, second session; CPU seconds at one
+  thread, per three-month window of the 48-month bench warehouse).** Computing `fct_price_interval`
+  is about 1.0 s (the close-to-close WINDOW 0.26, joining the names back 0.15, the rollup GROUP BYs
+  0.22, the raw scan 0.05); writing its 745k rows into the lake 1.13 s, of which 0.39 s is the
+  month partitioning: the same rows into an unpartitioned DuckLake table take 0.74 s and into one
+  parquet file 0.71 s. Of those 0.39 s, 0.22 s is DuckLake's partition expressions `year(ts)`,
+  `month(ts)` on a TIMESTAMPTZ (ICU calendar calls per row; 0.14 s on a plain TIMESTAMP, 0.03 s for
+  `epoch(ts)`). `fct_carry` likewise: 0.38 s to compute, 0.56 s to write partitioned against 0.26 s
+  unpartitioned. An A/B of the whole marts phase under load (helpers' test suites on both cores,
+  so only the ratios mean anything): today's layout 83.6 s, `partitioned by (month(ts))` 79.3 s,
+  unpartitioned with one-month windows 78.1 s (the per-statement cost of 48 windows instead of 16
+  eats the write saving: fct_carry 14.6 -> 17.1 s), unpartitioned with three-month windows 65.5 s.
+  That last one is the only large saving (-22 %), and it costs what the partitions protect: a file
+  would hold three months, so refreshing one month writes a delete file (the selective README
+  query 28 -> 158 ms, measured before) and `ducklake_merge_adjacent_files` would merge months
+  together across the whole table. Not taken: it would not reach the 0.5x / 2x targets either
+  (about 55 -> 46 s). The floor writes unpartitioned tables from memory in one statement each,
+  which is why writing the same rows month-partitioned, window by window, costs about 2x it.
 - **Vendors on threads.** One process runs the vendors' loads one after another. An A/B of the
   demo's three vendors (March..May) in one process, in turn vs at once on threads: 18.7 / 11.6 s vs
   9.4 / 8.3 s at load 10-15 (not a clean measurement). The demo refresh meets its target without
