@@ -130,7 +130,9 @@ def _backfill(args: argparse.Namespace) -> int:
     from pipelines.resources import all_vendors_embedded
     from pipelines.summary import print_summary
 
-    print_summary(settings.serving_path, emulator=all_vendors_embedded(), months=(args.start, args.end))
+    print_summary(
+        settings.serving_path, emulator=all_vendors_embedded(), months=(args.start, args.end), only=plan
+    )
     if args.report:  # after the result: the pictures never hold it up
         from pipelines.marts import draw_report
 

@@ -97,3 +97,13 @@ def test_after_a_backfill_the_summary_lists_only_the_run_s_months(
         ("okx-perps", "2026-04", "1"),
         ("okx-perps", "2026-05", "1"),
     ]
+    # a filtered backfill's summary: the vendor and instrument it asked for only (issue 26)
+    print_summary(path, months=(date(2026, 3, 1), date(2026, 5, 1)), only={"aperiodic": [BTC], "kaiko": []})
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("aperiodic ")]
+    assert sorted({(r[1], r[2]) for r in rows}) == sorted(
+        {(venue, BTC) for venue in ("binance-futures", "okx-perps")}
+    )
+    assert f"rows of 2026-03 .. 2026-05 of aperiodic {BTC}, kaiko (all) (every month" in out
+    print_summary(path, months=(date(2026, 3, 1), date(2026, 5, 1)), only={"kaiko": []})
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("aperiodic ")]
