@@ -643,6 +643,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        if getattr(exc, "unnamed", False):  # DuckDB did not say which data file: find it
+            from pipelines.warehouse.integrity import verify
+            from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
+
+            found = verify(Warehouse(Settings.from_env().warehouse_path), full=True).damaged
+            exc = (
+                WarehouseCorruptError(f"{found[0].line()}; `markhouse repair` reloads its month")
+                if found
+                else exc
+            )
         diagnosis = diagnose(exc)
         print(diagnosis.line(), file=sys.stderr)
         return diagnosis.code

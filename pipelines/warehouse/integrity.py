@@ -16,6 +16,7 @@ from pipelines.warehouse.concurrency import transaction
 from pipelines.warehouse.lake import (
     LAKE,
     Warehouse,
+    _published_ids,
     _quote,
     _used,
     current_snapshot,
@@ -99,7 +100,8 @@ def verify(warehouse: Warehouse, full: bool = False) -> Verified:
     if warehouse.data_is_remote:
         raise RuntimeError(f"verify reads a local data folder; the data path is {warehouse.data_location}")
     with warehouse.reader(latest=True) as con:
-        published, latest = latest_published(con), current_snapshot(con)
+        latest = current_snapshot(con)
+        published = (_published_ids(con) or [latest])[-1]
         count, damaged = damaged_files(con, warehouse, sorted({published, latest}), full)
     return Verified(published, latest, count, [d for _, d in damaged])
 

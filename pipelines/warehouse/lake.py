@@ -60,18 +60,45 @@ class NothingPublishedError(RuntimeError):
 
 
 class WarehouseCorruptError(RuntimeError):
-    """A warehouse file's blocks fail their checksums; the message names the file and the way out."""
+    """A warehouse file is damaged; the message names the file (``unnamed``: DuckDB's error did not
+    say which data file) and the way out."""
+
+    unnamed = False
+
+
+class WarehouseOpenError(RuntimeError):
+    """The catalog cannot be attached (damaged, or a snapshot that is no longer held)."""
+
+
+# DuckDB's errors for a parquet file that is lost or damaged
+DAMAGED_DATA = (
+    "Cannot open file",
+    "TProtocolException",
+    "Snappy",
+    "No magic bytes",
+    "decompress",
+    "Parquet file",
+)
 
 
 def _raise_naming_corruption(path: Path, exc: duckdb.Error) -> NoReturn:
-    """Re-raise ``exc``; DuckDB's checksum error names a block offset, not the file: say which file,
-    and what to do."""
-    if "Corrupt database file" not in str(exc):
+    """Re-raise ``exc``, unless it says a file is damaged: DuckDB's checksum error names a block
+    offset, a damaged page not always its file; say which file, and what to do."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if "Corrupt database file" in text:
+        raise WarehouseCorruptError(
+            f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
+            "need: the vendors are the source of every row"
+        ) from None
+    if not any(damage in text for damage in DAMAGED_DATA):
         raise exc
-    raise WarehouseCorruptError(
-        f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
-        "need: the vendors are the source of every row"
-    ) from None
+    named = re.search(r'"([^"]+\.parquet)"', text)
+    error = WarehouseCorruptError(
+        f"{named[1] if named else f'a data file read through {path}'} is lost or damaged ({text}); "
+        "`markhouse repair` reloads its month"
+    )
+    error.unnamed = named is None
+    raise error from None
 
 
 @dataclass(frozen=True)
@@ -245,7 +272,12 @@ class Warehouse:
             with_commit_retry(attach, "attach", also=("already exists", "duplicate key"))
         except duckdb.Error as exc:
             described = redact(self.catalog) if self.catalog is not None else str(self.path)
-            raise RuntimeError(f"cannot open the warehouse {described}: {redact(str(exc))}") from None
+            if "No snapshot found at version" in str(exc):
+                raise WarehouseOpenError(
+                    f"snapshot {snapshot} of {described} is not held any more (maintenance expires snapshots "
+                    "older than MARKHOUSE_RETENTION_HOURS); `markhouse snapshots` lists those held"
+                ) from None
+            raise WarehouseOpenError(f"cannot open the warehouse {described}: {redact(str(exc))}") from None
         con.execute(f"use {LAKE}")
 
     @contextmanager
