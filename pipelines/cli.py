@@ -428,8 +428,30 @@ def cmd_query(args: argparse.Namespace) -> int:
     except NothingPublishedError as exc:
         raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
     except duckdb.Error as exc:
+        if (named := _named_damage(exc)) is not exc:
+            raise named from None
         raise RequestError(f"query failed: {exc}", ExitCode.USAGE) from None
     return 0
+
+
+def _named_damage(exc: Exception) -> Exception:
+    """A read that failed for another reason than its SQL may have met a damaged data file that
+    DuckDB's error does not name (a garbled page says "Invalid data" or worse): verify names it,
+    footers first, then every page."""
+    import duckdb
+
+    from pipelines.warehouse.integrity import verify
+    from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
+
+    mistakes = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+    if not (isinstance(exc, duckdb.Error) or getattr(exc, "unnamed", False)) or isinstance(exc, mistakes):
+        return exc
+    warehouse = Warehouse(Settings.from_env().warehouse_path)
+    try:
+        found = verify(warehouse).damaged or verify(warehouse, full=True).damaged
+    except Exception:
+        return exc
+    return WarehouseCorruptError(f"{found[0].line()}; `markhouse repair` reloads its month") if found else exc
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -643,17 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        if getattr(exc, "unnamed", False):  # DuckDB did not say which data file: find it
-            from pipelines.warehouse.integrity import verify
-            from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
-
-            found = verify(Warehouse(Settings.from_env().warehouse_path), full=True).damaged
-            exc = (
-                WarehouseCorruptError(f"{found[0].line()}; `markhouse repair` reloads its month")
-                if found
-                else exc
-            )
-        diagnosis = diagnose(exc)
+        diagnosis = diagnose(_named_damage(exc))
         print(diagnosis.line(), file=sys.stderr)
         return diagnosis.code
 
