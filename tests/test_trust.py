@@ -6,6 +6,8 @@ under test."""
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -224,3 +226,33 @@ def test_a_new_connection_sees_each_publication_while_an_old_one_stays_open(
         held.close()
     files = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("serving."))
     assert len(files) == 3 and serving.is_symlink()  # the link, the current file and the previous one
+
+
+def test_a_backfill_that_runs_out_of_disk_leaves_the_published_snapshot_whole(
+    clean: Path, tmp_path: Path
+) -> None:
+    """No file may grow past 1 MiB in the run's process (RLIMIT_FSIZE: a write past it fails as on a
+    full disk): the marts' month files cannot be written. The published snapshot stays what it
+    was, every file it names is sound, and the next run (with room) publishes a clean run's marts."""
+    env = copy_of(clean, tmp_path)
+    want = lake_marts(clean / "warehouse" / "markhouse.sqlite")
+
+    def full_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead of killing
+
+    run = subprocess.run(
+        [str(BIN / "markhouse"), "backfill", *MONTH],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=full_disk,
+    )
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert lake_marts(Path(env["MARKHOUSE_WAREHOUSE"])) == want
+    assert run_command("markhouse", "verify", env=env).returncode == 0
+    again = run_command("markhouse", "backfill", *MONTH, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert lake_marts(Path(env["MARKHOUSE_WAREHOUSE"])) == want
