@@ -250,7 +250,9 @@ def test_a_backfill_that_runs_out_of_disk_leaves_the_published_snapshot_whole(
         timeout=600,
         preexec_fn=full_disk,
     )
-    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    data = str(Path(env["MARKHOUSE_WAREHOUSE"]).with_suffix(".data"))
+    assert run.returncode == 5 and f'Could not write file "{data}/' in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
     assert lake_marts(Path(env["MARKHOUSE_WAREHOUSE"])) == want
     assert run_command("markhouse", "verify", env=env).returncode == 0
     again = run_command("markhouse", "backfill", *MONTH, env=env)

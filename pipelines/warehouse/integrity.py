@@ -144,9 +144,8 @@ def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
     finally:
         source.close()
         target.close()
-    with Warehouse(copy.path, data_path=str(warehouse.data_path)).reader(
-        latest=True
-    ) as con:  # files still there
+    copied_catalog = Warehouse(copy.path, data_path=str(warehouse.data_path))  # files not copied yet
+    with copied_catalog.reader(latest=True) as con:
         published = latest_published(con)
         held = [s for (s,) in con.execute(f"select snapshot_id from {LAKE}.snapshots()").fetchall()]
         files = _files(con, warehouse.data_location, [s for s in held if s >= published])
