@@ -289,7 +289,8 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
 def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
     """Rewrite the serving file from the published snapshot when it is missing or names another
     data folder than ``warehouse``'s (the warehouse was moved or copied); True if it did."""
-    if warehouse.catalog is not None:  # a shared catalog's data path is the same everywhere
+    # a shared catalog's data path is the same everywhere; a serving file without its lake is all there is
+    if warehouse.catalog is not None or (not warehouse.path.exists() and Path(serving_path).exists()):
         return False
     try:
         with open_serving(serving_path) as con:
