@@ -277,12 +277,90 @@ def _current_layout(settings: Settings) -> None:
 
 
 def _require_serving_copy(settings: Settings) -> None:
+    """The serving file, written again from the published snapshot if the warehouse moved."""
+    from pipelines.warehouse.lake import NothingPublishedError, Warehouse
+    from pipelines.warehouse.serving import serve_current
+
     _current_layout(settings)
-    if not settings.serving_path.exists():
+    try:
+        if serve_current(Warehouse(settings.warehouse_path), settings.serving_path):
+            print(f"markhouse: wrote {settings.serving_path} for this warehouse's folder", file=sys.stderr)
+    except NothingPublishedError:
         raise RequestError(
             f"no serving copy at {settings.serving_path} yet (MARKHOUSE_SERVING); run `markhouse backfill` first",
             ExitCode.WAREHOUSE,
+        ) from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Every file of the published and the latest snapshot against the catalog; exit 5 naming
+    each damaged one."""
+    from pipelines.warehouse.integrity import verify
+    from pipelines.warehouse.lake import Warehouse
+
+    result = verify(Warehouse(Settings.from_env().warehouse_path), full=args.full)
+    for damaged in result.damaged:
+        print(f"damaged: {damaged.line()}")
+    snapshots = f"snapshot {result.published} (published) and {result.latest} (latest)"
+    if result.damaged:
+        raise RequestError(
+            f"{len(result.damaged)} of {result.files} files of {snapshots} are damaged; `markhouse repair` "
+            "reloads their months",
+            ExitCode.WAREHOUSE,
         )
+    print(f"verified {result.files} files of {snapshots}: each present, of its recorded size, readable")
+    return ExitCode.OK
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Take the damaged files' months out of the latest snapshot (one commit), load the raw months
+    again from their vendor (the backfill's run, which rebuilds the marts of those months), rebuild
+    the other damaged marts months, publish."""
+    from pipelines.models import refresh_marts
+    from pipelines.warehouse.integrity import drop_damaged, verify
+    from pipelines.warehouse.lake import Warehouse
+    from pipelines.warehouse.serving import publish_serving
+
+    settings = Settings.from_env()
+    warehouse = Warehouse(settings.warehouse_path)
+    with warehouse.writer(wait_seconds=args.wait) as con:
+        damaged = drop_damaged(con, warehouse)
+    for d in damaged:
+        print(f"removed the month of the damaged file {d.line()}")
+    owner = {table: s.name for s in sources.sources() for table in s.raw_tables()}
+    reload: dict[str, set[str]] = {}
+    for d in damaged:
+        for vendor in [owner[d.table]] if d.table in owner else sources.names():
+            if d.table.startswith("raw.") and d.month:
+                reload.setdefault(vendor, set()).add(d.month)
+    for vendor, months in sorted(reload.items()):
+        start, end = parse_month(min(months)), parse_month(max(months))
+        namespace = {"instrument": None, "report": False, "summary_json": None, "wait": args.wait}
+        code = _backfill(
+            argparse.Namespace(start=start, end=end, vendor=vendor, debug=args.debug, **namespace)
+        )
+        if code != ExitCode.OK:
+            return code
+    marts = sorted({parse_month(d.month) for d in damaged if d.table.startswith("marts.") and d.month})
+    if damaged or verify(warehouse).damaged:  # also a published snapshot a finished repair left behind
+        with warehouse.writer(wait_seconds=args.wait) as con:
+            refresh_marts(con, marts, {"mark_last_gap_threshold_bps": settings.mark_last_gap_bps})
+            published = publish_serving(con, settings.serving_path)
+        print(f"repaired: published snapshot {published.snapshot}")
+    else:
+        print("nothing to repair: every file of the published and the latest snapshot is sound")
+    return ExitCode.OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pipelines.warehouse.integrity import backup
+    from pipelines.warehouse.lake import Warehouse
+
+    if args.dest.exists():
+        raise RequestError(f"{args.dest} exists; name a new folder", ExitCode.USAGE)
+    published, files = backup(Warehouse(Settings.from_env().warehouse_path), args.dest)
+    print(f"backed up the published snapshot {published} ({files} files) to {args.dest}")
+    return ExitCode.OK
 
 
 def cmd_import_duckdb(args: argparse.Namespace) -> int:
@@ -370,8 +448,30 @@ def cmd_query(args: argparse.Namespace) -> int:
     except NothingPublishedError as exc:
         raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
     except duckdb.Error as exc:
+        if (named := _named_damage(exc)) is not exc:
+            raise named from None
         raise RequestError(f"query failed: {exc}", ExitCode.USAGE) from None
     return 0
+
+
+def _named_damage(exc: Exception) -> Exception:
+    """A read that failed for another reason than its SQL may have met a damaged data file that
+    DuckDB's error does not name (a garbled page says "Invalid data" or worse): verify names it,
+    footers first, then every page."""
+    import duckdb
+
+    from pipelines.warehouse.integrity import verify
+    from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
+
+    mistakes = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+    if not (isinstance(exc, duckdb.Error) or getattr(exc, "unnamed", False)) or isinstance(exc, mistakes):
+        return exc
+    warehouse = Warehouse(Settings.from_env().warehouse_path)
+    try:
+        found = verify(warehouse).damaged or verify(warehouse, full=True).damaged
+    except Exception:
+        return exc
+    return WarehouseCorruptError(f"{found[0].line()}; `markhouse repair` reloads its month") if found else exc
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -552,6 +652,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command(
+        cmd_verify, "check every file of the published and latest snapshot; exit 5 naming the damaged"
+    )
+    p.add_argument("--full", action="store_true", help="also read every page (a scan), not only the footers")
+
+    p = command(
+        cmd_repair, "reload the months of damaged files (from the vendor, or rebuild the marts), publish"
+    )
+    p.add_argument("--wait", type=float, default=3600.0, metavar="SECONDS", help="wait for another writer")
+
+    p = command(
+        cmd_backup, "copy the published snapshot (catalog and files) to a new folder, while runs write"
+    )
+    p.add_argument("dest", type=Path, help="a folder that does not exist yet")
+
+    p = command(
         cmd_import_duckdb, "import a warehouse file of the previous layout (warehouse/markhouse.duckdb) once"
     )
     p.add_argument("path", nargs="?", type=Path, help="the old file (default: beside MARKHOUSE_WAREHOUSE)")
@@ -573,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        diagnosis = diagnose(exc)
+        diagnosis = diagnose(_named_damage(exc))
         print(diagnosis.line(), file=sys.stderr)
         return diagnosis.code
 

@@ -42,6 +42,10 @@ _KINDS: dict[str, ExitCode] = {
         (ExitCode.VENDOR, "FileValidationError MonthValidationError PageValidationError SchemaErrors"),
         (ExitCode.WAREHOUSE, "WarehouseBusyError IOException PermissionError PermissionException OSError"),
         (ExitCode.WAREHOUSE, "FileNotFoundError IsADirectoryError NotADirectoryError SerializationException"),
+        (
+            ExitCode.WAREHOUSE,
+            "WarehouseCorruptError WarehouseOpenError NothingPublishedError LegacyWarehouseError",
+        ),
         (ExitCode.INTERRUPTED, "KeyboardInterrupt DagsterExecutionInterruptedError"),
     )
     for name in names.split()

@@ -14,7 +14,8 @@ from pipelines.warehouse.maintenance import maintain
     key=["maintenance", "warehouse_files"],
     group_name="maintenance",
     kinds={"ducklake"},
-    description="Merged data files, expired snapshots and deleted unreferenced files of the warehouse.",
+    description="Verified, merged data files, expired snapshots and deleted unreferenced files of the warehouse "
+    "(a damaged file fails it, naming the file: `markhouse repair`).",
 )
 def warehouse_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.writer(context):  # named for this run; maintain's own writer shares it
@@ -26,6 +27,7 @@ def warehouse_files(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         f"deleted, {result.bytes_before:,} -> {result.bytes_after:,} bytes in {result.seconds:.1f}s"
     )
     metadata: dict[str, dg.RawMetadataValue] = {
+        "files_verified": result.verified,
         "merged": result.merged,
         "snapshots_expired": result.expired,
         "files_deleted": result.deleted_files,
@@ -40,7 +42,7 @@ def warehouse_files(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 maintenance_job = dg.define_asset_job(
     "maintenance",
     selection=dg.AssetSelection.groups("maintenance"),
-    description="Merge small files, expire old snapshots, delete unreferenced files.",
+    description="Verify the files, merge small ones, expire old snapshots, delete unreferenced files.",
     tags=WRITES_WAREHOUSE,
 )
 

@@ -60,18 +60,45 @@ class NothingPublishedError(RuntimeError):
 
 
 class WarehouseCorruptError(RuntimeError):
-    """A warehouse file's blocks fail their checksums; the message names the file and the way out."""
+    """A warehouse file is damaged; the message names the file (``unnamed``: DuckDB's error did not
+    say which data file) and the way out."""
+
+    unnamed = False
+
+
+class WarehouseOpenError(RuntimeError):
+    """The catalog cannot be attached (damaged, or a snapshot that is no longer held)."""
+
+
+# DuckDB's errors for a parquet file that is lost or damaged
+DAMAGED_DATA = (
+    "Cannot open file",
+    "TProtocolException",
+    "Snappy",
+    "No magic bytes",
+    "decompress",
+    "Parquet file",
+)
 
 
 def _raise_naming_corruption(path: Path, exc: duckdb.Error) -> NoReturn:
-    """Re-raise ``exc``; DuckDB's checksum error names a block offset, not the file: say which file,
-    and what to do."""
-    if "Corrupt database file" not in str(exc):
+    """Re-raise ``exc``, unless it says a file is damaged: DuckDB's checksum error names a block
+    offset, a damaged page not always its file; say which file, and what to do."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if "Corrupt database file" in text:
+        raise WarehouseCorruptError(
+            f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
+            "need: the vendors are the source of every row"
+        ) from None
+    if not any(damage in text for damage in DAMAGED_DATA):
         raise exc
-    raise WarehouseCorruptError(
-        f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
-        "need: the vendors are the source of every row"
-    ) from None
+    named = re.search(r'"([^"]+\.parquet)"', text)
+    error = WarehouseCorruptError(
+        f"{named[1] if named else f'a data file read through {path}'} is lost or damaged ({text}); "
+        "`markhouse repair` reloads its month"
+    )
+    error.unnamed = named is None
+    raise error from None
 
 
 @dataclass(frozen=True)
@@ -216,10 +243,13 @@ class Warehouse:
         else:
             # data inlining would keep small inserts in the catalog, where plain-parquet readers
             # (the serving file's views) cannot see them
-            options += [
-                f"data_path {_quote(self.data_location)}",
-                "data_inlining_row_limit 0",
-            ]
+            options.append("data_inlining_row_limit 0")
+        if not read_only or self.catalog is None:
+            options.append(f"data_path {_quote(self.data_location)}")
+        if self.catalog is None:
+            # the catalog's files are relative to its data path, stored absolute: the folder beside
+            # the catalog wins, so a moved or copied warehouse reads its own files
+            options.append("override_data_path true")
         extensions = [*EXTENSIONS]
         if self.catalog is not None:
             extensions.append(("duckdb_extension_postgres_scanner", "postgres_scanner"))
@@ -242,7 +272,12 @@ class Warehouse:
             with_commit_retry(attach, "attach", also=("already exists", "duplicate key"))
         except duckdb.Error as exc:
             described = redact(self.catalog) if self.catalog is not None else str(self.path)
-            raise RuntimeError(f"cannot open the warehouse {described}: {redact(str(exc))}") from None
+            if "No snapshot found at version" in str(exc):
+                raise WarehouseOpenError(
+                    f"snapshot {snapshot} of {described} is not held any more (maintenance expires snapshots "
+                    "older than MARKHOUSE_RETENTION_HOURS); `markhouse snapshots` lists those held"
+                ) from None
+            raise WarehouseOpenError(f"cannot open the warehouse {described}: {redact(str(exc))}") from None
         con.execute(f"use {LAKE}")
 
     @contextmanager
@@ -287,6 +322,12 @@ class Warehouse:
             with_commit_retry(lambda: ensure_tables(con, schema_sql()), "schema")
             if not self.data_is_remote:
                 self.data_path.mkdir(parents=True, exist_ok=True)
+            if self.catalog is None:  # a tool attaching without DATA_PATH reads this folder too
+                con.execute(
+                    f"update __ducklake_metadata_{LAKE}.ducklake_metadata set value = $p "
+                    "where key = 'data_path' and value <> $p",
+                    {"p": self.data_location},
+                )
             # a killed writer's uncommitted files; on a shared (PostgreSQL) catalog another host's
             # files in flight are invisible to this lock (maintenance removes old ones)
             if not new and self.catalog is None:
@@ -304,20 +345,26 @@ class Warehouse:
         return con
 
     @contextmanager
-    def reader(self, snapshot: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Read-only connection at the latest published snapshot (or at ``snapshot``: time travel).
-        Never blocks a writer, and a writer's later commits do not change what it reads."""
+    def reader(
+        self, snapshot: int | None = None, latest: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Read-only connection at the latest published snapshot (or at ``snapshot``: time travel;
+        or, ``latest``, at the latest commit, published or not). Never blocks a writer, and a
+        writer's later commits do not change what it reads."""
         self.check_layout()
         if self.catalog is None and not self.path.exists():  # DuckLake creates a PostgreSQL one
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
         con = _connect(self.memory_limit)
         try:
-            if snapshot is None:
+            if latest:
+                self._attach(con, read_only=True)
+            elif snapshot is None:
                 self._attach(con, read_only=True)
                 snapshot = latest_published(con)
                 con.execute("use memory")
                 con.execute(f"detach {LAKE}")
-            self._attach(con, read_only=True, snapshot=snapshot)
+            if not latest:
+                self._attach(con, read_only=True, snapshot=snapshot)
             yield con
         except duckdb.Error as exc:
             _raise_naming_corruption(self.path, exc)

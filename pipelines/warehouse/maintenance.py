@@ -1,5 +1,5 @@
-"""Keeping the lake's files in step with its data: merge small files, expire old snapshots (never
-the published one a reader may hold), delete files no snapshot references."""
+"""Keeping the lake's files in step with its data: verify them, merge small files, expire old
+snapshots (never the published one a reader may hold), delete files no snapshot references."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pipelines.warehouse.lake import LAKE, Warehouse, _published_ids, _quote, current_snapshot
+from pipelines.warehouse.integrity import verify
+from pipelines.warehouse.lake import (
+    LAKE,
+    Warehouse,
+    WarehouseCorruptError,
+    _published_ids,
+    _quote,
+    current_snapshot,
+)
 from pipelines.warehouse.serving import PublishResult, publish_serving
 
 
@@ -21,6 +29,7 @@ class MaintenanceResult:
     bytes_after: int
     republished: PublishResult | None
     seconds: float
+    verified: int  # files of the published and latest snapshot found sound
 
 
 def data_bytes(path: Path) -> int:
@@ -34,6 +43,17 @@ def maintain(
     over them), expire snapshots older than ``retention`` but the latest published one, and delete
     unreferenced files older than ``retention`` (a reader may still be scanning them)."""
     started = time.perf_counter()
+    # a lake not created yet has nothing to verify
+    verified = (
+        verify(warehouse)
+        if not warehouse.data_is_remote and (warehouse.catalog or warehouse.path.exists())
+        else None
+    )
+    if verified and verified.damaged:  # merging would fail on them, and a reader does already
+        raise WarehouseCorruptError(
+            f"{len(verified.damaged)} damaged files, nothing maintained: {verified.damaged[0].line()}; "
+            "`markhouse verify` lists them, `markhouse repair` reloads their months"
+        )
     with warehouse.writer() as con:
         before = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
         published = _published_ids(con)
@@ -72,5 +92,12 @@ def maintain(
         after = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
     seconds = time.perf_counter() - started
     return MaintenanceResult(
-        merged, len(old), len(deleted) + len(orphans), before, after, republished, seconds
+        merged,
+        len(old),
+        len(deleted) + len(orphans),
+        before,
+        after,
+        republished,
+        seconds,
+        verified.files if verified else 0,
     )

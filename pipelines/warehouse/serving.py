@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ import yaml
 
 from pipelines.settings import SQL_DIR
 from pipelines.warehouse.concurrency import remove_stale_temporaries, transaction, with_commit_retry
-from pipelines.warehouse.lake import LAKE, _quote, _raise_naming_corruption, current_snapshot
+from pipelines.warehouse.lake import LAKE, Warehouse, _quote, _raise_naming_corruption, current_snapshot
 
 # The read-only DuckDB file for old drivers is written in an older storage format on purpose: BI
 # drivers in the field (JDBC, ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and
@@ -135,6 +136,7 @@ class _Published:
     columns: dict[tuple[str, str], list[tuple[str, str]]]
     files: dict[tuple[str, str], list[tuple[str, str | None]]]
     counts: dict[str, int]
+    data_path: str
 
 
 def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
@@ -165,7 +167,10 @@ def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
             )
             counts = {name: int(n) for name, n in con.execute(union).fetchall()}
         files = _files_at(con, [(s, t) for s, t, _ in tables], snapshot)
-    return _Published(snapshot, tables, views, columns, files, counts)
+        (data_path,) = con.execute(
+            f"select value from __ducklake_metadata_{LAKE}.ducklake_metadata where key = 'data_path'"
+        ).fetchone() or ("",)
+    return _Published(snapshot, tables, views, columns, files, counts, data_path)
 
 
 MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' comments
@@ -206,8 +211,12 @@ def comment_statements(
 
 def write_serving_file(serving_path: Path, published: _Published) -> int:
     """The read-only file: views over the snapshot's parquet files, the lake's views and comments,
-    and ``meta.publication``, written as one script in one transaction (per-statement round trips
-    were most of its time) and swapped in by one atomic rename. Returns the files it names."""
+    and ``meta.publication`` (with the data folder the views name), written as one script in one
+    transaction (per-statement round trips were most of its time) as a new file per publication,
+    ``<stem>.<snapshot>.<token><suffix>``, to which ``serving_path``, a symbolic link, is swapped by
+    one atomic rename. DuckDB keeps one database per process and resolved path, so a process that
+    holds a connection to the previous file still opens the new one on its next connect. Returns
+    the files it names."""
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
@@ -239,12 +248,21 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
             out.execute(";\n".join(script))
             out.execute(
                 "create table meta.publication as select $s::bigint as snapshot_id, now() as published_at, "
-                "$t::json as row_counts",
-                {"s": published.snapshot, "t": json.dumps(dict(sorted(published.counts.items())))},
+                "$t::json as row_counts, $d as data_path",
+                {
+                    "s": published.snapshot,
+                    "t": json.dumps(dict(sorted(published.counts.items()))),
+                    "d": published.data_path,
+                },
             )
             out.execute("commit")
         finally:
             out.close()
+        final = serving_path.with_name(
+            f"{serving_path.stem}.{published.snapshot}.{secrets.token_hex(4)}{serving_path.suffix}"
+        )
+        os.replace(tmp, final)
+        os.symlink(final.name, tmp)  # relative: the folder can move
         os.replace(tmp, serving_path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -254,7 +272,39 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    # the previous file stays for a reader that resolved the link just before the swap; an open
+    # connection keeps reading a removed file (POSIX)
+    pattern = re.compile(
+        rf"{re.escape(serving_path.stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(serving_path.suffix)}"
+    )
+    older = sorted(
+        (p for p in serving_path.parent.iterdir() if pattern.fullmatch(p.name) and p != final),
+        key=lambda p: p.stat().st_mtime_ns,
+    )
+    for old in older[:-1]:
+        old.unlink(missing_ok=True)
     return files
+
+
+def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
+    """Rewrite the serving file from the published snapshot when it is missing or names another
+    data folder than ``warehouse``'s (the warehouse was moved or copied); True if it did."""
+    # a shared catalog's data path is the same everywhere; a serving file without its lake is all there is
+    if warehouse.catalog is not None or (not warehouse.path.exists() and Path(serving_path).exists()):
+        return False
+    try:
+        with open_serving(serving_path) as con:
+            row = con.execute("select * from meta.publication").fetchone()
+            columns = [d[0] for d in con.description]
+        # a file of an earlier version lacks the column: the next publish writes it
+        if "data_path" not in columns or (row and row[columns.index("data_path")] == warehouse.data_location):
+            return False
+    except duckdb.Error:
+        if Path(serving_path).exists():
+            raise
+    with warehouse.writer(), warehouse.reader() as con:  # the lock: no publish races this one
+        write_serving_file(serving_path, _read_published(con))
+    return True
 
 
 def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:

@@ -1,0 +1,162 @@
+"""Trusting the lake's files: ``verify`` checks them against the catalog, ``drop_damaged`` takes the
+months of damaged ones out of the latest snapshot, ``backup`` copies the published snapshot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from pipelines.warehouse.concurrency import transaction
+from pipelines.warehouse.lake import (
+    LAKE,
+    Warehouse,
+    _published_ids,
+    _quote,
+    _used,
+    current_snapshot,
+    latest_published,
+    read_sql,
+)
+
+
+@dataclass(frozen=True)
+class DamagedFile:
+    table: str
+    month: str | None  # 'YYYY-MM'; None for an unpartitioned table
+    path: str
+    problem: str
+
+    def line(self) -> str:
+        return f"{self.table} {self.month or '(all months)'}: {self.path}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Verified:
+    published: int
+    latest: int
+    files: int
+    damaged: list[DamagedFile]
+
+
+def _files(con: duckdb.DuckDBPyConnection, data_path: str, snapshots: list[int]) -> list[tuple]:
+    """(kind, data_file_id, table, month, path, size, rows) of every file ``snapshots`` reference."""
+    rows: list[tuple] = con.execute(
+        read_sql("warehouse/files"), {"snapshots": snapshots, "data_path": data_path}
+    ).fetchall()
+    return rows
+
+
+def _problem(kind: str, path: str, size: int, rows: int, full: bool) -> str | None:
+    """What is wrong with one file, or None: it exists, has the size the catalog recorded, its
+    parquet footer reads and (a data file) counts the recorded rows; ``full`` reads every page too."""
+    try:
+        actual = os.stat(path).st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if actual != size:
+        return f"{actual} bytes where the catalog recorded {size}"
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PAR1":
+                return "not a parquet file (its first bytes are damaged)"
+        parquet = pq.ParquetFile(path)
+        if kind == "data" and parquet.metadata.num_rows != rows:
+            return f"{parquet.metadata.num_rows} rows where the catalog recorded {rows}"
+        for group in range(parquet.num_row_groups if full else 0):
+            parquet.read_row_group(group)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        return f"unreadable ({str(exc).splitlines()[0][:200]})"
+    return None
+
+
+def damaged_files(
+    con: duckdb.DuckDBPyConnection, warehouse: Warehouse, snapshots: list[int], full: bool = False
+) -> tuple[int, list[tuple[int, DamagedFile]]]:
+    """The number of files ``snapshots`` reference and the damaged ones (with their data file id)."""
+    files = _files(con, warehouse.data_location, snapshots)
+    damaged = [
+        (file_id, DamagedFile(table, month, path, problem))
+        for kind, file_id, table, month, path, size, rows in files
+        if (problem := _problem(kind, path, size, rows, full)) is not None
+    ]
+    return len(files), damaged
+
+
+def verify(warehouse: Warehouse, full: bool = False) -> Verified:
+    """Check every data and delete file the published and the latest snapshot reference: it exists,
+    has the size DuckLake recorded (DuckLake keeps no checksums), its parquet footer reads and a
+    data file holds the recorded number of rows. Reads footers only, so it stays fast on a big
+    warehouse: it finds lost, truncated, grown, replaced and footer-damaged files, not bytes changed
+    in place inside a data page with the size kept (``full`` reads every page and finds those too,
+    at the cost of a scan). Older snapshots (time travel) are not checked."""
+    if warehouse.data_is_remote:
+        raise RuntimeError(f"verify reads a local data folder; the data path is {warehouse.data_location}")
+    with warehouse.reader(latest=True) as con:
+        latest = current_snapshot(con)
+        published = (_published_ids(con) or [latest])[-1]
+        count, damaged = damaged_files(con, warehouse, sorted({published, latest}), full)
+    return Verified(published, latest, count, [d for _, d in damaged])
+
+
+def drop_damaged(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> list[DamagedFile]:
+    """Take every file of the (table, month)s holding a damaged file of the latest snapshot out of
+    it, in one commit, and return the damaged files (the writer ``con`` holds the lock)."""
+    latest = current_snapshot(con)
+    _, damaged = damaged_files(con, warehouse, [latest])
+    unpartitioned = sorted({d.table for _, d in damaged if d.month is None})
+    if unpartitioned:
+        raise RuntimeError(
+            f"{', '.join(unpartitioned)} is not partitioned by month and cannot be reloaded: restore the "
+            "warehouse from a backup (`markhouse backup`) or rebuild it with `markhouse backfill`"
+        )
+    months = {(d.table, d.month) for _, d in damaged}
+    files = sorted({f[1] for f in _files(con, warehouse.data_location, [latest]) if (f[2], f[3]) in months})
+    if files:
+        message = "removed damaged months: " + ", ".join(f"{t} {m}" for t, m in sorted(months))
+        with transaction(con):
+            for statement in read_sql("warehouse/drop_files").split(";\n\n"):
+                con.execute(statement, _used(statement, {"files": files, "message": message}))
+    return [d for _, d in damaged]
+
+
+def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
+    """Copy the catalog (SQLite's online backup: one consistent state, writers keep going) and the
+    files of every snapshot from the published one on into ``dest``; the copy forgets the older
+    snapshots. Returns the published snapshot and the number of files copied."""
+    if warehouse.catalog is not None or warehouse.data_is_remote:
+        raise RuntimeError(
+            "backup copies the embedded catalog and a local data folder (use the database's own backup)"
+        )
+    dest.mkdir(parents=True, exist_ok=False)
+    copy = Warehouse(dest / warehouse.path.name)
+    source = sqlite3.connect(f"file:{warehouse.path}?mode=ro", uri=True)
+    target = sqlite3.connect(copy.path)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    copied_catalog = Warehouse(copy.path, data_path=str(warehouse.data_path))  # files not copied yet
+    with copied_catalog.reader(latest=True) as con:
+        published = latest_published(con)
+        held = [s for (s,) in con.execute(f"select snapshot_id from {LAKE}.snapshots()").fetchall()]
+        files = _files(con, warehouse.data_location, [s for s in held if s >= published])
+    for *_, path, _, _ in files:
+        target_path = copy.data_path / os.path.relpath(path, warehouse.data_path)
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target_path)
+    older = [s for s in held if s < published]
+    with copy.writer() as con:
+        if older:
+            versions = ", ".join(map(str, older))
+            con.execute(f"call ducklake_expire_snapshots({_quote(LAKE)}, versions => [{versions}])")
+            con.execute(f"delete from meta.publication where snapshot_id in ({versions})")
+    return published, len(files)
