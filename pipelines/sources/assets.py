@@ -6,6 +6,7 @@ fails) does not fail the step: the asset records it (metadata ``failed_units``) 
 ``every_unit_loaded`` fails naming it, so the marts still build and publish what loaded; the marts
 step then fails the run, naming every failed unit (read from the run's events)."""
 
+import traceback
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -75,14 +76,7 @@ def _raw_asset(
                     )
                 )
                 failed = [
-                    _record(
-                        source,
-                        raw.table,
-                        f.label,
-                        [f.instrument_key] if f.instrument_key else [],
-                        f.months,
-                        f.error,
-                    )
+                    (f.label, [f.instrument_key] if f.instrument_key else [], f.months, f.error)
                     for f in loaded.failed
                 ]
             except Exception as exc:
@@ -90,26 +84,24 @@ def _raw_asset(
                     raise
                 # every unit failed (a key, the host, a symbol it does not serve): the vendor failed
                 what = f"{source.name} {raw.table} {months[0]:%Y-%m}..{months[-1]:%Y-%m} (every unit)"
-                loaded, failed = (
-                    Loaded(0, {"rows": 0}),
-                    [_record(source, raw.table, what, config.instruments, months, exc)],
-                )
+                loaded, failed = Loaded(0, {"rows": 0}), [(what, config.instruments, months, exc)]
         if loaded.must_have_rows and not failed:
             refuse_nothing_loaded(source.name, loaded.rows, loaded.keys, months)
-        if failed:
-            context.log.warning(f"{len(failed)} unit(s) failed, the rest loaded: {describe(failed)}")
+        for *_, error in failed:  # each stack in the run's log (``markhouse backfill --debug`` shows it)
+            context.log.warning(redact("".join(traceback.format_exception(error))))
+        records = [_record(source, raw.table, *f) for f in failed]
         return dg.MaterializeResult(
             metadata={
                 k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v
-                for k, v in {**loaded.metadata, FAILED_UNITS: failed}.items()
+                for k, v in {**loaded.metadata, FAILED_UNITS: records}.items()
             },
             check_results=[
                 dg.AssetCheckResult(
                     check_name=CHECK,
-                    passed=not failed,
+                    passed=not records,
                     severity=dg.AssetCheckSeverity.ERROR,
-                    description=f"failed: {describe(failed)}" if failed else None,
-                    metadata={FAILED_UNITS: dg.MetadataValue.json(failed)},
+                    description=f"failed: {describe(records)}" if records else None,
+                    metadata={FAILED_UNITS: dg.MetadataValue.json(records)},
                 )
             ],
         )
