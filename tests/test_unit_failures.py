@@ -226,7 +226,7 @@ def test_a_failed_unit_is_reported_while_the_others_load(emulator: Emulator, war
     emulator.faults.inject("html_200", match=KAIKO_BTC_FEB, times=-1)
     report = load_months(kaiko(emulator), warehouse, KAIKO, [FEB, MARCH], progress=lambda _: None)
     ((label, key, months, error),) = report.failed
-    assert (label, key, months) == ("kaiko bnce perpetual-future btcusdt 1h 2026-02", BTC, [FEB])
+    assert (label, key, months) == ("kaiko bnce perpetual-future btcusdt 1h 2026-02", [BTC], [FEB])
     assert "expected Kaiko's JSON envelope, got an HTML page" in str(error)
     assert month_counts(warehouse, "kaiko_derivative_price") == {
         (FUTURE, "2026-02"): 28 * 24,

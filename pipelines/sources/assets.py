@@ -7,8 +7,7 @@ fails) does not fail the step: the asset records it (metadata ``failed_units``) 
 step then fails the run, naming every failed unit (read from the run's events)."""
 
 import traceback
-from collections.abc import Iterable, Sequence
-from datetime import date
+from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
@@ -20,6 +19,7 @@ from pipelines.partitions import refuse_nothing_loaded
 from pipelines.progress import to_run_log
 from pipelines.redaction import redact
 from pipelines.reference import Reference
+from pipelines.sources.loader import Failed
 from pipelines.sources.source import VENDOR_TAG, Loaded, LoadRequest, RawAsset, Source
 from pipelines.universe import Universe
 
@@ -75,21 +75,18 @@ def _raw_asset(
                         Reference(source.instruments(section), source.vendor_names(section)),
                     )
                 )
-                failed = [
-                    (f.label, [f.instrument_key] if f.instrument_key else [], f.months, f.error)
-                    for f in loaded.failed
-                ]
+                failed = list(loaded.failed)
             except Exception as exc:
                 if not diagnose(exc).from_vendor:  # a request refused, the warehouse, a bug: the run stops
                     raise
                 # every unit failed (a key, the host, a symbol it does not serve): the vendor failed
                 what = f"{source.name} {raw.table} {months[0]:%Y-%m}..{months[-1]:%Y-%m} (every unit)"
-                loaded, failed = Loaded(0, {"rows": 0}), [(what, config.instruments, months, exc)]
+                loaded, failed = Loaded(0, {"rows": 0}), [Failed(what, config.instruments, months, exc)]
         if loaded.must_have_rows and not failed:
             refuse_nothing_loaded(source.name, loaded.rows, loaded.keys, months)
-        for *_, error in failed:  # each stack in the run's log (``markhouse backfill --debug`` shows it)
-            context.log.warning(redact("".join(traceback.format_exception(error))))
-        records = [_record(source, raw.table, *f) for f in failed]
+        for f in failed:  # each stack in the run's log (``markhouse backfill --debug`` shows it)
+            context.log.warning(redact("".join(traceback.format_exception(f.error))))
+        records = [_record(source, raw.table, f) for f in failed]
         return dg.MaterializeResult(
             metadata={
                 k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v
@@ -109,23 +106,16 @@ def _raw_asset(
     return raw_asset
 
 
-def _record(
-    source: Source,
-    table: str,
-    unit: str,
-    instruments: Sequence[str],
-    months: Sequence[date],
-    error: Exception,
-) -> dict[str, Any]:
+def _record(source: Source, table: str, failed: Failed) -> dict[str, Any]:
     """A failed unit as the run records it: what to retry (vendor, table, instruments, none = every
     one asked for; months) and its cause, one line, kind and hint as ``markhouse`` prints them."""
-    diagnosis = diagnose(error)
+    diagnosis = diagnose(failed.error)
     return {
         "vendor": source.name,
         "table": table,
-        "unit": unit,
-        "instruments": list(instruments),
-        "months": [f"{m:%Y-%m}" for m in months],
+        "unit": failed.label,
+        "instruments": list(failed.instruments),
+        "months": [f"{m:%Y-%m}" for m in failed.months],
         "code": int(diagnosis.code),
         "cause": redact(diagnosis.message),
         "hint": diagnosis.hint,

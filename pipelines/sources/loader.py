@@ -61,7 +61,7 @@ class Failed(NamedTuple):
     """A unit that failed while the others loaded: its months keep their rows."""
 
     label: str  # names the unit, as its Staged would
-    instrument_key: str | None  # None: a unit of several instruments (a coin's)
+    instruments: list[str]  # its Atlas keys; none: every one asked for (a coin's)
     months: list[date]
     error: Exception
 
@@ -101,8 +101,8 @@ class RawTable(Generic[U]):
     also_replace: Callable[[duckdb.DuckDBPyConnection, list[Staged[U]]], pa.Table] | None = None
     # the reference rows a batch writes, from its rows (else the caller's ``reference``)
     reference_of: Callable[[pa.Table], Reference] | None = None
-    # a unit's label and instrument key, for a unit that failed
-    names: Callable[[U], tuple[str, str | None]] = lambda unit: (str(unit), None)
+    # a unit's label and instrument keys (none: every one), for a unit that failed
+    names: Callable[[U], tuple[str, list[str]]] = lambda unit: (str(unit), [])
 
     @property
     def target(self) -> Target:

@@ -104,12 +104,8 @@ def load_months(
                 s.venue, s.instrument_key, s.interval, s.timestamp_type, months[0], last_day, metric
             )
         except Exception as exc:
-            what = f"{name} {s.venue} {s.instrument_key} {s.interval} {s.timestamp_type}"
-            failed.append(
-                Failed(
-                    f"{what} {months[0]:%Y-%m}..{months[-1]:%Y-%m} (listing)", s.instrument_key, months, exc
-                )
-            )
+            what = f"{name} {s.venue} {s.instrument_key} {s.interval} {s.timestamp_type} {months[0]:%Y-%m}.."
+            failed.append(Failed(f"{what}{months[-1]:%Y-%m} (listing)", [s.instrument_key], months, exc))
             continue
         found = [ref for ref in listed if ref.month_start in refs]
         for ref in found:
@@ -130,7 +126,7 @@ def load_months(
         name=name,
         logged=metric == PRICE_METRIC,
         workers=8,
-        names=lambda ref: (ref.label, ref.symbol),
+        names=lambda ref: (ref.label, [ref.symbol]),
     )
     with staging_folder(warehouse, raw) as staging:
         fetch = partial(_fetch, client, staging, progress)

@@ -36,9 +36,9 @@ class Series:
 Unit = tuple[Series, date]
 
 
-def names(unit: Unit) -> tuple[str, str]:
+def names(unit: Unit) -> tuple[str, list[str]]:
     series, month = unit
-    return f"kaiko {series.code} {series.interval} {month:%Y-%m}", series.instrument_key
+    return f"kaiko {series.code} {series.interval} {month:%Y-%m}", [series.instrument_key]
 
 
 RAW: RawTable[Unit] = RawTable(
