@@ -192,6 +192,41 @@ def test_a_failing_metric_and_instrument_leave_the_other_vendors_marts_published
     assert marts(serving) == marts(clean_serving)
 
 
+def test_a_vendor_that_fails_whole_leaves_the_others_published(tmp_path: Path) -> None:
+    """Every Kaiko request answers an HTML page: Kaiko is one failed unit, Aperiodic is published."""
+    universe = tmp_path / "universe.yaml"
+    universe.write_text(
+        "start_month: 2026-01\n"
+        f"aperiodic:\n  metrics: [derivative_price]\n  instruments:\n    - {{venue: binance-futures, symbol: {BTC}}}\n"
+        f"kaiko:\n  intervals: [1h]\n  instruments:\n    - {{venue: binance-futures, symbol: {BTC}}}\n"
+    )
+    with Emulator() as emu:
+        env = isolated_environment(
+            tmp_path / "run",
+            MARKHOUSE_UNIVERSE=str(universe),
+            PYTHONWARNINGS="ignore",
+            **{f"{v.upper()}_BASE_URL": emu.base_url(v) for v in ("aperiodic", "kaiko")},
+            **{f"{v.upper()}_API_KEY": emu.api_key for v in ("aperiodic", "kaiko")},
+        )
+        emu.faults.inject("html_200", match="/v2/data/", times=-1)
+        out = run_command("markhouse", "backfill", "--start", "2026-02", "--end", "2026-02", env=env)
+    assert out.returncode == 4, out.stderr[-3000:]
+    said = out.stderr.splitlines()[-3:]
+    assert (
+        said[0].startswith(
+            "markhouse: kaiko derivative_price 2026-02..2026-02 (every unit): kaiko: page 1: bnce btcusdt 1h "
+        )
+        and "expected Kaiko's JSON envelope, got an HTML page" in said[0]
+    )
+    assert said[1:] == [
+        "markhouse: 1 unit(s) failed; the marts of what loaded are published",
+        "markhouse: to load only what failed: markhouse backfill --start 2026-02 --end 2026-02 --vendor kaiko "
+        "--table derivative_price",
+    ]
+    prices = "select vendor, count(*) from marts.fct_price_interval where interval = '1h' group by all"
+    assert query(env["MARKHOUSE_WAREHOUSE"], prices) == [("aperiodic", 28 * 24)]
+
+
 def test_the_retry_names_exactly_the_failed_units() -> None:
     def unit(vendor: str, table: str, keys: list[str], months: list[str]) -> dict[str, object]:
         return {"vendor": vendor, "table": table, "instruments": keys, "months": months}
