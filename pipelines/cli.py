@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines import sources
-from pipelines.errors import ExitCode, RequestError, diagnose
-from pipelines.months import Month, parse_month, partition_key
+from pipelines.errors import Diagnosis, ExitCode, RequestError, diagnose
+from pipelines.months import Month, next_month, parse_month, partition_key
 from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
 
 if TYPE_CHECKING:
@@ -85,6 +85,13 @@ def _backfill(args: argparse.Namespace) -> int:
             ExitCode.USAGE,
         )
     plan = plan_backfill(universe, args.vendor, args.instrument or [])
+    if args.table:  # what a retry of failed units names
+        source = sources.get(args.vendor) if args.vendor else None
+        tables = [r.table for r in source.raw_assets(universe.section(source.name))] if source else []
+        if not set(args.table) <= set(tables):
+            raise RequestError(
+                f"--table takes a raw table of --vendor: {', '.join(tables) or 'none named'}", ExitCode.USAGE
+            )
     _writable(settings.warehouse_path, "MARKHOUSE_WAREHOUSE")
     _current_layout(settings)
     _writable(settings.serving_path, "MARKHOUSE_SERVING")
@@ -118,14 +125,7 @@ def _backfill(args: argparse.Namespace) -> int:
     if not result.success:
         if args.summary_json:
             write_run_summary(summary, args.summary_json)
-        if error is None:
-            print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
-            return ExitCode.PROBLEMS
-        diagnosis = diagnose(error)
-        print(diagnosis.line(), file=sys.stderr)
-        if args.debug:
-            print(error.to_string(), file=sys.stderr)
-        return diagnosis.code
+        return _failed(result, error, args.debug)
     _print_verdicts(result.get_asset_check_evaluations())
     from pipelines.resources import all_vendors_embedded
     from pipelines.summary import print_summary
@@ -161,6 +161,68 @@ def _first_error(result: Any) -> Any:
     return getattr(failure.event_specific_data, "error", None) if failure else None
 
 
+def _failed(result: Any, error: Any, debug: bool) -> int:
+    """A failed run in one line and its exit code; units that failed while the rest loaded (the
+    source assets recorded them) one line each, and the backfills that retry exactly them."""
+    from pipelines.sources.assets import run_outcome, unit_line
+
+    mats = (e.step_materialization_data.materialization for e in result.get_asset_materialization_events())
+    failed, _ = run_outcome(mats)
+    if failed and all(e.step_key == "marts" for e in result.get_step_failure_events()):
+        first = failed[0]
+        if not any(e.asset_key.path[0] == "marts" for e in result.get_asset_materialization_events()):
+            print(Diagnosis(ExitCode(first["code"]), first["cause"], first["hint"]).line(), file=sys.stderr)
+            return first["code"]  # nothing loaded: nothing published, as a run of one failure
+        for f in failed:
+            print(Diagnosis(ExitCode(f["code"]), unit_line(f), f["hint"]).line(), file=sys.stderr)
+        print(
+            f"markhouse: {len(failed)} unit(s) failed; the marts of what loaded are published",
+            file=sys.stderr,
+        )
+        for command in retry_commands(failed):
+            print(f"markhouse: to load only what failed: {command}", file=sys.stderr)
+        return first["code"]
+    if error is None:
+        print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
+        return ExitCode.PROBLEMS
+    diagnosis = diagnose(error)
+    print(diagnosis.line(), file=sys.stderr)
+    if debug:
+        print(error.to_string(), file=sys.stderr)
+    return diagnosis.code
+
+
+def retry_commands(failed: Sequence[dict[str, Any]]) -> list[str]:
+    """The backfills that load exactly the failed units: per vendor, the instruments that failed
+    in the same months (none named: every one), for each run of consecutive months, with the tables."""
+    per_table: dict[tuple[str, str], dict[str, set[str]]] = {}  # (vendor, table) -> key -> months
+    for f in failed:
+        for key in f["instruments"] or [""]:
+            per_table.setdefault((f["vendor"], f["table"]), {}).setdefault(key, set()).update(f["months"])
+    commands: dict[tuple[str, tuple[str, ...], Month, Month], list[str]] = {}
+    for (vendor, table), keys in per_table.items():
+        if "" in keys:  # every instrument: the ones named are in it
+            keys = {"": set().union(*keys.values())}
+        groups: dict[frozenset[str], list[str]] = {}
+        for key, months in keys.items():
+            groups.setdefault(frozenset(months), []).append(key)
+        for shared, group in groups.items():
+            runs: list[list[Month]] = []
+            for month in sorted(parse_month(m) for m in shared):
+                if runs and month == next_month(runs[-1][-1]):
+                    runs[-1].append(month)
+                else:
+                    runs.append([month])
+            for run in runs:
+                commands.setdefault((vendor, tuple(sorted(group)), run[0], run[-1]), []).append(table)
+    return [
+        f"markhouse backfill --start {start:%Y-%m} --end {end:%Y-%m} --vendor {vendor}"
+        + "".join(f" --table {t}" for t in sorted(tables))
+        + "".join(f" --instrument {k}" for k in keys if k)
+        for (vendor, keys, start, end), tables in commands.items()
+    ]
+
+
 def _run_backfill(
     instance: DagsterInstance,
     run_id: str,
@@ -182,11 +244,14 @@ def _run_backfill(
         return graph.get(key).tags.get(VENDOR_TAG)
 
     job = defs.resolve_job_def("refresh")
-    # the planned vendors' sources and the marts; the report is drawn after the result (cmd_backfill)
+    # the planned vendors' sources (of --table only, if given) and the marts; the report is drawn
+    # after the result (cmd_backfill)
+    tables = {f"{args.vendor}_{t}" for t in args.table or ()}
     selection = {
         key
         for key in job.asset_layer.selected_asset_keys
-        if (vendor_of(key) is None or vendor_of(key) in plan) and key != dg.AssetKey(["report"])
+        if (vendor_of(key) is None or (vendor_of(key) in plan and (not tables or key.path[-1] in tables)))
+        and key != dg.AssetKey(["report"])
     }
     level = "INFO" if args.debug else "CRITICAL"  # without --debug, markhouse prints its own lines
     run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
@@ -576,6 +641,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--vendor", choices=sources.names(), help="only this vendor (default: all in the universe)"
     )
     p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
+    p.add_argument(
+        "--table",
+        action="append",
+        help="with --vendor: only this raw table of it (e.g. funding, raw/aperiodic_funding; repeatable)",
+    )
     p.add_argument(
         "--report",
         action="store_true",

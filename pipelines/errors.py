@@ -75,6 +75,12 @@ class Diagnosis:
     message: str
     hint: str | None = None
 
+    @property
+    def from_vendor(self) -> bool:
+        """A vendor failed (an answer, the network, a symbol it does not serve), not the request or
+        the warehouse: what the other vendors loaded is still published."""
+        return self.code is ExitCode.VENDOR or self.hint == NOT_SERVED
+
     def line(self) -> str:
         hint = HINTS.get(self.code, "") if self.hint is None else self.hint
         vendor = next((v for v in sources.names() if self.message.lower().startswith(v)), None)

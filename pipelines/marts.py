@@ -14,6 +14,7 @@ from pipelines.models import mart_catalog, refresh_marts
 from pipelines.partitions import run_months
 from pipelines.progress import to_run_log
 from pipelines.resources import WarehouseResource
+from pipelines.sources.assets import FAILED_UNITS, describe, run_outcome
 from pipelines.warehouse.lake import loaded_months
 from pipelines.warehouse.serving import publish_serving
 
@@ -120,6 +121,15 @@ def build_mart_assets(upstream: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
     def marts(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
+        # what the run's sources failed to load, from its events (each step may be its own process)
+        records = context.instance.get_records_for_run(
+            context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+        failed, loaded = run_outcome(
+            m for r in records if (m := r.event_log_entry.asset_materialization) is not None
+        )
+        if failed and not loaded:
+            raise dg.Failure(f"nothing loaded, nothing published: {describe(failed)}")
         with warehouse.writer(context) as con:
             months = run_months(context.run.tags) or loaded_months(con)  # none named: all of them
             emit = to_run_log(context.log.info)
@@ -146,5 +156,10 @@ def build_mart_assets(upstream: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
                     publish_seconds=round(published.seconds, 3),
                 )
             yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
+        if failed:  # published what loaded; the run fails, naming what did not
+            raise dg.Failure(
+                f"{len(failed)} unit(s) failed to load (the marts of what loaded are published): {describe(failed)}",
+                metadata={FAILED_UNITS: dg.MetadataValue.json(failed)},
+            )
 
     return [marts]

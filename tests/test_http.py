@@ -115,35 +115,36 @@ def test_non_finite_numbers_reach_validation_whichever_json_parser_requests_uses
     assert math.isnan(page[0]["mark_price"]) and page[0]["open_interest"] == math.inf
 
 
-def test_a_failed_fetch_stops_the_other_running_fetches_at_their_next_request(tmp_path: Path) -> None:
-    """One fetch fails while another walks 200 pages: the walk stops at its next request (an
-    interrupted or failed run waits for its fetch threads), and the failure is what propagates."""
+def test_a_failed_write_stops_the_other_running_fetches_at_their_next_request(tmp_path: Path) -> None:
+    """A batch's write fails while a fetch walks 200 pages: the walk stops at its next request (an
+    interrupted or failed run waits for its fetch threads), and the failure is what propagates. (A
+    failed fetch no longer stops the others: issue 24.)"""
     served = 0
-    fifth = threading.Event()
+    failing = threading.Event()
 
     def count() -> None:
         nonlocal served
         served += 1
-        if served == 5:
-            fifth.set()
 
     with local_server(b"[]", on_request=count) as url:
         client = HttpClient("test")
 
         def walk() -> int:
             for page in range(200):
+                if page == 5:  # five pages in, it goes on once the write is failing
+                    failing.wait(30)
                 client.get_json(f"{url}/page/{page}")
             return 200
 
-        def fail() -> int:
-            fifth.wait(30)
-            raise ValueError("a malformed page")
+        def fail(con: object, batch: list[int]) -> None:
+            failing.set()
+            raise OSError("the warehouse refused the batch")
 
-        with pytest.raises(ValueError, match="a malformed page"):
+        with pytest.raises(OSError, match="the warehouse refused the batch"):
             fetch_and_write(
                 Warehouse(tmp_path / "wh.sqlite"),
-                {date(2026, 4, 1): [fail, walk]},  # the writer waits on the failing one first
-                lambda con, batch: None,
+                {date(2026, 4, 1): [lambda: 0], date(2026, 5, 1): [walk]},  # April is written first
+                fail,
                 workers=2,
                 months_per_transaction=1,
                 on_batch=lambda done, total: None,

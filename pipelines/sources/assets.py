@@ -1,17 +1,29 @@
 """A source's raw assets from its ``SOURCE``. No ``from __future__ import annotations``: Dagster
-reads the config annotation."""
+reads the config annotation.
 
+A unit that fails (an instrument-month, a file, a coin-month; or every unit, when the vendor itself
+fails) does not fail the step: the asset records it (metadata ``failed_units``) and its check
+``every_unit_loaded`` fails naming it, so the marts still build and publish what loaded; the marts
+step then fails the run, naming every failed unit (read from the run's events)."""
+
+import traceback
+from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from pipelines.errors import diagnose
 from pipelines.months import parse_month
 from pipelines.partitions import refuse_nothing_loaded
 from pipelines.progress import to_run_log
+from pipelines.redaction import redact
 from pipelines.reference import Reference
-from pipelines.sources.source import VENDOR_TAG, LoadRequest, RawAsset, Source
+from pipelines.sources.loader import Failed
+from pipelines.sources.source import VENDOR_TAG, Loaded, LoadRequest, RawAsset, Source
 from pipelines.universe import Universe
+
+FAILED_UNITS, CHECK = "failed_units", "every_unit_loaded"
 
 
 class SourceLoadConfig(dg.Config):
@@ -30,10 +42,11 @@ def build_source_assets(
 def _raw_asset(
     source: Source, section: Any, raw: RawAsset, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["raw", f"{source.name}_{raw.table}"])
+
     # every source asset: a raw table partitioned by month, a month range backfilled as one run
     @dg.asset(
-        name=f"{source.name}_{raw.table}",
-        key_prefix=["raw"],
+        key=key,
         group_name=source.name,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -41,32 +54,92 @@ def _raw_asset(
         description=raw.description,
         tags={VENDOR_TAG: source.name},
         required_resource_keys={source.name, "warehouse"},
+        check_specs=[dg.AssetCheckSpec(CHECK, asset=key, description="every unit of the run loaded")],
     )
     def raw_asset(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
         months = [parse_month(k) for k in context.partition_keys]
         warehouse = context.resources.warehouse.get()
         with context.resources.warehouse.writer(context):  # the step's hold, named for its run
-            loaded = source.load(
-                LoadRequest(
-                    section,
-                    raw.table,
-                    config.instruments,
-                    months,
-                    getattr(context.resources, source.name),
-                    warehouse,
-                    to_run_log(context.log.info),
-                    # what the universe says of its instruments; each batch writes it with its rows
-                    # (CayøLargo's come from its data instead: pipelines/reference.py)
-                    Reference(source.instruments(section), source.vendor_names(section)),
+            try:
+                loaded = source.load(
+                    LoadRequest(
+                        section,
+                        raw.table,
+                        config.instruments,
+                        months,
+                        getattr(context.resources, source.name),
+                        warehouse,
+                        to_run_log(context.log.info),
+                        # what the universe says of its instruments; each batch writes it with its rows
+                        # (CayøLargo's come from its data instead: pipelines/reference.py)
+                        Reference(source.instruments(section), source.vendor_names(section)),
+                    )
                 )
-            )
-        if loaded.must_have_rows:
+                failed = list(loaded.failed)
+            except Exception as exc:
+                if not diagnose(exc).from_vendor:  # a request refused, the warehouse, a bug: the run stops
+                    raise
+                # every unit failed (a key, the host, a symbol it does not serve): the vendor failed
+                what = f"{source.name} {raw.table} {months[0]:%Y-%m}..{months[-1]:%Y-%m} (every unit)"
+                loaded, failed = Loaded(0, {"rows": 0}), [Failed(what, config.instruments, months, exc)]
+        if loaded.must_have_rows and not failed:
             refuse_nothing_loaded(source.name, loaded.rows, loaded.keys, months)
+        for f in failed:  # each stack in the run's log (``markhouse backfill --debug`` shows it)
+            context.log.warning(redact("".join(traceback.format_exception(f.error))))
+        records = [_record(source, raw.table, f) for f in failed]
         return dg.MaterializeResult(
             metadata={
                 k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v
-                for k, v in loaded.metadata.items()
-            }
+                for k, v in {**loaded.metadata, FAILED_UNITS: records}.items()
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=CHECK,
+                    passed=not records,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=f"failed: {describe(records)}" if records else None,
+                    metadata={FAILED_UNITS: dg.MetadataValue.json(records)},
+                )
+            ],
         )
 
     return raw_asset
+
+
+def _record(source: Source, table: str, failed: Failed) -> dict[str, Any]:
+    """A failed unit as the run records it: what to retry (vendor, table, instruments, none = every
+    one asked for; months) and its cause, one line, kind and hint as ``markhouse`` prints them."""
+    diagnosis = diagnose(failed.error)
+    return {
+        "vendor": source.name,
+        "table": table,
+        "unit": failed.label,
+        "instruments": list(failed.instruments),
+        "months": [f"{m:%Y-%m}" for m in failed.months],
+        "code": int(diagnosis.code),
+        "cause": redact(diagnosis.message),
+        "hint": diagnosis.hint,
+    }
+
+
+def unit_line(failed: dict[str, Any]) -> str:
+    """``unit: cause``, the unit named once (a cause often starts with it)."""
+    return f"{failed['unit']}: {failed['cause'].removeprefix(failed['unit'] + ': ')}"
+
+
+def describe(failed: Iterable[dict[str, Any]]) -> str:
+    return "; ".join(map(unit_line, failed))
+
+
+def run_outcome(materializations: Iterable[dg.AssetMaterialization]) -> tuple[list[dict[str, Any]], int]:
+    """The failed units its source assets recorded, and the rows they loaded, from a run's
+    materializations (the marts step reads them from the instance, ``markhouse`` from its result;
+    a range run has one per asset and month, alike)."""
+    failed: list[dict[str, Any]] = []
+    rows, seen = 0, set()
+    for m in materializations:
+        if FAILED_UNITS in m.metadata and m.asset_key not in seen:
+            seen.add(m.asset_key)
+            failed += m.metadata[FAILED_UNITS].value  # type: ignore[arg-type]
+            rows += int(m.metadata["rows"].value)  # type: ignore[arg-type]
+    return failed, rows

@@ -3,8 +3,10 @@ and how one unit is fetched into ``Staged`` rows.
 
 Fetches run on a thread pool, all submitted up front; one writer commits batches of months, one
 transaction each (partitions, ``raw.load_log`` and reference rows at once: a partition holds its old
-rows or its new ones). The first failure cancels what has not started; committed batches stay. A
-unit served no rows writes nothing (an empty answer is no reason to delete).
+rows or its new ones). A unit that fails is left out and reported (``LoadReport.failed``) while the
+others load, unless every unit failed: then the first failure is raised, as an interrupt or a failed
+write is at once (what has not started is cancelled; committed batches stay). A unit served no rows
+writes nothing (an empty answer is no reason to delete).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,7 +29,7 @@ from typing import Any, Generic, NamedTuple, TypedDict, TypeVar, Unpack
 import duckdb
 import pyarrow as pa
 
-from pipelines.http import RequestsCancelled, cancellable
+from pipelines.http import cancellable
 from pipelines.progress import Ticker
 from pipelines.reference import NO_REFERENCE, Reference
 from pipelines.sources.source import LoadRequest, Source
@@ -53,6 +55,15 @@ class Partition(NamedTuple):
 
 
 LOG_KEYS = ("vendor", *Partition._fields[:5])
+
+
+class Failed(NamedTuple):
+    """A unit that failed while the others loaded: its months keep their rows."""
+
+    label: str  # names the unit, as its Staged would
+    instruments: list[str]  # its Atlas keys; none: every one asked for (a coin's)
+    months: list[date]
+    error: Exception
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,8 @@ class RawTable(Generic[U]):
     also_replace: Callable[[duckdb.DuckDBPyConnection, list[Staged[U]]], pa.Table] | None = None
     # the reference rows a batch writes, from its rows (else the caller's ``reference``)
     reference_of: Callable[[pa.Table], Reference] | None = None
+    # a unit's label and instrument keys (none: every one), for a unit that failed
+    names: Callable[[U], tuple[str, list[str]]] = lambda unit: (str(unit), [])
 
     @property
     def target(self) -> Target:
@@ -108,6 +121,7 @@ class LoadReport:
     bytes: int = 0
     duplicates: int = 0
     skipped: list[str] = field(default_factory=list)  # what wrote nothing: existing rows kept
+    failed: list[Failed] = field(default_factory=list)  # what failed while the rest loaded
 
 
 class Options(TypedDict, total=False):
@@ -161,19 +175,20 @@ def run(
     fetch: Callable[[U], Staged[U]],
     *,
     skipped: Sequence[str] = (),
+    failed: Sequence[Failed] = (),
     **options: Unpack[Options],
 ) -> LoadReport:
     """Replace the months of ``units`` with what ``fetch`` gets of each; ``skipped``: what the vendor
-    had nothing for."""
+    had nothing for; ``failed``: what failed before (a listing), counted with the units' failures."""
     progress = options.get("progress", log.info)
     before_commit, reference = options.get("before_commit"), options.get("reference", NO_REFERENCE)
     origin = options.get("origin")  # None: a direct call that names none (recorded null, not checked)
     started = time.perf_counter()
     name = raw.name or raw.source.name
-    report = LoadReport(sorted(units), skipped=list(skipped))
+    report = LoadReport(sorted(units), skipped=list(skipped), failed=list(failed))
     total = sum(len(u) for u in units.values())
     if not total:
-        return report
+        return _unless_every_unit_failed(report, succeeded=0)
     if raw.logged and origin:
         with warehouse.writer() as con:
             refuse_mixed_origin(con, raw.source, origin)
@@ -200,7 +215,7 @@ def run(
         rate = report.rows / max(time.perf_counter() - started, 1e-9)
         progress(f"{name}: {done}/{months} months written, {report.rows:,} rows{pages}, {rate:,.0f} rows/s")
 
-    fetch_and_write(
+    errors = fetch_and_write(
         warehouse,
         {m: [partial(fetch, u) for u in units[m]] for m in units},
         write,
@@ -211,8 +226,17 @@ def run(
         ticker=Ticker(name, raw.unit, total, progress),
         rows_of=lambda s: s.rows,
     )
+    report.failed += [Failed(*raw.names(units[m][i]), [m], e) for m, i, e in errors]
     report.seconds = time.perf_counter() - started
     progress(f"{name}: loaded {report.rows:,} rows from {total} {raw.unit} in {report.seconds:.2f}s")
+    return _unless_every_unit_failed(report, succeeded=total - len(errors))
+
+
+def _unless_every_unit_failed(report: LoadReport, succeeded: int) -> LoadReport:
+    """The report, or the first failure when nothing but failures came of the load: then the
+    vendor failed, not a unit (a key, the host), and the load fails as a whole."""
+    if report.failed and not succeeded and not report.skipped:
+        raise report.failed[0].error
     return report
 
 
@@ -302,9 +326,10 @@ def fetch_and_write(
     thread_name: str = "fetch",
     ticker: Ticker | None = None,
     rows_of: Callable[[T], int] = lambda _: 0,
-) -> None:
+) -> list[tuple[date, int, Exception]]:
     """Run every month's jobs, then ``write_batch`` the results of each ``months_per_transaction``
-    months; ``ticker`` also ticks while the writer waits."""
+    months; ``ticker`` also ticks while the writer waits. A job that fails is left out of its batch
+    and returned (month, its index, the error); an interrupt or a failed write stops everything."""
     months = sorted(jobs)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
     cancel = threading.Event()
@@ -316,11 +341,13 @@ def fetch_and_write(
     def counted(future: Future[T]) -> None:
         if future.cancelled():
             return
-        if future.exception() is not None:
-            cancel.set()  # the run fails with it: the other fetches stop at their next request
+        error = future.exception()
+        if error is not None and not isinstance(error, Exception):
+            cancel.set()  # an interrupt: the other fetches stop at their next request
         elif ticker is not None:
-            ticker.unit_done(rows_of(future.result()))
+            ticker.unit_done(0 if error else rows_of(future.result()))
 
+    failed: list[tuple[date, int, Exception]] = []
     try:
         futures = {m: [pool.submit(run_job, job) for job in jobs[m]] for m in months}
         for future in (f for pending in futures.values() for f in pending):
@@ -330,15 +357,19 @@ def fetch_and_write(
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
                 waiting = [f for m in batch for f in futures[m]]
-                while wait(waiting, timeout=every, return_when=FIRST_EXCEPTION)[1]:
-                    if any(f.done() and f.exception() for f in waiting):
-                        break
+                while wait(waiting, timeout=every)[1]:
                     if ticker is not None:
                         ticker.tick()
-                failure = _cause([f for pending in futures.values() for f in pending])
-                if failure is not None:
-                    raise failure
-                write_batch(con, [f.result() for f in waiting])
+                results = []
+                for month in batch:
+                    for index, future in enumerate(futures[month]):
+                        if (error := future.exception()) is None:
+                            results.append(future.result())
+                        elif not isinstance(error, Exception):
+                            raise error
+                        else:
+                            failed.append((month, index, error))
+                write_batch(con, results)
                 done += len(batch)
                 on_batch(done, len(months))
                 if ticker is not None:
@@ -348,11 +379,4 @@ def fetch_and_write(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _cause(futures: Sequence[Future[T]]) -> BaseException | None:
-    """The failure to report, not a fetch cancelled because of it."""
-    failures = [e for f in futures if f.done() and not f.cancelled() and (e := f.exception()) is not None]
-    return next(
-        (e for e in failures if not isinstance(e, RequestsCancelled)), failures[0] if failures else None
-    )
+    return failed

@@ -51,6 +51,7 @@ class Loaded:
     metadata: dict[str, Any]  # lists and dicts are shown as JSON
     keys: Sequence[str] = ()  # instrument keys asked for; with ``must_have_rows``, 0 rows fails the run
     must_have_rows: bool = True
+    failed: Sequence[Any] = ()  # the loader's ``Failed`` units: the rest loaded
 
     @classmethod
     def of(cls, report: Any, keys: Sequence[str] = (), must_have_rows: bool = True, **extra: Any) -> Loaded:
@@ -62,7 +63,7 @@ class Loaded:
             "rows_per_month": report.rows_per_month,
             **{k: v for k, v in extra.items() if isinstance(v, list | dict)},
         }
-        return cls(report.rows, metadata, keys, must_have_rows)
+        return cls(report.rows, metadata, keys, must_have_rows, report.failed)
 
 
 @dataclass(frozen=True)

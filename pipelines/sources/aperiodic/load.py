@@ -20,6 +20,7 @@ from pipelines.sources.aperiodic.schema import validate_file
 from pipelines.sources.aperiodic.source import SOURCE
 from pipelines.sources.aperiodic.universe import APERIODIC_METRICS, METRIC_VENUES, PRICE_METRIC, asks_for
 from pipelines.sources.loader import (
+    Failed,
     LoadReport,
     Options,
     Partition,
@@ -95,11 +96,17 @@ def load_months(
         return LoadReport(months)
     refs: dict[date, list[FileRef]] = {m: [] for m in months}
     skipped: list[str] = []
+    failed: list[Failed] = []  # a series whose listing failed: its months are its units
     for s in series:
         last_day = next_month(months[-1]) - timedelta(days=1)
-        listed = client.list_files(
-            s.venue, s.instrument_key, s.interval, s.timestamp_type, months[0], last_day, metric
-        )
+        try:
+            listed = client.list_files(
+                s.venue, s.instrument_key, s.interval, s.timestamp_type, months[0], last_day, metric
+            )
+        except Exception as exc:
+            what = f"{name} {s.venue} {s.instrument_key} {s.interval} {s.timestamp_type} {months[0]:%Y-%m}.."
+            failed.append(Failed(f"{what}{months[-1]:%Y-%m} (listing)", [s.instrument_key], months, exc))
+            continue
         found = [ref for ref in listed if ref.month_start in refs]
         for ref in found:
             refs[ref.month_start].append(ref)
@@ -112,11 +119,18 @@ def load_months(
     files = sum(len(v) for v in refs.values())
     progress(f"{name}: {files} files listed for {len(series)} series x {len(months)} months")
     raw: RawTable[FileRef] = RawTable(
-        SOURCE, metric, PARTITION_KEYS, "files", name=name, logged=metric == PRICE_METRIC, workers=8
+        SOURCE,
+        metric,
+        PARTITION_KEYS,
+        "files",
+        name=name,
+        logged=metric == PRICE_METRIC,
+        workers=8,
+        names=lambda ref: (ref.label, [ref.symbol]),
     )
     with staging_folder(warehouse, raw) as staging:
         fetch = partial(_fetch, client, staging, progress)
-        return run(raw, warehouse, refs, fetch, skipped=skipped, **options)
+        return run(raw, warehouse, refs, fetch, skipped=skipped, failed=failed, **options)
 
 
 def _fetch(client: AperiodicClient, staging: Path, progress: Progress, ref: FileRef) -> Staged[FileRef]:

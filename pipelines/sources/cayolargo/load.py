@@ -168,4 +168,8 @@ RAW: RawTable[Walk] = RawTable(
     "coin-months",
     also_replace=_coin_months,
     reference_of=_reference,
+    names=lambda w: (
+        w.label,
+        [from_deribit(w.instrument_id).instrument.instrument_key] if w.instrument_id else [],
+    ),
 )

@@ -34,8 +34,19 @@ class Series:
 
 
 Unit = tuple[Series, date]
+
+
+def names(unit: Unit) -> tuple[str, list[str]]:
+    series, month = unit
+    return f"kaiko {series.code} {series.interval} {month:%Y-%m}", [series.instrument_key]
+
+
 RAW: RawTable[Unit] = RawTable(
-    SOURCE, "derivative_price", ("venue", "instrument_key", "interval", "month"), "instrument-months"
+    SOURCE,
+    "derivative_price",
+    ("venue", "instrument_key", "interval", "month"),
+    "instrument-months",
+    names=names,
 )
 
 
@@ -86,7 +97,7 @@ def load_months(
 def fetch_month(client: KaikoClient, unit: Unit) -> Staged[Unit]:
     series, month = unit
     start, end = month_bounds(month)
-    label = f"kaiko {series.code} {series.interval} {month:%Y-%m}"
+    label = names(unit)[0]
     fetched = client.fetch(series.code, series.interval, start, end)
     rows, duplicates = validate_month(fetched.rows, label, start, end)
     n = rows.num_rows
