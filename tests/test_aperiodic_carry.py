@@ -76,7 +76,7 @@ def add_hours(
         )
     for month in months:
         con.execute(
-            "insert into raw.load_log values ('aperiodic', ?, ?, 'exchange', '1h', ?, 1, 1, now())",
+            "insert into raw.load_log (vendor, venue, instrument_key, timestamp_type, interval, month, rows, files, loaded_at) values ('aperiodic', ?, ?, 'exchange', '1h', ?, 1, 1, now())",
             [venue, key, month],
         )
 
@@ -360,6 +360,7 @@ def test_a_venue_the_metric_does_not_cover(tmp_path: Path, emulator: Emulator, w
     lines: list[str] = []
     resource = SimpleNamespace(
         client=lambda: AperiodicClient(emulator.base_url("aperiodic"), emulator.api_key, retry=FAST_RETRY),
+        endpoint=lambda: (emulator.base_url("aperiodic"), emulator.api_key, emulator),  # the embedded one
         workers=2,
     )
     request = LoadRequest(section, "funding", [], [date(2024, 1, 1)], resource, warehouse, lines.append)

@@ -85,7 +85,7 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
         )
         for key, interval in {(r[0], r[1]) for r in rows}:
             con.execute(
-                "insert into raw.load_log values ('kaiko', ?, ?, 'exchange', ?, '2024-01-01', 1, 1, now())",
+                "insert into raw.load_log (vendor, venue, instrument_key, timestamp_type, interval, month, rows, files, loaded_at) values ('kaiko', ?, ?, 'exchange', ?, '2024-01-01', 1, 1, now())",
                 [VENUE, key, interval],
             )
         for key, interval, ts, last, index, mark in rows:
@@ -191,7 +191,7 @@ def test_an_option_listed_mid_month_is_expected_from_its_first_observation(wareh
         prices = {"last_price": 0.05, "index_price": 95_000.0, "mark_price": 0.051}
         insert_rows(con, "raw.kaiko_derivative_price", [{"ts": ts, **prices} for ts in hours], **columns)
         con.execute(
-            "insert into raw.load_log values ('kaiko', 'okx-options', ?, 'exchange', '1h', ?, 111, 1, ?)",
+            "insert into raw.load_log (vendor, venue, instrument_key, timestamp_type, interval, month, rows, files, loaded_at) values ('kaiko', 'okx-options', ?, 'exchange', '1h', ?, 111, 1, ?)",
             [key, date(2025, 2, 1), columns["loaded_at"]],
         )
         refresh_marts(con, [date(2025, 2, 1)])

@@ -281,7 +281,7 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
         )
         for key in (BTC, fut):
             con.execute(
-                "insert into raw.load_log values ('aperiodic', 'binance-futures', ?, 'exchange', '1h', "
+                "insert into raw.load_log (vendor, venue, instrument_key, timestamp_type, interval, month, rows, files, loaded_at) values ('aperiodic', 'binance-futures', ?, 'exchange', '1h', "
                 "'2024-01-01', 1, 1, now())",
                 [key],
             )

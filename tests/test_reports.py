@@ -245,7 +245,7 @@ def future_coverage(warehouse):  # type: ignore[no-untyped-def]
                 [fut, expiry],
             )
             con.execute(
-                "insert into raw.load_log values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
+                "insert into raw.load_log (vendor, venue, instrument_key, timestamp_type, interval, month, rows, files, loaded_at) values ('cayolargo', 'deribit', ?, 'exchange', '10m', '2024-01-01', 1, 1, "
                 "'2024-02-01 00:00:00+00')",
                 [fut],
             )
