@@ -230,7 +230,11 @@ def run_command(box: Sandbox, readme_command: str, background: list[subprocess.P
         assert report["ok"] is True and report["as_of"] == "2026-05-17T08:00:00+00:00"
         assert {m["vendor"] for m in report["months"]} == {"aperiodic", "kaiko", "cayolargo"}
     elif command.endswith("markhouse status"):
-        assert out.stdout.splitlines()[0] == "coverage as of 2026-05-17 08:00 UTC"
+        # after the line saying the warehouse is the demo (every row from the embedded emulator)
+        assert out.stdout.splitlines()[:2] == [
+            "this warehouse is the demo: every row came from the embedded emulator (real data replayed, no vendor)",
+            "coverage as of 2026-05-17 08:00 UTC",
+        ]
         assert "status: OK" in out.stdout
     elif " report" in command:
         assert out.stdout.startswith("report (20") and ".html" in out.stdout and "charts: " in out.stdout
