@@ -81,7 +81,7 @@ def test_many_pages_and_the_load_log(emulator, kaiko, warehouse) -> None:  # typ
     }  # 30 x 1440
     assert report.pages == 44  # 43 pages of 1000 and one of 200
     with warehouse.writer() as con:
-        logged = con.execute("select * exclude (loaded_at) from raw.load_log").fetchall()
+        logged = con.execute("select * exclude (loaded_at, origin) from raw.load_log").fetchall()
         dup = con.execute(
             "select count(*) from (select ts from raw.kaiko_derivative_price group by ts having count(*) > 1)"
         ).fetchone()
