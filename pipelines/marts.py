@@ -28,6 +28,11 @@ MARTS = (
     "rpt_vendor_divergence",
     "rpt_mark_last_gap",
     "rpt_term_structure",
+    "fct_carry_constant_maturity",
+    "fct_futures_rolled",
+    "rpt_futures_rolls",
+    "fct_funding_realized",
+    "rpt_carry_trade",
     "dim_instrument",
     "map_vendor_instrument",
 )

@@ -18,7 +18,7 @@ import duckdb
 
 from pipelines.months import next_month
 from pipelines.progress import Ticker
-from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR
+from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days
 from pipelines.warehouse.concurrency import transaction
 from pipelines.warehouse.lake import LAKE, _quote, ensure_tables, schema_sql
 from pipelines.warehouse.serving import MARTS_DOCS, comment_statements, dependency_order, mart_docs
@@ -125,7 +125,8 @@ def _build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, f
     # the warehouse, or a plain DuckDB database (mart_catalog's empty in-memory one)
     row = con.execute("select current_database()").fetchone()
     in_lake = bool(row and row[0] == LAKE)
-    settings = {**DEFAULT_REPORT_SETTINGS, **(report_settings or {})}
+    roll = {"futures_roll_days_before_expiry": futures_roll_days()}
+    settings = {**DEFAULT_REPORT_SETTINGS, **roll, **(report_settings or {})}
     current = dict(con.execute("select name, value from ref.settings").fetchall())
     if current != settings:
         con.execute("delete from ref.settings")

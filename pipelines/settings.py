@@ -13,6 +13,9 @@ DEMO_UNIVERSE = Path(__file__).resolve().parent / "universe" / "demo.yaml"
 # Each default written once: the dataclass, the environment, the Dagster resource and the SQL views read these.
 MARK_LAST_GAP_BPS = 5.0
 """rpt_mark_last_gap threshold (~99th percentile of 2026 BTC/ETH hourly gaps)."""
+FUTURES_ROLL_DAYS = 8
+"""fct_futures_rolled: the front rolls at 00:00 UTC this many days before its expiry date (CME's
+equity-index roll date; ``MARKHOUSE_FUTURES_ROLL_DAYS`` overrides)."""
 DIVERGENCE_BPS = 25.0
 """Cross-vendor divergence that Dagster flags as a warning."""
 MAX_AGE_HOURS = 36.0
@@ -26,6 +29,10 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
 }
 """What a vendor's numbers may be, per field; outside is a defect of the file or page, refused
 (``MARKHOUSE_PLAUSIBLE_<FIELD>=min,max`` overrides one)."""
+
+
+def futures_roll_days() -> float:
+    return float(os.environ.get("MARKHOUSE_FUTURES_ROLL_DAYS", FUTURES_ROLL_DAYS))
 
 
 def plausible_range(field: str) -> tuple[float, float]:

@@ -360,8 +360,8 @@ def test_a_venue_the_metric_does_not_cover(tmp_path: Path, emulator: Emulator, w
     lines: list[str] = []
     resource = SimpleNamespace(
         client=lambda: AperiodicClient(emulator.base_url("aperiodic"), emulator.api_key, retry=FAST_RETRY),
+        endpoint=lambda: (emulator.base_url("aperiodic"), emulator.api_key, emulator),  # the embedded one
         workers=2,
-        endpoint=lambda: (emulator.base_url("aperiodic"), emulator.api_key, emulator),  # the origin: emulator
     )
     request = LoadRequest(section, "funding", [], [date(2024, 1, 1)], resource, warehouse, lines.append)
     assert load(request).rows == 0

@@ -186,7 +186,7 @@ def test_mart_assets_carry_their_description_and_column_schema_from_marts_yml() 
     docs = yaml.safe_load((REPO / "sql" / "marts" / "marts.yml").read_text())
     graph = defs.resolve_asset_graph()
     marts = [k for k in graph.get_all_asset_keys() if k.path[0] == "marts"]
-    assert len(marts) == len(docs) == 8
+    assert len(marts) == len(docs) == 13
     for key in marts:
         node = graph.get(key)
         doc = docs[key.path[-1]]

@@ -26,7 +26,15 @@ from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import open_serving, publish_serving
 from tests.test_cayolargo_models import JUN, MAR, PERP, add_instruments, at, insert
 
-CHARTS = ("term_structure", "carry", "mark_last_gap", "vendor_divergence", "coverage")
+CHARTS = (
+    "term_structure",
+    "carry",
+    "constant_maturity",
+    "carry_trade",
+    "mark_last_gap",
+    "vendor_divergence",
+    "coverage",
+)
 
 
 # Three snapshot days. Basis: mark vs index 50,000. Funding per 8 h. Last only where a gap is meant.
@@ -125,6 +133,34 @@ def test_term_structure_draws_the_latest_snapshot_and_seven_days_earlier(
     # the perpetual's point at 0: funding 0.0001 per 8 h = 0.0001 x 3 x 365 x 100 = 10.95 %
     perp = by_gid(chart, "perp|cayolargo|deribit|BTC|USD|BTC|" + at(20, 12).isoformat())
     assert perp.get_offsets().tolist() == [[0.0, pytest.approx(10.95)]]
+
+
+def test_constant_maturity_and_carry_trade_charts_by_hand(serving: Path) -> None:
+    drawn = march_charts(serving)
+    # 2026-03-20 12:00: March 6 d 20 h out at 0.2 %, June 97 d 20 h at 2 % (the only futures that day)
+    dte_mar, dte_jun = 6 + 20 / 24, 97 + 20 / 24
+    mar, jun = 0.2 * 365 / dte_mar, 2.0 * 365 / dte_jun  # 10.68, 7.46 % a year
+    thirty = by_gid(drawn["constant_maturity"], "cayolargo|deribit|BTC|BTC|30")
+    day = list(thirty.get_xdata()).index(at(20))
+    assert thirty.get_ydata()[day] == pytest.approx(mar + (jun - mar) * (30 - dte_mar) / (dte_jun - dte_mar))
+    # 7 days is bracketed only on the 20th (March 6.8 days out; 13.8 and 16.8 on the 13th and 10th)
+    seven = by_gid(drawn["constant_maturity"], "cayolargo|deribit|BTC|BTC|7")
+    assert list(seven.get_xdata()) == [at(20)]
+    assert list(seven.get_ydata()) == pytest.approx([mar + (jun - mar) * (7 - dte_mar) / (dte_jun - dte_mar)])
+    assert gids(drawn["constant_maturity"], "cayolargo|deribit|BTC|BTC|180") == set()  # beyond June: none
+    # cash and carry on March: its annualized basis; the perpetual's last funding that hour is
+    # 0.0003 per 8 h (12:10), 32.85 % a year, so long perpetual / short June pays 7.46 - 32.85
+    pair = "cash_and_carry: long index · deribit (cayolargo), short future-BTC-USD:BTC-20260327 · deribit (cayolargo)"
+    carry = by_gid(drawn["carry_trade"], f"BTC|{pair}")
+    assert carry.get_ydata()[list(carry.get_xdata()).index(at(20))] == pytest.approx(mar)
+    with open_serving(serving) as con:
+        row = con.execute(
+            "select annualized_return_pct, rank_in_hour from marts.rpt_carry_trade "
+            "where ts = ? and trade = 'perp_vs_future' and short_instrument_key = ?",
+            [at(20, 12), JUN],
+        ).fetchone()
+    assert row is not None and row[0] == pytest.approx(jun - 0.0003 * 3 * 365 * 100)
+    assert row[1] == 4  # after both cash and carry trades and the perpetual against March
 
 
 def test_carry_over_time_is_the_daily_mean_of_fct_carry(serving: Path) -> None:
@@ -260,6 +296,8 @@ def test_dagster_metadata_carries_each_chart_and_the_report(serving: Path, tmp_p
     assert marts == {
         "rpt_term_structure",
         "fct_carry",
+        "fct_carry_constant_maturity",
+        "rpt_carry_trade",
         "rpt_mark_last_gap",
         "rpt_vendor_divergence",
         "rpt_coverage",

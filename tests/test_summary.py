@@ -49,7 +49,39 @@ def hand_built_serving_copy(path: Path) -> None:
         "create table marts.rpt_mark_last_gap (vendor varchar, venue varchar, instrument_key varchar, "
         "interval varchar, ts timestamptz, gap_bps double, episode_intervals integer)"
     )
+    con.execute(
+        "create table marts.fct_carry_constant_maturity (vendor varchar, venue varchar, coin varchar, "
+        "settle varchar, ts timestamptz, annualized_basis_30d_pct double, near_expiry_30d timestamptz, "
+        "far_expiry_30d timestamptz)"
+    )
+    june, september = datetime(2026, 6, 26, 8, tzinfo=UTC), datetime(2026, 9, 25, 8, tzinfo=UTC)
+    for row in (
+        ("kaiko", "binance-futures", "BTC", "USDT", datetime(2026, 3, 2, 10, tzinfo=UTC), None, None, None),
+        ("cayolargo", "deribit", "BTC", "BTC", datetime(2026, 3, 2, 9, tzinfo=UTC), 7.5, june, september),
+        ("cayolargo", "deribit", "ETH", "ETH", datetime(2026, 2, 27, 12, tzinfo=UTC), 3.25, june, september),
+        ("cayolargo", "deribit", "ETH", "ETH", datetime(2026, 3, 2, 8, tzinfo=UTC), None, None, None),
+    ):
+        con.execute(
+            "insert into marts.fct_carry_constant_maturity values (?, ?, ?, ?, ?, ?, ?, ?)", list(row)
+        )
     con.close()
+
+
+def test_the_30_day_constant_maturity_basis_of_today_one_line_per_coin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "serving.duckdb"
+    hand_built_serving_copy(path)
+    print_summary(path)
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    coins = [line for line in lines if line.startswith(("BTC ", "ETH "))]
+    # BTC: the vendor whose two expiries bracket 30 days today wins over a later unbracketed row
+    assert coins[0].split()[:6] == ["BTC", "cayolargo", "deribit", "BTC", "2026-03-02", "09:00"]
+    assert coins[0].split()[6:10] == ["7.5", "2026-06-26", "..", "2026-09-25"]
+    # ETH: nothing brackets 30 days today; the last value that did is named
+    assert "none: no two expiries bracket 30 days" in coins[1]
+    assert coins[1].endswith("2026-02-27 12:00 deribit: 3.25")
+    assert len(coins) == 2
 
 
 def test_summary_and_its_divergence_example_keep_venues_apart(

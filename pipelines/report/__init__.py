@@ -10,6 +10,8 @@ from pathlib import Path
 from pipelines.report.charts import (
     Chart,
     carry_chart,
+    carry_trade_chart,
+    constant_maturity_chart,
     coverage_chart,
     figure_png,
     mark_last_gap_chart,
@@ -41,6 +43,8 @@ def build_charts(data: ReportData) -> list[Chart]:
     return [
         term_structure_chart(data.term_structure),
         carry_chart(data.carry, rng.carry_bucket),
+        constant_maturity_chart(data.constant_maturity, rng.carry_bucket),
+        carry_trade_chart(data.carry_trade, rng.carry_bucket),
         mark_last_gap_chart(
             data.mark_last_gap, data.mark_last_gap_threshold_bps, rng.interval, INTERVAL_SECONDS[rng.interval]
         ),

@@ -167,6 +167,101 @@ def carry_chart(data: Columns, bucket: str) -> Chart:
     )
 
 
+TENOR_STYLES = {7: ":", 30: "-", 60: "--", 90: "-.", 180: (0, (1, 4))}
+
+
+def _per_coin(data: Columns, height: float) -> tuple[Figure, list[tuple[Axes, list[int]]]]:
+    """One panel per coin (stacked), with the row numbers of that coin."""
+    coins = sorted(set(data["coin"]))
+    fig = Figure(figsize=(WIDTH_IN, height * max(len(coins), 1)), layout="constrained")
+    axes = fig.subplots(max(len(coins), 1), 1, squeeze=False)[:, 0]
+    return fig, [
+        (ax, [i for i, c in enumerate(data["coin"]) if c == coin])
+        for ax, coin in zip(axes, coins, strict=False)
+    ] or [(axes[0], [])]
+
+
+def _broken_at_gaps(xs: list[Any], ys: list[Any], step: timedelta) -> tuple[list[Any], list[Any]]:
+    """The points with a NaN where a bucket is missing (a tenor unbracketed for a while): no line across."""
+    out_x, out_y = [], []
+    for n, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if n and x - xs[n - 1] > step:
+            out_x.append(xs[n - 1] + step)
+            out_y.append(np.nan)
+        out_x.append(x)
+        out_y.append(y)
+    return out_x, out_y
+
+
+def constant_maturity_chart(data: Columns, bucket: str) -> Chart:
+    fig, panels = _per_coin(data, 3.4)
+    for ax, rows in panels:
+        if not rows:
+            _empty(
+                ax, "no tenor bracketed by two expiries in marts.fct_carry_constant_maturity for this range"
+            )
+            continue
+        curves = _groups(data, ("vendor", "venue", "settle"), rows)
+        for colour, (vendor, venue, settle), mine in _coloured(curves):
+            for (tenor,), points in _groups(data, ("tenor_days",), mine).items():
+                (line,) = ax.plot(
+                    *_broken_at_gaps(
+                        [data["bucket"][i] for i in points],
+                        [data["basis_pct"][i] for i in points],
+                        timedelta(hours=1) if bucket == "hour" else timedelta(days=1),
+                    ),
+                    color=colour,
+                    linestyle=TENOR_STYLES.get(tenor, "-"),
+                    linewidth=1.0,
+                    label=f"{tenor}d · {venue} ({vendor}, {settle}-settled)",
+                )
+                line.set_gid(f"{vendor}|{venue}|{data['coin'][points[0]]}|{settle}|{tenor}")
+        ax.set_title(data["coin"][rows[0]], fontsize=10)
+        _zero_line_grid(ax, "annualized basis, %")
+        _dates(ax)
+        _legend(ax)
+    return Chart(
+        "constant_maturity",
+        "Constant-maturity basis",
+        f"Annualized basis at constant 7/30/60/90/180-day maturities, interpolated linearly in days to expiry "
+        f"between the two expiries that bracket each tenor (none where none does), mean per {bucket}, "
+        "per coin, venue and vendor (marts.fct_carry_constant_maturity).",
+        fig,
+        "fct_carry_constant_maturity",
+    )
+
+
+def carry_trade_chart(data: Columns, bucket: str) -> Chart:
+    fig, panels = _per_coin(data, 4.6)
+    for ax, rows in panels:
+        if not rows:
+            _empty(ax, "no coin with a dated future in marts.rpt_carry_trade for this range")
+            continue
+        for colour, (pair,), mine in _coloured(_groups(data, ("pair",), rows)):
+            mean = data["mean_return_pct"][mine[0]]
+            (line,) = ax.plot(
+                [data["bucket"][i] for i in mine],
+                [data["return_pct"][i] for i in mine],
+                color=colour,
+                linewidth=1.0,
+                label=f"{pair} (mean {mean:.1f} %)",
+            )
+            line.set_gid(f"{data['coin'][mine[0]]}|{pair}")
+        ax.set_title(f"{data['coin'][rows[0]]}: the 5 trades that paid most on average", fontsize=10)
+        _zero_line_grid(ax, "annualized return, %")
+        _dates(ax)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7, frameon=False)
+    return Chart(
+        "carry_trade",
+        "Carry trade: the best pairs",
+        f"Annualized return of the classic carry trades (long perpetual / short dated future: basis - funding; "
+        f"long index / short dated future: basis) across venues and vendors, the 5 best per coin over the range, "
+        f"mean per {bucket} (marts.rpt_carry_trade).",
+        fig,
+        "rpt_carry_trade",
+    )
+
+
 def mark_last_gap_chart(
     data: Columns, threshold_bps: float | None, interval: str, interval_seconds: int
 ) -> Chart:

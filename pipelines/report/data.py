@@ -46,6 +46,8 @@ class ReportData:
     published_at: datetime | None
     term_structure: Columns  # rows of report/term_structure plus days_before
     carry: Columns
+    constant_maturity: Columns
+    carry_trade: Columns
     mark_last_gap: Columns
     mark_last_gap_threshold_bps: float | None
     vendor_divergence: Columns
@@ -132,6 +134,10 @@ def read_report_data(
             published_at=published[0] if published else None,
             term_structure=_term_structure(con, window),
             carry=_columns(con, read_sql("report/carry_over_time").format(bucket=rng.carry_bucket), window),
+            constant_maturity=_columns(
+                con, read_sql("report/constant_maturity").format(bucket=rng.carry_bucket), window
+            ),
+            carry_trade=_columns(con, read_sql("report/carry_trade").format(bucket=rng.carry_bucket), window),
             mark_last_gap=gap,
             # the view's own column: the threshold in force when it was read
             mark_last_gap_threshold_bps=float(gap["threshold_bps"][0]) if gap["threshold_bps"] else None,

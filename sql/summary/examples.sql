@@ -31,3 +31,27 @@ from marts.rpt_mark_last_gap
 group by all
 order by worst_gap_bps desc, vendor, venue, instrument_key, interval
 limit 5;
+
+-- What does a 30-day future pay today? Annualized basis at a constant 30-day maturity per coin (fct_carry_constant_maturity)
+with curves as (select * from marts.fct_carry_constant_maturity),
+
+today as (select coin, max(ts)::date as day from curves group by all),
+
+latest as (
+    select c.* from curves as c inner join today as t on c.coin = t.coin and c.ts >= t.day
+    qualify row_number() over (
+        partition by c.coin order by c.annualized_basis_30d_pct is null, c.ts desc, c.vendor, c.venue, c.settle
+    ) = 1
+),
+
+bracketed as (
+    select coin, ts, vendor, venue, annualized_basis_30d_pct from curves where annualized_basis_30d_pct is not null
+    qualify row_number() over (partition by coin order by ts desc, vendor, venue, settle) = 1
+)
+
+select l.coin, l.vendor, l.venue, l.settle, strftime(l.ts, '%Y-%m-%d %H:%M') as ts_utc,
+       coalesce(round(l.annualized_basis_30d_pct, 2)::varchar, 'none: no two expiries bracket 30 days') as basis_30d_apr_pct,
+       coalesce(strftime(l.near_expiry_30d, '%Y-%m-%d') || ' .. ' || strftime(l.far_expiry_30d, '%Y-%m-%d'), '-') as between_expiries,
+       strftime(b.ts, '%Y-%m-%d %H:%M') || ' ' || b.venue || ': ' || round(b.annualized_basis_30d_pct, 2) as last_bracketed
+from latest as l left join bracketed as b using (coin)
+order by l.coin;
