@@ -400,10 +400,14 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 reload.setdefault(vendor, set()).add(d.month)
     for vendor, months in sorted(reload.items()):
         start, end = parse_month(min(months)), parse_month(max(months))
-        namespace = {"instrument": None, "report": False, "summary_json": None, "wait": args.wait}
-        code = _backfill(
-            argparse.Namespace(start=start, end=end, vendor=vendor, debug=args.debug, **namespace)
-        )
+        # the command line's own defaults for every other option (a Namespace by hand missed new ones)
+        request = [
+            f"--start={start:%Y-%m}",
+            f"--end={end:%Y-%m}",
+            f"--vendor={vendor}",
+            f"--wait={args.wait}",
+        ]
+        code = _backfill(build_parser().parse_args([*["--debug"] * args.debug, "backfill", *request]))
         if code != ExitCode.OK:
             return code
     marts = sorted({parse_month(d.month) for d in damaged if d.table.startswith("marts.") and d.month})
