@@ -38,9 +38,10 @@ days as (
         instrument_key,
         ts::date as day,
         count(funding_rate) filter (where is_settlement) as settlements,
-        sum(funding_rate) filter (where is_settlement) as realized_funding_rate,
+        -- sums in DECIMAL: exact, so the figures do not depend on the order rows are scanned in
+        sum(funding_rate::decimal(38, 18)) filter (where is_settlement) as realized_funding_rate,
         sum(funding_interval_hours) filter (where is_settlement and funding_rate is not null) as funded_hours,
-        sum(predicted_funding_annualized_pct) as predicted_apr_sum,
+        sum(predicted_funding_annualized_pct::decimal(38, 12)) as predicted_apr_sum,
         count(predicted_funding_annualized_pct) as predicted_obs
     from carry
     group by all
@@ -53,8 +54,8 @@ windows as (
         sum(funded_hours) over last_7 as funded_hours_7d,
         sum(realized_funding_rate) over last_30 as rate_30d,
         sum(funded_hours) over last_30 as funded_hours_30d,
-        sum(predicted_apr_sum) over last_7 / nullif(sum(predicted_obs) over last_7, 0) as predicted_7d_apr_pct,
-        sum(predicted_apr_sum) over last_30 / nullif(sum(predicted_obs) over last_30, 0) as predicted_30d_apr_pct
+        (sum(predicted_apr_sum) over last_7)::double / nullif(sum(predicted_obs) over last_7, 0) as predicted_7d_apr_pct,
+        (sum(predicted_apr_sum) over last_30)::double / nullif(sum(predicted_obs) over last_30, 0) as predicted_30d_apr_pct
     from days
     window
         last_7 as (
@@ -75,13 +76,13 @@ final as (
         day,
         settlements::integer as settlements,
         coalesce(funded_hours, 0) as funded_hours,
-        realized_funding_rate,
-        realized_funding_rate * 8760 / nullif(funded_hours, 0) * 100 as realized_apr_pct,
+        realized_funding_rate::double as realized_funding_rate,
+        realized_funding_rate::double * 8760 / nullif(funded_hours, 0) * 100 as realized_apr_pct,
         coalesce(funded_hours_7d, 0) as funded_hours_7d,
-        rate_7d * 8760 / nullif(funded_hours_7d, 0) * 100 as realized_7d_apr_pct,
+        rate_7d::double * 8760 / nullif(funded_hours_7d, 0) * 100 as realized_7d_apr_pct,
         predicted_7d_apr_pct,
         coalesce(funded_hours_30d, 0) as funded_hours_30d,
-        rate_30d * 8760 / nullif(funded_hours_30d, 0) * 100 as realized_30d_apr_pct,
+        rate_30d::double * 8760 / nullif(funded_hours_30d, 0) * 100 as realized_30d_apr_pct,
         predicted_30d_apr_pct
     from windows
 )
