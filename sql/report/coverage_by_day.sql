@@ -30,6 +30,7 @@ months as (
     inner join first_seen as f using (vendor, venue, instrument_key, interval)
     left join marts.dim_instrument as d using (venue, instrument_key)
 ),
+
 windows as (
     select
         *,
