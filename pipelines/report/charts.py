@@ -21,6 +21,7 @@ from pipelines.report.data import Columns
 
 LAG_COLOURS = {0: "#08306b", 7: "#2171b5", 30: "#6baed6", 90: "#b0c4de"}
 MARKERS = ("o", "s", "^", "D", "v", "P")
+DASHES = ("-", (0, (4, 2)))  # every other line dashed: two series that coincide both stay in sight
 WIDTH_IN = 11.0
 FONT = 9  # legends and series names: the page shows each PNG at its own size, so 9 pt reads at 100 %
 Groups = dict[tuple[Any, ...], list[int]]
@@ -101,22 +102,13 @@ def _lines(
     gid: str,
     step: timedelta | None = None,
 ) -> None:
-    """One line per group, each its own colour, every other one dashed: two series that coincide
-    (two expiries of one vendor, two vendors of one venue) both stay in sight. ``label`` and ``gid``
-    are formatted with the group's key; with ``step``, no line across a missing bucket."""
+    """One line per group, each its own colour and every other one dashed (two expiries of one vendor
+    can coincide). ``label`` and ``gid`` are formatted with the group's key; with ``step``, no line
+    across a missing bucket."""
     for n, (colour, key, rows) in enumerate(_coloured(groups)):
         xs, ys = ([data[c][i] for i in rows] for c in xy)
         xs, ys = _broken_at_gaps(xs, ys, step) if step else (xs, ys)
-        dashes = ("-", (0, (4, 2)))[n % 2]
-        ax.plot(
-            xs,
-            ys,
-            color=colour,
-            linewidth=1.0,
-            linestyle=dashes,
-            label=label.format(*key),
-            gid=gid.format(*key),
-        )
+        ax.plot(xs, ys, color=colour, lw=1, ls=DASHES[n % 2], label=label.format(*key), gid=gid.format(*key))
 
 
 def _broken_at_gaps(xs: list[Any], ys: list[Any], step: timedelta) -> tuple[list[Any], list[Any]]:
