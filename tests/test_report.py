@@ -20,8 +20,9 @@ from pipelines.cli import main
 from pipelines.marts import MARTS, report_metadata
 from pipelines.models import build_views, refresh_marts
 from pipelines.report import Report, ReportInputError, build_charts, write_report
-from pipelines.report.charts import Chart
-from pipelines.report.data import read_report_data
+from pipelines.report.charts import FONT, Chart, carry_chart, mark_last_gap_chart, term_structure_chart
+from pipelines.report.data import Columns, read_report_data
+from pipelines.status import build_report
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import open_serving, publish_serving
 from tests.test_cayolargo_models import JUN, MAR, PERP, add_instruments, at, insert
@@ -148,6 +149,11 @@ def test_constant_maturity_and_carry_trade_charts_by_hand(serving: Path) -> None
     assert list(seven.get_xdata()) == [at(20)]
     assert list(seven.get_ydata()) == pytest.approx([mar + (jun - mar) * (7 - dte_mar) / (dte_jun - dte_mar)])
     assert gids(drawn["constant_maturity"], "cayolargo|deribit|BTC|BTC|180") == set()  # beyond June: none
+    # a panel per curve, its tenors told apart by colour and named in its legend
+    assert [ax.get_title() for ax in drawn["constant_maturity"].figure.axes] == [
+        "BTC · deribit (cayolargo, BTC-settled)"
+    ]
+    assert legend_texts(drawn["constant_maturity"]) == [["7 days", "30 days", "60 days", "90 days"]]
     # cash and carry on March: its annualized basis; the perpetual's last funding that hour is
     # 0.0003 per 8 h (12:10), 32.85 % a year, so long perpetual / short June pays 7.46 - 32.85
     pair = "cash_and_carry: long index · deribit (cayolargo), short future-BTC-USD:BTC-20260327 · deribit (cayolargo)"
@@ -227,6 +233,189 @@ def test_coverage_heat_map_counts_missing_intervals_per_day(serving: Path) -> No
         )
     assert whole.tolist() == [mart[MAR], mart[JUN], mart[PERP]]
     assert mart[PERP] == 31 * 144 - 4  # by hand: 4 snapshots in a 31-day month
+
+
+def columns(rows: list[dict[str, Any]]) -> Columns:
+    """Rows as a query's columns: what a chart is given."""
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def legend_texts(chart: Chart) -> list[list[str]]:
+    """Each legend's entries, the figure's after the axes' ones, each asserted readable at 100 %."""
+    legends = [ax.get_legend() for ax in chart.figure.axes if ax.get_legend()] + list(chart.figure.legends)
+    assert all(t.get_fontsize() >= FONT == 9 for legend in legends for t in legend.get_texts()), chart.name
+    return [[t.get_text() for t in legend.get_texts()] for legend in legends]
+
+
+def test_coverage_counts_the_running_day_up_to_the_clock(serving: Path) -> None:
+    """The issue's demo showed ~960 Kaiko minutes of the running day missing though they had not
+    ended yet; from a known clock the running day expects only the intervals ended by then."""
+    clock = at(20, 12, 5)  # ten-minute intervals ended by 12:05: 00:00 .. 11:50, 72 of them
+    data = read_report_data(serving, start=date(2026, 3, 1), end=date(2026, 3, 21), as_of=clock)
+    cov = data.coverage
+    days = {
+        (cov["instrument_key"][i], cov["day"][i].date()): (
+            cov["expected_rows"][i],
+            cov["loaded_rows"][i],
+            cov["missing_intervals"][i],
+        )
+        for i in range(len(cov["day"]))
+    }
+    # the perpetual's rows of the 20th (12:00 and 12:10) had not ended at 12:05: none counts yet
+    assert days[(PERP, date(2026, 3, 20))] == (72, 0, 72)
+    assert days[(JUN, date(2026, 3, 20))] == (72, 0, 72)
+    assert days[(PERP, date(2026, 3, 21))] == (0, 0, 0)  # after the clock: nothing expected
+    assert days[(PERP, date(2026, 3, 13))] == (144, 1, 143)  # a whole day before it
+    # the month's days add up to what `markhouse status` counts at that clock: 19 days x 144 + 72
+    # intervals, two of them loaded (the 10th and the 13th at 12:00)
+    status = {m.instrument_key: m for m in build_report(serving, as_of=clock, max_age_hours=36).months}
+    perp = [missing for (key, _), (_, _, missing) in days.items() if key == PERP]
+    assert sum(perp) == status[PERP].missing_intervals == 19 * 144 + 72 - 2
+    # the chart: the running day's cell is those 72, the day after is grey (nothing expected)
+    cells = by_gid(build_charts(data)[-1], "coverage").get_array()
+    assert cells[2, -2] == 72 and cells.mask[2, -1]
+
+
+def test_every_legend_is_readable_and_every_multi_series_axes_has_one(serving: Path) -> None:
+    for chart in march_charts(serving, interval="10m").values():
+        legend_texts(chart)  # 9 pt at least
+        for ax in chart.figure.axes:
+            drawn = {a.get_gid() for a in ax.get_children() if a.get_gid()}
+            if len(drawn) > 1:
+                keyed = ax.get_legend() or chart.figure.legends or chart.figure.axes[0].get_legend()
+                assert keyed, f"{chart.name}: {len(drawn)} series and no legend"
+        for ax in chart.figure.axes:  # series named on an axis (coverage, episodes) as readable
+            assert all(t.get_fontsize() >= FONT for t in ax.get_yticklabels()), chart.name
+
+
+def test_carry_is_a_funding_and_a_basis_panel_per_coin() -> None:
+    """Ten lines on one basis panel hid the Kaiko series: each coin gets its own two panels."""
+    series = [  # (coin, kind, vendor, venue, instrument)
+        ("BTC", "perpetual", "aperiodic", "binance-futures", "perpetual-BTC-USDT:USDT"),
+        ("BTC", "future", "cayolargo", "deribit", MAR),
+        ("BTC", "future", "kaiko", "binance-futures", "future-BTC-USDT:USDT-20260327"),
+        ("BTC", "future", "kaiko", "binance-futures", "future-BTC-USDT:USDT-20260626"),
+        ("ETH", "perpetual", "cayolargo", "deribit", "perpetual-ETH-USD:ETH"),
+        ("ETH", "future", "cayolargo", "deribit", "future-ETH-USD:ETH-20260327"),
+    ]
+    rows = [
+        {
+            "coin": c,
+            "vendor": v,
+            "venue": ve,
+            "instrument_key": k,
+            "kind": kind,
+            "bucket": at(d),
+            "carry_pct": 1.0,
+        }
+        for c, kind, v, ve, k in series
+        for d in (10, 11)
+    ]
+    chart = carry_chart(columns(rows), "day")
+    axes = chart.figure.axes
+    assert [ax.get_title() for ax in axes] == [
+        "BTC: perpetuals' funding (mean per day)",
+        "BTC: dated futures' basis (mean per day)",
+        "ETH: perpetuals' funding (mean per day)",
+        "ETH: dated futures' basis (mean per day)",
+    ]
+    drawn = [[line.get_gid() for line in ax.get_lines() if line.get_gid()] for ax in axes]
+    assert drawn == [
+        ["aperiodic|binance-futures|perpetual-BTC-USDT:USDT"],
+        [
+            f"cayolargo|deribit|{MAR}",
+            *(f"kaiko|binance-futures|future-BTC-USDT:USDT-20260{m}" for m in ("327", "626")),
+        ],
+        ["cayolargo|deribit|perpetual-ETH-USD:ETH"],
+        ["cayolargo|deribit|future-ETH-USD:ETH-20260327"],
+    ]
+    # each panel's own legend names its lines; the two Kaiko expiries (which coincide in the demo)
+    # differ in dash as well as colour
+    assert legend_texts(chart)[1] == [
+        f"{MAR} · deribit (cayolargo)",
+        "future-BTC-USDT:USDT-20260327 · binance-futures (kaiko)",
+        "future-BTC-USDT:USDT-20260626 · binance-futures (kaiko)",
+    ]
+    kaiko = [line for line in axes[1].get_lines() if "kaiko" in (line.get_gid() or "")]
+    assert kaiko[0].get_color() != kaiko[1].get_color()
+    assert kaiko[0].get_linestyle() != kaiko[1].get_linestyle()
+
+
+def test_mark_last_gap_series_have_a_key() -> None:
+    """Fifteen coloured series had no legend: the figure's legend names each as its episodes' row."""
+    keys = [
+        ("cayolargo", "deribit", PERP),
+        ("kaiko", "binance-futures", "perpetual-BTC-USDT:USDT"),
+        ("cayolargo", "deribit", MAR),
+    ]
+    rows = [
+        {
+            "vendor": v,
+            "venue": ve,
+            "instrument_key": k,
+            "timestamp_type": "exchange",
+            "ts": at(10, h),
+            "gap_bps": 6.0,
+            "threshold_bps": 5.0,
+            "episode_start": at(10, h),
+            "episode_end": at(10, h),
+            "episode_intervals": 1,
+        }
+        for h, (v, ve, k) in enumerate(keys)
+    ]
+    chart = mark_last_gap_chart(columns(rows), 5.0, "1h", 3600)
+    names = [f"{k} · {ve} ({v}, exchange)" for v, ve, k in keys]
+    assert legend_texts(chart) == [names]
+    assert [t.get_text() for t in chart.figure.axes[1].get_yticklabels()] == names
+    legend = chart.figure.legends[0]
+    dots = {c.get_gid(): c for c in chart.figure.axes[0].collections}
+    for (v, ve, k), handle in zip(keys, legend.legend_handles, strict=True):
+        assert handle is not None
+        assert tuple(handle.get_facecolor()[0]) == tuple(dots[f"{v}|{ve}|{k}|exchange"].get_facecolor()[0])
+
+
+def test_term_structure_legend_keys_curves_snapshots_and_funding(serving: Path) -> None:
+    """The legend was 6.5 pt, one entry per curve and snapshot, with no entry for the hollow funding
+    marker, and said nothing where a vendor (Kaiko) sends no funding."""
+    chart = march_charts(serving)["term_structure"]
+    assert legend_texts(chart) == [
+        [
+            "deribit (cayolargo, USD/BTC)\nlatest 2026-03-20 12:00",
+            "latest",
+            "7 days earlier",
+            "hollow, at 0: the perpetual's annualized funding",
+        ]
+    ]
+    point = {"coin": "BTC", "quote": "USDT", "settle": "USDT", "ts": at(20, 12), "days_before": 0}
+    rows = [
+        {
+            **point,
+            "vendor": "kaiko",
+            "venue": "binance-futures",
+            "kind": "perpetual",
+            "tenor_rank": 0,
+            "instrument_key": "perpetual-BTC-USDT:USDT",
+            "dte_days": None,
+            "annualized_basis_pct": None,
+            "funding_annualized_pct": None,
+        },
+        {
+            **point,
+            "vendor": "kaiko",
+            "venue": "binance-futures",
+            "kind": "future",
+            "tenor_rank": 1,
+            "instrument_key": "future-BTC-USDT:USDT-20260626",
+            "dte_days": 97.8,
+            "annualized_basis_pct": 3.0,
+            "funding_annualized_pct": None,
+        },
+    ]
+    kaiko = term_structure_chart(columns(rows))
+    assert legend_texts(kaiko) == [
+        ["binance-futures (kaiko, USDT/USDT)\nlatest 2026-03-20 12:00, no funding from kaiko", "latest"]
+    ]
+    assert gids(kaiko, "perp|") == set()
 
 
 def test_vendor_divergence_lines_are_the_marts_differences(warehouse: Warehouse, tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ PNG files beside it, read from the serving copy (so it never waits for or blocks
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pipelines.report.charts import (
     Chart,
@@ -49,22 +49,15 @@ def build_charts(data: ReportData) -> list[Chart]:
             data.mark_last_gap, data.mark_last_gap_threshold_bps, rng.interval, INTERVAL_SECONDS[rng.interval]
         ),
         vendor_divergence_chart(data.vendor_divergence, rng.interval),
-        coverage_chart(data.coverage, rng.days),
+        coverage_chart(data.coverage, rng.days, data.as_of),
     ]
 
 
-def write_report(
-    serving_path: Path,
-    output: Path | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    instruments: list[str] | None = None,
-    interval: str = "1h",
-) -> Report:
+def write_report(serving_path: Path, output: Path | None = None, **options: Any) -> Report:
     """The page and each chart's PNG beside it, replaced atomically: an open page never shows half
-    a file."""
+    a file. ``options``: read_report_data's (start, end, instruments, interval, as_of)."""
     html_path = Path(output) if output else default_report_path(serving_path)
-    data = read_report_data(serving_path, start, end, instruments, interval)
+    data = read_report_data(serving_path, **options)
     charts = build_charts(data)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     pngs = {chart.name: figure_png(chart.figure) for chart in charts}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -15,12 +15,15 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from pipelines.report.data import Columns
 
 LAG_COLOURS = {0: "#08306b", 7: "#2171b5", 30: "#6baed6", 90: "#b0c4de"}
 MARKERS = ("o", "s", "^", "D", "v", "P")
+DASHES = ("-", (0, (4, 2)))  # every other line dashed: two series that coincide both stay in sight
 WIDTH_IN = 11.0
+FONT = 9  # legends and series names: the page shows each PNG at its own size, so 9 pt reads at 100 %
 Groups = dict[tuple[Any, ...], list[int]]
 
 
@@ -68,14 +71,21 @@ def _dates(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 
 
-def _legend(ax: Axes) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+def _legend(ax: Axes, handles: list[Line2D] | None = None, **where: Any) -> None:
+    """Every labelled series (or ``handles``: a key to the styles), beside the axes unless ``where``."""
+    if handles or ax.get_legend_handles_labels()[0]:
+        where = where or {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}
+        ax.legend(handles=handles or ax.get_legend_handles_labels()[0], fontsize=FONT, frameon=False, **where)
+
+
+def _key(label: str, **style: Any) -> Line2D:
+    """A legend entry for a style (a colour, a marker) rather than for one drawn series."""
+    return Line2D([], [], label=label, **style)
 
 
 def _series_ticks(ax: Axes, series: Sequence[tuple[Any, ...]]) -> None:
     ax.set_yticks(range(len(series)))
-    ax.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=7)
+    ax.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=FONT)
 
 
 def _coloured(groups: Groups) -> list[tuple[Any, tuple[Any, ...], list[int]]]:
@@ -83,102 +93,22 @@ def _coloured(groups: Groups) -> list[tuple[Any, tuple[Any, ...], list[int]]]:
     return [(cmap(n % cmap.N), key, rows) for n, (key, rows) in enumerate(groups.items())]
 
 
-def term_structure_chart(data: Columns) -> Chart:
-    coins = sorted(set(data["coin"]))
-    fig = Figure(figsize=(WIDTH_IN, 4.2), layout="constrained")
-    axes = fig.subplots(1, max(len(coins), 1), squeeze=False)[0]
-    if not coins:
-        _empty(axes[0], "no dated futures in marts.rpt_term_structure for this range")
-    for ax, coin in zip(axes, coins, strict=False):
-        on_coin = [i for i, c in enumerate(data["coin"]) if c == coin]
-        curves = _groups(data, ("vendor", "venue", "quote", "settle"), on_coin)
-        for n, ((vendor, venue, quote, settle), rows) in enumerate(curves.items()):
-            marker, curve = MARKERS[n % len(MARKERS)], f"{vendor}|{venue}|{coin}|{quote}|{settle}"
-            for (ts, lag), points in _groups(data, ("ts", "days_before"), rows).items():
-                colour = LAG_COLOURS.get(lag, "#999999")
-                futures = sorted(
-                    (i for i in points if data["kind"][i] == "future"), key=lambda i: data["tenor_rank"][i]
-                )
-                when = "latest" if lag == 0 else f"{lag}d earlier"
-                (line,) = ax.plot(
-                    [data["dte_days"][i] for i in futures],
-                    [data["annualized_basis_pct"][i] for i in futures],
-                    marker=marker,
-                    color=colour,
-                    linestyle=("-", "--", ":", "-.")[n % 4],
-                    label=f"{venue} ({vendor}, {quote}/{settle}) {ts:%Y-%m-%d %H:%M} ({when})",
-                )
-                line.set_gid(f"curve|{curve}|{ts.isoformat()}")
-                funding = [
-                    data["funding_annualized_pct"][i] for i in points if data["kind"][i] == "perpetual"
-                ]
-                if funding := [f for f in funding if f is not None]:
-                    dots = ax.scatter(
-                        [0.0] * len(funding), funding, marker=marker, facecolors="none", edgecolors=colour
-                    )
-                    dots.set_gid(f"perp|{curve}|{ts.isoformat()}")
-        _zero_line_grid(ax, "annualized basis, %")
-        ax.set_title(coin)
-        ax.set_xlabel("days to expiry (hollow at 0: the perpetual's annualized funding)")
-        ax.legend(fontsize=6.5, loc="best")
-    return Chart(
-        "term_structure",
-        "Futures term structure",
-        "Annualized basis of each live dated future against its days to expiry, per coin and venue, "
-        "at the latest snapshot and 7, 30 and 90 days before it (marts.rpt_term_structure).",
-        fig,
-        "rpt_term_structure",
-    )
-
-
-def carry_chart(data: Columns, bucket: str) -> Chart:
-    fig = Figure(figsize=(WIDTH_IN, 6.0), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    series = _groups(data, ("kind", "vendor", "venue", "instrument_key"))
-    for ax, kind, ylabel in (
-        (top, "perpetual", "funding, annualized %"),
-        (bottom, "future", "basis, annualized %"),
-    ):
-        mine = {key: rows for key, rows in series.items() if key[0] == kind}
-        if not mine:
-            _empty(ax, f"no {kind} carry in marts.fct_carry for this range")
-            continue
-        for colour, (_, vendor, venue, key), rows in _coloured(mine):
-            (line,) = ax.plot(
-                [data["bucket"][i] for i in rows],
-                [data["carry_pct"][i] for i in rows],
-                color=colour,
-                linewidth=1.0,
-                label=f"{key} · {venue} ({vendor})",
-            )
-            line.set_gid(f"{vendor}|{venue}|{key}")
-        _zero_line_grid(ax, ylabel)
-        _dates(ax)
-        _legend(ax)
-    top.set_title(f"Perpetuals: funding (mean per {bucket})", fontsize=10)
-    bottom.set_title(f"Dated futures: basis (mean per {bucket})", fontsize=10)
-    return Chart(
-        "carry",
-        "Annualized funding and basis over time",
-        f"Perpetuals' annualized funding and dated futures' annualized basis per venue and instrument, "
-        f"mean per {bucket} (marts.fct_carry).",
-        fig,
-        "fct_carry",
-    )
-
-
-TENOR_STYLES = {7: ":", 30: "-", 60: "--", 90: "-.", 180: (0, (1, 4))}
-
-
-def _per_coin(data: Columns, height: float) -> tuple[Figure, list[tuple[Axes, list[int]]]]:
-    """One panel per coin (stacked), with the row numbers of that coin."""
-    coins = sorted(set(data["coin"]))
-    fig = Figure(figsize=(WIDTH_IN, height * max(len(coins), 1)), layout="constrained")
-    axes = fig.subplots(max(len(coins), 1), 1, squeeze=False)[:, 0]
-    return fig, [
-        (ax, [i for i, c in enumerate(data["coin"]) if c == coin])
-        for ax, coin in zip(axes, coins, strict=False)
-    ] or [(axes[0], [])]
+def _lines(
+    ax: Axes,
+    data: Columns,
+    groups: Groups,
+    xy: tuple[str, str],
+    label: str,
+    gid: str,
+    step: timedelta | None = None,
+) -> None:
+    """One line per group, each its own colour and every other one dashed (two expiries of one vendor
+    can coincide). ``label`` and ``gid`` are formatted with the group's key; with ``step``, no line
+    across a missing bucket."""
+    for n, (colour, key, rows) in enumerate(_coloured(groups)):
+        xs, ys = ([data[c][i] for i in rows] for c in xy)
+        xs, ys = _broken_at_gaps(xs, ys, step) if step else (xs, ys)
+        ax.plot(xs, ys, color=colour, lw=1, ls=DASHES[n % 2], label=label.format(*key), gid=gid.format(*key))
 
 
 def _broken_at_gaps(xs: list[Any], ys: list[Any], step: timedelta) -> tuple[list[Any], list[Any]]:
@@ -193,30 +123,115 @@ def _broken_at_gaps(xs: list[Any], ys: list[Any], step: timedelta) -> tuple[list
     return out_x, out_y
 
 
+def _panels(
+    data: Columns, keys: Sequence[str], height: float, per: int = 1
+) -> tuple[Figure, list[tuple[list[Axes], tuple[Any, ...], list[int]]]]:
+    """Small multiples: ``per`` stacked panels for each value of ``keys`` (a coin, a curve), on one
+    time axis, with that value and its rows."""
+    groups = _groups(data, keys) or {(): []}
+    fig = Figure(figsize=(WIDTH_IN, height * len(groups) * per), layout="constrained")
+    axes = list(fig.subplots(len(groups) * per, 1, squeeze=False, sharex=True)[:, 0])
+    return fig, [(axes[n * per : (n + 1) * per], key, rows) for n, (key, rows) in enumerate(groups.items())]
+
+
+def term_structure_chart(data: Columns) -> Chart:
+    coins = sorted(set(data["coin"]))
+    fig = Figure(figsize=(WIDTH_IN, 5.6), layout="constrained")
+    axes = fig.subplots(1, max(len(coins), 1), squeeze=False)[0]
+    if not coins:
+        _empty(axes[0], "no dated futures in marts.rpt_term_structure for this range")
+    for ax, coin in zip(axes, coins, strict=False):
+        on_coin = [i for i, c in enumerate(data["coin"]) if c == coin]
+        key: list[Line2D] = []  # the legend: a curve by its marker and line, a snapshot by its colour
+        curves = _groups(data, ("vendor", "venue", "quote", "settle"), on_coin)
+        for n, ((vendor, venue, quote, settle), rows) in enumerate(curves.items()):
+            curve = f"{vendor}|{venue}|{coin}|{quote}|{settle}"
+            style: dict[str, Any] = {"marker": MARKERS[n % 6], "linestyle": ("-", "--", ":", "-.")[n % 4]}
+            label = f"{venue} ({vendor}, {quote}/{settle})\nlatest {max(data['ts'][i] for i in rows):%Y-%m-%d %H:%M}"
+            for (ts, lag), points in _groups(data, ("ts", "days_before"), rows).items():
+                gid = f"{curve}|{ts.isoformat()}"
+                futures = sorted(
+                    (i for i in points if data["kind"][i] == "future"), key=lambda i: data["tenor_rank"][i]
+                )
+                xs, ys = ([data[c][i] for i in futures] for c in ("dte_days", "annualized_basis_pct"))
+                ax.plot(xs, ys, color=LAG_COLOURS[lag], gid=f"curve|{gid}", **style)
+                perp = [i for i in points if data["kind"][i] == "perpetual"]
+                if funding := [f for i in perp if (f := data["funding_annualized_pct"][i]) is not None]:
+                    ax.scatter(
+                        [0.0] * len(funding),
+                        funding,
+                        marker=style["marker"],
+                        facecolors="none",
+                        edgecolors=LAG_COLOURS[lag],
+                        gid=f"perp|{gid}",
+                    )
+            funded = any((c.get_gid() or "").startswith(f"perp|{curve}|") for c in ax.collections)
+            key.append(
+                _key(label + ("" if funded else f", no funding from {vendor}"), color="#444444", **style)
+            )
+        for lag in sorted({data["days_before"][i] for i in on_coin}):
+            key.append(_key(f"{lag} days earlier" if lag else "latest", color=LAG_COLOURS[lag], linewidth=3))
+        if ax.collections:  # the perpetuals' funding
+            key.append(
+                _key(
+                    "hollow, at 0: the perpetual's annualized funding",
+                    marker="o",
+                    linestyle="none",
+                    markerfacecolor="none",
+                    markeredgecolor="#444444",
+                )
+            )
+        _zero_line_grid(ax, "annualized basis, %")
+        ax.set_title(coin)
+        ax.set_xlabel("days to expiry")
+        _legend(ax, key, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    return Chart(
+        "term_structure",
+        "Futures term structure",
+        "Annualized basis of each live dated future against its days to expiry, per coin and venue, "
+        "at the latest snapshot and 7, 30 and 90 days before it (marts.rpt_term_structure).",
+        fig,
+        "rpt_term_structure",
+    )
+
+
+def carry_chart(data: Columns, bucket: str) -> Chart:
+    fig, panels = _panels(data, ("coin",), 2.4, per=2)
+    for axes, coin, rows in panels:
+        series = _groups(data, ("kind", "vendor", "venue", "instrument_key"), rows)
+        for ax, kind, what in zip(
+            axes, ("perpetual", "future"), ("perpetuals' funding", "dated futures' basis"), strict=True
+        ):
+            ax.set_title(f"{coin[0] + ': ' if coin else ''}{what} (mean per {bucket})", fontsize=10)
+            if not (mine := {key: on for key, on in series.items() if key[0] == kind}):
+                _empty(ax, f"no {kind} carry in marts.fct_carry for this range")
+                continue
+            _lines(ax, data, mine, ("bucket", "carry_pct"), "{3} · {2} ({1})", "{1}|{2}|{3}")
+            _zero_line_grid(ax, f"{what.split()[-1]}, annualized %")
+            _dates(ax)
+            _legend(ax)
+    return Chart(
+        "carry",
+        "Annualized funding and basis over time",
+        f"Perpetuals' annualized funding and dated futures' annualized basis per coin, venue and instrument, "
+        f"mean per {bucket} (marts.fct_carry).",
+        fig,
+        "fct_carry",
+    )
+
+
 def constant_maturity_chart(data: Columns, bucket: str) -> Chart:
-    fig, panels = _per_coin(data, 3.4)
-    for ax, rows in panels:
+    fig, panels = _panels(data, ("vendor", "venue", "coin", "settle"), 2.6)
+    for (ax,), curve, rows in panels:
         if not rows:
             _empty(
                 ax, "no tenor bracketed by two expiries in marts.fct_carry_constant_maturity for this range"
             )
             continue
-        curves = _groups(data, ("vendor", "venue", "settle"), rows)
-        for colour, (vendor, venue, settle), mine in _coloured(curves):
-            for (tenor,), points in _groups(data, ("tenor_days",), mine).items():
-                (line,) = ax.plot(
-                    *_broken_at_gaps(
-                        [data["bucket"][i] for i in points],
-                        [data["basis_pct"][i] for i in points],
-                        timedelta(hours=1) if bucket == "hour" else timedelta(days=1),
-                    ),
-                    color=colour,
-                    linestyle=TENOR_STYLES.get(tenor, "-"),
-                    linewidth=1.0,
-                    label=f"{tenor}d · {venue} ({vendor}, {settle}-settled)",
-                )
-                line.set_gid(f"{vendor}|{venue}|{data['coin'][points[0]]}|{settle}|{tenor}")
-        ax.set_title(data["coin"][rows[0]], fontsize=10)
+        vendor, venue, coin, settle = curve
+        tenors, step = _groups(data, ("tenor_days",), rows), timedelta(**{f"{bucket}s": 1})
+        _lines(ax, data, tenors, ("bucket", "basis_pct"), "{0} days", "|".join(curve) + "|{0}", step)
+        ax.set_title(f"{coin} · {venue} ({vendor}, {settle}-settled)", fontsize=10)
         _zero_line_grid(ax, "annualized basis, %")
         _dates(ax)
         _legend(ax)
@@ -232,25 +247,17 @@ def constant_maturity_chart(data: Columns, bucket: str) -> Chart:
 
 
 def carry_trade_chart(data: Columns, bucket: str) -> Chart:
-    fig, panels = _per_coin(data, 4.6)
-    for ax, rows in panels:
+    fig, panels = _panels(data, ("coin",), 4.6)
+    for (ax,), coin, rows in panels:
         if not rows:
             _empty(ax, "no coin with a dated future in marts.rpt_carry_trade for this range")
             continue
-        for colour, (pair,), mine in _coloured(_groups(data, ("pair",), rows)):
-            mean = data["mean_return_pct"][mine[0]]
-            (line,) = ax.plot(
-                [data["bucket"][i] for i in mine],
-                [data["return_pct"][i] for i in mine],
-                color=colour,
-                linewidth=1.0,
-                label=f"{pair} (mean {mean:.1f} %)",
-            )
-            line.set_gid(f"{data['coin'][mine[0]]}|{pair}")
-        ax.set_title(f"{data['coin'][rows[0]]}: the 5 trades that paid most on average", fontsize=10)
+        pairs = _groups(data, ("coin", "pair", "mean_return_pct"), rows)
+        _lines(ax, data, pairs, ("bucket", "return_pct"), "{1} (mean {2:.1f} %)", "{0}|{1}")
+        ax.set_title(f"{coin[0]}: the 5 trades that paid most on average", fontsize=10)
         _zero_line_grid(ax, "annualized return, %")
         _dates(ax)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7, frameon=False)
+        _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return Chart(
         "carry_trade",
         "Carry trade: the best pairs",
@@ -266,36 +273,31 @@ def mark_last_gap_chart(
     data: Columns, threshold_bps: float | None, interval: str, interval_seconds: int
 ) -> Chart:
     series = _groups(data, ("vendor", "venue", "instrument_key", "timestamp_type"))
-    fig = Figure(figsize=(WIDTH_IN, 3.2 + 0.28 * max(len(series), 1)), layout="constrained")
+    fig = Figure(figsize=(WIDTH_IN, 3.2 + 0.4 * max(len(series), 1)), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(len(series), 1) * 0.35 + 0.6])
     if not series:
         _empty(top, f"no {interval} interval over the threshold in marts.rpt_mark_last_gap for this range")
         bottom.set_visible(False)
     width = timedelta(seconds=interval_seconds)
     for n, (colour, (vendor, venue, key, ts_type), rows) in enumerate(_coloured(series)):
-        label = f"{key} · {venue} ({vendor}) {ts_type}"
-        dots = top.scatter(
-            [data["ts"][i] for i in rows], [data["gap_bps"][i] for i in rows], s=9, color=colour, label=label
-        )
-        dots.set_gid(f"{vendor}|{venue}|{key}|{ts_type}")
+        label, gid = f"{key} · {venue} ({vendor}, {ts_type})", f"{vendor}|{venue}|{key}|{ts_type}"
+        xs, ys = [data["ts"][i] for i in rows], [data["gap_bps"][i] for i in rows]
+        top.scatter(xs, ys, s=12, color=colour, label=label, gid=gid)  # labelled as its episodes' row
         episodes = sorted({(data["episode_start"][i], data["episode_end"][i]) for i in rows})
-        bars = bottom.broken_barh(
-            [(date2num(start), date2num(end + width) - date2num(start)) for start, end in episodes],
-            (n - 0.4, 0.8),
-            color=colour,
-        )
-        bars.set_gid(f"episodes|{vendor}|{venue}|{key}|{ts_type}")
+        spans = [(date2num(start), date2num(end + width) - date2num(start)) for start, end in episodes]
+        bottom.broken_barh(spans, (n - 0.4, 0.8), color=colour, gid=f"episodes|{gid}")
     if series:
         if threshold_bps is not None:
             for sign in (1, -1):
                 top.axhline(sign * threshold_bps, color="#c0392b", linestyle="--", linewidth=0.8)
         top.set_ylabel("(mark − last) / mark, bps")
-        top.set_title("each interval over the threshold, coloured as its series below", fontsize=9)
+        top.set_title("each interval over the threshold, coloured by series (key at the bottom)", fontsize=9)
         top.grid(alpha=0.3)
         _series_ticks(bottom, list(series))
         bottom.set_ylim(len(series) - 0.5, -0.5)
         bottom.set_title("episodes (runs of consecutive intervals over the threshold)", fontsize=9)
         _dates(bottom)
+        fig.legend(loc="outside lower center", ncols=2, fontsize=FONT, frameon=False, markerscale=1.5)
     shown = f"{threshold_bps:g} bps" if threshold_bps is not None else "the threshold"
     return Chart(
         "mark_last_gap",
@@ -315,15 +317,9 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
         if not pairs:
             _empty(ax, f"no two vendors cover the same {interval} interval in this range")
             continue
-        for colour, (a, b, venue, key), rows in _coloured(pairs):
-            (line,) = ax.plot(
-                [data["ts"][i] for i in rows],
-                [data[f"{price}_diff_bps"][i] for i in rows],
-                color=colour,
-                linewidth=0.9,
-                label=f"{a} − {b}: {key} · {venue}",
-            )
-            line.set_gid(f"{price}|{a}|{b}|{venue}|{key}")
+        _lines(
+            ax, data, pairs, ("ts", f"{price}_diff_bps"), "{0} − {1}: {3} · {2}", price + "|{0}|{1}|{2}|{3}"
+        )
         _zero_line_grid(ax, f"{price}, bps")
         _dates(ax)
     if pairs:
@@ -353,7 +349,7 @@ def coverage_matrix(data: Columns, days: Sequence[date]) -> tuple[list[tuple[Has
     return series, matrix
 
 
-def coverage_chart(data: Columns, days: Sequence[date]) -> Chart:
+def coverage_chart(data: Columns, days: Sequence[date], as_of: datetime) -> Chart:
     series, matrix = coverage_matrix(data, days)
     fig = Figure(figsize=(WIDTH_IN, 1.6 + 0.26 * max(len(series), 1)), layout="constrained")
     ax = fig.subplots()
@@ -369,17 +365,18 @@ def coverage_chart(data: Columns, days: Sequence[date]) -> Chart:
             cmap=cmap,
             norm=Normalize(vmin=0.5, vmax=max(worst, 1.0)),
             extent=(date2num(days[0]), date2num(days[-1] + timedelta(days=1)), len(series) - 0.5, -0.5),
+            gid="coverage",
         )
-        image.set_gid("coverage")
         _series_ticks(ax, series)
         _dates(ax)
         colourbar = fig.colorbar(image, ax=ax, extend="min", pad=0.01)
-        colourbar.set_label("missing intervals (green: none, grey: none expected)", fontsize=8)
+        colourbar.set_label("missing intervals (green: none, grey: none expected)", fontsize=FONT)
     return Chart(
         "coverage",
         "Coverage",
         "Missing intervals per instrument and day at the finest interval loaded: green where the day is "
-        "complete, grey where nothing is expected (marts.rpt_coverage, marts.fct_price_interval).",
+        f"complete, grey where nothing is expected; judged as of {as_of:%Y-%m-%d %H:%M} UTC as `markhouse "
+        "status` judges: the running day expects only the intervals ended by then (marts.rpt_coverage).",
         fig,
         "rpt_coverage",
     )

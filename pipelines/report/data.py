@@ -44,6 +44,7 @@ class ReportRange:
 class ReportData:
     range: ReportRange
     published_at: datetime | None
+    as_of: datetime  # coverage is judged up to it, as `markhouse status` judges (the running day's end)
     term_structure: Columns  # rows of report/term_structure plus days_before
     carry: Columns
     constant_maturity: Columns
@@ -114,7 +115,12 @@ def read_report_data(
     end: date | None = None,
     instruments: list[str] | None = None,
     interval: str = "1h",
+    as_of: datetime | None = None,
 ) -> ReportData:
+    """``as_of``: default the time `markhouse status` judges at (now, or the emulator's clock)."""
+    from pipelines.resources import judgement_time  # Dagster's import: only when a report is drawn
+
+    as_of = as_of or judgement_time()
     with open_serving(serving_path) as con:
         rng = resolve_range(con, start, end, instruments, interval)
         window = {
@@ -123,6 +129,8 @@ def read_report_data(
             "instruments": list(rng.instruments or []) or None,
         }
         at_interval = {**window, "interval": rng.interval}
+        as_of_sql = read_sql("status/coverage_as_of").format(intervals=INTERVALS_SQL)  # as status judges
+        coverage_sql = read_sql("report/coverage_by_day").format(intervals=INTERVALS_SQL, coverage=as_of_sql)
         gap = _columns(con, read_sql("report/mark_last_gap"), at_interval)
         published = con.execute(
             "select max(published_at) from meta.publication"
@@ -132,6 +140,7 @@ def read_report_data(
         return ReportData(
             range=rng,
             published_at=published[0] if published else None,
+            as_of=as_of,
             term_structure=_term_structure(con, window),
             carry=_columns(con, read_sql("report/carry_over_time").format(bucket=rng.carry_bucket), window),
             constant_maturity=_columns(
@@ -142,9 +151,7 @@ def read_report_data(
             # the view's own column: the threshold in force when it was read
             mark_last_gap_threshold_bps=float(gap["threshold_bps"][0]) if gap["threshold_bps"] else None,
             vendor_divergence=_columns(con, read_sql("report/vendor_divergence"), at_interval),
-            coverage=_columns(
-                con, read_sql("report/coverage_by_day").format(intervals=INTERVALS_SQL), window
-            ),
+            coverage=_columns(con, coverage_sql, {**window, "as_of": as_of}),
         )
 
 

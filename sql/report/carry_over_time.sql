@@ -1,15 +1,18 @@
--- report/carry_over_time: marts.fct_carry's annualized carry per series, averaged per {bucket}
+-- report/carry_over_time: marts.fct_carry's annualized carry per coin and series, averaged per {bucket}
 -- (day, or hour over short ranges): funding for perpetuals, annualized basis for dated futures.
 with
 
 carry as (
-    select * from marts.fct_carry
-    where ts >= $start and ts < $end
-      and ($instruments::varchar[] is null or list_contains($instruments::varchar[], instrument_key))
+    select c.*, i.base as coin
+    from marts.fct_carry as c
+    inner join marts.dim_instrument as i using (venue, instrument_key)
+    where c.ts >= $start and c.ts < $end
+      and ($instruments::varchar[] is null or list_contains($instruments::varchar[], c.instrument_key))
 ),
 
 final as (
     select
+        coin,
         vendor,
         venue,
         instrument_key,
@@ -22,4 +25,4 @@ final as (
 )
 
 select * from final
-order by kind desc, instrument_key asc, venue asc, vendor asc, bucket asc
+order by coin asc, kind desc, instrument_key asc, venue asc, vendor asc, bucket asc

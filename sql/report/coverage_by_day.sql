@@ -1,8 +1,10 @@
 -- report/coverage_by_day: one row per (vendor, venue, instrument_key, interval, day) in [$start, $end)
 -- of a month marts.rpt_coverage holds, at the finest interval loaded for the instrument (the native
--- one): the intervals the day should hold, those loaded, and those missing. The month's expected
--- window is rpt_coverage's own: it starts at the month (or at a dated contract's first
--- observation) and holds expected_rows intervals, so a month's days add up to its expected_rows.
+-- one): the intervals the day should hold, those loaded, and those missing. The months are
+-- `markhouse status`'s (status/coverage_as_of at $as_of, filled in below): rpt_coverage's, with the
+-- month holding $as_of cut at it, so the running day expects only the intervals ended by then. A month's
+-- expected window starts at the month (or at a dated contract's first observation) and holds
+-- expected_rows intervals, so a month's days add up to its expected_rows.
 with
 
 intervals as (
@@ -11,22 +13,21 @@ intervals as (
 
 coverage as (
     select c.*, i.seconds
-    from marts.rpt_coverage as c
+    from ({coverage}) as c
     inner join intervals as i using (interval)
     where $instruments::varchar[] is null or list_contains($instruments::varchar[], c.instrument_key)
 ),
 
-finest as (
-    select vendor, venue, instrument_key, min(seconds) as seconds from coverage group by all
+first_seen as (
+    select vendor, venue, instrument_key, interval, min(first_ts) as first_seen from marts.rpt_coverage group by all
 ),
 
 months as (
     select
         c.vendor, c.venue, c.instrument_key, c.interval, c.seconds, c.month::timestamptz as month_start,
-        c.expected_rows, d.kind,
-        min(c.first_ts) over (partition by c.vendor, c.venue, c.instrument_key, c.interval) as first_seen
+        c.expected_rows, d.kind, f.first_seen
     from coverage as c
-    inner join finest as f using (vendor, venue, instrument_key, seconds)
+    inner join first_seen as f using (vendor, venue, instrument_key, interval)
     left join marts.dim_instrument as d using (venue, instrument_key)
 ),
 
@@ -55,8 +56,10 @@ expected as (
 loaded as (
     select p.vendor, p.venue, p.instrument_key, p.interval, date_trunc('day', p.ts) as day, count(distinct p.ts) as loaded_rows
     from marts.fct_price_interval as p
-    semi join (select distinct vendor, venue, instrument_key, interval from months) as m
-        using (vendor, venue, instrument_key, interval)
+    -- inside the month's expected window only: nothing past $as_of's cut (or an expiry) counts as loaded
+    semi join windows as w
+        on p.vendor = w.vendor and p.venue = w.venue and p.instrument_key = w.instrument_key
+        and p.interval = w.interval and p.ts >= w.month_start and p.ts < w.expected_end
     where p.ts >= $start::timestamptz and p.ts < $end::timestamptz
     group by all
 ),
