@@ -29,32 +29,32 @@ futures as (
       and c.kind = 'future' and c.dte_days > 0 and c.annualized_basis_pct is not null
 ),
 
-tenors as (
-    select unnest([7, 30, 60, 90, 180]) as tenor_days
-),
-
-curves as (
-    select vendor, venue, coin, settle, ts, count(*) as live_futures
+points as (
+    select *, struct_pack(dte := dte_days, basis := annualized_basis_pct, expiry := expiry) as point
     from futures
-    group by all
 ),
 
+-- each curve and ts in one pass: at each tenor, the near and far contract as a whole (its days to
+-- expiry, basis and expiry together), so the pair used is always one contract's own values
 brackets as (
     select
-        f.vendor,
-        f.venue,
-        f.coin,
-        f.settle,
-        f.ts,
-        t.tenor_days,
-        max(f.dte_days) filter (where f.dte_days <= t.tenor_days) as near_dte,
-        arg_max(f.expiry, f.dte_days) filter (where f.dte_days <= t.tenor_days) as near_expiry,
-        arg_max(f.annualized_basis_pct, f.dte_days) filter (where f.dte_days <= t.tenor_days) as near_basis,
-        min(f.dte_days) filter (where f.dte_days >= t.tenor_days) as far_dte,
-        arg_min(f.expiry, f.dte_days) filter (where f.dte_days >= t.tenor_days) as far_expiry,
-        arg_min(f.annualized_basis_pct, f.dte_days) filter (where f.dte_days >= t.tenor_days) as far_basis
-    from futures as f
-    cross join tenors as t
+        vendor,
+        venue,
+        coin,
+        settle,
+        ts,
+        count(*) as live_futures,
+        arg_max(point, point['dte']) filter (where point['dte'] <= 7) as near_7d,
+        arg_min(point, point['dte']) filter (where point['dte'] >= 7) as far_7d,
+        arg_max(point, point['dte']) filter (where point['dte'] <= 30) as near_30d,
+        arg_min(point, point['dte']) filter (where point['dte'] >= 30) as far_30d,
+        arg_max(point, point['dte']) filter (where point['dte'] <= 60) as near_60d,
+        arg_min(point, point['dte']) filter (where point['dte'] >= 60) as far_60d,
+        arg_max(point, point['dte']) filter (where point['dte'] <= 90) as near_90d,
+        arg_min(point, point['dte']) filter (where point['dte'] >= 90) as far_90d,
+        arg_max(point, point['dte']) filter (where point['dte'] <= 180) as near_180d,
+        arg_min(point, point['dte']) filter (where point['dte'] >= 180) as far_180d
+    from points
     group by all
 ),
 
@@ -62,69 +62,62 @@ interpolated as (
     select
         *,
         case
-            when near_dte = far_dte then near_basis
-            else near_basis + (far_basis - near_basis) * (tenor_days - near_dte) / (far_dte - near_dte)
-        end as basis_pct,
-        near_dte is not null and far_dte is not null as bracketed
+            when near_7d['dte'] = far_7d['dte'] then near_7d['basis']
+            else near_7d['basis']
+                + (far_7d['basis'] - near_7d['basis']) * (7 - near_7d['dte']) / (far_7d['dte'] - near_7d['dte'])
+        end as annualized_basis_7d_pct,
+        case
+            when near_30d['dte'] = far_30d['dte'] then near_30d['basis']
+            else near_30d['basis']
+                + (far_30d['basis'] - near_30d['basis']) * (30 - near_30d['dte']) / (far_30d['dte'] - near_30d['dte'])
+        end as annualized_basis_30d_pct,
+        case
+            when near_60d['dte'] = far_60d['dte'] then near_60d['basis']
+            else near_60d['basis']
+                + (far_60d['basis'] - near_60d['basis']) * (60 - near_60d['dte']) / (far_60d['dte'] - near_60d['dte'])
+        end as annualized_basis_60d_pct,
+        case
+            when near_90d['dte'] = far_90d['dte'] then near_90d['basis']
+            else near_90d['basis']
+                + (far_90d['basis'] - near_90d['basis']) * (90 - near_90d['dte']) / (far_90d['dte'] - near_90d['dte'])
+        end as annualized_basis_90d_pct,
+        case
+            when near_180d['dte'] = far_180d['dte'] then near_180d['basis']
+            else near_180d['basis']
+                + (far_180d['basis'] - near_180d['basis']) * (180 - near_180d['dte']) / (far_180d['dte'] - near_180d['dte'])
+        end as annualized_basis_180d_pct
     from brackets
 ),
 
-pivoted as (
+final as (
     select
         vendor,
         venue,
         coin,
         settle,
         ts,
-        max(basis_pct) filter (where tenor_days = 7) as annualized_basis_7d_pct,
-        max(basis_pct) filter (where tenor_days = 30) as annualized_basis_30d_pct,
-        max(basis_pct) filter (where tenor_days = 60) as annualized_basis_60d_pct,
-        max(basis_pct) filter (where tenor_days = 90) as annualized_basis_90d_pct,
-        max(basis_pct) filter (where tenor_days = 180) as annualized_basis_180d_pct,
-        max(near_expiry) filter (where tenor_days = 7 and bracketed) as near_expiry_7d,
-        max(far_expiry) filter (where tenor_days = 7 and bracketed) as far_expiry_7d,
-        max(near_expiry) filter (where tenor_days = 30 and bracketed) as near_expiry_30d,
-        max(far_expiry) filter (where tenor_days = 30 and bracketed) as far_expiry_30d,
-        max(near_expiry) filter (where tenor_days = 60 and bracketed) as near_expiry_60d,
-        max(far_expiry) filter (where tenor_days = 60 and bracketed) as far_expiry_60d,
-        max(near_expiry) filter (where tenor_days = 90 and bracketed) as near_expiry_90d,
-        max(far_expiry) filter (where tenor_days = 90 and bracketed) as far_expiry_90d,
-        max(near_expiry) filter (where tenor_days = 180 and bracketed) as near_expiry_180d,
-        max(far_expiry) filter (where tenor_days = 180 and bracketed) as far_expiry_180d
+        live_futures,
+        annualized_basis_7d_pct,
+        annualized_basis_30d_pct,
+        annualized_basis_60d_pct,
+        annualized_basis_90d_pct,
+        annualized_basis_180d_pct,
+        annualized_basis_7d_pct * 7 / 365 as forward_premium_7d_pct,
+        annualized_basis_30d_pct * 30 / 365 as forward_premium_30d_pct,
+        annualized_basis_60d_pct * 60 / 365 as forward_premium_60d_pct,
+        annualized_basis_90d_pct * 90 / 365 as forward_premium_90d_pct,
+        annualized_basis_180d_pct * 180 / 365 as forward_premium_180d_pct,
+        case when far_7d['dte'] is not null then near_7d['expiry'] end as near_expiry_7d,
+        case when near_7d['dte'] is not null then far_7d['expiry'] end as far_expiry_7d,
+        case when far_30d['dte'] is not null then near_30d['expiry'] end as near_expiry_30d,
+        case when near_30d['dte'] is not null then far_30d['expiry'] end as far_expiry_30d,
+        case when far_60d['dte'] is not null then near_60d['expiry'] end as near_expiry_60d,
+        case when near_60d['dte'] is not null then far_60d['expiry'] end as far_expiry_60d,
+        case when far_90d['dte'] is not null then near_90d['expiry'] end as near_expiry_90d,
+        case when near_90d['dte'] is not null then far_90d['expiry'] end as far_expiry_90d,
+        case when far_180d['dte'] is not null then near_180d['expiry'] end as near_expiry_180d,
+        case when near_180d['dte'] is not null then far_180d['expiry'] end as far_expiry_180d
     from interpolated
-    group by all
-),
-
-final as (
-    select
-        p.vendor,
-        p.venue,
-        p.coin,
-        p.settle,
-        p.ts,
-        c.live_futures,
-        p.annualized_basis_7d_pct,
-        p.annualized_basis_30d_pct,
-        p.annualized_basis_60d_pct,
-        p.annualized_basis_90d_pct,
-        p.annualized_basis_180d_pct,
-        p.annualized_basis_7d_pct * 7 / 365 as forward_premium_7d_pct,
-        p.annualized_basis_30d_pct * 30 / 365 as forward_premium_30d_pct,
-        p.annualized_basis_60d_pct * 60 / 365 as forward_premium_60d_pct,
-        p.annualized_basis_90d_pct * 90 / 365 as forward_premium_90d_pct,
-        p.annualized_basis_180d_pct * 180 / 365 as forward_premium_180d_pct,
-        p.near_expiry_7d,
-        p.far_expiry_7d,
-        p.near_expiry_30d,
-        p.far_expiry_30d,
-        p.near_expiry_60d,
-        p.far_expiry_60d,
-        p.near_expiry_90d,
-        p.far_expiry_90d,
-        p.near_expiry_180d,
-        p.far_expiry_180d
-    from pivoted as p
-    inner join curves as c using (vendor, venue, coin, settle, ts)
 )
 
 select * from final
