@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.lake
 	$(BIN)/python -m bench.runpath
+	$(BIN)/python -m bench.marts_share
 
 # The UI and the daemon (schedules) on the instance home the markhouse command uses.
 dev: install
