@@ -23,35 +23,22 @@ def build_mart_checks(
 ) -> list[dg.AssetChecksDefinition]:
     """``as_of`` is the clock freshness is judged by (the emulator's own when it is the source)."""
 
-    coverage = dg.AssetKey(["marts", "rpt_coverage"])
+    described = {  # (mart, check): the line the UI shows
+        ("rpt_coverage", "series_up_to_date"): f"Every series' newest interval is at most {max_age_hours:g}"
+        " h old (by the emulator's clock when it serves; expired contracts excepted): the vendors' data, "
+        "where the freshness policy judges the runs.",
+        ("rpt_coverage", "no_missing_intervals"): "Every past month of every series is loaded, none "
+        f"missing more than {missing_tolerance} intervals (the running month: series_up_to_date).",
+        ("rpt_vendor_divergence", "vendors_agree"): "Vendors serving the same instrument and interval "
+        f"differ by at most {divergence_bps:g} bps in mark, index and last (a warning).",
+        ("fct_carry", "vendor_basis_agrees"): "Aperiodic's own basis metric equals mark - index within "
+        "0.01 bps of the index on every interval both carry.",
+    }
 
     @dg.multi_asset_check(
         specs=[
-            dg.AssetCheckSpec(
-                "series_up_to_date",
-                asset=coverage,
-                description=f"Every series' newest interval is at most {max_age_hours:g} h old (by the "
-                "emulator's clock when it serves; expired contracts excepted): the vendors' data, where "
-                "the freshness policy judges the runs.",
-            ),
-            dg.AssetCheckSpec(
-                "no_missing_intervals",
-                asset=coverage,
-                description="Every past month of every series is loaded, none missing more than "
-                f"{missing_tolerance} intervals (the running month is judged by series_up_to_date).",
-            ),
-            dg.AssetCheckSpec(
-                "vendors_agree",
-                asset=dg.AssetKey(["marts", "rpt_vendor_divergence"]),
-                description=f"Vendors serving the same instrument and interval differ by at most "
-                f"{divergence_bps:g} bps in mark, index and last (a warning: vendors differ a little).",
-            ),
-            dg.AssetCheckSpec(
-                "vendor_basis_agrees",
-                asset=dg.AssetKey(["marts", "fct_carry"]),
-                description="Aperiodic's own basis metric equals mark - index within 0.01 bps of the "
-                "index on every interval both carry.",
-            ),
+            dg.AssetCheckSpec(name, asset=dg.AssetKey(["marts", mart]), description=text)
+            for (mart, name), text in described.items()
         ],
         can_subset=True,
     )

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from pipelines.report import Report
 
 MARTS = tuple(m.name for m in mart_models())
-SHARED_LOG = "raw.load_log"
 
 
 THUMBNAIL_WIDTH = 760  # px: readable in the UI's markdown dialog, still small in the event log
@@ -98,7 +97,7 @@ def _deps(model: Model, models: Collection[str], sources: Collection[dg.AssetKey
     ``ref.intervals`` is constant and ``ref.settings`` this step's own; an edge from every source to
     each model reading them would bury the lineage."""
     keys = {dg.AssetKey(r.split(".")) for r in model.reads if r in models}
-    keys |= {k for k in sources if ".".join(k.path) in model.reads or SHARED_LOG in model.reads}
+    keys |= {k for k in sources if ".".join(k.path) in model.reads or "raw.load_log" in model.reads}
     return sorted(keys)
 
 

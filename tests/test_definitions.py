@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -318,3 +323,29 @@ def test_dg_sees_the_project(tmp_path: Path) -> None:
     assert "daily_current_month" in out.stdout and "marts/rpt_coverage" in out.stdout
     # the home's dagster.yaml turns telemetry off: no banner
     assert "Telemetry" not in out.stderr and "telemetry" not in out.stdout
+
+
+def test_make_dev_serves_without_a_warning(tmp_path: Path) -> None:
+    """``make dev`` logs no WARNING: with a ``dagster.yaml`` in the checkout's root, ``dg dev`` (run
+    there) said it "will not be used", though the instance home held a link to it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in env_for(tmp_path).items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    path = tmp_path / "dev.log"
+    with path.open("w") as log:  # Dagster logs to stdout, warnings may go to stderr
+        proc = subprocess.Popen(
+            ["make", "dev", f"DEV_PORT={port}"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 180
+            while "Serving dagster-webserver" not in path.read_text() and proc.poll() is None:
+                assert time.monotonic() < deadline, path.read_text()[-2000:]
+                time.sleep(1)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # make, dg dev, the webserver, the daemon, code servers
+            proc.wait(timeout=30)
+    logged = path.read_text()
+    assert "Serving dagster-webserver" in logged and "Launching Dagster services" in logged, logged[-2000:]
+    assert "WARNING" not in logged and "will not be used" not in logged, logged
