@@ -75,7 +75,7 @@ def backfill_env(work: Path, first: date, emu: Emulator) -> dict[str, str]:
         "  instruments:\n" + "".join(f"    - {{venue: {EXCHANGE}, symbol: '{s}'}}\n" for s in SYMBOLS)
     )
     (work / "dagster_home").mkdir()
-    (work / "dagster_home" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    (work / "dagster_home" / "dagster.yaml").write_text((REPO / ".dagster_home" / "dagster.yaml").read_text())
     return {
         "APERIODIC_BASE_URL": emu.base_url("aperiodic"),
         "APERIODIC_API_KEY": emu.api_key,

@@ -52,7 +52,7 @@ def side_env(env: dict[str, str], work: Path, tree: Path | None) -> dict[str, st
     first on the path."""
     home = work / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy((tree or REPO) / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy((tree or REPO) / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     out = {**env, "DAGSTER_HOME": str(home), "MARKHOUSE_SERVING": str(work / "serving.duckdb")}
     if tree is not None:
         out["PYTHONPATH"] = str(tree)

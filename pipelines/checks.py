@@ -1,5 +1,6 @@
 """Asset checks on the published marts: ``markhouse status``'s judgement inside Dagster. Errors do not
-block (what loaded stays published); divergence is a warning (vendors differ a little). No ``from
+block (what loaded stays published); divergence is a warning (vendors differ a little). Whether the
+runs keep the assets updated is Dagster's own freshness policy (``definitions.py``). No ``from
 __future__ import annotations``: Dagster reads the resource annotations."""
 
 from collections.abc import Callable, Iterator
@@ -22,12 +23,22 @@ def build_mart_checks(
 ) -> list[dg.AssetChecksDefinition]:
     """``as_of`` is the clock freshness is judged by (the emulator's own when it is the source)."""
 
+    described = {  # (mart, check): the line the UI shows
+        ("rpt_coverage", "series_up_to_date"): f"Every series' newest interval is at most {max_age_hours:g}"
+        " h old (by the emulator's clock when it serves; expired contracts excepted): the vendors' data, "
+        "where the freshness policy judges the runs.",
+        ("rpt_coverage", "no_missing_intervals"): "Every past month of every series is loaded, none "
+        f"missing more than {missing_tolerance} intervals (the running month: series_up_to_date).",
+        ("rpt_vendor_divergence", "vendors_agree"): "Vendors serving the same instrument and interval "
+        f"differ by at most {divergence_bps:g} bps in mark, index and last (a warning).",
+        ("fct_carry", "vendor_basis_agrees"): "Aperiodic's own basis metric equals mark - index within "
+        "0.01 bps of the index on every interval both carry.",
+    }
+
     @dg.multi_asset_check(
         specs=[
-            dg.AssetCheckSpec("freshness", asset=dg.AssetKey(["marts", "rpt_coverage"])),
-            dg.AssetCheckSpec("no_missing_intervals", asset=dg.AssetKey(["marts", "rpt_coverage"])),
-            dg.AssetCheckSpec("vendors_agree", asset=dg.AssetKey(["marts", "rpt_vendor_divergence"])),
-            dg.AssetCheckSpec("vendor_basis_agrees", asset=dg.AssetKey(["marts", "fct_carry"])),
+            dg.AssetCheckSpec(name, asset=dg.AssetKey(["marts", mart]), description=text)
+            for (mart, name), text in described.items()
         ],
         can_subset=True,
     )
@@ -40,7 +51,7 @@ def build_mart_checks(
             serving, as_of=judged_at, max_age_hours=max_age_hours, missing_tolerance=missing_tolerance
         )
         kinds = {
-            ("rpt_coverage", "freshness"): {ProblemKind.STALE},
+            ("rpt_coverage", "series_up_to_date"): {ProblemKind.STALE},
             ("rpt_coverage", "no_missing_intervals"): {
                 ProblemKind.MISSING_MONTHS,
                 ProblemKind.MISSING_INTERVALS,

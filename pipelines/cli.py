@@ -1,7 +1,7 @@
 """The ``markhouse`` command: the daily work without opening the Dagster UI.
 
 ``backfill`` launches the same Dagster job as the UI, as one run for the whole month range, on the
-instance in ``$DAGSTER_HOME`` (default ``.dagster_home/``, whose ``dagster.yaml`` links to the repo's), the
+instance in ``$DAGSTER_HOME`` (default ``.dagster_home/``, its ``dagster.yaml`` in git), the
 same home ``make dev`` starts the UI on, so the run shows up there.
 """
 

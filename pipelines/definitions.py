@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -26,7 +26,15 @@ universe = load_universe(settings.universe_path)
 partitions = monthly_partitions(universe.start_month)
 
 source_assets = [a for source in sources() for a in build_source_assets(source, universe, partitions)]
-mart_assets = build_mart_assets([a.key for a in source_assets])
+# Dagster's own freshness on what vendors deliver and what people read: the daemon marks an asset
+# stale (UI, alerts) once its last materialization is older than the bound
+fresh = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=settings.max_age_hours))
+assets = dg.map_asset_specs(
+    lambda spec: (
+        spec.replace_attributes(freshness_policy=fresh) if spec.key.path[0] in ("raw", "marts") else spec
+    ),
+    [*source_assets, *build_mart_assets([a.key for a in source_assets])],
+)
 
 refresh_job = dg.define_asset_job(
     "refresh",
@@ -48,7 +56,7 @@ def daily_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 mart_checks = build_mart_checks(settings.max_age_hours, settings.divergence_bps, judgement_time)
 
 defs = dg.Definitions(
-    assets=[*source_assets, *mart_assets, build_report_asset(), warehouse_files],
+    assets=[*assets, build_report_asset(), warehouse_files],
     asset_checks=mart_checks,
     jobs=[refresh_job, maintenance_job],
     schedules=[daily_current_month, nightly_maintenance],

@@ -1,19 +1,22 @@
-"""Dagster assets for the BI-facing marts, rebuilt from ``sql/`` for the months a run touched and
-published; and the report drawn from them, as its own asset (it never holds up the marts)."""
+"""Dagster assets for the SQL models (staging and intermediate views, the BI-facing marts), rebuilt
+from ``sql/`` for the months a run touched and published; and the report drawn from the marts, as
+its own asset (it never holds up the marts)."""
 
 import base64
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from itertools import takewhile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from pipelines.models import mart_catalog, refresh_marts
+from pipelines.models import MartColumn, Model, all_models, mart_catalog, mart_models, refresh_marts
 from pipelines.partitions import run_months
 from pipelines.progress import to_run_log
 from pipelines.resources import WarehouseResource
+from pipelines.settings import SQL_DIR
 from pipelines.sources.assets import FAILED_UNITS, describe, run_outcome
 from pipelines.warehouse.lake import loaded_months
 from pipelines.warehouse.serving import publish_serving
@@ -21,21 +24,7 @@ from pipelines.warehouse.serving import publish_serving
 if TYPE_CHECKING:
     from pipelines.report import Report
 
-MARTS = (
-    "fct_price_interval",
-    "fct_carry",
-    "rpt_coverage",
-    "rpt_vendor_divergence",
-    "rpt_mark_last_gap",
-    "rpt_term_structure",
-    "fct_carry_constant_maturity",
-    "fct_futures_rolled",
-    "rpt_futures_rolls",
-    "fct_funding_realized",
-    "rpt_carry_trade",
-    "dim_instrument",
-    "map_vendor_instrument",
-)
+MARTS = tuple(m.name for m in mart_models())
 
 
 THUMBNAIL_WIDTH = 760  # px: readable in the UI's markdown dialog, still small in the event log
@@ -77,7 +66,12 @@ def build_report_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key=["report"],
         group_name="report",
-        deps=[dg.AssetKey(["marts", name]) for name in MARTS],
+        deps=sorted(
+            dg.AssetKey(r.split("."))
+            for p in (SQL_DIR / "report").glob("*.sql")
+            for r in Model(p.stem, "report", p.read_text()).reads
+            if r.startswith("marts.")
+        ),
         kinds={"html", "png"},
         backfill_policy=dg.BackfillPolicy.single_run(),  # a month range of the refresh job is one run
         description="The marts as charts: one self-contained HTML page and a PNG per chart, beside the "
@@ -95,32 +89,54 @@ def build_report_asset() -> dg.AssetsDefinition:
     return report
 
 
-def build_mart_assets(upstream: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    """The marts as one step, not partitioned: whole-history tables refreshed for the run's months
-    (``run_months``), recorded once per run (Dagster stores each materialization, ~10 ms apiece)."""
+def _deps(model: Model, models: Collection[str], sources: Collection[dg.AssetKey]) -> list[dg.AssetKey]:
+    """The assets ``model`` reads (its SQL's ``from``/``join``; a key is its relation): a model's
+    asset, a raw table's source asset, and for the shared ``raw.load_log`` every source asset (which
+    of a vendor's tables log is its loader's business), which also keeps the step after every load.
+    ``ref.*`` is no asset: every source asset writes the universe's rows there with each batch,
+    ``ref.intervals`` is constant and ``ref.settings`` this step's own; an edge from every source to
+    each model reading them would bury the lineage."""
+    keys = {dg.AssetKey(r.split(".")) for r in model.reads if r in models}
+    keys |= {k for k in sources if ".".join(k.path) in model.reads or "raw.load_log" in model.reads}
+    return sorted(keys)
+
+
+def _spec(
+    model: Model, deps: list[dg.AssetKey], catalog: dict[str, tuple[str, list[MartColumn]]]
+) -> dg.AssetSpec:
+    """A model's asset, grouped by its layer: a mart with its description and columns (marts.yml), a
+    view with its SQL file's opening comment."""
+    metadata: dict[str, Any] = {"dagster/table_name": model.relation}
+    if model.schema == "marts":
+        description, columns = catalog[model.name]
+        metadata["dagster/column_schema"] = dg.TableSchema(
+            columns=[dg.TableColumn(c.name, c.type.lower(), description=c.description) for c in columns]
+        )
+    else:
+        header = takewhile(lambda line: line.startswith("--"), model.template.splitlines())
+        description = " ".join(line[2:].strip() for line in header).removeprefix(f"{model.name}:").strip()
+    return dg.AssetSpec(
+        [model.schema, model.name],
+        deps=deps,
+        group_name=model.schema,
+        kinds={"duckdb", "sql"},
+        description=description,
+        metadata=metadata,
+    )
+
+
+def build_mart_assets(sources: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
+    """Every SQL model an asset (``staging/*``, ``intermediate/*``, ``marts/*``) with what it reads
+    as its upstream, all in one step, not partitioned: ``refresh_marts`` rebuilds them in one
+    connection for the run's months (``run_months``), recorded once per run (Dagster stores each
+    materialization, ~10 ms apiece: one per model)."""
     catalog = mart_catalog()
+    models = all_models()
+    relations = {m.relation for m in models}
 
     @dg.multi_asset(
         name="marts",
-        group_name="marts",
-        specs=[
-            dg.AssetSpec(
-                ["marts", name],
-                deps=upstream,
-                kinds={"duckdb", "sql"},
-                description=catalog[name][0],
-                metadata={
-                    "dagster/column_schema": dg.TableSchema(
-                        columns=[
-                            dg.TableColumn(c.name, c.type.lower(), description=c.description)
-                            for c in catalog[name][1]
-                        ]
-                    ),
-                    "dagster/table_name": f"marts.{name}",
-                },
-            )
-            for name in MARTS
-        ],
+        specs=[_spec(m, _deps(m, relations, sources), catalog) for m in models],
         backfill_policy=dg.BackfillPolicy.single_run(),  # a month range of the refresh job is one run
     )
     def marts(
@@ -148,19 +164,18 @@ def build_mart_assets(upstream: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
             f"published snapshot {published.snapshot} ({published.files} files; serving file {published.path}) "
             f"in {published.seconds:.2f}s"
         )
-        for name in MARTS:
-            metadata: dict[str, dg.RawMetadataValue] = {
-                "rows": published.tables.get(f"marts.{name}", 0),
-                "published_snapshot": published.snapshot,
-            }
-            if name == "fct_price_interval":
+        for model in models:  # a view has no rows of its own to count
+            metadata: dict[str, dg.RawMetadataValue] = {"published_snapshot": published.snapshot}
+            if model.schema == "marts":
+                metadata["rows"] = published.tables.get(model.relation, 0)
+            if model.name == "fct_price_interval":
                 metadata.update(
                     rows_rebuilt=result.rows,
                     windows=result.windows,
                     seconds=round(result.seconds, 3),
                     publish_seconds=round(published.seconds, 3),
                 )
-            yield dg.MaterializeResult(asset_key=["marts", name], metadata=metadata)
+            yield dg.MaterializeResult(asset_key=[model.schema, model.name], metadata=metadata)
         if failed:  # published what loaded; the run fails, naming what did not
             raise dg.Failure(
                 f"{len(failed)} unit(s) failed to load (the marts of what loaded are published): {describe(failed)}",

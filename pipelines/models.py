@@ -102,6 +102,11 @@ def mart_models() -> list[Model]:
     return _models("marts")
 
 
+def all_models() -> list[Model]:
+    """Every staging, intermediate and mart model, each after what it reads."""
+    return in_dependency_order(m for layer in (*VIEW_LAYERS, "marts") for m in _models(layer))
+
+
 def _empty_window() -> dict[str, datetime]:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return {"window_start": epoch, "window_end": epoch}

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -93,7 +99,7 @@ def test_cli_backfill_of_a_range_is_one_run_on_the_embedded_emulator(tmp_path: P
         "384",
     ] in [r[:7] for r in summary]
     # judged by the emulator's clock (its data ends 2026-05-17 08:00), the demo is green
-    for check in ("freshness", "no_missing_intervals", "vendors_agree"):
+    for check in ("series_up_to_date", "no_missing_intervals", "vendors_agree"):
         assert f" {check}: passed" in out.stdout
     assert "FAILED" not in out.stdout
     assert out.stdout.rstrip().splitlines()[-1].startswith("done: the marts")
@@ -200,6 +206,104 @@ def test_mart_assets_carry_their_description_and_column_schema_from_marts_yml() 
     assert types["last_ts"] == "timestamp with time zone"
 
 
+def parents(name: str) -> set[str]:
+    from pipelines.definitions import defs
+
+    node = defs.resolve_asset_graph().get(dg.AssetKey(name.split("/")))
+    return {k.to_user_string() for k in node.parent_keys}
+
+
+RAW = {
+    "raw/aperiodic_derivative_price",
+    "raw/aperiodic_funding",
+    "raw/aperiodic_open_interest",
+    "raw/aperiodic_basis",
+    "raw/kaiko_derivative_price",
+    "raw/cayolargo_futures",
+}
+
+
+def test_the_graph_shows_how_a_mart_is_built_staging_then_intermediate_then_marts() -> None:
+    from pipelines.definitions import defs
+
+    # read by hand from each SQL file's from/join; ref.* tables are no asset
+    # sql/marts/fct_carry.sql: intermediate.int_carry_observations, ref.instrument, ref.funding_interval
+    assert parents("marts/fct_carry") == {"intermediate/int_carry_observations"}
+    # sql/intermediate/int_carry_observations.sql: one select per vendor's own carry observations
+    assert parents("intermediate/int_carry_observations") == {
+        "intermediate/int_aperiodic__carry_observations",
+        "intermediate/int_kaiko__carry_observations",
+        "intermediate/int_cayolargo__carry_observations",
+    }
+    # sql/sources/kaiko/intermediate/int_kaiko__carry_observations.sql
+    assert parents("intermediate/int_kaiko__carry_observations") == {
+        "staging/stg_kaiko__derivative_price",
+        "intermediate/int_finest_loaded_interval",
+    }
+    assert parents("staging/stg_kaiko__derivative_price") == {"raw/kaiko_derivative_price"}
+    # sql/marts/fct_price_interval.sql: intermediate.int_price_observations (and ref.intervals)
+    assert parents("marts/fct_price_interval") == {"intermediate/int_price_observations"}
+    assert parents("intermediate/int_price_observations") == {
+        "staging/stg_aperiodic__derivative_price",
+        "staging/stg_kaiko__derivative_price",
+        "intermediate/int_cayolargo__price_observations",
+    }
+    assert parents("marts/rpt_vendor_divergence") == {"marts/fct_price_interval"}
+    # raw.load_log, which every source's loads append to: each source asset
+    assert parents("intermediate/int_finest_loaded_interval") == RAW
+    assert parents("marts/rpt_coverage") == RAW | {"marts/fct_price_interval"}
+    assert parents("marts/dim_instrument") == set()  # ref.instrument only
+    graph = defs.resolve_asset_graph()
+    layers = {"staging": 5, "intermediate": 8, "marts": 13}  # the files under sql/, counted by hand
+    nodes = [graph.get(k) for k in graph.get_all_asset_keys() if k.path[0] in layers]
+    assert {layer: sum(n.key.path[0] == layer for n in nodes) for layer in layers} == layers
+    for node in nodes:  # grouped by layer, each reading only its own layer or the ones before it
+        layer = node.key.path[0]
+        assert node.group_name == layer
+        allowed = {"raw", *list(layers)[: list(layers).index(layer) + 1]}
+        assert {k.path[0] for k in node.parent_keys} <= allowed, node.key
+        assert node.assets_def.node_def.name == "marts"  # all of them one step
+    # the report: the marts its SQL and its data module read
+    texts = [p.read_text() for p in (REPO / "sql" / "report").glob("*.sql")]
+    texts.append((REPO / "pipelines" / "report" / "data.py").read_text())
+    drawn = {f"marts/{name}" for text in texts for name in re.findall(r"\bmarts\.(\w+)", text)}
+    assert "marts/fct_carry" in drawn and parents("report") == drawn
+
+
+def test_every_check_tells_the_user_what_it_checks() -> None:
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = graph.asset_check_keys
+    names = {k.name for k in keys}
+    assert {"every_unit_loaded", "series_up_to_date", "no_missing_intervals", "vendors_agree"} <= names
+    assert "freshness" not in names  # Dagster's freshness policy judges the runs
+    for key in keys:
+        description = graph.get_check_spec(key).description
+        assert description and len(description) > 40 and "\n" not in description, key
+
+
+def test_raw_and_mart_assets_carry_dagsters_freshness_policy_with_the_configured_age(tmp_path: Path) -> None:
+    script = (
+        "from pipelines.definitions import defs\n"
+        "graph = defs.resolve_asset_graph()\n"
+        "for key in graph.get_all_asset_keys():\n"
+        "    policy = graph.get(key).freshness_policy\n"
+        "    print(key.to_user_string(), policy.fail_window.to_timedelta().total_seconds() if policy else None)\n"
+    )
+    env = env_for(tmp_path)
+    env["MARKHOUSE_MAX_AGE_HOURS"] = "12.5"
+    out = run_command("python", "-c", script, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    windows = dict(line.rsplit(" ", 1) for line in out.stdout.splitlines())
+    for key, seconds in windows.items():
+        if key.split("/")[0] in ("raw", "marts"):  # what vendors deliver, what people read
+            assert seconds == str(12.5 * 3600), key
+        else:  # views rebuilt with the marts, the report (the command draws it outside runs), maintenance
+            assert seconds == "None", key
+    assert set(windows) >= RAW and "marts/fct_carry" in windows
+
+
 def test_the_emulator_clock_is_where_its_real_data_ends() -> None:
     from datetime import timedelta
 
@@ -217,3 +321,31 @@ def test_dg_sees_the_project(tmp_path: Path) -> None:
     out = run_command("dg", "list", "defs", "--json", env=env_for(tmp_path))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "daily_current_month" in out.stdout and "marts/rpt_coverage" in out.stdout
+    # the home's dagster.yaml turns telemetry off: no banner
+    assert "Telemetry" not in out.stderr and "telemetry" not in out.stdout
+
+
+def test_make_dev_serves_without_a_warning(tmp_path: Path) -> None:
+    """``make dev`` logs no WARNING: with a ``dagster.yaml`` in the checkout's root, ``dg dev`` (run
+    there) said it "will not be used", though the instance home held a link to it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in env_for(tmp_path).items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    path = tmp_path / "dev.log"
+    with path.open("w") as log:  # Dagster logs to stdout, warnings may go to stderr
+        proc = subprocess.Popen(
+            ["make", "dev", f"DEV_PORT={port}"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 180
+            while "Serving dagster-webserver" not in path.read_text() and proc.poll() is None:
+                assert time.monotonic() < deadline, path.read_text()[-2000:]
+                time.sleep(1)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # make, dg dev, the webserver, the daemon, code servers
+            proc.wait(timeout=30)
+    logged = path.read_text()
+    assert "Serving dagster-webserver" in logged and "Launching Dagster services" in logged, logged[-2000:]
+    assert "WARNING" not in logged and "will not be used" not in logged, logged

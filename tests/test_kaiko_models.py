@@ -167,8 +167,9 @@ def test_the_kaiko_asset_is_wired_like_the_others() -> None:
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
     assert not node.pools  # the warehouse's own lock orders its writers (pipelines.warehouse.concurrency)
     assert isinstance(node.partitions_def, dg.MonthlyPartitionsDefinition)
-    marts = graph.get(dg.AssetKey(["marts", "fct_price_interval"]))
-    assert dg.AssetKey(["raw", "kaiko_derivative_price"]) in marts.parent_keys
+    # its staging model reads it, and the marts are built from that (tests/test_definitions.py)
+    staging = graph.get(dg.AssetKey(["staging", "stg_kaiko__derivative_price"]))
+    assert dg.AssetKey(["raw", "kaiko_derivative_price"]) in staging.parent_keys
 
 
 def test_an_option_listed_mid_month_is_expected_from_its_first_observation(warehouse: Warehouse) -> None:

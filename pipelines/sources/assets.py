@@ -54,7 +54,14 @@ def _raw_asset(
         description=raw.description,
         tags={VENDOR_TAG: source.name},
         required_resource_keys={source.name, "warehouse"},
-        check_specs=[dg.AssetCheckSpec(CHECK, asset=key, description="every unit of the run loaded")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK,
+                asset=key,
+                description="Every unit the run asked for (a file, an instrument-month, a coin-month) "
+                "loaded; a failure names each unit and its cause, and what loaded is still published.",
+            )
+        ],
     )
     def raw_asset(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
         months = [parse_month(k) for k in context.partition_keys]
