@@ -40,9 +40,11 @@ bench: install
 	$(BIN)/python -m bench.runpath
 	$(BIN)/python -m bench.marts_share
 
-# The UI and the daemon (schedules) on the instance home the markhouse command uses.
+# The UI and the daemon (schedules) on the instance home the markhouse command uses, started in that
+# home: Dagster warns about a dagster.yaml in the folder it starts in (the checkout's) otherwise.
 dev: install
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dg dev --port $(DEV_PORT)
+	mkdir -p $(DAGSTER_HOME)
+	cd $(DAGSTER_HOME) && DAGSTER_HOME=$(DAGSTER_HOME) $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml --port $(DEV_PORT)
 
 clean:
 	rm -rf $(VENV) warehouse/*.duckdb* warehouse/.staging

@@ -49,7 +49,7 @@ def isolated_environment(root: Path, **extra: str) -> dict[str, str]:
     ``extra`` is set last."""
     home = root / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     dropped = (*sources.env_prefixes(), "MARKHOUSE_", "DAGSTER_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped) or k == GUARDED}
     env.update(
@@ -74,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
             del os.environ[name]
     home = _session_tmp / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     os.environ.update(
         MARKHOUSE_WAREHOUSE=str(_session_tmp / "warehouse" / "markhouse.duckdb"),
         MARKHOUSE_SERVING=str(_session_tmp / "warehouse" / "serving.duckdb"),

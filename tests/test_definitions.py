@@ -326,8 +326,8 @@ def test_dg_sees_the_project(tmp_path: Path) -> None:
 
 
 def test_make_dev_serves_without_a_warning(tmp_path: Path) -> None:
-    """``make dev`` logs no WARNING: with a ``dagster.yaml`` in the checkout's root, ``dg dev`` (run
-    there) said it "will not be used", though the instance home held a link to it."""
+    """``make dev`` logs no WARNING: started in the checkout, Dagster said the root ``dagster.yaml``
+    "will not be used", though the instance home holds a link to it; it starts in the home now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

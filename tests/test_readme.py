@@ -119,7 +119,7 @@ class Sandbox:
 def sandbox(tmp_path: Path) -> Sandbox:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / ".dagster_home" / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
     box = Sandbox(
         tmp_path, tmp_path / "wh" / "markhouse.sqlite", tmp_path / "wh" / "serving.duckdb", home, {}
     )
