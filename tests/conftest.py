@@ -91,6 +91,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         shutil.rmtree(_session_tmp, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL 16 server (the ``pgserver`` dev dependency) on a unix socket, stopped (and
+    its folder removed) at the end. Run as root, the server runs as the user ``pgserver``, which
+    must traverse every folder above its data: not under pytest's own temporary root, which a
+    concurrent pytest session resets to 0700."""
+    import pgserver
+
+    folder = Path(tempfile.mkdtemp(prefix="markhouse-pg-"))
+    try:
+        with pgserver.get_server(folder, cleanup_mode="delete") as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def database(server: object, name: str) -> str:
+    """A fresh database on ``server``; its URL."""
+    server.psql(f"create database {name};")  # type: ignore[attr-defined]
+    uri: str = server.get_uri()  # type: ignore[attr-defined]
+    return uri.replace("/postgres?", f"/{name}?")
+
+
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
     return Warehouse(tmp_path / "warehouse" / "test.sqlite")

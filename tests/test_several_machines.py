@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -27,9 +26,7 @@ from pipelines.sources.kaiko.load import load_months as load_kaiko
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import publish_serving
-from tests.conftest import run_command
-
-pgserver = pytest.importorskip("pgserver")  # a dev dependency: make install puts it in .venv
+from tests.conftest import database, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 BTC = "perpetual-BTC-USDT:USDT"
@@ -96,20 +93,6 @@ while not last:
         ))
 print(json.dumps(sorted(seen)), flush=True)
 """
-
-
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real PostgreSQL 16 server on a unix socket, stopped (and its folder removed) at the end."""
-    with pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete") as server:
-        yield server
-
-
-def database(server: object, name: str) -> str:
-    """A fresh database on ``server``; its URL."""
-    server.psql(f"create database {name};")  # type: ignore[attr-defined]
-    uri: str = server.get_uri()  # type: ignore[attr-defined]
-    return uri.replace("/postgres?", f"/{name}?")
 
 
 def marts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
