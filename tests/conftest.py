@@ -185,6 +185,31 @@ def month_counts(warehouse: Warehouse, table: str, by: str = "instrument_key") -
     return {tuple(row[:-1]): row[-1] for row in rows}
 
 
+def mart_rows(con: Any) -> dict[str, list[tuple[object, ...]]]:
+    """Every materialized mart's rows, sorted, without the load times (they differ run to run)."""
+    names = [
+        n
+        for (n,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'marts' order by 1"
+        ).fetchall()
+    ]
+    out = {}
+    for name in names:
+        columns = [
+            c
+            for (c,) in con.execute(
+                "select column_name from duckdb_columns() where database_name = current_database() "
+                "and schema_name = 'marts' and table_name = ? order by column_index",
+                [name],
+            ).fetchall()
+            if c not in ("loaded_at", "refreshed_at", "age_hours")
+        ]
+        select = ", ".join(f'"{c}"' for c in columns)
+        out[name] = con.execute(f"select {select} from marts.{name} order by all").fetchall()
+    return out
+
+
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, max_delay=2.0, max_total_seconds=10.0)
 
 

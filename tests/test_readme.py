@@ -330,6 +330,7 @@ def test_every_readme_block_runs_as_written(
             "tests/test_lake.py reads the published snapshot and earlier ones this way",
             SEVERAL_MACHINES,  # the commands and the BI read's SQL
             SEVERAL_MACHINES,
+            "tests/test_parallel_runs.py runs these with deploy/parallel/dagster.yaml against pgserver",
             # verify, repair, backup and restore need damaged files and a concurrent writer
             "tests/test_trust.py runs each on a throwaway warehouse, with damaged files and a concurrent writer",
         ]

@@ -11,7 +11,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipelines.emulator.server import Emulator
@@ -26,7 +25,7 @@ from pipelines.sources.kaiko.load import load_months as load_kaiko
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import publish_serving
-from tests.conftest import database, run_command
+from tests.conftest import database, mart_rows, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 BTC = "perpetual-BTC-USDT:USDT"
@@ -95,31 +94,6 @@ print(json.dumps(sorted(seen)), flush=True)
 """
 
 
-def marts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
-    """Every materialized mart's rows, sorted, without the load times (they differ run to run)."""
-    names = [
-        n
-        for (n,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'marts' order by 1"
-        ).fetchall()
-    ]
-    out = {}
-    for name in names:
-        columns = [
-            c
-            for (c,) in con.execute(
-                "select column_name from duckdb_columns() where database_name = current_database() "
-                "and schema_name = 'marts' and table_name = ? order by column_index",
-                [name],
-            ).fetchall()
-            if c not in ("loaded_at", "refreshed_at", "age_hours")
-        ]
-        select = ", ".join(f'"{c}"' for c in columns)
-        out[name] = con.execute(f"select {select} from marts.{name} order by all").fetchall()
-    return out
-
-
 def test_two_hosts_load_different_vendors_into_one_postgres_lake_while_a_third_reads(
     postgres: object, tmp_path: Path, emulator: Emulator
 ) -> None:
@@ -177,7 +151,7 @@ def test_two_hosts_load_different_vendors_into_one_postgres_lake_while_a_third_r
         refresh_marts(con, [MARCH])
         publish_serving(con, tmp_path / "serving.duckdb")
     with first.reader() as con:
-        several = marts(con)
+        several = mart_rows(con)
 
     # the same loads in one process, one after another, into the embedded catalog
     single = Warehouse(tmp_path / "single" / "markhouse.sqlite")
@@ -199,7 +173,7 @@ def test_two_hosts_load_different_vendors_into_one_postgres_lake_while_a_third_r
         refresh_marts(con, [MARCH])
         publish_serving(con, tmp_path / "single" / "serving.duckdb")
     with single.reader() as con:
-        alone = marts(con)
+        alone = mart_rows(con)
     assert len(several["fct_price_interval"]) == 2 * FCT_PER_VENDOR
     assert several == alone
 
