@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines import sources
 from pipelines.errors import Diagnosis, ExitCode, RequestError, diagnose
 from pipelines.months import Month, next_month, parse_month, partition_key
+from pipelines.redaction import redact
 from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
 
 if TYPE_CHECKING:
@@ -143,8 +144,13 @@ def _backfill(args: argparse.Namespace) -> int:
             print(f"\nreport (open in a browser; the charts are beside it as PNGs): {drawn.html_path}")
     if args.summary_json:
         write_run_summary(summary, args.summary_json)
+    built = (  # with a PostgreSQL catalog no catalog file is made: name the lake, password hidden
+        settings.warehouse_path
+        if warehouse.catalog is None
+        else f"the lake on {redact(warehouse.catalog)} (data files in {warehouse.data_location})"
+    )
     print(
-        f"\ndone: the marts (schema marts) are built in {settings.warehouse_path} and published to "
+        f"\ndone: the marts (schema marts) are built in {built} and published to "
         f"{settings.serving_path}; next: `markhouse status` for coverage and freshness, "
         f"{'' if args.report else '`markhouse report` for charts, '}"
         '`make dev` for the Dagster UI (this run is in its history), README "Querying" for BI tools'

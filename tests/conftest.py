@@ -91,6 +91,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         shutil.rmtree(_session_tmp, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL 16 server (the ``pgserver`` dev dependency) on a unix socket, stopped (and
+    its folder removed) at the end. Run as root, the server runs as the user ``pgserver``, which
+    must traverse every folder above its data: not under pytest's own temporary root, which a
+    concurrent pytest session resets to 0700."""
+    import pgserver
+
+    folder = Path(tempfile.mkdtemp(prefix="markhouse-pg-"))
+    try:
+        with pgserver.get_server(folder, cleanup_mode="delete") as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def database(server: object, name: str) -> str:
+    """A fresh database on ``server``; its URL."""
+    server.psql(f"create database {name};")  # type: ignore[attr-defined]
+    uri: str = server.get_uri()  # type: ignore[attr-defined]
+    return uri.replace("/postgres?", f"/{name}?")
+
+
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
     return Warehouse(tmp_path / "warehouse" / "test.sqlite")
@@ -160,6 +183,31 @@ def month_counts(warehouse: Warehouse, table: str, by: str = "instrument_key") -
             f"select {by}, strftime(month, '%Y-%m'), count(*) from raw.{table} group by all"
         ).fetchall()
     return {tuple(row[:-1]): row[-1] for row in rows}
+
+
+def mart_rows(con: Any) -> dict[str, list[tuple[object, ...]]]:
+    """Every materialized mart's rows, sorted, without the load times (they differ run to run)."""
+    names = [
+        n
+        for (n,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'marts' order by 1"
+        ).fetchall()
+    ]
+    out = {}
+    for name in names:
+        columns = [
+            c
+            for (c,) in con.execute(
+                "select column_name from duckdb_columns() where database_name = current_database() "
+                "and schema_name = 'marts' and table_name = ? order by column_index",
+                [name],
+            ).fetchall()
+            if c not in ("loaded_at", "refreshed_at", "age_hours")
+        ]
+        select = ", ".join(f'"{c}"' for c in columns)
+        out[name] = con.execute(f"select {select} from marts.{name} order by all").fetchall()
+    return out
 
 
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, max_delay=2.0, max_total_seconds=10.0)

@@ -10,6 +10,7 @@ while they serve, and stopped with their whole process group.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -29,6 +30,9 @@ import duckdb
 import pytest
 
 from pipelines.universe import load_universe
+from pipelines.warehouse.lake import Warehouse, extension_path
+from tests.conftest import database
+from tests.objectstore import object_store
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -324,8 +328,125 @@ def test_every_readme_block_runs_as_written(
             # the lake's commands and its Python reader: tests/test_lake.py runs both
             "tests/test_lake.py runs each of these on a throwaway warehouse; the import needs an old-layout file",
             "tests/test_lake.py reads the published snapshot and earlier ones this way",
-            "tests/test_several_machines.py runs this configuration against a pgserver PostgreSQL",
+            SEVERAL_MACHINES,  # the commands and the BI read's SQL
+            SEVERAL_MACHINES,
+            "tests/test_parallel_runs.py runs these with deploy/parallel/dagster.yaml against pgserver",
             # verify, repair, backup and restore need damaged files and a concurrent writer
             "tests/test_trust.py runs each on a throwaway warehouse, with damaged files and a concurrent writer",
         ]
     )
+
+
+SEVERAL_MACHINES = (
+    "tests/test_readme.py runs the several-machines blocks in a sandbox against pgserver and moto"
+)
+
+
+def test_the_several_machines_blocks_run_in_a_sandbox_and_leave_the_users_files_alone(
+    postgres: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's several-machines blocks, run as written in a copy of the checkout that holds a
+    user's own warehouse, serving file, report and instance home: only the addresses and keys are
+    those of a pgserver PostgreSQL and a moto S3 server; afterwards every file of the copy is as
+    it was, and nothing new is in it."""
+
+    sh, sql = (b for b in readme_blocks() if b.skip == SEVERAL_MACHINES)
+    assert (sh.lang, sql.lang) == ("sh", "sql")
+    checkout = tmp_path / "checkout"
+    for name in subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines():
+        if (REPO / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            (checkout / name).write_bytes((REPO / name).read_bytes())
+    (checkout / ".venv").symlink_to(BIN.parent)
+    users = {  # what a user of this checkout has: none of it may change
+        "warehouse/markhouse.sqlite": b"the user's catalog",
+        "warehouse/serving.duckdb": b"the user's serving file",
+        "warehouse/report/markhouse-report.html": b"the user's report",
+        ".dagster_home/dagster.yaml": (REPO / "dagster.yaml").read_bytes(),
+    }
+    for name, content in users.items():
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_bytes(content)
+
+    def files() -> dict[str, str]:
+        return {
+            str(p.relative_to(checkout)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in checkout.rglob("*")
+            if p.is_file() and ".venv" not in p.relative_to(checkout).parts
+        }
+
+    before = files()
+    host = tmp_path / "var-lib-markhouse"
+    home = tmp_path / "home"
+    home.mkdir()
+    pg = database(postgres, "readme_lake").replace("postgresql://postgres:@", "postgresql://postgres:secret@")
+    pg_dagster = database(postgres, "readme_dagster").replace(
+        "postgresql://postgres:@", "postgresql://postgres:secret@"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MARKHOUSE_", "DAGSTER_", "APERIODIC_", "KAIKO_", "CAYOLARGO_"))
+    }
+    env.update(HOME=str(home), PYTHONWARNINGS="ignore")
+    said = re.search(
+        r"^Its last line names the lake \(`(done: .*?); \.\.\.`\)", README.read_text(), re.M | re.S
+    )
+    assert said is not None
+    last_line = " ".join(said[1].split())
+    with object_store("markhouse-lake") as store:
+        replaced = {
+            "postgresql://markhouse:secret@db.internal:5432/lake": pg,
+            "postgresql://markhouse:secret@db.internal:5432/dagster": pg_dagster,
+            "postgresql://markhouse:***@db.internal:5432/lake": pg.replace(":secret@", ":***@"),
+            "/var/lib/markhouse": str(host),
+            "s3.internal:9000": store.endpoint,
+            "MARKHOUSE_S3_USE_SSL=true": "MARKHOUSE_S3_USE_SSL=false",
+            "USE_SSL true": "USE_SSL false",
+            "writer-key-id": store.writer.key_id,
+            "writer-secret": store.writer.secret,
+            "reader-key-id": store.reader.key_id,
+            "reader-secret": store.reader.secret,
+            "LOAD httpfs": f"LOAD '{extension_path('duckdb_extension_httpfs', 'httpfs')}'",
+        }
+        assert all(old in sh.body + sql.body + last_line for old in replaced), "a README address changed"
+
+        def adapt(text: str) -> str:
+            for old, new in replaced.items():
+                text = text.replace(old, new)
+            return text
+
+        out = subprocess.run(
+            ["bash", "-e", "-c", adapt(sh.body)],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+        # the last line names the lake, as the README shows it (password hidden), not a catalog file
+        assert out.stdout.rstrip().splitlines()[-1].startswith(adapt(last_line) + ";"), out.stdout[-1000:]
+        assert ":secret@" not in out.stdout + out.stderr
+        assert (host / "serving.duckdb").exists() and not (host / "markhouse.sqlite").exists()
+
+        # the BI read with the read-only key equals the lake's own count (DuckLake attached, writer key)
+        con = duckdb.connect(str(host / "serving.duckdb"), read_only=True)
+        try:
+            rows = con.execute(adapt(sql.body)).fetchall()
+        finally:
+            con.close()
+        for name, value in {
+            **store.env(store.writer),
+            "MARKHOUSE_DATA_PATH": "s3://markhouse-lake/markhouse",
+        }.items():
+            monkeypatch.setenv(name, value)
+        lake = Warehouse(host / "markhouse.sqlite", catalog=pg)
+        with lake.reader() as lake_con:
+            counted = lake_con.execute(
+                "select vendor, strftime(ts, '%Y-%m'), count(*) from marts.fct_price_interval group by all"
+            ).fetchall()
+    assert rows == counted and [(v, m) for v, m, _ in rows] == [("kaiko", "2026-03")], rows
+    assert files() == before

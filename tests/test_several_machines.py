@@ -8,11 +8,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipelines.emulator.server import Emulator
@@ -27,9 +25,7 @@ from pipelines.sources.kaiko.load import load_months as load_kaiko
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import publish_serving
-from tests.conftest import run_command
-
-pgserver = pytest.importorskip("pgserver")  # a dev dependency: make install puts it in .venv
+from tests.conftest import database, mart_rows, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 BTC = "perpetual-BTC-USDT:USDT"
@@ -98,45 +94,6 @@ print(json.dumps(sorted(seen)), flush=True)
 """
 
 
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real PostgreSQL 16 server on a unix socket, stopped (and its folder removed) at the end."""
-    with pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete") as server:
-        yield server
-
-
-def database(server: object, name: str) -> str:
-    """A fresh database on ``server``; its URL."""
-    server.psql(f"create database {name};")  # type: ignore[attr-defined]
-    uri: str = server.get_uri()  # type: ignore[attr-defined]
-    return uri.replace("/postgres?", f"/{name}?")
-
-
-def marts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
-    """Every materialized mart's rows, sorted, without the load times (they differ run to run)."""
-    names = [
-        n
-        for (n,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'marts' order by 1"
-        ).fetchall()
-    ]
-    out = {}
-    for name in names:
-        columns = [
-            c
-            for (c,) in con.execute(
-                "select column_name from duckdb_columns() where database_name = current_database() "
-                "and schema_name = 'marts' and table_name = ? order by column_index",
-                [name],
-            ).fetchall()
-            if c not in ("loaded_at", "refreshed_at", "age_hours")
-        ]
-        select = ", ".join(f'"{c}"' for c in columns)
-        out[name] = con.execute(f"select {select} from marts.{name} order by all").fetchall()
-    return out
-
-
 def test_two_hosts_load_different_vendors_into_one_postgres_lake_while_a_third_reads(
     postgres: object, tmp_path: Path, emulator: Emulator
 ) -> None:
@@ -194,7 +151,7 @@ def test_two_hosts_load_different_vendors_into_one_postgres_lake_while_a_third_r
         refresh_marts(con, [MARCH])
         publish_serving(con, tmp_path / "serving.duckdb")
     with first.reader() as con:
-        several = marts(con)
+        several = mart_rows(con)
 
     # the same loads in one process, one after another, into the embedded catalog
     single = Warehouse(tmp_path / "single" / "markhouse.sqlite")
@@ -216,7 +173,7 @@ def test_two_hosts_load_different_vendors_into_one_postgres_lake_while_a_third_r
         refresh_marts(con, [MARCH])
         publish_serving(con, tmp_path / "single" / "serving.duckdb")
     with single.reader() as con:
-        alone = marts(con)
+        alone = mart_rows(con)
     assert len(several["fct_price_interval"]) == 2 * FCT_PER_VENDOR
     assert several == alone
 

@@ -20,7 +20,16 @@ import yaml
 
 from pipelines.settings import SQL_DIR
 from pipelines.warehouse.concurrency import remove_stale_temporaries, transaction, with_commit_retry
-from pipelines.warehouse.lake import LAKE, Warehouse, _quote, _raise_naming_corruption, current_snapshot
+from pipelines.warehouse.lake import (
+    LAKE,
+    REMOTE_DATA_PREFIXES,
+    Warehouse,
+    _create_s3_secret,
+    _quote,
+    _raise_naming_corruption,
+    current_snapshot,
+    extension_path,
+)
 
 # The read-only DuckDB file for old drivers is written in an older storage format on purpose: BI
 # drivers in the field (JDBC, ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and
@@ -47,11 +56,20 @@ def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         _raise_naming_corruption(Path(path), exc)
     try:
         con.execute("set TimeZone = 'UTC'")
+        if os.environ.get("MARKHOUSE_DATA_PATH", "").startswith(REMOTE_DATA_PREFIXES):
+            _reach_object_store(con)
         yield con
     except duckdb.Error as exc:
         _raise_naming_corruption(Path(path), exc)
     finally:
         con.close()
+
+
+def _reach_object_store(con: duckdb.DuckDBPyConnection) -> None:
+    """httpfs and this process's store credentials (``MARKHOUSE_S3_*``) for views over a bucket's
+    files: a temporary secret, never written into the serving file (a BI tool brings its own)."""
+    con.execute(f"load {_quote(str(extension_path('duckdb_extension_httpfs', 'httpfs')))}")
+    _create_s3_secret(con)
 
 
 _VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
@@ -244,6 +262,8 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     try:
         out = duckdb.connect(str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION})
         try:
+            if published.data_path.startswith(REMOTE_DATA_PREFIXES):  # a view reads its files when created
+                _reach_object_store(out)
             out.execute("begin transaction")  # one commit, not one per statement
             out.execute(";\n".join(script))
             out.execute(
