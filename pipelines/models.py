@@ -18,9 +18,9 @@ import duckdb
 
 from pipelines.months import next_month
 from pipelines.progress import Ticker
-from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days
+from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
 from pipelines.warehouse.concurrency import transaction
-from pipelines.warehouse.lake import LAKE, _quote, ensure_tables, schema_sql
+from pipelines.warehouse.lake import LAKE, _quote, ensure_tables, read_sql, schema_sql
 from pipelines.warehouse.serving import MARTS_DOCS, comment_statements, dependency_order, mart_docs
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
@@ -263,22 +263,33 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
     return catalog
 
 
-def month_windows(months: list[date], months_per_window: int = 3) -> list[tuple[datetime, datetime]]:
-    """Windows of up to ``months_per_window`` contiguous months, [start, end); the last window of a
-    contiguous run reaches one instant further, to take in the next month's first row (its
-    close-to-close return depends on it)."""
+def month_windows(
+    months: list[date], rows: Mapping[date, int] | None = None, max_rows: int = 0, months_per_window: int = 3
+) -> list[tuple[datetime, datetime]]:
+    """Windows of up to ``months_per_window`` contiguous months, [start, end), and, where ``rows``
+    says how many raw rows a month holds, of at most ``max_rows`` (a month alone may hold more: it
+    is the smallest window); memory follows a window's rows, so a wide universe gets narrower
+    windows. The last window of a contiguous run reaches one instant further, to take in the next
+    month's first row (its close-to-close return depends on it)."""
     wanted = sorted(set(months))
+    held = rows or {}
     windows: list[tuple[datetime, datetime]] = []
-    count = 0
+    count = total = 0
     for m in wanted:
         start = datetime(m.year, m.month, 1, tzinfo=UTC)
         end = next_month(start)
-        if windows and windows[-1][1] == start and count < months_per_window:
+        size = held.get(m, 0)
+        if (
+            windows
+            and windows[-1][1] == start
+            and count < months_per_window
+            and (not max_rows or total + size <= max_rows)
+        ):
             windows[-1] = (windows[-1][0], end)
-            count += 1
+            count, total = count + 1, total + size
         else:
             windows.append((start, end))
-            count = 1
+            count, total = 1, size
     return [(s, e if e.date() in wanted else e + timedelta(microseconds=1)) for s, e in windows]
 
 
@@ -313,7 +324,8 @@ def refresh_marts(
     readers read the serving copy, published after. ``progress`` hears after every model-window."""
     started = time.perf_counter()
     build_views(con, report_settings)
-    windows = month_windows(months)
+    held = dict(con.execute(read_sql("warehouse/rows_per_month")).fetchall())
+    windows = month_windows(months, held, marts_window_rows())
     rows = 0
     # each after what it reads (the report tables read the facts)
     incremental = [

@@ -35,6 +35,15 @@ def futures_roll_days() -> float:
     return float(os.environ.get("MARKHOUSE_FUTURES_ROLL_DAYS", FUTURES_ROLL_DAYS))
 
 
+# raw rows a marts window may hold (a month alone may hold more): the bench's 4 series of 1m prices
+# keep 3-month windows (518k rows), a wide universe gets one month per window
+MARTS_WINDOW_ROWS = 600_000
+
+
+def marts_window_rows() -> int:
+    return int(os.environ.get("MARKHOUSE_MARTS_WINDOW_ROWS", MARTS_WINDOW_ROWS))
+
+
 def plausible_range(field: str) -> tuple[float, float]:
     variable = f"MARKHOUSE_PLAUSIBLE_{field.upper()}"
     text = os.environ.get(variable)

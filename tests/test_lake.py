@@ -351,3 +351,20 @@ def test_two_loaders_write_side_by_side_and_both_commits_land(warehouse, tmp_pat
             BTC: 744,
             ETH: 744,
         }
+
+
+def test_a_window_too_big_for_the_memory_limit_spills_beside_the_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer under a small buffer pool keeps a table larger than the pool by spilling to the
+    warehouse's own staging folder, not to `.tmp` in the folder the command runs in."""
+    monkeypatch.chdir(tmp_path)
+    warehouse = Warehouse(tmp_path / "lake" / "markhouse.sqlite", memory_limit="64MB")
+    with warehouse.writer() as con:
+        # 8M random doubles: 64 MB of data before any overhead, more than the pool holds
+        con.execute("create temp table big as select random() as x from range(8000000)")
+        spilled = con.execute("select path, size from duckdb_temporary_files()").fetchall()
+        assert con.execute("select count(*) from big").fetchone() == (8_000_000,)
+    assert spilled and sum(size for _, size in spilled) > 0
+    assert all(Path(path).parent == tmp_path / "lake" / ".staging" / "duckdb-spill" for path, _ in spilled)
+    assert not (tmp_path / ".tmp").exists()

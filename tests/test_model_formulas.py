@@ -341,3 +341,20 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
     assert basis == pytest.approx(0.1) and basis_pct == pytest.approx(0.25)  # 0.1 / 40 x 100
     # no funding loaded for this hour: no rate, so no interval to claim either
     assert funding_hours is None and funding_ann is None
+
+
+def test_month_windows_are_sized_by_the_rows_a_month_holds() -> None:
+    """A wide universe gets narrower windows: with 400k raw rows a month and a 1M budget, two months
+    fit a window and a third does not; a month over the budget is a window of its own."""
+    months = [date(2024, m, 1) for m in (1, 2, 3, 4, 5)]
+    rows = {date(2024, 1, 1): 400_000, date(2024, 2, 1): 400_000, date(2024, 3, 1): 400_000,
+            date(2024, 4, 1): 2_500_000, date(2024, 5, 1): 100_000}  # fmt: skip
+    one_us = timedelta(microseconds=1)
+    assert month_windows(months, rows, max_rows=1_000_000) == [
+        (t(1), t(1, month=3)),  # 800k
+        (t(1, month=3), t(1, month=4)),  # 400k + 2.5M would pass the budget
+        (t(1, month=4), t(1, month=5)),  # 2.5M alone: the smallest window
+        (t(1, month=5), t(1, month=6) + one_us),
+    ]
+    # without row counts (or budget) the months alone decide: three, then two
+    assert month_windows(months) == [(t(1), t(1, month=4)), (t(1, month=4), t(1, month=6) + one_us)]

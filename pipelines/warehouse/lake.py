@@ -12,7 +12,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -145,11 +145,14 @@ def is_duckdb_file(path: Path) -> bool:
         return False
 
 
-def _connect(memory_limit: str) -> duckdb.DuckDBPyConnection:
+def _connect(memory_limit: str, spill: Path) -> duckdb.DuckDBPyConnection:
     # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched; work here is bounded
-    # by a month, so a small pool costs no speed
+    # by a window of months, so a small pool costs no speed. What does not fit spills to ``spill``
+    # (an in-memory database would spill to `.tmp` in whatever folder the command runs in).
     settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    con = duckdb.connect(config={**settings, "memory_limit": memory_limit})
+    with suppress(OSError):  # DuckDB makes only the last folder; a read-only host never spills
+        spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={**settings, "memory_limit": memory_limit, "temp_directory": str(spill)})
     _session(con)
     return con
 
@@ -205,6 +208,10 @@ class Warehouse:
             assert self._data is not None
             return self._data.rstrip("/") + "/"
         return str(self.data_path.resolve()) + os.sep
+
+    @property
+    def spill_path(self) -> Path:
+        return self.path.parent / ".staging" / "duckdb-spill"
 
     @property
     def lock_path(self) -> Path:
@@ -316,7 +323,7 @@ class Warehouse:
         new = self.catalog is None and not self.path.exists()
         if new:
             _create_wal_catalog(self.path)
-        con = _connect(self.memory_limit)
+        con = _connect(self.memory_limit, self.spill_path)
         try:
             self._attach(con, read_only=False)
             with_commit_retry(lambda: ensure_tables(con, schema_sql()), "schema")
@@ -354,7 +361,7 @@ class Warehouse:
         self.check_layout()
         if self.catalog is None and not self.path.exists():  # DuckLake creates a PostgreSQL one
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
-        con = _connect(self.memory_limit)
+        con = _connect(self.memory_limit, self.spill_path)
         try:
             if latest:
                 self._attach(con, read_only=True)
@@ -373,7 +380,7 @@ class Warehouse:
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot still held, oldest first, and whether a run published it."""
-        con = _connect(self.memory_limit)
+        con = _connect(self.memory_limit, self.spill_path)
         try:
             self._attach(con, read_only=True)
             published = set(_published_ids(con))
