@@ -506,9 +506,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     try:
         with Warehouse(settings.warehouse_path).reader(snapshot=args.snapshot) as con:
             if args.out:
-                fmt = "csv" if args.out.endswith(".csv") else "parquet"
-                con.execute(f"copy ({args.sql}) to '{args.out.replace(chr(39), chr(39) * 2)}' (format {fmt})")
-                print(f"wrote {args.out}")
+                out = args.out.resolve()  # relative to the working folder, said in full
+                fmt = "csv" if out.suffix == ".csv" else "parquet"
+                con.execute(f"copy ({args.sql}) to '{str(out).replace(chr(39), chr(39) * 2)}' (format {fmt})")
+                print(f"wrote {out}")
                 return 0
             cur = con.execute(args.sql)
             print("\t".join(d[0] for d in cur.description))
@@ -709,7 +710,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("sql", help="a SELECT over raw.*, ref.*, marts.*")
     p.add_argument("--snapshot", type=int, help="an earlier snapshot id (see `markhouse snapshots`)")
-    p.add_argument("--out", help="write the result to this .parquet or .csv file instead of printing it")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write the result to this .parquet or .csv file instead of printing it (a relative path is "
+        "relative to the folder the command runs in, not to the warehouse)",
+    )
 
     p = command(cmd_snapshots, "the warehouse's snapshots, and which ones a run published")
     p.add_argument("--last", "--limit", type=int, default=20, help="how many of the newest to show")
