@@ -10,7 +10,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO
 
 log = logging.getLogger("markhouse.progress")
@@ -170,9 +171,15 @@ def _bar(text: str, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
-def attach_terminal(stream: IO[str] | None = None) -> TerminalHandler:
+@contextmanager
+def terminal_progress(stream: IO[str]) -> Iterator[None]:
+    """Progress lines on ``stream`` while the block runs (the ``markhouse`` command's)."""
     handler = TerminalHandler(stream)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    return handler
+    try:
+        yield
+    finally:
+        handler.close()
+        log.removeHandler(handler)
