@@ -19,8 +19,6 @@ log = logging.getLogger("markhouse.progress")
 _pages: Counter[str] = Counter()
 _pages_lock = threading.Lock()
 
-TICK_SECONDS = 2.0
-
 
 def page_fetched(vendor: str) -> None:
     with _pages_lock:
@@ -38,21 +36,12 @@ def _duration(seconds: float) -> str:
 
 
 class Ticker:
-    """One vendor's (or the marts') progress. Thread-safe; ``tick`` emits at most every
-    ``every`` seconds, ``done`` always."""
+    """One vendor's (or the marts') progress. Thread-safe; ``tick`` emits at most every ``every``
+    seconds (``force``: now)."""
 
-    def __init__(
-        self,
-        what: str,
-        unit: str,
-        total: int,
-        emit: Callable[[str], None],
-        *,
-        every: float = TICK_SECONDS,
-    ):
-        self.what, self.unit, self.total = what, unit, total
+    def __init__(self, what: str, unit: str, total: int, emit: Callable[[str], None], *, every: float = 2.0):
+        self.what, self.unit, self.total, self.every = what, unit, total, every
         self._emit = emit
-        self.every = every
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._last = self._started
