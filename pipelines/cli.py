@@ -30,7 +30,7 @@ from pipelines.months import Month, next_month, parse_month, partition_key
 from pipelines.progress import terminal_progress
 from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
 from pipelines.sources.source import VENDOR_TAG
-from pipelines.status import build_report, print_report, report_json
+from pipelines.status import all_vendors_embedded, build_report, judgement_time, print_report, report_json
 from pipelines.summary import print_summary
 from pipelines.universe import load_universe
 from pipelines.warehouse.concurrency import killed_holder
@@ -112,7 +112,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
-    from pipelines.resources import all_vendors_embedded, settle_killed_run
+    from pipelines.resources import settle_killed_run
 
     run_id = str(uuid.uuid4())
     holder = f"run {run_id[:8]} (markhouse backfill, pid {os.getpid()} on {socket.gethostname()})"
@@ -302,8 +302,6 @@ def run_summary(result: Any) -> dict[str, Any]:
 
 
 def _print_verdicts(evaluations: Sequence[Any]) -> None:
-    from pipelines.resources import all_vendors_embedded, judgement_time
-
     for evaluation in evaluations:
         verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value.lower()})"
         count = evaluation.metadata.get("count")
@@ -501,8 +499,6 @@ def _named_damage(exc: Exception) -> Exception:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipelines.resources import all_vendors_embedded, judgement_time
-
     settings = Settings.from_env()
     _require_serving_copy(settings)
     report = build_report(
@@ -534,8 +530,6 @@ def _utc(text: str) -> datetime:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from pipelines.resources import all_vendors_embedded
-
     settings = Settings.from_env()
     _require_serving_copy(settings)
     print_summary(settings.serving_path, emulator=all_vendors_embedded())

@@ -9,7 +9,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 import dagster as dg
@@ -80,23 +79,6 @@ def settle_killed_run(
     run = instance.get_run_by_id(previous["run_id"]) if previous.get("run_id") else None
     if run is not None and not run.is_finished:
         instance.report_run_failed(run, f"its process no longer exists ({previous.get('holder')})")
-
-
-def all_vendors_embedded() -> bool:
-    """No vendor was given a base URL or a key: everything comes from the embedded emulator."""
-    from pipelines import sources
-
-    return not any(source.configured() for source in sources.sources())
-
-
-def judgement_time() -> datetime:
-    """When freshness is judged: now, or the emulator's own "now" when it is the only source (its
-    real data ends then; the wall clock would call every demo stale)."""
-    if all_vendors_embedded():
-        from pipelines.emulator.server import DATA_END
-
-        return DATA_END
-    return datetime.now(UTC)
 
 
 class VendorResource(dg.ConfigurableResource):

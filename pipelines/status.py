@@ -4,10 +4,12 @@ copy, so it never waits for (or blocks) a backfill."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
+from pipelines import sources
+from pipelines.emulator.server import DATA_END
 from pipelines.months import months_between
 from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
@@ -23,6 +25,17 @@ INTERVAL_SECONDS = {
     "1d": 86400,
 }
 INTERVALS_SQL = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())  # as VALUES rows
+
+
+def all_vendors_embedded() -> bool:
+    """No vendor was given a base URL or a key: everything comes from the embedded emulator."""
+    return not any(source.configured() for source in sources.sources())
+
+
+def judgement_time() -> datetime:
+    """When freshness is judged: now, or the emulator's own "now" when it is the only source (its
+    real data ends then; the wall clock would call every demo stale)."""
+    return DATA_END if all_vendors_embedded() else datetime.now(UTC)
 
 
 @dataclass(frozen=True)
