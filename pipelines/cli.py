@@ -235,8 +235,6 @@ def _run_backfill(
 ) -> Any:
     """The backfill's one Dagster run, in this process (recorded in ``instance`` like any run): the
     planned vendors' sources (of --table only, if given) and the marts; the report is drawn after."""
-    import dagster as dg
-
     from pipelines.definitions import defs
     from pipelines.partitions import RANGE_END, RANGE_START
     from pipelines.resources import COMMAND_TAG
@@ -250,7 +248,7 @@ def _run_backfill(
         key
         for key, vendor in vendors.items()
         if (vendor is None or (vendor in plan and (not tables or key.path[-1] in tables)))
-        and key != dg.AssetKey(["report"])
+        and key.path != ["report"]
     )
     run_config = {  # without --debug, markhouse prints its own lines, not Dagster's log
         "loggers": {"console": {"config": {"log_level": "INFO" if args.debug else "CRITICAL"}}},

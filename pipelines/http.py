@@ -9,7 +9,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,10 +143,9 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         *,
         send_headers: bool = True,
-        final_statuses: Iterable[int] = (),
+        final_statuses: Collection[int] = (),
     ) -> requests.Response:
         """A 200 response, or one in ``final_statuses`` (e.g. an expired presigned URL's 403)."""
-        final = set(final_statuses)
         started = time.monotonic()
         attempt = 0
         headers = dict(self.headers) if send_headers else None
@@ -165,7 +164,7 @@ class HttpClient:
                     raise VendorHTTPError(self.vendor, unreachable, None, self._where(url, params)) from None
                 problem = f"connection failed: {type(exc).__name__}"
             else:
-                if resp.status_code == 200 or resp.status_code in final:
+                if resp.status_code == 200 or resp.status_code in final_statuses:
                     return resp
                 status = resp.status_code
                 if status not in self.retry.transient_statuses:
