@@ -14,21 +14,20 @@ from typing import Any, ClassVar, Self
 import dagster as dg
 import duckdb
 
+from pipelines.emulator.server import Emulator
 from pipelines.settings import MARK_LAST_GAP_BPS, RETENTION_HOURS
 from pipelines.warehouse.concurrency import killed_holder
 from pipelines.warehouse.lake import Warehouse
 
-_embedded: Any = None
+_embedded: Emulator | None = None
 _embedded_lock = threading.Lock()
 
 
-def embedded_emulator() -> Any:
-    """The process-wide local emulator (imported lazily: it is only needed without real vendors)."""
+def embedded_emulator() -> Emulator:
+    """The process-wide local emulator, started on first use (only needed without real vendors)."""
     global _embedded
     with _embedded_lock:
         if _embedded is None:
-            from pipelines.emulator.server import Emulator
-
             _embedded = Emulator()
             _embedded.start()
         return _embedded
@@ -93,7 +92,7 @@ class VendorResource(dg.ConfigurableResource):
     workers: int = 4
     rate_limit_per_second: float | None = None
 
-    def endpoint(self) -> tuple[str | None, str | None, Any]:
+    def endpoint(self) -> tuple[str | None, str | None, Emulator | None]:
         """(base URL, key, the embedded emulator when it serves this vendor, else None)."""
         if self.base_url or self.api_key:
             return self.base_url, self.api_key, None
