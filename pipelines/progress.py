@@ -6,7 +6,6 @@ in ``pipelines.paging``, so a long walk shows movement before its first month is
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections import Counter
@@ -99,18 +98,16 @@ class TerminalHandler(logging.Handler):
     """Renders progress lines (a redrawn bar on a TTY, plain lines otherwise) and, every
     ``heartbeat`` seconds without a line, one saying who is still at work."""
 
-    def __init__(self, stream: IO[str] | None = None, heartbeat: float | None = HEARTBEAT_SECONDS):
+    def __init__(self, stream: IO[str], heartbeat: float = HEARTBEAT_SECONDS):
         super().__init__(logging.INFO)
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.stream, self.tty = stream, stream.isatty()
         self._open_line = False
         self._said = self._written = time.monotonic()
         self._who = "markhouse"
         self._stop = threading.Event()
-        if heartbeat:
-            threading.Thread(
-                target=self._beat, args=(heartbeat,), name="markhouse-heartbeat", daemon=True
-            ).start()
+        threading.Thread(
+            target=self._beat, args=(heartbeat,), name="markhouse-heartbeat", daemon=True
+        ).start()
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
