@@ -1,8 +1,8 @@
 """The ``markhouse`` command: the daily work without opening the Dagster UI.
 
-``backfill`` launches the same Dagster job as the UI, as one run for the whole month range, on the
-instance in ``$DAGSTER_HOME`` (default ``.dagster_home/``, its ``dagster.yaml`` in git), the
-same home ``make dev`` starts the UI on, so the run shows up there.
+``backfill`` runs the same Dagster job as the UI, as one run for the whole month range, on the instance
+``make dev`` starts the UI on (``instance_home``), so the run shows up there. Dagster (about 1.5 s to
+import) is imported only once a request has passed every check.
 """
 
 from __future__ import annotations
@@ -20,11 +20,32 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from pipelines import sources
+from pipelines.backfill_plan import plan_backfill
 from pipelines.errors import Diagnosis, ExitCode, RequestError, diagnose
+from pipelines.models import refresh_marts
 from pipelines.months import Month, next_month, parse_month, partition_key
+from pipelines.progress import terminal_progress
 from pipelines.redaction import redact
 from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
+from pipelines.sources.source import VENDOR_TAG
+from pipelines.status import all_vendors_embedded, build_report, judgement_time, print_report, report_json
+from pipelines.summary import print_summary
+from pipelines.universe import load_universe
+from pipelines.warehouse.concurrency import killed_holder
+from pipelines.warehouse.integrity import backup, drop_damaged, verify
+from pipelines.warehouse.lake import (
+    LegacyWarehouseError,
+    NothingPublishedError,
+    Warehouse,
+    WarehouseCorruptError,
+    loaded_months,
+)
+from pipelines.warehouse.legacy import import_legacy
+from pipelines.warehouse.maintenance import maintain
+from pipelines.warehouse.serving import publish_serving, serve_current
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -61,26 +82,17 @@ def _writable(path: Path, variable: str) -> None:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     """The backfill, with progress on stderr from its first second to its last line."""
-    from pipelines.progress import attach_terminal
-
-    handler = attach_terminal(sys.stderr)
-    try:
+    with terminal_progress(sys.stderr):
         return _backfill(args)
-    finally:
-        handler.close()
-        logging.getLogger("markhouse.progress").removeHandler(handler)
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    from pipelines.backfill_plan import plan_backfill
-    from pipelines.universe import load_universe
-
     if args.end < args.start:
         raise RequestError(f"--end {args.end:%Y-%m} is before --start {args.start:%Y-%m}", ExitCode.USAGE)
     settings = Settings.from_env()
     universe = load_universe(settings.universe_path)
     latest = datetime.now(UTC).date().replace(day=1)  # the partitions run to the current month
-    if args.start < universe.start_month or args.end > latest:  # refused before Dagster is imported
+    if args.start < universe.start_month or args.end > latest:
         raise RequestError(
             f"months must lie within {universe.start_month:%Y-%m} .. {latest:%Y-%m} (start_month in {universe.path})",
             ExitCode.USAGE,
@@ -99,11 +111,9 @@ def _backfill(args: argparse.Namespace) -> int:
     loads = ", ".join(f"{v} ({len(keys) or 'every'} instrument(s))" for v, keys in plan.items())
     _say(f"markhouse: backfill {args.start:%Y-%m}..{args.end:%Y-%m} of {loads}: starting")
 
-    import dagster as dg  # after every check of the request: loading it takes about 1.5 s
+    import dagster as dg
 
     from pipelines.resources import settle_killed_run
-    from pipelines.warehouse.concurrency import killed_holder
-    from pipelines.warehouse.lake import Warehouse
 
     run_id = str(uuid.uuid4())
     holder = f"run {run_id[:8]} (markhouse backfill, pid {os.getpid()} on {socket.gethostname()})"
@@ -123,18 +133,12 @@ def _backfill(args: argparse.Namespace) -> int:
             if interrupted and (run := instance.get_run_by_id(run_id)) is not None:
                 instance.report_run_canceled(run, "interrupted (Ctrl-C) in markhouse backfill")
     summary = run_summary(result)
-    if not result.success:
-        if args.summary_json:
-            write_run_summary(summary, args.summary_json)
-        return _failed(result, error, args.debug)
-    _print_verdicts(result.get_asset_check_evaluations())
-    from pipelines.resources import all_vendors_embedded
-    from pipelines.summary import print_summary
-
-    print_summary(
-        settings.serving_path, emulator=all_vendors_embedded(), months=(args.start, args.end), only=plan
-    )
-    if args.report:  # after the result: the pictures never hold it up
+    if result.success:
+        _print_verdicts(result.get_asset_check_evaluations())
+        print_summary(
+            settings.serving_path, emulator=all_vendors_embedded(), months=(args.start, args.end), only=plan
+        )
+    if result.success and args.report:  # after the result: the pictures never hold it up
         from pipelines.marts import draw_report
 
         _say("markhouse: drawing the report")
@@ -143,7 +147,10 @@ def _backfill(args: argparse.Namespace) -> int:
             summary["report"] = str(drawn.html_path)
             print(f"\nreport (open in a browser; the charts are beside it as PNGs): {drawn.html_path}")
     if args.summary_json:
-        write_run_summary(summary, args.summary_json)
+        args.summary_json.parent.mkdir(parents=True, exist_ok=True)
+        args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    if not result.success:
+        return _failed(result, error, args.debug)
     built = (  # with a PostgreSQL catalog no catalog file is made: name the lake, password hidden
         settings.warehouse_path
         if warehouse.catalog is None
@@ -230,44 +237,33 @@ def retry_commands(failed: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _run_backfill(
-    instance: DagsterInstance,
-    run_id: str,
-    args: argparse.Namespace,
-    plan: dict[str, list[str]],
+    instance: DagsterInstance, run_id: str, args: argparse.Namespace, plan: dict[str, list[str]]
 ) -> Any:
-    """The backfill's one Dagster run, in this process (recorded in ``instance`` like any run)."""
-    import dagster as dg
-
+    """The backfill's one Dagster run, in this process (recorded in ``instance`` like any run): the
+    planned vendors' sources (of --table only, if given) and the marts; the report is drawn after."""
     from pipelines.definitions import defs
     from pipelines.partitions import RANGE_END, RANGE_START
-
-    start_key, end_key = partition_key(args.start), partition_key(args.end)
-    graph = defs.resolve_asset_graph()
-
-    from pipelines.sources.source import VENDOR_TAG
-
-    def vendor_of(key: Any) -> str | None:  # by the tag every source asset carries, not its name
-        return graph.get(key).tags.get(VENDOR_TAG)
-
-    job = defs.resolve_job_def("refresh")
-    # the planned vendors' sources (of --table only, if given) and the marts; the report is drawn
-    # after the result (cmd_backfill)
-    tables = {f"{args.vendor}_{t}" for t in args.table or ()}
-    selection = {
-        key
-        for key in job.asset_layer.selected_asset_keys
-        if (vendor_of(key) is None or (vendor_of(key) in plan and (not tables or key.path[-1] in tables)))
-        and key != dg.AssetKey(["report"])
-    }
-    level = "INFO" if args.debug else "CRITICAL"  # without --debug, markhouse prints its own lines
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
-    run_config["ops"] = {
-        "__".join(key.path): {"config": {"instruments": plan[vendor]}}
-        for key in selection
-        if (vendor := vendor_of(key)) and plan[vendor]
-    }
     from pipelines.resources import COMMAND_TAG
 
+    graph, job = defs.resolve_asset_graph(), defs.resolve_job_def("refresh")
+    start, end = partition_key(args.start), partition_key(args.end)
+    # a source asset's vendor by the tag every one carries, not by its name
+    vendors = {key: graph.get(key).tags.get(VENDOR_TAG) for key in job.asset_layer.selected_asset_keys}
+    tables = {f"{args.vendor}_{t}" for t in args.table or ()}
+    selection = sorted(
+        key
+        for key, vendor in vendors.items()
+        if (vendor is None or (vendor in plan and (not tables or key.path[-1] in tables)))
+        and key.path != ["report"]
+    )
+    run_config = {  # without --debug, markhouse prints its own lines, not Dagster's log
+        "loggers": {"console": {"config": {"log_level": "INFO" if args.debug else "CRITICAL"}}},
+        "ops": {
+            "__".join(key.path): {"config": {"instruments": plan[vendor]}}
+            for key in selection
+            if (vendor := vendors[key]) and plan[vendor]
+        },
+    }
     _say("markhouse: definitions loaded; running the job")
     # one "planned" event per asset, not one per asset and month (Dagster's SQLite event log
     # stores each, about 10 ms apiece: 480 of them at 48 months); the price: a failed run's
@@ -278,9 +274,8 @@ def _run_backfill(
         instance=instance,
         run_id=run_id,
         raise_on_error=False,
-        tags={RANGE_START: start_key, RANGE_END: end_key, COMMAND_TAG: "backfill"},
-        # those vendors' sources and the marts (with their checks)
-        asset_selection=sorted(selection),
+        tags={RANGE_START: start, RANGE_END: end, COMMAND_TAG: "backfill"},
+        asset_selection=selection,
     )
 
 
@@ -310,14 +305,7 @@ def run_summary(result: Any) -> dict[str, Any]:
     }
 
 
-def write_run_summary(summary: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n")
-
-
 def _print_verdicts(evaluations: Sequence[Any]) -> None:
-    from pipelines.resources import all_vendors_embedded, judgement_time
-
     for evaluation in evaluations:
         verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value.lower()})"
         count = evaluation.metadata.get("count")
@@ -339,8 +327,6 @@ def _say(line: str) -> None:
 
 def _current_layout(settings: Settings) -> None:
     """A warehouse of the previous layout stops every command with what to run."""
-    from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse
-
     try:
         Warehouse(settings.warehouse_path).check_layout()
     except LegacyWarehouseError as exc:
@@ -349,9 +335,6 @@ def _current_layout(settings: Settings) -> None:
 
 def _require_serving_copy(settings: Settings) -> None:
     """The serving file, written again from the published snapshot if the warehouse moved."""
-    from pipelines.warehouse.lake import NothingPublishedError, Warehouse
-    from pipelines.warehouse.serving import serve_current
-
     _current_layout(settings)
     try:
         if serve_current(Warehouse(settings.warehouse_path), settings.serving_path):
@@ -366,9 +349,6 @@ def _require_serving_copy(settings: Settings) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Every file of the published and the latest snapshot against the catalog; exit 5 naming
     each damaged one."""
-    from pipelines.warehouse.integrity import verify
-    from pipelines.warehouse.lake import Warehouse
-
     result = verify(Warehouse(Settings.from_env().warehouse_path), full=args.full)
     for damaged in result.damaged:
         print(f"damaged: {damaged.line()}")
@@ -387,11 +367,6 @@ def cmd_repair(args: argparse.Namespace) -> int:
     """Take the damaged files' months out of the latest snapshot (one commit), load the raw months
     again from their vendor (the backfill's run, which rebuilds the marts of those months), rebuild
     the other damaged marts months, publish."""
-    from pipelines.models import refresh_marts
-    from pipelines.warehouse.integrity import drop_damaged, verify
-    from pipelines.warehouse.lake import Warehouse
-    from pipelines.warehouse.serving import publish_serving
-
     settings = Settings.from_env()
     warehouse = Warehouse(settings.warehouse_path)
     with warehouse.writer(wait_seconds=args.wait) as con:
@@ -428,9 +403,6 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from pipelines.warehouse.integrity import backup
-    from pipelines.warehouse.lake import Warehouse
-
     if args.dest.exists():
         raise RequestError(f"{args.dest} exists; name a new folder", ExitCode.USAGE)
     published, files = backup(Warehouse(Settings.from_env().warehouse_path), args.dest)
@@ -439,11 +411,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_import_duckdb(args: argparse.Namespace) -> int:
-    from pipelines.models import refresh_marts
-    from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, loaded_months
-    from pipelines.warehouse.legacy import import_legacy
-    from pipelines.warehouse.serving import publish_serving
-
     settings = Settings.from_env()
     warehouse = Warehouse(settings.warehouse_path)
     legacy = args.path or warehouse.legacy_path
@@ -470,9 +437,6 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    from pipelines.warehouse.lake import Warehouse
-    from pipelines.warehouse.maintenance import maintain
-
     settings = Settings.from_env()
     retention = timedelta(
         hours=args.retention_hours if args.retention_hours is not None else settings.retention_hours
@@ -487,10 +451,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
-    from pipelines.warehouse.lake import Warehouse
-
-    settings = Settings.from_env()
-    snapshots = Warehouse(settings.warehouse_path).snapshots()
+    snapshots = Warehouse(Settings.from_env().warehouse_path).snapshots()
     print(f"{'snapshot':>8}  {'time (UTC)':<19}  published")
     shown = snapshots if args.all else snapshots[-args.last :] if args.last > 0 else []
     for s in shown:
@@ -504,17 +465,14 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Query (or export) the warehouse at the latest published snapshot, or at an earlier one."""
-    import duckdb
-
-    from pipelines.warehouse.lake import NothingPublishedError, Warehouse
-
     settings = Settings.from_env()
     try:
         with Warehouse(settings.warehouse_path).reader(snapshot=args.snapshot) as con:
             if args.out:
-                fmt = "csv" if args.out.endswith(".csv") else "parquet"
-                con.execute(f"copy ({args.sql}) to '{args.out.replace(chr(39), chr(39) * 2)}' (format {fmt})")
-                print(f"wrote {args.out}")
+                out = args.out.resolve()  # relative to the working folder, said in full
+                fmt = "csv" if out.suffix == ".csv" else "parquet"
+                con.execute(f"copy ({args.sql}) to '{str(out).replace(chr(39), chr(39) * 2)}' (format {fmt})")
+                print(f"wrote {out}")
                 return 0
             cur = con.execute(args.sql)
             print("\t".join(d[0] for d in cur.description))
@@ -533,11 +491,6 @@ def _named_damage(exc: Exception) -> Exception:
     """A read that failed for another reason than its SQL may have met a damaged data file that
     DuckDB's error does not name (a garbled page says "Invalid data" or worse): verify names it,
     footers first, then every page."""
-    import duckdb
-
-    from pipelines.warehouse.integrity import verify
-    from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
-
     mistakes = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
     if not (isinstance(exc, duckdb.Error) or getattr(exc, "unnamed", False)) or isinstance(exc, mistakes):
         return exc
@@ -550,9 +503,6 @@ def _named_damage(exc: Exception) -> Exception:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipelines.resources import all_vendors_embedded, judgement_time
-    from pipelines.status import build_report, print_report, report_json
-
     settings = Settings.from_env()
     _require_serving_copy(settings)
     report = build_report(
@@ -584,9 +534,6 @@ def _utc(text: str) -> datetime:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from pipelines.resources import all_vendors_embedded
-    from pipelines.summary import print_summary
-
     settings = Settings.from_env()
     _require_serving_copy(settings)
     print_summary(settings.serving_path, emulator=all_vendors_embedded())
@@ -696,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--today", type=date.fromisoformat, default=None, help="emulator's today (daily cut-over)")
 
-    p = command(cmd_summary, "rows per instrument and month, and example queries (serving copy)")
+    command(cmd_summary, "rows per instrument and month, and example queries (serving copy)")
 
     p = command(cmd_report, "the marts as charts: one self-contained HTML page and PNGs (serving copy)")
     p.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: 180 days back)")
@@ -715,7 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("sql", help="a SELECT over raw.*, ref.*, marts.*")
     p.add_argument("--snapshot", type=int, help="an earlier snapshot id (see `markhouse snapshots`)")
-    p.add_argument("--out", help="write the result to this .parquet or .csv file instead of printing it")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write the result to this .parquet or .csv file instead of printing it (a relative path is "
+        "relative to the folder the command runs in, not to the warehouse)",
+    )
 
     p = command(cmd_snapshots, "the warehouse's snapshots, and which ones a run published")
     p.add_argument("--last", "--limit", type=int, default=20, help="how many of the newest to show")

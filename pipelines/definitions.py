@@ -12,10 +12,11 @@ from pipelines.maintenance import maintenance_job, nightly_maintenance, warehous
 from pipelines.marts import build_mart_assets, build_report_asset
 from pipelines.months import partition_key
 from pipelines.partitions import monthly_partitions
-from pipelines.resources import WRITES_WAREHOUSE, WarehouseResource, judgement_time
+from pipelines.resources import WRITES_WAREHOUSE, WarehouseResource
 from pipelines.settings import Settings
 from pipelines.sources import sources
 from pipelines.sources.assets import build_source_assets
+from pipelines.status import judgement_time
 from pipelines.universe import load_universe
 
 # BackfillPolicy is marked beta in Dagster 1.13; it is what makes a month range one run.

@@ -34,18 +34,14 @@ class RequestError(Exception):
 _KINDS: dict[str, ExitCode] = {
     name: code
     for code, names in (
-        (
-            ExitCode.CONFIG,
-            "UniverseError SymbolError VenueError MappingError RequestError Failure MixedOriginError",
-        ),
+        (ExitCode.CONFIG, "UniverseError SymbolError VenueError MappingError RequestError Failure"),
+        (ExitCode.CONFIG, "MixedOriginError"),
         (ExitCode.VENDOR, "VendorHTTPError PagingError PageError ConnectionError Timeout SchemaError"),
         (ExitCode.VENDOR, "FileValidationError MonthValidationError PageValidationError SchemaErrors"),
         (ExitCode.WAREHOUSE, "WarehouseBusyError IOException PermissionError PermissionException OSError"),
         (ExitCode.WAREHOUSE, "FileNotFoundError IsADirectoryError NotADirectoryError SerializationException"),
-        (
-            ExitCode.WAREHOUSE,
-            "WarehouseCorruptError WarehouseOpenError NothingPublishedError LegacyWarehouseError",
-        ),
+        (ExitCode.WAREHOUSE, "WarehouseCorruptError WarehouseOpenError NothingPublishedError"),
+        (ExitCode.WAREHOUSE, "LegacyWarehouseError"),
         (ExitCode.INTERRUPTED, "KeyboardInterrupt DagsterExecutionInterruptedError"),
     )
     for name in names.split()

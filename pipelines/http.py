@@ -7,16 +7,16 @@ import json
 import logging
 import random
 import re
-import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 import urllib3
+from requests.exceptions import ChunkedEncodingError
 
 from pipelines.redaction import redact
 
@@ -45,21 +45,14 @@ class VendorHTTPError(RuntimeError):
         super().__init__(f"{vendor}: {code}{message}" + (f" ({url})" if url else ""))
 
 
-def _unreachable(exc: BaseException) -> str | None:
-    reason: object = exc
-    seen = 0
-    while reason is not None and seen < 8:
-        if isinstance(reason, urllib3.exceptions.NameResolutionError | socket.gaierror):
-            return "cannot reach the host: its name does not resolve (check the base URL or DNS)"
-        if isinstance(reason, ConnectionRefusedError) or (
-            isinstance(reason, urllib3.exceptions.NewConnectionError) and "refused" in str(reason).lower()
-        ):
-            return "cannot reach the host: connection refused (is the base URL's host and port right?)"
-        args = getattr(reason, "args", ())
-        reason = getattr(reason, "reason", None) or (args[0] if args else None)
-        if not isinstance(reason, BaseException):
-            return None
-        seen += 1
+def _unreachable(exc: requests.RequestException) -> str | None:
+    """Why no connection was made, when retrying could only wait (requests wraps urllib3's
+    MaxRetryError, whose ``reason`` is the connection's error)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, urllib3.exceptions.NameResolutionError):
+        return "cannot reach the host: its name does not resolve (check the base URL or DNS)"
+    if isinstance(reason, urllib3.exceptions.NewConnectionError) and "refused" in str(reason).lower():
+        return "cannot reach the host: connection refused (is the base URL's host and port right?)"
     return None
 
 
@@ -150,12 +143,12 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         *,
         send_headers: bool = True,
-        final_statuses: Iterable[int] = (),
+        final_statuses: Collection[int] = (),
     ) -> requests.Response:
         """A 200 response, or one in ``final_statuses`` (e.g. an expired presigned URL's 403)."""
-        final = set(final_statuses)
         started = time.monotonic()
         attempt = 0
+        headers = dict(self.headers) if send_headers else None
         cancel: threading.Event | None = getattr(_fetch, "cancel", None)  # see cancellable
         while True:
             if cancel is not None and cancel.is_set():
@@ -164,23 +157,14 @@ class HttpClient:
             status: int | None = None
             retry_after: str | None = None
             try:
-                resp = self._session().get(
-                    url,
-                    params=params,
-                    headers=dict(self.headers) if send_headers else None,
-                    timeout=self.timeout,
-                )
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
+                resp = self._session().get(url, params=params, headers=headers, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
                 unreachable = _unreachable(exc)
                 if unreachable:  # retrying a name that does not resolve or a closed port only waits
                     raise VendorHTTPError(self.vendor, unreachable, None, self._where(url, params)) from None
                 problem = f"connection failed: {type(exc).__name__}"
             else:
-                if resp.status_code == 200 or resp.status_code in final:
+                if resp.status_code == 200 or resp.status_code in final_statuses:
                     return resp
                 status = resp.status_code
                 if status not in self.retry.transient_statuses:

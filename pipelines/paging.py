@@ -44,15 +44,12 @@ class SinglePage:
         return None
 
 
-class NextUrlPaginator:
+class NextUrlPaginator(SinglePage):
     """Follows ``next_url`` as given; a continuation seen before would loop forever: an error."""
 
     def __init__(self, url: str, params: Mapping[str, Any]):
-        self._request = PageRequest(url, params)
+        super().__init__(url, params)
         self._seen: set[str] = set()
-
-    def first(self) -> PageRequest:
-        return self._request
 
     def next(self, page: Any) -> PageRequest | None:
         url = page.get("next_url") if isinstance(page, dict) else None

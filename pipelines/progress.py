@@ -6,19 +6,17 @@ in ``pipelines.paging``, so a long walk shows movement before its first month is
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO
 
 log = logging.getLogger("markhouse.progress")
 
 _pages: Counter[str] = Counter()
 _pages_lock = threading.Lock()
-
-TICK_SECONDS = 2.0
 
 
 def page_fetched(vendor: str) -> None:
@@ -37,21 +35,12 @@ def _duration(seconds: float) -> str:
 
 
 class Ticker:
-    """One vendor's (or the marts') progress. Thread-safe; ``tick`` emits at most every
-    ``every`` seconds, ``done`` always."""
+    """One vendor's (or the marts') progress. Thread-safe; ``tick`` emits at most every ``every``
+    seconds (``force``: now)."""
 
-    def __init__(
-        self,
-        what: str,
-        unit: str,
-        total: int,
-        emit: Callable[[str], None],
-        *,
-        every: float = TICK_SECONDS,
-    ):
-        self.what, self.unit, self.total = what, unit, total
+    def __init__(self, what: str, unit: str, total: int, emit: Callable[[str], None], *, every: float = 2.0):
+        self.what, self.unit, self.total, self.every = what, unit, total, every
         self._emit = emit
-        self.every = every
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._last = self._started
@@ -109,18 +98,16 @@ class TerminalHandler(logging.Handler):
     """Renders progress lines (a redrawn bar on a TTY, plain lines otherwise) and, every
     ``heartbeat`` seconds without a line, one saying who is still at work."""
 
-    def __init__(self, stream: IO[str] | None = None, heartbeat: float | None = HEARTBEAT_SECONDS):
+    def __init__(self, stream: IO[str], heartbeat: float = HEARTBEAT_SECONDS):
         super().__init__(logging.INFO)
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.stream, self.tty = stream, stream.isatty()
         self._open_line = False
         self._said = self._written = time.monotonic()
         self._who = "markhouse"
         self._stop = threading.Event()
-        if heartbeat:
-            threading.Thread(
-                target=self._beat, args=(heartbeat,), name="markhouse-heartbeat", daemon=True
-            ).start()
+        threading.Thread(
+            target=self._beat, args=(heartbeat,), name="markhouse-heartbeat", daemon=True
+        ).start()
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
@@ -170,9 +157,15 @@ def _bar(text: str, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
-def attach_terminal(stream: IO[str] | None = None) -> TerminalHandler:
+@contextmanager
+def terminal_progress(stream: IO[str]) -> Iterator[None]:
+    """Progress lines on ``stream`` while the block runs (the ``markhouse`` command's)."""
     handler = TerminalHandler(stream)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    return handler
+    try:
+        yield
+    finally:
+        handler.close()
+        log.removeHandler(handler)

@@ -9,27 +9,25 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 import dagster as dg
 import duckdb
 
+from pipelines.emulator.server import Emulator
 from pipelines.settings import MARK_LAST_GAP_BPS, RETENTION_HOURS
 from pipelines.warehouse.concurrency import killed_holder
 from pipelines.warehouse.lake import Warehouse
 
-_embedded: Any = None
+_embedded: Emulator | None = None
 _embedded_lock = threading.Lock()
 
 
-def embedded_emulator() -> Any:
-    """The process-wide local emulator (imported lazily: it is only needed without real vendors)."""
+def embedded_emulator() -> Emulator:
+    """The process-wide local emulator, started on first use (only needed without real vendors)."""
     global _embedded
     with _embedded_lock:
         if _embedded is None:
-            from pipelines.emulator.server import Emulator
-
             _embedded = Emulator()
             _embedded.start()
         return _embedded
@@ -82,23 +80,6 @@ def settle_killed_run(
         instance.report_run_failed(run, f"its process no longer exists ({previous.get('holder')})")
 
 
-def all_vendors_embedded() -> bool:
-    """No vendor was given a base URL or a key: everything comes from the embedded emulator."""
-    from pipelines import sources
-
-    return not any(source.configured() for source in sources.sources())
-
-
-def judgement_time() -> datetime:
-    """When freshness is judged: now, or the emulator's own "now" when it is the only source (its
-    real data ends then; the wall clock would call every demo stale)."""
-    if all_vendors_embedded():
-        from pipelines.emulator.server import DATA_END
-
-        return DATA_END
-    return datetime.now(UTC)
-
-
 class VendorResource(dg.ConfigurableResource):
     """What every vendor's resource holds; ``from_env`` reads ``<VENDOR>_<FIELD>`` for each of
     ``env_fields``."""
@@ -111,7 +92,7 @@ class VendorResource(dg.ConfigurableResource):
     workers: int = 4
     rate_limit_per_second: float | None = None
 
-    def endpoint(self) -> tuple[str | None, str | None, Any]:
+    def endpoint(self) -> tuple[str | None, str | None, Emulator | None]:
         """(base URL, key, the embedded emulator when it serves this vendor, else None)."""
         if self.base_url or self.api_key:
             return self.base_url, self.api_key, None

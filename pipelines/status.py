@@ -1,14 +1,15 @@
 """``markhouse status``: coverage and freshness per vendor, instrument and month. Reads the serving
-copy, so it never waits for (or blocks) a backfill. Exit 0 fresh and complete, 1 problems, 2 nothing
-to read yet."""
+copy, so it never waits for (or blocks) a backfill."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
+from pipelines import sources
+from pipelines.emulator.server import DATA_END
 from pipelines.months import months_between
 from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
@@ -24,6 +25,17 @@ INTERVAL_SECONDS = {
     "1d": 86400,
 }
 INTERVALS_SQL = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())  # as VALUES rows
+
+
+def all_vendors_embedded() -> bool:
+    """No vendor was given a base URL or a key: everything comes from the embedded emulator."""
+    return not any(source.configured() for source in sources.sources())
+
+
+def judgement_time() -> datetime:
+    """When freshness is judged: now, or the emulator's own "now" when it is the only source (its
+    real data ends then; the wall clock would call every demo stale)."""
+    return DATA_END if all_vendors_embedded() else datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -52,9 +64,6 @@ class ProblemKind(Enum):
 class Problem:
     kind: ProblemKind
     text: str  # the line people read (``markhouse status``, the checks' metadata)
-
-    def __str__(self) -> str:
-        return self.text
 
 
 @dataclass
@@ -99,22 +108,17 @@ def build_report(
         text = f"aperiodic {venue} {key} {interval} {ts_type}: the vendor's basis disagrees with mark - index"
         text += f" on {bad} of {compared} intervals (worst {worst:.3g} bps of the index, first {first:%Y-%m-%d %H:%M})"
         problem(ProblemKind.VENDOR_BASIS, text)
-    series: dict[tuple[str, str, str], list[MonthCoverage]] = {}
-    expiries: dict[tuple[str, str, str], datetime | None] = {}
-    for vendor, venue, key, interval, month, expected, loaded, missing, last_ts, expiry in rows:
-        cov = MonthCoverage(vendor, venue, key, interval, month, expected, loaded, missing, last_ts)
+    series: dict[tuple[str, str, str, datetime | None], list[MonthCoverage]] = {}  # (..., expiry) -> months
+    for *columns, expiry in rows:
+        cov = MonthCoverage(*columns)
         report.months.append(cov)
-        series.setdefault((vendor, venue, key), []).append(cov)
-        expiries[(vendor, venue, key)] = expiry
+        series.setdefault((cov.vendor, cov.venue, cov.instrument_key, expiry), []).append(cov)
     current_month = date(as_of.year, as_of.month, 1)
-    for (vendor, venue, key), months in series.items():
+    # the running month is judged by freshness below, not as missing
+    last_complete = (current_month - timedelta(days=1)).replace(day=1)
+    for (vendor, venue, key, expiry), months in series.items():
         name = f"{vendor} {venue} {key}"
-        expiry = expiries[(vendor, venue, key)]
-        # the running month is judged by freshness below, not as missing
-        last_complete = current_month - timedelta(days=1)
-        end = date(last_complete.year, last_complete.month, 1)
-        if expiry is not None:
-            end = min(end, date(expiry.year, expiry.month, 1))
+        end = last_complete if expiry is None else min(last_complete, date(expiry.year, expiry.month, 1))
         have = {m.month for m in months}
         gaps = [m for m in months_between(min(have), end) if m not in have]
         if gaps:
@@ -129,13 +133,11 @@ def build_report(
                     f"(tolerance {missing_tolerance})",
                 )
         last = max(m.last_ts for m in months)
-        age = as_of - last
-        if expiry is not None and expiry <= as_of:
-            continue  # an expired contract has no fresher data to get
-        if age > timedelta(hours=max_age_hours):
+        # an expired contract has no fresher data to get
+        if (expiry is None or expiry > as_of) and as_of - last > timedelta(hours=max_age_hours):
             problem(
                 ProblemKind.STALE,
-                f"{name}: stale, last interval {last:%Y-%m-%d %H:%M} is {_age(age)} old (bound {max_age_hours:g}h)",
+                f"{name}: stale, last interval {last:%Y-%m-%d %H:%M} is {_age(as_of - last)} old (bound {max_age_hours:g}h)",
             )
     return report
 
@@ -166,7 +168,7 @@ def print_report(report: StatusReport) -> None:
     else:
         print(f"status: {len(report.problems)} problem(s)")
         for p in report.problems:
-            print(f"  - {p}")
+            print(f"  - {p.text}")
     if report.published_snapshot is not None and report.published_at is not None:
         print(
             f"published snapshot {report.published_snapshot} at {report.published_at:%Y-%m-%d %H:%M} UTC "

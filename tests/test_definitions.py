@@ -309,7 +309,7 @@ def test_the_emulator_clock_is_where_its_real_data_ends() -> None:
 
     from pipelines.emulator.market_data import data_bounds
     from pipelines.emulator.server import DATA_END
-    from pipelines.resources import judgement_time
+    from pipelines.status import judgement_time
 
     for symbol in ("perpetual-BTC-USDT:USDT", "perpetual-ETH-USDT:USDT"):
         last_hour_open = data_bounds("binance-futures", symbol)[1]

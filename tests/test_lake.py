@@ -173,7 +173,7 @@ def test_readers_see_the_published_snapshot_not_a_run_in_progress(aperiodic, war
 
 
 def test_time_travel_queries_and_exports_the_marts_as_of_an_earlier_snapshot(
-    aperiodic, warehouse, env, tmp_path, capsys
+    aperiodic, warehouse, env, tmp_path, capsys, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     first = load_and_publish(aperiodic, warehouse, env, [MARCH])
     with warehouse.writer() as con:  # a later run changes March's marks
@@ -199,6 +199,13 @@ def test_time_travel_queries_and_exports_the_marts_as_of_an_earlier_snapshot(
     )
     rows, marks = exported.fetchone()  # type: ignore[misc]
     assert rows == MARCH_FCT and marks == pytest.approx(before[0])
+    capsys.readouterr()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a relative --out lands in the working folder, and the line says where
+    assert main(["query", "select 1 as one", "--out", "one.csv"]) == 0
+    assert capsys.readouterr().out == f"wrote {elsewhere / 'one.csv'}\n"
+    assert (elsewhere / "one.csv").read_text().splitlines() == ["one", "1"]
 
 
 def test_maintenance_after_ten_reloads_of_a_month_keeps_the_data_folder_near_one_load(
