@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.status import INTERVAL_SECONDS, INTERVALS_SQL
+from pipelines.status import INTERVAL_SECONDS, INTERVALS_SQL, judgement_time
 from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
 
@@ -118,8 +118,6 @@ def read_report_data(
     as_of: datetime | None = None,
 ) -> ReportData:
     """``as_of``: default the time `markhouse status` judges at (now, or the emulator's clock)."""
-    from pipelines.resources import judgement_time  # Dagster's import: only when a report is drawn
-
     as_of = as_of or judgement_time()
     with open_serving(serving_path) as con:
         rng = resolve_range(con, start, end, instruments, interval)
