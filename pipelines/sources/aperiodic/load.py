@@ -20,6 +20,7 @@ from pipelines.sources.aperiodic.schema import validate_file
 from pipelines.sources.aperiodic.source import SOURCE
 from pipelines.sources.aperiodic.universe import APERIODIC_METRICS, METRIC_VENUES, PRICE_METRIC, asks_for
 from pipelines.sources.loader import (
+    Count,
     Failed,
     LoadReport,
     Options,
@@ -93,7 +94,7 @@ def load_months(
     progress = options.get("progress", log.info)
     months, series = sorted(set(months)), list(series)
     if not months or not series:
-        return LoadReport(months)
+        return LoadReport()
     refs: dict[date, list[FileRef]] = {m: [] for m in months}
     skipped: list[str] = []
     failed: list[Failed] = []  # a series whose listing failed: its months are its units
@@ -133,11 +134,14 @@ def load_months(
         return run(raw, warehouse, refs, fetch, skipped=skipped, failed=failed, **options)
 
 
-def _fetch(client: AperiodicClient, staging: Path, progress: Progress, ref: FileRef) -> Staged[FileRef]:
+def _fetch(
+    client: AperiodicClient, staging: Path, progress: Progress, ref: FileRef, count: Count
+) -> Staged[FileRef]:
     path = staging / ref.file_name
     size = client.download(ref, path)
     start, end = ref.period
     rows, ignored = validate_file(path, ref.label, start, end, ref.metric)
+    count(rows)
     if ignored:  # a column the vendor added: the load goes on without it
         log.warning(msg := f"{ref.label}: column(s) {ignored} not in the published layout, ignored")
         progress(msg)

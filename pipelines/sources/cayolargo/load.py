@@ -22,7 +22,7 @@ from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.mapping import VENDOR, MappingError, from_deribit, to_deribit
 from pipelines.sources.cayolargo.schema import ROW_SCHEMA, PageValidationError, validate_page
 from pipelines.sources.cayolargo.source import SOURCE
-from pipelines.sources.loader import LoadReport, Options, Partition, RawTable, Staged, options_of, run
+from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.universe.instruments import UniverseInstrument
 from pipelines.warehouse.lake import Warehouse
@@ -95,7 +95,7 @@ def load_months(
     return run(RAW, warehouse, units, partial(fetch, client), **options)
 
 
-def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:
+def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
     start, end = month_bounds(walk.month)
     parts: list[pa.Table] = []
     pages = 0
@@ -104,6 +104,7 @@ def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:
         label = f"{walk.label} page {page.number} (from={page.window_from})"
         window_from = datetime.fromisoformat(page.window_from.replace("Z", "+00:00"))
         parts.append(validate_page(page.rows, label, walk.coin, window_from))
+        count(len(page.rows))
     frame = pl.DataFrame(pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
     frame = frame.filter(pl.col("ts") < end)  # a vendor treating `to` loosely
     dup = frame.select("ts", "instrument_id").is_duplicated()

@@ -4,6 +4,7 @@ are parsed straight to Arrow by ``pyarrow.json``: no Python object per row (meas
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -152,8 +153,16 @@ class KaikoClient:
     def price_url(self) -> str:
         return f"{self.base_url}{PRICE_PATH}"
 
-    def fetch(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> Fetched:
-        """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end."""
+    def fetch(
+        self,
+        code: KaikoCode,
+        interval: str,
+        start: datetime,
+        end: datetime,
+        count: Callable[[int], None] = lambda rows: None,
+    ) -> Fetched:
+        """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end;
+        ``count`` is told each page's rows as it arrives."""
         params = {
             "exchange": code.exchange,
             "instrument_class": code.instrument_class,
@@ -174,6 +183,7 @@ class KaikoClient:
             except PageError as exc:  # paginate adds the page number and the URL
                 raise PageError(f"{request}: {exc}") from None
             size += len(body)
+            count(page["rows"].num_rows)
             return page
 
         pages = paginate(
