@@ -131,8 +131,6 @@ class KaikoClient:
         rate_limit_per_second: float | None = None,
         page_size: int = PAGE_SIZE,
         sort: str = "asc",
-        max_pages: int = 2_000,
-        max_seconds: float = 1_800.0,
     ):
         self.base_url = base_url.rstrip("/")
         headers = {"Accept": "application/json"}
@@ -146,8 +144,6 @@ class KaikoClient:
         )
         self.page_size = page_size
         self.sort = sort
-        self.max_pages = max_pages
-        self.max_seconds = max_seconds
 
     @property
     def price_url(self) -> str:
@@ -190,8 +186,8 @@ class KaikoClient:
             self.http,
             NextUrlPaginator(self.price_url, params),
             parse=parse,
-            max_pages=self.max_pages,
-            max_seconds=self.max_seconds,
+            max_pages=2_000,  # 2 million rows: more than a month of 1m rows by far
+            max_seconds=1_800,
         )
         got = list(pages)
         rows = pa.concat_tables([p["rows"] for p in got]) if got else ROWS_SCHEMA.empty_table()
