@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaError, SchemaErrors
 
-from pipelines.validation import summarize_schema_errors, value_problem
+from pipelines.validation import period_column, validated, value_problem
 
 TIME_COLUMN = "time"
 PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
@@ -97,14 +96,7 @@ def file_schema(
     over its ``present`` published columns (default all)."""
     if metric not in METRIC_COLUMNS:
         raise ValueError(f"unknown Aperiodic metric {metric!r}; known: {', '.join(METRIC_COLUMNS)}")
-    columns: dict[str, pa.Column] = {
-        TIME_COLUMN: pa.Column(
-            pl.Datetime("us"),
-            checks=[pa.Check.ge(period_start), pa.Check.lt(period_end)],
-            nullable=False,
-            unique=True,
-        ),
-    }
+    columns = {TIME_COLUMN: period_column(pl.Datetime("us"), period_start, period_end)}
     for name in present or METRIC_COLUMNS[metric][1:]:
         if name != TIME_COLUMN:
             columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
@@ -139,10 +131,9 @@ def validate_file(
     if problem:
         raise FileValidationError(f"{label} ({path.name}): {problem}")
     frame = frame.drop(unexpected)
-    try:
-        file_schema(period_start, period_end, metric, tuple(frame.columns)).validate(frame, lazy=True)
-    except (SchemaError, SchemaErrors) as exc:
-        raise FileValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
+    validated(
+        file_schema(period_start, period_end, metric, tuple(frame.columns)), frame, label, FileValidationError
+    )
     if unexpected:
         frame.write_parquet(path)
     return frame.height, unexpected

@@ -10,10 +10,9 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 import pyarrow
-from pandera.errors import SchemaError, SchemaErrors
 
 from pipelines.sources.cayolargo.mapping import CONTRACT_TYPES, VENUE, MappingError, from_deribit
-from pipelines.validation import summarize_schema_errors, value_problem
+from pipelines.validation import validated, value_problem
 
 OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
 """Perpetual-only (funding) and ``alpha``-tier fields: absent -> null. Every other field of
@@ -120,10 +119,7 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
     problem = value_problem(frame, numbers, "timestamp", identify=("instrument_id",))
     if problem:
         raise PageValidationError(f"{label}: {problem}")
-    try:
-        frame = schema.validate(frame, lazy=True)
-    except (SchemaError, SchemaErrors) as exc:
-        raise PageValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
+    frame = validated(schema, frame, label, PageValidationError)
     ts = frame["timestamp"]
     if not ts.is_sorted():
         raise PageValidationError(f"{label}: rows are not ordered by timestamp (time-window paging needs it)")
