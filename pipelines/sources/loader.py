@@ -290,7 +290,7 @@ def _write_batch(
         registered=registered,
         before_commit=before_commit,
         expected_rows=sum(s.rows for s in staged),
-    ).rows
+    )
     report.transactions += 1
     report.files += len(files)
     for p in (p for s in staged for p in s.partitions):
