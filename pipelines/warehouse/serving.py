@@ -111,18 +111,19 @@ def _table_view_sql(
         typed = ", ".join(f'null::{t} as "{c}"' for c, t in columns)
         return f"select {typed} where false", 0
 
-    def listed(paths: Sequence[str]) -> str:
-        return "[" + ", ".join(_quote(p) for p in paths) + "]"
+    def listed(paths: Sequence[str | None]) -> str:
+        return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
 
     clean = [d for d, x in files if not x]
     deleted = [(d, x) for d, x in files if x]
-    branches = []
-    if clean:
-        branches.append(f"select {names} from read_parquet({listed(clean)}, hive_partitioning = false) f")
+    branches = (
+        [f"select {names} from read_parquet({listed(clean)}, hive_partitioning = false) f"] if clean else []
+    )
     if deleted:
+        data, deletes = zip(*deleted, strict=True)
         branches.append(
-            f"select {names} from read_parquet({listed([d for d, _ in deleted])}, hive_partitioning = false, "
-            f"filename = true, file_row_number = true) f anti join read_parquet({listed([x for _, x in deleted])}) d "
+            f"select {names} from read_parquet({listed(data)}, hive_partitioning = false, filename = true, "
+            f"file_row_number = true) f anti join read_parquet({listed(deletes)}) d "
             "on f.filename = d.file_path and f.file_row_number = d.pos"
         )
     return " union all ".join(branches), len(files) + len(deleted)
@@ -211,12 +212,10 @@ def comment_statements(
 
 def write_serving_file(serving_path: Path, published: _Published) -> int:
     """The read-only file: views over the snapshot's parquet files, the lake's views and comments,
-    and ``meta.publication`` (with the data folder the views name), written as one script in one
-    transaction (per-statement round trips were most of its time) as a new file per publication,
-    ``<stem>.<snapshot>.<token><suffix>``, to which ``serving_path``, a symbolic link, is swapped by
-    one atomic rename. DuckDB keeps one database per process and resolved path, so a process that
-    holds a connection to the previous file still opens the new one on its next connect. Returns
-    the files it names."""
+    and ``meta.publication``, as one script in one transaction (per-statement round trips were most
+    of its time), in a new file per publication that the symbolic link ``serving_path`` is swapped
+    to: DuckDB keeps one database per resolved path, so a process holding the previous file still
+    opens the new one on its next connect. Returns the files it names."""
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
