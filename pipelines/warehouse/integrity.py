@@ -18,9 +18,9 @@ from pipelines.warehouse.lake import (
     LAKE,
     Warehouse,
     _published_ids,
-    _quote,
     _used,
     current_snapshot,
+    expire_snapshots,
     latest_published,
     read_sql,
 )
@@ -151,10 +151,6 @@ def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
         target_path = copy.data_path / os.path.relpath(path, warehouse.data_path)
         target_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target_path)
-    older = [s for s in held if s < published]
     with copy.writer() as con:
-        if older:
-            versions = ", ".join(map(str, older))
-            con.execute(f"call ducklake_expire_snapshots({_quote(LAKE)}, versions => [{versions}])")
-            con.execute(f"delete from meta.publication where snapshot_id in ({versions})")
+        expire_snapshots(con, [s for s in held if s < published])
     return published, len(files)

@@ -512,6 +512,14 @@ def latest_published(con: duckdb.DuckDBPyConnection) -> int:
     return published[-1]
 
 
+def expire_snapshots(con: duckdb.DuckDBPyConnection, snapshots: Sequence[int]) -> None:
+    """Expire ``snapshots`` with their publication records (which would point readers at nothing)."""
+    if snapshots:
+        versions = ", ".join(map(str, snapshots))
+        con.execute(f"call ducklake_expire_snapshots({_quote(LAKE)}, versions => [{versions}])")
+        con.execute(f"delete from meta.publication where snapshot_id in ({versions})")
+
+
 def loaded_months(con: duckdb.DuckDBPyConnection) -> list[Any]:
     """Every month any raw table holds (what a full marts rebuild covers)."""
     union = " union ".join(f"select distinct month from {t}" for t in raw_tables(con) if t != "raw.load_log")
