@@ -313,6 +313,7 @@ def fetch_and_write(
     months; ``ticker`` also ticks while the writer waits. A job that fails is left out of its batch
     and returned (month, its index, the error); an interrupt or a failed write stops everything."""
     months = sorted(jobs)
+    ticker = ticker or Ticker(thread_name, "jobs", sum(map(len, jobs.values())), lambda _: None)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
     cancel = threading.Event()
 
@@ -326,7 +327,7 @@ def fetch_and_write(
         error = future.exception()
         if error is not None and not isinstance(error, Exception):
             cancel.set()  # an interrupt: the other fetches stop at their next request
-        elif ticker is not None:
+        else:
             ticker.unit_done(0)  # its rows were counted as they arrived
 
     failed: list[tuple[date, int, Exception]] = []
@@ -334,14 +335,13 @@ def fetch_and_write(
         futures = {m: [pool.submit(run_job, job) for job in jobs[m]] for m in months}
         for future in (f for pending in futures.values() for f in pending):
             future.add_done_callback(counted)
-        done, every = 0, ticker.every if ticker is not None else None
+        done = 0
         with warehouse.writer() as con:  # the run's hold when it has one (pipelines.warehouse.concurrency)
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
                 waiting = [f for m in batch for f in futures[m]]
-                while wait(waiting, timeout=every)[1]:
-                    if ticker is not None:
-                        ticker.tick()
+                while wait(waiting, timeout=ticker.every)[1]:
+                    ticker.tick()
                 results = []
                 for month in batch:
                     for index, future in enumerate(futures[month]):
@@ -354,8 +354,7 @@ def fetch_and_write(
                 write_batch(con, results)
                 done += len(batch)
                 on_batch(done, len(months))
-                if ticker is not None:
-                    ticker.months_done(done, len(months))
+                ticker.months_done(done, len(months))
     except BaseException:
         cancel.set()  # a failure or an interrupt: the fetches still running stop at their next request
         raise
