@@ -251,17 +251,10 @@ class Warehouse:
             con.execute(f"load {_quote(str(extension_path(package, name)))}")
         if self.data_is_remote:
             _create_s3_secret(con)
-        source = (
-            f"ducklake:postgres:{self.catalog}"
-            if self.catalog is not None
-            else f"ducklake:sqlite:{self.path}"
-        )
-
-        def attach() -> None:
-            con.execute(f"attach {_quote(source)} as {LAKE} ({', '.join(options)})")
-
+        source = f"postgres:{self.catalog}" if self.catalog is not None else f"sqlite:{self.path}"
+        attach = f"attach {_quote('ducklake:' + source)} as {LAKE} ({', '.join(options)})"
         try:  # two hosts creating a new PostgreSQL catalog at once: the loser retries
-            with_commit_retry(attach, "attach", also=("already exists", "duplicate key"))
+            with_commit_retry(lambda: con.execute(attach), "attach", also=("already exists", "duplicate key"))
         except duckdb.Error as exc:
             described = redact(self.catalog) if self.catalog is not None else str(self.path)
             if "No snapshot found at version" in str(exc):
