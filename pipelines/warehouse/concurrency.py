@@ -83,22 +83,20 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-def with_commit_retry(
-    work: Callable[[], T], what: str, attempts: int = COMMIT_ATTEMPTS, also: Sequence[str] = ()
-) -> T:
+def with_commit_retry(work: Callable[[], T], what: str, also: Sequence[str] = ()) -> T:
     """Run ``work`` (one whole transaction) again when its commit met another writer's, with
-    backoff; after ``attempts`` the last error propagates (nothing half-written: it rolled back).
-    ``also``: further error texts that mean "another writer got there first"."""
-    for attempt in range(1, attempts + 1):
+    backoff; after ``COMMIT_ATTEMPTS`` the last error propagates (nothing half-written: it rolled
+    back). ``also``: further error texts that mean "another writer got there first"."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             return work()
         except duckdb.Error as exc:
-            if attempt == attempts or not any(s in str(exc).lower() for s in (*RETRYABLE, *also)):
+            if attempt == COMMIT_ATTEMPTS or not any(s in str(exc).lower() for s in (*RETRYABLE, *also)):
                 raise
             delay = min(0.1 * 2**attempt, 5.0)
             log.info(  # routine between two writers: shown with --debug, not in every demo
                 f"{what}: commit conflict ({redact(str(exc))}); "
-                f"retrying in {delay:.1f}s ({attempt}/{attempts})"
+                f"retrying in {delay:.1f}s ({attempt}/{COMMIT_ATTEMPTS})"
             )
             time.sleep(delay)
     raise AssertionError("unreachable")
