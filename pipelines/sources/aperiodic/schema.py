@@ -7,6 +7,7 @@ non-finite: they load as NULL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -87,17 +88,12 @@ class FileValidationError(ValueError):
 
 
 def file_schema(
-    period_start: datetime,
-    period_end: datetime,
-    metric: str = "derivative_price",
-    present: tuple[str, ...] = (),
+    period_start: datetime, period_end: datetime, metric: str, present: Iterable[str]
 ) -> pa.DataFrameSchema:
     """Schema for one file of ``metric`` covering [period_start, period_end) (naive UTC datetimes),
-    over its ``present`` published columns (default all)."""
-    if metric not in METRIC_COLUMNS:
-        raise ValueError(f"unknown Aperiodic metric {metric!r}; known: {', '.join(METRIC_COLUMNS)}")
+    over the published columns it holds."""
     columns = {TIME_COLUMN: period_column(pl.Datetime("us"), period_start, period_end)}
-    for name in present or METRIC_COLUMNS[metric][1:]:
+    for name in present:
         if name != TIME_COLUMN:
             columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
     return pa.DataFrameSchema(columns, strict=True, coerce=True, name=f"aperiodic {metric}")
@@ -131,9 +127,7 @@ def validate_file(
     if problem:
         raise FileValidationError(f"{label} ({path.name}): {problem}")
     frame = frame.drop(unexpected)
-    validated(
-        file_schema(period_start, period_end, metric, tuple(frame.columns)), frame, label, FileValidationError
-    )
+    validated(file_schema(period_start, period_end, metric, frame.columns), frame, label, FileValidationError)
     if unexpected:
         frame.write_parquet(path)
     return frame.height, unexpected
