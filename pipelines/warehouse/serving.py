@@ -241,8 +241,9 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     marts = {name: "view" for schema, name in names if schema == "marts"}
     script += comment_statements(mart_docs(), marts)
     try:
-        out = duckdb.connect(str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION})
-        try:
+        with duckdb.connect(
+            str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
+        ) as out:
             out.execute("begin transaction")  # one commit, not one per statement
             out.execute(";\n".join(script))
             out.execute(
@@ -250,13 +251,11 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
                 "$t::json as row_counts, $d as data_path",
                 {
                     "s": published.snapshot,
-                    "t": json.dumps(dict(sorted(published.counts.items()))),
+                    "t": json.dumps(published.counts, sort_keys=True),
                     "d": published.data_path,
                 },
             )
             out.execute("commit")
-        finally:
-            out.close()
         final = serving_path.with_name(
             f"{serving_path.stem}.{published.snapshot}.{secrets.token_hex(4)}{serving_path.suffix}"
         )
@@ -316,7 +315,7 @@ def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> Publi
     def record() -> None:
         con.execute(
             "insert into meta.publication values ($s, now(), $t)",
-            {"s": published.snapshot, "t": json.dumps(dict(sorted(published.counts.items())))},
+            {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)},
         )
 
     with_commit_retry(record, "publish")
