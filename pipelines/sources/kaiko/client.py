@@ -150,12 +150,7 @@ class KaikoClient:
         return f"{self.base_url}{PRICE_PATH}"
 
     def fetch(
-        self,
-        code: KaikoCode,
-        interval: str,
-        start: datetime,
-        end: datetime,
-        count: Callable[[int], None] = lambda rows: None,
+        self, code: KaikoCode, interval: str, start: datetime, end: datetime, count: Callable[[int], None]
     ) -> Fetched:
         """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end;
         ``count`` is told each page's rows as it arrives."""
