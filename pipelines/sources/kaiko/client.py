@@ -63,7 +63,7 @@ class PageError(ValueError):
 
 def parse_page(body: bytes) -> dict[str, Any]:
     """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None, "access":
-    (start, end) of the key's access range, epoch ms, None where open}``. ``result`` is optional (the
+    (start, end) of the key's access range, epoch ms, None where open, "bytes": its size}``. ``result`` is optional (the
     vendor's own response example has none); ``"error"`` is an error carrying its ``message``."""
     head = body[:64].lstrip().lower()
     if not head.startswith(b"{"):
@@ -103,7 +103,7 @@ def parse_page(body: bytes) -> dict[str, Any]:
         raise PageError(problem)
     access = (table["access"][0].as_py() or {}).get("access_range") or {}
     span = (access.get("start_timestamp"), access.get("end_timestamp"))
-    return {"rows": converted, "next_url": table["next_url"][0].as_py(), "access": span}
+    return {"rows": converted, "next_url": table["next_url"][0].as_py(), "access": span, "bytes": len(body)}
 
 
 @dataclass(frozen=True)
@@ -165,15 +165,12 @@ class KaikoClient:
             "end_time": _iso(end),
         }
         request = f"{code.exchange} {code.instrument} {interval} {_iso(start)}..{_iso(end)}"
-        size = 0
 
         def parse(body: bytes) -> dict[str, Any]:
-            nonlocal size
             try:
                 page = parse_page(body)
             except PageError as exc:  # paginate adds the page number and the URL
                 raise PageError(f"{request}: {exc}") from None
-            size += len(body)
             count(page["rows"].num_rows)
             return page
 
@@ -186,6 +183,7 @@ class KaikoClient:
         )
         got = list(pages)
         rows = pa.concat_tables([p["rows"] for p in got]) if got else ROWS_SCHEMA.empty_table()
+        size = sum(p["bytes"] for p in got)
         return Fetched(rows, len(got), size, got[0]["access"] if got else (None, None))
 
 
