@@ -381,9 +381,6 @@ class Warehouse:
         ``replace_partitions``, ``registered`` under their names), then run ``insert_sql``: one
         transaction, rerun whole on a commit conflict. Returns the first table's inserted rows; any
         other number than ``expected_rows`` (a join that dropped or doubled rows) rolls it back."""
-        views = {"replace_partitions": partitions, **(registered or {})}
-        for name, tbl in views.items():
-            con.register(name, tbl)
 
         def replace() -> int:
             rows = 0
@@ -404,11 +401,20 @@ class Warehouse:
                     before_commit()
             return rows
 
-        try:
+        with registered_tables(con, {"replace_partitions": partitions, **(registered or {})}):
             return with_commit_retry(replace, f"replace {targets[0].table}")
-        finally:
-            for name in views:
-                con.unregister(name)
+
+
+@contextmanager
+def registered_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table]) -> Iterator[None]:
+    """``tables`` visible to the SQL under their names for the block."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
 
 
 def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:

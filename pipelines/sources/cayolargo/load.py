@@ -25,7 +25,7 @@ from pipelines.sources.cayolargo.source import SOURCE
 from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.universe.instruments import UniverseInstrument
-from pipelines.warehouse.lake import Warehouse
+from pipelines.warehouse.lake import Warehouse, registered_tables
 
 log = logging.getLogger("markhouse.cayolargo")
 
@@ -124,11 +124,9 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
 
 def _coin_months(con: duckdb.DuckDBPyConnection, staged: list[Staged[Walk]]) -> pa.Table:
     whole = {(s.unit.coin, s.unit.month) for s in staged if s.unit.instrument_id is None}
-    con.register("walked", pa.table({"coin": [c for c, _ in whole], "month": [m for _, m in whole]}))
-    try:
+    walked = pa.table({"coin": [c for c, _ in whole], "month": [m for _, m in whole]})
+    with registered_tables(con, {"walked": walked}):
         return con.execute(SOURCE.load_sql("coin_months")).to_arrow_table()
-    finally:
-        con.unregister("walked")
 
 
 def _reference(rows: pa.Table) -> Reference:
