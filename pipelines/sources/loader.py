@@ -122,7 +122,6 @@ class LoadReport:
 
 class Options(TypedDict, total=False):
     workers: int  # fetches at once (default: the raw table's)
-    months_per_transaction: int
     progress: Progress
     before_commit: Callable[[], None] | None  # in each batch's transaction, last (tests meet there)
     reference: Reference  # written with each batch (unless the raw table finds its own)
@@ -218,7 +217,7 @@ def run(
         {m: [partial(fetch, u, ticker.rows_arrived) for u in units[m]] for m in units},
         write,
         workers=options.get("workers", raw.workers),
-        months_per_transaction=options.get("months_per_transaction", 12),
+        months_per_transaction=12,
         on_batch=on_batch,
         thread_name=f"{raw.source.name}-{raw.table}-fetch",
         ticker=ticker,
