@@ -52,6 +52,11 @@ class Ticker:
             self.units += 1
             self.rows += rows
 
+    def rows_arrived(self, rows: int) -> None:
+        """Rows of a unit still at work (a page), so a long walk's line shows them."""
+        with self._lock:
+            self.rows += rows
+
     def months_done(self, done: int, total: int) -> None:
         with self._lock:
             self.months_written, self.months = done, total

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.universe.instruments import SINCE_EVER, UniverseInstrument
-from pipelines.warehouse.lake import read_sql
+from pipelines.warehouse.lake import read_sql, registered_tables
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,13 @@ def upsert_reference(
         [vars(n) for n in names],
         schema=pa.schema([(f, pa.string()) for f in VendorName.__dataclass_fields__]),
     )
-    con.register("universe_instruments", rows)
-    con.register("universe_vendor_instruments", mapping)
-    con.register("universe_funding_intervals", funding)
-
+    tables = {
+        "universe_instruments": rows,
+        "universe_vendor_instruments": mapping,
+        "universe_funding_intervals": funding,
+    }
     # inside the caller's transaction (a batch's, with its rows); readers read published
     # snapshots, so the moment between delete and insert is never visible to them
-    try:
-        con.execute(read_sql("load/reference_instrument"))
-        con.execute(read_sql("load/reference_vendor_instrument"))
-        con.execute(read_sql("load/reference_funding_interval"))
-    finally:
-        con.unregister("universe_funding_intervals")
-        con.unregister("universe_instruments")
-        con.unregister("universe_vendor_instruments")
+    with registered_tables(con, tables):
+        for name in ("instrument", "vendor_instrument", "funding_interval"):
+            con.execute(read_sql(f"load/reference_{name}"))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
@@ -27,6 +30,21 @@ def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> 
                     parts.append(f"{row['column']}: {check} (e.g. {row['failure_case']})")
             return "failed validation: " + "; ".join(parts)
     return f"failed validation: {exc}"
+
+
+def validated(
+    schema: pa.DataFrameSchema, frame: pl.DataFrame, label: str, error: type[Exception]
+) -> pl.DataFrame:
+    """``frame`` as ``schema`` makes it, or every failure at once as one ``error`` naming ``label``."""
+    try:
+        return schema.validate(frame, lazy=True)
+    except (SchemaError, SchemaErrors) as exc:
+        raise error(f"{label}: {summarize_schema_errors(exc)}") from None
+
+
+def period_column(dtype: Any, start: datetime, end: datetime) -> pa.Column:
+    """The time column of one unit of [start, end): present, in the period, each time once."""
+    return pa.Column(dtype, checks=[pa.Check.ge(start), pa.Check.lt(end)], nullable=False, unique=True)
 
 
 def field_of(column: str) -> str | None:

@@ -374,7 +374,10 @@ def test_a_venue_the_metric_does_not_cover(tmp_path: Path, emulator: Emulator, w
     client = resource.client()
     with pytest.raises(VendorHTTPError) as refused:
         client.list_files(
-            "hyperliquid-perps", HYPE_BTC, "1h", "exchange", date(2024, 1, 1), date(2024, 1, 31), "funding"
+            Series("hyperliquid-perps", HYPE_BTC, "1h", "exchange"),
+            date(2024, 1, 1),
+            date(2024, 1, 31),
+            "funding",
         )
     assert refused.value.status == 400 and "for funding: expected one of binance-futures, okx-perps" in str(
         refused.value

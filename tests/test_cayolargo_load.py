@@ -14,9 +14,10 @@ import pytest
 
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
+from pipelines.progress import Ticker
 from pipelines.sources.cayolargo import emulator as emu_cayolargo
 from pipelines.sources.cayolargo.client import CayoLargoClient
-from pipelines.sources.cayolargo.load import load_months
+from pipelines.sources.cayolargo.load import Walk, fetch, load_months
 from pipelines.sources.cayolargo.schema import PageValidationError, validate_page
 from pipelines.warehouse.lake import Warehouse
 from tests.conftest import FAST_RETRY, month_counts, raw_rows
@@ -55,6 +56,22 @@ def t(day: int, hour: int = 0, minute: int = 0, month: int = 3) -> datetime:
 
 def load(c: CayoLargoClient, warehouse: Warehouse, months: list[date], **kwargs: Any) -> Any:
     return load_months(c, warehouse, ["BTC", "ETH"], months, workers=4, progress=lambda _: None, **kwargs)
+
+
+def test_rows_are_counted_as_pages_arrive(emulator: Emulator) -> None:
+    """One instrument's March: 31 days x 144 snapshots = 4,464 rows, in pages of 1,000 that each
+    repeat the last row of the one before (time-window paging): 1,000 + 3 x 999 + 467 new rows in 5
+    pages, all on the progress line before the month is done (issue 26)."""
+    ticker = Ticker("cayolargo", "coin-months", 1, lambda _: None)
+    arrived: list[int] = []
+
+    def count(rows: int) -> None:
+        arrived.append(rows)
+        ticker.rows_arrived(rows)
+
+    fetch(client(emulator, page_limit=1000), Walk("BTC", MARCH, "BTC-PERPETUAL"), count)
+    assert arrived == [1000, 999, 999, 999, 467]
+    assert ticker.line().startswith("cayolargo: 0/1 coin-months, 5 pages, 4,464 rows, ")
 
 
 # -- paging ---------------------------------------------------------------------------------------

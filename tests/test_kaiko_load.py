@@ -16,9 +16,10 @@ import pytest
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
 from pipelines.paging import PagingError
+from pipelines.progress import Ticker
 from pipelines.reference import Reference, VendorName
 from pipelines.sources.kaiko.client import KaikoClient, PageError, parse_page
-from pipelines.sources.kaiko.load import Series, load_months
+from pipelines.sources.kaiko.load import Series, fetch_month, load_months
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.sources.kaiko.schema import MonthValidationError
 from pipelines.symbology import parse_symbol
@@ -201,6 +202,22 @@ def test_5xx_burst_mid_month_is_retried(emulator, warehouse, status) -> None:  #
     report = load(client, warehouse, [MARCH], [perp("1h")])
     assert report.rows == 744 and report.pages == 8  # 7 x 100 + 44
     assert [r.status for r in emulator.requests][:5] == [200, status, status, status, 200]
+
+
+def test_rows_are_counted_as_pages_arrive_not_when_the_month_completes(emulator) -> None:  # type: ignore[no-untyped-def]
+    """March 1h = 31 x 24 = 744 rows in 8 pages of 100 (7 x 100 + 44): the progress line shows
+    them all before the month is done (issue 26: "176 pages, 0 rows")."""
+    client = KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY, page_size=100)
+    ticker = Ticker("kaiko", "instrument-months", 1, lambda _: None)
+    arrived: list[int] = []
+
+    def count(rows: int) -> None:
+        arrived.append(rows)
+        ticker.rows_arrived(rows)
+
+    fetch_month(client, (perp("1h"), MARCH), count)
+    assert arrived == [100] * 7 + [44]
+    assert ticker.line().startswith("kaiko: 0/1 instrument-months, 8 pages, 744 rows, ")
 
 
 def test_dropped_connection_and_html_page(emulator, kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]

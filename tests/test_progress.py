@@ -24,21 +24,24 @@ def test_the_writer_ticks_while_fetches_are_still_running(tmp_path: Path) -> Non
         lines.append(line)
         release.set()
 
+    def arrived(rows: int) -> int:  # a fetch counts its rows as they arrive
+        ticker.rows_arrived(rows)
+        return rows
+
     def held() -> int:
         assert release.wait(timeout=60), "no progress line while waiting"
-        return 250
+        return arrived(250)
 
     ticker = Ticker("kaiko", "instrument-months", 2, emit, every=0.05)
     written: list[list[int]] = []
     fetch_and_write(
         Warehouse(tmp_path / "wh.duckdb"),
-        {date(2026, 4, 1): [lambda: 100], date(2026, 5, 1): [held]},
+        {date(2026, 4, 1): [lambda: arrived(100)], date(2026, 5, 1): [held]},
         lambda con, batch: written.append(batch),
         workers=2,
         months_per_transaction=12,
         on_batch=lambda done, total: None,
         ticker=ticker,
-        rows_of=lambda rows: rows,
     )
     assert written == [[100, 250]]
     first = lines[0]

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
+from psutil import pid_exists as process_exists
 
 from pipelines.emulator.server import Emulator
 from pipelines.errors import ExitCode
@@ -37,7 +38,7 @@ from pipelines.sources.kaiko.load import Series as KaikoSeries
 from pipelines.sources.kaiko.load import load_months as load_kaiko
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.universe import UniverseError, load_universe
-from pipelines.warehouse.concurrency import process_exists, remove_stale_temporaries
+from pipelines.warehouse.concurrency import remove_stale_temporaries
 from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError
 from pipelines.warehouse.serving import open_serving, publish_serving
 from tests.conftest import FAST_RETRY, isolated_environment, raw_rows, run_command

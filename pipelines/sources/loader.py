@@ -40,6 +40,7 @@ log = logging.getLogger("markhouse.sources")
 T = TypeVar("T")
 U = TypeVar("U")
 Progress = Callable[[str], None]
+Count = Callable[[int], None]  # rows as they arrive, for the progress line
 
 
 class Partition(NamedTuple):
@@ -104,14 +105,9 @@ class RawTable(Generic[U]):
     # a unit's label and instrument keys (none: every one), for a unit that failed
     names: Callable[[U], tuple[str, list[str]]] = lambda unit: (str(unit), [])
 
-    @property
-    def target(self) -> Target:
-        return Target(f"raw.{self.source.name}_{self.table}", self.source.load_sql(self.table), self.keys)
-
 
 @dataclass
 class LoadReport:
-    months: list[date]
     rows: int = 0
     transactions: int = 0
     seconds: float = 0.0
@@ -126,7 +122,6 @@ class LoadReport:
 
 class Options(TypedDict, total=False):
     workers: int  # fetches at once (default: the raw table's)
-    months_per_transaction: int
     progress: Progress
     before_commit: Callable[[], None] | None  # in each batch's transaction, last (tests meet there)
     reference: Reference  # written with each batch (unless the raw table finds its own)
@@ -172,26 +167,28 @@ def run(
     raw: RawTable[U],
     warehouse: Warehouse,
     units: Mapping[date, Sequence[U]],
-    fetch: Callable[[U], Staged[U]],
+    fetch: Callable[[U, Count], Staged[U]],
     *,
     skipped: Sequence[str] = (),
     failed: Sequence[Failed] = (),
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace the months of ``units`` with what ``fetch`` gets of each; ``skipped``: what the vendor
-    had nothing for; ``failed``: what failed before (a listing), counted with the units' failures."""
+    """Replace the months of ``units`` with what ``fetch`` gets of each (counting its rows as they
+    arrive); ``skipped``: what the vendor had nothing for; ``failed``: what failed before (a
+    listing), counted with the units' failures."""
     progress = options.get("progress", log.info)
     before_commit, reference = options.get("before_commit"), options.get("reference", NO_REFERENCE)
     origin = options.get("origin")  # None: a direct call that names none (recorded null, not checked)
     started = time.perf_counter()
     name = raw.name or raw.source.name
-    report = LoadReport(sorted(units), skipped=list(skipped), failed=list(failed))
+    report = LoadReport(skipped=list(skipped), failed=list(failed))
     total = sum(len(u) for u in units.values())
     if not total:
         return _unless_every_unit_failed(report, succeeded=0)
     if raw.logged and origin:
         with warehouse.writer() as con:
             refuse_mixed_origin(con, raw.source, origin)
+    ticker = Ticker(name, raw.unit, total, progress)
 
     def write(con: duckdb.DuckDBPyConnection, staged: list[Staged[U]]) -> None:
         for s in staged:
@@ -217,14 +214,13 @@ def run(
 
     errors = fetch_and_write(
         warehouse,
-        {m: [partial(fetch, u) for u in units[m]] for m in units},
+        {m: [partial(fetch, u, ticker.rows_arrived) for u in units[m]] for m in units},
         write,
         workers=options.get("workers", raw.workers),
-        months_per_transaction=options.get("months_per_transaction", 12),
+        months_per_transaction=12,
         on_batch=on_batch,
         thread_name=f"{raw.source.name}-{raw.table}-fetch",
-        ticker=Ticker(name, raw.unit, total, progress),
-        rows_of=lambda s: s.rows,
+        ticker=ticker,
     )
     report.failed += [Failed(*raw.names(units[m][i]), [m], e) for m, i, e in errors]
     report.seconds = time.perf_counter() - started
@@ -265,26 +261,13 @@ def _write_batch(
     before_commit: Callable[[], None],
     origin: str | None,
 ) -> None:
-    logged: dict[tuple[Any, ...], list[int]] = {}  # a partition may come in several files
-    for p in (p for s in staged for p in s.partitions):
-        counts = logged.setdefault(p[:5], [0, 0])
-        counts[0], counts[1] = counts[0] + p.rows, counts[1] + p.files
+    # one row per partition a unit filled; load_log.sql sums a partition that came in several files
     partitions = pa.Table.from_pylist(
-        [
-            {
-                "vendor": raw.source.name,
-                **dict(zip(LOG_KEYS[1:], key, strict=True)),
-                "rows": r,
-                "files": f,
-                "origin": origin,
-            }
-            for key, (r, f) in logged.items()
-        ]
+        [{"vendor": raw.source.name, **p._asdict(), "origin": origin} for s in staged for p in s.partitions]
     )
     replaced = partitions.select(list(LOG_KEYS))
     if raw.also_replace is not None:
-        wider = raw.also_replace(con, staged).cast(replaced.schema)
-        replaced = pa.concat_tables([replaced, wider]).group_by(list(LOG_KEYS)).aggregate([])
+        replaced = pa.concat_tables([replaced, raw.also_replace(con, staged).cast(replaced.schema)])
     files = [s for s in staged if s.file is not None]
     registered = {"staged_partitions": partitions}
     params: dict[str, Any] = {"loaded_at": datetime.now(UTC)}
@@ -295,10 +278,10 @@ def _write_batch(
         params["files"] = [str(s.file) for s in files]
     else:
         registered["staged_rows"] = _rows(staged)
-    targets = [raw.target]
+    targets = [Target(f"raw.{raw.source.name}_{raw.table}", raw.source.load_sql(raw.table), raw.keys)]
     if raw.logged:
         targets.append(Target("raw.load_log", read_sql("load/load_log")))
-    result = Warehouse.replace_partitions(
+    report.rows += Warehouse.replace_partitions(
         con,
         partitions=replaced,
         targets=targets,
@@ -307,12 +290,11 @@ def _write_batch(
         before_commit=before_commit,
         expected_rows=sum(s.rows for s in staged),
     )
-    report.rows += result.rows
     report.transactions += 1
     report.files += len(files)
-    for key, (r, _) in logged.items():
-        month = f"{key[4]:%Y-%m}"
-        report.rows_per_month[month] = report.rows_per_month.get(month, 0) + r
+    for p in (p for s in staged for p in s.partitions):
+        month = f"{p.month:%Y-%m}"
+        report.rows_per_month[month] = report.rows_per_month.get(month, 0) + p.rows
 
 
 def fetch_and_write(
@@ -325,12 +307,12 @@ def fetch_and_write(
     on_batch: Callable[[int, int], None],
     thread_name: str = "fetch",
     ticker: Ticker | None = None,
-    rows_of: Callable[[T], int] = lambda _: 0,
 ) -> list[tuple[date, int, Exception]]:
     """Run every month's jobs, then ``write_batch`` the results of each ``months_per_transaction``
     months; ``ticker`` also ticks while the writer waits. A job that fails is left out of its batch
     and returned (month, its index, the error); an interrupt or a failed write stops everything."""
     months = sorted(jobs)
+    ticker = ticker or Ticker(thread_name, "jobs", sum(map(len, jobs.values())), lambda _: None)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
     cancel = threading.Event()
 
@@ -344,22 +326,21 @@ def fetch_and_write(
         error = future.exception()
         if error is not None and not isinstance(error, Exception):
             cancel.set()  # an interrupt: the other fetches stop at their next request
-        elif ticker is not None:
-            ticker.unit_done(0 if error else rows_of(future.result()))
+        else:
+            ticker.unit_done(0)  # its rows were counted as they arrived
 
     failed: list[tuple[date, int, Exception]] = []
     try:
         futures = {m: [pool.submit(run_job, job) for job in jobs[m]] for m in months}
         for future in (f for pending in futures.values() for f in pending):
             future.add_done_callback(counted)
-        done, every = 0, ticker.every if ticker is not None else None
+        done = 0
         with warehouse.writer() as con:  # the run's hold when it has one (pipelines.warehouse.concurrency)
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
                 waiting = [f for m in batch for f in futures[m]]
-                while wait(waiting, timeout=every)[1]:
-                    if ticker is not None:
-                        ticker.tick()
+                while wait(waiting, timeout=ticker.every)[1]:
+                    ticker.tick()
                 results = []
                 for month in batch:
                     for index, future in enumerate(futures[month]):
@@ -372,8 +353,7 @@ def fetch_and_write(
                 write_batch(con, results)
                 done += len(batch)
                 on_batch(done, len(months))
-                if ticker is not None:
-                    ticker.months_done(done, len(months))
+                ticker.months_done(done, len(months))
     except BaseException:
         cancel.set()  # a failure or an interrupt: the fetches still running stop at their next request
         raise

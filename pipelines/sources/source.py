@@ -3,8 +3,8 @@ purpose (no Dagster, no clients at import): the CLI builds its parser from the r
 
 from __future__ import annotations
 
-import importlib
 import os
+import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,15 +22,7 @@ VENDOR_TAG = "markhouse/vendor"
 
 def lazy(target: str) -> Callable[..., Any]:
     """``"module:attr.attr"``, imported and called at the first call, so the registry stays light."""
-    module, _, attrs = target.partition(":")
-
-    def call(*args: Any) -> Any:
-        obj: Any = importlib.import_module(module)
-        for attr in attrs.split("."):
-            obj = getattr(obj, attr)
-        return obj(*args)
-
-    return call
+    return lambda *args: pkgutil.resolve_name(target)(*args)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import duckdb
+from psutil import pid_exists
 
 from pipelines.redaction import redact
 
@@ -71,7 +72,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     if staging.is_dir():
         candidates += [(p, _STAGING.match(p.name)) for p in staging.iterdir()]
     for path, match in candidates:
-        if match is None or process_exists(int(match["pid"])):
+        if match is None or pid_exists(int(match["pid"])):
             continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -82,26 +83,20 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-def _retryable(exc: BaseException, also: Sequence[str] = ()) -> bool:
-    return isinstance(exc, duckdb.Error) and any(s in str(exc).lower() for s in (*RETRYABLE, *also))
-
-
-def with_commit_retry(
-    work: Callable[[], T], what: str, attempts: int = COMMIT_ATTEMPTS, also: Sequence[str] = ()
-) -> T:
+def with_commit_retry(work: Callable[[], T], what: str, also: Sequence[str] = ()) -> T:
     """Run ``work`` (one whole transaction) again when its commit met another writer's, with
-    backoff; after ``attempts`` the last error propagates (nothing half-written: it rolled back).
-    ``also``: further error texts that mean "another writer got there first"."""
-    for attempt in range(1, attempts + 1):
+    backoff; after ``COMMIT_ATTEMPTS`` the last error propagates (nothing half-written: it rolled
+    back). ``also``: further error texts that mean "another writer got there first"."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             return work()
         except duckdb.Error as exc:
-            if not _retryable(exc, also) or attempt == attempts:
+            if attempt == COMMIT_ATTEMPTS or not any(s in str(exc).lower() for s in (*RETRYABLE, *also)):
                 raise
             delay = min(0.1 * 2**attempt, 5.0)
             log.info(  # routine between two writers: shown with --debug, not in every demo
                 f"{what}: commit conflict ({redact(str(exc))}); "
-                f"retrying in {delay:.1f}s ({attempt}/{attempts})"
+                f"retrying in {delay:.1f}s ({attempt}/{COMMIT_ATTEMPTS})"
             )
             time.sleep(delay)
     raise AssertionError("unreachable")
@@ -255,13 +250,3 @@ def _release(lock: IO[str]) -> None:
     finally:
         fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         lock.close()
-
-
-def process_exists(pid: int) -> bool:
-    """True if a process with ``pid`` exists on this host (whoever owns it)."""
-    try:
-        with suppress(PermissionError):  # alive, someone else's
-            os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

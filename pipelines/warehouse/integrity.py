@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from pipelines.warehouse.lake import (
     LAKE,
     Warehouse,
     _published_ids,
-    _quote,
     _used,
     current_snapshot,
+    expire_snapshots,
     latest_published,
     read_sql,
 )
@@ -46,10 +47,9 @@ class Verified:
 
 def _files(con: duckdb.DuckDBPyConnection, data_path: str, snapshots: list[int]) -> list[tuple]:
     """(kind, data_file_id, table, month, path, size, rows) of every file ``snapshots`` reference."""
-    rows: list[tuple] = con.execute(
+    return con.execute(
         read_sql("warehouse/files"), {"snapshots": snapshots, "data_path": data_path}
     ).fetchall()
-    return rows
 
 
 def _problem(kind: str, path: str, size: int, rows: int, full: bool) -> str | None:
@@ -137,13 +137,11 @@ def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
         )
     dest.mkdir(parents=True, exist_ok=False)
     copy = Warehouse(dest / warehouse.path.name)
-    source = sqlite3.connect(f"file:{warehouse.path}?mode=ro", uri=True)
-    target = sqlite3.connect(copy.path)
-    try:
+    with (
+        closing(sqlite3.connect(f"file:{warehouse.path}?mode=ro", uri=True)) as source,
+        closing(sqlite3.connect(copy.path)) as target,
+    ):
         source.backup(target)
-    finally:
-        source.close()
-        target.close()
     copied_catalog = Warehouse(copy.path, data_path=str(warehouse.data_path))  # files not copied yet
     with copied_catalog.reader(latest=True) as con:
         published = latest_published(con)
@@ -153,10 +151,6 @@ def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
         target_path = copy.data_path / os.path.relpath(path, warehouse.data_path)
         target_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target_path)
-    older = [s for s in held if s < published]
     with copy.writer() as con:
-        if older:
-            versions = ", ".join(map(str, older))
-            con.execute(f"call ducklake_expire_snapshots({_quote(LAKE)}, versions => [{versions}])")
-            con.execute(f"delete from meta.publication where snapshot_id in ({versions})")
+        expire_snapshots(con, [s for s in held if s < published])
     return published, len(files)

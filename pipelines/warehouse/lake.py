@@ -10,9 +10,8 @@ import logging
 import os
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -109,13 +108,6 @@ class Target:
     table: str
     insert_sql: str
     keys: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class ReplaceResult:
-    rows: int
-    partitions: int
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -266,17 +258,10 @@ class Warehouse:
             con.execute(f"load {_quote(str(extension_path(package, name)))}")
         if self.data_is_remote:
             _create_s3_secret(con)
-        source = (
-            f"ducklake:postgres:{self.catalog}"
-            if self.catalog is not None
-            else f"ducklake:sqlite:{self.path}"
-        )
-
-        def attach() -> None:
-            con.execute(f"attach {_quote(source)} as {LAKE} ({', '.join(options)})")
-
+        source = f"postgres:{self.catalog}" if self.catalog is not None else f"sqlite:{self.path}"
+        attach = f"attach {_quote('ducklake:' + source)} as {LAKE} ({', '.join(options)})"
         try:  # two hosts creating a new PostgreSQL catalog at once: the loser retries
-            with_commit_retry(attach, "attach", also=("already exists", "duplicate key"))
+            with_commit_retry(lambda: con.execute(attach), "attach", also=("already exists", "duplicate key"))
         except duckdb.Error as exc:
             described = redact(self.catalog) if self.catalog is not None else str(self.path)
             if "No snapshot found at version" in str(exc):
@@ -363,15 +348,12 @@ class Warehouse:
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
         con = _connect(self.memory_limit, self.spill_path)
         try:
-            if latest:
-                self._attach(con, read_only=True)
-            elif snapshot is None:
+            if snapshot is None and not latest:  # find the latest published, then attach at it
                 self._attach(con, read_only=True)
                 snapshot = latest_published(con)
                 con.execute("use memory")
                 con.execute(f"detach {LAKE}")
-            if not latest:
-                self._attach(con, read_only=True, snapshot=snapshot)
+            self._attach(con, read_only=True, snapshot=None if latest else snapshot)
             yield con
         except duckdb.Error as exc:
             _raise_naming_corruption(self.path, exc)
@@ -401,15 +383,11 @@ class Warehouse:
         registered: Mapping[str, pa.Table] | None = None,
         before_commit: Callable[[], None] | None = None,
         expected_rows: int | None = None,
-    ) -> ReplaceResult:
+    ) -> int:
         """For each target, delete the rows matching a row of ``partitions`` (visible to the SQL as
         ``replace_partitions``, ``registered`` under their names), then run ``insert_sql``: one
-        transaction, rerun whole on a commit conflict. Counts the first table's inserted rows; any
+        transaction, rerun whole on a commit conflict. Returns the first table's inserted rows; any
         other number than ``expected_rows`` (a join that dropped or doubled rows) rolls it back."""
-        started = time.perf_counter()
-        views = {"replace_partitions": partitions, **(registered or {})}
-        for name, tbl in views.items():
-            con.register(name, tbl)
 
         def replace() -> int:
             rows = 0
@@ -430,12 +408,20 @@ class Warehouse:
                     before_commit()
             return rows
 
-        try:
-            rows = with_commit_retry(replace, f"replace {targets[0].table}")
-        finally:
-            for name in views:
-                con.unregister(name)
-        return ReplaceResult(rows, partitions.num_rows, time.perf_counter() - started)
+        with registered_tables(con, {"replace_partitions": partitions, **(registered or {})}):
+            return with_commit_retry(replace, f"replace {targets[0].table}")
+
+
+@contextmanager
+def registered_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table]) -> Iterator[None]:
+    """``tables`` visible to the SQL under their names for the block."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
 
 
 def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
@@ -457,11 +443,8 @@ def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
 def _create_wal_catalog(path: Path) -> None:
     """An empty SQLite catalog in WAL mode: readers and the writer never wait for each other."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path)
-    try:
+    with closing(sqlite3.connect(path)) as db:
         db.execute("pragma journal_mode = wal")
-    finally:
-        db.close()
 
 
 CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)  # schema.table
@@ -479,21 +462,14 @@ def schema_sql() -> str:
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
     """Create the tables of ``ddl`` the warehouse lacks, in one snapshot; a new ``raw.*`` table is
     partitioned by month, so replacing an instrument-month rewrites only that month's files."""
-    have = {
-        f"{s}.{t}"
-        for s, t in con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = current_database()"
-        ).fetchall()
-    }
-    missing = set(CREATE_TABLE.findall(ddl)) - have
-    columns = {
-        f"{s}.{t}.{c}"
-        for s, t, c in con.execute(
+    columns = set(
+        con.execute(
             "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
         ).fetchall()
-    }
+    )
+    missing = set(CREATE_TABLE.findall(ddl)) - {f"{s}.{t}" for s, t, _ in columns}
     # a column a later version adds (``alter table ... add column if not exists``) to an old warehouse
-    if not missing and all(".".join(c) in columns for c in ADD_COLUMN.findall(ddl)):
+    if not missing and set(ADD_COLUMN.findall(ddl)) <= columns:
         return
     in_lake = con.execute("select current_database()").fetchone() == (LAKE,)
     with transaction(con):
@@ -540,6 +516,14 @@ def latest_published(con: duckdb.DuckDBPyConnection) -> int:
     if not published:
         raise NothingPublishedError("nothing published yet: run a backfill first")
     return published[-1]
+
+
+def expire_snapshots(con: duckdb.DuckDBPyConnection, snapshots: Sequence[int]) -> None:
+    """Expire ``snapshots`` with their publication records (which would point readers at nothing)."""
+    if snapshots:
+        versions = ", ".join(map(str, snapshots))
+        con.execute(f"call ducklake_expire_snapshots({_quote(LAKE)}, versions => [{versions}])")
+        con.execute(f"delete from meta.publication where snapshot_id in ({versions})")
 
 
 def loaded_months(con: duckdb.DuckDBPyConnection) -> list[Any]:

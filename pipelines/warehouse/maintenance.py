@@ -16,6 +16,7 @@ from pipelines.warehouse.lake import (
     _published_ids,
     _quote,
     current_snapshot,
+    expire_snapshots,
 )
 from pipelines.warehouse.serving import PublishResult, publish_serving
 
@@ -76,12 +77,7 @@ def maintain(
             ).fetchall()
             if int(i) not in keep
         ]
-        if old:
-            con.execute(
-                f"call ducklake_expire_snapshots({_quote(LAKE)}, versions => [{', '.join(map(str, old))}])"
-            )
-            # a publication record of an expired snapshot would point readers at nothing
-            con.execute(f"delete from meta.publication where snapshot_id in ({', '.join(map(str, old))})")
+        expire_snapshots(con, old)
         deleted = con.execute(
             f"call ducklake_cleanup_old_files({_quote(LAKE)}, older_than => $c)",
             {"c": cutoff + timedelta(seconds=1)},

@@ -129,18 +129,19 @@ def _table_view_sql(
         typed = ", ".join(f'null::{t} as "{c}"' for c, t in columns)
         return f"select {typed} where false", 0
 
-    def listed(paths: Sequence[str]) -> str:
-        return "[" + ", ".join(_quote(p) for p in paths) + "]"
+    def listed(paths: Sequence[str | None]) -> str:
+        return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
 
     clean = [d for d, x in files if not x]
     deleted = [(d, x) for d, x in files if x]
-    branches = []
-    if clean:
-        branches.append(f"select {names} from read_parquet({listed(clean)}, hive_partitioning = false) f")
+    branches = (
+        [f"select {names} from read_parquet({listed(clean)}, hive_partitioning = false) f"] if clean else []
+    )
     if deleted:
+        data, deletes = zip(*deleted, strict=True)
         branches.append(
-            f"select {names} from read_parquet({listed([d for d, _ in deleted])}, hive_partitioning = false, "
-            f"filename = true, file_row_number = true) f anti join read_parquet({listed([x for _, x in deleted])}) d "
+            f"select {names} from read_parquet({listed(data)}, hive_partitioning = false, filename = true, "
+            f"file_row_number = true) f anti join read_parquet({listed(deletes)}) d "
             "on f.filename = d.file_path and f.file_row_number = d.pos"
         )
     return " union all ".join(branches), len(files) + len(deleted)
@@ -229,12 +230,10 @@ def comment_statements(
 
 def write_serving_file(serving_path: Path, published: _Published) -> int:
     """The read-only file: views over the snapshot's parquet files, the lake's views and comments,
-    and ``meta.publication`` (with the data folder the views name), written as one script in one
-    transaction (per-statement round trips were most of its time) as a new file per publication,
-    ``<stem>.<snapshot>.<token><suffix>``, to which ``serving_path``, a symbolic link, is swapped by
-    one atomic rename. DuckDB keeps one database per process and resolved path, so a process that
-    holds a connection to the previous file still opens the new one on its next connect. Returns
-    the files it names."""
+    and ``meta.publication``, as one script in one transaction (per-statement round trips were most
+    of its time), in a new file per publication that the symbolic link ``serving_path`` is swapped
+    to: DuckDB keeps one database per resolved path, so a process holding the previous file still
+    opens the new one on its next connect. Returns the files it names."""
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
@@ -260,8 +259,9 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     marts = {name: "view" for schema, name in names if schema == "marts"}
     script += comment_statements(mart_docs(), marts)
     try:
-        out = duckdb.connect(str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION})
-        try:
+        with duckdb.connect(
+            str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
+        ) as out:
             if published.data_path.startswith(REMOTE_DATA_PREFIXES):  # a view reads its files when created
                 _reach_object_store(out)
             out.execute("begin transaction")  # one commit, not one per statement
@@ -271,13 +271,11 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
                 "$t::json as row_counts, $d as data_path",
                 {
                     "s": published.snapshot,
-                    "t": json.dumps(dict(sorted(published.counts.items()))),
+                    "t": json.dumps(published.counts, sort_keys=True),
                     "d": published.data_path,
                 },
             )
             out.execute("commit")
-        finally:
-            out.close()
         final = serving_path.with_name(
             f"{serving_path.stem}.{published.snapshot}.{secrets.token_hex(4)}{serving_path.suffix}"
         )
@@ -337,7 +335,7 @@ def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> Publi
     def record() -> None:
         con.execute(
             "insert into meta.publication values ($s, now(), $t)",
-            {"s": published.snapshot, "t": json.dumps(dict(sorted(published.counts.items())))},
+            {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)},
         )
 
     with_commit_retry(record, "publish")

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
 from pipelines.months import next_month
@@ -20,14 +21,20 @@ REAL_BASE_URL = "https://aperiodic.io/api/v1"
 METRIC = "derivative_price"
 
 
-@dataclass(frozen=True)
-class FileRef:
-    """One listed file of one series (venue, symbol, interval, timestamp type)."""
+class Series(NamedTuple):
+    """One series of a metric: what a listing asks for."""
 
     venue: str
-    symbol: str
+    instrument_key: str
     interval: str
     timestamp_type: str
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One listed file of one series."""
+
+    series: Series
     year: int
     month: int
     day: int | None
@@ -48,18 +55,19 @@ class FileRef:
         return start, next_month(start)
 
     @property
+    def when(self) -> str:
+        return f"{self.year}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
+
+    @property
     def label(self) -> str:
         """``aperiodic [metric] venue symbol interval type period``; the metric is named unless it
         is the price metric, whose label predates the others."""
-        when = f"{self.year}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
         metric = "" if self.metric == METRIC else f"{self.metric} "
-        return f"aperiodic {metric}{self.venue} {self.symbol} {self.interval} {self.timestamp_type} {when}"
+        return f"aperiodic {metric}{' '.join(self.series)} {self.when}"
 
     @property
     def file_name(self) -> str:
-        safe = self.symbol.replace(":", "_")
-        when = f"{self.year}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
-        return f"{self.metric}__{self.venue}__{safe}__{self.interval}__{self.timestamp_type}__{when}.parquet"
+        return "__".join((self.metric, *self.series, self.when)).replace(":", "_") + ".parquet"
 
 
 class AperiodicClient:
@@ -87,17 +95,9 @@ class AperiodicClient:
         path = f"data/preview/{metric}" if self.preview else f"data/{metric}"
         return f"{self.base_url}/{path}"
 
-    def list_files(
-        self,
-        venue: str,
-        symbol: str,
-        interval: str,
-        timestamp_type: str,
-        start: date,
-        end: date,
-        metric: str = METRIC,
-    ) -> list[FileRef]:
+    def list_files(self, series: Series, start: date, end: date, metric: str = METRIC) -> list[FileRef]:
         """Every file of ``metric`` covering [start, end] (end inclusive, as the API takes it)."""
+        venue, symbol, interval, timestamp_type = series
         params = {
             "timestamp": timestamp_type,
             "interval": interval,
@@ -113,18 +113,9 @@ class AperiodicClient:
         refs = []
         for entry in files:
             try:
+                day = int(entry["day"]) if entry.get("day") is not None else None
                 refs.append(
-                    FileRef(
-                        venue,
-                        symbol,
-                        interval,
-                        timestamp_type,
-                        int(entry["year"]),
-                        int(entry["month"]),
-                        int(entry["day"]) if entry.get("day") is not None else None,
-                        str(entry["url"]),
-                        metric,
-                    )
+                    FileRef(series, int(entry["year"]), int(entry["month"]), day, str(entry["url"]), metric)
                 )
             except (KeyError, TypeError, ValueError):
                 raise VendorHTTPError(
@@ -159,16 +150,9 @@ class AperiodicClient:
 
     def _refresh(self, ref: FileRef) -> FileRef:
         start, end = ref.period
-        listed = self.list_files(
-            ref.venue,
-            ref.symbol,
-            ref.interval,
-            ref.timestamp_type,
-            start.date(),
-            (end - timedelta(days=1)).date(),
-            ref.metric,
-        )
-        for candidate in listed:
+        for candidate in self.list_files(
+            ref.series, start.date(), (end - timedelta(days=1)).date(), ref.metric
+        ):
             if (candidate.year, candidate.month, candidate.day) == (ref.year, ref.month, ref.day):
                 return replace(ref, url=candidate.url)
         raise VendorHTTPError("aperiodic", f"{ref.label}: no longer listed when asked for a fresh URL")

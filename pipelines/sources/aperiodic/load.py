@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -15,11 +14,12 @@ from typing import Unpack
 
 from pipelines.months import next_month
 from pipelines.partitions import selected_instruments
-from pipelines.sources.aperiodic.client import AperiodicClient, FileRef
+from pipelines.sources.aperiodic.client import AperiodicClient, FileRef, Series
 from pipelines.sources.aperiodic.schema import validate_file
 from pipelines.sources.aperiodic.source import SOURCE
 from pipelines.sources.aperiodic.universe import APERIODIC_METRICS, METRIC_VENUES, PRICE_METRIC, asks_for
 from pipelines.sources.loader import (
+    Count,
     Failed,
     LoadReport,
     Options,
@@ -36,39 +36,21 @@ from pipelines.warehouse.lake import Warehouse
 
 log = logging.getLogger("markhouse.aperiodic")
 
-PARTITION_KEYS = ("venue", "instrument_key", "timestamp_type", "interval", "month")
-
-
-@dataclass(frozen=True)
-class Series:
-    venue: str
-    instrument_key: str
-    interval: str
-    timestamp_type: str
-
 
 def load(request: LoadRequest) -> Loaded:
     """One raw asset's run: ``request.table`` is the metric."""
-    section, metric = request.section, request.table
-    chosen = [
-        i
-        for i in selected_instruments(section.instruments, request.instruments, "Aperiodic")
-        if asks_for(metric, i)
-    ]
-    for i in chosen:  # a universe naming the metric refused these when it was read
-        if i.venue not in METRIC_VENUES[metric]:
-            log.warning(
-                msg
-                := f"aperiodic {metric}: {i.venue} {i.instrument_key} skipped: the metric covers {', '.join(METRIC_VENUES[metric])}"
-            )
+    section, metric, covered = request.section, request.table, METRIC_VENUES[request.table]
+    series = []
+    for i in selected_instruments(section.instruments, request.instruments, "Aperiodic"):
+        if not asks_for(metric, i):
+            continue
+        if i.venue not in covered:  # a universe naming the metric refused these when it was read
+            msg = f"aperiodic {metric}: {i.venue} {i.instrument_key} skipped: the metric covers {', '.join(covered)}"
+            log.warning(msg)
             request.progress(msg)
-    series = [
-        Series(i.venue, i.instrument_key, interval, ts_type)
-        for i in chosen
-        if i.venue in METRIC_VENUES[metric]
-        for interval in section.intervals
-        for ts_type in section.timestamp_types
-    ]
+            continue
+        for interval in section.intervals:
+            series += [Series(i.venue, i.instrument_key, interval, t) for t in section.timestamp_types]
     client, warehouse = request.resource.client(), request.warehouse
     report = load_months(client, warehouse, series, request.months, metric=metric, **options_of(request))
     keys = [s.instrument_key for s in series]
@@ -93,27 +75,21 @@ def load_months(
     progress = options.get("progress", log.info)
     months, series = sorted(set(months)), list(series)
     if not months or not series:
-        return LoadReport(months)
+        return LoadReport()
     refs: dict[date, list[FileRef]] = {m: [] for m in months}
     skipped: list[str] = []
     failed: list[Failed] = []  # a series whose listing failed: its months are its units
     for s in series:
-        last_day = next_month(months[-1]) - timedelta(days=1)
         try:
-            listed = client.list_files(
-                s.venue, s.instrument_key, s.interval, s.timestamp_type, months[0], last_day, metric
-            )
+            listed = client.list_files(s, months[0], next_month(months[-1]) - timedelta(days=1), metric)
         except Exception as exc:
-            what = f"{name} {s.venue} {s.instrument_key} {s.interval} {s.timestamp_type} {months[0]:%Y-%m}.."
-            failed.append(Failed(f"{what}{months[-1]:%Y-%m} (listing)", [s.instrument_key], months, exc))
+            what = f"{name} {' '.join(s)} {months[0]:%Y-%m}..{months[-1]:%Y-%m} (listing)"
+            failed.append(Failed(what, [s.instrument_key], months, exc))
             continue
         found = [ref for ref in listed if ref.month_start in refs]
         for ref in found:
             refs[ref.month_start].append(ref)
-        missing = sorted(set(months) - {ref.month_start for ref in found})
-        skipped += [
-            f"{s.venue} {s.instrument_key} {s.interval} {s.timestamp_type} {m:%Y-%m}" for m in missing
-        ]
+        skipped += [f"{' '.join(s)} {m:%Y-%m}" for m in sorted(set(months) - {r.month_start for r in found})]
     for item in skipped:
         progress(f"{name}: no files listed for {item}; existing rows kept")
     files = sum(len(v) for v in refs.values())
@@ -121,27 +97,31 @@ def load_months(
     raw: RawTable[FileRef] = RawTable(
         SOURCE,
         metric,
-        PARTITION_KEYS,
+        ("venue", "instrument_key", "timestamp_type", "interval", "month"),
         "files",
         name=name,
         logged=metric == PRICE_METRIC,
         workers=8,
-        names=lambda ref: (ref.label, [ref.symbol]),
+        names=lambda ref: (ref.label, [ref.series.instrument_key]),
     )
     with staging_folder(warehouse, raw) as staging:
         fetch = partial(_fetch, client, staging, progress)
         return run(raw, warehouse, refs, fetch, skipped=skipped, failed=failed, **options)
 
 
-def _fetch(client: AperiodicClient, staging: Path, progress: Progress, ref: FileRef) -> Staged[FileRef]:
+def _fetch(
+    client: AperiodicClient, staging: Path, progress: Progress, ref: FileRef, count: Count
+) -> Staged[FileRef]:
     path = staging / ref.file_name
     size = client.download(ref, path)
     start, end = ref.period
     rows, ignored = validate_file(path, ref.label, start, end, ref.metric)
+    count(rows)
     if ignored:  # a column the vendor added: the load goes on without it
         log.warning(msg := f"{ref.label}: column(s) {ignored} not in the published layout, ignored")
         progress(msg)
-    partition = Partition(ref.venue, ref.symbol, ref.timestamp_type, ref.interval, ref.month_start, rows, 1)
+    venue, key, interval, timestamp_type = ref.series
+    partition = Partition(venue, key, timestamp_type, interval, ref.month_start, rows, 1)
     # loaded in time order: the lake stays clustered by time, and a month's models read only
     # that month's row groups (DuckDB keeps insertion order; zonemaps then skip the rest)
-    return Staged(ref, ref.label, [partition], file=path, position=(ref.period, ref.symbol), bytes=size)
+    return Staged(ref, ref.label, [partition], file=path, position=(ref.period, key), bytes=size)

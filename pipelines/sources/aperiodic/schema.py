@@ -7,14 +7,14 @@ non-finite: they load as NULL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaError, SchemaErrors
 
-from pipelines.validation import summarize_schema_errors, value_problem
+from pipelines.validation import period_column, validated, value_problem
 
 TIME_COLUMN = "time"
 PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
@@ -88,24 +88,12 @@ class FileValidationError(ValueError):
 
 
 def file_schema(
-    period_start: datetime,
-    period_end: datetime,
-    metric: str = "derivative_price",
-    present: tuple[str, ...] = (),
+    period_start: datetime, period_end: datetime, metric: str, present: Iterable[str]
 ) -> pa.DataFrameSchema:
     """Schema for one file of ``metric`` covering [period_start, period_end) (naive UTC datetimes),
-    over its ``present`` published columns (default all)."""
-    if metric not in METRIC_COLUMNS:
-        raise ValueError(f"unknown Aperiodic metric {metric!r}; known: {', '.join(METRIC_COLUMNS)}")
-    columns: dict[str, pa.Column] = {
-        TIME_COLUMN: pa.Column(
-            pl.Datetime("us"),
-            checks=[pa.Check.ge(period_start), pa.Check.lt(period_end)],
-            nullable=False,
-            unique=True,
-        ),
-    }
-    for name in present or METRIC_COLUMNS[metric][1:]:
+    over the published columns it holds."""
+    columns = {TIME_COLUMN: period_column(pl.Datetime("us"), period_start, period_end)}
+    for name in present:
         if name != TIME_COLUMN:
             columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
     return pa.DataFrameSchema(columns, strict=True, coerce=True, name=f"aperiodic {metric}")
@@ -139,10 +127,7 @@ def validate_file(
     if problem:
         raise FileValidationError(f"{label} ({path.name}): {problem}")
     frame = frame.drop(unexpected)
-    try:
-        file_schema(period_start, period_end, metric, tuple(frame.columns)).validate(frame, lazy=True)
-    except (SchemaError, SchemaErrors) as exc:
-        raise FileValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
+    validated(file_schema(period_start, period_end, metric, frame.columns), frame, label, FileValidationError)
     if unexpected:
         frame.write_parquet(path)
     return frame.height, unexpected

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from functools import partial
-from typing import Unpack
+from typing import NamedTuple, Unpack
 
 import dagster as dg
 import duckdb
@@ -22,29 +22,28 @@ from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.mapping import VENDOR, MappingError, from_deribit, to_deribit
 from pipelines.sources.cayolargo.schema import ROW_SCHEMA, PageValidationError, validate_page
 from pipelines.sources.cayolargo.source import SOURCE
-from pipelines.sources.loader import LoadReport, Options, Partition, RawTable, Staged, options_of, run
+from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.universe.instruments import UniverseInstrument
-from pipelines.warehouse.lake import Warehouse
+from pipelines.warehouse.lake import Warehouse, registered_tables
 
 log = logging.getLogger("markhouse.cayolargo")
 
-TIMESTAMP_TYPE = "exchange"
-INTERVAL = "10m"
 
-
-@dataclass(frozen=True)
-class Walk:
+class Walk(NamedTuple):
     """One time-window walk: a coin (all its instruments, or one) over one month."""
 
     coin: str
     month: date
     instrument_id: str | None = None
 
-    @property
-    def label(self) -> str:
-        what = self.coin if self.instrument_id is None else f"{self.coin} {self.instrument_id}"
-        return f"cayolargo {what} {self.month:%Y-%m}"
+
+def names(walk: Walk) -> tuple[str, list[str]]:
+    """Its label, and its Atlas key (none: the coin's every instrument)."""
+    if walk.instrument_id is None:
+        return f"cayolargo {walk.coin} {walk.month:%Y-%m}", []
+    key = from_deribit(walk.instrument_id).instrument_key
+    return f"cayolargo {walk.coin} {walk.instrument_id} {walk.month:%Y-%m}", [key]
 
 
 def load(request: LoadRequest) -> Loaded:
@@ -95,42 +94,39 @@ def load_months(
     return run(RAW, warehouse, units, partial(fetch, client), **options)
 
 
-def fetch(client: CayoLargoClient, walk: Walk) -> Staged[Walk]:
+def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
     start, end = month_bounds(walk.month)
+    label = names(walk)[0]
     parts: list[pa.Table] = []
     pages = 0
     for page in client.pages(walk.coin, start, end, walk.instrument_id):
         pages += 1
-        label = f"{walk.label} page {page.number} (from={page.window_from})"
         window_from = datetime.fromisoformat(page.window_from.replace("Z", "+00:00"))
-        parts.append(validate_page(page.rows, label, walk.coin, window_from))
+        where = f"{label} page {page.number} (from={page.window_from})"
+        parts.append(validate_page(page.rows, where, walk.coin, window_from))
+        count(len(page.rows))
     frame = pl.DataFrame(pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
     frame = frame.filter(pl.col("ts") < end)  # a vendor treating `to` loosely
     dup = frame.select("ts", "instrument_id").is_duplicated()
     if dup.any():
         row = frame.filter(dup).row(0, named=True)
         raise PageValidationError(
-            f"{walk.label}: {row['instrument_id']} at {row['ts']:%Y-%m-%d %H:%M} arrived twice across pages"
+            f"{label}: {row['instrument_id']} at {row['ts']:%Y-%m-%d %H:%M} arrived twice across pages"
         )
     rows = frame.to_arrow().cast(ROW_SCHEMA)
     rows = rows.append_column("month", pa.repeat(pa.scalar(walk.month, pa.date32()), rows.num_rows))
+    counts = frame.group_by("venue", "instrument_key").len().sort("instrument_key")
     partitions = [
-        Partition(venue, key, TIMESTAMP_TYPE, INTERVAL, walk.month, n, pages)
-        for venue, key, n in frame.group_by("venue", "instrument_key")
-        .len()
-        .sort("instrument_key")
-        .iter_rows()
+        Partition(venue, key, "exchange", "10m", walk.month, n, pages) for venue, key, n in counts.iter_rows()
     ]
-    return Staged(walk, walk.label, partitions, rows, pages=pages)
+    return Staged(walk, label, partitions, rows, pages=pages)
 
 
 def _coin_months(con: duckdb.DuckDBPyConnection, staged: list[Staged[Walk]]) -> pa.Table:
     whole = {(s.unit.coin, s.unit.month) for s in staged if s.unit.instrument_id is None}
-    con.register("walked", pa.table({"coin": [c for c, _ in whole], "month": [m for _, m in whole]}))
-    try:
+    walked = pa.table({"coin": [c for c, _ in whole], "month": [m for _, m in whole]})
+    with registered_tables(con, {"walked": walked}):
         return con.execute(SOURCE.load_sql("coin_months")).to_arrow_table()
-    finally:
-        con.unregister("walked")
 
 
 def _reference(rows: pa.Table) -> Reference:
@@ -168,8 +164,5 @@ RAW: RawTable[Walk] = RawTable(
     "coin-months",
     also_replace=_coin_months,
     reference_of=_reference,
-    names=lambda w: (
-        w.label,
-        [from_deribit(w.instrument_id).instrument.instrument_key] if w.instrument_id else [],
-    ),
+    names=names,
 )

@@ -10,10 +10,9 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 import pyarrow
-from pandera.errors import SchemaError, SchemaErrors
 
 from pipelines.sources.cayolargo.mapping import CONTRACT_TYPES, VENUE, MappingError, from_deribit
-from pipelines.validation import summarize_schema_errors, value_problem
+from pipelines.validation import validated, value_problem
 
 OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
 """Perpetual-only (funding) and ``alpha``-tier fields: absent -> null. Every other field of
@@ -21,28 +20,31 @@ OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
 _TIMES = ("timestamp", "expiration_timestamp")
 _SNAPSHOT_US = 600 * 1_000_000
 
+NUMBERS = (
+    "contract_size",
+    "mark_price",
+    "index_price",
+    "open_interest",
+    "bid_price",
+    "ask_price",
+    "best_bid_amount",
+    "best_ask_amount",
+    "last_price",
+    "funding_rate",
+    "funding_8h",
+    "estimated_delivery_price",
+    "funding_interval_hours",
+)
+"""Every numeric field, in the order they are checked: finite where present (NaN or inf would
+reach prices and carry)."""
 ROW_SCHEMA = pyarrow.schema(
     [
-        ("venue", pyarrow.string()),
-        ("instrument_key", pyarrow.string()),
-        ("coin", pyarrow.string()),
-        ("instrument_id", pyarrow.string()),
-        ("ts", pyarrow.timestamp("us", tz="UTC")),
-        ("contract_type", pyarrow.string()),
-        ("expiration_timestamp", pyarrow.timestamp("us", tz="UTC")),
-        ("contract_size", pyarrow.float64()),
-        ("mark_price", pyarrow.float64()),
-        ("bid_price", pyarrow.float64()),
-        ("ask_price", pyarrow.float64()),
-        ("best_bid_amount", pyarrow.float64()),
-        ("best_ask_amount", pyarrow.float64()),
-        ("last_price", pyarrow.float64()),
-        ("open_interest", pyarrow.float64()),
-        ("index_price", pyarrow.float64()),
-        ("funding_rate", pyarrow.float64()),
-        ("funding_8h", pyarrow.float64()),
-        ("funding_interval_hours", pyarrow.float64()),
-        ("estimated_delivery_price", pyarrow.float64()),
+        *(
+            (name, pyarrow.string())
+            for name in ("venue", "instrument_key", "coin", "instrument_id", "contract_type")
+        ),
+        *((name, pyarrow.timestamp("us", tz="UTC")) for name in ("ts", "expiration_timestamp")),
+        *((name, pyarrow.float64()) for name in NUMBERS),
     ]
 )
 """One validated page, as the loader stages it (``ts`` = the vendor's ``timestamp``)."""
@@ -115,15 +117,10 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
             frame = frame.with_columns(pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC"))
         except pl.exceptions.PolarsError as exc:
             raise PageValidationError(f"{label}: field {name} is not ISO 8601: {exc}") from None
-    # every numeric field must be finite where present: NaN or inf would reach prices and carry
-    numbers = [name for name, column in schema.columns.items() if column.dtype.type == pl.Float64]
-    problem = value_problem(frame, numbers, "timestamp", identify=("instrument_id",))
+    problem = value_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",))
     if problem:
         raise PageValidationError(f"{label}: {problem}")
-    try:
-        frame = schema.validate(frame, lazy=True)
-    except (SchemaError, SchemaErrors) as exc:
-        raise PageValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
+    frame = validated(schema, frame, label, PageValidationError)
     ts = frame["timestamp"]
     if not ts.is_sorted():
         raise PageValidationError(f"{label}: rows are not ordered by timestamp (time-window paging needs it)")

@@ -4,6 +4,7 @@ are parsed straight to Arrow by ``pyarrow.json``: no Python object per row (meas
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +63,7 @@ class PageError(ValueError):
 
 def parse_page(body: bytes) -> dict[str, Any]:
     """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None, "access":
-    (start, end) of the key's access range, epoch ms, None where open}``. ``result`` is optional (the
+    (start, end) of the key's access range, epoch ms, None where open, "bytes": its size}``. ``result`` is optional (the
     vendor's own response example has none); ``"error"`` is an error carrying its ``message``."""
     head = body[:64].lstrip().lower()
     if not head.startswith(b"{"):
@@ -102,7 +103,7 @@ def parse_page(body: bytes) -> dict[str, Any]:
         raise PageError(problem)
     access = (table["access"][0].as_py() or {}).get("access_range") or {}
     span = (access.get("start_timestamp"), access.get("end_timestamp"))
-    return {"rows": converted, "next_url": table["next_url"][0].as_py(), "access": span}
+    return {"rows": converted, "next_url": table["next_url"][0].as_py(), "access": span, "bytes": len(body)}
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,6 @@ class KaikoClient:
         rate_limit_per_second: float | None = None,
         page_size: int = PAGE_SIZE,
         sort: str = "asc",
-        max_pages: int = 2_000,
-        max_seconds: float = 1_800.0,
     ):
         self.base_url = base_url.rstrip("/")
         headers = {"Accept": "application/json"}
@@ -145,15 +144,16 @@ class KaikoClient:
         )
         self.page_size = page_size
         self.sort = sort
-        self.max_pages = max_pages
-        self.max_seconds = max_seconds
 
     @property
     def price_url(self) -> str:
         return f"{self.base_url}{PRICE_PATH}"
 
-    def fetch(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> Fetched:
-        """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end."""
+    def fetch(
+        self, code: KaikoCode, interval: str, start: datetime, end: datetime, count: Callable[[int], None]
+    ) -> Fetched:
+        """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end;
+        ``count`` is told each page's rows as it arrives."""
         params = {
             "exchange": code.exchange,
             "instrument_class": code.instrument_class,
@@ -165,26 +165,25 @@ class KaikoClient:
             "end_time": _iso(end),
         }
         request = f"{code.exchange} {code.instrument} {interval} {_iso(start)}..{_iso(end)}"
-        size = 0
 
         def parse(body: bytes) -> dict[str, Any]:
-            nonlocal size
             try:
                 page = parse_page(body)
             except PageError as exc:  # paginate adds the page number and the URL
                 raise PageError(f"{request}: {exc}") from None
-            size += len(body)
+            count(page["rows"].num_rows)
             return page
 
         pages = paginate(
             self.http,
             NextUrlPaginator(self.price_url, params),
             parse=parse,
-            max_pages=self.max_pages,
-            max_seconds=self.max_seconds,
+            max_pages=2_000,  # 2 million rows: more than a month of 1m rows by far
+            max_seconds=1_800,
         )
         got = list(pages)
         rows = pa.concat_tables([p["rows"] for p in got]) if got else ROWS_SCHEMA.empty_table()
+        size = sum(p["bytes"] for p in got)
         return Fetched(rows, len(got), size, got[0]["access"] if got else (None, None))
 
 

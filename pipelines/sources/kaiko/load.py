@@ -17,12 +17,10 @@ from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.mapping import KaikoCode, expiry_of
 from pipelines.sources.kaiko.schema import validate_month
 from pipelines.sources.kaiko.source import SOURCE
-from pipelines.sources.loader import LoadReport, Options, Partition, RawTable, Staged, options_of, run
+from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.symbology import parse_symbol
 from pipelines.warehouse.lake import Warehouse
-
-TIMESTAMP_TYPE = "exchange"
 
 
 @dataclass(frozen=True)
@@ -51,11 +49,10 @@ RAW: RawTable[Unit] = RawTable(
 
 
 def load(request: LoadRequest) -> Loaded:
-    section = request.section
     series = [
-        Series(i.venue, i.instrument_key, section.code(i), interval)
-        for i in selected_instruments(section.instruments, request.instruments, "Kaiko")
-        for interval in section.intervals
+        Series(i.venue, i.instrument_key, request.section.code(i), interval)
+        for i in selected_instruments(request.section.instruments, request.instruments, "Kaiko")
+        for interval in request.section.intervals
     ]
     report = load_months(
         request.resource.client(), request.warehouse, series, request.months, **options_of(request)
@@ -77,7 +74,7 @@ def load_months(
     months: Iterable[date],
     **options: Unpack[Options],
 ) -> LoadReport:
-    series, months = list(series), sorted(set(months))
+    months = sorted(set(months))
     units: dict[date, list[Unit]] = {m: [] for m in months}
     expired: list[str] = []  # a month from the contract's expiry on has nothing to ask for
     for s in series:
@@ -94,13 +91,12 @@ def load_months(
     return run(RAW, warehouse, units, partial(fetch_month, client), skipped=expired, **options)
 
 
-def fetch_month(client: KaikoClient, unit: Unit) -> Staged[Unit]:
+def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
     series, month = unit
     start, end = month_bounds(month)
     label = names(unit)[0]
-    fetched = client.fetch(series.code, series.interval, start, end)
+    fetched = client.fetch(series.code, series.interval, start, end, count)
     rows, duplicates = validate_month(fetched.rows, label, start, end)
-    n = rows.num_rows
     if not fetched.entitled(start, end):  # not missing data: the key may not see this month
         lo, hi = (
             f"{datetime.fromtimestamp(t / 1000, UTC):%Y-%m-%d %H:%M}" if t is not None else "open"
@@ -108,23 +104,19 @@ def fetch_month(client: KaikoClient, unit: Unit) -> Staged[Unit]:
         )
         note = f"not entitled: the key's access_range is {lo} .. {hi}"
         return Staged(unit, label, [], pages=fetched.pages, bytes=fetched.bytes, note=note)
-    keys = {
-        "venue": pa.repeat(series.venue, n),
-        "instrument_key": pa.repeat(series.instrument_key, n),
-        "interval": pa.repeat(series.interval, n),
-        "month": pa.repeat(pa.scalar(month, pa.date32()), n),
-    }
-    table = pa.Table.from_arrays([*keys.values(), *rows.columns], [*keys, *rows.column_names])
-    partitions = [
-        Partition(
-            series.venue, series.instrument_key, TIMESTAMP_TYPE, series.interval, month, n, fetched.pages
-        )
-    ]
+    n = rows.num_rows
+    for column, value in zip(
+        RAW.keys, (series.venue, series.instrument_key, series.interval, month), strict=True
+    ):
+        rows = rows.append_column(column, pa.repeat(value, n))
+    partition = Partition(
+        series.venue, series.instrument_key, "exchange", series.interval, month, n, fetched.pages
+    )
     return Staged(
         unit,
         label,
-        partitions if n else [],
-        table,
+        [partition] if n else [],
+        rows,
         pages=fetched.pages,
         bytes=fetched.bytes,
         duplicates=duplicates,

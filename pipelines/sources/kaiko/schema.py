@@ -8,9 +8,8 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 import pyarrow
-from pandera.errors import SchemaError, SchemaErrors
 
-from pipelines.validation import summarize_schema_errors
+from pipelines.validation import period_column, validated
 
 PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
 
@@ -21,14 +20,7 @@ class MonthValidationError(ValueError):
 
 def month_schema(period_start: datetime, period_end: datetime) -> pa.DataFrameSchema:
     """Schema for the rows of [period_start, period_end) (aware UTC datetimes)."""
-    columns: dict[str, pa.Column] = {
-        "ts": pa.Column(
-            pl.Datetime("ms", "UTC"),
-            checks=[pa.Check.ge(period_start), pa.Check.lt(period_end)],
-            nullable=False,
-            unique=True,
-        ),
-    }
+    columns = {"ts": period_column(pl.Datetime("ms", "UTC"), period_start, period_end)}
     for name in PRICE_COLUMNS:
         columns[name] = pa.Column(pl.Float64, checks=pa.Check.gt(0), nullable=True)
     return pa.DataFrameSchema(columns, strict=True, name="kaiko derivatives.v2/price")
@@ -40,8 +32,5 @@ def validate_month(
     """De-duplicate identical repeated rows and validate; returns (rows sorted by ts, duplicates dropped)."""
     frame = pl.DataFrame(rows)
     unique = frame.unique(maintain_order=False).sort("ts")
-    try:
-        month_schema(period_start, period_end).validate(unique, lazy=True)
-    except (SchemaError, SchemaErrors) as exc:
-        raise MonthValidationError(f"{label}: {summarize_schema_errors(exc)}") from None
+    validated(month_schema(period_start, period_end), unique, label, MonthValidationError)
     return unique.to_arrow(), frame.height - unique.height

@@ -23,10 +23,10 @@ KAIKO_INTERVALS: tuple[str, ...] = ("1m", "1h", "4h", "1d")
 class KaikoUniverse:
     instruments: tuple[UniverseInstrument, ...]
     intervals: tuple[str, ...]
-    codes: dict[tuple[str, str], KaikoCode]  # (venue, Atlas key) -> Kaiko's name for it
 
     def code(self, instrument: UniverseInstrument) -> KaikoCode:
-        return self.codes[(instrument.venue, instrument.instrument_key)]
+        """Kaiko's name for it (every listed one has one: ``parse_section`` checked)."""
+        return to_kaiko(instrument.venue, instrument.instrument)
 
 
 def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
@@ -35,8 +35,7 @@ def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
     if not isinstance(entries, list) or not entries:
         raise UniverseError(f"{where}: 'instruments' is empty")
     intervals = choices(section.get("intervals", ["1m"]), KAIKO_INTERVALS, "intervals", where, "Kaiko serves")
-    instruments: list[UniverseInstrument] = []
-    codes: dict[tuple[str, str], KaikoCode] = {}
+    instruments: dict[tuple[str, str], UniverseInstrument] = {}
     for i, entry in enumerate(entries):
         at = f"{where}.instruments[{i}]"
         inst = parse_instrument(entry, at, KAIKO_VENUES)
@@ -44,11 +43,11 @@ def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
             code = to_kaiko(inst.venue, inst.instrument)
         except MappingError as exc:
             raise UniverseError(f"{at}: {exc}") from None
-        if (inst.venue, inst.instrument_key) in codes:
+        if (inst.venue, inst.instrument_key) in instruments:
             raise UniverseError(f"{at}: {inst.instrument_key} on {inst.venue} is listed twice")
-        codes[(inst.venue, inst.instrument_key)] = code
-        instruments.append(replace(inst, instrument=with_expiry(code.exchange, inst.instrument)))
-    return KaikoUniverse(tuple(instruments), tuple(dict.fromkeys(intervals)), codes)
+        exact = with_expiry(code.exchange, inst.instrument)
+        instruments[(inst.venue, inst.instrument_key)] = replace(inst, instrument=exact)
+    return KaikoUniverse(tuple(instruments.values()), tuple(dict.fromkeys(intervals)))
 
 
 def vendor_names(section: KaikoUniverse) -> list[VendorName]:
