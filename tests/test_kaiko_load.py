@@ -393,3 +393,21 @@ def test_a_month_outside_the_access_range_is_not_entitled_not_missing(emulator, 
     # February keeps its rows; March loads whole: 31 days x 24 hours
     assert [r for r in raw_rows(warehouse, RAW) if r[3] == FEB] == before
     assert month_counts(warehouse, RAW)[(PERP_KEY, "2026-03")] == 31 * 24
+
+
+def test_a_month_before_the_contracts_listing_says_nothing_expected(kaiko, warehouse) -> None:  # type: ignore[no-untyped-def]
+    """The emulator lists a quarterly 182 days before its 08:00 delivery (its module docstring): the
+    September 2026 contract's first price is 2026-03-27 08:00, so February serves no rows and one
+    one-row request says why (issue 26)."""
+    sep = Series(VENUE, "future-BTC-USDT:USDT-20260925", KaikoCode("bnce", "future", "btcusdt260925"), "1h")
+    said: list[str] = []
+    report = load_months(kaiko, warehouse, [sep], [FEB, MARCH], workers=4, progress=said.append)
+    why = "not yet listed: its first price is at 2026-03-27 08:00 UTC, nothing expected"
+    assert [s for s in report.skipped if "2026-02" in s] == [
+        f"kaiko bnce future btcusdt260925 1h 2026-02: {why}"
+    ]
+    assert f"kaiko bnce future btcusdt260925 1h 2026-02: {why}; existing rows kept" in said
+    # 27 March 08:00..23:00 (16 hours) and 28..31 March (4 x 24) by hand
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {
+        (sep.instrument_key, "1h", "2026-03"): 112
+    }

@@ -154,16 +154,7 @@ class KaikoClient:
     ) -> Fetched:
         """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end;
         ``count`` is told each page's rows as it arrives."""
-        params = {
-            "exchange": code.exchange,
-            "instrument_class": code.instrument_class,
-            "instrument": code.instrument,
-            "interval": interval,
-            "page_size": self.page_size,
-            "sort": self.sort,
-            "start_time": _iso(start),
-            "end_time": _iso(end),
-        }
+        params = self._params(code, interval, start, end, self.page_size, self.sort)
         request = f"{code.exchange} {code.instrument} {interval} {_iso(start)}..{_iso(end)}"
 
         def parse(body: bytes) -> dict[str, Any]:
@@ -185,6 +176,28 @@ class KaikoClient:
         rows = pa.concat_tables([p["rows"] for p in got]) if got else ROWS_SCHEMA.empty_table()
         size = sum(p["bytes"] for p in got)
         return Fetched(rows, len(got), size, got[0]["access"] if got else (None, None))
+
+    def first_after(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> datetime | None:
+        """The first interval Kaiko has in [start, end), from one row of one page: a month that
+        served no rows is before the contract's listing when this finds a later one."""
+        one = NextUrlPaginator(self.price_url, self._params(code, interval, start, end, 1, "asc"))
+        rows = next(paginate(self.http, one, parse=parse_page))["rows"]
+        return rows["ts"][0].as_py() if rows.num_rows else None
+
+    @staticmethod
+    def _params(
+        code: KaikoCode, interval: str, start: datetime, end: datetime, page_size: int, sort: str
+    ) -> dict[str, Any]:
+        return {
+            "exchange": code.exchange,
+            "instrument_class": code.instrument_class,
+            "instrument": code.instrument,
+            "interval": interval,
+            "page_size": page_size,
+            "sort": sort,
+            "start_time": _iso(start),
+            "end_time": _iso(end),
+        }
 
 
 def _iso(value: datetime) -> str:

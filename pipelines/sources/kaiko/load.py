@@ -105,6 +105,14 @@ def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
         note = f"not entitled: the key's access_range is {lo} .. {hi}"
         return Staged(unit, label, [], pages=fetched.pages, bytes=fetched.bytes, note=note)
     n = rows.num_rows
+    expiry = expiry_of(series.code.exchange, parse_symbol(series.instrument_key))
+    if (
+        not n
+        and expiry is not None
+        and (first := client.first_after(series.code, series.interval, end, expiry))
+    ):
+        note = f"not yet listed: its first price is at {first:%Y-%m-%d %H:%M} UTC, nothing expected"
+        return Staged(unit, label, [], pages=fetched.pages, bytes=fetched.bytes, note=note)
     for column, value in zip(
         RAW.keys, (series.venue, series.instrument_key, series.interval, month), strict=True
     ):
