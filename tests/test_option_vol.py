@@ -209,7 +209,76 @@ def test_fct_option_vol_by_hand(warehouse: Warehouse) -> None:
 
 def test_every_option_mart_column_has_a_comment_from_marts_yml() -> None:
     catalog = mart_catalog()
-    description, columns = catalog["fct_option_vol"]
-    assert description.strip() and all(c.description.strip() for c in columns)
+    for mart in ("fct_option_vol", "rpt_vol_smile", "rpt_vol_term_structure"):
+        description, columns = catalog[mart]
+        assert description.strip() and columns and all(c.description.strip() for c in columns), mart
     dim = {c.name: c for c in catalog["dim_instrument"][1]}
     assert all(dim[c].description.strip() for c in ("strike", "option_type", "premium_currency"))
+
+
+def _n(x: float) -> float:
+    return (1 + math.erf(x / math.sqrt(2))) / 2
+
+
+def test_the_smile_atm_risk_reversal_and_butterfly_by_hand(warehouse: Warehouse) -> None:
+    # one hourly snapshot, forward 91,000 from the March future; vol by strike (a put skew)
+    smile = {
+        80_000: 0.62,
+        85_000: 0.56,
+        90_000: 0.50,
+        95_000: 0.48,
+        100_000: 0.49,
+        105_000: 0.51,
+        110_000: 0.54,
+    }
+    opt = {"venue": "okx-options", "ts": TS, "index_price": INDEX}
+    rows = [
+        {
+            "venue": "okx-futures",
+            "instrument_key": FUTURE,
+            "ts": TS,
+            "mark_price": FORWARD,
+            "index_price": INDEX,
+        }
+    ]
+    for k, v in smile.items():
+        for right in ("C", "P"):
+            rows.append(
+                {
+                    **opt,
+                    "instrument_key": _key(k, right),
+                    "mark_price": price(right == "C", FORWARD, k, YEARS, v) / FORWARD,
+                }
+            )
+    rows.append({**opt, "instrument_key": _key(75_000, "P"), "mark_price": 0.0})  # no volatility: left out
+    _refresh(warehouse, rows)
+    with warehouse.writer() as con:
+        points = con.execute(
+            "select strike, option_type, log_moneyness, iv_mark from marts.rpt_vol_smile order by strike"
+        ).fetchall()
+        (atm, call25, put25, rr, bf, strikes) = con.execute(
+            "select atm_vol, call_25d_vol, put_25d_vol, rr_25d, bf_25d, strikes from marts.rpt_vol_term_structure"
+        ).fetchone()
+    # out of the money: puts below 91,000, calls above
+    assert [(k, t) for k, t, *_ in points] == [(k, "put" if k < FORWARD else "call") for k in smile]
+    assert all(
+        m == pytest.approx(math.log(k / FORWARD)) and iv == pytest.approx(smile[k], abs=1e-6)
+        for k, _, m, iv in points
+    )
+    assert strikes == 7
+    # 91,000 lies 1/5 of the way from 90,000 (0.50) to 95,000 (0.48)
+    assert atm == pytest.approx(0.496, abs=1e-6)
+
+    def delta(k: int) -> float:
+        v = smile[k]
+        return _n((math.log(FORWARD / k) + v * v * YEARS / 2) / (v * math.sqrt(YEARS)))
+
+    def at(target: float, a: int, b: int, put: bool) -> float:  # linear in delta between strikes a and b
+        da, db = delta(a) - put, delta(b) - put
+        assert min(da, db) < target < max(da, db)  # the strikes chosen bracket it
+        return smile[a] + (smile[b] - smile[a]) * (target - da) / (db - da)
+
+    c25, p25 = at(0.25, 100_000, 105_000, False), at(-0.25, 80_000, 85_000, True)
+    assert (call25, put25) == (pytest.approx(c25, abs=1e-6), pytest.approx(p25, abs=1e-6))
+    assert rr == pytest.approx(c25 - p25, abs=1e-6) and rr < 0  # the put skew
+    assert bf == pytest.approx((c25 + p25) / 2 - 0.496, abs=1e-6)
