@@ -18,7 +18,7 @@ from scipy.special import ndtr
 
 Array = NDArray[np.float64]
 _BRACKET = (1e-10, 50.0)  # total volatility: a price of intrinsic + 1e-10 up to the forward (or strike)
-_TOLERANCES = {"xatol": 1e-15, "xrtol": 1e-13, "fatol": 1e-17, "frtol": 0.0}
+_TOLERANCES = {"xatol": 1e-15, "xrtol": 1e-13, "fatol": 0.0, "frtol": 0.0}
 _PDF = 1 / np.sqrt(2 * np.pi)
 FIELDS = ("iv", "delta", "gamma", "vega", "theta")
 
@@ -27,7 +27,7 @@ def _normalised(s: Array, is_call: NDArray[np.bool_], moneyness: Array) -> Array
     """The Black-76 price over the forward at total volatility ``s``; ``moneyness`` is strike/forward."""
     d1 = (-np.log(moneyness) + s * s / 2) / s
     call = ndtr(d1) - moneyness * ndtr(d1 - s)
-    return np.where(is_call, call, call - 1 + moneyness)  # put-call parity, undiscounted
+    return np.where(is_call, call, moneyness * ndtr(s - d1) - ndtr(-d1))  # not call - 1 + k: cancels
 
 
 def black76(is_call: NDArray[np.bool_], forward: Array, strike: Array, years: Array, vol: Array) -> Array:
@@ -48,10 +48,15 @@ def implied_vol(
         intrinsic = np.maximum(np.where(is_call, forward - strike, strike - forward), 0)
         ok &= (price > intrinsic) & (price < np.where(is_call, forward, strike))  # as fct_option_vol
         if ok.any():
+            # an in-the-money option solved as its out-of-the-money twin (put-call parity): the root
+            # is then fitted to the time value, not to a price that is mostly intrinsic
+            otm = np.where(is_call, k >= 1, k <= 1)
+            as_call = otm == is_call
+            c = np.where(otm, c, c - np.where(is_call, 1 - k, k - 1))
             res = elementwise.find_root(
                 lambda s, call, m, target: _normalised(s, call, m) - target,
                 _BRACKET,
-                args=(is_call[ok], k[ok], c[ok]),
+                args=(as_call[ok], k[ok], c[ok]),
                 tolerances=_TOLERANCES,
             )
             vol[ok] = np.where(res.success, res.x / np.sqrt(years[ok]), np.nan)
