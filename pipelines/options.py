@@ -17,7 +17,7 @@ from scipy.optimize import elementwise
 from scipy.special import ndtr
 
 Array = NDArray[np.float64]
-_BRACKET = (1e-10, 50.0)  # total volatility: a price of intrinsic + 1e-10 up to the forward (or strike)
+_BRACKET = (1e-10, 50.0)  # total volatility: from a price barely above intrinsic to one at the bound
 _TOLERANCES = {"xatol": 1e-15, "xrtol": 1e-13, "fatol": 0.0, "frtol": 0.0}
 _PDF = 1 / np.sqrt(2 * np.pi)
 FIELDS = ("iv", "delta", "gamma", "vega", "theta")
