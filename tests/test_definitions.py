@@ -192,9 +192,8 @@ def test_mart_assets_carry_their_description_and_column_schema_from_marts_yml() 
     docs = yaml.safe_load((REPO / "sql" / "marts" / "marts.yml").read_text())
     graph = defs.resolve_asset_graph()
     marts = [k for k in graph.get_all_asset_keys() if k.path[0] == "marts"]
-    assert (
-        len(marts) == len(docs) == 16
-    )  # 13, and issue 29: fct_option_vol, rpt_vol_smile, rpt_vol_term_structure
+    # 13, and issue 29's fct_option_vol, rpt_vol_smile and rpt_vol_term_structure
+    assert len(marts) == len(docs) == 16
     for key in marts:
         node = graph.get(key)
         doc = docs[key.path[-1]]
