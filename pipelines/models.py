@@ -117,8 +117,10 @@ DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS}
 
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
     """(Re)create every view and each missing incremental table (partitioned by month), with
-    comments, in one transaction (one snapshot)."""
-    from pipelines import sources
+    comments, in one transaction (one snapshot). Registers ``black76`` (fct_option_vol calls it)."""
+    from pipelines import options, sources
+
+    options.register(con)
 
     # every source's raw tables, which the staging views read (a vendor folder's own DDL)
     ensure_tables(con, "\n".join(s.raw_ddl() for s in sources.sources()))
