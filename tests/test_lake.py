@@ -375,3 +375,4 @@ def test_a_window_too_big_for_the_memory_limit_spills_beside_the_warehouse(
     assert spilled and sum(size for _, size in spilled) > 0
     assert all(Path(path).parent == tmp_path / "lake" / ".staging" / "duckdb-spill" for path, _ in spilled)
     assert not (tmp_path / ".tmp").exists()
+    assert not (tmp_path / "lake" / ".staging" / "duckdb-spill").exists()  # DuckDB removed it on close

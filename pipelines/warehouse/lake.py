@@ -142,8 +142,8 @@ def _connect(memory_limit: str, spill: Path) -> duckdb.DuckDBPyConnection:
     # by a window of months, so a small pool costs no speed. What does not fit spills to ``spill``
     # (an in-memory database would spill to `.tmp` in whatever folder the command runs in).
     settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    with suppress(OSError):  # DuckDB makes only the last folder; a read-only host never spills
-        spill.mkdir(parents=True, exist_ok=True)
+    with suppress(OSError):  # DuckDB makes (and removes) only the last folder; a read-only host never spills
+        spill.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={**settings, "memory_limit": memory_limit, "temp_directory": str(spill)})
     _session(con)
     return con
