@@ -131,24 +131,25 @@ all_rows as (
     select * from rollup_rows
 ),
 
--- close to close against the immediately preceding interval of the same series; a vendor's own
--- ratio where it sent one, otherwise the quotient of the pct changes
+-- close to close against the immediately preceding interval of the same series (the row one
+-- interval earlier, joined: a hash join spills to disk where a window over a wide universe's month
+-- ran out of memory); a vendor's own ratio where it sent one, otherwise the quotient of the pct changes
 with_returns as (
     select
-        * exclude (mark_index_pct_change_ratio, mark_last_pct_change_ratio, index_last_pct_change_ratio),
-        coalesce(mark_index_pct_change_ratio, mark_price_pct_change / nullif(index_price_pct_change, 0))
+        r.* exclude (mark_index_pct_change_ratio, mark_last_pct_change_ratio, index_last_pct_change_ratio),
+        coalesce(r.mark_index_pct_change_ratio, r.mark_price_pct_change / nullif(r.index_price_pct_change, 0))
             as mark_index_pct_change_ratio,
-        coalesce(mark_last_pct_change_ratio, mark_price_pct_change / nullif(last_price_pct_change, 0))
+        coalesce(r.mark_last_pct_change_ratio, r.mark_price_pct_change / nullif(r.last_price_pct_change, 0))
             as mark_last_pct_change_ratio,
-        coalesce(index_last_pct_change_ratio, index_price_pct_change / nullif(last_price_pct_change, 0))
+        coalesce(r.index_last_pct_change_ratio, r.index_price_pct_change / nullif(r.last_price_pct_change, 0))
             as index_last_pct_change_ratio,
-        lag(ts) over series = ts - to_seconds(seconds) as has_previous,
-        case when has_previous then (last_price / lag(last_price) over series - 1) * 100 end as last_return_pct,
-        case when has_previous then (index_price / lag(index_price) over series - 1) * 100 end as index_return_pct,
-        case when has_previous then (mark_price / lag(mark_price) over series - 1) * 100 end as mark_return_pct
-    from all_rows
-    window series as (partition by series_id, seconds order by ts)
-    qualify ts >= $window_start::timestamptz and ts < $window_end::timestamptz
+        (r.last_price / p.last_price - 1) * 100 as last_return_pct,
+        (r.index_price / p.index_price - 1) * 100 as index_return_pct,
+        (r.mark_price / p.mark_price - 1) * 100 as mark_return_pct
+    from all_rows as r
+    left join all_rows as p
+        on p.series_id = r.series_id and p.seconds = r.seconds and p.ts = r.ts - to_seconds(r.seconds)
+    where r.ts >= $window_start::timestamptz and r.ts < $window_end::timestamptz
 ),
 
 series_names as (
