@@ -12,6 +12,7 @@ under 50 ms at 400. Heavy at 400 (about 54 M rows): run it on a machine of its o
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -102,6 +103,7 @@ def selective_query_ms(serving: Path, symbol: str, month: date, runs: int = 20) 
 
 def measure(n: int, months: list[date]) -> dict[str, Any]:
     ensure_store(n, months)
+    before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="markhouse-bench-width-"))
     try:
         (work / "universe.yaml").write_text(universe_yaml(n, months[0]))
@@ -132,6 +134,7 @@ def measure(n: int, months: list[date]) -> dict[str, Any]:
             "rss_mb": rss,
             "files": files_per_table_month(work / "width.sqlite"),
             "query_ms": selective_query_ms(work / "serving.duckdb", symbols(n)[-1], last),
+            "load_average": f"{before:.1f} -> {os.getloadavg()[0]:.1f}",
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -145,16 +148,17 @@ def render(rows: list[dict[str, Any]], months: int) -> str:
         f"`python -m bench.width`: {months} months of synthetic 1m perpetuals (Aperiodic files from the "
         "emulator), one `markhouse backfill` per width in a fresh process. Machine: " + machine() + ".",
         "",
-        "| instruments | instrument-months | backfill s | s per instrument-month | vs narrowest | peak RSS MB "
-        "| files per raw table-month (max) | one-instrument month query ms |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| instruments | instrument-months | backfill s (load, marts) | s per instrument-month | vs narrowest "
+        "| peak RSS MB | files per raw table-month (max) | one-instrument month query ms | load average |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         per = r["seconds"] / r["instrument_months"]
         files = ", ".join(f"{t} {n}" for t, n in sorted(r["files"].items()))
         lines.append(
-            f"| {r['instruments']} | {r['instrument_months']} | {r['seconds']:.1f} | {per:.3f} | {per / base:.2f}x "
-            f"| {r['rss_mb']:.0f} | {files} | {r['query_ms']:.1f} |"
+            f"| {r['instruments']} | {r['instrument_months']} | {r['seconds']:.1f} ({r['phases'].get('load', 0):.1f}, "
+            f"{r['phases'].get('marts', 0):.1f}) | {per:.3f} | {per / base:.2f}x | {r['rss_mb']:.0f} | {files} "
+            f"| {r['query_ms']:.1f} | {r['load_average']} |"
         )
     widest = rows[-1]
     ratio = widest["seconds"] / widest["instrument_months"] / base
