@@ -210,6 +210,24 @@ def mart_rows(con: Any) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
+# a small universe for the runs against real servers (S3, PostgreSQL, the daemon): two vendors'
+# BTC perpetual at 1h
+BTC_PERPETUAL_1H_FROM_MARCH = """
+start_month: 2026-03
+aperiodic:
+  metrics: [derivative_price]
+  timestamp_types: [exchange]
+  intervals: [1h]
+  instruments:
+    - venue: binance-futures
+      symbol: perpetual-BTC-USDT:USDT
+kaiko:
+  intervals: [1h]
+  instruments:
+    - venue: binance-futures
+      symbol: perpetual-BTC-USDT:USDT
+"""
+
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, max_delay=2.0, max_total_seconds=10.0)
 
 

@@ -14,25 +14,11 @@ import psycopg2
 import pytest
 
 from pipelines.warehouse.lake import Warehouse, extension_path
+from tests.conftest import BTC_PERPETUAL_1H_FROM_MARCH as UNIVERSE
 from tests.conftest import database, isolated_environment, run_command
 from tests.objectstore import REGION, Keys, ObjectStore, object_store
 
 PREFIX = "markhouse"
-UNIVERSE = """
-start_month: 2026-03
-aperiodic:
-  metrics: [derivative_price]
-  timestamp_types: [exchange]
-  intervals: [1h]
-  instruments:
-    - venue: binance-futures
-      symbol: perpetual-BTC-USDT:USDT
-kaiko:
-  intervals: [1h]
-  instruments:
-    - venue: binance-futures
-      symbol: perpetual-BTC-USDT:USDT
-"""
 # per vendor and month, by the calendar: the 1h rows, their 4h and 1d rollups
 FCT = {"2026-03": 744 + 744 // 4 + 31, "2026-04": 720 + 720 // 4 + 30}
 

@@ -23,22 +23,8 @@ import duckdb
 import pytest
 
 from tests.conftest import BIN, REPO, database, isolated_environment, mart_rows, run_command
+from tests.conftest import BTC_PERPETUAL_1H_FROM_MARCH as UNIVERSE
 
-UNIVERSE = """
-start_month: 2026-03
-aperiodic:
-  metrics: [derivative_price]
-  timestamp_types: [exchange]
-  intervals: [1h]
-  instruments:
-    - venue: binance-futures
-      symbol: perpetual-BTC-USDT:USDT
-kaiko:
-  intervals: [1h]
-  instruments:
-    - venue: binance-futures
-      symbol: perpetual-BTC-USDT:USDT
-"""
 APERIODIC, KAIKO = "raw__aperiodic_derivative_price", "raw__kaiko_derivative_price"
 # (month, the steps of the refresh job the run selects): two vendors of March as two runs, April whole
 RUNS = [
