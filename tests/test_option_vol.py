@@ -115,6 +115,14 @@ TS = datetime(2026, 3, 2, 8, tzinfo=UTC)  # a 1h row, valued at its end (09:00):
 YEARS = (25 * 24 - 1) / (365 * 24)
 FUTURE = "future-BTC-USD:BTC-20260327"
 INDEX, FORWARD = 90_000.0, 91_000.0
+# the March future at TS: the forward of the March options
+FUTURE_ROW = {
+    "venue": "okx-futures",
+    "instrument_key": FUTURE,
+    "ts": TS,
+    "mark_price": FORWARD,
+    "index_price": INDEX,
+}
 
 
 def _key(strike: int, right: str, day: str = "20260327", settle: str = "BTC") -> str:
@@ -149,13 +157,7 @@ def test_fct_option_vol_by_hand(warehouse: Warehouse) -> None:
     june = datetime(2026, 6, 26, 8, tzinfo=UTC)
     june_years = (june - TS - timedelta(hours=1)).total_seconds() / (365 * 86_400)
     rows = [
-        {
-            "venue": "okx-futures",
-            "instrument_key": FUTURE,
-            "ts": TS,
-            "mark_price": FORWARD,
-            "index_price": INDEX,
-        },
+        FUTURE_ROW,
         # coin-quoted call at vol 0.6, its last at 0.65, forward from the March future
         {
             **opt,
@@ -232,15 +234,7 @@ def test_the_smile_atm_risk_reversal_and_butterfly_by_hand(warehouse: Warehouse)
         110_000: 0.54,
     }
     opt = {"venue": "okx-options", "ts": TS, "index_price": INDEX}
-    rows = [
-        {
-            "venue": "okx-futures",
-            "instrument_key": FUTURE,
-            "ts": TS,
-            "mark_price": FORWARD,
-            "index_price": INDEX,
-        }
-    ]
+    rows = [FUTURE_ROW]
     for k, v in smile.items():
         for right in ("C", "P"):
             rows.append(
