@@ -13,11 +13,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 
 from pipelines import sources
@@ -114,6 +116,18 @@ def database(server: object, name: str) -> str:
     return uri.replace("/postgres?", f"/{name}?")
 
 
+@contextmanager
+def pg_cursor(url: str) -> Iterator[Any]:
+    """A cursor on the PostgreSQL database at ``url``, its connection closed after (psycopg2's own
+    ``with`` ends a transaction, not the connection)."""
+    db = psycopg2.connect(url)
+    try:
+        with db.cursor() as cur:
+            yield cur
+    finally:
+        db.close()
+
+
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
     return Warehouse(tmp_path / "warehouse" / "test.sqlite")
@@ -165,6 +179,26 @@ def insert_rows(con: Any, table: str, rows: Iterable[dict[str, Any]], **defaults
             values["month"] = date(values["ts"].year, values["ts"].month, 1)
         marks = ", ".join("?" * len(values))
         con.execute(f"insert into {table} ({', '.join(values)}) values ({marks})", list(values.values()))
+
+
+def dict_rows(con: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Each row of ``sql`` as {column: value}: assertions then name the column they check."""
+    cur = con.execute(sql, list(params))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def one_row(con: Any, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:
+    """The single row of ``sql`` as {column: value}; fails naming the parameters when there is not
+    exactly one (a formula test that silently read the first of two would prove nothing)."""
+    rows = dict_rows(con, sql, params)
+    assert len(rows) == 1, f"expected one row for {list(params)}, got {len(rows)}"
+    return rows[0]
+
+
+def by_key_and_ts(con: Any, sql: str) -> dict[tuple[Any, Any], tuple[Any, ...]]:
+    """The rows of ``sql`` (instrument_key, ts, values...) as {(instrument_key, ts): values}."""
+    return {(r[0], r[1]): r[2:] for r in con.execute(sql).fetchall()}
 
 
 def raw_rows(warehouse: Warehouse, table: str) -> list[tuple[Any, ...]]:

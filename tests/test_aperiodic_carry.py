@@ -32,7 +32,7 @@ from pipelines.status import ProblemKind, build_report
 from pipelines.universe.instruments import UniverseError, parse_instrument
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import publish_serving
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, one_row
 from tests.test_cayolargo_models import PERP as DERIBIT_PERP
 from tests.test_cayolargo_models import add_instruments as add_deribit_instruments
 from tests.test_cayolargo_models import at as deribit_at
@@ -82,7 +82,11 @@ def add_hours(
 
 
 def add_funding(
-    con: Any, rows: list[tuple[datetime, float, float]], *, venue: str = "binance-futures", key: str = BTC
+    con: Any,
+    rows: list[tuple[datetime, float, float | None]],
+    *,
+    venue: str = "binance-futures",
+    key: str = BTC,
 ) -> None:
     """(ts, funding_rate, predicted_funding_rate) rows of a 1h funding file."""
     for ts, rate, predicted in rows:
@@ -94,11 +98,24 @@ def add_funding(
 
 
 def carry(con: Any, ts: datetime, key: str = BTC) -> dict[str, Any]:
-    cur = con.execute("select * from marts.fct_carry where instrument_key = ? and ts = ?", [key, ts])
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    assert len(rows) == 1, f"expected one carry row for {key} at {ts}, got {len(rows)}"
-    return dict(zip(names, rows[0], strict=True))
+    return one_row(con, "select * from marts.fct_carry where instrument_key = ? and ts = ?", [key, ts])
+
+
+def funded_perpetual(
+    con: Any,
+    start: datetime,
+    hours: int,
+    funding: list[tuple[datetime, float, float | None]],
+    venue: str = "binance-futures",
+    key: str = BTC,
+    **entry: Any,
+) -> None:
+    """A perpetual (universe entry ``entry``) with ``hours`` of prices from ``start`` and the
+    ``funding`` rows, through January 2024's marts."""
+    add_perpetual(con, venue, key, **entry)
+    add_hours(con, start, hours, venue=venue, key=key)
+    add_funding(con, funding, venue=venue, key=key)
+    refresh_marts(con, [date(2024, 1, 1)])
 
 
 def test_an_interval_change_inside_a_month_from_the_universes_history(warehouse: Warehouse) -> None:
@@ -106,10 +123,7 @@ def test_an_interval_change_inside_a_month_from_the_universes_history(warehouse:
     # per hour, funding 0.01 %, predicted 0.012 %
     rows = [(t(14) + timedelta(hours=h), 0.0001, 0.00012) for h in range(48)]
     with warehouse.writer() as con:
-        add_perpetual(con, funding_interval_hours={date(2024, 1, 15): 4})
-        add_hours(con, t(14), 48)
-        add_funding(con, rows)
-        refresh_marts(con, [date(2024, 1, 1)])
+        funded_perpetual(con, t(14), 48, rows, funding_interval_hours={date(2024, 1, 15): 4})
         before = carry(con, t(14, 16))
         # 0.0001 x 8760 / 8 x 100 = 10.95 %; predicted 0.00012 x 8760 / 8 x 100 = 13.14 %
         assert (before["funding_interval_hours"], before["funding_interval_source"]) == (8, "venue default")
@@ -131,10 +145,7 @@ def test_missing_funding_rows_do_not_change_the_interval(warehouse: Warehouse) -
     # reference data says 4 h: 0.0003 x 8760 / 4 x 100 = 65.7 % at 12:00 (not 32.85 %)
     rows = [(t(20, h), 0.0003, 0.0002) for h in (0, 1, 2, 3, 12, 13)]
     with warehouse.writer() as con:
-        add_perpetual(con, funding_interval_hours=4)
-        add_hours(con, t(20), 14)
-        add_funding(con, rows)
-        refresh_marts(con, [date(2024, 1, 1)])
+        funded_perpetual(con, t(20), 14, rows, funding_interval_hours=4)
         noon = carry(con, t(20, 12))
         assert (noon["funding_interval_hours"], noon["funding_interval_source"]) == (4, "universe")
         assert noon["funding_annualized_pct"] == pytest.approx(65.7)
@@ -148,10 +159,7 @@ def test_missing_funding_rows_do_not_change_the_interval(warehouse: Warehouse) -
 def test_a_venue_default_of_one_hour(warehouse: Warehouse) -> None:
     # Hyperliquid funds hourly (its documented default): -0.0025 % x 8760 / 1 x 100 = -21.9 %
     with warehouse.writer() as con:
-        add_perpetual(con, "hyperliquid-perps", HYPE_BTC)
-        add_hours(con, t(5), 3, venue="hyperliquid-perps", key=HYPE_BTC)
-        add_funding(con, [(t(5, 1), -0.000025, None)], venue="hyperliquid-perps", key=HYPE_BTC)  # type: ignore[list-item]
-        refresh_marts(con, [date(2024, 1, 1)])
+        funded_perpetual(con, t(5), 3, [(t(5, 1), -0.000025, None)], "hyperliquid-perps", HYPE_BTC)
         row = carry(con, t(5, 1), HYPE_BTC)
         assert (row["funding_interval_hours"], row["funding_interval_source"]) == (1, "venue default")
         assert row["funding_annualized_pct"] == pytest.approx(-21.9)

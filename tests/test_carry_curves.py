@@ -3,14 +3,14 @@ quarterlies), every expected value worked out by hand from the formulas in the S
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 import pytest
 
-from pipelines.models import build_views, mart_catalog, refresh_marts
+from pipelines.models import build_views, mart_catalog
 from pipelines.warehouse.lake import Warehouse
-from tests.test_cayolargo_models import JUN, JUN_EXPIRY, MAR, MAR_EXPIRY, PERP, add_instruments, at, insert
+from tests.conftest import dict_rows
+from tests.test_cayolargo_models import JUN, JUN_EXPIRY, MAR, MAR_EXPIRY, PERP, at, future, march_marts, perp
 
 NEW_MARTS = (
     "fct_carry_constant_maturity",
@@ -21,32 +21,11 @@ NEW_MARTS = (
 )
 
 
-def rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params or [])
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
-def future(key: str, ts: datetime, mark: float, index: float = 50_000.0) -> dict[str, Any]:
-    return {"instrument_key": key, "ts": ts, "mark_price": mark, "index_price": index}
-
-
-def perp(ts: datetime, rate: float | None) -> dict[str, Any]:
-    return {
-        "instrument_key": PERP,
-        "ts": ts,
-        "mark_price": 50_010.0,
-        "index_price": 50_000.0,
-        "funding_rate": rate,
-    }
-
-
 def test_constant_maturity_interpolates_between_the_bracketing_expiries(warehouse: Warehouse) -> None:
     # 2026-03-17 08:00: March is 10 days out, June 101 (03-17 -> 06-17 is 92 days, + 9)
     # March: basis 0.2 % -> 0.2 x 365 / 10 = 7.3 % a year; June: 3.03 % -> 3.03 x 365 / 101 = 10.95 %
     with warehouse.writer() as con:
-        add_instruments(con)
-        insert(
+        march_marts(
             con,
             [
                 future(MAR, at(17, 8), 50_100.0),
@@ -54,8 +33,7 @@ def test_constant_maturity_interpolates_between_the_bracketing_expiries(warehous
                 perp(at(17, 8), 0.01),  # the perpetual is not a 0-day point: 7 days stays null
             ],
         )
-        refresh_marts(con, [date(2026, 3, 1)])
-        (row,) = rows(con, "select * from marts.fct_carry_constant_maturity")
+        (row,) = dict_rows(con, "select * from marts.fct_carry_constant_maturity")
     assert (row["vendor"], row["venue"], row["coin"], row["settle"], row["ts"]) == (
         "cayolargo",
         "deribit",
@@ -83,8 +61,7 @@ def test_the_front_rolls_eight_days_before_expiry_and_the_return_never_spans_two
 ) -> None:
     # March expires 2026-03-27 08:00: with N = 8 the front rolls at 2026-03-19 00:00 UTC
     with warehouse.writer() as con:
-        add_instruments(con)
-        insert(
+        march_marts(
             con,
             [
                 future(MAR, at(18, 23, 40), 50_000.0),
@@ -95,13 +72,12 @@ def test_the_front_rolls_eight_days_before_expiry_and_the_return_never_spans_two
                 future(JUN, at(19, 0), 51_102.0),
             ],
         )
-        refresh_marts(con, [date(2026, 3, 1)])
         sql = "select * from marts.fct_futures_rolled where interval = ? order by ts"
-        ten = {r["ts"]: r for r in rows(con, sql, ["10m"])}
-        hour = {r["ts"]: r for r in rows(con, sql, ["1h"])}
-        rolls = rows(con, "select * from marts.rpt_futures_rolls")
+        ten = {r["ts"]: r for r in dict_rows(con, sql, ["10m"])}
+        hour = {r["ts"]: r for r in dict_rows(con, sql, ["1h"])}
+        rolls = dict_rows(con, "select * from marts.rpt_futures_rolls")
         build_views(con, {"futures_roll_days_before_expiry": 3})  # N is a setting: 03-24 00:00
-        later = rows(
+        later = dict_rows(
             con, "select * from marts.fct_futures_rolled where interval = '10m' and ts = ?", [at(19, 0)]
         )
     before, after = ten[at(18, 23, 50)], ten[at(19, 0)]
@@ -135,8 +111,7 @@ def test_the_front_rolls_eight_days_before_expiry_and_the_return_never_spans_two
 def test_realized_funding_over_a_day_with_a_missed_settlement(warehouse: Warehouse) -> None:
     # Deribit settles every 8 h: 00:00, 08:00, 16:00 UTC
     with warehouse.writer() as con:
-        add_instruments(con)
-        insert(
+        march_marts(
             con,
             [
                 perp(at(9, 0), 0.0001),
@@ -148,8 +123,7 @@ def test_realized_funding_over_a_day_with_a_missed_settlement(warehouse: Warehou
                 perp(at(10, 16), 0.0003),
             ],
         )
-        refresh_marts(con, [date(2026, 3, 1)])
-        days = {r["day"]: r for r in rows(con, "select * from marts.fct_funding_realized")}
+        days = {r["day"]: r for r in dict_rows(con, "select * from marts.fct_funding_realized")}
     full, missed = days[date(2026, 3, 9)], days[date(2026, 3, 10)]
     assert (full["settlements"], full["funded_hours"]) == (3, 24)
     assert full["realized_funding_rate"] == pytest.approx(0.0003)
@@ -167,8 +141,7 @@ def test_realized_funding_over_a_day_with_a_missed_settlement(warehouse: Warehou
 def test_carry_trade_figures_recomputed_by_hand(warehouse: Warehouse) -> None:
     # 2026-03-28 08:00: June is exactly 90 days out; 50,750 over an index of 50,000 = 1.5 %
     with warehouse.writer() as con:
-        add_instruments(con)
-        insert(
+        march_marts(
             con,
             [
                 future(JUN, at(28, 8), 50_750.0),
@@ -176,9 +149,9 @@ def test_carry_trade_figures_recomputed_by_hand(warehouse: Warehouse) -> None:
                 perp(at(28, 8, 50), 0.0001),  # the hour's last row is the one used
             ],
         )
-        refresh_marts(con, [date(2026, 3, 1)])
         trades = {
-            r["trade"]: r for r in rows(con, "select * from marts.rpt_carry_trade where ts = ?", [at(28, 8)])
+            r["trade"]: r
+            for r in dict_rows(con, "select * from marts.rpt_carry_trade where ts = ?", [at(28, 8)])
         }
     assert set(trades) == {"perp_vs_future", "cash_and_carry"}
     carry, pvf = trades["cash_and_carry"], trades["perp_vs_future"]

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.models import refresh_marts
 from pipelines.warehouse.lake import Warehouse
-from tests.conftest import insert_rows
+from tests.conftest import insert_rows, one_row
 
 PERP = "perpetual-BTC-USD:BTC"
 MAR = "future-BTC-USD:BTC-20260327"
@@ -59,30 +59,43 @@ def insert(con: Any, rows: list[dict[str, Any]]) -> None:
     insert_rows(con, "raw.cayolargo_futures", full)
 
 
+def march_marts(con: Any, rows: list[dict[str, Any]]) -> None:
+    """The three instruments, ``rows`` of them, and March 2026's marts built on them."""
+    add_instruments(con)
+    insert(con, rows)
+    refresh_marts(con, [date(2026, 3, 1)])
+
+
+def future(key: str, ts: datetime, mark: float, index: float = 50_000.0) -> dict[str, Any]:
+    return {"instrument_key": key, "ts": ts, "mark_price": mark, "index_price": index}
+
+
+def perp(ts: datetime, rate: float | None) -> dict[str, Any]:
+    return {
+        "instrument_key": PERP,
+        "ts": ts,
+        "mark_price": 50_010.0,
+        "index_price": 50_000.0,
+        "funding_rate": rate,
+    }
+
+
 def carry(con: Any, key: str, ts: datetime) -> dict[str, Any]:
-    cur = con.execute("select * from marts.fct_carry where instrument_key = ? and ts = ?", [key, ts])
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    assert len(rows) == 1, f"expected one carry row for {key} at {ts}, got {len(rows)}"
-    return dict(zip(names, rows[0], strict=True))
+    return one_row(con, "select * from marts.fct_carry where instrument_key = ? and ts = ?", [key, ts])
 
 
 def interval_row(con: Any, interval: str, ts: datetime) -> dict[str, Any]:
-    cur = con.execute(
+    return one_row(
+        con,
         "select * from marts.fct_price_interval where vendor = 'cayolargo' and instrument_key = ? "
         "and interval = ? and ts = ?",
         [PERP, interval, ts],
     )
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    assert len(rows) == 1, f"expected one {interval} row at {ts}, got {len(rows)}"
-    return dict(zip(names, rows[0], strict=True))
 
 
 def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        add_instruments(con)
-        insert(
+        march_marts(
             con,
             [
                 # perpetual: 50,010 vs 50,000; funding 0.01% per 8 h; 1,000,000 contracts of 10 USD
@@ -94,21 +107,14 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
                     "open_interest": 1_000_000.0,
                 },
                 # March quarterly 10 days, 1 day, 0 days and -10 minutes from its 08:00 expiry
-                {"instrument_key": MAR, "ts": at(17, 8), "mark_price": 50_500.0, "index_price": 50_000.0},
-                {
-                    "instrument_key": MAR,
-                    "ts": at(26, 8),
-                    "mark_price": 50_100.0,
-                    "index_price": 50_000.0,
-                    "open_interest": 2_500.0,
-                },
-                {"instrument_key": MAR, "ts": at(27, 8), "mark_price": 50_000.0, "index_price": 50_000.0},
-                {"instrument_key": MAR, "ts": at(27, 8, 10), "mark_price": 50_010.0, "index_price": 50_000.0},
+                future(MAR, at(17, 8), 50_500.0),
+                {**future(MAR, at(26, 8), 50_100.0), "open_interest": 2_500.0},
+                future(MAR, at(27, 8), 50_000.0),
+                future(MAR, at(27, 8, 10), 50_010.0),
                 # June quarterly 91.5 days out (2026-03-26 20:00 -> 2026-06-26 08:00)
-                {"instrument_key": JUN, "ts": at(26, 20), "mark_price": 51_000.0, "index_price": 50_000.0},
+                future(JUN, at(26, 20), 51_000.0),
             ],
         )
-        refresh_marts(con, [date(2026, 3, 1)])
         perp = carry(con, PERP, at(26, 8))
         ten = carry(con, MAR, at(17, 8))
         one = carry(con, MAR, at(26, 8))
@@ -141,30 +147,18 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
 
 def test_term_structure_lists_the_perpetual_then_live_futures_by_expiry(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        add_instruments(con)
-        insert(
+        march_marts(
             con,
             [
-                {
-                    "ts": at(27, 7, 50),
-                    "mark_price": 50_010.0,
-                    "index_price": 50_000.0,
-                    "funding_rate": 0.0001,
-                },
-                {"instrument_key": MAR, "ts": at(27, 7, 50), "mark_price": 50_001.0, "index_price": 50_000.0},
-                {"instrument_key": JUN, "ts": at(27, 7, 50), "mark_price": 51_000.0, "index_price": 50_000.0},
-                {
-                    "ts": at(27, 8, 10),
-                    "mark_price": 50_010.0,
-                    "index_price": 50_000.0,
-                    "funding_rate": 0.0001,
-                },
+                perp(at(27, 7, 50), 0.0001),
+                future(MAR, at(27, 7, 50), 50_001.0),
+                future(JUN, at(27, 7, 50), 51_000.0),
+                perp(at(27, 8, 10), 0.0001),
                 # the March future after its expiry: not on the curve any more
-                {"instrument_key": MAR, "ts": at(27, 8, 10), "mark_price": 50_000.0, "index_price": 50_000.0},
-                {"instrument_key": JUN, "ts": at(27, 8, 10), "mark_price": 51_000.0, "index_price": 50_000.0},
+                future(MAR, at(27, 8, 10), 50_000.0),
+                future(JUN, at(27, 8, 10), 51_000.0),
             ],
         )
-        refresh_marts(con, [date(2026, 3, 1)])
         before = con.execute(
             "select tenor_rank, instrument_key, dte_days, annualized_basis_pct, carry_annualized_pct "
             "from marts.rpt_term_structure where coin = 'BTC' and ts = ? order by tenor_rank",
@@ -208,9 +202,7 @@ def test_ten_minute_rollups_by_hand(warehouse: Warehouse) -> None:
                 }
             )
     with warehouse.writer() as con:
-        add_instruments(con)
-        insert(con, rows)
-        refresh_marts(con, [date(2026, 3, 1)])
+        march_marts(con, rows)
         h0 = interval_row(con, "1h", at(10, 0))
         h1 = interval_row(con, "1h", at(10, 1))
         h2 = interval_row(con, "1h", at(10, 2))

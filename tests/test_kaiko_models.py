@@ -18,7 +18,7 @@ from pipelines.sources.kaiko.universe import vendor_names
 from pipelines.universe import load_universe
 from pipelines.universe.instruments import parse_instrument
 from pipelines.warehouse.lake import Warehouse
-from tests.conftest import insert_rows
+from tests.conftest import by_key_and_ts, insert_rows
 from tests.test_kaiko_load import KAIKO_RETRY
 
 VENUE = "binance-futures"
@@ -94,13 +94,11 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
                 [VENUE, key, interval, ts, last, index, mark],
             )
         refresh_marts(con, [date(2024, 1, 1)])
-        got = {
-            (r[0], r[1]): r[2:]
-            for r in con.execute(
-                "select instrument_key, ts, kind, dte_days, basis, basis_pct, annualized_basis_pct, "
-                "funding_interval_hours, funding_annualized_pct from marts.fct_carry where vendor = 'kaiko'"
-            ).fetchall()
-        }
+        got = by_key_and_ts(
+            con,
+            "select instrument_key, ts, kind, dte_days, basis, basis_pct, annualized_basis_pct, "
+            "funding_interval_hours, funding_annualized_pct from marts.fct_carry where vendor = 'kaiko'",
+        )
     assert len(got) == 5  # four future minutes, one perpetual minute with an index
     kind, dte, basis, basis_pct, annualized, hours, funding = got[(fut, t(30, 8))]
     assert kind == "future" and dte == pytest.approx(1.0)  # 24 h before expiry
@@ -134,16 +132,15 @@ def test_reference_marts_and_coverage_of_an_expired_future(
         upsert_reference(con, section.instruments, vendor_names(section))
     load(emulator, warehouse, "1m")
     with warehouse.writer() as con:
-        dim = con.execute(
-            "select instrument_key, venue, kind, expiry, funding_interval_hours from marts.dim_instrument order by 1"
-        ).fetchall()
-        names = con.execute(
-            "select * from marts.map_vendor_instrument where vendor = 'kaiko' order by instrument_key"
-        ).fetchall()
-        coverage = con.execute(
-            "select instrument_key, expected_rows, loaded_rows, missing_intervals from marts.rpt_coverage "
-            "where vendor = 'kaiko' and interval = '1m' order by 1"
-        ).fetchall()
+        dim, names, coverage = (
+            con.execute(sql).fetchall()
+            for sql in (
+                "select instrument_key, venue, kind, expiry, funding_interval_hours from marts.dim_instrument order by 1",
+                "select * from marts.map_vendor_instrument where vendor = 'kaiko' order by instrument_key",
+                "select instrument_key, expected_rows, loaded_rows, missing_intervals from marts.rpt_coverage "
+                "where vendor = 'kaiko' and interval = '1m' order by 1",
+            )
+        )
     assert dim == [
         (FUT, VENUE, "future", datetime(2026, 3, 27, 8, tzinfo=UTC), None),
         (PERP, VENUE, "perpetual", None, 8.0),

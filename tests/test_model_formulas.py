@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.models import month_windows, refresh_marts
 from pipelines.warehouse.lake import Warehouse
-from tests.conftest import BTC_1H, insert_rows
+from tests.conftest import BTC_1H, by_key_and_ts, insert_rows, one_row
 
 BTC = "perpetual-BTC-USDT:USDT"
 
@@ -22,11 +22,19 @@ def insert_raw(con, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
 
 
 def fetch(con, interval: str, ts: datetime) -> dict:  # type: ignore[no-untyped-def]
-    cur = con.execute("select * from marts.fct_price_interval where interval = ? and ts = ?", [interval, ts])
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    assert len(rows) == 1, f"expected one {interval} row at {ts}, got {len(rows)}"
-    return dict(zip(names, rows[0], strict=True))
+    return one_row(
+        con, "select * from marts.fct_price_interval where interval = ? and ts = ?", [interval, ts]
+    )
+
+
+def native_1h(con, **vendor_values: float | None) -> dict:  # type: ignore[no-untyped-def]
+    """One native 1h row at Jan 4 01:00 (every price 10) with the vendor's own changes and ratios
+    ``vendor_values``: its mart row."""
+    insert_raw(
+        con, [{"ts": t(4, 1), "last_price": 10.0, "index_price": 10.0, "mark_price": 10.0, **vendor_values}]
+    )
+    refresh_marts(con, [date(2024, 1, 1)])
+    return fetch(con, "1h", t(4, 1))
 
 
 def test_rollup_final_first_to_final_pct_change_and_ratio(warehouse: Warehouse) -> None:
@@ -99,25 +107,15 @@ def test_single_observation_interval_has_null_pct_change(warehouse: Warehouse) -
 
 def test_native_rows_keep_vendor_values(warehouse: Warehouse) -> None:
     with warehouse.writer() as con:
-        insert_raw(
+        row = native_1h(
             con,
-            [
-                {
-                    "ts": t(4, 1),
-                    "last_price": 10.0,
-                    "index_price": 10.0,
-                    "mark_price": 10.0,
-                    "last_price_pct_change": 2.0,
-                    "index_price_pct_change": 0.0,
-                    "mark_price_pct_change": 1.0,
-                    "mark_index_pct_change_ratio": None,
-                    "mark_last_pct_change_ratio": 0.5,
-                    "index_last_pct_change_ratio": 0.0,
-                }
-            ],
+            last_price_pct_change=2.0,
+            index_price_pct_change=0.0,
+            mark_price_pct_change=1.0,
+            mark_index_pct_change_ratio=None,
+            mark_last_pct_change_ratio=0.5,
+            index_last_pct_change_ratio=0.0,
         )
-        refresh_marts(con, [date(2024, 1, 1)])
-        row = fetch(con, "1h", t(4, 1))
     assert row["source_interval"] == "1h" and row["n_obs"] == 1
     assert row["last_price_pct_change"] == 2.0
     assert row["mark_last_pct_change_ratio"] == 0.5
@@ -129,22 +127,9 @@ def test_a_ratio_that_overflows_is_null_not_infinite(warehouse: Warehouse) -> No
     overflows to +inf in IEEE arithmetic; the mart keeps NULL, as for a zero denominator."""
     assert float("inf") == 1.0 / 1e-320  # what the division itself gives
     with warehouse.writer() as con:
-        insert_raw(
-            con,
-            [
-                {
-                    "ts": t(4, 1),
-                    "last_price": 10.0,
-                    "index_price": 10.0,
-                    "mark_price": 10.0,
-                    "last_price_pct_change": 4.0,
-                    "index_price_pct_change": 1e-320,
-                    "mark_price_pct_change": 1.0,
-                }
-            ],
+        row = native_1h(
+            con, last_price_pct_change=4.0, index_price_pct_change=1e-320, mark_price_pct_change=1.0
         )
-        refresh_marts(con, [date(2024, 1, 1)])
-        row = fetch(con, "1h", t(4, 1))
     assert row["mark_index_pct_change_ratio"] is None  # 1 / 1e-320
     assert row["mark_last_pct_change_ratio"] == 0.25  # 1 / 4, finite: kept
     assert row["index_last_pct_change_ratio"] == pytest.approx(1e-320 / 4.0, rel=1e-3)
@@ -320,13 +305,11 @@ def test_carry_formulas_by_hand(warehouse: Warehouse) -> None:
             ],
         )
         refresh_marts(con, [date(2024, 1, 1)])
-        rows = {
-            (r[0], r[1]): r[2:]
-            for r in con.execute(
-                "select instrument_key, ts, dte_days, basis, basis_pct, annualized_basis_pct, "
-                "funding_interval_hours, funding_annualized_pct from marts.fct_carry"
-            ).fetchall()
-        }
+        rows = by_key_and_ts(
+            con,
+            "select instrument_key, ts, dte_days, basis, basis_pct, annualized_basis_pct, "
+            "funding_interval_hours, funding_annualized_pct from marts.fct_carry",
+        )
     dte, basis, basis_pct, annualized, funding_hours, funding_ann = rows[(fut, t(30, 0))]
     assert dte == pytest.approx(1.0) and basis == pytest.approx(1.0) and basis_pct == pytest.approx(1.0)
     assert annualized == pytest.approx(365.0)  # 1 % x 365 / 1 day

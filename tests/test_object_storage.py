@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import psycopg2
 import pytest
 
 from pipelines.warehouse.lake import Warehouse, extension_path
 from tests.conftest import BTC_PERPETUAL_1H_FROM_MARCH as UNIVERSE
-from tests.conftest import database, isolated_environment, run_command
+from tests.conftest import database, isolated_environment, pg_cursor, run_command
 from tests.objectstore import REGION, Keys, ObjectStore, object_store
 
 PREFIX = "markhouse"
@@ -45,20 +44,16 @@ def bi_connection(serving: Path, store: ObjectStore, keys: Keys) -> duckdb.DuckD
 
 def catalog_text(url: str) -> str:
     """Every row of every table in the catalog database, as text."""
-    db = psycopg2.connect(url)
-    try:
-        with db.cursor() as cur:
-            cur.execute(
-                "select table_schema, table_name from information_schema.tables "
-                "where table_schema not in ('pg_catalog', 'information_schema') and table_type = 'BASE TABLE'"
-            )
-            tables = cur.fetchall()
-            out = []
-            for schema, table in tables:
-                cur.execute(f'select t::text from "{schema}"."{table}" t')
-                out += [r[0] for r in cur.fetchall()]
-    finally:
-        db.close()
+    with pg_cursor(url) as cur:
+        cur.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema not in ('pg_catalog', 'information_schema') and table_type = 'BASE TABLE'"
+        )
+        tables = cur.fetchall()
+        out = []
+        for schema, table in tables:
+            cur.execute(f'select t::text from "{schema}"."{table}" t')
+            out += [r[0] for r in cur.fetchall()]
     assert any("ducklake_data_file" in t for _, t in tables), tables
     return "\n".join(out)
 

@@ -63,42 +63,62 @@ def cayolargo(emu: Emulator) -> CayoLargoClient:
     return CayoLargoClient(emu.base_url("cayolargo"), emu.api_key, retry=FAST_RETRY)
 
 
+def load_march(emulator: Emulator, into: Warehouse, vendor: str) -> int:
+    """March 2026 of ``vendor``'s BTC perpetual at 1h into ``into``, through a fresh client; the rows."""
+    if vendor == "aperiodic":
+        return load_aperiodic(aperiodic(emulator), into, APERIODIC_BTC, [MARCH], **QUIET).rows
+    if vendor == "kaiko":
+        return load_kaiko(kaiko(emulator), into, KAIKO_BTC, [MARCH], **QUIET).rows
+    return load_cayolargo(cayolargo(emulator), into, ["BTC"], [MARCH], **QUIET).rows
+
+
+RAW_TABLE = {
+    "aperiodic": "aperiodic_derivative_price",
+    "kaiko": "kaiko_derivative_price",
+    "cayolargo": "cayolargo_futures",
+}
+
+
 # -- non-finite numbers ----------------------------------------------------------------------------
 
 NON_FINITE = [(math.nan, "NaN"), (math.inf, "+inf"), (-math.inf, "-inf")]
+
+
+def refused_reload(
+    emulator: Emulator, warehouse: Warehouse, vendor: str, error: type[Exception], **fault: Any
+) -> str:
+    """Loads ``vendor``'s March, injects the non-finite ``fault`` and loads again: the second load
+    raises ``error`` and leaves the raw table as the first load left it. The error's message."""
+    load_march(emulator, warehouse, vendor)
+    before = raw_rows(warehouse, RAW_TABLE[vendor])
+    emulator.faults.inject("non_finite", **fault)
+    with pytest.raises(error) as err:
+        load_march(emulator, warehouse, vendor)
+    assert raw_rows(warehouse, RAW_TABLE[vendor]) == before
+    return str(err.value)
 
 
 @pytest.mark.parametrize(("value", "shown"), NON_FINITE)
 def test_aperiodic_non_finite_price_is_refused_and_nothing_written(
     emulator: Emulator, warehouse: Warehouse, value: float, shown: str
 ) -> None:
-    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
-    before = raw_rows(warehouse, "aperiodic_derivative_price")
-    emulator.faults.inject("non_finite", target="file", field="mark_price", value=value)
-    with pytest.raises(FileValidationError) as err:
-        load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
-    message = str(err.value)
+    message = refused_reload(
+        emulator, warehouse, "aperiodic", FileValidationError, target="file", field="mark_price", value=value
+    )
     # vendor, file, column and the first offending timestamp (the file's first row, 2026-03-01 00:00)
     assert message.startswith(f"aperiodic binance-futures {BTC} 1h exchange 2026-03")
     assert "binance-futures__perpetual-BTC-USDT_USDT__1h__exchange__2026-03.parquet" in message
     assert f"mark_price is {shown} at time 2026-03-01 00:00:00" in message
-    assert raw_rows(warehouse, "aperiodic_derivative_price") == before
 
 
 @pytest.mark.parametrize(("value", "shown"), NON_FINITE)
 def test_kaiko_non_finite_price_is_refused_and_nothing_written(
     emulator: Emulator, warehouse: Warehouse, value: float, shown: str
 ) -> None:
-    load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
-    before = raw_rows(warehouse, "kaiko_derivative_price")
-    emulator.faults.inject("non_finite", field="price", value=value)
-    with pytest.raises(VendorHTTPError) as err:
-        load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
-    message = str(err.value)
+    message = refused_reload(emulator, warehouse, "kaiko", VendorHTTPError, field="price", value=value)
     assert message.startswith("kaiko: page 1: bnce btcusdt 1h 2026-03-01T00:00:00.000Z..2026-04-01")
     assert f"last_price is {shown} at ts 2026-03-01 00:00:00+00:00" in message  # Kaiko's price = last
     assert "/v2/data/derivatives.v2/price?" in message  # the page's URL
-    assert raw_rows(warehouse, "kaiko_derivative_price") == before
 
 
 @pytest.mark.parametrize(
@@ -112,15 +132,11 @@ def test_kaiko_non_finite_price_is_refused_and_nothing_written(
 def test_cayolargo_non_finite_number_is_refused_and_nothing_written(
     emulator: Emulator, warehouse: Warehouse, field: str, value: float, shown: str
 ) -> None:
-    load_cayolargo(cayolargo(emulator), warehouse, ["BTC"], [MARCH], **QUIET)
-    before = raw_rows(warehouse, "cayolargo_futures")
-    emulator.faults.inject("non_finite", match="coin=BTC", field=field, value=value)  # the first row
-    with pytest.raises(PageValidationError) as err:
-        load_cayolargo(cayolargo(emulator), warehouse, ["BTC"], [MARCH], **QUIET)
-    message = str(err.value)
+    message = refused_reload(  # the fault hits the first row
+        emulator, warehouse, "cayolargo", PageValidationError, match="coin=BTC", field=field, value=value
+    )
     assert message.startswith("cayolargo BTC") and "page 1 (from=2026-03-01T00:00:00Z)" in message
     assert f"{field} is {shown} at timestamp 2026-03-01 00:00:00+00:00 instrument_id " in message
-    assert raw_rows(warehouse, "cayolargo_futures") == before
 
 
 # a subnormal, an overflowing and a zero price: positive-looking or finite, and no market's price
@@ -132,16 +148,16 @@ PRICE_RANGE = "outside the plausible range of a price, 1e-12 .. 1e+12 (MARKHOUSE
 def test_implausible_prices_are_refused_naming_the_range_and_nothing_written(
     emulator: Emulator, warehouse: Warehouse, value: float, shown: str
 ) -> None:
-    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
-    load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
+    load_march(emulator, warehouse, "aperiodic")
+    load_march(emulator, warehouse, "kaiko")
     before = raw_rows(warehouse, "aperiodic_derivative_price"), raw_rows(warehouse, "kaiko_derivative_price")
     emulator.faults.inject("implausible", target="file", field="mark_price", value=value)
     with pytest.raises(FileValidationError) as file_err:
-        load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+        load_march(emulator, warehouse, "aperiodic")
     emulator.faults.clear()
     emulator.faults.inject("implausible", field="mark_price", value=value)
     with pytest.raises(VendorHTTPError) as page_err:
-        load_kaiko(kaiko(emulator), warehouse, KAIKO_BTC, [MARCH], **QUIET)
+        load_march(emulator, warehouse, "kaiko")
     assert f"mark_price is {shown} at time 2026-03-01 00:00:00: {PRICE_RANGE}" in str(file_err.value)
     assert f"mark_price is {shown} at ts 2026-03-01 00:00:00+00:00: {PRICE_RANGE}" in str(page_err.value)
     assert str(file_err.value).startswith(f"aperiodic binance-futures {BTC} 1h exchange 2026-03")
@@ -158,20 +174,20 @@ def test_the_plausible_range_is_overridable(
     emulator.faults.inject("implausible", target="file", field="mark_price", value=1e-9)  # a tiny token
     monkeypatch.setenv("MARKHOUSE_PLAUSIBLE_PRICE", "1e-6,1e7")
     with pytest.raises(FileValidationError, match=r"mark_price is 1e-09 .*1e-06 \.\. 1e\+07"):
-        load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+        load_march(emulator, warehouse, "aperiodic")
     monkeypatch.setenv("MARKHOUSE_PLAUSIBLE_PRICE", "1e-10,1e7")
     emulator.faults.inject("implausible", target="file", field="mark_price", value=1e-9)
-    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    load_march(emulator, warehouse, "aperiodic")
     with warehouse.writer() as con:
         low = con.execute("select min(mark_price) from raw.aperiodic_derivative_price").fetchone()
     assert low == (1e-9,)
 
 
 def test_aperiodic_non_finite_ratio_loads_as_null(emulator: Emulator, warehouse: Warehouse) -> None:
-    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    load_march(emulator, warehouse, "aperiodic")
     clean = raw_rows(warehouse, "aperiodic_derivative_price")
     emulator.faults.inject("non_finite", target="file", field="mark_last_pct_change_ratio", value=math.inf)
-    load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
+    load_march(emulator, warehouse, "aperiodic")
     with warehouse.writer() as con:
         cols = [c[0] for c in con.execute("describe raw.aperiodic_derivative_price").fetchall()]
     cols.remove("loaded_at")
@@ -202,23 +218,14 @@ def test_transient_status_is_retried_on_every_host(
 ) -> None:
     emulator.faults.inject("status", target=target, match=match, status=status, times=2)  # type: ignore[arg-type]
 
-    def load(into: Warehouse) -> int:
-        if vendor == "aperiodic":
-            return load_aperiodic(aperiodic(emulator), into, APERIODIC_BTC, [MARCH], **QUIET).rows
-        if vendor == "kaiko":
-            return load_kaiko(kaiko(emulator), into, KAIKO_BTC, [MARCH], **QUIET).rows
-        return load_cayolargo(cayolargo(emulator), into, ["BTC"], [MARCH], **QUIET).rows
-
-    loaded = load(warehouse)
+    loaded = load_march(emulator, warehouse, vendor)
     clean = Warehouse(warehouse.path.with_name("clean.sqlite"))
     assert (
-        loaded == load(clean) > 0
+        loaded == load_march(emulator, clean, vendor) > 0
     )  # as many rows as a fault-free load: 744 = 31 days x 24 h for the 1h series
     if vendor != "cayolargo":
         assert loaded == 744
-    table = {"aperiodic": "aperiodic_derivative_price", "kaiko": "kaiko_derivative_price"}.get(
-        vendor, "cayolargo_futures"
-    )
+    table = RAW_TABLE[vendor]
     assert raw_rows(warehouse, table) == raw_rows(clean, table)
     assert [r.status for r in emulator.requests].count(status) == 2  # both answers were retried
 
@@ -227,8 +234,7 @@ def test_dropped_connection_on_the_aperiodic_listing_is_retried(
     emulator: Emulator, warehouse: Warehouse
 ) -> None:
     emulator.faults.inject("drop_connection", target="list", times=1)
-    report = load_aperiodic(aperiodic(emulator), warehouse, APERIODIC_BTC, [MARCH], **QUIET)
-    assert report.rows == 744
+    assert load_march(emulator, warehouse, "aperiodic") == 744
 
 
 # -- the universe file ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pipelines.sources.kaiko.load import load_months as load_kaiko
 from pipelines.sources.kaiko.mapping import KaikoCode
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import publish_serving
-from tests.conftest import database, mart_rows, run_command
+from tests.conftest import database, mart_rows, pg_cursor, run_command
 
 REPO = Path(__file__).resolve().parent.parent
 BTC = "perpetual-BTC-USDT:USDT"
@@ -201,8 +201,6 @@ def test_an_object_store_data_path_needs_its_credentials_from_the_environment(
 def test_a_cli_backfill_records_its_run_in_a_postgres_dagster_instance_and_loads_the_postgres_lake(
     postgres: object, tmp_path: Path
 ) -> None:
-    import psycopg2
-
     dagster_url = database(postgres, "dagster_cli")
     catalog = database(postgres, "lake_cli")
     home = tmp_path / "dagster_home"
@@ -220,16 +218,12 @@ def test_a_cli_backfill_records_its_run_in_a_postgres_dagster_instance_and_loads
     command = ["backfill", "--vendor", "aperiodic", "--start", "2026-03", "--end", "2026-03"]
     out = run_command("markhouse", *command, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
-    db = psycopg2.connect(dagster_url)
-    try:
-        with db.cursor() as cur:
-            cur.execute(
-                "select r.status from runs r join run_tags t on t.run_id = r.run_id "
-                "where t.key = 'markhouse/command' and t.value = 'backfill'"
-            )
-            assert cur.fetchall() == [("SUCCESS",)]
-    finally:
-        db.close()
+    with pg_cursor(dagster_url) as cur:
+        cur.execute(
+            "select r.status from runs r join run_tags t on t.run_id = r.run_id "
+            "where t.key = 'markhouse/command' and t.value = 'backfill'"
+        )
+        assert cur.fetchall() == [("SUCCESS",)]
     # no run or event database in local files (what is left there: this host's compute logs)
     assert not list(home.rglob("*.db")) and not (home / "history").exists()
     lake = Warehouse(tmp_path / "host" / "markhouse.sqlite", catalog=catalog)

@@ -67,13 +67,17 @@ def hand_built_serving_copy(path: Path) -> None:
     con.close()
 
 
-def test_the_30_day_constant_maturity_basis_of_today_one_line_per_coin(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def summary_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """What ``print_summary`` prints for the hand-built serving copy, line by line."""
     path = tmp_path / "serving.duckdb"
     hand_built_serving_copy(path)
     print_summary(path)
-    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    return capsys.readouterr().out.splitlines()
+
+
+def test_the_30_day_constant_maturity_basis_of_today_one_line_per_coin(summary_lines: list[str]) -> None:
+    lines = [line.strip() for line in summary_lines]
     coins = [line for line in lines if line.startswith(("BTC ", "ETH "))]
     # BTC: the vendor whose two expiries bracket 30 days today wins over a later unbracketed row
     assert coins[0].split()[:6] == ["BTC", "cayolargo", "deribit", "BTC", "2026-03-02", "09:00"]
@@ -84,13 +88,8 @@ def test_the_30_day_constant_maturity_basis_of_today_one_line_per_coin(
     assert len(coins) == 2
 
 
-def test_summary_and_its_divergence_example_keep_venues_apart(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "serving.duckdb"
-    hand_built_serving_copy(path)
-    print_summary(path)
-    lines = capsys.readouterr().out.splitlines()
+def test_summary_and_its_divergence_example_keep_venues_apart(summary_lines: list[str]) -> None:
+    lines = summary_lines
     rows = [line.split() for line in lines if line.startswith("aperiodic ")]
     assert [(r[1], r[2], r[6]) for r in rows] == [("binance-futures", BTC, "3"), ("okx-perps", BTC, "2")]
     divergence = [line.split() for line in lines if line.strip().startswith("aperiodic  kaiko")]

@@ -4,12 +4,7 @@
 -- rows, files, origin), $loaded_at.
 insert into raw.load_log by name
 select
-    vendor,
-    venue,
-    instrument_key,
-    timestamp_type,
-    interval,
-    month,
+    vendor, venue, instrument_key, timestamp_type, interval, month,
     origin,
     sum(rows) as rows,
     sum(files) as files,

@@ -67,17 +67,9 @@ computed as (
 
 final as (
     select
-        vendor,
-        venue,
-        instrument_key,
-        ts,
-        kind,
-        expiry,
-        dte_days,
-        mark_price,
-        index_price,
-        basis,
-        basis_pct,
+        vendor, venue, instrument_key, ts,
+        kind, expiry, dte_days,
+        mark_price, index_price, basis, basis_pct,
         case when kind = 'future' and dte_days > 0 then basis_pct * 365 / dte_days end as annualized_basis_pct,
         funding_rate,
         case when kind = 'perpetual' then funding_interval_hours end as funding_interval_hours,

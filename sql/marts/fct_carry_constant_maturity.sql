@@ -91,11 +91,7 @@ interpolated as (
 
 final as (
     select
-        vendor,
-        venue,
-        coin,
-        settle,
-        ts,
+        vendor, venue, coin, settle, ts,
         live_futures,
         annualized_basis_7d_pct,
         annualized_basis_30d_pct,

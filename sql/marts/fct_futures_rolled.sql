@@ -40,11 +40,7 @@ prices as (
 -- join, grouping, lag) key on them, the names are joined back once at the end
 contracts as (
     select
-        vendor,
-        venue,
-        coin,
-        settle,
-        interval,
+        vendor, venue, coin, settle, interval,
         instrument_key,
         expiry,
         min(ts) as first_ts,

@@ -38,11 +38,7 @@ changes as (
 
 final as (
     select
-        vendor,
-        venue,
-        coin,
-        settle,
-        interval,
+        vendor, venue, coin, settle, interval,
         ts as roll_ts,
         from_roll_at as scheduled_roll_at,
         previous_ts,

@@ -42,12 +42,7 @@ episodes as (
 
 final as (
     select
-        vendor,
-        venue,
-        instrument_key,
-        timestamp_type,
-        interval,
-        ts,
+        vendor, venue, instrument_key, timestamp_type, interval, ts,
         mark_price,
         last_price,
         gap_bps,

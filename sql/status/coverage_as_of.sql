@@ -19,11 +19,7 @@ finest as (
 -- the month holding as_of: intervals that started before the last interval boundary at as_of
 cut as (
     select
-        c.vendor,
-        c.venue,
-        c.instrument_key,
-        c.interval,
-        c.month,
+        c.vendor, c.venue, c.instrument_key, c.interval, c.month,
         to_timestamp(floor(epoch($as_of::timestamptz) / c.seconds) * c.seconds) as cut_ts,
         least(
             c.month::timestamptz + interval 1 month,
@@ -38,11 +34,7 @@ cut as (
 
 cut_loaded as (
     select
-        cut.vendor,
-        cut.venue,
-        cut.instrument_key,
-        cut.interval,
-        cut.month,
+        cut.vendor, cut.venue, cut.instrument_key, cut.interval, cut.month,
         greatest(0, cut.expected_rows - greatest(0, (epoch(cut.expected_end) - epoch(cut.cut_ts)) // cut.seconds))::bigint
             as expected_rows,
         count(distinct p.ts) filter (where p.ts < cut.expected_end)::bigint as loaded_rows,
@@ -59,11 +51,7 @@ cut_loaded as (
 )
 
 select
-    c.vendor,
-    c.venue,
-    c.instrument_key,
-    c.interval,
-    c.month,
+    c.vendor, c.venue, c.instrument_key, c.interval, c.month,
     coalesce(k.expected_rows, c.expected_rows) as expected_rows,
     coalesce(k.loaded_rows, c.loaded_rows) as loaded_rows,
     greatest(coalesce(k.expected_rows, c.expected_rows) - coalesce(k.loaded_rows, c.loaded_rows), 0)
