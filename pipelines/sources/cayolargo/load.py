@@ -45,23 +45,18 @@ OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
 _TIMES = ("timestamp", "expiration_timestamp")
 _SNAPSHOT_US = 600 * 1_000_000
 
-NUMBERS = (
-    "contract_size",
-    "mark_price",
-    "index_price",
-    "open_interest",
-    "bid_price",
-    "ask_price",
-    "best_bid_amount",
-    "best_ask_amount",
-    "last_price",
-    "funding_rate",
-    "funding_8h",
-    "estimated_delivery_price",
-    "funding_interval_hours",
-)
-"""Every numeric field, in the order they are checked: finite where present (NaN or inf would
-reach prices and carry)."""
+# each number field's check ("> 0", ">= 0" or none) and whether it may be null, in the order sent
+_NUMBER_FIELDS = {
+    **dict.fromkeys(("contract_size", "mark_price", "index_price"), ("gt", False)),
+    "open_interest": ("ge", False),
+    **dict.fromkeys(("bid_price", "ask_price"), ("gt", True)),
+    **dict.fromkeys(("best_bid_amount", "best_ask_amount"), ("ge", True)),
+    "last_price": ("gt", True),
+    **dict.fromkeys(("funding_rate", "funding_8h"), ("", True)),
+    "estimated_delivery_price": ("gt", True),
+}
+# every numeric field, in the order checked: finite where present (NaN or inf would reach prices and carry)
+NUMBERS = (*_NUMBER_FIELDS, "funding_interval_hours")
 ROW_SCHEMA = pyarrow.schema(
     [
         *(
@@ -81,40 +76,23 @@ class PageValidationError(ValueError):
 
 def page_schema(coin: str) -> pa.DataFrameSchema:
     utc = pl.Datetime("us", "UTC")
-    positive = [pa.Check.gt(0)]
-    columns: dict[str, pa.Column] = {
-        "timestamp": pa.Column(
-            utc,
-            checks=pa.Check(
-                lambda d: d.lazyframe.select(pl.col(d.key).dt.epoch("us") % _SNAPSHOT_US == 0),
-                element_wise=False,
-                error="on a 10-minute boundary",
-            ),
-            nullable=False,
-        ),
-        "coin": pa.Column(pl.Utf8, checks=pa.Check.isin([coin]), nullable=False),
+    on_snapshot = pa.Check(
+        lambda d: d.lazyframe.select(pl.col(d.key).dt.epoch("us") % _SNAPSHOT_US == 0),
+        element_wise=False,
+        error="on a 10-minute boundary",
+    )
+    columns = {
+        "timestamp": pa.Column(utc, on_snapshot, nullable=False),
+        "coin": pa.Column(pl.Utf8, pa.Check.isin([coin]), nullable=False),
         "instrument_id": pa.Column(pl.Utf8, nullable=False),
-        "contract_type": pa.Column(pl.Utf8, checks=pa.Check.isin(list(CONTRACT_TYPES)), nullable=False),
+        "contract_type": pa.Column(pl.Utf8, pa.Check.isin(list(CONTRACT_TYPES)), nullable=False),
         "expiration_timestamp": pa.Column(utc, nullable=False),
-        "contract_size": pa.Column(pl.Float64, checks=positive, nullable=False),
-        "mark_price": pa.Column(pl.Float64, checks=positive, nullable=False),
-        "index_price": pa.Column(pl.Float64, checks=positive, nullable=False),
-        "open_interest": pa.Column(pl.Float64, checks=pa.Check.ge(0), nullable=False),
-        "bid_price": pa.Column(pl.Float64, checks=positive, nullable=True),
-        "ask_price": pa.Column(pl.Float64, checks=positive, nullable=True),
-        "best_bid_amount": pa.Column(pl.Float64, checks=pa.Check.ge(0), nullable=True),
-        "best_ask_amount": pa.Column(pl.Float64, checks=pa.Check.ge(0), nullable=True),
-        "last_price": pa.Column(pl.Float64, checks=positive, nullable=True),
-        "funding_rate": pa.Column(pl.Float64, nullable=True),
-        "funding_8h": pa.Column(pl.Float64, nullable=True),
-        "estimated_delivery_price": pa.Column(pl.Float64, checks=positive, nullable=True),
     }
+    for name, (check, nullable) in _NUMBER_FIELDS.items():
+        bound = {"gt": pa.Check.gt(0), "ge": pa.Check.ge(0)}.get(check)
+        columns[name] = pa.Column(pl.Float64, bound, nullable=nullable)
     return pa.DataFrameSchema(
-        columns,
-        strict=True,
-        coerce=True,
-        unique=["timestamp", "instrument_id"],
-        name="cayolargo futures",
+        columns, strict=True, coerce=True, unique=["timestamp", "instrument_id"], name="cayolargo futures"
     )
 
 

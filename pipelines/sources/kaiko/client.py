@@ -151,10 +151,13 @@ class KaikoClient(VendorClient):
             max_pages=2_000,  # 2 million rows: more than a month of 1m rows by far
             max_seconds=1_800,
         )
-        got = list(pages)
-        rows = pa.concat_tables([p["rows"] for p in got]) if got else ROWS_SCHEMA.empty_table()
+        if not (got := list(pages)):
+            return Fetched(ROWS_SCHEMA.empty_table(), 0, 0)
         return Fetched(
-            rows, len(got), sum(p["bytes"] for p in got), got[0]["access"] if got else (None, None)
+            pa.concat_tables([p["rows"] for p in got]),
+            len(got),
+            sum(p["bytes"] for p in got),
+            got[0]["access"],
         )
 
     def first_after(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> datetime | None:
@@ -166,14 +169,14 @@ class KaikoClient(VendorClient):
 
     @staticmethod
     def _params(
-        code: KaikoCode, interval: str, start: datetime, end: datetime, page_size: int, sort: str
+        code: KaikoCode, interval: str, start: datetime, end: datetime, size: int, sort: str
     ) -> dict[str, Any]:
         return {
             "exchange": code.exchange,
             "instrument_class": code.instrument_class,
             "instrument": code.instrument,
             "interval": interval,
-            "page_size": page_size,
+            "page_size": size,
             "sort": sort,
             "start_time": _iso(start),
             "end_time": _iso(end),
