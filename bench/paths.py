@@ -382,7 +382,7 @@ def kaiko_markhouse(args: dict[str, Any]) -> dict[str, float]:
     """markhouse's Kaiko path for one instrument-month: paging, Arrow parse, pandera, atomic replace."""
     from pipelines.sources.kaiko.client import KaikoClient
     from pipelines.sources.kaiko.load import Series, load_months
-    from pipelines.sources.kaiko.mapping import to_kaiko
+    from pipelines.sources.kaiko.source import to_kaiko
     from pipelines.symbology import parse_symbol
     from pipelines.warehouse.lake import Warehouse
 

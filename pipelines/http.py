@@ -12,7 +12,7 @@ import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypedDict, Unpack
 
 import requests
 import urllib3
@@ -46,8 +46,7 @@ class VendorHTTPError(RuntimeError):
 
 
 def _unreachable(exc: requests.RequestException) -> str | None:
-    """Why no connection was made, when retrying could only wait (requests wraps urllib3's
-    MaxRetryError, whose ``reason`` is the connection's error)."""
+    """Why no connection was made, when retrying could only wait (urllib3's ``reason``)."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     if isinstance(reason, urllib3.exceptions.NameResolutionError):
         return "cannot reach the host: its name does not resolve (check the base URL or DNS)"
@@ -71,7 +70,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after and retry_after.strip().isdigit():
-            return min(float(retry_after.strip()), self.max_delay)
+            return min(float(retry_after), self.max_delay)
         return min(self.backoff_base * (2**attempt) * (1 + 0.25 * random.random()), self.max_delay)
 
 
@@ -130,8 +129,7 @@ class HttpClient:
         self.secrets = tuple(s for s in (*self.secrets, *self.headers.values()) if s and len(s) >= 4)
 
     def _session(self) -> requests.Session:
-        if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
+        self._local.session = getattr(self._local, "session", None) or requests.Session()
         return self._local.session
 
     def redact(self, text: str) -> str:
@@ -146,8 +144,7 @@ class HttpClient:
         final_statuses: Collection[int] = (),
     ) -> requests.Response:
         """A 200 response, or one in ``final_statuses`` (e.g. an expired presigned URL's 403)."""
-        started = time.monotonic()
-        attempt = 0
+        started, attempt = time.monotonic(), 0
         headers = dict(self.headers) if send_headers else None
         cancel: threading.Event | None = getattr(_fetch, "cancel", None)  # see cancellable
         while True:
@@ -171,8 +168,7 @@ class HttpClient:
                     raise VendorHTTPError(self.vendor, self._error_text(resp), status, self._where(resp.url))
                 problem = self._error_text(resp)
                 retry_after = resp.headers.get("Retry-After")
-            attempt += 1
-            elapsed = time.monotonic() - started
+            attempt, elapsed = attempt + 1, time.monotonic() - started
             wait = self.retry.delay(attempt - 1, retry_after)
             if attempt >= self.retry.max_attempts or elapsed + wait > self.retry.max_total_seconds:
                 raise VendorHTTPError(
@@ -212,13 +208,35 @@ class HttpClient:
             body = resp.json()
         except ValueError:
             body = None
-        if isinstance(body, dict) and (body.get("error") or body.get("message")):
-            text = str(body.get("error") or body.get("message"))
-            details = body.get("details")
-            if details:
+        if isinstance(body, dict) and (text := str(body.get("error") or body.get("message") or "")):
+            if details := body.get("details"):
                 text += f" ({'; '.join(map(str, details)) if isinstance(details, list) else details})"
             return self.redact(text)
         s3 = re.search(r"<Code>(.*?)</Code>.*?<Message>(.*?)</Message>", resp.text, re.S)
         if s3:  # object stores answer XML, e.g. an expired presigned URL
             return self.redact(f"{s3.group(1)}: {s3.group(2)}")
         return self.redact(resp.text[:200].strip().replace("\n", " ") or resp.reason or "no body")
+
+
+class HttpOptions(TypedDict, total=False):
+    retry: RetryPolicy | None
+    rate_limit_per_second: float | None
+
+
+class VendorClient:
+    """What every vendor's client holds: its base URL and one ``HttpClient`` (retries, rate limit,
+    error pages answered 200, redaction of its key)."""
+
+    vendor: ClassVar[str]
+
+    def __init__(
+        self, base_url: str, api_key: str | None, headers: Mapping[str, str], **options: Unpack[HttpOptions]
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.http = HttpClient(
+            self.vendor,
+            headers=headers,
+            retry=options.get("retry") or RetryPolicy(),
+            rate_limit_per_second=options.get("rate_limit_per_second"),
+            secrets=(api_key,) if api_key else (),
+        )

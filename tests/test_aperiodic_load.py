@@ -17,8 +17,7 @@ import pytest
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
 from pipelines.sources.aperiodic.client import AperiodicClient
-from pipelines.sources.aperiodic.load import Series, load_months
-from pipelines.sources.aperiodic.schema import FileValidationError
+from pipelines.sources.aperiodic.load import FileValidationError, Series, load_months
 from pipelines.warehouse.lake import Warehouse
 from tests.conftest import FAST_RETRY, month_counts, raw_rows
 

@@ -17,8 +17,7 @@ from pipelines.http import VendorHTTPError
 from pipelines.progress import Ticker
 from pipelines.sources.cayolargo import emulator as emu_cayolargo
 from pipelines.sources.cayolargo.client import CayoLargoClient
-from pipelines.sources.cayolargo.load import Walk, fetch, load_months
-from pipelines.sources.cayolargo.schema import PageValidationError, validate_page
+from pipelines.sources.cayolargo.load import PageValidationError, Walk, fetch, load_months, validate_page
 from pipelines.warehouse.lake import Warehouse
 from tests.conftest import FAST_RETRY, month_counts, raw_rows
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sources.cayolargo.mapping import VENUE, MappingError, from_deribit, to_deribit
+from pipelines.sources.cayolargo.source import VENUE, MappingError, from_deribit, to_deribit
 from pipelines.universe import UniverseError, load_universe
 
 

@@ -19,9 +19,8 @@ from pipelines.paging import PagingError
 from pipelines.progress import Ticker
 from pipelines.reference import Reference, VendorName
 from pipelines.sources.kaiko.client import KaikoClient, PageError, parse_page
-from pipelines.sources.kaiko.load import Series, fetch_month, load_months
-from pipelines.sources.kaiko.mapping import KaikoCode
-from pipelines.sources.kaiko.schema import MonthValidationError
+from pipelines.sources.kaiko.load import MonthValidationError, Series, fetch_month, load_months
+from pipelines.sources.kaiko.source import KaikoCode
 from pipelines.symbology import parse_symbol
 from pipelines.universe.instruments import UniverseInstrument
 from pipelines.warehouse.lake import Warehouse
@@ -172,7 +171,7 @@ def test_a_row_repeated_across_two_pages_is_loaded_once(emulator, warehouse, tmp
 
 
 def test_two_different_rows_for_one_timestamp_are_an_error() -> None:
-    from pipelines.sources.kaiko.schema import validate_month
+    from pipelines.sources.kaiko.load import validate_month
 
     start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
     rows = pa.table(

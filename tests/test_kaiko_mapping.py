@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sources.kaiko.mapping import KaikoCode, MappingError, from_kaiko, to_kaiko
+from pipelines.sources.kaiko.source import KaikoCode, MappingError, from_kaiko, to_kaiko
 from pipelines.symbology import parse_symbol
 from pipelines.universe import UniverseError, load_universe
 

@@ -13,8 +13,7 @@ from pipelines.models import refresh_marts
 from pipelines.reference import upsert_reference
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series, load_months
-from pipelines.sources.kaiko.mapping import KaikoCode
-from pipelines.sources.kaiko.universe import vendor_names
+from pipelines.sources.kaiko.source import KaikoCode, vendor_names
 from pipelines.universe import load_universe
 from pipelines.universe.instruments import parse_instrument
 from pipelines.warehouse.lake import Warehouse

@@ -15,7 +15,7 @@ import pytest
 from pipelines.models import mart_catalog, refresh_marts
 from pipelines.options import greeks, implied_vol
 from pipelines.reference import upsert_reference
-from pipelines.sources.kaiko.mapping import with_expiry
+from pipelines.sources.kaiko.source import with_expiry
 from pipelines.universe.instruments import parse_instrument
 from pipelines.warehouse.lake import Warehouse
 from tests.conftest import insert_rows

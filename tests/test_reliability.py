@@ -27,16 +27,16 @@ from pipelines.emulator.server import Emulator
 from pipelines.errors import ExitCode
 from pipelines.http import VendorHTTPError
 from pipelines.sources.aperiodic.client import AperiodicClient
+from pipelines.sources.aperiodic.load import FileValidationError
 from pipelines.sources.aperiodic.load import Series as AperiodicSeries
 from pipelines.sources.aperiodic.load import load_months as load_aperiodic
-from pipelines.sources.aperiodic.schema import FileValidationError
 from pipelines.sources.cayolargo.client import CayoLargoClient
+from pipelines.sources.cayolargo.load import PageValidationError
 from pipelines.sources.cayolargo.load import load_months as load_cayolargo
-from pipelines.sources.cayolargo.schema import PageValidationError
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series as KaikoSeries
 from pipelines.sources.kaiko.load import load_months as load_kaiko
-from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.sources.kaiko.source import KaikoCode
 from pipelines.universe import UniverseError, load_universe
 from pipelines.warehouse.concurrency import remove_stale_temporaries
 from pipelines.warehouse.lake import Warehouse, WarehouseCorruptError

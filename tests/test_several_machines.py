@@ -22,7 +22,7 @@ from pipelines.sources.aperiodic.load import load_months as load_aperiodic
 from pipelines.sources.kaiko.client import KaikoClient
 from pipelines.sources.kaiko.load import Series as KaikoSeries
 from pipelines.sources.kaiko.load import load_months as load_kaiko
-from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.sources.kaiko.source import KaikoCode
 from pipelines.warehouse.lake import Warehouse
 from pipelines.warehouse.serving import publish_serving
 from tests.conftest import database, mart_rows, pg_cursor, run_command
@@ -65,7 +65,7 @@ with Emulator() as emu:
     else:
         from pipelines.sources.kaiko.client import KaikoClient
         from pipelines.sources.kaiko.load import Series, load_months
-        from pipelines.sources.kaiko.mapping import KaikoCode
+        from pipelines.sources.kaiko.source import KaikoCode
         client = KaikoClient(emu.base_url("kaiko"), emu.api_key)
         series = [Series("binance-futures", BTC, KaikoCode("bnce", "perpetual-future", "btcusdt"), "1h")]
     load_months(client, warehouse, series, [MARCH], before_commit=meet, progress=lambda _: None)

@@ -22,18 +22,7 @@ from pipelines.warehouse.lake import Warehouse
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = REPO / "pipelines" / "sources"
 # every vendor folder has the same shape (written out here, not read from a folder)
-SHAPE = {
-    "__init__.py",
-    "README.md",
-    "source.py",
-    "resource.py",
-    "universe.py",
-    "mapping.py",
-    "client.py",
-    "load.py",
-    "schema.py",
-    "emulator.py",
-}
+SHAPE = {"__init__.py", "README.md", "source.py", "client.py", "load.py", "emulator.py"}
 
 
 def vendor_folders() -> set[str]:

@@ -14,7 +14,7 @@ import pytest
 from pipelines.cli import retry_commands
 from pipelines.emulator.server import Emulator
 from pipelines.sources.kaiko.load import Series, load_months
-from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.sources.kaiko.source import KaikoCode
 from pipelines.warehouse.lake import Warehouse
 from tests.conftest import isolated_environment, month_counts, run_command
 from tests.test_reliability import kaiko, marts

@@ -33,6 +33,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.sources.aperiodic.source import (
+    BASIS_COLUMNS,
+    FUNDING_COLUMNS,
+    OPEN_INTEREST_COLUMNS,
+)
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 KLINES_PATH = DATA_DIR / "binance_usdm_1h.parquet"
 FUNDING_PATH = DATA_DIR / "binance_usdm_funding.parquet"
@@ -420,43 +426,8 @@ def derivative_price_table(
 
 # --------------------------------------------------------------------------------------------------
 # Funding, open interest and basis: Aperiodic's catalog layouts (vendor-docs/aperiodic-derivatives-catalog.md),
-# one row per interval with price data, each column a statistic of the interval's minutes
-
-FUNDING_COLUMNS: tuple[str, ...] = (
-    "funding_rate",
-    "predicted_funding_rate",
-    "predicted_funding_rate_spread",
-    "predicted_funding_rate_spread_bps",
-    "predicted_funding_rate_spread_mean",
-    "predicted_funding_rate_std",
-    "predicted_funding_rate_spread_bps_std",
-    "funding_rate_update_frequency",
-    "funding_rate_avg_update_interval",
-    "predicted_funding_rate_update_frequency",
-)
-OPEN_INTEREST_COLUMNS: tuple[str, ...] = (
-    "open_interest",
-    "open_interest_pct_change",
-    "open_interest_volatility",
-    "oi_price_change_ratio",
-)
-BASIS_COLUMNS: tuple[str, ...] = (
-    "basis",
-    "basis_bps",
-    "mark_price_spread",
-    "mark_price_spread_bps",
-    "basis_mean",
-    "basis_bps_std",
-    "mark_price_spread_mean",
-    "mark_price_spread_bps_std",
-)
-METRIC_VENUES: dict[str, tuple[str, ...]] = {
-    "derivative_price": EXCHANGES,
-    "funding": ("binance-futures", "okx-perps"),
-    "open_interest": ("binance-futures", "okx-perps", "hyperliquid-perps"),
-    "basis": ("binance-futures", "okx-perps"),
-}
-"""The exchanges each metric's catalog page lists; a listing for another one is answered 400."""
+# one row per interval with price data, each column a statistic of the interval's minutes; a listing
+# for an exchange a metric's page does not list is answered 400 (METRIC_VENUES)
 
 OPEN_INTEREST_LEVEL: dict[str, float] = {"BTCUSDT": 80_000.0, "ETHUSDT": 2_000_000.0}
 """Typical Binance open interest in coins (the real data has none): the derived series' level."""

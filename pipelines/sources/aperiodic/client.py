@@ -1,24 +1,24 @@
 """Aperiodic's derivative metrics: list a range's files, download them (quirks: PROTOCOLS.md §1 and
 README.md here). A presigned URL expires after 5 minutes and answers 403: re-sending cannot
-succeed, so the month is listed again for a fresh URL (once)."""
-
-from __future__ import annotations
+succeed, so the month is listed again for a fresh URL (once). No ``from __future__ import
+annotations``: Dagster reads the resource's field annotations."""
 
 import logging
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Unpack
 
-from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
+from pipelines.http import HttpOptions, VendorClient, VendorHTTPError
 from pipelines.months import next_month
 from pipelines.paging import SinglePage, paginate
+from pipelines.resources import VendorResource
+from pipelines.sources.aperiodic.source import PRICE_METRIC
 
 log = logging.getLogger("markhouse.aperiodic")
 
 DEMO_KEY = "DEMO-KEY"
 REAL_BASE_URL = "https://aperiodic.io/api/v1"
-METRIC = "derivative_price"
 
 
 class Series(NamedTuple):
@@ -39,7 +39,7 @@ class FileRef:
     month: int
     day: int | None
     url: str
-    metric: str = METRIC
+    metric: str = PRICE_METRIC
 
     @property
     def month_start(self) -> date:
@@ -48,11 +48,8 @@ class FileRef:
     @property
     def period(self) -> tuple[datetime, datetime]:
         """[start, end) of the rows this file may hold, naive UTC."""
-        if self.day is not None:
-            start = datetime(self.year, self.month, self.day)
-            return start, start + timedelta(days=1)
-        start = datetime(self.year, self.month, 1)
-        return start, next_month(start)
+        start = datetime(self.year, self.month, self.day or 1)
+        return start, start + timedelta(days=1) if self.day is not None else next_month(start)
 
     @property
     def when(self) -> str:
@@ -60,9 +57,8 @@ class FileRef:
 
     @property
     def label(self) -> str:
-        """``aperiodic [metric] venue symbol interval type period``; the metric is named unless it
-        is the price metric, whose label predates the others."""
-        metric = "" if self.metric == METRIC else f"{self.metric} "
+        """The metric is named unless it is the price metric, whose label predates the others."""
+        metric = "" if self.metric == PRICE_METRIC else f"{self.metric} "
         return f"aperiodic {metric}{' '.join(self.series)} {self.when}"
 
     @property
@@ -70,42 +66,23 @@ class FileRef:
         return "__".join((self.metric, *self.series, self.when)).replace(":", "_") + ".parquet"
 
 
-class AperiodicClient:
-    """Thin client over one ``HttpClient``; ``preview`` uses the free slice with ``DEMO-KEY``."""
+class AperiodicClient(VendorClient):
+    """Without a key, the free preview slice with ``DEMO-KEY``."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        *,
-        retry: RetryPolicy | None = None,
-        rate_limit_per_second: float | None = None,
-    ):
-        self.base_url = base_url.rstrip("/")
+    vendor = "aperiodic"
+
+    def __init__(self, base_url: str, api_key: str | None, **options: Unpack[HttpOptions]):
+        super().__init__(base_url, api_key, {"X-API-KEY": api_key or DEMO_KEY}, **options)
         self.preview = not api_key
-        key = api_key or DEMO_KEY
-        self.http = HttpClient(
-            "aperiodic",
-            headers={"X-API-KEY": key},
-            retry=retry or RetryPolicy(),
-            rate_limit_per_second=rate_limit_per_second,
-        )
 
-    def listing_url(self, metric: str = METRIC) -> str:
-        path = f"data/preview/{metric}" if self.preview else f"data/{metric}"
-        return f"{self.base_url}/{path}"
+    def listing_url(self, metric: str = PRICE_METRIC) -> str:
+        return f"{self.base_url}/data/{'preview/' if self.preview else ''}{metric}"
 
-    def list_files(self, series: Series, start: date, end: date, metric: str = METRIC) -> list[FileRef]:
+    def list_files(self, series: Series, start: date, end: date, metric: str = PRICE_METRIC) -> list[FileRef]:
         """Every file of ``metric`` covering [start, end] (end inclusive, as the API takes it)."""
         venue, symbol, interval, timestamp_type = series
-        params = {
-            "timestamp": timestamp_type,
-            "interval": interval,
-            "exchange": venue,
-            "symbol": symbol,
-            "start_date": start.isoformat(),
-            "end_date": end.isoformat(),
-        }
+        params = {"timestamp": timestamp_type, "interval": interval, "exchange": venue, "symbol": symbol}
+        params |= {"start_date": start.isoformat(), "end_date": end.isoformat()}
         (body,) = paginate(self.http, SinglePage(self.listing_url(metric), params))
         files = body.get("files") if isinstance(body, dict) else None
         if not isinstance(files, list):
@@ -118,9 +95,8 @@ class AperiodicClient:
                     FileRef(series, int(entry["year"]), int(entry["month"]), day, str(entry["url"]), metric)
                 )
             except (KeyError, TypeError, ValueError):
-                raise VendorHTTPError(
-                    "aperiodic", f"malformed file entry in listing: {self.http.redact(str(entry))[:160]}"
-                ) from None
+                message = f"malformed file entry in listing: {self.http.redact(str(entry))[:160]}"
+                raise VendorHTTPError("aperiodic", message) from None
         return refs
 
     def download(self, ref: FileRef, dest: Path) -> int:
@@ -131,20 +107,12 @@ class AperiodicClient:
             fresh = self._refresh(ref)
             resp = self.http.get(fresh.url, send_headers=False, final_statuses=(403,))
             if resp.status_code == 403:
-                raise VendorHTTPError(
-                    "aperiodic",
-                    f"{ref.label}: presigned URL refused twice (403)",
-                    403,
-                    self.http.redact(fresh.url),
-                )
-        body = resp.content
-        expected = resp.headers.get("Content-Length")
+                message = f"{ref.label}: presigned URL refused twice (403)"
+                raise VendorHTTPError("aperiodic", message, 403, self.http.redact(fresh.url))
+        body, expected = resp.content, resp.headers.get("Content-Length")
         if expected is not None and expected.isdigit() and int(expected) != len(body):
-            raise VendorHTTPError(
-                "aperiodic",
-                f"{ref.label}: body cut short ({len(body)} of {expected} bytes)",
-                resp.status_code,
-            )
+            message = f"{ref.label}: body cut short ({len(body)} of {expected} bytes)"
+            raise VendorHTTPError("aperiodic", message, resp.status_code)
         dest.write_bytes(body)
         return len(body)
 
@@ -156,3 +124,14 @@ class AperiodicClient:
             if (candidate.year, candidate.month, candidate.day) == (ref.year, ref.month, ref.day):
                 return replace(ref, url=candidate.url)
         raise VendorHTTPError("aperiodic", f"{ref.label}: no longer listed when asked for a fresh URL")
+
+
+class AperiodicResource(VendorResource):
+    vendor = "aperiodic"
+    workers: int = 8
+
+    def client(self) -> AperiodicClient:
+        base_url, api_key, _ = self.endpoint()
+        return AperiodicClient(
+            base_url or REAL_BASE_URL, api_key, rate_limit_per_second=self.rate_limit_per_second
+        )

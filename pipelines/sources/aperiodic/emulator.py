@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from pipelines.emulator import market_data as md
 from pipelines.emulator.faults import VALUE_FAULTS
 from pipelines.emulator.server import Request, Response, json_error, json_response, retry_after_header
+from pipelines.sources.aperiodic.source import METRIC_VENUES
 
 if TYPE_CHECKING:
     from pipelines.emulator.server import Emulator
@@ -289,8 +290,8 @@ class AperiodicHandler:
             problems.append("end_date must be greater than or equal to start_date")
         if exchange not in md.EXCHANGES:
             problems.append(f"Invalid exchange {exchange!r}: expected one of {', '.join(md.EXCHANGES)}")
-        elif exchange not in md.METRIC_VENUES[metric]:
-            covered = ", ".join(md.METRIC_VENUES[metric])
+        elif exchange not in METRIC_VENUES[metric]:
+            covered = ", ".join(METRIC_VENUES[metric])
             problems.append(f"Invalid exchange {exchange!r} for {metric}: expected one of {covered}")
         if problems:
             return json_error(400, problems, error="Invalid request parameters")

@@ -1,30 +1,44 @@
 """Aperiodic's part of a load (``pipelines.sources.loader`` does the rest): one listing per series
 for the whole range, each file downloaded to staging and validated there. Only the price metric is
 logged in ``raw.load_log``: ``rpt_coverage`` counts its rows per interval, which a sparse funding
-series would never meet."""
+series would never meet.
+
+A file's columns are read by name (catalog: README.md here): the contract's are required, the
+other published ones optional (NULL when absent), and one the vendor adds later is dropped from the
+staged file with a warning, never a failed run. The derived statistics may be non-finite: NULL."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import date, timedelta
-from functools import partial
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Unpack
+
+import pandera.polars as pa
+import polars as pl
 
 from pipelines.months import next_month
 from pipelines.partitions import selected_instruments
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef, Series
-from pipelines.sources.aperiodic.schema import validate_file
-from pipelines.sources.aperiodic.source import SOURCE
-from pipelines.sources.aperiodic.universe import APERIODIC_METRICS, METRIC_VENUES, PRICE_METRIC, asks_for
+from pipelines.sources.aperiodic.source import (
+    APERIODIC_METRICS,
+    BASIS_COLUMNS,
+    DERIVED_COLUMNS,
+    FUNDING_COLUMNS,
+    METRIC_VENUES,
+    OPEN_INTEREST_COLUMNS,
+    PRICE_COLUMNS,
+    PRICE_METRIC,
+    SOURCE,
+    asks_for,
+)
 from pipelines.sources.loader import (
     Count,
     Failed,
     LoadReport,
     Options,
     Partition,
-    Progress,
     RawTable,
     Staged,
     options_of,
@@ -32,9 +46,35 @@ from pipelines.sources.loader import (
     staging_folder,
 )
 from pipelines.sources.source import Loaded, LoadRequest
+from pipelines.validation import period_column, validated, value_problem
 from pipelines.warehouse.lake import Warehouse
 
 log = logging.getLogger("markhouse.aperiodic")
+
+METRIC_COLUMNS = {  # what a file may hold, by name, in any order
+    PRICE_METRIC: ("time", *PRICE_COLUMNS, *DERIVED_COLUMNS),
+    "funding": ("time", *FUNDING_COLUMNS),
+    "open_interest": ("time", *OPEN_INTEREST_COLUMNS),
+    "basis": ("time", *BASIS_COLUMNS),
+}
+REQUIRED_COLUMNS = {  # a file without one fails, naming the file and the columns
+    PRICE_METRIC: METRIC_COLUMNS[PRICE_METRIC],
+    **{
+        m: ("time", c)
+        for m, c in (("funding", "funding_rate"), ("open_interest", "open_interest"), ("basis", "basis"))
+    },
+}
+FINITE_COLUMNS = {  # NaN or +-inf here is a defect of the file (rejected, nothing written)
+    PRICE_METRIC: PRICE_COLUMNS,
+    "funding": ("funding_rate", "predicted_funding_rate"),
+    "open_interest": ("open_interest",),
+    "basis": ("basis",),
+}
+_CHECKS = {**dict.fromkeys(PRICE_COLUMNS, pa.Check.gt(0)), "open_interest": pa.Check.ge(0)}
+
+
+class FileValidationError(ValueError):
+    """A downloaded file is not a valid file of its metric; the message names the file."""
 
 
 def load(request: LoadRequest) -> Loaded:
@@ -53,10 +93,11 @@ def load(request: LoadRequest) -> Loaded:
             series += [Series(i.venue, i.instrument_key, interval, t) for t in section.timestamp_types]
     client, warehouse = request.resource.client(), request.warehouse
     report = load_months(client, warehouse, series, request.months, metric=metric, **options_of(request))
-    keys = [s.instrument_key for s in series]
     # funding and open interest may legitimately start later than prices
     extra = {"files": report.files, "bytes": report.bytes, "months_without_files": report.skipped}
-    return Loaded.of(report, keys, must_have_rows=metric == PRICE_METRIC, **extra)
+    return Loaded.of(
+        report, [s.instrument_key for s in series], must_have_rows=metric == PRICE_METRIC, **extra
+    )
 
 
 def load_months(
@@ -86,42 +127,75 @@ def load_months(
             what = f"{name} {' '.join(s)} {months[0]:%Y-%m}..{months[-1]:%Y-%m} (listing)"
             failed.append(Failed(what, [s.instrument_key], months, exc))
             continue
-        found = [ref for ref in listed if ref.month_start in refs]
-        for ref in found:
+        for ref in (found := [ref for ref in listed if ref.month_start in refs]):
             refs[ref.month_start].append(ref)
         skipped += [f"{' '.join(s)} {m:%Y-%m}" for m in sorted(set(months) - {r.month_start for r in found})]
     for item in skipped:
         progress(f"{name}: no files listed for {item}; existing rows kept")
-    files = sum(len(v) for v in refs.values())
-    progress(f"{name}: {files} files listed for {len(series)} series x {len(months)} months")
+    progress(
+        f"{name}: {sum(map(len, refs.values()))} files listed for {len(series)} series x {len(months)} months"
+    )
+    keys = ("venue", "instrument_key", "timestamp_type", "interval", "month")
     raw: RawTable[FileRef] = RawTable(
         SOURCE,
         metric,
-        ("venue", "instrument_key", "timestamp_type", "interval", "month"),
+        keys,
         "files",
         name=name,
         logged=metric == PRICE_METRIC,
         workers=8,
         names=lambda ref: (ref.label, [ref.series.instrument_key]),
     )
+
+    def fetch(ref: FileRef, count: Count) -> Staged[FileRef]:
+        path = staging / ref.file_name
+        size = client.download(ref, path)
+        rows, ignored = validate_file(path, ref.label, *ref.period, ref.metric)
+        count(rows)
+        if ignored:  # a column the vendor added: the load goes on without it
+            log.warning(msg := f"{ref.label}: column(s) {ignored} not in the published layout, ignored")
+            progress(msg)
+        venue, key, interval, timestamp_type = ref.series
+        partition = Partition(venue, key, timestamp_type, interval, ref.month_start, rows, 1)
+        # in time order: the lake stays clustered by time, so a month's models read only its row groups
+        return Staged(ref, ref.label, [partition], file=path, position=(ref.period, key), bytes=size)
+
     with staging_folder(warehouse, raw) as staging:
-        fetch = partial(_fetch, client, staging, progress)
         return run(raw, warehouse, refs, fetch, skipped=skipped, failed=failed, **options)
 
 
-def _fetch(
-    client: AperiodicClient, staging: Path, progress: Progress, ref: FileRef, count: Count
-) -> Staged[FileRef]:
-    path = staging / ref.file_name
-    size = client.download(ref, path)
-    start, end = ref.period
-    rows, ignored = validate_file(path, ref.label, start, end, ref.metric)
-    count(rows)
-    if ignored:  # a column the vendor added: the load goes on without it
-        log.warning(msg := f"{ref.label}: column(s) {ignored} not in the published layout, ignored")
-        progress(msg)
-    venue, key, interval, timestamp_type = ref.series
-    partition = Partition(venue, key, timestamp_type, interval, ref.month_start, rows, 1)
-    # loaded in time order: the lake stays clustered by time, and a month's models read only
-    # that month's row groups (DuckDB keeps insertion order; zonemaps then skip the rest)
-    return Staged(ref, ref.label, [partition], file=path, position=(ref.period, key), bytes=size)
+def file_schema(start: datetime, end: datetime, metric: str, present: Iterable[str]) -> pa.DataFrameSchema:
+    """One file of ``metric`` covering [start, end) (naive UTC), over the published columns it holds."""
+    columns = {"time": period_column(pl.Datetime("us"), start, end)}
+    for name in (n for n in present if n != "time"):
+        columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
+    return pa.DataFrameSchema(columns, strict=True, coerce=True, name=f"aperiodic {metric}")
+
+
+def validate_file(
+    path: Path, label: str, start: datetime, end: datetime, metric: str = PRICE_METRIC
+) -> tuple[int, list[str]]:
+    """(rows, columns ignored): a column outside the published layout is dropped from the staged
+    file, so the load reads only the raw table's columns."""
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for a corrupt or non-parquet body
+        html = path.read_bytes()[:60].lstrip().lower().startswith((b"<!doctype", b"<html"))
+        hint = " (looks like an HTML page)" if html else ""
+        raise FileValidationError(f"{label}: not a readable parquet file{hint}: {exc}") from None
+    unexpected = sorted(set(frame.columns) - set(METRIC_COLUMNS[metric]))
+    if missing := sorted(set(REQUIRED_COLUMNS[metric]) - set(frame.columns)):
+        raise FileValidationError(
+            f"{label}: schema drift: unexpected columns {unexpected or 'none'}, missing {missing}"
+        )
+    time_dtype = frame.schema["time"]
+    if isinstance(time_dtype, pl.Datetime) and time_dtype.time_zone is not None:
+        frame = frame.with_columns(pl.col("time").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+    # before pandera, whose not-null check counts NaN as null and would hide what is wrong
+    if problem := value_problem(frame, FINITE_COLUMNS[metric], "time"):
+        raise FileValidationError(f"{label} ({path.name}): {problem}")
+    frame = frame.drop(unexpected)
+    validated(file_schema(start, end, metric, frame.columns), frame, label, FileValidationError)
+    if unexpected:
+        frame.write_parquet(path)
+    return frame.height, unexpected

@@ -1,10 +1,109 @@
-"""Aperiodic as a source: one raw asset per metric the universe asks for (default all four)."""
+"""Aperiodic as a source: one raw asset per metric the universe asks for (default all four), its
+``aperiodic:`` universe section, and the catalog's layouts. Aperiodic names venues and instruments
+as markhouse does: its ``ref.vendor_instrument`` rows are the identity."""
 
 from __future__ import annotations
 
-from pipelines.sources.aperiodic.mapping import vendor_names
-from pipelines.sources.aperiodic.universe import AperiodicUniverse, parse_section
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.reference import VendorName
 from pipelines.sources.source import RawAsset, Source, lazy
+from pipelines.universe.instruments import UniverseError, UniverseInstrument, choices, parse_instrument
+
+APERIODIC_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+APERIODIC_VENUES = ("binance-futures", "okx-perps", "hyperliquid-perps")
+TIMESTAMP_TYPES = ("exchange", "true")
+PRICE_METRIC = "derivative_price"
+APERIODIC_METRICS = (PRICE_METRIC, "funding", "open_interest", "basis")
+# the venues each metric's catalog page lists (one page omits hyperliquid for open interest): a
+# universe that asks for a metric by name refuses another venue; with every metric it is skipped
+METRIC_VENUES: dict[str, tuple[str, ...]] = {
+    PRICE_METRIC: APERIODIC_VENUES,
+    "funding": APERIODIC_VENUES[:2],
+    "open_interest": APERIODIC_VENUES,
+    "basis": APERIODIC_VENUES[:2],
+}
+PERPETUAL_METRICS = ("funding", "open_interest")  # what a dated contract does not have (or we do not load)
+
+# each metric's published columns after ``time`` (vendor-docs/aperiodic-derivatives-catalog.md)
+PRICE_COLUMNS = ("last_price", "index_price", "mark_price")
+DERIVED_COLUMNS = (
+    *(f"{p}_pct_change" for p in PRICE_COLUMNS),
+    *(f"{a}_{b}_pct_change_ratio" for a, b in (("mark", "index"), ("mark", "last"), ("index", "last"))),
+)
+FUNDING_COLUMNS = (
+    "funding_rate",
+    "predicted_funding_rate",
+    "predicted_funding_rate_spread",
+    "predicted_funding_rate_spread_bps",
+    "predicted_funding_rate_spread_mean",
+    "predicted_funding_rate_std",
+    "predicted_funding_rate_spread_bps_std",
+    "funding_rate_update_frequency",
+    "funding_rate_avg_update_interval",
+    "predicted_funding_rate_update_frequency",
+)
+OPEN_INTEREST_COLUMNS = (
+    "open_interest",
+    "open_interest_pct_change",
+    "open_interest_volatility",
+    "oi_price_change_ratio",
+)
+# the basis and the mark-last spread, each with its bps, then their mean and bps std
+_STATS = (("", "_bps"), ("_mean", "_bps_std"))
+BASIS_COLUMNS = tuple(f"{m}{s}" for pair in _STATS for m in ("basis", "mark_price_spread") for s in pair)
+
+
+def asks_for(metric: str, instrument: UniverseInstrument) -> bool:
+    """Whether ``metric`` is loaded for ``instrument`` at all (its venue aside)."""
+    return metric not in PERPETUAL_METRICS or instrument.instrument.kind == "perpetual"
+
+
+@dataclass(frozen=True)
+class AperiodicUniverse:
+    instruments: tuple[UniverseInstrument, ...]
+    intervals: tuple[str, ...]
+    timestamp_types: tuple[str, ...]
+    metrics: tuple[str, ...] = APERIODIC_METRICS
+    all_metrics: bool = True  # ``metrics: all`` (the default): a venue a metric does not cover is skipped
+
+
+def parse_section(section: Any, where: str) -> AperiodicUniverse:
+    sec = section or {}
+    if not (entries := sec.get("instruments") or []):
+        raise UniverseError(f"{where}: 'instruments' is empty")
+    instruments = tuple(
+        parse_instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES) for i, e in enumerate(entries)
+    )
+    if len({(i.venue, i.instrument_key) for i in instruments}) != len(instruments):
+        raise UniverseError(f"{where}: an instrument is listed twice")
+    every = sec.get("metrics", "all") == "all"
+    metrics = APERIODIC_METRICS if every else choices(sec["metrics"], APERIODIC_METRICS, "metrics", where)
+    for metric in () if every else metrics:
+        for n, i in enumerate(instruments):
+            if i.venue not in METRIC_VENUES[metric] and asks_for(metric, i):
+                raise UniverseError(
+                    f"{where}.instruments[{n}]: Aperiodic {metric} does not cover {i.venue}; "
+                    f"it covers {', '.join(METRIC_VENUES[metric])}"
+                )
+    # YAML 1.1 reads a bare ``true`` (a timestamp type) as a boolean
+    types = [str(v).lower() if isinstance(v, bool) else v for v in sec.get("timestamp_types", ["exchange"])]
+    return AperiodicUniverse(
+        instruments=instruments,
+        intervals=choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
+        timestamp_types=choices(types, TIMESTAMP_TYPES, "timestamp_types", where),
+        metrics=metrics,
+        all_metrics=every,
+    )
+
+
+def vendor_names(section: AperiodicUniverse) -> list[VendorName]:
+    return [
+        VendorName("aperiodic", i.venue, i.instrument.kind, i.instrument_key, i.venue, i.instrument_key)
+        for i in section.instruments
+    ]
+
 
 DESCRIPTIONS = {
     "derivative_price": "Aperiodic derivative_price files (mark, index, last) for the universe, one month per partition.",
@@ -13,19 +112,16 @@ DESCRIPTIONS = {
     "basis": "Aperiodic basis files (last mark - index and mark - last of each interval, with their statistics), cross-checked against markhouse's own basis; one month per partition.",
 }
 
-
-def raw_assets(section: AperiodicUniverse) -> list[RawAsset]:
-    return [RawAsset(m, DESCRIPTIONS[m], frozenset({"duckdb", "parquet"})) for m in section.metrics]
-
-
 SOURCE = Source(
     name="aperiodic",
     label="Aperiodic",
     order=1,
     parse_section=parse_section,
-    raw_assets=raw_assets,
+    raw_assets=lambda section: [
+        RawAsset(m, DESCRIPTIONS[m], frozenset({"duckdb", "parquet"})) for m in section.metrics
+    ],
     load=lazy("pipelines.sources.aperiodic.load:load"),
-    resource=lazy("pipelines.sources.aperiodic.resource:AperiodicResource.from_env"),
+    resource=lazy("pipelines.sources.aperiodic.client:AperiodicResource.from_env"),
     emulator_handler=lazy("pipelines.sources.aperiodic.emulator:AperiodicHandler"),
     emulator_root="/api/v1",
     vendor_names=vendor_names,

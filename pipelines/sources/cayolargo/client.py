@@ -1,27 +1,21 @@
 """CayøLargo ``/v1/marketdata/futures``: one coin's snapshots, paged by time window. The vendor doc
-names neither host, auth header nor envelope, so they are settings (README.md here)."""
+names neither host, auth header nor envelope, so they are settings (README.md here). No ``from
+__future__ import annotations``: Dagster reads the resource's field annotations."""
 
-from __future__ import annotations
-
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
-from pipelines.http import HttpClient, RetryPolicy, VendorHTTPError
+from pipelines.http import HttpOptions, VendorClient, VendorHTTPError
 from pipelines.paging import TimeWindowPaginator, paginate
+from pipelines.resources import VendorResource
 
-log = logging.getLogger("markhouse.cayolargo")
-
-REAL_BASE_URL = "https://api.cayolargo.com"
-"""Assumed production root (the doc shows only the path); override with CAYOLARGO_BASE_URL."""
+REAL_BASE_URL = "https://api.cayolargo.com"  # assumed (the doc shows only the path): CAYOLARGO_BASE_URL
 FUTURES_PATH = "/v1/marketdata/futures"
 DEFAULT_AUTH_HEADER = "X-API-Key"
-MAX_LIMIT = 5000
-"""The vendor's maximum page size (a larger ``limit`` is answered 400)."""
-ENVELOPE_KEYS = ("data", "rows", "result", "results")
-"""Where ``envelope="auto"`` looks for the rows in an object answer."""
+MAX_LIMIT = 5000  # the vendor's maximum page size (a larger ``limit`` is answered 400)
+ENVELOPE_KEYS = ("data", "rows", "result", "results")  # where ``envelope="auto"`` looks in an object
 
 
 def iso_utc(value: datetime) -> str:
@@ -38,7 +32,9 @@ class Page:
     rows: list[dict[str, Any]]
 
 
-class CayoLargoClient:
+class CayoLargoClient(VendorClient):
+    vendor = "cayolargo"
+
     def __init__(
         self,
         base_url: str,
@@ -48,26 +44,14 @@ class CayoLargoClient:
         auth_prefix: str = "",
         envelope: str = "auto",
         page_limit: int = MAX_LIMIT,
-        retry: RetryPolicy | None = None,
-        rate_limit_per_second: float | None = None,
+        **options: Unpack[HttpOptions],
     ):
         if not 1 <= page_limit <= MAX_LIMIT:
             raise ValueError(f"page_limit must be 1..{MAX_LIMIT}, got {page_limit}")
-        self.base_url = base_url.rstrip("/")
-        self.envelope = envelope
-        self.page_limit = page_limit
-        headers = {auth_header: f"{auth_prefix}{api_key}"} if api_key else {}
-        self.http = HttpClient(
-            "cayolargo",
-            headers=headers,
-            retry=retry or RetryPolicy(),
-            rate_limit_per_second=rate_limit_per_second,
-            secrets=(api_key,) if api_key else (),
+        super().__init__(
+            base_url, api_key, {auth_header: f"{auth_prefix}{api_key}"} if api_key else {}, **options
         )
-
-    @property
-    def futures_url(self) -> str:
-        return f"{self.base_url}{FUTURES_PATH}"
+        self.envelope, self.page_limit = envelope, page_limit
 
     def rows_of(self, body: Any) -> list[dict[str, Any]]:
         rows: Any = None
@@ -89,15 +73,11 @@ class CayoLargoClient:
     ) -> Iterator[Page]:
         """Rows with ``start <= timestamp < end``, none twice. ``to`` is ``end`` minus one second,
         so inclusive and exclusive ``to`` give the same answer (snapshots are 10 minutes apart)."""
-        params: dict[str, Any] = {
-            "coin": coin,
-            "from": iso_utc(start),
-            "to": iso_utc(end - timedelta(seconds=1)),
-        }
+        params = {"coin": coin, "from": iso_utc(start), "to": iso_utc(end - timedelta(seconds=1))}
         if instrument_id:
             params["instrument_id"] = instrument_id
         paginator = TimeWindowPaginator(
-            self.futures_url,
+            f"{self.base_url}{FUTURES_PATH}",
             params,
             limit=self.page_limit,
             max_limit=MAX_LIMIT,
@@ -118,3 +98,32 @@ def _timestamp(row: Any) -> str:
     if not isinstance(value, str):
         raise VendorHTTPError("cayolargo", f"row without a 'timestamp' string: {str(row)[:160]!r}")
     return value
+
+
+class CayoLargoResource(VendorResource):
+    """A base URL alone = no auth header. The auth header and envelope are settings because the
+    vendor doc leaves them open (README.md)."""
+
+    vendor = "cayolargo"
+    env_fields = ("base_url", "api_key", "auth_header", "envelope")
+
+    auth_header: str | None = None
+    auth_prefix: str = ""
+    envelope: str | None = None
+    page_limit: int = MAX_LIMIT
+
+    def client(self) -> CayoLargoClient:
+        base_url, api_key, emulator = self.endpoint()
+        auth_header, auth_prefix = self.auth_header, self.auth_prefix
+        if emulator is not None:
+            handler = emulator.handler("cayolargo")
+            auth_header, auth_prefix = handler.auth_header, handler.auth_prefix
+        return CayoLargoClient(
+            base_url or REAL_BASE_URL,
+            api_key,
+            auth_header=auth_header or DEFAULT_AUTH_HEADER,
+            auth_prefix=auth_prefix,
+            envelope=self.envelope or "auto",
+            page_limit=self.page_limit,
+            rate_limit_per_second=self.rate_limit_per_second,
+        )

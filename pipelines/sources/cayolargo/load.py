@@ -1,6 +1,8 @@
 """CayøLargo's part of a load (``pipelines.sources.loader`` does the rest): one time-window walk per
-coin-month (or instrument-month), each page validated as it arrives. A batch replaces whole
-coin-months and writes the instruments met in its data to the ref tables."""
+coin-month (or instrument-month), each page validated as it arrives (tiers: README.md here). A batch
+replaces whole coin-months and writes the instruments met in its data to the ref tables. Fields the
+doc does not list are ignored, so an additive vendor change does not stop a load; JSON rows go to
+Arrow (type inference in C++) then polars, with no per-row Python."""
 
 from __future__ import annotations
 
@@ -9,25 +11,163 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from functools import partial
-from typing import NamedTuple, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import dagster as dg
 import duckdb
+import pandera.polars as pa
 import polars as pl
-import pyarrow as pa
+import pyarrow
 
 from pipelines.months import month_bounds
 from pipelines.reference import Reference, VendorName
 from pipelines.sources.cayolargo.client import CayoLargoClient
-from pipelines.sources.cayolargo.mapping import VENDOR, MappingError, from_deribit, to_deribit
-from pipelines.sources.cayolargo.schema import ROW_SCHEMA, PageValidationError, validate_page
-from pipelines.sources.cayolargo.source import SOURCE
+from pipelines.sources.cayolargo.source import (
+    CONTRACT_TYPES,
+    SOURCE,
+    VENDOR,
+    VENUE,
+    MappingError,
+    from_deribit,
+    to_deribit,
+)
 from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.universe.instruments import UniverseInstrument
+from pipelines.validation import validated, value_problem
 from pipelines.warehouse.lake import Warehouse, registered_tables
 
 log = logging.getLogger("markhouse.cayolargo")
+
+OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
+"""Perpetual-only (funding) and ``alpha``-tier fields: absent -> null. Every other field of
+``page_schema`` must be sent, even where its value may be null (an empty book side, no trade yet)."""
+_TIMES = ("timestamp", "expiration_timestamp")
+_SNAPSHOT_US = 600 * 1_000_000
+
+# each number field's check ("> 0", ">= 0" or none) and whether it may be null, in the order sent
+_NUMBER_FIELDS = {
+    **dict.fromkeys(("contract_size", "mark_price", "index_price"), ("gt", False)),
+    "open_interest": ("ge", False),
+    **dict.fromkeys(("bid_price", "ask_price"), ("gt", True)),
+    **dict.fromkeys(("best_bid_amount", "best_ask_amount"), ("ge", True)),
+    "last_price": ("gt", True),
+    **dict.fromkeys(("funding_rate", "funding_8h"), ("", True)),
+    "estimated_delivery_price": ("gt", True),
+}
+# every numeric field, in the order checked: finite where present (NaN or inf would reach prices and carry)
+NUMBERS = (*_NUMBER_FIELDS, "funding_interval_hours")
+ROW_SCHEMA = pyarrow.schema(
+    [
+        *(
+            (name, pyarrow.string())
+            for name in ("venue", "instrument_key", "coin", "instrument_id", "contract_type")
+        ),
+        *((name, pyarrow.timestamp("us", tz="UTC")) for name in ("ts", "expiration_timestamp")),
+        *((name, pyarrow.float64()) for name in NUMBERS),
+    ]
+)
+"""One validated page, as the loader stages it (``ts`` = the vendor's ``timestamp``)."""
+
+
+class PageValidationError(ValueError):
+    """A page of rows is not valid CayøLargo futures data; the message names the page and field."""
+
+
+def page_schema(coin: str) -> pa.DataFrameSchema:
+    utc = pl.Datetime("us", "UTC")
+    on_snapshot = pa.Check(
+        lambda d: d.lazyframe.select(pl.col(d.key).dt.epoch("us") % _SNAPSHOT_US == 0),
+        element_wise=False,
+        error="on a 10-minute boundary",
+    )
+    columns = {
+        "timestamp": pa.Column(utc, on_snapshot, nullable=False),
+        "coin": pa.Column(pl.Utf8, pa.Check.isin([coin]), nullable=False),
+        "instrument_id": pa.Column(pl.Utf8, nullable=False),
+        "contract_type": pa.Column(pl.Utf8, pa.Check.isin(list(CONTRACT_TYPES)), nullable=False),
+        "expiration_timestamp": pa.Column(utc, nullable=False),
+    }
+    for name, (check, nullable) in _NUMBER_FIELDS.items():
+        bound = {"gt": pa.Check.gt(0), "ge": pa.Check.ge(0)}.get(check)
+        columns[name] = pa.Column(pl.Float64, bound, nullable=nullable)
+    return pa.DataFrameSchema(
+        columns, strict=True, coerce=True, unique=["timestamp", "instrument_id"], name="cayolargo futures"
+    )
+
+
+def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from: datetime) -> pyarrow.Table:
+    """One page as ``ROW_SCHEMA``. A row before ``window_from`` (the page's ``from``) or out of
+    timestamp order would break time-window paging, so those are errors too."""
+    if not rows:
+        return ROW_SCHEMA.empty_table()
+    try:
+        table = pyarrow.Table.from_struct_array(pyarrow.array(rows))
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError) as exc:
+        raise PageValidationError(f"{label}: a field mixes value types: {exc}") from None
+    frame = pl.DataFrame(table)
+    schema = page_schema(coin)
+    missing = [f for f in schema.columns if f not in frame.columns and f not in OPTIONAL]
+    if missing:
+        raise PageValidationError(f"{label}: required field(s) missing: {', '.join(missing)}")
+    frame = frame.select(
+        [pl.col(f) if f in frame.columns else pl.lit(None, pl.Float64).alias(f) for f in schema.columns]
+    )
+    for name in _TIMES:
+        if frame.schema[name] != pl.Utf8:
+            raise PageValidationError(f"{label}: field {name} must be an ISO 8601 string")
+        try:
+            frame = frame.with_columns(pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC"))
+        except pl.exceptions.PolarsError as exc:
+            raise PageValidationError(f"{label}: field {name} is not ISO 8601: {exc}") from None
+    problem = value_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",))
+    if problem:
+        raise PageValidationError(f"{label}: {problem}")
+    frame = validated(schema, frame, label, PageValidationError)
+    ts = frame["timestamp"]
+    if not ts.is_sorted():
+        raise PageValidationError(f"{label}: rows are not ordered by timestamp (time-window paging needs it)")
+    if ts.min() < window_from:  # type: ignore[operator]
+        raise PageValidationError(f"{label}: rows before the requested from={window_from.isoformat()}")
+    return _to_rows(frame, label)
+
+
+def _to_rows(frame: pl.DataFrame, label: str) -> pyarrow.Table:
+    """Add venue, Atlas key and funding interval from the mapping (per distinct id, not per row)."""
+    ids = frame["instrument_id"].unique().to_list()
+    keys: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    funding_hours: dict[str, float | None] = {}
+    for iid in ids:
+        try:
+            inst = from_deribit(iid)
+        except MappingError as exc:
+            raise PageValidationError(f"{label}: {exc}") from None
+        keys[iid], kinds[iid] = inst.instrument_key, inst.contract_type
+        funding_hours[iid] = inst.funding_interval_hours
+    frame = frame.with_columns(
+        pl.lit(VENUE).alias("venue"),
+        pl.col("instrument_id").replace_strict(keys, return_dtype=pl.Utf8).alias("instrument_key"),
+        pl.col("instrument_id").replace_strict(kinds, return_dtype=pl.Utf8).alias("expected_type"),
+        pl.col("instrument_id")
+        .replace_strict(funding_hours, return_dtype=pl.Float64)
+        .alias("funding_interval_hours"),
+    )
+    wrong = frame.filter(pl.col("contract_type") != pl.col("expected_type"))
+    if wrong.height:
+        row = wrong.row(0, named=True)
+        raise PageValidationError(
+            f"{label}: {row['instrument_id']} has contract_type {row['contract_type']}, "
+            f"but its name says {row['expected_type']}"
+        )
+    futures = frame.filter(pl.col("expected_type") == "FUTURES")
+    expiry_dates = futures.select(pl.col("instrument_id"), pl.col("expiration_timestamp").dt.date()).unique()
+    for iid, expiry in expiry_dates.iter_rows():
+        named = from_deribit(iid).instrument.expiry
+        if named is not None and named.date() != expiry:
+            raise PageValidationError(f"{label}: {iid} expires {expiry}, but its name says {named.date()}")
+    out = frame.rename({"timestamp": "ts"}).select(ROW_SCHEMA.names).to_arrow()
+    return out.cast(ROW_SCHEMA)
 
 
 class Walk(NamedTuple):
@@ -97,7 +237,7 @@ def load_months(
 def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
     start, end = month_bounds(walk.month)
     label = names(walk)[0]
-    parts: list[pa.Table] = []
+    parts: list[pyarrow.Table] = []
     pages = 0
     for page in client.pages(walk.coin, start, end, walk.instrument_id):
         pages += 1
@@ -105,7 +245,7 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
         where = f"{label} page {page.number} (from={page.window_from})"
         parts.append(validate_page(page.rows, where, walk.coin, window_from))
         count(len(page.rows))
-    frame = pl.DataFrame(pa.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
+    frame = pl.DataFrame(pyarrow.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
     frame = frame.filter(pl.col("ts") < end)  # a vendor treating `to` loosely
     dup = frame.select("ts", "instrument_id").is_duplicated()
     if dup.any():
@@ -114,7 +254,9 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
             f"{label}: {row['instrument_id']} at {row['ts']:%Y-%m-%d %H:%M} arrived twice across pages"
         )
     rows = frame.to_arrow().cast(ROW_SCHEMA)
-    rows = rows.append_column("month", pa.repeat(pa.scalar(walk.month, pa.date32()), rows.num_rows))
+    rows = rows.append_column(
+        "month", pyarrow.repeat(pyarrow.scalar(walk.month, pyarrow.date32()), rows.num_rows)
+    )
     counts = frame.group_by("venue", "instrument_key").len().sort("instrument_key")
     partitions = [
         Partition(venue, key, "exchange", "10m", walk.month, n, pages) for venue, key, n in counts.iter_rows()
@@ -122,14 +264,14 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
     return Staged(walk, label, partitions, rows, pages=pages)
 
 
-def _coin_months(con: duckdb.DuckDBPyConnection, staged: list[Staged[Walk]]) -> pa.Table:
+def _coin_months(con: duckdb.DuckDBPyConnection, staged: list[Staged[Walk]]) -> pyarrow.Table:
     whole = {(s.unit.coin, s.unit.month) for s in staged if s.unit.instrument_id is None}
-    walked = pa.table({"coin": [c for c, _ in whole], "month": [m for _, m in whole]})
+    walked = pyarrow.table({"coin": [c for c, _ in whole], "month": [m for _, m in whole]})
     with registered_tables(con, {"walked": walked}):
         return con.execute(SOURCE.load_sql("coin_months")).to_arrow_table()
 
 
-def _reference(rows: pa.Table) -> Reference:
+def _reference(rows: pyarrow.Table) -> Reference:
     """Instruments met in the data, with the vendor's exact expiry and contract size (one per key)."""
     per_key = (
         pl.DataFrame(rows)

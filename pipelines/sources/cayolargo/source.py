@@ -1,24 +1,129 @@
-"""CayøLargo as a source: Deribit futures snapshots for the universe's coins; its instruments are
-found in the data, so their reference rows are written with each batch's rows."""
+"""CayøLargo as a source: Deribit futures snapshots for the universe's coins (its ``cayolargo:``
+section lists coins, not instruments: those are found in the data, so their reference rows are
+written with each batch's rows), and the one place Deribit instrument ids meet markhouse's venue and
+Atlas keys (README.md here). Deribit writes the day without a leading zero (``BTC-5JAN24``)."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from pipelines.sources.cayolargo.mapping import MappingError, to_deribit
-from pipelines.sources.cayolargo.universe import CayoLargoUniverse, parse_section
 from pipelines.sources.source import RawAsset, Source, lazy
+from pipelines.symbology import Instrument, SymbolError, parse_symbol
+from pipelines.universe.instruments import UniverseError, UniverseInstrument, section_keys
+from pipelines.venues import get_venue
+
+VENUE, VENDOR = "deribit", "cayolargo"
+# Deribit perpetual funding is quoted per 8 hours (vendor doc: funding annualized = rate x 3 x 365)
+FUNDING_INTERVAL_HOURS: float = get_venue(VENUE).funding_interval_hours or 8.0
+CONTRACT_TYPES = {"PERPETUALS": "perpetual", "FUTURES": "future"}  # the vendor's contract_type -> Atlas kind
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DERIBIT = re.compile(
+    r"^(?P<base>[A-Z0-9]+)(?:_(?P<quote>[A-Z0-9]+))?-"
+    r"(?:(?P<perp>PERPETUAL)|(?P<day>\d{1,2})(?P<mon>[A-Z]{3})(?P<yy>\d{2}))$"
+)
 
 
-def raw_assets(section: CayoLargoUniverse) -> list[RawAsset]:
-    return [
-        RawAsset(
-            "futures",
-            "CayøLargo Deribit futures and perpetual snapshots (mark, index, last, funding, open "
-            "interest) every 10 minutes for the universe's coins, one month per partition.",
-            frozenset({"duckdb", "json"}),
+class MappingError(ValueError):
+    """An instrument id or Atlas key with no counterpart on the other side (named in the message)."""
+
+
+@dataclass(frozen=True)
+class DeribitInstrument:
+    instrument_id: str
+    instrument: Instrument  # parsed Atlas key (expiry = delivery date at midnight)
+
+    @property
+    def instrument_key(self) -> str:
+        return self.instrument.instrument_key
+
+    @property
+    def coin(self) -> str:
+        return self.instrument.base
+
+    @property
+    def contract_type(self) -> str:
+        return "PERPETUALS" if self.instrument.kind == "perpetual" else "FUTURES"
+
+    @property
+    def funding_interval_hours(self) -> float | None:
+        return FUNDING_INTERVAL_HOURS if self.instrument.kind == "perpetual" else None
+
+
+def from_deribit(instrument_id: str) -> DeribitInstrument:
+    """``BTC-27MAR26`` -> ``future-BTC-USD:BTC-20260327``; raises MappingError for anything else."""
+    m = _DERIBIT.match(instrument_id)
+    if m is None or (m["mon"] and m["mon"] not in _MONTHS):
+        raise MappingError(
+            f"unknown Deribit instrument id {instrument_id!r}: expected <COIN>[_<QUOTE>]-PERPETUAL "
+            "or <COIN>[_<QUOTE>]-<D>MMMYY (e.g. BTC-PERPETUAL, BTC-27MAR26)"
         )
-    ]
+    base = m["base"]
+    quote, settle = (m["quote"], m["quote"]) if m["quote"] else ("USD", base)
+    if m["perp"]:
+        key = f"perpetual-{base}-{quote}:{settle}"
+    else:
+        try:
+            delivery = date(2000 + int(m["yy"]), _MONTHS.index(m["mon"]) + 1, int(m["day"]))
+        except ValueError:
+            raise MappingError(f"Deribit instrument id {instrument_id!r} has an impossible date") from None
+        key = f"future-{base}-{quote}:{settle}-{delivery:%Y%m%d}"
+    return DeribitInstrument(instrument_id, parse_symbol(key))
+
+
+def to_deribit(key: str) -> DeribitInstrument:
+    """``future-BTC-USD:BTC-20260327`` -> ``BTC-27MAR26``; raises MappingError when Deribit (as
+    CayøLargo serves it) has no such instrument: spot, options, or a margin other than the coin or
+    the quote."""
+    try:
+        inst = parse_symbol(key)
+    except SymbolError as exc:
+        raise MappingError(str(exc)) from None
+    if inst.kind not in ("perpetual", "future"):
+        raise MappingError(f"{key!r}: CayøLargo serves Deribit perpetuals and dated futures only")
+    if inst.quote == "USD" and inst.settle == inst.base:
+        prefix = inst.base
+    elif inst.settle is not None and inst.settle == inst.quote and inst.quote != "USD":
+        prefix = f"{inst.base}_{inst.quote}"
+    else:
+        raise MappingError(
+            f"{key!r}: no Deribit name; Deribit contracts are inverse (<COIN>-USD:<COIN>) "
+            "or linear in their quote (<COIN>-USDC:USDC)"
+        )
+    if inst.kind == "perpetual":
+        instrument_id = f"{prefix}-PERPETUAL"
+    else:
+        assert inst.expiry is not None  # parse_symbol guarantees it for futures
+        d = inst.expiry
+        instrument_id = f"{prefix}-{d.day}{_MONTHS[d.month - 1]}{d.year % 100:02d}"
+    return DeribitInstrument(instrument_id, inst)
+
+
+DOCUMENTED_COINS = ("BTC", "ETH", "SOL")
+_COIN = re.compile(r"^[A-Z0-9]{2,10}$")
+
+
+@dataclass(frozen=True)
+class CayoLargoUniverse:
+    coins: tuple[str, ...]
+    instruments: tuple[UniverseInstrument, ...] = ()  # discovered from the data, not listed
+
+
+def parse_section(section: dict[str, Any], where: str) -> CayoLargoUniverse:
+    coins = section_keys(section, where, "coins").get("coins")
+    if not isinstance(coins, list) or not coins:
+        raise UniverseError(
+            f"{where}: 'coins' must be a non-empty list, e.g. [{', '.join(DOCUMENTED_COINS)}]"
+        )
+    for i, coin in enumerate(coins):
+        if not isinstance(coin, str) or not _COIN.match(coin):
+            raise UniverseError(f"{where}.coins[{i}]: {coin!r} is not a coin code like BTC (upper case)")
+    if len(set(coins)) != len(coins):
+        raise UniverseError(f"{where}: a coin is listed twice")
+    return CayoLargoUniverse(tuple(coins))
 
 
 def carries(section: CayoLargoUniverse, start_month: date, key: str) -> bool:
@@ -34,12 +139,17 @@ SOURCE = Source(
     label="CayøLargo",
     order=3,
     parse_section=parse_section,
-    raw_assets=raw_assets,
+    raw_assets=lambda section: [
+        RawAsset(
+            "futures",
+            "CayøLargo Deribit futures and perpetual snapshots (mark, index, last, funding, open "
+            "interest) every 10 minutes for the universe's coins, one month per partition.",
+            frozenset({"duckdb", "json"}),
+        )
+    ],
     load=lazy("pipelines.sources.cayolargo.load:load"),
-    resource=lazy("pipelines.sources.cayolargo.resource:CayoLargoResource.from_env"),
-    emulator_handler=lazy(
-        "pipelines.sources.cayolargo.emulator:CayoLargoHandler"
-    ),  # auth, envelope, plan set on it
+    resource=lazy("pipelines.sources.cayolargo.client:CayoLargoResource.from_env"),
+    emulator_handler=lazy("pipelines.sources.cayolargo.emulator:CayoLargoHandler"),  # auth, envelope, plan
     carries=carries,
     env=("BASE_URL", "API_KEY", "AUTH_HEADER", "ENVELOPE"),
     observations={

@@ -1,22 +1,22 @@
 """Kaiko ``derivatives.v2/price``, page by page (quirks: PROTOCOLS.md §2 and README.md here). Pages
-are parsed straight to Arrow by ``pyarrow.json``: no Python object per row (measured in README.md)."""
-
-from __future__ import annotations
+are parsed straight to Arrow by ``pyarrow.json``: no Python object per row (measured in README.md).
+No ``from __future__ import annotations``: Dagster reads the resource's field annotations."""
 
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from pipelines.http import HttpClient, RetryPolicy
+from pipelines.http import HttpOptions, VendorClient
 from pipelines.paging import NextUrlPaginator, paginate
-from pipelines.sources.kaiko.mapping import KaikoCode
+from pipelines.resources import VendorResource
+from pipelines.sources.kaiko.source import KaikoCode
 from pipelines.validation import value_problem
 
 REAL_BASE_URL = "https://eu.market-api.kaiko.io"
@@ -24,12 +24,7 @@ PRICE_PATH = "/v2/data/derivatives.v2/price"
 PAGE_SIZE = 1000
 
 ROW_TYPE = pa.struct(
-    [
-        ("timestamp", pa.int64()),
-        ("index_price", pa.string()),
-        ("mark_price", pa.string()),
-        ("price", pa.string()),
-    ]
+    [("timestamp", pa.int64()), *((f, pa.string()) for f in ("index_price", "mark_price", "price"))]
 )
 RANGE_TYPE = pa.struct([("start_timestamp", pa.int64()), ("end_timestamp", pa.int64())])
 PAGE_SCHEMA = pa.schema(
@@ -46,15 +41,9 @@ _PARSE_OPTIONS = pj.ParseOptions(
 )
 _ROW_FIELDS = (b'"timestamp"', b'"index_price"', b'"mark_price"', b'"price"')
 
-ROWS_SCHEMA = pa.schema(
-    [
-        ("ts", pa.timestamp("ms", tz="UTC")),
-        ("last_price", pa.float64()),
-        ("index_price", pa.float64()),
-        ("mark_price", pa.float64()),
-    ]
-)
-"""What a page becomes at the boundary: numbers and UTC timestamps, named as markhouse names them."""
+PRICES = ("last_price", "index_price", "mark_price")
+# what a page becomes at the boundary: numbers and UTC timestamps, named as markhouse names them
+ROWS_SCHEMA = pa.schema([("ts", pa.timestamp("ms", tz="UTC")), *((name, pa.float64()) for name in PRICES)])
 
 
 class PageError(ValueError):
@@ -97,9 +86,7 @@ def parse_page(body: bytes) -> dict[str, Any]:
     except pa.ArrowInvalid as exc:
         raise PageError(f"a price is not a number: {exc}") from None
     converted = pa.Table.from_arrays([ts.cast(pa.timestamp("ms", tz="UTC")), *prices], schema=ROWS_SCHEMA)
-    frame = pl.DataFrame(converted)
-    problem = value_problem(frame, ("last_price", "index_price", "mark_price"), "ts")
-    if problem:
+    if problem := value_problem(pl.DataFrame(converted), PRICES, "ts"):
         raise PageError(problem)
     access = (table["access"][0].as_py() or {}).get("access_range") or {}
     span = (access.get("start_timestamp"), access.get("end_timestamp"))
@@ -121,29 +108,21 @@ class Fetched:
         return (hi is None or hi > start.timestamp() * 1000) and (lo is None or lo < end.timestamp() * 1000)
 
 
-class KaikoClient:
+class KaikoClient(VendorClient):
+    vendor = "kaiko"
+
     def __init__(
         self,
         base_url: str,
         api_key: str | None,
         *,
-        retry: RetryPolicy | None = None,
-        rate_limit_per_second: float | None = None,
         page_size: int = PAGE_SIZE,
         sort: str = "asc",
+        **options: Unpack[HttpOptions],
     ):
-        self.base_url = base_url.rstrip("/")
-        headers = {"Accept": "application/json"}
-        if api_key:
-            headers["X-Api-Key"] = api_key
-        self.http = HttpClient(
-            "kaiko",
-            headers=headers,
-            retry=retry or RetryPolicy(),
-            rate_limit_per_second=rate_limit_per_second,
-        )
-        self.page_size = page_size
-        self.sort = sort
+        headers = {"Accept": "application/json", **({"X-Api-Key": api_key} if api_key else {})}
+        super().__init__(base_url, api_key, headers, **options)
+        self.page_size, self.sort = page_size, sort
 
     @property
     def price_url(self) -> str:
@@ -172,10 +151,14 @@ class KaikoClient:
             max_pages=2_000,  # 2 million rows: more than a month of 1m rows by far
             max_seconds=1_800,
         )
-        got = list(pages)
-        rows = pa.concat_tables([p["rows"] for p in got]) if got else ROWS_SCHEMA.empty_table()
-        size = sum(p["bytes"] for p in got)
-        return Fetched(rows, len(got), size, got[0]["access"] if got else (None, None))
+        if not (got := list(pages)):
+            return Fetched(ROWS_SCHEMA.empty_table(), 0, 0)
+        return Fetched(
+            pa.concat_tables([p["rows"] for p in got]),
+            len(got),
+            sum(p["bytes"] for p in got),
+            got[0]["access"],
+        )
 
     def first_after(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> datetime | None:
         """The first interval Kaiko has in [start, end), from one row of one page: a month that
@@ -186,14 +169,14 @@ class KaikoClient:
 
     @staticmethod
     def _params(
-        code: KaikoCode, interval: str, start: datetime, end: datetime, page_size: int, sort: str
+        code: KaikoCode, interval: str, start: datetime, end: datetime, size: int, sort: str
     ) -> dict[str, Any]:
         return {
             "exchange": code.exchange,
             "instrument_class": code.instrument_class,
             "instrument": code.instrument,
             "interval": interval,
-            "page_size": page_size,
+            "page_size": size,
             "sort": sort,
             "start_time": _iso(start),
             "end_time": _iso(end),
@@ -204,3 +187,18 @@ def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("Kaiko times must be timezone-aware (UTC)")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class KaikoResource(VendorResource):
+    """Against a real host the rate limit defaults to Kaiko's older public 1000 requests/minute;
+    limits are per contract: set yours."""
+
+    vendor = "kaiko"
+    REAL_RATE_LIMIT: float = 1000 / 60
+
+    def client(self) -> KaikoClient:
+        base_url, api_key, emulator = self.endpoint()
+        rate = self.rate_limit_per_second
+        if emulator is None and rate is None:
+            rate = self.REAL_RATE_LIMIT
+        return KaikoClient(base_url or REAL_BASE_URL, api_key, rate_limit_per_second=rate)

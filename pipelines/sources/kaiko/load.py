@@ -1,5 +1,6 @@
 """Kaiko's part of a load (``pipelines.sources.loader`` does the rest): one ``next_url`` chain per
-(instrument, interval, month)."""
+(instrument, interval, month). Kaiko may repeat a row at a page boundary: identical repeats are
+dropped, two different rows for one timestamp fail the unique ``ts``."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Unpack
 
-import pyarrow as pa
+import pandera.polars as pa
+import polars as pl
+import pyarrow
 
 from pipelines.months import month_bounds
 from pipelines.partitions import selected_instruments
-from pipelines.sources.kaiko.client import KaikoClient
-from pipelines.sources.kaiko.mapping import KaikoCode, expiry_of
-from pipelines.sources.kaiko.schema import validate_month
-from pipelines.sources.kaiko.source import SOURCE
+from pipelines.sources.kaiko.client import PRICES, KaikoClient
+from pipelines.sources.kaiko.source import SOURCE, KaikoCode, expiry_of
 from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.symbology import parse_symbol
+from pipelines.validation import period_column, validated
 from pipelines.warehouse.lake import Warehouse
 
 
@@ -32,6 +34,10 @@ class Series:
 
 
 Unit = tuple[Series, date]
+
+
+class MonthValidationError(ValueError):
+    """An instrument-month that is not valid Kaiko price data; the message names it."""
 
 
 def names(unit: Unit) -> tuple[str, list[str]]:
@@ -54,9 +60,8 @@ def load(request: LoadRequest) -> Loaded:
         for i in selected_instruments(request.section.instruments, request.instruments, "Kaiko")
         for interval in request.section.intervals
     ]
-    report = load_months(
-        request.resource.client(), request.warehouse, series, request.months, **options_of(request)
-    )
+    client, warehouse = request.resource.client(), request.warehouse
+    report = load_months(client, warehouse, series, request.months, **options_of(request))
     return Loaded.of(
         report,
         [s.instrument_key for s in series],
@@ -85,9 +90,8 @@ def load_months(
             else:
                 units[m].append((s, m))
     if expired and "progress" in options:
-        options["progress"](
-            f"{expired[0]}, nothing expected" + (f" (and {len(expired) - 1} more)" if expired[1:] else "")
-        )
+        more = f" (and {len(expired) - 1} more)" if expired[1:] else ""
+        options["progress"](f"{expired[0]}, nothing expected{more}")
     return run(RAW, warehouse, units, partial(fetch_month, client), skipped=expired, **options)
 
 
@@ -97,13 +101,13 @@ def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
     label = names(unit)[0]
     fetched = client.fetch(series.code, series.interval, start, end, count)
     rows, duplicates = validate_month(fetched.rows, label, start, end)
+    skip = partial(Staged, unit, label, [], pages=fetched.pages, bytes=fetched.bytes)
     if not fetched.entitled(start, end):  # not missing data: the key may not see this month
         lo, hi = (
             f"{datetime.fromtimestamp(t / 1000, UTC):%Y-%m-%d %H:%M}" if t is not None else "open"
             for t in fetched.access
         )
-        note = f"not entitled: the key's access_range is {lo} .. {hi}"
-        return Staged(unit, label, [], pages=fetched.pages, bytes=fetched.bytes, note=note)
+        return skip(note=f"not entitled: the key's access_range is {lo} .. {hi}")
     n = rows.num_rows
     expiry = expiry_of(series.code.exchange, parse_symbol(series.instrument_key))
     if (
@@ -111,21 +115,32 @@ def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
         and expiry is not None
         and (first := client.first_after(series.code, series.interval, end, expiry))
     ):
-        note = f"not yet listed: its first price is at {first:%Y-%m-%d %H:%M} UTC, nothing expected"
-        return Staged(unit, label, [], pages=fetched.pages, bytes=fetched.bytes, note=note)
+        return skip(
+            note=f"not yet listed: its first price is at {first:%Y-%m-%d %H:%M} UTC, nothing expected"
+        )
     for column, value in zip(
         RAW.keys, (series.venue, series.instrument_key, series.interval, month), strict=True
     ):
-        rows = rows.append_column(column, pa.repeat(value, n))
+        rows = rows.append_column(column, pyarrow.repeat(value, n))
     partition = Partition(
         series.venue, series.instrument_key, "exchange", series.interval, month, n, fetched.pages
     )
-    return Staged(
-        unit,
-        label,
-        [partition] if n else [],
-        rows,
-        pages=fetched.pages,
-        bytes=fetched.bytes,
-        duplicates=duplicates,
-    )
+    parts = [partition] if n else []
+    return Staged(unit, label, parts, rows, pages=fetched.pages, bytes=fetched.bytes, duplicates=duplicates)
+
+
+def month_schema(start: datetime, end: datetime) -> pa.DataFrameSchema:
+    """The rows of [start, end) (aware UTC datetimes)."""
+    columns = {"ts": period_column(pl.Datetime("ms", "UTC"), start, end)}
+    columns |= {name: pa.Column(pl.Float64, checks=pa.Check.gt(0), nullable=True) for name in PRICES}
+    return pa.DataFrameSchema(columns, strict=True, name="kaiko derivatives.v2/price")
+
+
+def validate_month(
+    rows: pyarrow.Table, label: str, start: datetime, end: datetime
+) -> tuple[pyarrow.Table, int]:
+    """(rows de-duplicated and sorted by ts, duplicates dropped), validated."""
+    frame = pl.DataFrame(rows)
+    unique = frame.unique(maintain_order=False).sort("ts")
+    validated(month_schema(start, end), unique, label, MonthValidationError)
+    return unique.to_arrow(), frame.height - unique.height
