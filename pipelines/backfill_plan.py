@@ -1,5 +1,5 @@
-"""What a backfill asks each vendor for, checked before a run starts: a request that can only load
-nothing would otherwise run and republish the same marts, so it is refused with what to change."""
+"""What a backfill asks each vendor for, checked before a run: a request that can only load nothing
+is refused with what to change (it would run and publish the same marts again)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from pipelines import sources
 from pipelines.backfill_plan import plan_backfill
 from pipelines.errors import Diagnosis, ExitCode, RequestError, diagnose
 from pipelines.models import refresh_marts
-from pipelines.months import Month, next_month, parse_month, partition_key
+from pipelines.months import Month, parse_month, partition_key
 from pipelines.progress import terminal_progress
 from pipelines.redaction import redact
 from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
@@ -212,9 +213,7 @@ def _failed(result: Any, error: Any, debug: bool) -> int:
         _err("markhouse: the backfill failed -> run again with --debug for the details")
         return ExitCode.PROBLEMS
     diagnosis = diagnose(error)
-    _err(diagnosis.line())
-    if debug:
-        _err(error.to_string())
+    _err(diagnosis.line() + (f"\n{error.to_string()}" if debug else ""))
     return diagnosis.code
 
 
@@ -233,14 +232,11 @@ def retry_commands(failed: Sequence[dict[str, Any]]) -> list[str]:
         for key, months in keys.items():
             groups.setdefault(frozenset(months), []).append(key)
         for shared, group in groups.items():
-            runs: list[list[Month]] = []
-            for month in sorted(parse_month(m) for m in shared):
-                if runs and month == next_month(runs[-1][-1]):
-                    runs[-1].append(month)
-                else:
-                    runs.append([month])
-            for run in runs:
-                commands.setdefault((vendor, tuple(sorted(group)), run[0], run[-1]), []).append(table)
+            ordered = sorted(parse_month(m) for m in shared)
+            # a run of consecutive months: each as far from its place in the list as the first
+            for _, run in groupby(enumerate(ordered), lambda p: p[1].year * 12 + p[1].month - p[0]):
+                span = [m for _, m in run]
+                commands.setdefault((vendor, tuple(sorted(group)), span[0], span[-1]), []).append(table)
     return [
         f"markhouse backfill --start {start:%Y-%m} --end {end:%Y-%m} --vendor {vendor}"
         + "".join(f" --table {t}" for t in sorted(tables))
@@ -292,17 +288,18 @@ def _run_backfill(
     )
 
 
+_RUN_FIGURES = ("rows", "seconds", "publish_seconds")
+
+
 def run_summary(result: Any) -> dict[str, Any]:
     """A backfill run as data for benchmarks and scripts: each asset's rows and seconds, and the
     phases summed from them."""
     assets: dict[str, dict[str, float]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        values = {k: v.value for k, v in materialization.metadata.items()}
+        values = {k: v.value for k, v in materialization.metadata.items() if k in _RUN_FIGURES}
         assets[materialization.asset_key.to_user_string()] = {
-            k: values[k]
-            for k in ("rows", "seconds", "publish_seconds")
-            if isinstance(values.get(k), int | float)
+            k: v for k, v in values.items() if isinstance(v, int | float)
         }
     marts = assets.get("marts/fct_price_interval", {})
     return {
@@ -319,13 +316,11 @@ def run_summary(result: Any) -> dict[str, Any]:
 
 
 def _print_verdicts(evaluations: Sequence[Any]) -> None:
-    for evaluation in evaluations:
-        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value.lower()})"
-        count = evaluation.metadata.get("count")
-        detail = (
-            f": {count.value} problem(s), see `markhouse status`" if count and not evaluation.passed else ""
-        )
-        print(f"check {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {verdict}{detail}")
+    for e in evaluations:
+        verdict = "passed" if e.passed else f"FAILED ({e.severity.value.lower()})"
+        count = e.metadata.get("count")
+        detail = f": {count.value} problem(s), see `markhouse status`" if count and not e.passed else ""
+        print(f"check {e.asset_key.to_user_string()} {e.check_name}: {verdict}{detail}")
     if evaluations and all_vendors_embedded():
         print(
             f"(freshness judged as of {judgement_time():%Y-%m-%d %H:%M} UTC, the embedded emulator's clock: "

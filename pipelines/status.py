@@ -14,8 +14,8 @@ from pipelines.months import months_between
 from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
 
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
-INTERVAL_SECONDS = {i: int(i[:-1]) * _UNIT_SECONDS[i[-1]] for i in "1m 5m 10m 15m 30m 1h 4h 1d".split()}
+_INTERVALS = ("1m", "5m", "10m", "15m", "30m", "1h", "4h", "1d")
+INTERVAL_SECONDS = {i: int(i[:-1]) * {"m": 60, "h": 3600, "d": 86400}[i[-1]] for i in _INTERVALS}
 INTERVALS_SQL = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())  # as VALUES rows
 
 

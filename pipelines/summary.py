@@ -42,8 +42,7 @@ def print_summary(
     months: tuple[date, date] | None = None,
     only: dict[str, list[str]] | None = None,
 ) -> None:
-    """Natively loaded rows only (rollups are derived from them); ``months`` (first, last) and
-    ``only`` (vendor -> instrument keys, none = all of its): what a backfill touched."""
+    """Natively loaded rows; ``months`` (first, last) and ``only`` (vendor -> keys, none: all) narrow it."""
     with open_serving(serving_path) as con:
         first, after = (months[0], next_month(months[1])) if months else (date.min, date.max)
         rows = con.execute(read_sql("summary/rows"), {"first": first, "after": after}).fetchall()
