@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from pipelines import sources
-from pipelines.backfill_plan import plan_backfill
 from pipelines.errors import Diagnosis, ExitCode, RequestError, diagnose
 from pipelines.models import refresh_marts
 from pipelines.months import Month, parse_month, partition_key
@@ -33,7 +32,7 @@ from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
 from pipelines.sources.source import VENDOR_TAG
 from pipelines.status import all_vendors_embedded, build_report, judgement_time, print_report, report_json
 from pipelines.summary import print_summary
-from pipelines.universe import load_universe
+from pipelines.universe import Universe, load_universe
 from pipelines.warehouse.concurrency import killed_holder
 from pipelines.warehouse.integrity import backup, drop_damaged, verify
 from pipelines.warehouse.lake import (
@@ -44,7 +43,7 @@ from pipelines.warehouse.lake import (
 )
 from pipelines.warehouse.legacy import import_legacy
 from pipelines.warehouse.maintenance import maintain
-from pipelines.warehouse.serving import PublishResult, publish_serving, serve_current
+from pipelines.warehouse.serving import publish_serving, serve_current
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -245,6 +244,46 @@ def retry_commands(failed: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _carries(universe: Universe, vendor: str, key: str) -> bool:
+    return sources.get(vendor).serves(universe.section(vendor), universe.start_month, key)
+
+
+def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]) -> dict[str, list[str]]:
+    """Vendor -> the Atlas keys to load from it (none: all it is configured for). A request that can
+    only load nothing is refused with what to change (it would publish the same marts again)."""
+    present = [v for v in sources.names() if universe.section(v)]
+    if not present:
+        raise RequestError(
+            f"{universe.path} lists no instruments: it has no {', '.join(sources.names())} section; "
+            "add one (see pipelines/universe/demo.yaml)"
+        )
+    if vendor and vendor not in present:
+        raise RequestError(
+            f"{universe.path} has no {vendor} section, so --vendor {vendor} would load nothing; "
+            f"it configures {', '.join(present)}"
+        )
+    chosen = [vendor] if vendor else present
+    if not instruments:
+        return {v: [] for v in chosen}
+    plan = {v: keys for v in chosen if (keys := [k for k in instruments if _carries(universe, v, k)])}
+    for key in instruments:
+        if not any(key in keys for keys in plan.values()):
+            others = [v for v in present if v not in chosen and _carries(universe, v, key)]
+            who = (
+                f"{chosen[0]} does not carry it"
+                if len(chosen) == 1
+                else f"none of {', '.join(chosen)} carries it"
+            )
+            where = f"; {' and '.join(others)} {'does' if len(others) == 1 else 'do'}" if others else ""
+            # the Atlas keys the universe lists (a source listing coins lists none)
+            choices = sorted(
+                {i.instrument_key for v in chosen for i in sources.get(v).instruments(universe.section(v))}
+            )
+            listed = f" (listed: {', '.join(choices)})" if choices else ""
+            raise RequestError(f"--instrument {key}: {who} in {universe.path}{listed}{where}")
+    return plan
+
+
 def _run_backfill(
     instance: DagsterInstance, run_id: str, args: argparse.Namespace, plan: dict[str, list[str]]
 ) -> Any:
@@ -348,14 +387,6 @@ def _warehouse() -> Warehouse:
     return Warehouse(Settings.from_env().warehouse_path)
 
 
-def _rebuild(
-    con: duckdb.DuckDBPyConnection, settings: Settings, months: list[Month]
-) -> tuple[int, PublishResult]:
-    """The marts of ``months`` rebuilt and published: their rows and the publication."""
-    result = refresh_marts(con, months, {"mark_last_gap_threshold_bps": settings.mark_last_gap_bps})
-    return result.rows, publish_serving(con, settings.serving_path)
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     result = verify(_warehouse(), full=args.full)
     for damaged in result.damaged:
@@ -401,7 +432,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
     marts = sorted({parse_month(d.month) for d in damaged if d.table.startswith("marts.") and d.month})
     if damaged or verify(warehouse).damaged:  # also a published snapshot a finished repair left behind
         with warehouse.writer(wait_seconds=args.wait) as con:
-            _, published = _rebuild(con, settings, marts)
+            refresh_marts(con, marts, {"mark_last_gap_threshold_bps": settings.mark_last_gap_bps})
+            published = publish_serving(con, settings.serving_path)
         print(f"repaired: published snapshot {published.snapshot}")
     else:
         print("nothing to repair: every file of the published and the latest snapshot is sound")
@@ -429,9 +461,10 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
         print(f"imported {rows:>10,} rows into {table}")
     with warehouse.writer() as con:
         months = loaded_months(con)
-        rows, published = _rebuild(con, settings, months)
+        result = refresh_marts(con, months, {"mark_last_gap_threshold_bps": settings.mark_last_gap_bps})
+        published = publish_serving(con, settings.serving_path)
     print(
-        f"rebuilt {rows:,} mart rows for {len(months)} months; published snapshot {published.snapshot} "
+        f"rebuilt {result.rows:,} mart rows for {len(months)} months; published snapshot {published.snapshot} "
         f"({published.path}); the old file is now {legacy}.imported"
     )
     return ExitCode.OK

@@ -50,12 +50,8 @@ def print_summary(
             rows = [r for r in rows if r[0] in only and (not only[r[0]] or r[2] in only[r[0]])]
         print(f"\nserving copy (open this one from BI tools and notebooks): {serving_path}")
         if months is not None:
-            which = (
-                ""
-                if only is None
-                else " of "
-                + ", ".join(f"{v} {' '.join(keys) if keys else '(all)'}" for v, keys in only.items())
-            )
+            which = ", ".join(f"{v} {' '.join(keys) or '(all)'}" for v, keys in (only or {}).items())
+            which = f" of {which}" if only is not None else ""
             print(f"rows of {months[0]:%Y-%m} .. {months[1]:%Y-%m}{which} (every month: `markhouse summary`)")
         print(
             f"{'vendor':<10} {'venue':<16} {'instrument':<30} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)"
