@@ -26,6 +26,7 @@ from pipelines import sources
 from pipelines.errors import Diagnosis, ExitCode, RequestError, diagnose
 from pipelines.models import refresh_marts
 from pipelines.months import Month, parse_month, partition_key
+from pipelines.progress import log as progress_log
 from pipelines.progress import terminal_progress
 from pipelines.redaction import redact
 from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
@@ -72,9 +73,7 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _say(line: str) -> None:
-    """A line on the terminal, through the progress handler (its heartbeat counts it)."""
-    logging.getLogger("markhouse.progress").info(line)
+_say = progress_log.info  # a line on the terminal, through the progress handler (its heartbeat counts it)
 
 
 def instance_home() -> Path:

@@ -4,9 +4,8 @@ A run's failure reaches the CLI as Dagster's serialized error, so causes are tol
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines import sources
 
@@ -68,8 +67,7 @@ HINTS = {
 NOT_SERVED = "the vendor does not serve it: check the venue and symbol in the universe (MARKHOUSE_UNIVERSE)"
 
 
-@dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(NamedTuple):
     code: ExitCode
     message: str
     hint: str | None = None
@@ -81,8 +79,7 @@ class Diagnosis:
 
     def line(self) -> str:
         hint = HINTS.get(self.code, "") if self.hint is None else self.hint
-        vendor = next((v for v in sources.names() if self.message.lower().startswith(v)), None)
-        if vendor:
+        for vendor in (v for v in sources.names() if self.message.lower().startswith(v)):
             hint = hint.replace("<VENDOR>", vendor.upper())
         return f"markhouse: {self.message}" + (f" -> {hint}" if hint else "")
 
