@@ -33,8 +33,7 @@ def selected_instruments(
 ) -> list[UniverseInstrument]:
     """The instruments a run's config asked for (none: all); one the section lacks fails the run first."""
     instruments = list(instruments)
-    unknown = set(keys) - {i.instrument_key for i in instruments}
-    if unknown:
+    if unknown := set(keys) - {i.instrument_key for i in instruments}:
         raise dg.Failure(f"instrument(s) not in the {vendor} universe: {sorted(unknown)}")
     return [i for i in instruments if not keys or i.instrument_key in keys]
 

@@ -38,10 +38,8 @@ class Ticker:
 
     def __init__(self, what: str, unit: str, total: int, emit: Callable[[str], None], *, every: float = 2.0):
         self.what, self.unit, self.total, self.every = what, unit, total, every
-        self._emit = emit
-        self._lock = threading.Lock()
-        self._started = time.monotonic()
-        self._last = self._started
+        self._emit, self._lock = emit, threading.Lock()
+        self._started = self._last = time.monotonic()
         self._pages_at_start = pages_fetched(what)
         self.units = self.rows = self.months_written = self.months = 0
 

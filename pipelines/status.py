@@ -111,8 +111,7 @@ def build_report(
         name = f"{vendor} {venue} {key}"
         end = last_complete if expiry is None else min(last_complete, date(expiry.year, expiry.month, 1))
         have = {m.month for m in months}
-        gaps = [m for m in months_between(min(have), end) if m not in have]
-        if gaps:
+        if gaps := [m for m in months_between(min(have), end) if m not in have]:
             problem(
                 ProblemKind.MISSING_MONTHS, f"{name}: missing months {', '.join(f'{m:%Y-%m}' for m in gaps)}"
             )

@@ -80,8 +80,7 @@ def load_universe(path: Path) -> Universe:
         raise UniverseError(f"universe file {path} is not valid YAML: {brief(str(exc), 200)}") from None
     if not isinstance(doc, dict) or "start_month" not in doc:
         raise UniverseError(f"{path}: expected a mapping with 'start_month' and one section per vendor")
-    unknown = set(doc) - {"start_month", *sources.names()}
-    if unknown:
+    if unknown := set(doc) - {"start_month", *sources.names()}:
         raise UniverseError(f"{path}: unknown section(s) {sorted(unknown)}")
     start = _month(doc["start_month"], str(path))
     sections = {

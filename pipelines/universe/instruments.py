@@ -25,8 +25,7 @@ def section_keys(section: Any, where: str, required: str, optional: tuple[str, .
     if not isinstance(section, dict):
         also = f" (and {', '.join(map(repr, optional))})" if optional else ""
         raise UniverseError(f"{where}: expected a mapping with {required!r}{also}")
-    unknown = set(section) - {required, *optional}
-    if unknown:
+    if unknown := set(section) - {required, *optional}:
         raise UniverseError(f"{where}: unknown key(s) {sorted(unknown)}")
     return section
 
