@@ -330,8 +330,7 @@ _RUN_FIGURES = ("rows", "seconds", "publish_seconds")
 
 
 def run_summary(result: Any) -> dict[str, Any]:
-    """A backfill run as data for benchmarks and scripts: each asset's rows and seconds, and the
-    phases summed from them."""
+    """A backfill run as data for benchmarks and scripts: rows and seconds per asset, and the phases."""
     assets: dict[str, dict[str, float]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
@@ -367,8 +366,7 @@ def _print_verdicts(evaluations: Sequence[Any]) -> None:
 
 
 def _serving_copy() -> Settings:
-    """The settings, once the serving file is there (written again from the published snapshot if
-    the warehouse moved)."""
+    """Settings, with the serving file written again from the published snapshot if the warehouse moved."""
     settings = Settings.from_env()
     Warehouse(settings.warehouse_path).check_layout()
     try:
