@@ -1,8 +1,7 @@
 """The ``markhouse`` command: the daily work without opening the Dagster UI.
 
-``backfill`` runs the same Dagster job as the UI, as one run for the whole month range, on the instance
-``make dev`` starts the UI on (``instance_home``), so the run shows up there. Dagster (about 1.5 s to
-import) is imported only once a request has passed every check.
+``backfill`` runs the UI's Dagster job as one run for the month range, on the instance ``make dev``
+shows (``instance_home``); Dagster (1.5 s to import) is imported only once a request passed every check.
 """
 
 from __future__ import annotations
@@ -17,27 +16,27 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from pipelines import sources
-from pipelines.backfill_plan import plan_backfill
 from pipelines.errors import Diagnosis, ExitCode, RequestError, diagnose
 from pipelines.models import refresh_marts
-from pipelines.months import Month, next_month, parse_month, partition_key
+from pipelines.months import Month, parse_month, partition_key
+from pipelines.progress import log as progress_log
 from pipelines.progress import terminal_progress
 from pipelines.redaction import redact
 from pipelines.settings import MAX_AGE_HOURS, REPO_ROOT, Settings, unguarded
 from pipelines.sources.source import VENDOR_TAG
 from pipelines.status import all_vendors_embedded, build_report, judgement_time, print_report, report_json
 from pipelines.summary import print_summary
-from pipelines.universe import load_universe
+from pipelines.universe import Universe, load_universe
 from pipelines.warehouse.concurrency import killed_holder
 from pipelines.warehouse.integrity import backup, drop_damaged, verify
 from pipelines.warehouse.lake import (
-    LegacyWarehouseError,
     NothingPublishedError,
     Warehouse,
     WarehouseCorruptError,
@@ -51,16 +50,34 @@ if TYPE_CHECKING:
     from dagster import DagsterInstance
 
 
-def _month(text: str) -> Month:
-    try:
-        return parse_month(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
+def _typed(parse: Callable[[str], Any], expected: str) -> Callable[[str], Any]:
+    """An argparse type whose error says what it expected."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+    return convert
+
+
+_month = _typed(parse_month, "YYYY-MM")
+_utc = _typed(  # a time without a zone is UTC
+    lambda t: (v := datetime.fromisoformat(t)).replace(tzinfo=v.tzinfo or UTC),
+    "an ISO time like 2026-05-17T06:00",
+)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+_say = progress_log.info  # a line on the terminal, through the progress handler (its heartbeat counts it)
 
 
 def instance_home() -> Path:
-    """The Dagster instance home: ``$DAGSTER_HOME``, else the checkout's ``.dagster_home/`` (its
-    ``dagster.yaml`` is in git), the one ``make dev`` runs the UI and the daemon on."""
+    """``$DAGSTER_HOME``, else the checkout's ``.dagster_home/``: the one ``make dev`` runs on."""
     home = unguarded(Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home"))
     home.mkdir(parents=True, exist_ok=True)
     return home
@@ -106,7 +123,7 @@ def _backfill(args: argparse.Namespace) -> int:
                 f"--table takes a raw table of --vendor: {', '.join(tables) or 'none named'}", ExitCode.USAGE
             )
     _writable(settings.warehouse_path, "MARKHOUSE_WAREHOUSE")
-    _current_layout(settings)
+    Warehouse(settings.warehouse_path).check_layout()  # a previous layout's stops every command
     _writable(settings.serving_path, "MARKHOUSE_SERVING")
     loads = ", ".join(f"{v} ({len(keys) or 'every'} instrument(s))" for v, keys in plan.items())
     _say(f"markhouse: backfill {args.start:%Y-%m}..{args.end:%Y-%m} of {loads}: starting")
@@ -142,8 +159,7 @@ def _backfill(args: argparse.Namespace) -> int:
         from pipelines.marts import draw_report
 
         _say("markhouse: drawing the report")
-        drawn = draw_report(settings.serving_path, _say)
-        if drawn is not None:
+        if (drawn := draw_report(settings.serving_path, _say)) is not None:
             summary["report"] = str(drawn.html_path)
             print(f"\nreport (open in a browser; the charts are beside it as PNGs): {drawn.html_path}")
     if args.summary_json:
@@ -167,16 +183,15 @@ def _backfill(args: argparse.Namespace) -> int:
 
 def _first_error(result: Any) -> Any:
     """The first step failure's SerializableErrorInfo, else the run failure's; None if neither."""
-    failures = result.get_step_failure_events()
-    if failures:
+    if failures := result.get_step_failure_events():
         return failures[0].step_failure_data.error
     failure = result.get_run_failure_event()
     return getattr(failure.event_specific_data, "error", None) if failure else None
 
 
 def _failed(result: Any, error: Any, debug: bool) -> int:
-    """A failed run in one line and its exit code; units that failed while the rest loaded (the
-    source assets recorded them) one line each, and the backfills that retry exactly them."""
+    """A failed run in one line and its exit code; or each unit that failed while the rest loaded,
+    and the backfills that retry exactly them."""
     from pipelines.sources.assets import run_outcome, unit_line
 
     mats = (e.step_materialization_data.materialization for e in result.get_asset_materialization_events())
@@ -184,24 +199,19 @@ def _failed(result: Any, error: Any, debug: bool) -> int:
     if failed and all(e.step_key == "marts" for e in result.get_step_failure_events()):
         first = failed[0]
         if not any(e.asset_key.path[0] == "marts" for e in result.get_asset_materialization_events()):
-            print(Diagnosis(ExitCode(first["code"]), first["cause"], first["hint"]).line(), file=sys.stderr)
+            _err(Diagnosis(ExitCode(first["code"]), first["cause"], first["hint"]).line())
             return first["code"]  # nothing loaded: nothing published, as a run of one failure
         for f in failed:
-            print(Diagnosis(ExitCode(f["code"]), unit_line(f), f["hint"]).line(), file=sys.stderr)
-        print(
-            f"markhouse: {len(failed)} unit(s) failed; the marts of what loaded are published",
-            file=sys.stderr,
-        )
+            _err(Diagnosis(ExitCode(f["code"]), unit_line(f), f["hint"]).line())
+        _err(f"markhouse: {len(failed)} unit(s) failed; the marts of what loaded are published")
         for command in retry_commands(failed):
-            print(f"markhouse: to load only what failed: {command}", file=sys.stderr)
+            _err(f"markhouse: to load only what failed: {command}")
         return first["code"]
     if error is None:
-        print("markhouse: the backfill failed -> run again with --debug for the details", file=sys.stderr)
+        _err("markhouse: the backfill failed -> run again with --debug for the details")
         return ExitCode.PROBLEMS
     diagnosis = diagnose(error)
-    print(diagnosis.line(), file=sys.stderr)
-    if debug:
-        print(error.to_string(), file=sys.stderr)
+    _err(diagnosis.line() + (f"\n{error.to_string()}" if debug else ""))
     return diagnosis.code
 
 
@@ -220,20 +230,57 @@ def retry_commands(failed: Sequence[dict[str, Any]]) -> list[str]:
         for key, months in keys.items():
             groups.setdefault(frozenset(months), []).append(key)
         for shared, group in groups.items():
-            runs: list[list[Month]] = []
-            for month in sorted(parse_month(m) for m in shared):
-                if runs and month == next_month(runs[-1][-1]):
-                    runs[-1].append(month)
-                else:
-                    runs.append([month])
-            for run in runs:
-                commands.setdefault((vendor, tuple(sorted(group)), run[0], run[-1]), []).append(table)
+            ordered = sorted(parse_month(m) for m in shared)
+            # a run of consecutive months: each as far from its place in the list as the first
+            for _, run in groupby(enumerate(ordered), lambda p: p[1].year * 12 + p[1].month - p[0]):
+                span = [m for _, m in run]
+                commands.setdefault((vendor, tuple(sorted(group)), span[0], span[-1]), []).append(table)
     return [
         f"markhouse backfill --start {start:%Y-%m} --end {end:%Y-%m} --vendor {vendor}"
         + "".join(f" --table {t}" for t in sorted(tables))
         + "".join(f" --instrument {k}" for k in keys if k)
         for (vendor, keys, start, end), tables in commands.items()
     ]
+
+
+def _carries(universe: Universe, vendor: str, key: str) -> bool:
+    return sources.get(vendor).serves(universe.section(vendor), universe.start_month, key)
+
+
+def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]) -> dict[str, list[str]]:
+    """Vendor -> the Atlas keys to load from it (none: all it is configured for). A request that can
+    only load nothing is refused with what to change (it would publish the same marts again)."""
+    present = [v for v in sources.names() if universe.section(v)]
+    if not present:
+        raise RequestError(
+            f"{universe.path} lists no instruments: it has no {', '.join(sources.names())} section; "
+            "add one (see pipelines/universe/demo.yaml)"
+        )
+    if vendor and vendor not in present:
+        raise RequestError(
+            f"{universe.path} has no {vendor} section, so --vendor {vendor} would load nothing; "
+            f"it configures {', '.join(present)}"
+        )
+    chosen = [vendor] if vendor else present
+    if not instruments:
+        return {v: [] for v in chosen}
+    plan = {v: keys for v in chosen if (keys := [k for k in instruments if _carries(universe, v, k)])}
+    for key in instruments:
+        if not any(key in keys for keys in plan.values()):
+            others = [v for v in present if v not in chosen and _carries(universe, v, key)]
+            who = (
+                f"{chosen[0]} does not carry it"
+                if len(chosen) == 1
+                else f"none of {', '.join(chosen)} carries it"
+            )
+            where = f"; {' and '.join(others)} {'does' if len(others) == 1 else 'do'}" if others else ""
+            # the Atlas keys the universe lists (a source listing coins lists none)
+            choices = sorted(
+                {i.instrument_key for v in chosen for i in sources.get(v).instruments(universe.section(v))}
+            )
+            listed = f" (listed: {', '.join(choices)})" if choices else ""
+            raise RequestError(f"--instrument {key}: {who} in {universe.path}{listed}{where}")
+    return plan
 
 
 def _run_backfill(
@@ -246,7 +293,6 @@ def _run_backfill(
     from pipelines.resources import COMMAND_TAG
 
     graph, job = defs.resolve_asset_graph(), defs.resolve_job_def("refresh")
-    start, end = partition_key(args.start), partition_key(args.end)
     # a source asset's vendor by the tag every one carries, not by its name
     vendors = {key: graph.get(key).tags.get(VENDOR_TAG) for key in job.asset_layer.selected_asset_keys}
     tables = {f"{args.vendor}_{t}" for t in args.table or ()}
@@ -269,27 +315,28 @@ def _run_backfill(
     # stores each, about 10 ms apiece: 480 of them at 48 months); the price: a failed run's
     # partitions are not marked failed in the UI (the run is)
     os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    range_tags = {RANGE_START: partition_key(args.start), RANGE_END: partition_key(args.end)}
     return job.execute_in_process(
         run_config=run_config,
         instance=instance,
         run_id=run_id,
         raise_on_error=False,
-        tags={RANGE_START: start, RANGE_END: end, COMMAND_TAG: "backfill"},
+        tags={**range_tags, COMMAND_TAG: "backfill"},
         asset_selection=selection,
     )
 
 
+_RUN_FIGURES = ("rows", "seconds", "publish_seconds")
+
+
 def run_summary(result: Any) -> dict[str, Any]:
-    """A backfill run as data for benchmarks and scripts: each asset's rows and seconds, and the
-    phases summed from them."""
+    """A backfill run as data for benchmarks and scripts: rows and seconds per asset, and the phases."""
     assets: dict[str, dict[str, float]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        values = {k: v.value for k, v in materialization.metadata.items()}
+        values = {k: v.value for k, v in materialization.metadata.items() if k in _RUN_FIGURES}
         assets[materialization.asset_key.to_user_string()] = {
-            k: values[k]
-            for k in ("rows", "seconds", "publish_seconds")
-            if isinstance(values.get(k), int | float)
+            k: v for k, v in values.items() if isinstance(v, int | float)
         }
     marts = assets.get("marts/fct_price_interval", {})
     return {
@@ -306,13 +353,11 @@ def run_summary(result: Any) -> dict[str, Any]:
 
 
 def _print_verdicts(evaluations: Sequence[Any]) -> None:
-    for evaluation in evaluations:
-        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value.lower()})"
-        count = evaluation.metadata.get("count")
-        detail = (
-            f": {count.value} problem(s), see `markhouse status`" if count and not evaluation.passed else ""
-        )
-        print(f"check {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {verdict}{detail}")
+    for e in evaluations:
+        verdict = "passed" if e.passed else f"FAILED ({e.severity.value.lower()})"
+        count = e.metadata.get("count")
+        detail = f": {count.value} problem(s), see `markhouse status`" if count and not e.passed else ""
+        print(f"check {e.asset_key.to_user_string()} {e.check_name}: {verdict}{detail}")
     if evaluations and all_vendors_embedded():
         print(
             f"(freshness judged as of {judgement_time():%Y-%m-%d %H:%M} UTC, the embedded emulator's clock: "
@@ -320,36 +365,27 @@ def _print_verdicts(evaluations: Sequence[Any]) -> None:
         )
 
 
-def _say(line: str) -> None:
-    """A line on the terminal, through the progress handler (its heartbeat counts it)."""
-    logging.getLogger("markhouse.progress").info(line)
-
-
-def _current_layout(settings: Settings) -> None:
-    """A warehouse of the previous layout stops every command with what to run."""
-    try:
-        Warehouse(settings.warehouse_path).check_layout()
-    except LegacyWarehouseError as exc:
-        raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
-
-
-def _require_serving_copy(settings: Settings) -> None:
-    """The serving file, written again from the published snapshot if the warehouse moved."""
-    _current_layout(settings)
+def _serving_copy() -> Settings:
+    """Settings, with the serving file written again from the published snapshot if the warehouse moved."""
+    settings = Settings.from_env()
+    Warehouse(settings.warehouse_path).check_layout()
     try:
         if serve_current(Warehouse(settings.warehouse_path), settings.serving_path):
-            print(f"markhouse: wrote {settings.serving_path} for this warehouse's folder", file=sys.stderr)
+            _err(f"markhouse: wrote {settings.serving_path} for this warehouse's folder")
     except NothingPublishedError:
         raise RequestError(
             f"no serving copy at {settings.serving_path} yet (MARKHOUSE_SERVING); run `markhouse backfill` first",
             ExitCode.WAREHOUSE,
         ) from None
+    return settings
+
+
+def _warehouse() -> Warehouse:
+    return Warehouse(Settings.from_env().warehouse_path)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Every file of the published and the latest snapshot against the catalog; exit 5 naming
-    each damaged one."""
-    result = verify(Warehouse(Settings.from_env().warehouse_path), full=args.full)
+    result = verify(_warehouse(), full=args.full)
     for damaged in result.damaged:
         print(f"damaged: {damaged.line()}")
     snapshots = f"snapshot {result.published} (published) and {result.latest} (latest)"
@@ -365,8 +401,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     """Take the damaged files' months out of the latest snapshot (one commit), load the raw months
-    again from their vendor (the backfill's run, which rebuilds the marts of those months), rebuild
-    the other damaged marts months, publish."""
+    again from their vendor (the backfill's run, which rebuilds their marts), rebuild the other
+    damaged marts months, publish."""
     settings = Settings.from_env()
     warehouse = Warehouse(settings.warehouse_path)
     with warehouse.writer(wait_seconds=args.wait) as con:
@@ -380,11 +416,10 @@ def cmd_repair(args: argparse.Namespace) -> int:
             if d.table.startswith("raw.") and d.month:
                 reload.setdefault(vendor, set()).add(d.month)
     for vendor, months in sorted(reload.items()):
-        start, end = parse_month(min(months)), parse_month(max(months))
-        # the command line's own defaults for every other option (a Namespace by hand missed new ones)
+        # through the parser: the command line's own defaults for every other option
         request = [
-            f"--start={start:%Y-%m}",
-            f"--end={end:%Y-%m}",
+            f"--start={min(months)}",
+            f"--end={max(months)}",
             f"--vendor={vendor}",
             f"--wait={args.wait}",
         ]
@@ -405,7 +440,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     if args.dest.exists():
         raise RequestError(f"{args.dest} exists; name a new folder", ExitCode.USAGE)
-    published, files = backup(Warehouse(Settings.from_env().warehouse_path), args.dest)
+    published, files = backup(_warehouse(), args.dest)
     print(f"backed up the published snapshot {published} ({files} files) to {args.dest}")
     return ExitCode.OK
 
@@ -419,11 +454,7 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
             f"no previous-layout warehouse at {legacy}: nothing to import (`markhouse import-duckdb PATH` names another file)",
             ExitCode.CONFIG,
         )
-    try:
-        copied = import_legacy(warehouse, legacy)
-    except LegacyWarehouseError as exc:
-        raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
-    for table, rows in copied.items():
+    for table, rows in import_legacy(warehouse, legacy).items():
         print(f"imported {rows:>10,} rows into {table}")
     with warehouse.writer() as con:
         months = loaded_months(con)
@@ -433,25 +464,23 @@ def cmd_import_duckdb(args: argparse.Namespace) -> int:
         f"rebuilt {result.rows:,} mart rows for {len(months)} months; published snapshot {published.snapshot} "
         f"({published.path}); the old file is now {legacy}.imported"
     )
-    return 0
+    return ExitCode.OK
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    retention = timedelta(
-        hours=args.retention_hours if args.retention_hours is not None else settings.retention_hours
-    )
-    result = maintain(Warehouse(settings.warehouse_path), settings.serving_path, retention)
+    hours = args.retention_hours if args.retention_hours is not None else settings.retention_hours
+    result = maintain(Warehouse(settings.warehouse_path), settings.serving_path, timedelta(hours=hours))
     print(
         f"maintenance: {'merged small files, ' if result.merged else 'no merge (unpublished commits), '}"
         f"expired {result.expired} snapshots, deleted {result.deleted_files} files; data "
         f"{result.bytes_before / 2**20:,.1f} MiB -> {result.bytes_after / 2**20:,.1f} MiB in {result.seconds:.1f}s"
     )
-    return 0
+    return ExitCode.OK
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
-    snapshots = Warehouse(Settings.from_env().warehouse_path).snapshots()
+    snapshots = _warehouse().snapshots()
     print(f"{'snapshot':>8}  {'time (UTC)':<19}  published")
     shown = snapshots if args.all else snapshots[-args.last :] if args.last > 0 else []
     for s in shown:
@@ -460,42 +489,37 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
         )
     if len(shown) < len(snapshots):
         print(f"(the newest {len(shown)} of {len(snapshots)}; --limit N or --all for more)")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """Query (or export) the warehouse at the latest published snapshot, or at an earlier one."""
-    settings = Settings.from_env()
     try:
-        with Warehouse(settings.warehouse_path).reader(snapshot=args.snapshot) as con:
+        with _warehouse().reader(snapshot=args.snapshot) as con:
             if args.out:
                 out = args.out.resolve()  # relative to the working folder, said in full
                 fmt = "csv" if out.suffix == ".csv" else "parquet"
                 con.execute(f"copy ({args.sql}) to '{str(out).replace(chr(39), chr(39) * 2)}' (format {fmt})")
                 print(f"wrote {out}")
-                return 0
+                return ExitCode.OK
             cur = con.execute(args.sql)
             print("\t".join(d[0] for d in cur.description))
             for row in cur.fetchall():
                 print("\t".join("" if v is None else str(v) for v in row))
-    except NothingPublishedError as exc:
-        raise RequestError(str(exc), ExitCode.WAREHOUSE) from None
     except duckdb.Error as exc:
         if (named := _named_damage(exc)) is not exc:
             raise named from None
         raise RequestError(f"query failed: {exc}", ExitCode.USAGE) from None
-    return 0
+    return ExitCode.OK
 
 
 def _named_damage(exc: Exception) -> Exception:
     """A read that failed for another reason than its SQL may have met a damaged data file that
-    DuckDB's error does not name (a garbled page says "Invalid data" or worse): verify names it,
-    footers first, then every page."""
+    DuckDB's error does not name (a garbled page says "Invalid data" or worse): verify names it."""
     mistakes = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
     if not (isinstance(exc, duckdb.Error) or getattr(exc, "unnamed", False)) or isinstance(exc, mistakes):
         return exc
-    warehouse = Warehouse(Settings.from_env().warehouse_path)
-    try:
+    warehouse = _warehouse()
+    try:  # footers first, then every page
         found = verify(warehouse).damaged or verify(warehouse, full=True).damaged
     except Exception:
         return exc
@@ -503,8 +527,7 @@ def _named_damage(exc: Exception) -> Exception:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    _require_serving_copy(settings)
+    settings = _serving_copy()
     report = build_report(
         settings.serving_path,
         as_of=args.as_of or judgement_time(),
@@ -523,41 +546,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return ExitCode.OK if report.ok else ExitCode.PROBLEMS
 
 
-def _utc(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO time like 2026-05-17T06:00, got {text!r}"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def cmd_summary(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    _require_serving_copy(settings)
-    print_summary(settings.serving_path, emulator=all_vendors_embedded())
+    print_summary(_serving_copy().serving_path, emulator=all_vendors_embedded())
     return ExitCode.OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipelines.report import ReportInputError, write_report
+    from pipelines.report import write_report
 
-    settings = Settings.from_env()
-    _require_serving_copy(settings)
-    try:
-        report = write_report(
-            settings.serving_path,
-            args.output,
-            start=args.start,
-            end=args.end,
-            instruments=args.instrument,
-            interval=args.interval,
-        )
-    except ReportInputError as exc:
-        raise RequestError(str(exc), ExitCode.USAGE) from None
-    rng = report.data.range
-    print(f"report ({rng.start} .. {rng.end}): {report.html_path}")
+    serving, days = _serving_copy().serving_path, {"start": args.start, "end": args.end}
+    report = write_report(serving, args.output, **days, instruments=args.instrument, interval=args.interval)
+    print(f"report ({report.data.range.start} .. {report.data.range.end}): {report.html_path}")
     print(f"charts: {', '.join(str(p) for p in report.png_paths.values())}")
     return ExitCode.OK
 
@@ -565,8 +564,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_emulator(args: argparse.Namespace) -> int:
     from pipelines.emulator.server import serve_forever
 
-    kwargs = {"today": args.today} if args.today else {}
-    serve_forever(host=args.host, port=args.port, **kwargs)
+    serve_forever(host=args.host, port=args.port, **({"today": args.today} if args.today else {}))
     return ExitCode.OK
 
 
@@ -586,35 +584,34 @@ def build_parser() -> argparse.ArgumentParser:
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    def command(func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+    def command(func: Callable[[argparse.Namespace], int], help_text: str) -> Callable[..., Any]:
+        """The subcommand ``cmd_<name>`` runs; returns its ``add_argument``."""
         p = sub.add_parser(func.__name__[4:].replace("_", "-"), parents=[debug], help=help_text)
         p.set_defaults(func=func)
-        return p
+        return p.add_argument
 
-    p = command(cmd_backfill, "load a month range from the vendors and rebuild the marts (one run)")
-    p.add_argument("--start", type=_month, required=True, help="first month, YYYY-MM")
-    p.add_argument("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
-    p.add_argument(
-        "--vendor", choices=sources.names(), help="only this vendor (default: all in the universe)"
-    )
-    p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
-    p.add_argument(
+    add = command(cmd_backfill, "load a month range from the vendors and rebuild the marts (one run)")
+    add("--start", type=_month, required=True, help="first month, YYYY-MM")
+    add("--end", type=_month, required=True, help="last month, YYYY-MM (inclusive)")
+    add("--vendor", choices=sources.names(), help="only this vendor (default: all in the universe)")
+    add("--instrument", action="append", help="only this Atlas key (repeatable)")
+    add(
         "--table",
         action="append",
         help="with --vendor: only this raw table of it (e.g. funding, raw/aperiodic_funding; repeatable)",
     )
-    p.add_argument(
+    add(
         "--report",
         action="store_true",
         help="then draw the report (charts of the marts, as `markhouse report` does), after the result",
     )
-    p.add_argument(
+    add(
         "--summary-json",
         type=Path,
         metavar="PATH",
         help="also write the run as JSON (rows and seconds per asset, load/marts/publish phases) to PATH",
     )
-    p.add_argument(
+    add(
         "--wait",
         type=float,
         default=float(os.environ.get("MARKHOUSE_WRITER_WAIT_SECONDS", "3600")),
@@ -622,106 +619,105 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for another run writing the warehouse (default MARKHOUSE_WRITER_WAIT_SECONDS or 3600)",
     )
 
-    p = command(cmd_status, "coverage and freshness per vendor x instrument x month; exit 1 if not")
-    p.add_argument(
+    add = command(cmd_status, "coverage and freshness per vendor x instrument x month; exit 1 if not")
+    add(
         "--max-age-hours",
         type=float,
         help=f"freshness bound (default MARKHOUSE_MAX_AGE_HOURS or {MAX_AGE_HOURS:g})",
     )
-    p.add_argument(
-        "--missing-tolerance", type=int, default=0, help="missing intervals allowed per past month"
-    )
-    p.add_argument(
+    add("--missing-tolerance", type=int, default=0, help="missing intervals allowed per past month")
+    add(
         "--as-of",
         type=_utc,
         help="judge as of this UTC time (default now; the emulator's clock when it is the only source)",
     )
-    p.add_argument("--json", action="store_true", help="the report as JSON (for monitors)")
+    add("--json", action="store_true", help="the report as JSON (for monitors)")
 
-    p = command(cmd_emulator, "run the local vendor emulator in the foreground")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--today", type=date.fromisoformat, default=None, help="emulator's today (daily cut-over)")
+    add = command(cmd_emulator, "run the local vendor emulator in the foreground")
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8765)
+    add("--today", type=date.fromisoformat, default=None, help="emulator's today (daily cut-over)")
 
     command(cmd_summary, "rows per instrument and month, and example queries (serving copy)")
 
-    p = command(cmd_report, "the marts as charts: one self-contained HTML page and PNGs (serving copy)")
-    p.add_argument("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: 180 days back)")
-    p.add_argument("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD (default: the newest data)")
-    p.add_argument("--instrument", action="append", help="only this Atlas key (repeatable)")
-    p.add_argument("--interval", default="1h", help="interval of the gap and divergence charts (default 1h)")
-    p.add_argument(
+    add = command(cmd_report, "the marts as charts: one self-contained HTML page and PNGs (serving copy)")
+    add("--start", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: 180 days back)")
+    add("--end", type=date.fromisoformat, help="last day, YYYY-MM-DD (default: the newest data)")
+    add("--instrument", action="append", help="only this Atlas key (repeatable)")
+    add("--interval", default="1h", help="interval of the gap and divergence charts (default 1h)")
+    add(
         "--output",
         type=Path,
         help="HTML file to write; the PNGs go beside it (default: report/markhouse-report.html "
         "beside the serving copy)",
     )
 
-    p = command(
+    add = command(
         cmd_query, "run SQL on the published snapshot (or --snapshot N: time travel); --out exports it"
     )
-    p.add_argument("sql", help="a SELECT over raw.*, ref.*, marts.*")
-    p.add_argument("--snapshot", type=int, help="an earlier snapshot id (see `markhouse snapshots`)")
-    p.add_argument(
+    add("sql", help="a SELECT over raw.*, ref.*, marts.*")
+    add("--snapshot", type=int, help="an earlier snapshot id (see `markhouse snapshots`)")
+    add(
         "--out",
         type=Path,
         help="write the result to this .parquet or .csv file instead of printing it (a relative path is "
         "relative to the folder the command runs in, not to the warehouse)",
     )
 
-    p = command(cmd_snapshots, "the warehouse's snapshots, and which ones a run published")
-    p.add_argument("--last", "--limit", type=int, default=20, help="how many of the newest to show")
-    p.add_argument("--all", action="store_true", help="every snapshot")
+    add = command(cmd_snapshots, "the warehouse's snapshots, and which ones a run published")
+    add("--last", "--limit", type=int, default=20, help="how many of the newest to show")
+    add("--all", action="store_true", help="every snapshot")
 
-    p = command(
+    add = command(
         cmd_maintain,
         "merge small files, expire old snapshots (keeping the published one), delete unused files",
     )
-    p.add_argument(
+    add(
         "--retention-hours",
         type=float,
         help="keep snapshots this recent (default MARKHOUSE_RETENTION_HOURS or 168)",
     )
 
-    p = command(
+    add = command(
         cmd_verify, "check every file of the published and latest snapshot; exit 5 naming the damaged"
     )
-    p.add_argument("--full", action="store_true", help="also read every page (a scan), not only the footers")
+    add("--full", action="store_true", help="also read every page (a scan), not only the footers")
 
-    p = command(
+    add = command(
         cmd_repair, "reload the months of damaged files (from the vendor, or rebuild the marts), publish"
     )
-    p.add_argument("--wait", type=float, default=3600.0, metavar="SECONDS", help="wait for another writer")
+    add("--wait", type=float, default=3600.0, metavar="SECONDS", help="wait for another writer")
 
-    p = command(
+    add = command(
         cmd_backup, "copy the published snapshot (catalog and files) to a new folder, while runs write"
     )
-    p.add_argument("dest", type=Path, help="a folder that does not exist yet")
+    add("dest", type=Path, help="a folder that does not exist yet")
 
-    p = command(
+    add = command(
         cmd_import_duckdb, "import a warehouse file of the previous layout (warehouse/markhouse.duckdb) once"
     )
-    p.add_argument("path", nargs="?", type=Path, help="the old file (default: beside MARKHOUSE_WAREHOUSE)")
+    add("path", nargs="?", type=Path, help="the old file (default: beside MARKHOUSE_WAREHOUSE)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every command's one error path: a refused request, Ctrl-C or a failure is one line and its code."""
     args = build_parser().parse_args(argv)
     if args.debug:  # markhouse's own info lines too (commit retries, HTTP retries), on stderr
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
         return int(args.func(args))
     except RequestError as exc:
-        print(f"markhouse: {exc}", file=sys.stderr)
+        _err(f"markhouse: {exc}")
         return exc.code
     except KeyboardInterrupt:
-        print(diagnose(KeyboardInterrupt()).line(), file=sys.stderr)
+        _err(diagnose(KeyboardInterrupt()).line())
         return ExitCode.INTERRUPTED
     except Exception as exc:
         if args.debug:
             raise
         diagnosis = diagnose(_named_damage(exc))
-        print(diagnosis.line(), file=sys.stderr)
+        _err(diagnosis.line())
         return diagnosis.code
 
 

@@ -54,11 +54,9 @@ def daily_current_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     )
 
 
-mart_checks = build_mart_checks(settings.max_age_hours, settings.divergence_bps, judgement_time)
-
 defs = dg.Definitions(
     assets=[*assets, build_report_asset(), warehouse_files],
-    asset_checks=mart_checks,
+    asset_checks=build_mart_checks(settings.max_age_hours, settings.divergence_bps, judgement_time),
     jobs=[refresh_job, maintenance_job],
     schedules=[daily_current_month, nightly_maintenance],
     resources={

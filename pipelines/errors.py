@@ -4,9 +4,8 @@ A run's failure reaches the CLI as Dagster's serialized error, so causes are tol
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines import sources
 
@@ -29,11 +28,12 @@ class RequestError(Exception):
         self.code = code
 
 
-# class name of the cause -> kind; matched on the innermost non-Dagster error of the chain
-# (markhouse's assets raise Failure for a request they cannot serve)
+# class name of the cause -> kind, by the class name alone (a run's error arrives serialized);
+# markhouse's assets raise Failure for a request they cannot serve
 _KINDS: dict[str, ExitCode] = {
     name: code
     for code, names in (
+        (ExitCode.USAGE, "ReportInputError"),
         (ExitCode.CONFIG, "UniverseError SymbolError VenueError MappingError RequestError Failure"),
         (ExitCode.CONFIG, "MixedOriginError"),
         (ExitCode.VENDOR, "VendorHTTPError PagingError PageError ConnectionError Timeout SchemaError"),
@@ -46,6 +46,8 @@ _KINDS: dict[str, ExitCode] = {
     )
     for name in names.split()
 }
+# causes whose message says what to do (the kind's hint would point elsewhere)
+_SELF_EXPLAINED = {"MixedOriginError", "NothingPublishedError", "LegacyWarehouseError"}
 
 HINTS = {
     ExitCode.CONFIG: "fix that entry (the universe file is MARKHOUSE_UNIVERSE) or the command line",
@@ -65,29 +67,25 @@ HINTS = {
 NOT_SERVED = "the vendor does not serve it: check the venue and symbol in the universe (MARKHOUSE_UNIVERSE)"
 
 
-@dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(NamedTuple):
     code: ExitCode
     message: str
     hint: str | None = None
 
     @property
     def from_vendor(self) -> bool:
-        """A vendor failed (an answer, the network, a symbol it does not serve), not the request or
-        the warehouse: what the other vendors loaded is still published."""
+        """A vendor failed, not the request or the warehouse: the other vendors' loads are published."""
         return self.code is ExitCode.VENDOR or self.hint == NOT_SERVED
 
     def line(self) -> str:
         hint = HINTS.get(self.code, "") if self.hint is None else self.hint
-        vendor = next((v for v in sources.names() if self.message.lower().startswith(v)), None)
-        if vendor:
+        for vendor in (v for v in sources.names() if self.message.lower().startswith(v)):
             hint = hint.replace("<VENDOR>", vendor.upper())
         return f"markhouse: {self.message}" + (f" -> {hint}" if hint else "")
 
 
 def _chain(error: Any) -> list[Any]:
-    """The error and its causes, outermost first (Dagster's SerializableErrorInfo or an exception;
-    a context suppressed with ``from None`` is not a cause)."""
+    """The error and its causes, outermost first (a SerializableErrorInfo or an exception)."""
     out, seen = [], set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -111,8 +109,8 @@ def _message(error: Any) -> str:
 
 
 def diagnose(error: Any) -> Diagnosis:
-    """The kind and the one-line message of ``error``: the outermost cause of a known kind (past
-    Dagster's wrappers) wins, else the innermost one that is not Dagster's own."""
+    """The outermost cause of a known kind (past Dagster's wrappers) wins, else the innermost
+    one that is not Dagster's own."""
     chain = _chain(error)
     for item in chain:
         code = _KINDS.get(_name(item))
@@ -120,8 +118,8 @@ def diagnose(error: Any) -> Diagnosis:
             return Diagnosis(ExitCode.CONFIG, _message(item), NOT_SERVED)
         if code is ExitCode.INTERRUPTED:
             return Diagnosis(code, "interrupted (Ctrl-C)")
-        if code is not None:  # a mixed origin's message says what to set, the universe is not at fault
-            return Diagnosis(code, _message(item), "" if _name(item) == "MixedOriginError" else None)
+        if code is not None:
+            return Diagnosis(code, _message(item), "" if _name(item) in _SELF_EXPLAINED else None)
     for item in reversed(chain):
         if not _name(item).startswith("Dagster"):
             return Diagnosis(ExitCode.PROBLEMS, f"{_name(item)}: {_message(item)}")

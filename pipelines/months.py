@@ -1,6 +1,5 @@
-"""The month, once: every source is partitioned by UTC calendar month, and a month is one type from
-the command line to the SQL, a ``date`` on the 1st (a DATE in SQL); only Dagster's partition keys
-are strings, converted here."""
+"""The month, one type from the command line to the SQL: a ``date`` on the 1st of a UTC calendar month
+(a DATE in SQL); only Dagster's partition keys are strings, converted here."""
 
 from __future__ import annotations
 
@@ -9,8 +8,7 @@ from typing import TypeVar
 
 D = TypeVar("D", date, datetime)
 
-Month = date
-"""The first day of a UTC calendar month."""
+Month = date  # the first day of a UTC calendar month
 
 
 def parse_month(text: str) -> Month:
@@ -23,12 +21,10 @@ def parse_month(text: str) -> Month:
 
 
 def partition_key(month: Month) -> str:
-    """Dagster's key of the month's partition."""
     return f"{month:%Y-%m-%d}"
 
 
-def months_between(first: Month, last: Month) -> list[Month]:
-    """``first`` through ``last``, inclusive."""
+def months_between(first: Month, last: Month) -> list[Month]:  # inclusive
     out = [first]
     while out[-1] < last:
         out.append(next_month(out[-1]))

@@ -12,8 +12,7 @@ from pipelines.universe.instruments import UniverseInstrument
 
 
 def monthly_partitions(start_month: date) -> dg.MonthlyPartitionsDefinition:
-    """Months from ``start_month`` through the current one (``end_offset=1`` adds the running month,
-    which the vendors serve as daily files)."""
+    """Through the running month (``end_offset=1``), which the vendors serve as daily files."""
     return dg.MonthlyPartitionsDefinition(start_date=partition_key(start_month), end_offset=1)
 
 
@@ -21,8 +20,7 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 
 
 def run_months(tags: Mapping[str, str]) -> list[Month] | None:
-    """The months a run covers, from its tags (one partition, or a single-run range), for the
-    assets that are not partitioned themselves; None when the run names no month."""
+    """The months a run's tags name (one partition, or a single-run range), else None."""
     if "dagster/partition" in tags:
         return [parse_month(tags["dagster/partition"])]
     if RANGE_START in tags and RANGE_END in tags:
@@ -33,19 +31,16 @@ def run_months(tags: Mapping[str, str]) -> list[Month] | None:
 def selected_instruments(
     instruments: Iterable[UniverseInstrument], keys: Sequence[str], vendor: str
 ) -> list[UniverseInstrument]:
-    """The universe's instruments a run asked for (``keys`` from its run config; none = all); a key
-    the vendor's section does not list fails the run before anything is fetched."""
+    """The instruments a run's config asked for (none: all); one the section lacks fails the run first."""
     instruments = list(instruments)
-    unknown = set(keys) - {i.instrument_key for i in instruments}
-    if unknown:
+    if unknown := set(keys) - {i.instrument_key for i in instruments}:
         raise dg.Failure(f"instrument(s) not in the {vendor} universe: {sorted(unknown)}")
     return [i for i in instruments if not keys or i.instrument_key in keys]
 
 
 def refuse_nothing_loaded(vendor: str, rows: int, keys: Sequence[str], months: Sequence[date]) -> None:
-    """Fail a run that got not one row over a range holding a past month: it asked for something
-    the vendor does not serve, and would republish the same marts (the running month alone may
-    legitimately have nothing yet)."""
+    """Fail a run that got no row for a range with a past month: the vendor does not serve what it asked
+    for, and the same marts would be published again (the running month may have nothing yet)."""
     now = datetime.now(UTC)
     if rows or not keys or not any(m < date(now.year, now.month, 1) for m in months):
         return

@@ -1,7 +1,6 @@
-"""Progress a person can follow on long work: per vendor, units done of the total, pages, rows,
-rate and ETA, every few seconds. A ``Ticker``'s lines go to the run's log and to the logger
-``markhouse.progress``, which the ``markhouse`` command renders on the terminal; pages are counted
-in ``pipelines.paging``, so a long walk shows movement before its first month is complete."""
+"""Progress a person can follow on long work: per vendor, units done, pages, rows, rate and ETA, to the
+run's log and the logger ``markhouse.progress`` (the command's terminal); pages are counted as they
+arrive (``pipelines.paging``), so a long walk shows movement before its first month is complete."""
 
 from __future__ import annotations
 
@@ -35,15 +34,12 @@ def _duration(seconds: float) -> str:
 
 
 class Ticker:
-    """One vendor's (or the marts') progress. Thread-safe; ``tick`` emits at most every ``every``
-    seconds (``force``: now)."""
+    """One vendor's (or the marts') progress; ``tick`` emits at most every ``every`` seconds."""
 
     def __init__(self, what: str, unit: str, total: int, emit: Callable[[str], None], *, every: float = 2.0):
         self.what, self.unit, self.total, self.every = what, unit, total, every
-        self._emit = emit
-        self._lock = threading.Lock()
-        self._started = time.monotonic()
-        self._last = self._started
+        self._emit, self._lock = emit, threading.Lock()
+        self._started = self._last = time.monotonic()
         self._pages_at_start = pages_fetched(what)
         self.units = self.rows = self.months_written = self.months = 0
 
@@ -66,16 +62,15 @@ class Ticker:
         with self._lock:
             units, rows, written, months = self.units, self.rows, self.months_written, self.months
         pages = pages_fetched(self.what) - self._pages_at_start
-        parts = [f"{self.what}: {units}/{self.total} {self.unit}"]
-        if pages:
-            parts.append(f"{pages:,} pages")
-        parts.append(f"{rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} rows/s")
-        if months:
-            parts.append(f"{written}/{months} months written")
-        if 0 < units < self.total:
-            parts.append(f"ETA {_duration(elapsed / units * (self.total - units))}")
-        parts.append(f"{_duration(elapsed)} elapsed")
-        return ", ".join(parts)
+        parts = [
+            f"{self.what}: {units}/{self.total} {self.unit}",
+            f"{pages:,} pages" if pages else "",
+            f"{rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} rows/s",
+            f"{written}/{months} months written" if months else "",
+            f"ETA {_duration(elapsed / units * (self.total - units))}" if 0 < units < self.total else "",
+            f"{_duration(elapsed)} elapsed",
+        ]
+        return ", ".join(filter(None, parts))
 
     def tick(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -100,8 +95,7 @@ HEARTBEAT_SECONDS = 4.0  # the longest a run on the terminal stays silent
 
 
 class TerminalHandler(logging.Handler):
-    """Renders progress lines (a redrawn bar on a TTY, plain lines otherwise) and, every
-    ``heartbeat`` seconds without a line, one saying who is still at work."""
+    """Progress lines (a redrawn bar on a TTY) and, after ``heartbeat`` seconds without one, who is at work."""
 
     def __init__(self, stream: IO[str], heartbeat: float = HEARTBEAT_SECONDS):
         super().__init__(logging.INFO)
@@ -122,14 +116,10 @@ class TerminalHandler(logging.Handler):
             self._write(text)
 
     def _write(self, text: str) -> None:
-        if self.tty and ": " in text and " rows" in text and "/" in text:
-            self.stream.write("\r\x1b[2K" + _bar(text) + " " + text[:140])
-            self._open_line = True
-        else:
-            if self._open_line:
-                self.stream.write("\n")
-                self._open_line = False
-            self.stream.write(text + "\n")
+        bar = self.tty and ": " in text and " rows" in text and "/" in text  # a Ticker's line: redrawn
+        ended = "\n" if self._open_line else ""
+        self.stream.write(f"\r\x1b[2K{_bar(text)} {text[:140]}" if bar else f"{ended}{text}\n")
+        self._open_line = bar
         self.stream.flush()
         self._written = time.monotonic()
 

@@ -15,8 +15,7 @@ _PASSWORD = re.compile(
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with presigned-URL signatures, PostgreSQL passwords (URL or ``password=``) and the
-    given secret values hidden."""
+    """``text`` with signatures, PostgreSQL passwords (URL or ``password=``) and ``secrets`` hidden."""
     text = _SIGNED_PARAMS.sub(lambda m: f"{m.group(1)}=REDACTED", text)
     text = _PASSWORD.sub(lambda m: (m["head"] or m["kv"]) + "***", text)
     for secret in secrets:

@@ -1,8 +1,6 @@
-"""Reference data: ``ref.instrument`` and each vendor's names for them (``ref.vendor_instrument``),
-written in the transaction of the raw rows they describe (``Reference.then``): CayøLargo's are found
-in its data, and a failed batch leaves neither. The upsert rewrites only rows that differ, so the
-whole section written with every batch writes nothing twice (and parallel loads do not conflict).
-"""
+"""Reference data (``ref.instrument``, each vendor's names for them, funding intervals), written in the
+transaction of the raw rows they describe: CayøLargo's are found in its data, and a failed batch leaves
+neither. The upsert rewrites only rows that differ, so writing the section with every batch is cheap."""
 
 from __future__ import annotations
 
@@ -46,14 +44,15 @@ class Reference:
 
 
 NO_REFERENCE = Reference()  # what a load writes when its caller gives none (the loaders' tests)
+_TEXT, _TIME, _NUMBER = pa.string(), pa.timestamp("us", tz="UTC"), pa.float64()
 # ref.instrument's columns, as the universe's instruments fill them
 INSTRUMENT_SCHEMA = pa.schema(
-    [
-        *((name, pa.string()) for name in ("venue", "instrument_key", "kind", "base", "quote", "settle")),
-        ("expiry", pa.timestamp("us", tz="UTC")),
-        ("contract_size", pa.float64()),
-        ("funding_interval_hours", pa.float64()),
-    ]
+    dict.fromkeys(("venue", "instrument_key", "kind", "base", "quote", "settle"), _TEXT)
+    | {"expiry": _TIME, "contract_size": _NUMBER, "funding_interval_hours": _NUMBER}
+)
+FUNDING_SCHEMA = pa.schema(
+    {"venue": _TEXT, "instrument_key": _TEXT, "valid_from": _TIME}
+    | {"funding_interval_hours": _NUMBER, "source": _TEXT}
 )
 
 
@@ -61,41 +60,22 @@ def upsert_reference(
     con: duckdb.DuckDBPyConnection, instruments: Iterable[UniverseInstrument], names: Iterable[VendorName]
 ) -> None:
     rows = pa.Table.from_pylist(
-        [{**vars(i.instrument), **vars(i)} for i in instruments],
-        schema=INSTRUMENT_SCHEMA,
+        [{**vars(i.instrument), **vars(i)} for i in instruments], schema=INSTRUMENT_SCHEMA
     )
     funding = pa.Table.from_pylist(
         [
-            {
-                "venue": i.venue,
-                "instrument_key": i.instrument_key,
-                "valid_from": since,
-                "funding_interval_hours": hours,
-                "source": source,
-            }
+            dict(zip(FUNDING_SCHEMA.names, (i.venue, i.instrument_key, *change), strict=True))
             for i in instruments
-            for since, hours, source in i.funding_history
+            for change in i.funding_history
             or ([(SINCE_EVER, i.funding_interval_hours, "venue default")] if i.funding_interval_hours else [])
         ],
-        schema=pa.schema(
-            [
-                ("venue", pa.string()),
-                ("instrument_key", pa.string()),
-                ("valid_from", pa.timestamp("us", tz="UTC")),
-                ("funding_interval_hours", pa.float64()),
-                ("source", pa.string()),
-            ]
-        ),
+        schema=FUNDING_SCHEMA,
     )
     mapping = pa.Table.from_pylist(
-        [vars(n) for n in names],
-        schema=pa.schema([(f, pa.string()) for f in VendorName.__dataclass_fields__]),
+        [vars(n) for n in names], schema=pa.schema([(f, _TEXT) for f in VendorName.__dataclass_fields__])
     )
-    tables = {
-        "universe_instruments": rows,
-        "universe_vendor_instruments": mapping,
-        "universe_funding_intervals": funding,
-    }
+    tables = {"universe_instruments": rows, "universe_vendor_instruments": mapping}
+    tables["universe_funding_intervals"] = funding
     # inside the caller's transaction (a batch's, with its rows); readers read published
     # snapshots, so the moment between delete and insert is never visible to them
     with registered_tables(con, tables):

@@ -33,11 +33,10 @@ def embedded_emulator() -> Emulator:
         return _embedded
 
 
+# on the jobs that write the warehouse: what a deployment's run queue limits across hosts
+# (deploy/postgres/dagster.yaml); on one host the warehouse's lock orders them
 WRITES_WAREHOUSE = {"markhouse/writes": "warehouse"}
-"""On the jobs that write the warehouse: what a deployment's run queue limits across hosts
-(deploy/postgres/dagster.yaml); on one host the warehouse's lock orders them."""
-COMMAND_TAG = "markhouse/command"
-"""Set on the runs ``markhouse`` starts (``backfill``): how a waiting run names the holder."""
+COMMAND_TAG = "markhouse/command"  # on the runs ``markhouse`` starts: how a waiting run names the holder
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -51,8 +50,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def writer(self, context: dg.AssetExecutionContext) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The step's hold on the warehouse, named for its run (shared with ``markhouse backfill``'s
-        in its process; see ``pipelines.warehouse.concurrency``)."""
+        """The step's hold on the warehouse, named for its run (``pipelines.warehouse.concurrency``)."""
         warehouse = self.get()
         command = context.run.tags.get(COMMAND_TAG)
         holder = (
@@ -67,8 +65,7 @@ class WarehouseResource(dg.ConfigurableResource):
 def settle_killed_run(
     instance: dg.DagsterInstance, previous: dict[str, Any] | None, say: Callable[[str], None]
 ) -> None:
-    """Say that the previous writer was killed (its record was left in the lock file) and mark its
-    run failed, so the UI does not show it running forever."""
+    """Say that the previous writer was killed, and mark its run failed (not running forever in the UI)."""
     if not previous:
         return
     say(
@@ -81,8 +78,7 @@ def settle_killed_run(
 
 
 class VendorResource(dg.ConfigurableResource):
-    """What every vendor's resource holds; ``from_env`` reads ``<VENDOR>_<FIELD>`` for each of
-    ``env_fields``."""
+    """What every vendor's resource holds; ``from_env`` reads ``<VENDOR>_<FIELD>`` of ``env_fields``."""
 
     vendor: ClassVar[str]
     env_fields: ClassVar[tuple[str, ...]] = ("base_url", "api_key")

@@ -14,16 +14,8 @@ from pipelines.months import months_between
 from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
 
-INTERVAL_SECONDS = {
-    "1m": 60,
-    "5m": 300,
-    "10m": 600,
-    "15m": 900,
-    "30m": 1800,
-    "1h": 3600,
-    "4h": 14400,
-    "1d": 86400,
-}
+_INTERVALS = ("1m", "5m", "10m", "15m", "30m", "1h", "4h", "1d")
+INTERVAL_SECONDS = {i: int(i[:-1]) * {"m": 60, "h": 3600, "d": 86400}[i[-1]] for i in _INTERVALS}
 INTERVALS_SQL = ", ".join(f"('{k}', {v})" for k, v in INTERVAL_SECONDS.items())  # as VALUES rows
 
 
@@ -33,8 +25,7 @@ def all_vendors_embedded() -> bool:
 
 
 def judgement_time() -> datetime:
-    """When freshness is judged: now, or the emulator's own "now" when it is the only source (its
-    real data ends then; the wall clock would call every demo stale)."""
+    """Now, or the emulator's "now" when it is the only source (the wall clock calls every demo stale)."""
     return DATA_END if all_vendors_embedded() else datetime.now(UTC)
 
 
@@ -120,8 +111,7 @@ def build_report(
         name = f"{vendor} {venue} {key}"
         end = last_complete if expiry is None else min(last_complete, date(expiry.year, expiry.month, 1))
         have = {m.month for m in months}
-        gaps = [m for m in months_between(min(have), end) if m not in have]
-        if gaps:
+        if gaps := [m for m in months_between(min(have), end) if m not in have]:
             problem(
                 ProblemKind.MISSING_MONTHS, f"{name}: missing months {', '.join(f'{m:%Y-%m}' for m in gaps)}"
             )
@@ -163,12 +153,9 @@ def print_report(report: StatusReport) -> None:
             f"{m.vendor:<10} {m.venue:<16} {m.instrument_key:<30} {m.interval:<4} {m.month:%Y-%m}  "
             f"{m.loaded_rows:>8} {m.missing_intervals:>8}  {m.last_ts:%Y-%m-%d %H:%M}  {_age(report.as_of - m.last_ts)}"
         )
-    if report.ok:
-        print("status: OK")
-    else:
-        print(f"status: {len(report.problems)} problem(s)")
-        for p in report.problems:
-            print(f"  - {p.text}")
+    print("status: OK" if report.ok else f"status: {len(report.problems)} problem(s)")
+    for p in report.problems:
+        print(f"  - {p.text}")
     if report.published_snapshot is not None and report.published_at is not None:
         print(
             f"published snapshot {report.published_snapshot} at {report.published_at:%Y-%m-%d %H:%M} UTC "

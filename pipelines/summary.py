@@ -42,8 +42,7 @@ def print_summary(
     months: tuple[date, date] | None = None,
     only: dict[str, list[str]] | None = None,
 ) -> None:
-    """Natively loaded rows only (rollups are derived from them); ``months`` (first, last) and
-    ``only`` (vendor -> instrument keys, none = all of its): what a backfill touched."""
+    """Natively loaded rows; ``months`` (first, last) and ``only`` (vendor -> keys, none: all) narrow it."""
     with open_serving(serving_path) as con:
         first, after = (months[0], next_month(months[1])) if months else (date.min, date.max)
         rows = con.execute(read_sql("summary/rows"), {"first": first, "after": after}).fetchall()
@@ -51,12 +50,8 @@ def print_summary(
             rows = [r for r in rows if r[0] in only and (not only[r[0]] or r[2] in only[r[0]])]
         print(f"\nserving copy (open this one from BI tools and notebooks): {serving_path}")
         if months is not None:
-            which = (
-                ""
-                if only is None
-                else " of "
-                + ", ".join(f"{v} {' '.join(keys) if keys else '(all)'}" for v, keys in only.items())
-            )
+            which = ", ".join(f"{v} {' '.join(keys) or '(all)'}" for v, keys in (only or {}).items())
+            which = f" of {which}" if only is not None else ""
             print(f"rows of {months[0]:%Y-%m} .. {months[1]:%Y-%m}{which} (every month: `markhouse summary`)")
         print(
             f"{'vendor':<10} {'venue':<16} {'instrument':<30} {'ts type':<8} {'int':<4} {'month':<8} {'rows':>7}  first .. last (UTC)"

@@ -1,7 +1,6 @@
-"""Atlas universal symbology, the one instrument key across every vendor:
-``<type>-<BASE>-<QUOTE>[:<MARGIN>][-<YYYYMMDD>]`` (``perpetual-BTC-USDT:USDT``,
-``future-BTC-USD:BTC-20260327``), parsed here (the ``atlas`` package needs Python 3.12+). Atlas has
-no option format; see ``option-`` below."""
+"""Atlas universal symbology, the one instrument key across every vendor: ``<type>-<BASE>-<QUOTE>
+[:<MARGIN>][-<YYYYMMDD>]`` (``future-BTC-USD:BTC-20260327``), parsed here (the ``atlas`` package needs
+Python 3.12+); Atlas has no option format, so options add ``-<STRIKE>-<C|P>``."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ _ATLAS = re.compile(
 
 
 class SymbolError(ValueError):
-    """A symbol that is not valid Atlas symbology (named in the message)."""
+    """A symbol that is not valid Atlas symbology."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ VENUES: dict[str, Venue] = {
 
 
 class VenueError(ValueError):
-    """A venue that markhouse does not know (named in the message)."""
+    """A venue that markhouse does not know."""
 
 
 def get_venue(name: str) -> Venue:

@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines import backfill_plan, sources
-from pipelines.cli import build_parser
+from pipelines import sources
+from pipelines.cli import build_parser, plan_backfill
 from pipelines.emulator.server import Emulator
 from pipelines.models import build_views
 from pipelines.partitions import monthly_partitions
@@ -94,7 +94,7 @@ def test_a_fourth_source_reaches_the_universe_the_plan_and_the_assets(
     monkeypatch.setattr(sources, "names", lambda: tuple(s.name for s in everything))
     universe = load_universe(universe_file)
     assert universe.section("fourth") == {"anything": 1}
-    assert backfill_plan.plan_backfill(universe, "fourth", []) == {"fourth": []}
+    assert plan_backfill(universe, "fourth", []) == {"fourth": []}
     assets = build_source_assets(FOURTH, universe, monthly_partitions(date(2026, 1, 1)))
     (spec,) = [spec for a in assets for spec in a.specs]
     assert spec.key == dg.AssetKey(["raw", "fourth_price"])

@@ -13,12 +13,9 @@ from pipelines import sources
 from pipelines.months import parse_month
 from pipelines.universe.instruments import UniverseError, brief
 
-MAX_FILE_BYTES = 1 << 20
-"""A universe lists instruments by hand; a file over 1 MiB is a mistake (or an attack), not a universe."""
-MAX_DEPTH = 10
-"""Nesting a universe file may have (it needs 4: section, instruments, an instrument, its keys)."""
-EARLIEST_MONTH = date(2009, 1, 1)
-"""No crypto derivative traded before 2009 (the first bitcoin block): an earlier month is a typo."""
+MAX_FILE_BYTES = 1 << 20  # a universe lists instruments by hand: a bigger file is a mistake (or an attack)
+MAX_DEPTH = 10  # nesting a universe file may have (it needs 4: section, instruments, an instrument, its keys)
+EARLIEST_MONTH = date(2009, 1, 1)  # no crypto derivative traded before the first bitcoin block: a typo
 
 
 def _parse(text: str) -> Any:
@@ -42,8 +39,7 @@ def _parse(text: str) -> Any:
 class Universe:
     path: Path
     start_month: date
-    # Each source parses its own section (``SOURCE.parse_section``, in
-    # ``pipelines/sources/<vendor>/universe.py``: an object with ``.instruments``), keyed by vendor.
+    # vendor -> its section, as its source parsed it (``parse_section``: an object with ``.instruments``)
     sections: dict[str, Any] = field(default_factory=dict)
 
     def section(self, vendor: str) -> Any:
@@ -84,8 +80,7 @@ def load_universe(path: Path) -> Universe:
         raise UniverseError(f"universe file {path} is not valid YAML: {brief(str(exc), 200)}") from None
     if not isinstance(doc, dict) or "start_month" not in doc:
         raise UniverseError(f"{path}: expected a mapping with 'start_month' and one section per vendor")
-    unknown = set(doc) - {"start_month", *sources.names()}
-    if unknown:
+    if unknown := set(doc) - {"start_month", *sources.names()}:
         raise UniverseError(f"{path}: unknown section(s) {sorted(unknown)}")
     start = _month(doc["start_month"], str(path))
     sections = {

@@ -1,5 +1,4 @@
-"""One instrument entry of a universe file, and the checks every vendor section shares; below the
-source registry, so it imports none of them."""
+"""One instrument entry of a universe file, and the checks every vendor section shares (below the sources)."""
 
 from __future__ import annotations
 
@@ -26,8 +25,7 @@ def section_keys(section: Any, where: str, required: str, optional: tuple[str, .
     if not isinstance(section, dict):
         also = f" (and {', '.join(map(repr, optional))})" if optional else ""
         raise UniverseError(f"{where}: expected a mapping with {required!r}{also}")
-    unknown = set(section) - {required, *optional}
-    if unknown:
+    if unknown := set(section) - {required, *optional}:
         raise UniverseError(f"{where}: unknown key(s) {sorted(unknown)}")
     return section
 
@@ -59,8 +57,7 @@ class UniverseInstrument:
         return self.instrument.instrument_key
 
 
-def _positive_number(entry: dict[str, Any], name: str, default: float | None, where: str) -> float | None:
-    value = entry.get(name, default)
+def _positive_number(value: Any, name: str, where: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
@@ -79,15 +76,12 @@ def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> Univers
         raise UniverseError(f"{where}: {exc}") from None
     if venue.name not in venues:
         raise UniverseError(f"{where}: venue {venue.name!r} is not served here; expected one of {venues}")
-    default = (
-        ()
-        if venue.funding_interval_hours is None
-        else ((SINCE_EVER, venue.funding_interval_hours, "venue default"),)
-    )
+    hours = venue.funding_interval_hours
+    default = () if hours is None else ((SINCE_EVER, hours, "venue default"),)
     history = _funding_history(entry.get("funding_interval_hours"), default, where)
-    if instrument.kind != "perpetual":
+    if instrument.kind != "perpetual":  # checked all the same
         history = ()
-    size = _positive_number(entry, "contract_size", venue.linear_contract_size, where)
+    size = _positive_number(entry.get("contract_size", venue.linear_contract_size), "contract_size", where)
     return UniverseInstrument(venue.name, instrument, size, history[-1][1] if history else None, history)
 
 
@@ -111,7 +105,7 @@ def _funding_history(
             ) from None
         if not isinstance(moment, datetime):
             moment = datetime(moment.year, moment.month, moment.day)
-        hours = _positive_number({"funding_interval_hours": hours}, "funding_interval_hours", None, where)
+        hours = _positive_number(hours, "funding_interval_hours", where)
         history.append(
             (moment if moment.tzinfo else moment.replace(tzinfo=UTC), float(hours or 0), "universe")
         )
