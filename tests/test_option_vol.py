@@ -276,3 +276,26 @@ def test_the_smile_atm_risk_reversal_and_butterfly_by_hand(warehouse: Warehouse)
     assert (call25, put25) == (pytest.approx(c25, abs=1e-6), pytest.approx(p25, abs=1e-6))
     assert rr == pytest.approx(c25 - p25, abs=1e-6) and rr < 0  # the put skew
     assert bf == pytest.approx((c25 + p25) / 2 - 0.496, abs=1e-6)
+
+
+def test_a_time_value_below_float_resolution_has_no_fit(warehouse: Warehouse) -> None:
+    # a USDC-margined 80,000 call at forward 91,000 priced one float step above its intrinsic 11,000:
+    # above intrinsic, so not 'below_intrinsic', yet the time value C - (F - K) is not resolvable:
+    # its out-of-the-money twin (the put) is worth C / F - (1 - K / F) <= 0 in float arithmetic
+    premium = math.nextafter(11_000.0, math.inf)
+    assert premium / FORWARD - (1 - 80_000 / FORWARD) <= 0 < premium - 11_000
+    key = _key(80000, "C", settle="USDC")
+    got = _refresh(
+        warehouse,
+        [
+            FUTURE_ROW,
+            {
+                "venue": "okx-options",
+                "ts": TS,
+                "index_price": INDEX,
+                "instrument_key": key,
+                "mark_price": premium,
+            },
+        ],
+    )
+    assert got[f"{key} 02 08"][4] is None and got[f"{key} 02 08"][-1] == "no_fit"
