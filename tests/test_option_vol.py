@@ -299,3 +299,18 @@ def test_a_time_value_below_float_resolution_has_no_fit(warehouse: Warehouse) ->
         ],
     )
     assert got[f"{key} 02 08"][4] is None and got[f"{key} 02 08"][-1] == "no_fit"
+
+
+def test_the_forward_is_the_options_own_exchanges_future_first(warehouse: Warehouse) -> None:
+    # Binance's March future sorts before OKX's by venue, at 92,000: the OKX option takes OKX's 91,000;
+    # for June only Binance has one (93,000): the June option takes it
+    binance = {**FUTURE_ROW, "venue": "binance-futures", "instrument_key": "future-BTC-USDT:USDT-20260327"}
+    june = {**binance, "instrument_key": "future-BTC-USDT:USDT-20260626", "mark_price": 93_000.0}
+    call, later = _key(95000, "C"), _key(100000, "C", "20260626")
+    option = {"venue": "okx-options", "ts": TS, "index_price": INDEX, "mark_price": 0.01}
+    rows = [FUTURE_ROW, {**binance, "mark_price": 92_000.0}, june]
+    got = _refresh(
+        warehouse, [*rows, {**option, "instrument_key": call}, {**option, "instrument_key": later}]
+    )
+    assert got[f"{call} 02 08"][:2] == ("future", FORWARD)
+    assert got[f"{later} 02 08"][:2] == ("future", 93_000.0)
