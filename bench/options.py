@@ -92,10 +92,12 @@ def load(lake: Path) -> None:
 
 
 def _nulls(
-    call: pa.Array, forward: pa.Array, strike: pa.Array, years: pa.Array, price: pa.Array
+    call: pa.Array, forward: pa.Array, strike: pa.Array, years: pa.Array, mark: pa.Array, last: pa.Array
 ) -> pa.StructArray:
     """``black76``'s shape, all null: the SQL without the solve."""
-    return pa.StructArray.from_arrays([pa.nulls(len(call), pa.float64())] * 5, names=list(options.FIELDS))
+    return pa.StructArray.from_arrays(
+        [pa.nulls(len(call), pa.float64())] * len(options.FIELDS), names=list(options.FIELDS)
+    )
 
 
 def measure(lake: Path, runs: int) -> dict[str, float]:
@@ -142,7 +144,7 @@ def measure(lake: Path, runs: int) -> dict[str, float]:
         out["solver_s"], out["solver_cpu"] = timed(runs, solve)
         con.remove_function("black76")
         double = duckdb.sqltype("double")
-        con.create_function("black76", _nulls, [duckdb.sqltype("boolean"), double, double, double, double],
+        con.create_function("black76", _nulls, [duckdb.sqltype("boolean"), *[double] * 5],
                             duckdb.struct_type({f: double for f in options.FIELDS}), type=PythonUDFType.ARROW)  # fmt: skip
         out["sql_s"], out["sql_cpu"] = timed(runs, mart)
         con.execute(f"delete from {model.relation}")  # the nulls written by the SQL-alone runs

@@ -13,13 +13,13 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pyarrow as pa
-from duckdb.func import PythonUDFType
+from duckdb.func import FunctionNullHandling, PythonUDFType
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
 _MAX_STEPS = 100
 _PDF = 1 / np.sqrt(2 * np.pi)
-FIELDS = ("iv", "delta", "gamma", "vega", "theta")
+FIELDS = ("iv", "delta", "gamma", "vega", "theta", "iv_last")
 
 
 def _normalised(s: Array, is_call: NDArray[np.bool_], moneyness: Array) -> Array:
@@ -116,26 +116,35 @@ def _udf(
     forward: pa.DoubleArray,
     strike: pa.DoubleArray,
     years: pa.DoubleArray,
-    price: pa.DoubleArray,
+    mark: pa.DoubleArray,
+    last: pa.DoubleArray,
 ) -> pa.StructArray:
-    args = [np.asarray(a.to_numpy(zero_copy_only=False)) for a in (forward, strike, years, price)]
+    """The mark's and the last's volatility in one solve over both (a null is NaN: no fit)."""
     call = np.asarray(is_call.to_numpy(zero_copy_only=False), dtype=bool)
-    vol = implied_vol(call, *args)
+    f, k, y, m, t = (
+        np.asarray(a.to_numpy(zero_copy_only=False), dtype=np.float64)
+        for a in (forward, strike, years, mark, last)
+    )
+    two = [np.concatenate([v, v]) for v in (f, k, y)]  # every row twice: its mark, then its last
+    both = implied_vol(np.concatenate([call, call]), two[0], two[1], two[2], np.concatenate([m, t]))
+    vol = both[: len(f)]
     with np.errstate(all="ignore"):
-        values = [vol, *greeks(call, args[0], args[1], args[2], vol)]
+        values = [vol, *greeks(call, f, k, y, vol), both[len(f) :]]
     return pa.StructArray.from_arrays([pa.array(v, mask=~np.isfinite(v)) for v in values], names=list(FIELDS))
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
-    """``black76(is_call, forward, strike, years, price)`` on ``con``: a struct of ``FIELDS``, each
-    null where no volatility fits (a null argument gives a null struct). Once per connection."""
+    """``black76(is_call, forward, strike, years, mark, last)`` on ``con``: a struct of ``FIELDS``
+    (the greeks are the mark's), each null where no volatility fits. One Arrow call for both prices
+    halves the per-batch cost (DuckDB hands 2,048 rows at a time). Once per connection."""
     if con.execute("select 1 from duckdb_functions() where function_name = 'black76'").fetchone():
         return
     double = duckdb.sqltype("double")
     con.create_function(
         "black76",
         _udf,
-        [duckdb.sqltype("boolean"), double, double, double, double],
+        [duckdb.sqltype("boolean"), *[double] * 5],
         duckdb.struct_type({f: double for f in FIELDS}),
         type=PythonUDFType.ARROW,
+        null_handling=FunctionNullHandling.SPECIAL,
     )

@@ -99,8 +99,7 @@ fitted as (
 solved as (
     select
         *,
-        black76(is_call, forward_price, strike, years_to_expiry, mark_forward_terms) as mark_fit,
-        black76(is_call, forward_price, strike, years_to_expiry, last_forward_terms)['iv'] as iv_last
+        black76(is_call, forward_price, strike, years_to_expiry, mark_forward_terms, last_forward_terms) as mark_fit
     from fitted
 ),
 
@@ -119,7 +118,7 @@ final as (
         last_price,
         premium_usd,
         mark_fit['iv'] as iv_mark,
-        iv_last,
+        mark_fit['iv_last'] as iv_last,
         mark_fit['delta'] as delta,
         mark_fit['gamma'] as gamma,
         mark_fit['vega'] as vega,
