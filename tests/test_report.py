@@ -34,9 +34,9 @@ CHARTS = (
     "carry_trade",
     "mark_last_gap",
     "vendor_divergence",
-    "coverage",
     "vol_smile",
     "vol_term_structure",
+    "coverage",
 )
 
 

@@ -40,9 +40,9 @@ def build_charts(data: ReportData) -> list[Chart]:
             data.mark_last_gap, data.mark_last_gap_threshold_bps, rng.interval, INTERVAL_SECONDS[rng.interval]
         ),
         charts.vendor_divergence_chart(data.vendor_divergence, rng.interval),
-        charts.coverage_chart(data.coverage, rng.days, data.as_of),
         charts.vol_smile_chart(data.vol_smile),
         charts.vol_term_structure_chart(data.vol_term_structure),
+        charts.coverage_chart(data.coverage, rng.days, data.as_of),
     ]
 
 

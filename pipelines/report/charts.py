@@ -357,16 +357,16 @@ def _vol_chart(data: Columns, key: str, xy: tuple[str, str], label: str, xlabel:
     """Per underlying, one line per vendor, venue and ``key`` (its gid ``vendor|venue|underlying|key``)."""
     fig, panels = _panels(data, ("underlying",), 3.0)
     for (ax,), coin, rows in panels:
-        if not rows:
-            _empty(ax, "no option volatility in the marts for this range (no options loaded?)")
+        ax.set(xlabel=xlabel, ylabel="implied volatility, %")
+        ax.grid(alpha=0.3)
+        if not rows:  # the axes stay, labelled: what the chart would show
+            ax.text(0.5, 0.5, "no option marks in this range", ha="center", transform=ax.transAxes)
             continue
         groups = _groups(data, ("vendor", "venue", "underlying", key), rows)
         _lines(ax, data, groups, xy, label, "{0}|{1}|{2}|{3}")
         for line in ax.get_lines():
             line.set(marker="o", ms=4)
         ax.set_title(f"{coin[0]} at {max(data['ts'][i] for i in rows):%Y-%m-%d %H:%M} UTC", fontsize=10)
-        ax.set(xlabel=xlabel, ylabel="implied volatility, %")
-        ax.grid(alpha=0.3)
         _legend(ax)
     return fig
 
