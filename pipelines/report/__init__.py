@@ -40,8 +40,8 @@ def build_charts(data: ReportData) -> list[Chart]:
             data.mark_last_gap, data.mark_last_gap_threshold_bps, rng.interval, INTERVAL_SECONDS[rng.interval]
         ),
         charts.vendor_divergence_chart(data.vendor_divergence, rng.interval),
-        charts.vol_smile_chart(data.vol_smile),
-        charts.vol_term_structure_chart(data.vol_term_structure),
+        charts.vol_chart("vol_smile", data.vol_smile),
+        charts.vol_chart("vol_term_structure", data.vol_term_structure),
         charts.coverage_chart(data.coverage, rng.days, data.as_of),
     ]
 

@@ -353,8 +353,27 @@ def coverage_chart(data: Columns, days: Sequence[date], as_of: datetime) -> Char
     return Chart("coverage", "Coverage", caption, fig, "rpt_coverage")
 
 
-def _vol_chart(data: Columns, key: str, xy: tuple[str, str], label: str, xlabel: str) -> Figure:
-    """Per underlying, one line per vendor, venue and ``key`` (its gid ``vendor|venue|underlying|key``)."""
+VOL_CHARTS = {  # name: title, mart, the key of a line, x and y, the line's label, the x axis' label, caption
+    "vol_smile": (
+        "Option volatility smile", "rpt_vol_smile", "expiry", ("log_moneyness", "iv_pct"),
+        "{3:%Y-%m-%d} · {1} ({0})", "ln(K / F)",
+        "Black-76 implied volatility of each strike's out-of-the-money option mark (puts below the forward, "
+        "calls above) against log-moneyness, one line per expiry, at each underlying's latest hourly snapshot "
+        "(marts.rpt_vol_smile).",
+    ),
+    "vol_term_structure": (
+        "ATM volatility term structure", "rpt_vol_term_structure", "ts", ("days_to_expiry", "atm_vol_pct"),
+        "{1} ({0})", "days to expiry",
+        "At-the-money implied volatility (linear in strike between the strikes around the forward) of each "
+        "expiry against its days to expiry, at each underlying's latest hourly snapshot that has one "
+        "(marts.rpt_vol_term_structure).",
+    ),
+}  # fmt: skip
+
+
+def vol_chart(name: str, data: Columns) -> Chart:
+    """Per underlying, one line per vendor, venue and the chart's key (gid ``vendor|venue|underlying|key``)."""
+    title, mart, key, xy, label, xlabel, caption = VOL_CHARTS[name]
     fig, panels = _panels(data, ("underlying",), 3.0)
     for (ax,), coin, rows in panels:
         ax.set(xlabel=xlabel, ylabel="implied volatility, %")
@@ -362,32 +381,10 @@ def _vol_chart(data: Columns, key: str, xy: tuple[str, str], label: str, xlabel:
         if not rows:  # the axes stay, labelled: what the chart would show
             ax.text(0.5, 0.5, "no option marks in this range", ha="center", transform=ax.transAxes)
             continue
-        groups = _groups(data, ("vendor", "venue", "underlying", key), rows)
-        _lines(ax, data, groups, xy, label, "{0}|{1}|{2}|{3}")
+        lines = _groups(data, ("vendor", "venue", "underlying", key), rows)
+        _lines(ax, data, lines, xy, label, "{0}|{1}|{2}|{3}")
         for line in ax.get_lines():
             line.set(marker="o", ms=4)
         ax.set_title(f"{coin[0]} at {max(data['ts'][i] for i in rows):%Y-%m-%d %H:%M} UTC", fontsize=10)
         _legend(ax)
-    return fig
-
-
-def vol_smile_chart(data: Columns) -> Chart:
-    fig = _vol_chart(data, "expiry", ("log_moneyness", "iv_pct"), "{3:%Y-%m-%d} · {1} ({0})", "ln(K / F)")
-    caption = (
-        "Black-76 implied volatility of each strike's out-of-the-money option mark (puts below the forward, "
-        "calls above) against log-moneyness, one line per expiry, at each underlying's latest hourly "
-        "snapshot (marts.rpt_vol_smile)."
-    )
-    return Chart("vol_smile", "Option volatility smile", caption, fig, "rpt_vol_smile")
-
-
-def vol_term_structure_chart(data: Columns) -> Chart:
-    fig = _vol_chart(data, "ts", ("days_to_expiry", "atm_vol_pct"), "{1} ({0})", "days to expiry")
-    caption = (
-        "At-the-money implied volatility (linear in strike between the strikes around the forward) of each "
-        "expiry against its days to expiry, at each underlying's latest hourly snapshot that has one "
-        "(marts.rpt_vol_term_structure)."
-    )
-    return Chart(
-        "vol_term_structure", "ATM volatility term structure", caption, fig, "rpt_vol_term_structure"
-    )
+    return Chart(name, title, caption, fig, mart)
