@@ -81,11 +81,17 @@ def test_put_call_parity_on_the_loaded_chain(vols: list[dict[str, Any]]) -> None
     # undiscounted Black-76 in forward terms: (call - put) x F = F - K. Each coin mark is rounded to
     # 1e-8 coin (half a unit either way), so the two marks' difference is within 1e-8 coin: times F
     by_pair: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
-    for r in vols:
+    for r in (r for r in vols if r["mark_price"] is not None):
         by_pair.setdefault((r["interval"], r["ts"], r["expiry"], r["strike"]), {})[r["option_type"]] = r
     pairs = [(p["call"], p["put"]) for p in by_pair.values() if len(p) == 2]
     # BTC 1h: 1 May 08:00 (listing) .. 17 May 06:00 (07:00 has no mark), 383 hours, five strikes;
-    # ETH 1m: 8 May 08:00 .. 17 May 06:59, 9 days less one hour; its 1h rows rolled up from them
+    # ETH 1m: 8 May 08:00 .. 17 May 06:59, 9 days less one hour; its 1h rows rolled up from them.
+    # The last hour (07:00) has trades and no mark (the future has none): 'no_mark', in no pair
+    last_hour = {(r["underlying"], r["interval"]) for r in vols if r["iv_null_reason"] == "no_mark"}
+    assert (
+        sum(r["iv_null_reason"] == "no_mark" and r["interval"] in ("1m", "1h") for r in vols) == 10 + 120 + 2
+    )
+    assert {("BTC", "1h"), ("ETH", "1m")} <= last_hour
     counts: dict[tuple[str, str], int] = {}
     for c, _ in pairs:
         counts[c["underlying"], c["interval"]] = counts.get((c["underlying"], c["interval"]), 0) + 1
@@ -106,7 +112,8 @@ def test_put_call_parity_on_the_loaded_chain(vols: list[dict[str, Any]]) -> None
 def test_the_surface_comes_back_from_the_emulators_prices(vols: list[dict[str, Any]]) -> None:
     checked = 0
     # the loaded intervals (a rollup's last, partial interval is valued at its end, not its last minute)
-    for r in (r for r in vols if (r["underlying"], r["interval"]) in (("BTC", "1h"), ("ETH", "1m"))):
+    loaded = (("BTC", "1h"), ("ETH", "1m"))
+    for r in (r for r in vols if (r["underlying"], r["interval"]) in loaded and r["mark_price"] is not None):
         forward, strike, years = r["forward_price"], r["strike"], r["years_to_expiry"]
         want = surface(r["underlying"], forward, strike, years)
         assert r["iv_null_reason"] is None and r["forward_instrument_key"].startswith("future-")
@@ -119,3 +126,23 @@ def test_the_surface_comes_back_from_the_emulators_prices(vols: list[dict[str, A
         assert r["delta"] == pytest.approx(_n(d1) - (r["option_type"] == "put"), abs=1e-6)
         checked += 1
     assert checked == 2 * (5 * 383 + (9 * 24 - 1) * 60)
+
+
+def test_which_okx_contracts_the_emulator_lists() -> None:
+    from pipelines.sources.kaiko.emulator import find_instrument
+
+    # 29 May 2026 is a Friday (not a quarterly date): listed 28 days before its 08:00 UTC expiry
+    got = find_instrument("okex", "option", "btc-usd-260529-80000-c")
+    assert got is not None and got.strike == 80_000 and got.is_call and got.future.code == "btcusd260529"
+    assert got.expiry_ms - got.listed_ms == 28 * 86_400_000  # type: ignore[operator]
+    quarterly = find_instrument("okex", "future", "ethusd260626")  # the last Friday of June: 182 days
+    assert quarterly is not None and quarterly.expiry_ms - quarterly.listed_ms == 182 * 86_400_000  # type: ignore[operator]
+    for exchange, klass, code in (
+        ("okex", "option", "btc-usd-260530-80000-c"),  # a Saturday
+        ("okex", "option", "btc-usd-260529-80500-c"),  # off BTC's 1,000 grid
+        ("okex", "option", "eth-usd-260529-2310-p"),  # off ETH's 50 grid
+        ("okex", "perpetual-future", "btc-usdt"),  # outside the emulated contract
+        ("bnce", "option", "btc-usd-260529-80000-c"),
+        ("bnce", "future", "btcusdt260529"),  # Binance lists quarterlies only
+    ):
+        assert find_instrument(exchange, klass, code) is None, code

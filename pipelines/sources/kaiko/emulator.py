@@ -224,7 +224,8 @@ def _option_rows(inst: Instrument, future: list[_Row]) -> list[_Row]:
     to expiry (365 days): ``mark`` = undiscounted Black-76 at ``surface_vol`` over ``F``, in the
     coin (divided by ``F``, OKX's quote), rounded to 1e-8 (at least 1e-8); ``index`` = the future's;
     ``price`` = one trade an hour, at the hour's first minute, at its mark rounded to OKX's tick of
-    0.0001 coin (at least one tick). Put-call parity holds to the rounding: (call - put) * F = F - K."""
+    0.0001 coin (at least one tick); where the future has no mark (the data's last hour) the row keeps
+    that trade alone. Put-call parity holds to the rounding: (call - put) * F = F - K."""
     assert inst.strike is not None and inst.expiry_ms is not None
     from scipy.special import ndtr
 
@@ -237,13 +238,15 @@ def _option_rows(inst: Instrument, future: list[_Row]) -> list[_Row]:
     d1 = -moneyness / total + total / 2
     k = inst.strike / forward
     coin = ndtr(d1) - k * ndtr(d1 - total) if inst.is_call else k * ndtr(total - d1) - ndtr(-d1)
-    marks = np.maximum(np.round(coin, 8), 1e-8).tolist()
+    marks = dict(zip(t.tolist(), np.maximum(np.round(coin, 8), 1e-8).tolist(), strict=True))
     out: list[_Row] = []
     trade = 0.0
-    for (ts, index, _, _), mark in zip(rows, marks, strict=True):
-        if ts % 3_600_000 == 0 or not trade:
+    for ts, index, _, _ in future:  # a minute without a forward has no mark, and the last trade
+        mark = marks.get(ts)
+        if mark is not None and (ts % 3_600_000 == 0 or not trade):
             trade = max(round(mark, 4), 1e-4)
-        out.append((ts, index, mark, trade))
+        if trade:
+            out.append((ts, index, mark, trade))
     return out
 
 
