@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python -m bench.lake
 	$(BIN)/python -m bench.runpath
 	$(BIN)/python -m bench.marts_share
+	$(BIN)/python -m bench.options
 
 # The UI and the daemon (schedules) on the instance home the markhouse command uses, started in that
 # home: Dagster warns about a dagster.yaml in the folder it starts in (the checkout's) otherwise.

@@ -276,3 +276,41 @@ def test_the_smile_atm_risk_reversal_and_butterfly_by_hand(warehouse: Warehouse)
     assert (call25, put25) == (pytest.approx(c25, abs=1e-6), pytest.approx(p25, abs=1e-6))
     assert rr == pytest.approx(c25 - p25, abs=1e-6) and rr < 0  # the put skew
     assert bf == pytest.approx((c25 + p25) / 2 - 0.496, abs=1e-6)
+
+
+def test_a_time_value_below_float_resolution_has_no_fit(warehouse: Warehouse) -> None:
+    # a USDC-margined 80,000 call at forward 91,000 priced one float step above its intrinsic 11,000:
+    # above intrinsic, so not 'below_intrinsic', yet the time value C - (F - K) is not resolvable:
+    # its out-of-the-money twin (the put) is worth C / F - (1 - K / F) <= 0 in float arithmetic
+    premium = math.nextafter(11_000.0, math.inf)
+    assert premium / FORWARD - (1 - 80_000 / FORWARD) <= 0 < premium - 11_000
+    key = _key(80000, "C", settle="USDC")
+    got = _refresh(
+        warehouse,
+        [
+            FUTURE_ROW,
+            {
+                "venue": "okx-options",
+                "ts": TS,
+                "index_price": INDEX,
+                "instrument_key": key,
+                "mark_price": premium,
+            },
+        ],
+    )
+    assert got[f"{key} 02 08"][4] is None and got[f"{key} 02 08"][-1] == "no_fit"
+
+
+def test_the_forward_is_the_options_own_exchanges_future_first(warehouse: Warehouse) -> None:
+    # Binance's March future sorts before OKX's by venue, at 92,000: the OKX option takes OKX's 91,000;
+    # for June only Binance has one (93,000): the June option takes it
+    binance = {**FUTURE_ROW, "venue": "binance-futures", "instrument_key": "future-BTC-USDT:USDT-20260327"}
+    june = {**binance, "instrument_key": "future-BTC-USDT:USDT-20260626", "mark_price": 93_000.0}
+    call, later = _key(95000, "C"), _key(100000, "C", "20260626")
+    option = {"venue": "okx-options", "ts": TS, "index_price": INDEX, "mark_price": 0.01}
+    rows = [FUTURE_ROW, {**binance, "mark_price": 92_000.0}, june]
+    got = _refresh(
+        warehouse, [*rows, {**option, "instrument_key": call}, {**option, "instrument_key": later}]
+    )
+    assert got[f"{call} 02 08"][:2] == ("future", FORWARD)
+    assert got[f"{later} 02 08"][:2] == ("future", 93_000.0)

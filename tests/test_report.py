@@ -34,6 +34,8 @@ CHARTS = (
     "carry_trade",
     "mark_last_gap",
     "vendor_divergence",
+    "vol_smile",
+    "vol_term_structure",
     "coverage",
 )
 
@@ -490,6 +492,8 @@ def test_dagster_metadata_carries_each_chart_and_the_report(serving: Path, tmp_p
         "rpt_mark_last_gap",
         "rpt_vendor_divergence",
         "rpt_coverage",
+        "rpt_vol_smile",
+        "rpt_vol_term_structure",
     } and marts <= set(MARTS)
     for name in charted:
         text = metadata[f"chart_{name}"].value

@@ -7,17 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.report.charts import (
-    Chart,
-    carry_chart,
-    carry_trade_chart,
-    constant_maturity_chart,
-    coverage_chart,
-    figure_png,
-    mark_last_gap_chart,
-    term_structure_chart,
-    vendor_divergence_chart,
-)
+from pipelines.report import charts
+from pipelines.report.charts import Chart, figure_png
 from pipelines.report.data import ReportData, ReportInputError, read_report_data
 from pipelines.report.page import render_page
 from pipelines.status import INTERVAL_SECONDS
@@ -41,15 +32,17 @@ def default_report_path(serving_path: Path) -> Path:
 def build_charts(data: ReportData) -> list[Chart]:
     rng = data.range
     return [
-        term_structure_chart(data.term_structure),
-        carry_chart(data.carry, rng.carry_bucket),
-        constant_maturity_chart(data.constant_maturity, rng.carry_bucket),
-        carry_trade_chart(data.carry_trade, rng.carry_bucket),
-        mark_last_gap_chart(
+        charts.term_structure_chart(data.term_structure),
+        charts.carry_chart(data.carry, rng.carry_bucket),
+        charts.constant_maturity_chart(data.constant_maturity, rng.carry_bucket),
+        charts.carry_trade_chart(data.carry_trade, rng.carry_bucket),
+        charts.mark_last_gap_chart(
             data.mark_last_gap, data.mark_last_gap_threshold_bps, rng.interval, INTERVAL_SECONDS[rng.interval]
         ),
-        vendor_divergence_chart(data.vendor_divergence, rng.interval),
-        coverage_chart(data.coverage, rng.days, data.as_of),
+        charts.vendor_divergence_chart(data.vendor_divergence, rng.interval),
+        charts.vol_chart("vol_smile", data.vol_smile),
+        charts.vol_chart("vol_term_structure", data.vol_term_structure),
+        charts.coverage_chart(data.coverage, rng.days, data.as_of),
     ]
 
 

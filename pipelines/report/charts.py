@@ -157,14 +157,8 @@ def term_structure_chart(data: Columns) -> Chart:
                 ax.plot(xs, ys, color=LAG_COLOURS[lag], gid=f"curve|{gid}", **style)
                 perp = [i for i in points if data["kind"][i] == "perpetual"]
                 if funding := [f for i in perp if (f := data["funding_annualized_pct"][i]) is not None]:
-                    ax.scatter(
-                        [0.0] * len(funding),
-                        funding,
-                        marker=style["marker"],
-                        facecolors="none",
-                        edgecolors=LAG_COLOURS[lag],
-                        gid=f"perp|{gid}",
-                    )
+                    hollow = {"facecolors": "none", "edgecolors": LAG_COLOURS[lag], "gid": f"perp|{gid}"}
+                    ax.scatter([0.0] * len(funding), funding, marker=style["marker"], **hollow)
             funded = any((c.get_gid() or "").startswith(f"perp|{curve}|") for c in ax.collections)
             key.append(
                 _key(label + ("" if funded else f", no funding from {vendor}"), color="#444444", **style)
@@ -172,27 +166,22 @@ def term_structure_chart(data: Columns) -> Chart:
         for lag in sorted({data["days_before"][i] for i in on_coin}):
             key.append(_key(f"{lag} days earlier" if lag else "latest", color=LAG_COLOURS[lag], linewidth=3))
         if ax.collections:  # the perpetuals' funding
-            key.append(
-                _key(
-                    "hollow, at 0: the perpetual's annualized funding",
-                    marker="o",
-                    linestyle="none",
-                    markerfacecolor="none",
-                    markeredgecolor="#444444",
-                )
-            )
+            hollow = {
+                "marker": "o",
+                "linestyle": "none",
+                "markerfacecolor": "none",
+                "markeredgecolor": "#444444",
+            }
+            key.append(_key("hollow, at 0: the perpetual's annualized funding", **hollow))
         _zero_line_grid(ax, "annualized basis, %")
         ax.set_title(coin)
         ax.set_xlabel("days to expiry")
         _legend(ax, key, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    return Chart(
-        "term_structure",
-        "Futures term structure",
+    caption = (
         "Annualized basis of each live dated future against its days to expiry, per coin and venue, "
-        "at the latest snapshot and 7, 30 and 90 days before it (marts.rpt_term_structure).",
-        fig,
-        "rpt_term_structure",
+        "at the latest snapshot and 7, 30 and 90 days before it (marts.rpt_term_structure)."
     )
+    return Chart("term_structure", "Futures term structure", caption, fig, "rpt_term_structure")
 
 
 def carry_chart(data: Columns, bucket: str) -> Chart:
@@ -210,14 +199,11 @@ def carry_chart(data: Columns, bucket: str) -> Chart:
             _zero_line_grid(ax, f"{what.split()[-1]}, annualized %")
             _dates(ax)
             _legend(ax)
-    return Chart(
-        "carry",
-        "Annualized funding and basis over time",
+    caption = (
         f"Perpetuals' annualized funding and dated futures' annualized basis per coin, venue and instrument, "
-        f"mean per {bucket} (marts.fct_carry).",
-        fig,
-        "fct_carry",
+        f"mean per {bucket} (marts.fct_carry)."
     )
+    return Chart("carry", "Annualized funding and basis over time", caption, fig, "fct_carry")
 
 
 def constant_maturity_chart(data: Columns, bucket: str) -> Chart:
@@ -235,15 +221,12 @@ def constant_maturity_chart(data: Columns, bucket: str) -> Chart:
         _zero_line_grid(ax, "annualized basis, %")
         _dates(ax)
         _legend(ax)
-    return Chart(
-        "constant_maturity",
-        "Constant-maturity basis",
+    caption = (
         f"Annualized basis at constant 7/30/60/90/180-day maturities, interpolated linearly in days to expiry "
         f"between the two expiries that bracket each tenor (none where none does), mean per {bucket}, "
-        "per coin, venue and vendor (marts.fct_carry_constant_maturity).",
-        fig,
-        "fct_carry_constant_maturity",
+        "per coin, venue and vendor (marts.fct_carry_constant_maturity)."
     )
+    return Chart("constant_maturity", "Constant-maturity basis", caption, fig, "fct_carry_constant_maturity")
 
 
 def carry_trade_chart(data: Columns, bucket: str) -> Chart:
@@ -258,15 +241,12 @@ def carry_trade_chart(data: Columns, bucket: str) -> Chart:
         _zero_line_grid(ax, "annualized return, %")
         _dates(ax)
         _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    return Chart(
-        "carry_trade",
-        "Carry trade: the best pairs",
+    caption = (
         f"Annualized return of the classic carry trades (long perpetual / short dated future: basis - funding; "
         f"long index / short dated future: basis) across venues and vendors, the 5 best per coin over the range, "
-        f"mean per {bucket} (marts.rpt_carry_trade).",
-        fig,
-        "rpt_carry_trade",
+        f"mean per {bucket} (marts.rpt_carry_trade)."
     )
+    return Chart("carry_trade", "Carry trade: the best pairs", caption, fig, "rpt_carry_trade")
 
 
 def mark_last_gap_chart(
@@ -299,14 +279,11 @@ def mark_last_gap_chart(
         _dates(bottom)
         fig.legend(loc="outside lower center", ncols=2, fontsize=FONT, frameon=False, markerscale=1.5)
     shown = f"{threshold_bps:g} bps" if threshold_bps is not None else "the threshold"
-    return Chart(
-        "mark_last_gap",
-        "Mark/last gap episodes",
+    caption = (
         f"Every {interval} interval where mark and last price are more than {shown} apart (dashed), "
-        "and the episodes they form (marts.rpt_mark_last_gap).",
-        fig,
-        "rpt_mark_last_gap",
+        "and the episodes they form (marts.rpt_mark_last_gap)."
     )
+    return Chart("mark_last_gap", "Mark/last gap episodes", caption, fig, "rpt_mark_last_gap")
 
 
 def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
@@ -324,14 +301,11 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
         _dates(ax)
     if pairs:
         _legend(axes[0])
-    return Chart(
-        "vendor_divergence",
-        "Vendor divergence",
+    caption = (
         f"Where two vendors cover the same {interval} interval: vendor_a's price minus vendor_b's, in basis "
-        "points of vendor_b's, for mark, index and last (marts.rpt_vendor_divergence).",
-        fig,
-        "rpt_vendor_divergence",
+        "points of vendor_b's, for mark, index and last (marts.rpt_vendor_divergence)."
     )
+    return Chart("vendor_divergence", "Vendor divergence", caption, fig, "rpt_vendor_divergence")
 
 
 def coverage_matrix(data: Columns, days: Sequence[date]) -> tuple[list[tuple[Hashable, ...]], np.ndarray]:
@@ -371,12 +345,46 @@ def coverage_chart(data: Columns, days: Sequence[date], as_of: datetime) -> Char
         _dates(ax)
         colourbar = fig.colorbar(image, ax=ax, extend="min", pad=0.01)
         colourbar.set_label("missing intervals (green: none, grey: none expected)", fontsize=FONT)
-    return Chart(
-        "coverage",
-        "Coverage",
+    caption = (
         "Missing intervals per instrument and day at the finest interval loaded: green where the day is "
         f"complete, grey where nothing is expected; judged as of {as_of:%Y-%m-%d %H:%M} UTC as `markhouse "
-        "status` judges: the running day expects only the intervals ended by then (marts.rpt_coverage).",
-        fig,
-        "rpt_coverage",
+        "status` judges: the running day expects only the intervals ended by then (marts.rpt_coverage)."
     )
+    return Chart("coverage", "Coverage", caption, fig, "rpt_coverage")
+
+
+VOL_CHARTS = {  # name: title, mart, the key of a line, x and y, the line's label, the x axis' label, caption
+    "vol_smile": (
+        "Option volatility smile", "rpt_vol_smile", "expiry", ("log_moneyness", "iv_pct"),
+        "{3:%Y-%m-%d} · {1} ({0})", "ln(K / F)",
+        "Black-76 implied volatility of each strike's out-of-the-money option mark (puts below the forward, "
+        "calls above) against log-moneyness, one line per expiry, at each underlying's latest hourly snapshot "
+        "(marts.rpt_vol_smile).",
+    ),
+    "vol_term_structure": (
+        "ATM volatility term structure", "rpt_vol_term_structure", "ts", ("days_to_expiry", "atm_vol_pct"),
+        "{1} ({0})", "days to expiry",
+        "At-the-money implied volatility (linear in strike between the strikes around the forward) of each "
+        "expiry against its days to expiry, at each underlying's latest hourly snapshot that has one "
+        "(marts.rpt_vol_term_structure).",
+    ),
+}  # fmt: skip
+
+
+def vol_chart(name: str, data: Columns) -> Chart:
+    """Per underlying, one line per vendor, venue and the chart's key (gid ``vendor|venue|underlying|key``)."""
+    title, mart, key, xy, label, xlabel, caption = VOL_CHARTS[name]
+    fig, panels = _panels(data, ("underlying",), 3.0)
+    for (ax,), coin, rows in panels:
+        ax.set(xlabel=xlabel, ylabel="implied volatility, %")
+        ax.grid(alpha=0.3)
+        if not rows:  # the axes stay, labelled: what the chart would show
+            ax.text(0.5, 0.5, "no option marks in this range", ha="center", transform=ax.transAxes)
+            continue
+        lines = _groups(data, ("vendor", "venue", "underlying", key), rows)
+        _lines(ax, data, lines, xy, label, "{0}|{1}|{2}|{3}")
+        for line in ax.get_lines():
+            line.set(marker="o", ms=4)
+        ax.set_title(f"{coin[0]} at {max(data['ts'][i] for i in rows):%Y-%m-%d %H:%M} UTC", fontsize=10)
+        _legend(ax)
+    return Chart(name, title, caption, fig, mart)

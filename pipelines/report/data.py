@@ -53,6 +53,8 @@ class ReportData:
     mark_last_gap_threshold_bps: float | None
     vendor_divergence: Columns
     coverage: Columns
+    vol_smile: Columns  # each underlying's latest smile
+    vol_term_structure: Columns  # and its at-the-money term structure
 
 
 def _columns(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Columns:
@@ -130,11 +132,10 @@ def read_report_data(
         as_of_sql = read_sql("status/coverage_as_of").format(intervals=INTERVALS_SQL)  # as status judges
         coverage_sql = read_sql("report/coverage_by_day").format(intervals=INTERVALS_SQL, coverage=as_of_sql)
         gap = _columns(con, read_sql("report/mark_last_gap"), at_interval)
-        published = con.execute(
-            "select max(published_at) from meta.publication"
-            if _has_table(con, "meta", "publication")
-            else "select null"
-        ).fetchone()
+        try:
+            published = con.execute("select max(published_at) from meta.publication").fetchone()
+        except duckdb.CatalogException:  # a serving copy published before meta.publication existed
+            published = None
         return ReportData(
             range=rng,
             published_at=published[0] if published else None,
@@ -150,11 +151,8 @@ def read_report_data(
             mark_last_gap_threshold_bps=float(gap["threshold_bps"][0]) if gap["threshold_bps"] else None,
             vendor_divergence=_columns(con, read_sql("report/vendor_divergence"), at_interval),
             coverage=_columns(con, coverage_sql, {**window, "as_of": as_of}),
+            vol_smile=_columns(con, read_sql("report/vol_smile"), window),
+            vol_term_structure=_columns(
+                con, read_sql("report/vol_term_structure"), {k: window[k] for k in ("start", "end")}
+            ),
         )
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    row = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, name]
-    ).fetchone()
-    return bool(row and row[0])

@@ -14,11 +14,9 @@ from pipelines.report.data import ReportRange
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
        max-width: 1180px; padding: 0 1rem; color: #222; }
-h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
-h2 { font-size: 1.15rem; margin: 2rem 0 0.3rem; }
+h1 { font-size: 1.5rem; margin-bottom: 0.2rem; } h2 { font-size: 1.15rem; margin: 2rem 0 0.3rem; }
 p.meta, p.caption { color: #555; font-size: 0.9rem; margin: 0.2rem 0 0.6rem; }
-nav a { margin-right: 1rem; font-size: 0.9rem; }
-figure { margin: 0; }
+nav a { margin-right: 1rem; font-size: 0.9rem; } figure { margin: 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 """
 

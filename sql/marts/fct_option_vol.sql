@@ -46,34 +46,43 @@ options as (
     where p.mark_price is not null or p.last_price is not null
 ),
 
--- each option row's future of the same expiry: one on the option's exchange first, then by venue
-forwards as (
+-- the futures' marks, the first (by venue, then key) per exchange and per coin and expiry: a window
+-- over the futures' rows, not over every option row's candidates
+future_marks as (
     select
-        o.vendor, o.venue, o.instrument_key, o.interval, o.ts,
+        p.vendor, split_part(f.venue, '-', 1) as exchange, f.base, f.expiry, p.interval, p.ts,
         f.instrument_key as forward_instrument_key,
-        p.mark_price as forward_price
-    from options as o
-    inner join futures as f on o.base = f.base and o.expiry = f.expiry
-    inner join prices as p
-        on p.vendor = o.vendor and p.venue = f.venue and p.instrument_key = f.instrument_key
-        and p.interval = o.interval and p.ts = o.ts
+        p.mark_price as forward_price,
+        row_number() over (
+            partition by p.vendor, f.base, f.expiry, p.interval, p.ts order by f.venue, f.instrument_key
+        ) as overall
+    from prices as p
+    inner join futures as f using (venue, instrument_key)
     where p.mark_price > 0
     qualify row_number() over (
-        partition by o.vendor, o.venue, o.instrument_key, o.interval, o.ts
-        order by split_part(f.venue, '-', 1) != split_part(o.venue, '-', 1), f.venue, f.instrument_key
+        partition by p.vendor, exchange, f.base, f.expiry, p.interval, p.ts order by f.venue, f.instrument_key
     ) = 1
 ),
 
+-- each option row's forward: the future of the same coin and expiry on the option's exchange
+-- first, then the first by venue; else the index with zero carry
 inputs as (
     select
         o.*,
-        coalesce(f.forward_price, o.index_price) as forward_price,
-        case when f.forward_price is not null then 'future' when o.index_price is not null then 'index' end
-            as forward_source,
-        f.forward_instrument_key,
+        coalesce(own.forward_price, best.forward_price, o.index_price) as forward_price,
+        case
+            when coalesce(own.forward_price, best.forward_price) is not null then 'future'
+            when o.index_price is not null then 'index'
+        end as forward_source,
+        coalesce(own.forward_instrument_key, best.forward_instrument_key) as forward_instrument_key,
         (epoch(o.expiry) - epoch(o.ts) - o.seconds) / (365 * 86400) as years_to_expiry
     from options as o
-    left join forwards as f using (vendor, venue, instrument_key, interval, ts)
+    left join future_marks as own
+        on own.vendor = o.vendor and own.exchange = split_part(o.venue, '-', 1) and own.base = o.base
+        and own.expiry = o.expiry and own.interval = o.interval and own.ts = o.ts
+    left join future_marks as best
+        on best.vendor = o.vendor and best.base = o.base and best.expiry = o.expiry
+        and best.interval = o.interval and best.ts = o.ts and best.overall = 1
 ),
 
 fitted as (
@@ -90,21 +99,14 @@ fitted as (
 solved as (
     select
         *,
-        black76(is_call, forward_price, strike, years_to_expiry, mark_forward_terms) as mark_fit,
-        black76(is_call, forward_price, strike, years_to_expiry, last_forward_terms)['iv'] as iv_last
+        black76(is_call, forward_price, strike, years_to_expiry, mark_forward_terms, last_forward_terms) as mark_fit
     from fitted
 ),
 
 final as (
     select
-        vendor,
-        venue,
-        instrument_key,
-        interval,
-        ts,
-        base as underlying,
-        expiry,
-        strike,
+        vendor, venue, instrument_key, interval, ts,
+        base as underlying, expiry, strike,
         case when is_call then 'call' else 'put' end as option_type,
         settle as premium_currency,
         forward_price,
@@ -116,7 +118,7 @@ final as (
         last_price,
         premium_usd,
         mark_fit['iv'] as iv_mark,
-        iv_last,
+        mark_fit['iv_last'] as iv_last,
         mark_fit['delta'] as delta,
         mark_fit['gamma'] as gamma,
         mark_fit['vega'] as vega,

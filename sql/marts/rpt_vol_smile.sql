@@ -19,20 +19,9 @@ out_of_the_money as (
 
 final as (
     select
-        vendor,
-        venue,
-        underlying,
-        expiry,
-        ts,
-        strike,
-        instrument_key,
-        option_type,
-        forward_price,
-        forward_source,
-        years_to_expiry,
-        ln(strike / forward_price) as log_moneyness,
-        delta,
-        iv_mark
+        vendor, venue, underlying, expiry, ts, strike,
+        instrument_key, option_type, forward_price, forward_source, years_to_expiry,
+        ln(strike / forward_price) as log_moneyness, delta, iv_mark
     from out_of_the_money
 )
 

@@ -16,11 +16,7 @@ smile as (
 
 brackets as (
     select
-        vendor,
-        venue,
-        underlying,
-        expiry,
-        ts,
+        vendor, venue, underlying, expiry, ts,
         any_value(forward_price) as forward_price,
         any_value(forward_source) as forward_source,
         any_value(years_to_expiry) as years_to_expiry,
@@ -63,18 +59,7 @@ interpolated as (
 
 final as (
     select
-        vendor,
-        venue,
-        underlying,
-        expiry,
-        ts,
-        forward_price,
-        forward_source,
-        years_to_expiry,
-        strikes,
-        atm_vol,
-        call_25d_vol,
-        put_25d_vol,
+        * exclude (atm_low, atm_high, call_low, call_high, put_low, put_high),
         call_25d_vol - put_25d_vol as rr_25d,
         (call_25d_vol + put_25d_vol) / 2 - atm_vol as bf_25d
     from interpolated

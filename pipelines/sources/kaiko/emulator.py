@@ -8,12 +8,18 @@ cursor). The answer is Kaiko's envelope (``result``, ``query``, ``time``, ``time
 ``data``, ``access``, ``next_url`` while a page came back full); prices are strings,
 ``timestamp`` is the period start in epoch ms.
 
-Instruments (Kaiko codes, exchange ``bnce`` = Binance USD-M):
+Instruments (Kaiko codes; ``bnce`` = Binance USD-M, ``okex`` = OKX):
 
-* ``perpetual-future`` ``btcusdt``, ``ethusdt``: the real perpetuals of ``market_data``.
-* ``future`` ``btcusdt<YYMMDD>``, ``ethusdt<YYMMDD>`` for every Binance quarterly delivery date
-  (last Friday of Mar/Jun/Sep/Dec), delivered at 08:00 UTC and listed 182 days earlier:
+* ``bnce`` ``perpetual-future`` ``btcusdt``, ``ethusdt``: the real perpetuals of ``market_data``.
+* ``bnce`` ``future`` ``btcusdt<YYMMDD>``, ``ethusdt<YYMMDD>`` for every Binance quarterly delivery
+  date (last Friday of Mar/Jun/Sep/Dec), delivered at 08:00 UTC and listed 182 days earlier:
   **derived** from the perpetual minute by minute, see ``_future_rows``.
+* ``okex`` ``future`` ``btcusd<YYMMDD>``, ``ethusd<YYMMDD>`` (OKX's coin-margined futures) for every
+  Friday, delivered at 08:00 UTC, listed 182 days earlier for a quarterly date and 28 days for the
+  others: the same derivation as Binance's (the sample has one underlying).
+* ``okex`` ``option`` ``btc-usd-<YYMMDD>-<strike>-<c|p>`` (strike a multiple of 1000; ETH of 50),
+  listed and delivered as the future of its date, its prices in the coin from the known volatility
+  surface ``surface_vol`` over that future: see ``_option_rows``.
 
 A 1m row is the minute's final values (the ``market_data`` 1m series). A 1h/4h/1d row is the
 data of the LAST minute of its period that has data (per price column), stamped with the period
@@ -30,10 +36,13 @@ import calendar
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
 
 from pipelines.emulator import market_data as md
 from pipelines.emulator.faults import VALUE_FAULTS
@@ -48,7 +57,10 @@ API_PREFIX = "/v2/"
 
 EXCHANGE = "bnce"
 KNOWN_EXCHANGES: frozenset[str] = frozenset({"bnce", "okex", "drbt", "bbsp", "hbdm", "bfnx"})
-"""Kaiko exchange codes the emulator recognises; only ``bnce`` is in the emulated contract."""
+"""Kaiko exchange codes the emulator recognises; only ``SERVED`` is in the emulated contract."""
+SERVED: frozenset[tuple[str, str]] = frozenset(
+    {("bnce", "perpetual-future"), ("bnce", "future"), ("okex", "future"), ("okex", "option")}
+)
 CLASSES: tuple[str, ...] = ("future", "perpetual-future", "option")
 INTERVAL_MS: dict[str, int] = {"1m": 60_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 PERPETUALS: dict[str, str] = {"btcusdt": "perpetual-BTC-USDT:USDT", "ethusdt": "perpetual-ETH-USDT:USDT"}
@@ -57,6 +69,10 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 
 FUTURE_LIFETIME = timedelta(days=182)
+WEEKLY_LIFETIME = timedelta(days=28)
+"""How long before expiry OKX's non-quarterly Friday contracts are listed here (keeps a demo small)."""
+OKX_COINS: dict[str, str] = {"btc": "perpetual-BTC-USDT:USDT", "eth": "perpetual-ETH-USDT:USDT"}
+STRIKE_STEP: dict[str, int] = {"btc": 1000, "eth": 50}
 DELIVERY_HOUR = 8
 BASE_CARRY = 0.05
 """Annual carry of the derived futures besides the part implied by the perpetual's premium."""
@@ -73,6 +89,14 @@ class Instrument:
     perpetual: str  # Atlas key of the perpetual in market_data
     listed_ms: int | None = None
     expiry_ms: int | None = None
+    strike: float | None = None  # an option's, with
+    is_call: bool = False
+
+    @property
+    def future(self) -> Instrument:
+        """An option's underlying future (same perpetual, listing and expiry)."""
+        coin, _, yymmdd, *_ = self.code.split("-")
+        return Instrument("future", f"{coin}usd{yymmdd}", self.perpetual, self.listed_ms, self.expiry_ms)
 
 
 def _ms(d: datetime) -> int:
@@ -84,24 +108,41 @@ def _is_quarterly(d: date) -> bool:
     return d.month in (3, 6, 9, 12) and d.weekday() == 4 and (d + timedelta(days=7)).month != d.month
 
 
+def _dated(klass: str, code: str, perpetual: str, yymmdd: str, okx: bool) -> Instrument | None:
+    """A dated contract delivered on ``yymmdd`` at 08:00 UTC, if that is a date its venue lists."""
+    try:
+        delivery = date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
+    except ValueError:
+        return None
+    quarterly = _is_quarterly(delivery)
+    if not (quarterly or (okx and delivery.weekday() == 4)):
+        return None
+    expiry = datetime(delivery.year, delivery.month, delivery.day, DELIVERY_HOUR, tzinfo=UTC)
+    life = FUTURE_LIFETIME if quarterly else WEEKLY_LIFETIME
+    return Instrument(klass, code, perpetual, _ms(expiry - life), _ms(expiry))
+
+
 def find_instrument(exchange: str, instrument_class: str, code: str) -> Instrument | None:
     """The served instrument for a Kaiko code, or None."""
-    if exchange != EXCHANGE:
+    if (exchange, instrument_class) not in SERVED:
         return None
-    if instrument_class == "perpetual-future" and code in PERPETUALS:
-        return Instrument(instrument_class, code, PERPETUALS[code])
-    if instrument_class == "future" and len(code) == 13 and code[:7] in PERPETUALS and code[7:].isdigit():
-        try:
-            delivery = date(2000 + int(code[7:9]), int(code[9:11]), int(code[11:13]))
-        except ValueError:
-            return None
-        if not _is_quarterly(delivery):
-            return None
-        expiry = datetime(delivery.year, delivery.month, delivery.day, DELIVERY_HOUR, tzinfo=UTC)
-        return Instrument(
-            instrument_class, code, PERPETUALS[code[:7]], _ms(expiry - FUTURE_LIFETIME), _ms(expiry)
+    if instrument_class == "perpetual-future":
+        return Instrument(instrument_class, code, PERPETUALS[code]) if code in PERPETUALS else None
+    if instrument_class == "future":
+        pair, yymmdd = code[:-6], code[-6:]
+        okx = exchange != EXCHANGE
+        perpetual = {f"{c}usd": p for c, p in OKX_COINS.items()}.get(pair) if okx else PERPETUALS.get(pair)
+        return (
+            _dated(instrument_class, code, perpetual, yymmdd, okx) if perpetual and yymmdd.isdigit() else None
         )
-    return None
+    parts = code.split("-")  # btc-usd-260529-80000-c
+    if len(parts) != 5 or parts[0] not in OKX_COINS or parts[1] != "usd" or parts[4] not in ("c", "p"):
+        return None
+    strike = int(parts[3]) if parts[3].isdigit() else 0
+    if len(parts[2]) != 6 or not parts[2].isdigit() or strike <= 0 or strike % STRIKE_STEP[parts[0]]:
+        return None
+    future = _dated(instrument_class, code, OKX_COINS[parts[0]], parts[2], True)
+    return None if future is None else replace(future, strike=float(strike), is_call=parts[4] == "c")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,6 +197,59 @@ def _future_rows(inst: Instrument, perpetual: list[_Row]) -> list[_Row]:
     return out
 
 
+SURFACE: dict[str, tuple[float, float]] = {"btc": (0.40, 0.50), "eth": (0.55, 0.65)}
+"""Per coin the at-the-money volatility at expiry and long-dated (``surface_vol``)."""
+SURFACE_DECAY_YEARS, SKEW, CURVATURE, Z_LIMIT = 0.25, -0.10, 0.04, 3.0
+
+
+def surface_vol(
+    coin: str, log_moneyness: NDArray[np.float64], years: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The emulator's known volatility surface, constant in time (README "Options")::
+
+        atm(tau) = long + (short - long) * exp(-tau / 0.25)
+        z = clip(ln(K / F) / sqrt(tau), -3, 3)
+        vol = atm(tau) * (1 - 0.10 z + 0.04 z^2)
+
+    a term structure rising from ``short`` to ``long`` and a put skew, as crypto smiles usually are."""
+    short, long = SURFACE[coin]
+    z = np.clip(log_moneyness / np.sqrt(years), -Z_LIMIT, Z_LIMIT)
+    return (long + (short - long) * np.exp(-years / SURFACE_DECAY_YEARS)) * (1 + SKEW * z + CURVATURE * z * z)
+
+
+def _option_rows(inst: Instrument, future: list[_Row]) -> list[_Row]:
+    """An OKX option's minutes from its future's, priced on the surface, deterministically.
+
+    At observation time ``t`` (the minute's end), ``F`` = the future's served mark, ``tau`` = years
+    to expiry (365 days): ``mark`` = undiscounted Black-76 at ``surface_vol`` over ``F``, in the
+    coin (divided by ``F``, OKX's quote), rounded to 1e-8 (at least 1e-8); ``index`` = the future's;
+    ``price`` = one trade an hour, at the hour's first minute, at its mark rounded to OKX's tick of
+    0.0001 coin (at least one tick); where the future has no mark (the data's last hour) the row keeps
+    that trade alone. Put-call parity holds to the rounding: (call - put) * F = F - K."""
+    assert inst.strike is not None and inst.expiry_ms is not None
+    from scipy.special import ndtr
+
+    rows = [r for r in future if r[2] is not None]
+    t = np.array([r[0] for r in rows], dtype=np.int64)
+    forward = np.array([r[2] for r in rows], dtype=np.float64)
+    years = (inst.expiry_ms - t - _MINUTE_MS) / (365 * 86_400_000)
+    moneyness = np.log(inst.strike / forward)
+    total = surface_vol(inst.code[:3], moneyness, years) * np.sqrt(years)
+    d1 = -moneyness / total + total / 2
+    k = inst.strike / forward
+    coin = ndtr(d1) - k * ndtr(d1 - total) if inst.is_call else k * ndtr(total - d1) - ndtr(-d1)
+    marks = dict(zip(t.tolist(), np.maximum(np.round(coin, 8), 1e-8).tolist(), strict=True))
+    out: list[_Row] = []
+    trade = 0.0
+    for ts, index, _, _ in future:  # a minute without a forward has no mark, and the last trade
+        mark = marks.get(ts)
+        if mark is not None and (ts % 3_600_000 == 0 or not trade):
+            trade = max(round(mark, 4), 1e-4)
+        if trade:
+            out.append((ts, index, mark, trade))
+    return out
+
+
 def _last_minute_rows(minutes: list[_Row], width_ms: int) -> list[_Row]:
     """Coarse rows: per period (aligned to UTC midnight), each column's last non-null minute."""
     out: list[_Row] = []
@@ -201,6 +295,8 @@ def _minute_rows(inst: Instrument, year: int, month: int) -> list[_Row]:
         hi = _ms(datetime(year, month, calendar.monthrange(year, month)[1], tzinfo=UTC) + timedelta(days=1))
         if hi <= inst.listed_ms or lo >= inst.expiry_ms:
             return []
+    if inst.strike is not None:
+        return _option_rows(inst, _minute_rows(inst.future, year, month))
     perpetual = _perpetual_minutes(inst.perpetual, year, month)
     return perpetual if inst.expiry_ms is None else _future_rows(inst, perpetual)
 
@@ -318,8 +414,8 @@ class KaikoHandler(ApiOnlyHandler):
             str(state["instrument_class"]),
             str(state["instrument"]),
         )
-        if exchange != EXCHANGE:
-            return kaiko_error(403, f"Your API key has no access to exchange {exchange!r}")
+        if (exchange, klass) not in SERVED:
+            return kaiko_error(403, f"Your API key has no access to {klass} on exchange {exchange!r}")
         inst = find_instrument(exchange, klass, code)
         if inst is None:
             return kaiko_error(404, f"Instrument {code!r} ({klass}) not found on {exchange}")
