@@ -1,7 +1,6 @@
-"""The lake: ``Warehouse`` opens the DuckLake (a SQLite or PostgreSQL catalog and parquet files in
-``warehouse/markhouse.data/`` or an S3-compatible store) to read the latest *published* snapshot (or
-an earlier one) or to write (``pipelines.warehouse.concurrency``), and replaces month partitions
-atomically: every commit is one snapshot."""
+"""The lake: ``Warehouse`` opens the DuckLake (a SQLite or PostgreSQL catalog, parquet files in a
+folder or an S3-compatible store) to read a *published* snapshot or to write
+(``pipelines.warehouse.concurrency``), and replaces month partitions atomically: one commit, one snapshot."""
 
 from __future__ import annotations
 
@@ -15,22 +14,20 @@ from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Unpack
 
 import duckdb
 import pyarrow as pa
 
 from pipelines.redaction import redact
 from pipelines.settings import SQL_DIR, unguarded
-from pipelines.warehouse.concurrency import shared_writer, transaction, with_commit_retry
+from pipelines.warehouse.concurrency import Holder, shared_writer, transaction, with_commit_retry
 
 log = logging.getLogger("markhouse.warehouse")
 
 LAKE = "lake"  # the catalog alias every connection attaches the warehouse under
-
-
-# DuckLake and its SQLite catalog come as PyPI wheels pinned to this duckdb (`INSTALL` needs the
-# network); each holds the extension binary under extensions/v<duckdb version>/.
+# DuckLake and its catalogs' extensions come as PyPI wheels pinned to this duckdb (`INSTALL` needs
+# the network); each holds the extension binary under extensions/v<duckdb version>/.
 EXTENSIONS = (
     ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
     ("duckdb_extension_ducklake", "ducklake"),
@@ -39,36 +36,8 @@ EXTENSIONS = (
 # ``MARKHOUSE_DATA_PATH`` a shared folder or an S3-compatible URL; unset, the embedded SQLite
 # catalog and the data folder beside it. ``MARKHOUSE_WAREHOUSE`` stays this host's working file:
 # the SQLite catalog itself, or with PostgreSQL the place of the host's writer lock and staging.
-POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 REMOTE_DATA_PREFIXES = ("s3://", "s3a://", "r2://", "gcs://", "gs://")
-# the S3 secret's settings (MARKHOUSE_S3_<KEY>), read only when the data path is a URL
-S3_KEYS = ("key_id", "secret", "region", "endpoint", "url_style", "use_ssl")
-
-
-def is_postgres(catalog: str) -> bool:
-    """A PostgreSQL connection URL or libpq ``key=value`` string (not a file path)."""
-    return catalog.startswith(POSTGRES_PREFIXES) or bool(re.search(r"(^|\s)(dbname|host)\s*=", catalog))
-
-
-class LegacyWarehouseError(RuntimeError):
-    """The warehouse is (still) a single DuckDB file from the previous layout."""
-
-
-class NothingPublishedError(RuntimeError):
-    """No run has published a snapshot yet."""
-
-
-class WarehouseCorruptError(RuntimeError):
-    """A warehouse file is damaged; the message names the file (``unnamed``: DuckDB's error did not
-    say which data file) and the way out."""
-
-    unnamed = False
-
-
-class WarehouseOpenError(RuntimeError):
-    """The catalog cannot be attached (damaged, or a snapshot that is no longer held)."""
-
-
+S3_KEYS = ("key_id", "secret", "region", "endpoint", "url_style", "use_ssl")  # MARKHOUSE_S3_<KEY>
 # DuckDB's errors for a parquet file that is lost or damaged
 DAMAGED_DATA = (
     "Cannot open file",
@@ -80,30 +49,51 @@ DAMAGED_DATA = (
 )
 
 
-def _raise_naming_corruption(path: Path, exc: duckdb.Error) -> NoReturn:
-    """Re-raise ``exc``, unless it says a file is damaged: DuckDB's checksum error names a block
-    offset, a damaged page not always its file; say which file, and what to do."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    if "Corrupt database file" in text:
-        raise WarehouseCorruptError(
-            f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
-            "need: the vendors are the source of every row"
-        ) from None
-    if not any(damage in text for damage in DAMAGED_DATA):
-        raise exc
-    named = re.search(r'"([^"]+\.parquet)"', text)
-    error = WarehouseCorruptError(
-        f"{named[1] if named else f'a data file read through {path}'} is lost or damaged ({text}); "
-        "`markhouse repair` reloads its month"
-    )
-    error.unnamed = named is None
-    raise error from None
+class LegacyWarehouseError(RuntimeError):
+    """The warehouse is (still) a single DuckDB file from the previous layout."""
+
+
+class NothingPublishedError(RuntimeError):
+    """No run has published a snapshot yet."""
+
+
+class WarehouseCorruptError(RuntimeError):
+    """A damaged file, named (``unnamed``: DuckDB's error did not say which data file) with the way out."""
+
+    unnamed = False
+
+
+class WarehouseOpenError(RuntimeError):
+    """The catalog cannot be attached (damaged, or a snapshot that is no longer held)."""
+
+
+@contextmanager
+def naming_damage(path: Path) -> Iterator[None]:
+    """DuckDB's checksum error names a block offset, a damaged page not always its file: say which
+    file, and what to do (other errors pass unchanged)."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        if "Corrupt database file" in text:
+            raise WarehouseCorruptError(
+                f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
+                "need: the vendors are the source of every row"
+            ) from None
+        if not any(damage in text for damage in DAMAGED_DATA):
+            raise
+        named = re.search(r'"([^"]+\.parquet)"', text)
+        error = WarehouseCorruptError(
+            f"{named[1] if named else f'a data file read through {path}'} is lost or damaged ({text}); "
+            "`markhouse repair` reloads its month"
+        )
+        error.unnamed = named is None
+        raise error from None
 
 
 @dataclass(frozen=True)
 class Target:
-    """A table to replace partitions of: rows matching ``keys`` (default: every partition column)
-    are deleted, then ``insert_sql`` runs."""
+    """A table whose rows matching ``keys`` (default: every partition column) ``insert_sql`` replaces."""
 
     table: str
     insert_sql: str
@@ -128,6 +118,11 @@ def extension_path(package: str, name: str) -> Path:
     return path
 
 
+def load_extensions(con: duckdb.DuckDBPyConnection, *extensions: tuple[str, str]) -> None:
+    for package, name in extensions:
+        con.execute(f"load {_quote(str(extension_path(package, name)))}")
+
+
 def is_duckdb_file(path: Path) -> bool:
     """A DuckDB database file (its header carries ``DUCK`` at byte 8), not a SQLite catalog."""
     try:
@@ -135,18 +130,6 @@ def is_duckdb_file(path: Path) -> bool:
             return f.read(12)[8:12] == b"DUCK"
     except OSError:
         return False
-
-
-def _connect(memory_limit: str, spill: Path) -> duckdb.DuckDBPyConnection:
-    # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched; work here is bounded
-    # by a window of months, so a small pool costs no speed. What does not fit spills to ``spill``
-    # (an in-memory database would spill to `.tmp` in whatever folder the command runs in).
-    settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    with suppress(OSError):  # DuckDB makes (and removes) only the last folder; a read-only host never spills
-        spill.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={**settings, "memory_limit": memory_limit, "temp_directory": str(spill)})
-    _session(con)
-    return con
 
 
 def _session(con: duckdb.DuckDBPyConnection) -> None:
@@ -173,12 +156,17 @@ class Warehouse:
         self.path = unguarded(Path(path))
         self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
         self.catalog = catalog if catalog is not None else os.environ.get("MARKHOUSE_CATALOG") or None
-        if self.catalog is not None and not is_postgres(self.catalog):
+        postgres = ("postgresql://", "postgres://")  # a URL, or a libpq ``key=value`` string
+        if self.catalog is not None and not (
+            self.catalog.startswith(postgres) or re.search(r"(^|\s)(dbname|host)\s*=", self.catalog)
+        ):
             raise ValueError(
                 f"MARKHOUSE_CATALOG must be a PostgreSQL URL (postgresql://...) or libpq string "
                 f"(dbname=... host=...), got {redact(self.catalog)!r}; unset it for the embedded catalog"
             )
         self._data = data_path if data_path is not None else os.environ.get("MARKHOUSE_DATA_PATH") or None
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.legacy_path = self.path.with_suffix(".duckdb")  # the previous layout's one DuckDB file
 
     @property
     def data_is_remote(self) -> bool:
@@ -189,30 +177,14 @@ class Warehouse:
         """The local (or mounted shared) data folder; see ``data_location`` for an object-store URL."""
         if self.data_is_remote:
             raise RuntimeError(f"the data path is object storage ({self._data}), not a folder")
-        if self._data is not None:
-            return Path(self._data)
-        return self.path.with_name(self.path.stem + ".data")
+        return Path(self._data) if self._data is not None else self.path.with_name(self.path.stem + ".data")
 
     @property
     def data_location(self) -> str:
         """Where the parquet files go, as DuckLake's DATA_PATH (a folder or a URL, ending in /)."""
         if self.data_is_remote:
-            assert self._data is not None
-            return self._data.rstrip("/") + "/"
+            return str(self._data).rstrip("/") + "/"
         return str(self.data_path.resolve()) + os.sep
-
-    @property
-    def spill_path(self) -> Path:
-        return self.path.parent / ".staging" / "duckdb-spill"
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".lock")
-
-    @property
-    def legacy_path(self) -> Path:
-        """Where the previous layout kept the whole warehouse in one DuckDB file."""
-        return self.path.with_suffix(".duckdb")
 
     def check_layout(self) -> None:
         """Refuse to start on a warehouse in the previous layout, saying what to run."""
@@ -231,33 +203,40 @@ class Warehouse:
                 f"import it once with `markhouse import-duckdb {legacy}` (or move it aside to start empty)"
             )
 
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """A connection with a small buffer pool (work is bounded by a window of months, and DuckDB
+        would keep 80% of RAM) spilling beside the catalog (in memory it spills to the working folder)."""
+        spill = self.path.parent / ".staging" / "duckdb-spill"
+        with suppress(
+            OSError
+        ):  # DuckDB makes (and removes) only the last folder; a read-only host never spills
+            spill.parent.mkdir(parents=True, exist_ok=True)
+        settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        con = duckdb.connect(
+            config={**settings, "memory_limit": self.memory_limit, "temp_directory": str(spill)}
+        )
+        _session(con)
+        return con
+
     def _attach(
         self, con: duckdb.DuckDBPyConnection, *, read_only: bool, snapshot: int | None = None
     ) -> None:
-        options = []
         if read_only:
-            options.append("read_only")
-            if snapshot is not None:
-                options.append(f"snapshot_version {int(snapshot)}")
-        else:
-            # data inlining would keep small inserts in the catalog, where plain-parquet readers
-            # (the serving file's views) cannot see them
-            options.append("data_inlining_row_limit 0")
+            options = ["read_only", *([f"snapshot_version {int(snapshot)}"] if snapshot is not None else [])]
+        else:  # data inlining would keep small inserts in the catalog, out of plain-parquet readers' sight
+            options = ["data_inlining_row_limit 0"]
         if not read_only or self.catalog is None:
             options.append(f"data_path {_quote(self.data_location)}")
         if self.catalog is None:
             # the catalog's files are relative to its data path, stored absolute: the folder beside
             # the catalog wins, so a moved or copied warehouse reads its own files
             options.append("override_data_path true")
-        extensions = [*EXTENSIONS]
+        load_extensions(con, *EXTENSIONS)
         if self.catalog is not None:
-            extensions.append(("duckdb_extension_postgres_scanner", "postgres_scanner"))
+            load_extensions(con, ("duckdb_extension_postgres_scanner", "postgres_scanner"))
         if self.data_is_remote:
-            extensions.append(("duckdb_extension_httpfs", "httpfs"))
-        for package, name in extensions:
-            con.execute(f"load {_quote(str(extension_path(package, name)))}")
-        if self.data_is_remote:
-            _create_s3_secret(con)
+            load_extensions(con, ("duckdb_extension_httpfs", "httpfs"))
+            create_s3_secret(con)
         source = f"postgres:{self.catalog}" if self.catalog is not None else f"sqlite:{self.path}"
         attach = f"attach {_quote('ducklake:' + source)} as {LAKE} ({', '.join(options)})"
         try:  # two hosts creating a new PostgreSQL catalog at once: the loser retries
@@ -274,41 +253,28 @@ class Warehouse:
 
     @contextmanager
     def writer(
-        self,
-        wait_seconds: float = 3600.0,
-        importing: bool = False,
-        holder: str | None = None,
-        run_id: str | None = None,
-        on_wait: Callable[[str], None] | None = None,
+        self, wait_seconds: float = 3600.0, importing: bool = False, **who: Unpack[Holder]
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of this process's one writer instance, the schema in place; the first writer
-        takes the lock, naming itself (``holder``, ``run_id``), waiting up to ``wait_seconds`` and
-        telling ``on_wait`` whom for (``pipelines.warehouse.concurrency``)."""
+        takes the lock, waiting up to ``wait_seconds`` (``pipelines.warehouse.concurrency``)."""
         if not importing:
             self.check_layout()
-        with shared_writer(
-            self.lock_path,
-            self._open_writer,
-            wait_seconds=wait_seconds,
-            holder=holder,
-            run_id=run_id,
-            on_wait=on_wait,
-        ) as con:
-            cursor = con.cursor()
-            try:
-                _session(cursor)
-                cursor.execute(f"use {LAKE}")
-                yield cursor
-            except duckdb.Error as exc:
-                _raise_naming_corruption(self.path, exc)
-            finally:
-                cursor.close()
+        with (
+            naming_damage(self.path),
+            shared_writer(self.lock_path, self._open_writer, wait_seconds, **who) as con,
+            closing(con.cursor()) as cursor,
+        ):
+            _session(cursor)
+            cursor.execute(f"use {LAKE}")
+            yield cursor
 
     def _open_writer(self) -> duckdb.DuckDBPyConnection:
         new = self.catalog is None and not self.path.exists()
-        if new:
-            _create_wal_catalog(self.path)
-        con = _connect(self.memory_limit, self.spill_path)
+        if new:  # in WAL mode: readers and the writer never wait for each other
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path)) as db:
+                db.execute("pragma journal_mode = wal")
+        con = self._connect()
         try:
             self._attach(con, read_only=False)
             with_commit_retry(lambda: ensure_tables(con, schema_sql()), "schema")
@@ -328,9 +294,6 @@ class Warehouse:
                 ).fetchall()
                 if orphans:
                     log.info("removed %d parquet files a killed run left in %s", len(orphans), self.data_path)
-        except duckdb.Error as exc:
-            con.close()
-            _raise_naming_corruption(self.path, exc)
         except BaseException:
             con.close()
             raise
@@ -346,32 +309,22 @@ class Warehouse:
         self.check_layout()
         if self.catalog is None and not self.path.exists():  # DuckLake creates a PostgreSQL one
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
-        con = _connect(self.memory_limit, self.spill_path)
-        try:
+        with naming_damage(self.path), closing(self._connect()) as con:
             if snapshot is None and not latest:  # find the latest published, then attach at it
                 self._attach(con, read_only=True)
                 snapshot = latest_published(con)
-                con.execute("use memory")
-                con.execute(f"detach {LAKE}")
+                con.execute(f"use memory; detach {LAKE}")
             self._attach(con, read_only=True, snapshot=None if latest else snapshot)
             yield con
-        except duckdb.Error as exc:
-            _raise_naming_corruption(self.path, exc)
-        finally:
-            con.close()
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot still held, oldest first, and whether a run published it."""
-        con = _connect(self.memory_limit, self.spill_path)
-        try:
-            self._attach(con, read_only=True)
+        with self.reader(latest=True) as con:
             published = set(_published_ids(con))
             rows = con.execute(
                 f"select snapshot_id, snapshot_time from {LAKE}.snapshots() order by 1"
             ).fetchall()
-            return [Snapshot(int(i), t, int(i) in published) for i, t in rows]
-        finally:
-            con.close()
+        return [Snapshot(int(i), t, int(i) in published) for i, t in rows]
 
     @staticmethod
     def replace_partitions(
@@ -393,10 +346,9 @@ class Warehouse:
             rows = 0
             with transaction(con):
                 for i, target in enumerate(targets):
-                    keys = target.keys or tuple(partitions.column_names)
-                    match = " and ".join(f"t.{k} = p.{k}" for k in keys)
+                    match = " and ".join(f"t.{k} = p.{k}" for k in target.keys or partitions.column_names)
                     con.execute(f"delete from {target.table} t using replace_partitions p where {match}")
-                    result = con.execute(target.insert_sql, _used(target.insert_sql, params)).fetchone()
+                    result = con.execute(target.insert_sql, used_params(target.insert_sql, params)).fetchone()
                     if i == 0:
                         rows = int(result[0]) if result else 0
                         if expected_rows is not None and rows != expected_rows:
@@ -424,9 +376,9 @@ def registered_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Ta
             con.unregister(name)
 
 
-def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
-    """The store's credentials, from the environment only (DuckDB's errors name the secret, not its
-    values)."""
+def create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """The store's credentials, from the environment only, as a temporary secret (DuckDB's errors
+    name the secret, not its values)."""
     given = {key: value for key in S3_KEYS if (value := os.environ.get(f"MARKHOUSE_S3_{key.upper()}"))}
     if "key_id" not in given or "secret" not in given:
         raise RuntimeError(
@@ -438,13 +390,6 @@ def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
         for k, v in given.items()
     )
     con.execute(f"create or replace temporary secret markhouse_data (type s3, {settings})")
-
-
-def _create_wal_catalog(path: Path) -> None:
-    """An empty SQLite catalog in WAL mode: readers and the writer never wait for each other."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(path)) as db:
-        db.execute("pragma journal_mode = wal")
 
 
 CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)  # schema.table
@@ -460,40 +405,34 @@ def schema_sql() -> str:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
-    """Create the tables of ``ddl`` the warehouse lacks, in one snapshot; a new ``raw.*`` table is
-    partitioned by month, so replacing an instrument-month rewrites only that month's files."""
+    """Create the tables (and columns a later version adds) of ``ddl`` the warehouse lacks, in one
+    snapshot; a new ``raw.*`` table is partitioned by month, so replacing an instrument-month
+    rewrites only that month's files."""
     columns = set(
         con.execute(
             "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
         ).fetchall()
     )
     missing = set(CREATE_TABLE.findall(ddl)) - {f"{s}.{t}" for s, t, _ in columns}
-    # a column a later version adds (``alter table ... add column if not exists``) to an old warehouse
     if not missing and set(ADD_COLUMN.findall(ddl)) <= columns:
         return
     in_lake = con.execute("select current_database()").fetchone() == (LAKE,)
     with transaction(con):
         con.execute(ddl)
-        for table in sorted(missing):
-            if table.startswith("raw.") and in_lake:
-                con.execute(f"alter table {table} set partitioned by (month)")
+        for table in sorted(t for t in missing if t.startswith("raw.") and in_lake):
+            con.execute(f"alter table {table} set partitioned by (month)")
 
 
 def raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [
-        f"raw.{t}"
-        for (t,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'raw' order by 1"
-        ).fetchall()
-    ]
+    sql = "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'raw'"
+    return [f"raw.{t}" for (t,) in con.execute(sql + " order by 1").fetchall()]
 
 
 def read_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
-def _used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+def used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The named parameters ``sql`` refers to (DuckDB rejects unused ones)."""
     return {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", sql)}
 
@@ -505,8 +444,8 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
 
 def _published_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [
-        int(r[0])
-        for r in con.execute(f"select snapshot_id from {LAKE}.meta.publication order by 1").fetchall()
+        int(i)
+        for (i,) in con.execute(f"select snapshot_id from {LAKE}.meta.publication order by 1").fetchall()
     ]
 
 

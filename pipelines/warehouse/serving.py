@@ -9,7 +9,7 @@ import re
 import secrets
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,17 +24,18 @@ from pipelines.warehouse.lake import (
     LAKE,
     REMOTE_DATA_PREFIXES,
     Warehouse,
-    _create_s3_secret,
     _quote,
-    _raise_naming_corruption,
+    create_s3_secret,
     current_snapshot,
-    extension_path,
+    load_extensions,
+    naming_damage,
 )
 
-# The read-only DuckDB file for old drivers is written in an older storage format on purpose: BI
-# drivers in the field (JDBC, ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and
-# every DuckDB >= 1.0 reads v1.0.0.
+# Written in an older storage format on purpose: BI drivers in the field (JDBC, ODBC, duckdb-engine
+# on an older duckdb) lag the newest DuckDB, and every DuckDB >= 1.0 reads v1.0.0.
 SERVING_STORAGE_VERSION = "v1.0.0"
+MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' comments
+_VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
 
 
 @dataclass(frozen=True)
@@ -50,29 +51,18 @@ class PublishResult:
 def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """Read-only connection to the serving file (what status, summary and checks read, as a BI
     tool would)."""
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        _raise_naming_corruption(Path(path), exc)
-    try:
+    with naming_damage(Path(path)), closing(duckdb.connect(str(path), read_only=True)) as con:
         con.execute("set TimeZone = 'UTC'")
         if os.environ.get("MARKHOUSE_DATA_PATH", "").startswith(REMOTE_DATA_PREFIXES):
             _reach_object_store(con)
         yield con
-    except duckdb.Error as exc:
-        _raise_naming_corruption(Path(path), exc)
-    finally:
-        con.close()
 
 
 def _reach_object_store(con: duckdb.DuckDBPyConnection) -> None:
-    """httpfs and this process's store credentials (``MARKHOUSE_S3_*``) for views over a bucket's
-    files: a temporary secret, never written into the serving file (a BI tool brings its own)."""
-    con.execute(f"load {_quote(str(extension_path('duckdb_extension_httpfs', 'httpfs')))}")
-    _create_s3_secret(con)
-
-
-_VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
+    """httpfs and this process's store credentials for views over a bucket's files: a temporary
+    secret, never written into the serving file (a BI tool brings its own)."""
+    load_extensions(con, ("duckdb_extension_httpfs", "httpfs"))
+    create_s3_secret(con)
 
 
 def dependency_order(reads: Mapping[str, Collection[str]], what: str) -> list[str]:
@@ -100,51 +90,32 @@ def view_body(sql: str) -> str:
     return _VIEW_HEAD.sub("", sql, count=1).rstrip().rstrip(";")
 
 
-def _files_at(
-    con: duckdb.DuckDBPyConnection, tables: Sequence[tuple[str, str]], snapshot: int
-) -> dict[tuple[str, str], list[tuple[str, str | None]]]:
-    """Each table's (data file, delete file) pairs at ``snapshot``, in one statement (a call per table
-    cost a catalog round trip each)."""
-    listed: dict[tuple[str, str], list[tuple[str, str | None]]] = {t: [] for t in tables}
-    if not tables:
-        return listed
-    union = " union all ".join(
-        f"select {i} as t, data_file, delete_file from ducklake_list_files({_quote(LAKE)}, {_quote(table)}, "
-        f"schema => {_quote(schema)}, snapshot_version => {int(snapshot)})"
-        for i, (schema, table) in enumerate(tables)
-    )
-    for i, data, delete in con.execute(f"{union} order by t, data_file").fetchall():
-        listed[tables[i]].append((data, delete))
-    return listed
-
-
 def _table_view_sql(
     columns: Sequence[tuple[str, str]], files: Sequence[tuple[str, str | None]]
 ) -> tuple[str, int]:
     """A plain-DuckDB SELECT over a table's parquet files less the rows delete files remove, and the
     number of files it names. Only files with a delete file go through the anti join: over all
     files it made one delete file cost a whole-table scan in every query."""
-    names = ", ".join(f'f."{c}"' for c, _ in columns)
     if not files:
-        typed = ", ".join(f'null::{t} as "{c}"' for c, t in columns)
-        return f"select {typed} where false", 0
-
-    def listed(paths: Sequence[str | None]) -> str:
-        return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
-
+        return "select " + ", ".join(f'null::{t} as "{c}"' for c, t in columns) + " where false", 0
+    names = ", ".join(f'f."{c}"' for c, _ in columns)
     clean = [d for d, x in files if not x]
     deleted = [(d, x) for d, x in files if x]
     branches = (
-        [f"select {names} from read_parquet({listed(clean)}, hive_partitioning = false) f"] if clean else []
+        [f"select {names} from read_parquet({_listed(clean)}, hive_partitioning = false) f"] if clean else []
     )
     if deleted:
         data, deletes = zip(*deleted, strict=True)
         branches.append(
-            f"select {names} from read_parquet({listed(data)}, hive_partitioning = false, filename = true, "
-            f"file_row_number = true) f anti join read_parquet({listed(deletes)}) d "
+            f"select {names} from read_parquet({_listed(data)}, hive_partitioning = false, filename = true, "
+            f"file_row_number = true) f anti join read_parquet({_listed(deletes)}) d "
             "on f.filename = d.file_path and f.file_row_number = d.pos"
         )
     return " union all ".join(branches), len(files) + len(deleted)
+
+
+def _listed(paths: Sequence[str | None]) -> str:
+    return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
 
 
 @dataclass(frozen=True)
@@ -160,7 +131,8 @@ class _Published:
 
 def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
     """The current snapshot's relations, columns, files and mart row counts, in one transaction
-    (DuckLake reads its catalog once per transaction)."""
+    (DuckLake reads its catalog once per transaction), each kind in one statement (a statement per
+    table cost a catalog round trip each)."""
     with transaction(con):
         snapshot = current_snapshot(con)
         tables = con.execute(
@@ -178,21 +150,27 @@ def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
         ).fetchall():
             columns.setdefault((schema, table), []).append((column, data_type))
         # the materialized marts (views are computed when read, so counting them would cost a scan)
-        marts = [t for s, t, _ in tables if s == "marts"]
-        counts: dict[str, int] = {}
-        if marts:  # one statement for all of them
-            union = " union all ".join(
-                f"select {_quote(f'marts.{n}')}, count(*) from marts.{n}" for n in marts
+        counts = dict(
+            _union_all(
+                con, [f"select 'marts.{t}', count(*) from marts.{t}" for s, t, _ in tables if s == "marts"]
             )
-            counts = {name: int(n) for name, n in con.execute(union).fetchall()}
-        files = _files_at(con, [(s, t) for s, t, _ in tables], snapshot)
+        )
+        files: dict[tuple[str, str], list[tuple[str, str | None]]] = {(s, t): [] for s, t, _ in tables}
+        listed = [
+            f"select {i} as t, data_file, delete_file from ducklake_list_files({_quote(LAKE)}, {_quote(t)}, "
+            f"schema => {_quote(s)}, snapshot_version => {int(snapshot)})"
+            for i, (s, t, _) in enumerate(tables)
+        ]
+        for i, data, delete in _union_all(con, listed, " order by t, data_file"):
+            files[tables[i][:2]].append((data, delete))
         (data_path,) = con.execute(
             f"select value from __ducklake_metadata_{LAKE}.ducklake_metadata where key = 'data_path'"
         ).fetchone() or ("",)
     return _Published(snapshot, tables, views, columns, files, counts, data_path)
 
 
-MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' comments
+def _union_all(con: duckdb.DuckDBPyConnection, selects: list[str], tail: str = "") -> list[Any]:
+    return con.execute(" union all ".join(selects) + tail).fetchall() if selects else []
 
 
 def mart_docs(path: Path = MARTS_DOCS) -> dict[str, Any]:
@@ -211,20 +189,17 @@ def _parsed_yaml(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
 def comment_statements(
     docs: Mapping[str, Any], kinds: Mapping[str, str], view_columns: bool = True
 ) -> list[str]:
-    """The COMMENT statements that document the marts in ``kinds`` (name -> 'table' or 'view');
-    marts missing from ``kinds`` are skipped, and so are view columns unless ``view_columns``."""
+    """The COMMENT statements that document the marts in ``kinds`` (name -> 'table' or 'view'),
+    view columns only if ``view_columns``."""
     out = []
     for table, spec in docs.items():
-        noun = kinds.get(table)
-        if noun is None:
-            continue
-        out.append(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
-        if noun == "view" and not view_columns:
-            continue
-        out += [
-            f"comment on column marts.{table}.{column} is {_quote(text)}"
-            for column, text in spec["columns"].items()
-        ]
+        if (noun := kinds.get(table)) is not None:
+            out.append(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
+            if noun != "view" or view_columns:
+                out += [
+                    f"comment on column marts.{table}.{c} is {_quote(text)}"
+                    for c, text in spec["columns"].items()
+                ]
     return out
 
 
@@ -239,12 +214,8 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     tables, views = published.tables, published.views
-    files = 0
-    script = [
-        f"create schema if not exists {schema}"
-        for schema in sorted({s for s, *_ in tables} | {s for s, *_ in views} | {"meta"})
-    ]
-    bodies = []
+    schemas = sorted({s for s, *_ in tables} | {s for s, *_ in views} | {"meta"})
+    script, bodies, files = [f"create schema if not exists {s}" for s in schemas], [], 0
     for schema, table, comment in tables:
         sql, n = _table_view_sql(published.columns[(schema, table)], published.files[(schema, table)])
         files += n
@@ -252,12 +223,9 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_dependency_order(views)]
     for schema, name, sql, comment in bodies:
         script.append(f"create view {schema}.{name} as {sql}")
-        if comment:
-            script.append(f"comment on view {schema}.{name} is {_quote(comment)}")
+        script += [f"comment on view {schema}.{name} is {_quote(comment)}"] if comment else []
     # every relation is a view here, and DuckDB keeps comments on view columns (DuckLake does not)
-    names = [(t[0], t[1]) for t in tables] + [(v[0], v[1]) for v in views]
-    marts = {name: "view" for schema, name in names if schema == "marts"}
-    script += comment_statements(mart_docs(), marts)
+    script += comment_statements(mart_docs(), {n: "view" for s, n, *_ in bodies if s == "marts"})
     try:
         with duckdb.connect(
             str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
@@ -295,11 +263,8 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     pattern = re.compile(
         rf"{re.escape(serving_path.stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(serving_path.suffix)}"
     )
-    older = sorted(
-        (p for p in serving_path.parent.iterdir() if pattern.fullmatch(p.name) and p != final),
-        key=lambda p: p.stat().st_mtime_ns,
-    )
-    for old in older[:-1]:
+    older = [p for p in serving_path.parent.iterdir() if pattern.fullmatch(p.name) and p != final]
+    for old in sorted(older, key=lambda p: p.stat().st_mtime_ns)[:-1]:
         old.unlink(missing_ok=True)
     return files
 
@@ -331,14 +296,10 @@ def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> Publi
     serving file. A reader sees the previous published snapshot or this one, never a mix."""
     started = time.perf_counter()
     published = _read_published(con)
-
-    def record() -> None:
-        con.execute(
-            "insert into meta.publication values ($s, now(), $t)",
-            {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)},
-        )
-
-    with_commit_retry(record, "publish")
+    record = {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)}
+    with_commit_retry(
+        lambda: con.execute("insert into meta.publication values ($s, now(), $t)", record), "publish"
+    )
     files = write_serving_file(serving_path, published)
     return PublishResult(
         Path(serving_path), published.snapshot, published.counts, files, time.perf_counter() - started
