@@ -68,9 +68,8 @@ class Holder(TypedDict, total=False):
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove partial serving copies (``.<name>.<pid>.tmp``) and staging folders
-    (``.staging/<vendor>-<pid>-*``) in ``folder`` whose process no longer exists: the pid in each
-    name tells a killed run's leftovers from a live run's work."""
+    """Remove partial serving copies (``.<name>.<pid>.tmp``) and ``.staging/<vendor>-<pid>-*`` folders
+    whose pid no longer runs: the pid tells a killed run's leftovers from a live run's work."""
     removed: list[Path] = []
     staging = folder / ".staging"
     candidates = [(p, _TEMPORARY.match(p.name)) for p in folder.glob(".*.tmp*")]
@@ -88,9 +87,8 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 
 def with_commit_retry(work: Callable[[], T], what: str, also: Sequence[str] = ()) -> T:
-    """Run ``work`` (one whole transaction) again when its commit met another writer's, with
-    backoff; after ``COMMIT_ATTEMPTS`` the last error propagates (nothing half-written: it rolled
-    back). ``also``: further error texts that mean "another writer got there first"."""
+    """Rerun ``work`` (one whole transaction, rolled back) while its commit meets another writer's
+    (``also``: further texts saying so), with backoff, ``COMMIT_ATTEMPTS`` times in all."""
     for attempt in range(1, COMMIT_ATTEMPTS):
         try:
             return work()
@@ -99,7 +97,8 @@ def with_commit_retry(work: Callable[[], T], what: str, also: Sequence[str] = ()
                 raise
             delay = min(0.1 * 2**attempt, 5.0)
             log.info(  # routine between two writers: shown with --debug, not in every demo
-                f"{what}: commit conflict ({redact(str(exc))}); retrying in {delay:.1f}s ({attempt}/{COMMIT_ATTEMPTS})"
+                f"{what}: commit conflict ({redact(str(exc))}); "
+                f"retrying in {delay:.1f}s ({attempt}/{COMMIT_ATTEMPTS})"
             )
             time.sleep(delay)
     return work()
@@ -141,9 +140,8 @@ def shared_writer(
     wait_seconds: float,
     **who: Unpack[Holder],
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """This process's one writer instance of the warehouse locked at ``lock_path``: the first caller
-    takes the lock (naming itself in it) and opens the instance, later callers in any thread share
-    both, and the last one out closes the instance and releases the lock."""
+    """This process's one writer: the first caller takes the lock and opens it, callers in any thread
+    share both, the last one out closes it and releases the lock."""
     key = lock_path.resolve()
     with _HOLDS_LOCK:
         if key not in _HOLDS:
@@ -164,8 +162,7 @@ def shared_writer(
 
 
 def killed_holder(lock_path: Path) -> dict[str, Any] | None:
-    """The record a killed writer left in the lock file (found when this process took the lock),
-    once: to the first who asks."""
+    """The record a killed writer left in the lock file this process took, once: to the first who asks."""
     hold = _HOLDS.get(lock_path.resolve())
     if hold is None:
         return None
@@ -176,8 +173,8 @@ def killed_holder(lock_path: Path) -> dict[str, Any] | None:
 def _take(
     lock_path: Path, open_writer: Callable[[], duckdb.DuckDBPyConnection], wait_seconds: float, who: Holder
 ) -> _Hold:
-    """Take the lock (saying every few seconds whom it waits for), keep the record a dead holder
-    left (a clean release empties it), write this holder's, clear what dead runs left, open the writer."""
+    """Take the lock, keep the record a killed holder left (a clean release empties it), write ours,
+    clear what dead runs left, open the writer."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = open(lock_path, "a+")  # noqa: SIM115 (held until the hold is released)
     try:

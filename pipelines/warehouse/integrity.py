@@ -53,8 +53,7 @@ def _files(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, snapshots: list
 
 
 def _problem(kind: str, path: str, size: int, rows: int, full: bool) -> str | None:
-    """What is wrong with one file, or None: it exists, has the size the catalog recorded, its
-    parquet footer reads and (a data file) counts the recorded rows; ``full`` reads every page too."""
+    """What is wrong with one file against its catalog record, or None (``full``: every page read too)."""
     try:
         actual = os.stat(path).st_size
     except FileNotFoundError:
@@ -91,11 +90,9 @@ def damaged_files(
 
 
 def verify(warehouse: Warehouse, full: bool = False) -> Verified:
-    """Check every data and delete file the published and the latest snapshot reference: it exists,
-    has the size DuckLake recorded (it keeps no checksums), its parquet footer reads and a data file
-    holds the recorded rows. Footers only, fast on a big warehouse: it finds lost, truncated, grown,
-    replaced and footer-damaged files, not bytes changed inside a data page with the size kept
-    (``full`` reads every page, at the cost of a scan). Time travel's older snapshots are not checked."""
+    """Every file of the published and latest snapshots: present, of the size DuckLake recorded (it keeps
+    no checksums), footer readable, rows as recorded. Footers only, to stay fast: a page changed in place
+    at the same size needs ``full`` (a scan)."""
     if warehouse.data_is_remote:
         raise RuntimeError(f"verify reads a local data folder; the data path is {warehouse.data_location}")
     with warehouse.reader(latest=True) as con:
@@ -106,8 +103,7 @@ def verify(warehouse: Warehouse, full: bool = False) -> Verified:
 
 
 def drop_damaged(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> list[DamagedFile]:
-    """Take every file of the (table, month)s holding a damaged file of the latest snapshot out of
-    it, in one commit, and return the damaged files (the writer ``con`` holds the lock)."""
+    """Take the (table, month)s holding a damaged file out of the latest snapshot in one commit."""
     latest = current_snapshot(con)
     _, damaged = damaged_files(con, warehouse, [latest])
     if unpartitioned := sorted({d.table for d in damaged if d.month is None}):
@@ -129,9 +125,8 @@ def drop_damaged(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> list[D
 
 
 def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
-    """Copy the catalog (SQLite's online backup: one consistent state, writers keep going) and the
-    files of every snapshot from the published one on into ``dest``; the copy forgets the older
-    snapshots. Returns the published snapshot and the number of files copied."""
+    """The catalog (SQLite's online backup: writers keep going) and the files of the snapshots from the
+    published one on, into ``dest``. Returns the published snapshot and the files copied."""
     if warehouse.catalog is not None or warehouse.data_is_remote:
         raise RuntimeError(
             "backup copies the embedded catalog and a local data folder (use the database's own backup)"

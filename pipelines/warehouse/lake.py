@@ -1,6 +1,5 @@
-"""The lake: ``Warehouse`` opens the DuckLake (a SQLite or PostgreSQL catalog, parquet files in a
-folder or an S3-compatible store) to read a *published* snapshot or to write
-(``pipelines.warehouse.concurrency``), and replaces month partitions atomically: one commit, one snapshot."""
+"""The lake: ``Warehouse`` opens the DuckLake (a SQLite or PostgreSQL catalog, parquet in a folder or
+an S3-compatible store) to read a published snapshot or to write, and replaces partitions atomically."""
 
 from __future__ import annotations
 
@@ -26,12 +25,7 @@ from pipelines.warehouse.concurrency import Holder, shared_writer, transaction, 
 log = logging.getLogger("markhouse.warehouse")
 
 LAKE = "lake"  # the catalog alias every connection attaches the warehouse under
-# DuckLake and its catalogs' extensions come as PyPI wheels pinned to this duckdb (`INSTALL` needs
-# the network); each holds the extension binary under extensions/v<duckdb version>/.
-EXTENSIONS = (
-    ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
-    ("duckdb_extension_ducklake", "ducklake"),
-)
+EXTENSIONS = ("sqlite_scanner", "ducklake")  # ``load_extensions``
 # Past one machine: ``MARKHOUSE_CATALOG`` names a PostgreSQL catalog (a URL or a libpq string) and
 # ``MARKHOUSE_DATA_PATH`` a shared folder or an S3-compatible URL; unset, the embedded SQLite
 # catalog and the data folder beside it. ``MARKHOUSE_WAREHOUSE`` stays this host's working file:
@@ -39,14 +33,7 @@ EXTENSIONS = (
 REMOTE_DATA_PREFIXES = ("s3://", "s3a://", "r2://", "gcs://", "gs://")
 S3_KEYS = ("key_id", "secret", "region", "endpoint", "url_style", "use_ssl")  # MARKHOUSE_S3_<KEY>
 # DuckDB's errors for a parquet file that is lost or damaged
-DAMAGED_DATA = (
-    "Cannot open file",
-    "TProtocolException",
-    "Snappy",
-    "No magic bytes",
-    "decompress",
-    "Parquet file",
-)
+DAMAGED_DATA = re.compile("Cannot open file|TProtocolException|Snappy|No magic bytes|decompress|Parquet file")
 
 
 class LegacyWarehouseError(RuntimeError):
@@ -69,8 +56,7 @@ class WarehouseOpenError(RuntimeError):
 
 @contextmanager
 def naming_damage(path: Path) -> Iterator[None]:
-    """DuckDB's checksum error names a block offset, a damaged page not always its file: say which
-    file, and what to do (other errors pass unchanged)."""
+    """Name the damaged file and the way out: DuckDB's error names a block offset, not always a file."""
     try:
         yield
     except duckdb.Error as exc:
@@ -80,7 +66,7 @@ def naming_damage(path: Path) -> Iterator[None]:
                 f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
                 "need: the vendors are the source of every row"
             ) from None
-        if not any(damage in text for damage in DAMAGED_DATA):
+        if not DAMAGED_DATA.search(text):
             raise
         named = re.search(r'"([^"]+\.parquet)"', text)
         error = WarehouseCorruptError(
@@ -118,9 +104,10 @@ def extension_path(package: str, name: str) -> Path:
     return path
 
 
-def load_extensions(con: duckdb.DuckDBPyConnection, *extensions: tuple[str, str]) -> None:
-    for package, name in extensions:
-        con.execute(f"load {_quote(str(extension_path(package, name)))}")
+def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Each from its PyPI wheel pinned to this duckdb (``INSTALL`` would need the network)."""
+    for name in names:
+        con.execute(f"load {_quote(str(extension_path(f'duckdb_extension_{name}', name)))}")
 
 
 def is_duckdb_file(path: Path) -> bool:
@@ -204,8 +191,8 @@ class Warehouse:
             )
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        """A connection with a small buffer pool (work is bounded by a window of months, and DuckDB
-        would keep 80% of RAM) spilling beside the catalog (in memory it spills to the working folder)."""
+        """A small buffer pool (work is a window of months; DuckDB's default keeps 80% of RAM) spilling
+        beside the catalog (not to the working folder)."""
         spill = self.path.parent / ".staging" / "duckdb-spill"
         with suppress(
             OSError
@@ -231,11 +218,9 @@ class Warehouse:
             # the catalog's files are relative to its data path, stored absolute: the folder beside
             # the catalog wins, so a moved or copied warehouse reads its own files
             options.append("override_data_path true")
-        load_extensions(con, *EXTENSIONS)
-        if self.catalog is not None:
-            load_extensions(con, ("duckdb_extension_postgres_scanner", "postgres_scanner"))
+        load_extensions(con, *EXTENSIONS, *(["postgres_scanner"] if self.catalog is not None else []))
         if self.data_is_remote:
-            load_extensions(con, ("duckdb_extension_httpfs", "httpfs"))
+            load_extensions(con, "httpfs")
             create_s3_secret(con)
         source = f"postgres:{self.catalog}" if self.catalog is not None else f"sqlite:{self.path}"
         attach = f"attach {_quote('ducklake:' + source)} as {LAKE} ({', '.join(options)})"
@@ -255,8 +240,7 @@ class Warehouse:
     def writer(
         self, wait_seconds: float = 3600.0, importing: bool = False, **who: Unpack[Holder]
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor of this process's one writer instance, the schema in place; the first writer
-        takes the lock, waiting up to ``wait_seconds`` (``pipelines.warehouse.concurrency``)."""
+        """A cursor of this process's one writer, the schema in place (see ``concurrency``)."""
         if not importing:
             self.check_layout()
         with (
@@ -303,9 +287,8 @@ class Warehouse:
     def reader(
         self, snapshot: int | None = None, latest: bool = False
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Read-only connection at the latest published snapshot (or at ``snapshot``: time travel;
-        or, ``latest``, at the latest commit, published or not). Never blocks a writer, and a
-        writer's later commits do not change what it reads."""
+        """Read-only at the latest published snapshot (or ``snapshot``; ``latest``: the last commit):
+        never blocks a writer, whose later commits do not change what it reads."""
         self.check_layout()
         if self.catalog is None and not self.path.exists():  # DuckLake creates a PostgreSQL one
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
@@ -337,10 +320,9 @@ class Warehouse:
         before_commit: Callable[[], None] | None = None,
         expected_rows: int | None = None,
     ) -> int:
-        """For each target, delete the rows matching a row of ``partitions`` (visible to the SQL as
-        ``replace_partitions``, ``registered`` under their names), then run ``insert_sql``: one
-        transaction, rerun whole on a commit conflict. Returns the first table's inserted rows; any
-        other number than ``expected_rows`` (a join that dropped or doubled rows) rolls it back."""
+        """Per target, delete the rows matching ``partitions`` (the SQL's ``replace_partitions``), run
+        ``insert_sql``: one transaction, rerun on a conflict, rolled back unless the first table got
+        ``expected_rows`` (a join that dropped or doubled rows). Returns its inserted rows."""
 
         def replace() -> int:
             rows = 0
@@ -377,8 +359,7 @@ def registered_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Ta
 
 
 def create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
-    """The store's credentials, from the environment only, as a temporary secret (DuckDB's errors
-    name the secret, not its values)."""
+    """The store's credentials from the environment, never stored (DuckDB's errors name only the secret)."""
     given = {key: value for key in S3_KEYS if (value := os.environ.get(f"MARKHOUSE_S3_{key.upper()}"))}
     if "key_id" not in given or "secret" not in given:
         raise RuntimeError(
@@ -397,17 +378,15 @@ ADD_COLUMN = re.compile(r"alter table (\w+)\.(\w+) add column if not exists (\w+
 
 
 def schema_sql() -> str:
-    """``sql/schema/raw.sql`` (schemas, reference tables, load log), then every source's
-    ``sql/sources/<vendor>/raw.sql`` (found, no list to keep)."""
+    """``sql/schema/raw.sql``, then every ``sql/sources/<vendor>/raw.sql`` (found: no list to keep)."""
     return "\n".join(
         [read_sql("schema/raw"), *(p.read_text() for p in sorted(SQL_DIR.glob("sources/*/raw.sql")))]
     )
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
-    """Create the tables (and columns a later version adds) of ``ddl`` the warehouse lacks, in one
-    snapshot; a new ``raw.*`` table is partitioned by month, so replacing an instrument-month
-    rewrites only that month's files."""
+    """Create the tables (and later versions' columns) of ``ddl`` the warehouse lacks, in one snapshot;
+    ``raw.*`` by month, so replacing an instrument-month rewrites only that month's files."""
     columns = set(
         con.execute(
             "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"

@@ -11,9 +11,8 @@ from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, _quote, is
 
 
 def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
-    """Copy the raw and reference tables of an old DuckDB file into an empty DuckLake in one
-    transaction (the marts are rebuilt from them by the current SQL), then rename it ``*.imported``
-    (never imported twice). Rows copied per table."""
+    """Copy an old file's raw and reference tables (the current SQL rebuilds the marts) into an empty lake
+    in one transaction, then rename it ``*.imported`` (never twice). Rows copied per table."""
     legacy = Path(legacy)
     if not is_duckdb_file(legacy):
         raise LegacyWarehouseError(f"{legacy} is not a DuckDB warehouse file")

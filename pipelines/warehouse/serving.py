@@ -49,8 +49,7 @@ class PublishResult:
 
 @contextmanager
 def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Read-only connection to the serving file (what status, summary and checks read, as a BI
-    tool would)."""
+    """Read-only connection to the serving file, as a BI tool would open it (status, summary, checks)."""
     with naming_damage(Path(path)), closing(duckdb.connect(str(path), read_only=True)) as con:
         con.execute("set TimeZone = 'UTC'")
         if os.environ.get("MARKHOUSE_DATA_PATH", "").startswith(REMOTE_DATA_PREFIXES):
@@ -59,15 +58,13 @@ def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _reach_object_store(con: duckdb.DuckDBPyConnection) -> None:
-    """httpfs and this process's store credentials for views over a bucket's files: a temporary
-    secret, never written into the serving file (a BI tool brings its own)."""
-    load_extensions(con, ("duckdb_extension_httpfs", "httpfs"))
+    """For views over a bucket: a temporary secret, never in the serving file (a BI tool brings its own)."""
+    load_extensions(con, "httpfs")
     create_s3_secret(con)
 
 
 def dependency_order(reads: Mapping[str, Collection[str]], what: str) -> list[str]:
-    """The names of ``reads`` (name -> the names it reads), each after those it reads, in the given
-    order where free; a cycle is an error naming ``what`` is in it."""
+    """The names of ``reads`` (name -> names it reads), each after what it reads; else in the given order."""
     pending, ordered = list(reads), []
     while pending:
         ready = [n for n in pending if not (set(reads[n]) & set(pending)) - {n}]
@@ -93,9 +90,8 @@ def view_body(sql: str) -> str:
 def _table_view_sql(
     columns: Sequence[tuple[str, str]], files: Sequence[tuple[str, str | None]]
 ) -> tuple[str, int]:
-    """A plain-DuckDB SELECT over a table's parquet files less the rows delete files remove, and the
-    number of files it names. Only files with a delete file go through the anti join: over all
-    files it made one delete file cost a whole-table scan in every query."""
+    """A SELECT over a table's parquet files less the rows delete files remove, and the files it names;
+    only files with a delete file take the anti join (over all, one cost a whole-table scan)."""
     if not files:
         return "select " + ", ".join(f'null::{t} as "{c}"' for c, t in columns) + " where false", 0
     names = ", ".join(f'f."{c}"' for c, _ in columns)
@@ -130,9 +126,8 @@ class _Published:
 
 
 def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
-    """The current snapshot's relations, columns, files and mart row counts, in one transaction
-    (DuckLake reads its catalog once per transaction), each kind in one statement (a statement per
-    table cost a catalog round trip each)."""
+    """In one transaction (DuckLake reads its catalog once per transaction) and one statement per kind
+    (per table cost a catalog round trip each)."""
     with transaction(con):
         snapshot = current_snapshot(con)
         tables = con.execute(
@@ -189,26 +184,20 @@ def _parsed_yaml(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
 def comment_statements(
     docs: Mapping[str, Any], kinds: Mapping[str, str], view_columns: bool = True
 ) -> list[str]:
-    """The COMMENT statements that document the marts in ``kinds`` (name -> 'table' or 'view'),
-    view columns only if ``view_columns``."""
+    """COMMENTs documenting the marts in ``kinds`` (name -> 'table' or 'view')."""
     out = []
-    for table, spec in docs.items():
-        if (noun := kinds.get(table)) is not None:
-            out.append(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
-            if noun != "view" or view_columns:
-                out += [
-                    f"comment on column marts.{table}.{c} is {_quote(text)}"
-                    for c, text in spec["columns"].items()
-                ]
+    for table, spec in ((t, s) for t, s in docs.items() if t in kinds):
+        out.append(f"comment on {kinds[table]} marts.{table} is {_quote(spec['description'])}")
+        columns = spec["columns"].items() if kinds[table] != "view" or view_columns else []
+        out += [f"comment on column marts.{table}.{c} is {_quote(text)}" for c, text in columns]
     return out
 
 
 def write_serving_file(serving_path: Path, published: _Published) -> int:
-    """The read-only file: views over the snapshot's parquet files, the lake's views and comments,
-    and ``meta.publication``, as one script in one transaction (per-statement round trips were most
-    of its time), in a new file per publication that the symbolic link ``serving_path`` is swapped
-    to: DuckDB keeps one database per resolved path, so a process holding the previous file still
-    opens the new one on its next connect. Returns the files it names."""
+    """Views over the snapshot's files, the lake's views and comments, ``meta.publication``: one script
+    (per-statement round trips were most of its time) in a new file the symbolic link ``serving_path``
+    is swapped to (DuckDB keeps one database per resolved path: a process holding the previous file
+    opens the new one on its next connect). Returns the files it names."""
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
@@ -226,24 +215,20 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         script += [f"comment on view {schema}.{name} is {_quote(comment)}"] if comment else []
     # every relation is a view here, and DuckDB keeps comments on view columns (DuckLake does not)
     script += comment_statements(mart_docs(), {n: "view" for s, n, *_ in bodies if s == "marts"})
+    counts, data_path = _quote(json.dumps(published.counts, sort_keys=True)), _quote(published.data_path)
+    script.append(
+        f"create table meta.publication as select {published.snapshot}::bigint as snapshot_id, "
+        f"now() as published_at, {counts}::json as row_counts, {data_path} as data_path"
+    )
     try:
         with duckdb.connect(
             str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
         ) as out:
             if published.data_path.startswith(REMOTE_DATA_PREFIXES):  # a view reads its files when created
                 _reach_object_store(out)
-            out.execute("begin transaction")  # one commit, not one per statement
-            out.execute(";\n".join(script))
             out.execute(
-                "create table meta.publication as select $s::bigint as snapshot_id, now() as published_at, "
-                "$t::json as row_counts, $d as data_path",
-                {
-                    "s": published.snapshot,
-                    "t": json.dumps(published.counts, sort_keys=True),
-                    "d": published.data_path,
-                },
-            )
-            out.execute("commit")
+                ";\n".join(["begin transaction", *script, "commit"])
+            )  # one commit, not one per statement
         final = serving_path.with_name(
             f"{serving_path.stem}.{published.snapshot}.{secrets.token_hex(4)}{serving_path.suffix}"
         )
@@ -270,8 +255,7 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
 
 
 def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
-    """Rewrite the serving file from the published snapshot when it is missing or names another
-    data folder than ``warehouse``'s (the warehouse was moved or copied); True if it did."""
+    """Rewrite a missing serving file, or one naming another data folder (a moved or copied warehouse)."""
     # a shared catalog's data path is the same everywhere; a serving file without its lake is all there is
     if warehouse.catalog is not None or (not warehouse.path.exists() and Path(serving_path).exists()):
         return False
@@ -291,9 +275,8 @@ def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
 
 
 def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:
-    """Publish the current snapshot (the caller holds the writer lock: this run's last commit):
-    record it in ``meta.publication`` (readers attach it; no data is copied), then rewrite the
-    serving file. A reader sees the previous published snapshot or this one, never a mix."""
+    """Record the current snapshot in ``meta.publication`` (what readers attach; nothing copied), then
+    rewrite the serving file: a reader sees the previous published snapshot or this one, never a mix."""
     started = time.perf_counter()
     published = _read_published(con)
     record = {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)}
