@@ -18,7 +18,7 @@ from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
 from pipelines.warehouse.concurrency import transaction
-from pipelines.warehouse.lake import LAKE, _quote, ensure_tables, read_sql, schema_sql
+from pipelines.warehouse.lake import LAKE, _quote, ensure_tables, read_sql, relations, schema_sql
 from pipelines.warehouse.serving import comment_statements, dependency_order, mart_docs
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
@@ -215,17 +215,9 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
         con.execute("set TimeZone = 'UTC'")
         con.execute(schema_sql())
         build_views(con)
-        described = con.execute(
-            "select table_name, comment from duckdb_tables() where schema_name = 'marts' union all "
-            "select view_name, comment from duckdb_views() where schema_name = 'marts'"
-        ).fetchall()
-        catalog: dict[str, tuple[str, list[MartColumn]]] = {t: (c or "", []) for t, c in described}
-        for table, name, type_, comment in con.execute(
-            "select table_name, column_name, data_type, coalesce(comment, '') from duckdb_columns() "
-            "where schema_name = 'marts' order by table_name, column_index"
-        ).fetchall():
-            catalog[table][1].append(MartColumn(name, type_, comment))
-    return catalog
+        tables, views, columns = relations(con)
+    marts = [(r[1], r[-1]) for r in [*tables, *views] if r[0] == "marts"]
+    return {n: (comment or "", [MartColumn(*c) for c in columns[("marts", n)]]) for n, comment in marts}
 
 
 def month_windows(

@@ -407,6 +407,20 @@ def raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [f"raw.{t}" for (t,) in con.execute(sql + " order by 1").fetchall()]
 
 
+Relations = tuple[list[Any], list[Any], dict[tuple[str, str], list[tuple[str, str, str]]]]
+
+
+def relations(con: duckdb.DuckDBPyConnection) -> Relations:
+    """The database's tables, views and each one's columns (name, type, comment): ``relations.sql``."""
+    tables, views, columns = (
+        con.execute(s).fetchall() for s in read_sql("warehouse/relations").split(";\n\n")
+    )
+    by_table: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for schema, table, name, type_, comment in columns:
+        by_table.setdefault((schema, table), []).append((name, type_, comment))
+    return tables, views, by_table
+
+
 def read_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 

@@ -29,6 +29,7 @@ from pipelines.warehouse.lake import (
     current_snapshot,
     load_extensions,
     naming_damage,
+    relations,
 )
 
 # Written in an older storage format on purpose: BI drivers in the field (JDBC, ODBC, duckdb-engine
@@ -88,13 +89,13 @@ def view_body(sql: str) -> str:
 
 
 def _table_view_sql(
-    columns: Sequence[tuple[str, str]], files: Sequence[tuple[str, str | None]]
+    columns: Sequence[tuple[str, ...]], files: Sequence[tuple[str, str | None]]
 ) -> tuple[str, int]:
     """A SELECT over a table's parquet files less the rows delete files remove, and the files it names;
     only files with a delete file take the anti join (over all, one cost a whole-table scan)."""
     if not files:
-        return "select " + ", ".join(f'null::{t} as "{c}"' for c, t in columns) + " where false", 0
-    names = ", ".join(f'f."{c}"' for c, _ in columns)
+        return "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in columns) + " where false", 0
+    names = ", ".join(f'f."{c}"' for c, *_ in columns)
     clean = [d for d, x in files if not x]
     deleted = [(d, x) for d, x in files if x]
     branches = (
@@ -119,7 +120,7 @@ class _Published:
     snapshot: int
     tables: list[tuple[str, str, str | None]]
     views: list[tuple[str, str, str, str | None]]
-    columns: dict[tuple[str, str], list[tuple[str, str]]]
+    columns: dict[tuple[str, str], list[tuple[str, str, str]]]
     files: dict[tuple[str, str], list[tuple[str, str | None]]]
     counts: dict[str, int]
     data_path: str
@@ -130,20 +131,8 @@ def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
     (per table cost a catalog round trip each)."""
     with transaction(con):
         snapshot = current_snapshot(con)
-        tables = con.execute(
-            "select schema_name, table_name, comment from duckdb_tables() "
-            "where database_name = current_database() and schema_name <> 'meta' order by all"
-        ).fetchall()
-        views = con.execute(
-            "select schema_name, view_name, sql, comment from duckdb_views() "
-            "where database_name = current_database() and not internal order by schema_name, view_oid"
-        ).fetchall()
-        columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for schema, table, column, data_type in con.execute(
-            "select schema_name, table_name, column_name, data_type from duckdb_columns() "
-            "where database_name = current_database() order by schema_name, table_name, column_index"
-        ).fetchall():
-            columns.setdefault((schema, table), []).append((column, data_type))
+        tables, views, columns = relations(con)
+        tables = [t for t in tables if t[0] != "meta"]
         # the materialized marts (views are computed when read, so counting them would cost a scan)
         counts = dict(
             _union_all(
