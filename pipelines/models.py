@@ -18,8 +18,8 @@ from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
 from pipelines.warehouse.concurrency import transaction
-from pipelines.warehouse.lake import LAKE, _quote, ensure_tables, read_sql, relations, schema_sql
-from pipelines.warehouse.serving import comment_statements, dependency_order, mart_docs
+from pipelines.warehouse.lake import LAKE, ensure_tables, read_sql, relations, schema_sql
+from pipelines.warehouse.serving import comment_statements, dependency_order
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -158,13 +158,8 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")
         # DuckLake keeps comments on tables, their columns and views, not on view columns: the
         # serving file (plain DuckDB) carries those
-        kinds = dict(
-            con.execute(
-                "select table_name, case table_type when 'VIEW' then 'view' else 'table' end "
-                "from information_schema.tables where table_schema = 'marts'"
-            ).fetchall()
-        )
-        for statement in comment_statements(mart_docs(), kinds, view_columns=not in_lake):
+        kinds = {m.name: "table" if m.incremental else "view" for m in marts}
+        for statement in comment_statements(kinds, view_columns=not in_lake):
             con.execute(statement)
 
 
@@ -172,12 +167,7 @@ def _loaded_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The vendors with a data file in any of their raw tables (the lake's file list, no scan)."""
     from pipelines import sources
 
-    with_files = _names(
-        con,
-        f"select s.schema_name || '.' || t.table_name from ducklake_table_info({_quote(LAKE)}) as t "
-        f"join __ducklake_metadata_{LAKE}.ducklake_schema as s using (schema_id) "
-        "where s.end_snapshot is null and t.file_count > 0",
-    )
+    with_files = _names(con, read_sql("warehouse/tables_with_files"))
     return {s.name for s in sources.sources() if with_files & set(s.raw_tables())}
 
 

@@ -1,24 +1,23 @@
 """How concurrent work on the warehouse stays safe: the one story, and the code that keeps it.
 
-- **One writing process at a time.** A writer holds an exclusive ``flock`` on
-  ``<catalog>.lock`` for as long as it writes; ``markhouse backfill`` holds it for its whole run
-  (loads, marts, publish), a run launched by Dagster's daemon or UI for each step. The kernel
-  releases the lock when the process ends, however it ends, so a killed run never leaves a stale
-  lock. A second run waits for it (``--wait``), saying every few seconds whom it waits for: the
+- **One writing process at a time**, holding an exclusive ``flock`` on ``<catalog>.lock`` while it
+  writes: ``markhouse backfill`` for its whole run (loads, marts, publish), a run Dagster's daemon or
+  UI launched for each step. The kernel releases the lock however the process ends, so a killed run
+  never leaves a stale one. A second run waits (``--wait``), saying every few seconds whom for: the
   holder writes its name (run id, command, pid, host) into the lock file.
-- **Inside that process, threads share one writer** (one DuckDB instance with the lake attached,
-  a cursor each) and their write transactions take turns (``transaction``); their fetches run at
-  once. Nothing else is needed: no Dagster pool, no slot to free.
+- **Inside that process, threads share one writer** (one DuckDB instance with the lake attached, a
+  cursor each); their write transactions take turns (``transaction``), their fetches run at once.
+  Nothing else is needed: no Dagster pool, no slot to free.
 - **Every write is one transaction**, one snapshot (delete the partitions' rows, insert the new
   ones, commit): a failure or a kill leaves the previous snapshot, never a mix.
-- **What a killed run leaves** is found by the next writer when it takes the lock: parquet files
-  never committed (removed), staging folders and partial serving copies named with a pid that no
-  longer runs (removed), and its name still in the lock file (a clean release empties it), which
-  the command reports and turns into a failed Dagster run (``pipelines.resources``).
-- **Readers never wait**: they attach the latest *published* snapshot read-only (the SQLite
-  catalog is in WAL mode), so they never see a half-finished run and never block a writer.
+- **What a killed run leaves** the next writer finds when it takes the lock: parquet files never
+  committed, staging folders and partial serving copies named with a pid that no longer runs (all
+  removed), and its name still in the lock file (a clean release empties it), which the command
+  reports and turns into a failed Dagster run (``pipelines.resources``).
+- **Readers never wait**: they attach the latest *published* snapshot read-only (the SQLite catalog
+  is in WAL mode), so they never see a half-finished run and never block a writer.
 - **Several hosts** on one PostgreSQL catalog have no lock in common: a commit that meets another
-  host's is rerun whole, a bounded number of times (``with_commit_retry``), and the daemon's run
+  host's is rerun whole a bounded number of times (``with_commit_retry``), and the daemon's run
   queue admits one warehouse-writing run at a time (``deploy/postgres/dagster.yaml``).
 """
 
@@ -163,8 +162,7 @@ def shared_writer(
 
 def killed_holder(lock_path: Path) -> dict[str, Any] | None:
     """The record a killed writer left in the lock file this process took, once: to the first who asks."""
-    hold = _HOLDS.get(lock_path.resolve())
-    if hold is None:
+    if (hold := _HOLDS.get(lock_path.resolve())) is None:
         return None
     previous, hold.previous = hold.previous, None
     return previous
@@ -180,24 +178,23 @@ def _take(
     try:
         started, said = time.monotonic(), -WAIT_NOTICE_SECONDS
         while True:
-            try:
+            with suppress(BlockingIOError):
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
-                waited, record = time.monotonic() - started, _read_record(lock)
-                holder = record["holder"] if record else f"another process (lock {lock_path})"
-                if waited >= wait_seconds:
-                    raise WarehouseBusyError(
-                        f"gave up after {waited:.0f}s: the warehouse is being written by {holder}; "
-                        "try again when it ends (or raise --wait)"
-                    ) from None
-                if waited - said >= WAIT_NOTICE_SECONDS:
-                    (who.get("on_wait") or log.info)(
-                        f"markhouse: {datetime.now(UTC):%H:%M:%S} waiting for {holder} to finish writing "
-                        f"the warehouse ({waited:.0f}s)"
-                    )
-                    said = waited
-                time.sleep(0.2)
+            waited, record = time.monotonic() - started, _read_record(lock)
+            holder = record["holder"] if record else f"another process (lock {lock_path})"
+            if waited >= wait_seconds:
+                raise WarehouseBusyError(
+                    f"gave up after {waited:.0f}s: the warehouse is being written by {holder}; "
+                    "try again when it ends (or raise --wait)"
+                )
+            if waited - said >= WAIT_NOTICE_SECONDS:
+                (who.get("on_wait") or log.info)(
+                    f"markhouse: {datetime.now(UTC):%H:%M:%S} waiting for {holder} to finish writing "
+                    f"the warehouse ({waited:.0f}s)"
+                )
+                said = waited
+            time.sleep(0.2)
         previous = _read_record(lock)
         host, pid = socket.gethostname(), os.getpid()
         name = who.get("holder") or f"pid {pid} on {host}"

@@ -194,13 +194,12 @@ class Warehouse:
         """A small buffer pool (work is a window of months; DuckDB's default keeps 80% of RAM) spilling
         beside the catalog (not to the working folder)."""
         spill = self.path.parent / ".staging" / "duckdb-spill"
-        with suppress(
-            OSError
-        ):  # DuckDB makes (and removes) only the last folder; a read-only host never spills
+        # DuckDB makes (and removes) only the last folder; a read-only host never spills
+        with suppress(OSError):
             spill.parent.mkdir(parents=True, exist_ok=True)
-        settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        config: dict[str, Any] = {"memory_limit": self.memory_limit, "temp_directory": str(spill)}
         con = duckdb.connect(
-            config={**settings, "memory_limit": self.memory_limit, "temp_directory": str(spill)}
+            config={**config, "autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
         _session(con)
         return con

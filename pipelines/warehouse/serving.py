@@ -157,25 +157,18 @@ def _union_all(con: duckdb.DuckDBPyConnection, selects: list[str], tail: str = "
     return con.execute(" union all ".join(selects) + tail).fetchall() if selects else []
 
 
-def mart_docs(path: Path = MARTS_DOCS) -> dict[str, Any]:
-    """``marts.yml`` parsed once per process while unchanged (parsing cost more than publishing)."""
-    stat = path.stat()
-    return _parsed_yaml(path, stat.st_mtime_ns, stat.st_size)
-
-
 @lru_cache(maxsize=4)
-def _parsed_yaml(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+def _mart_docs(mtime_ns: int, size: int) -> dict[str, Any]:
+    """``marts.yml``, parsed once per process while unchanged (parsing cost more than publishing)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where installed
-    docs: dict[str, Any] = yaml.load(path.read_text(), Loader=loader)
+    docs: dict[str, Any] = yaml.load(MARTS_DOCS.read_text(), Loader=loader)
     return docs
 
 
-def comment_statements(
-    docs: Mapping[str, Any], kinds: Mapping[str, str], view_columns: bool = True
-) -> list[str]:
-    """COMMENTs documenting the marts in ``kinds`` (name -> 'table' or 'view')."""
-    out = []
-    for table, spec in ((t, s) for t, s in docs.items() if t in kinds):
+def comment_statements(kinds: Mapping[str, str], view_columns: bool = True) -> list[str]:
+    """COMMENTs documenting the marts in ``kinds`` (name -> 'table' or 'view') from ``marts.yml``."""
+    out, stat = [], MARTS_DOCS.stat()
+    for table, spec in ((t, s) for t, s in _mart_docs(stat.st_mtime_ns, stat.st_size).items() if t in kinds):
         out.append(f"comment on {kinds[table]} marts.{table} is {_quote(spec['description'])}")
         columns = spec["columns"].items() if kinds[table] != "view" or view_columns else []
         out += [f"comment on column marts.{table}.{c} is {_quote(text)}" for c, text in columns]
@@ -203,7 +196,7 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         script.append(f"create view {schema}.{name} as {sql}")
         script += [f"comment on view {schema}.{name} is {_quote(comment)}"] if comment else []
     # every relation is a view here, and DuckDB keeps comments on view columns (DuckLake does not)
-    script += comment_statements(mart_docs(), {n: "view" for s, n, *_ in bodies if s == "marts"})
+    script += comment_statements({n: "view" for s, n, *_ in bodies if s == "marts"})
     counts, data_path = _quote(json.dumps(published.counts, sort_keys=True)), _quote(published.data_path)
     script.append(
         f"create table meta.publication as select {published.snapshot}::bigint as snapshot_id, "

@@ -1,6 +1,6 @@
 -- The relations of the database a connection uses (the lake, or an in-memory one): its tables, its
--- views in the order they were made (each after the views it reads), and every relation's columns.
--- The serving file is written from them, and the Dagster catalog's marts read from them.
+-- views in the order they were first made, and every relation's columns. The serving file is
+-- written from them, and the Dagster catalog's marts read from them.
 select schema_name, table_name, comment
 from duckdb_tables()
 where database_name = current_database()
