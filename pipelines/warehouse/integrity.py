@@ -32,7 +32,6 @@ class DamagedFile:
     month: str | None  # 'YYYY-MM'; None for an unpartitioned table
     path: str
     problem: str
-    file_id: int = 0  # DuckLake's data file id
 
     def line(self) -> str:
         return f"{self.table} {self.month or '(all months)'}: {self.path}: {self.problem}"
@@ -76,17 +75,12 @@ def _problem(kind: str, path: str, size: int, rows: int, full: bool) -> str | No
     return None
 
 
-def damaged_files(
-    con: duckdb.DuckDBPyConnection, warehouse: Warehouse, snapshots: list[int], full: bool = False
-) -> tuple[int, list[DamagedFile]]:
-    """The number of files ``snapshots`` reference, and the damaged ones."""
-    files = _files(con, warehouse, snapshots)
-    damaged = [
-        DamagedFile(table, month, path, problem, file_id)
-        for kind, file_id, table, month, path, size, rows in files
+def _damaged(files: list[tuple], full: bool = False) -> list[DamagedFile]:
+    return [
+        DamagedFile(table, month, path, problem)
+        for kind, _, table, month, path, size, rows in files
         if (problem := _problem(kind, path, size, rows, full)) is not None
     ]
-    return len(files), damaged
 
 
 def verify(warehouse: Warehouse, full: bool = False) -> Verified:
@@ -98,26 +92,23 @@ def verify(warehouse: Warehouse, full: bool = False) -> Verified:
     with warehouse.reader(latest=True) as con:
         latest = current_snapshot(con)
         published = (_published_ids(con) or [latest])[-1]
-        count, damaged = damaged_files(con, warehouse, sorted({published, latest}), full)
-    return Verified(published, latest, count, damaged)
+        files = _files(con, warehouse, sorted({published, latest}))
+    return Verified(published, latest, len(files), _damaged(files, full))
 
 
 def drop_damaged(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> list[DamagedFile]:
     """Take the (table, month)s holding a damaged file out of the latest snapshot in one commit."""
-    latest = current_snapshot(con)
-    _, damaged = damaged_files(con, warehouse, [latest])
+    files = _files(con, warehouse, [current_snapshot(con)])
+    damaged = _damaged(files)
     if unpartitioned := sorted({d.table for d in damaged if d.month is None}):
         raise RuntimeError(
             f"{', '.join(unpartitioned)} is not partitioned by month and cannot be reloaded: restore the "
             "warehouse from a backup (`markhouse backup`) or rebuild it with `markhouse backfill`"
         )
     months = {(d.table, d.month) for d in damaged}
-    files = sorted({f[1] for f in _files(con, warehouse, [latest]) if (f[2], f[3]) in months})
-    if files:
-        params = {
-            "files": files,
-            "message": "removed damaged months: " + ", ".join(f"{t} {m}" for t, m in sorted(months)),
-        }
+    if ids := sorted({f[1] for f in files if (f[2], f[3]) in months}):
+        message = "removed damaged months: " + ", ".join(f"{t} {m}" for t, m in sorted(months))
+        params = {"files": ids, "message": message}
         with transaction(con):
             for statement in read_sql("warehouse/drop_files").split(";\n\n"):
                 con.execute(statement, used_params(statement, params))

@@ -112,11 +112,9 @@ def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
 
 def is_duckdb_file(path: Path) -> bool:
     """A DuckDB database file (its header carries ``DUCK`` at byte 8), not a SQLite catalog."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(12)[8:12] == b"DUCK"
-    except OSError:
-        return False
+    with suppress(OSError), open(path, "rb") as f:
+        return f.read(12)[8:12] == b"DUCK"
+    return False
 
 
 def _session(con: duckdb.DuckDBPyConnection) -> None:
@@ -303,9 +301,8 @@ class Warehouse:
         """Every snapshot still held, oldest first, and whether a run published it."""
         with self.reader(latest=True) as con:
             published = set(_published_ids(con))
-            rows = con.execute(
-                f"select snapshot_id, snapshot_time from {LAKE}.snapshots() order by 1"
-            ).fetchall()
+            sql = f"select snapshot_id, snapshot_time from {LAKE}.snapshots() order by 1"
+            rows = con.execute(sql).fetchall()
         return [Snapshot(int(i), t, int(i) in published) for i, t in rows]
 
     @staticmethod
@@ -365,11 +362,10 @@ def create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
             "MARKHOUSE_DATA_PATH is object storage: set MARKHOUSE_S3_KEY_ID and MARKHOUSE_S3_SECRET "
             "(and MARKHOUSE_S3_ENDPOINT, MARKHOUSE_S3_REGION for a non-AWS store)"
         )
-    settings = ", ".join(
-        f"{k} {v}" if k == "use_ssl" and v in ("true", "false") else f"{k} {_quote(v)}"
-        for k, v in given.items()
-    )
-    con.execute(f"create or replace temporary secret markhouse_data (type s3, {settings})")
+    settings = [
+        f"{k} {v if k == 'use_ssl' and v in ('true', 'false') else _quote(v)}" for k, v in given.items()
+    ]
+    con.execute(f"create or replace temporary secret markhouse_data (type s3, {', '.join(settings)})")
 
 
 CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)  # schema.table
@@ -378,19 +374,15 @@ ADD_COLUMN = re.compile(r"alter table (\w+)\.(\w+) add column if not exists (\w+
 
 def schema_sql() -> str:
     """``sql/schema/raw.sql``, then every ``sql/sources/<vendor>/raw.sql`` (found: no list to keep)."""
-    return "\n".join(
-        [read_sql("schema/raw"), *(p.read_text() for p in sorted(SQL_DIR.glob("sources/*/raw.sql")))]
-    )
+    sources = [p.read_text() for p in sorted(SQL_DIR.glob("sources/*/raw.sql"))]
+    return "\n".join([read_sql("schema/raw"), *sources])
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
     """Create the tables (and later versions' columns) of ``ddl`` the warehouse lacks, in one snapshot;
     ``raw.*`` by month, so replacing an instrument-month rewrites only that month's files."""
-    columns = set(
-        con.execute(
-            "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
-        ).fetchall()
-    )
+    sql = "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
+    columns = set(con.execute(sql).fetchall())
     missing = set(CREATE_TABLE.findall(ddl)) - {f"{s}.{t}" for s, t, _ in columns}
     if not missing and set(ADD_COLUMN.findall(ddl)) <= columns:
         return
