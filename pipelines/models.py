@@ -121,31 +121,29 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
         if dict(con.execute("select name, value from ref.settings").fetchall()) != settings:
             con.execute("delete from ref.settings")
             con.executemany("insert into ref.settings values (?, ?)", list(settings.items()))
-        views = [m for folder in VIEW_LAYERS for m in _models(folder)]
         for schema in VIEW_LAYERS:
             con.execute(f"create schema if not exists {schema}")
-        # intermediate models lived in schema staging before: drop those views
-        moved = _names(
-            con, "select view_name from duckdb_views() where schema_name = 'staging' and not internal"
-        )
-        for model in views:
-            if model.schema != "staging" and model.name in moved:
+        tables, views, columns = relations(con)
+        kind = {(s, n): "table" for s, n, _ in tables} | {(s, n): "view" for s, n, *_ in views}
+        view_models = [m for folder in VIEW_LAYERS for m in _models(folder)]
+        for model in view_models:  # intermediate models lived in schema staging before: drop those views
+            if model.schema != "staging" and kind.get(("staging", model.name)) == "view":
                 con.execute(f"drop view staging.{model.name}")
         loaded = _loaded_sources(con) if in_lake else None
-        for model in in_dependency_order(views):
+        for model in in_dependency_order(view_models):
             sql = _union_of_loaded(con, model, loaded) if loaded is not None else model.sql
             con.execute(f"create or replace view {model.relation} as\n{sql}")
         marts = in_dependency_order(mart_models())
-        old_views = _names(con, "select view_name from duckdb_views() where schema_name = 'marts'")
-        tables = _names(con, "select table_name from duckdb_tables() where schema_name = 'marts'")
         for model in (m for m in marts if m.incremental):
-            if model.name in tables:  # a column the model gained since (CHANGELOG): null until refreshed
-                have = _names(con, f"select column_name from (describe {model.relation})")
+            if (
+                kind.get(("marts", model.name)) == "table"
+            ):  # a column gained since (CHANGELOG): null until refreshed
+                have = {c for c, *_ in columns[("marts", model.name)]}
                 shape = con.execute(f"describe select * from ({model.sql})", EMPTY_WINDOW).fetchall()
                 for column, type_, *_ in (c for c in shape if c[0] not in have):
                     con.execute(f'alter table {model.relation} add column "{column}" {type_}')
                 continue
-            if model.name in old_views:  # it used to be a view: becomes a table
+            if kind.get(("marts", model.name)) == "view":  # it used to be a view: becomes a table
                 con.execute(f"drop view {model.relation}")
             con.execute(
                 f"create table {model.relation} as\nselect * from ({model.sql}) limit 0", EMPTY_WINDOW

@@ -60,20 +60,16 @@ def maintain(
         merged, republished = False, None
         if last is not None and current_snapshot(con) == last + 1:
             merged = True
-            con.execute(f"call ducklake_merge_adjacent_files({lake})")
-            con.execute(f"call ducklake_rewrite_data_files({lake})")
+            con.execute(
+                f"call ducklake_merge_adjacent_files({lake}); call ducklake_rewrite_data_files({lake})"
+            )
             if current_snapshot(con) != last + 1:
                 republished = publish_serving(con, serving_path)
                 last = republished.snapshot
         cutoff = datetime.now().astimezone() - retention
         keep = {current_snapshot(con), last}
-        old = [
-            int(i)
-            for (i,) in con.execute(
-                f"select snapshot_id from {LAKE}.snapshots() where snapshot_time < $c", {"c": cutoff}
-            ).fetchall()
-            if int(i) not in keep
-        ]
+        sql = f"select snapshot_id from {LAKE}.snapshots() where snapshot_time < $c"
+        old = [int(i) for (i,) in con.execute(sql, {"c": cutoff}).fetchall() if int(i) not in keep]
         expire_snapshots(con, old)
         deleted = con.execute(
             f"call ducklake_cleanup_old_files({lake}, older_than => $c)", {"c": cutoff + timedelta(seconds=1)}
