@@ -127,20 +127,17 @@ def build_mart_assets(sources: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
         # what the run's sources failed to load, from its events (each step may be its own process)
-        records = context.instance.get_records_for_run(
-            context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        ).records
-        failed, loaded = run_outcome(
-            m for r in records if (m := r.event_log_entry.asset_materialization) is not None
-        )
+        kind = dg.DagsterEventType.ASSET_MATERIALIZATION
+        records = context.instance.get_records_for_run(context.run_id, of_type=kind).records
+        materialized = (r.event_log_entry.asset_materialization for r in records)
+        failed, loaded = run_outcome(m for m in materialized if m is not None)
         if failed and not loaded:
             raise dg.Failure(f"nothing loaded, nothing published: {describe(failed)}")
         with warehouse.writer(context) as con:
             months = run_months(context.run.tags) or loaded_months(con)  # none named: all of them
             emit = to_run_log(context.log.info)
-            result = refresh_marts(
-                con, months, {"mark_last_gap_threshold_bps": warehouse.mark_last_gap_bps}, progress=emit
-            )
+            settings = {"mark_last_gap_threshold_bps": warehouse.mark_last_gap_bps}
+            result = refresh_marts(con, months, settings, progress=emit)
             emit(f"marts: publishing the serving copy {warehouse.serving_path}")
             published = publish_serving(con, Path(warehouse.serving_path))
         emit(

@@ -210,11 +210,10 @@ def _take(
 
 def _read_record(lock: IO[str]) -> dict[str, Any] | None:
     lock.seek(0)
-    try:
+    with suppress(ValueError):
         record = json.loads(lock.read().strip() or "null")
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
+        return record if isinstance(record, dict) else None
+    return None
 
 
 def _write_record(lock: IO[str], text: str) -> None:

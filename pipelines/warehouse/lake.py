@@ -150,12 +150,9 @@ class Warehouse:
                 f"(dbname=... host=...), got {redact(self.catalog)!r}; unset it for the embedded catalog"
             )
         self._data = data_path if data_path is not None else os.environ.get("MARKHOUSE_DATA_PATH") or None
+        self.data_is_remote = self._data is not None and self._data.startswith(REMOTE_DATA_PREFIXES)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.legacy_path = self.path.with_suffix(".duckdb")  # the previous layout's one DuckDB file
-
-    @property
-    def data_is_remote(self) -> bool:
-        return self._data is not None and self._data.startswith(REMOTE_DATA_PREFIXES)
 
     @property
     def data_path(self) -> Path:

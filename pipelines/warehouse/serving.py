@@ -134,11 +134,8 @@ def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
         tables, views, columns = relations(con)
         tables = [t for t in tables if t[0] != "meta"]
         # the materialized marts (views are computed when read, so counting them would cost a scan)
-        counts = dict(
-            _union_all(
-                con, [f"select 'marts.{t}', count(*) from marts.{t}" for s, t, _ in tables if s == "marts"]
-            )
-        )
+        counting = [f"select 'marts.{t}', count(*) from marts.{t}" for s, t, _ in tables if s == "marts"]
+        counts = dict(_union_all(con, counting))
         files: dict[tuple[str, str], list[tuple[str, str | None]]] = {(s, t): [] for s, t, _ in tables}
         listed = [
             f"select {i} as t, data_file, delete_file from ducklake_list_files({_quote(LAKE)}, {_quote(t)}, "
