@@ -47,6 +47,8 @@ from pipelines.redaction import redact
 log = logging.getLogger("markhouse.warehouse")
 
 T = TypeVar("T")
+Con = duckdb.DuckDBPyConnection
+Opener = Callable[[], Con]
 COMMIT_ATTEMPTS = 6
 RETRYABLE = ("database is locked", "conflict", "busy")
 WAIT_NOTICE_SECONDS = 5.0
@@ -76,10 +78,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     for path, match in candidates:
         if match is None or pid_exists(int(match["pid"])):
             continue
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         removed.append(path)
         log.info("removed %s, left by a run that no longer exists (pid %s)", path, match["pid"])
     return removed
@@ -134,11 +133,8 @@ _HOLDS_LOCK = threading.Lock()
 
 @contextmanager
 def shared_writer(
-    lock_path: Path,
-    open_writer: Callable[[], duckdb.DuckDBPyConnection],
-    wait_seconds: float,
-    **who: Unpack[Holder],
-) -> Iterator[duckdb.DuckDBPyConnection]:
+    lock_path: Path, open_writer: Opener, wait_seconds: float, **who: Unpack[Holder]
+) -> Iterator[Con]:
     """This process's one writer: the first caller takes the lock and opens it, callers in any thread
     share both, the last one out closes it and releases the lock."""
     key = lock_path.resolve()
@@ -168,9 +164,7 @@ def killed_holder(lock_path: Path) -> dict[str, Any] | None:
     return previous
 
 
-def _take(
-    lock_path: Path, open_writer: Callable[[], duckdb.DuckDBPyConnection], wait_seconds: float, who: Holder
-) -> _Hold:
+def _take(lock_path: Path, open_writer: Opener, wait_seconds: float, who: Holder) -> _Hold:
     """Take the lock, keep the record a killed holder left (a clean release empties it), write ours,
     clear what dead runs left, open the writer."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
