@@ -183,11 +183,9 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     tables, views = published.tables, published.views
     schemas = sorted({s for s, *_ in tables} | {s for s, *_ in views} | {"meta"})
-    script, bodies, files = [f"create schema if not exists {s}" for s in schemas], [], 0
-    for schema, table, comment in tables:
-        sql, n = _table_view_sql(published.columns[(schema, table)], published.files[(schema, table)])
-        files += n
-        bodies.append((schema, table, sql, comment))
+    script = [f"create schema if not exists {s}" for s in schemas]
+    made = {(s, t): _table_view_sql(published.columns[(s, t)], published.files[(s, t)]) for s, t, _ in tables}
+    bodies = [(s, t, made[(s, t)][0], c) for s, t, c in tables]
     bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_dependency_order(views)]
     for schema, name, sql, comment in bodies:
         script.append(f"create view {schema}.{name} as {sql}")
@@ -199,18 +197,15 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         f"create table meta.publication as select {published.snapshot}::bigint as snapshot_id, "
         f"now() as published_at, {counts}::json as row_counts, {data_path} as data_path"
     )
+    stem, suffix = serving_path.stem, serving_path.suffix
     try:
         with duckdb.connect(
             str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
         ) as out:
             if published.data_path.startswith(REMOTE_DATA_PREFIXES):  # a view reads its files when created
                 _reach_object_store(out)
-            out.execute(
-                ";\n".join(["begin transaction", *script, "commit"])
-            )  # one commit, not one per statement
-        final = serving_path.with_name(
-            f"{serving_path.stem}.{published.snapshot}.{secrets.token_hex(4)}{serving_path.suffix}"
-        )
+            out.execute(";\n".join(["begin transaction", *script, "commit"]))  # one commit, not one each
+        final = serving_path.with_name(f"{stem}.{published.snapshot}.{secrets.token_hex(4)}{suffix}")
         os.replace(tmp, final)
         os.symlink(final.name, tmp)  # relative: the folder can move
         os.replace(tmp, serving_path)
@@ -224,13 +219,11 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         os.close(dir_fd)
     # the previous file stays for a reader that resolved the link just before the swap; an open
     # connection keeps reading a removed file (POSIX)
-    pattern = re.compile(
-        rf"{re.escape(serving_path.stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(serving_path.suffix)}"
-    )
+    pattern = re.compile(rf"{re.escape(stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(suffix)}")
     older = [p for p in serving_path.parent.iterdir() if pattern.fullmatch(p.name) and p != final]
     for old in sorted(older, key=lambda p: p.stat().st_mtime_ns)[:-1]:
         old.unlink(missing_ok=True)
-    return files
+    return sum(n for _, n in made.values())
 
 
 def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
