@@ -87,10 +87,8 @@ def build_report_asset() -> dg.AssetsDefinition:
 def _spec(
     model: Model, models: Collection[str], sources: Collection[dg.AssetKey], catalog: dict[str, Any]
 ) -> dg.AssetSpec:
-    """A model's asset, in its layer's group, upstream of what it reads: models, raw tables' sources
-    and for ``raw.load_log`` every source (keeping the step after every load); ``ref.*`` is no asset
-    (every source writes it: edges from all would bury the lineage). A view's description is its
-    SQL file's opening comment."""
+    """A model's asset after what it reads (``raw.load_log``: every source); ``ref.*`` is no asset (every
+    source writes it: edges from all would bury the lineage)."""
     deps = {dg.AssetKey(r.split(".")) for r in model.reads if r in models}
     deps |= {k for k in sources if ".".join(k.path) in model.reads or "raw.load_log" in model.reads}
     metadata: dict[str, Any] = {"dagster/table_name": model.relation}
@@ -112,8 +110,7 @@ def _spec(
 
 
 def build_mart_assets(sources: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    """Every SQL model an asset, all in one unpartitioned step: ``refresh_marts`` rebuilds them for the
-    run's months, recorded once per run (Dagster stores each materialization, ~10 ms apiece)."""
+    """Every model an asset, in one step recorded once per run (a materialization costs Dagster ~10 ms)."""
     catalog = mart_catalog()
     models = all_models()
     relations = {m.relation for m in models}

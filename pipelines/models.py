@@ -78,7 +78,7 @@ SOURCES = "{sources}"
 
 
 def _with_sources(name: str, sql: str) -> str:
-    """A shared model's ``{sources}``: the union of each source's relation for it (a new source edits none)."""
+    """A shared model's ``{sources}``: the union of each source's relation (a new source edits none)."""
     from pipelines import sources
 
     if SOURCES not in sql:
@@ -107,8 +107,7 @@ DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS}
 
 
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
-    """Every view and missing incremental table (by month) with comments, in one snapshot, in the lake
-    or a plain DuckDB database (``mart_catalog``'s); registers ``black76`` (fct_option_vol's)."""
+    """Every view and missing mart table, with comments, in one snapshot (``black76`` registered for SQL)."""
     from pipelines import options, sources
 
     options.register(con)
@@ -229,8 +228,7 @@ def month_windows(
 
 
 def _finite_columns(con: duckdb.DuckDBPyConnection, relation: str) -> str:
-    """The columns, floats NULL where NaN or +-inf: a ratio over a near-zero change never publishes an
-    infinity (a mark of 1e-320 once gave mark_return_pct = inf). About 1 % of a window."""
+    """Floats NULL where NaN or +-inf: a mark of 1e-320 once gave mark_return_pct = inf (1 % of a window)."""
     return ", ".join(
         f'case when isfinite("{name}") then "{name}" end as "{name}"'
         if kind in ("DOUBLE", "FLOAT")

@@ -69,8 +69,7 @@ class Holder(TypedDict, total=False):
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove partial serving copies (``.<name>.<pid>.tmp``) and ``.staging/<vendor>-<pid>-*`` folders
-    whose pid no longer runs: the pid tells a killed run's leftovers from a live run's work."""
+    """Remove ``.<name>.<pid>.tmp`` and ``.staging/<vendor>-<pid>-*`` of dead pids (a killed run's)."""
     removed: list[Path] = []
     staging = folder / ".staging"
     candidates = [(p, _TEMPORARY.match(p.name)) for p in folder.glob(".*.tmp*")]
@@ -85,8 +84,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 
 def with_commit_retry(work: Callable[[], T], what: str, also: Sequence[str] = ()) -> T:
-    """Rerun ``work`` (one whole transaction, rolled back) while its commit meets another writer's
-    (``also``: further texts saying so), with backoff, ``COMMIT_ATTEMPTS`` times in all."""
+    """Rerun ``work`` (a whole transaction) while its commit meets another writer's (``also``: texts)."""
     for attempt in range(1, COMMIT_ATTEMPTS):
         try:
             return work()
@@ -135,8 +133,7 @@ _HOLDS_LOCK = threading.Lock()
 def shared_writer(
     lock_path: Path, open_writer: Opener, wait_seconds: float, **who: Unpack[Holder]
 ) -> Iterator[Con]:
-    """This process's one writer: the first caller takes the lock and opens it, callers in any thread
-    share both, the last one out closes it and releases the lock."""
+    """This process's one writer: the first caller takes the lock and opens it, the last one releases both."""
     key = lock_path.resolve()
     with _HOLDS_LOCK:
         if key not in _HOLDS:
@@ -165,8 +162,7 @@ def killed_holder(lock_path: Path) -> dict[str, Any] | None:
 
 
 def _take(lock_path: Path, open_writer: Opener, wait_seconds: float, who: Holder) -> _Hold:
-    """Take the lock, keep the record a killed holder left (a clean release empties it), write ours,
-    clear what dead runs left, open the writer."""
+    """Lock, keep a killed holder's record (a clean release empties it), write ours, clear, open."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = open(lock_path, "a+")  # noqa: SIM115 (held until the hold is released)
     try:

@@ -84,9 +84,8 @@ def _damaged(files: list[tuple], full: bool = False) -> list[DamagedFile]:
 
 
 def verify(warehouse: Warehouse, full: bool = False) -> Verified:
-    """Every file of the published and latest snapshots: present, of the size DuckLake recorded (it keeps
-    no checksums), footer readable, rows as recorded. Footers only, to stay fast: a page changed in place
-    at the same size needs ``full`` (a scan)."""
+    """The published and latest snapshots' files against the catalog (DuckLake keeps no checksums): footers
+    only, to stay fast; a page changed in place at the same size needs ``full`` (a scan)."""
     if warehouse.data_is_remote:
         raise RuntimeError(f"verify reads a local data folder; the data path is {warehouse.data_location}")
     with warehouse.reader(latest=True) as con:
@@ -116,8 +115,7 @@ def drop_damaged(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> list[D
 
 
 def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
-    """The catalog (SQLite's online backup: writers keep going) and the files of the snapshots from the
-    published one on, into ``dest``. Returns the published snapshot and the files copied."""
+    """Catalog (SQLite's online backup: writers go on) and files from the published snapshot on."""
     if warehouse.catalog is not None or warehouse.data_is_remote:
         raise RuntimeError(
             "backup copies the embedded catalog and a local data folder (use the database's own backup)"

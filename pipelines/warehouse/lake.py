@@ -186,8 +186,7 @@ class Warehouse:
             )
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        """A small buffer pool (work is a window of months; DuckDB's default keeps 80% of RAM) spilling
-        beside the catalog (not to the working folder)."""
+        """A small pool (work is a window of months; DuckDB keeps 80% of RAM) spilling beside the catalog."""
         spill = self.path.parent / ".staging" / "duckdb-spill"
         # DuckDB makes (and removes) only the last folder; a read-only host never spills
         with suppress(OSError):
@@ -281,8 +280,7 @@ class Warehouse:
     def reader(
         self, snapshot: int | None = None, latest: bool = False
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Read-only at the latest published snapshot (or ``snapshot``; ``latest``: the last commit):
-        never blocks a writer, whose later commits do not change what it reads."""
+        """Read-only at the published (or ``snapshot``, ``latest``) snapshot: never blocks or changes."""
         self.check_layout()
         if self.catalog is None and not self.path.exists():  # DuckLake creates a PostgreSQL one
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
@@ -313,9 +311,8 @@ class Warehouse:
         before_commit: Callable[[], None] | None = None,
         expected_rows: int | None = None,
     ) -> int:
-        """Per target, delete the rows matching ``partitions`` (the SQL's ``replace_partitions``), run
-        ``insert_sql``: one transaction, rerun on a conflict, rolled back unless the first table got
-        ``expected_rows`` (a join that dropped or doubled rows). Returns its inserted rows."""
+        """Per target delete the rows matching ``partitions``, run ``insert_sql``: one transaction, rolled
+        back unless the first gets ``expected_rows`` (a join dropped or doubled rows). Returns its rows."""
 
         def replace() -> int:
             rows = 0
@@ -376,8 +373,7 @@ def schema_sql() -> str:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
-    """Create the tables (and later versions' columns) of ``ddl`` the warehouse lacks, in one snapshot;
-    ``raw.*`` by month, so replacing an instrument-month rewrites only that month's files."""
+    """What of ``ddl`` is missing, in one snapshot; ``raw.*`` by month (a reload rewrites its month)."""
     sql = "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
     columns = set(con.execute(sql).fetchall())
     missing = set(CREATE_TABLE.findall(ddl)) - {f"{s}.{t}" for s, t, _ in columns}

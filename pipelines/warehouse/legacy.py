@@ -11,8 +11,7 @@ from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, _quote, is
 
 
 def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
-    """Copy an old file's raw and reference tables (the current SQL rebuilds the marts) into an empty lake
-    in one transaction, then rename it ``*.imported`` (never twice). Rows copied per table."""
+    """Raw and reference rows (the SQL rebuilds marts) into an empty lake, once (``*.imported``)."""
     legacy = Path(legacy)
     if not is_duckdb_file(legacy):
         raise LegacyWarehouseError(f"{legacy} is not a DuckDB warehouse file")

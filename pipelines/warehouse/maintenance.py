@@ -40,9 +40,8 @@ def data_bytes(path: Path) -> int:
 def maintain(
     warehouse: Warehouse, serving_path: Path, retention: timedelta = timedelta(days=7)
 ) -> MaintenanceResult:
-    """Merge small files (if nothing was committed since the last publish, then republish), expire
-    snapshots and unreferenced files older than ``retention`` (a reader may still scan them) but the
-    published one."""
+    """Merge small files (nothing committed since the publish: then republish), expire snapshots and files
+    older than ``retention`` (a reader may still scan them) but the published one."""
     started = time.perf_counter()
     exists = not warehouse.data_is_remote and (warehouse.catalog or warehouse.path.exists())
     verified = verify(warehouse) if exists else None  # a lake not created yet has nothing to verify

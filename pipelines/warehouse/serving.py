@@ -91,8 +91,7 @@ def view_body(sql: str) -> str:
 def _table_view_sql(
     columns: Sequence[tuple[str, ...]], files: Sequence[tuple[str, str | None]]
 ) -> tuple[str, int]:
-    """A SELECT over a table's parquet files less the rows delete files remove, and the files it names;
-    only files with a delete file take the anti join (over all, one cost a whole-table scan)."""
+    """A SELECT over a table's files less deleted rows (anti join only where deleted: else a full scan)."""
     if not files:
         return "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in columns) + " where false", 0
     names = ", ".join(f'f."{c}"' for c, *_ in columns)
@@ -127,8 +126,7 @@ class _Published:
 
 
 def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
-    """In one transaction (DuckLake reads its catalog once per transaction) and one statement per kind
-    (per table cost a catalog round trip each)."""
+    """In one transaction (one catalog read), one statement per kind (one per table: a round trip each)."""
     with transaction(con):
         snapshot = current_snapshot(con)
         tables, views, columns = relations(con)
@@ -173,10 +171,8 @@ def comment_statements(kinds: Mapping[str, str], view_columns: bool = True) -> l
 
 
 def write_serving_file(serving_path: Path, published: _Published) -> int:
-    """Views over the snapshot's files, the lake's views and comments, ``meta.publication``: one script
-    (per-statement round trips were most of its time) in a new file the symbolic link ``serving_path``
-    is swapped to (DuckDB keeps one database per resolved path: a process holding the previous file
-    opens the new one on its next connect). Returns the files it names."""
+    """One script (statement round trips were most of its time) into a new file ``serving_path`` links to:
+    DuckDB keeps a database per resolved path, so a holder of the previous file opens the new one next."""
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
@@ -247,8 +243,7 @@ def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
 
 
 def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:
-    """Record the current snapshot in ``meta.publication`` (what readers attach; nothing copied), then
-    rewrite the serving file: a reader sees the previous published snapshot or this one, never a mix."""
+    """Record the snapshot readers attach (nothing copied), then the serving file: never a mix of two."""
     started = time.perf_counter()
     published = _read_published(con)
     record = {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)}
