@@ -51,8 +51,8 @@ class Model:
     @property
     def reads(self) -> frozenset[str]:
         """The ``schema.table`` relations its SQL reads (``from``/``join``; comments ignored)."""
-        body = _COMMENT.sub("", self.sql)
-        return frozenset(f"{s}.{t}".lower() for s, t in _READS.findall(body)) - {self.relation}
+        reads = _READS.findall(_COMMENT.sub("", self.sql))
+        return frozenset(f"{s}.{t}".lower() for s, t in reads) - {self.relation}
 
 
 def in_dependency_order(models: Iterable[Model]) -> list[Model]:
@@ -153,8 +153,7 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
                 con.execute(f"alter table {model.relation} set partitioned by ({partition})")
         for model in (m for m in marts if not m.incremental):
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")
-        # DuckLake keeps comments on tables, their columns and views, not on view columns: the
-        # serving file (plain DuckDB) carries those
+        # DuckLake keeps no comments on view columns: the serving file (plain DuckDB) carries those
         kinds = {m.name: "table" if m.incremental else "view" for m in marts}
         for statement in comment_statements(kinds, view_columns=not in_lake):
             con.execute(statement)

@@ -26,10 +26,10 @@ log = logging.getLogger("markhouse.warehouse")
 
 LAKE = "lake"  # the catalog alias every connection attaches the warehouse under
 EXTENSIONS = ("sqlite_scanner", "ducklake")  # ``load_extensions``
-# Past one machine: ``MARKHOUSE_CATALOG`` names a PostgreSQL catalog (a URL or a libpq string) and
-# ``MARKHOUSE_DATA_PATH`` a shared folder or an S3-compatible URL; unset, the embedded SQLite
-# catalog and the data folder beside it. ``MARKHOUSE_WAREHOUSE`` stays this host's working file:
-# the SQLite catalog itself, or with PostgreSQL the place of the host's writer lock and staging.
+# Past one machine, ``MARKHOUSE_CATALOG`` names a PostgreSQL catalog and ``MARKHOUSE_DATA_PATH`` a shared
+# folder or S3-compatible URL (unset: a SQLite catalog, the data folder beside it); ``MARKHOUSE_WAREHOUSE``
+# stays this host's file: the SQLite catalog, or with PostgreSQL where its writer lock and staging live.
+POSTGRES = re.compile(r"^postgres(ql)?://|(^|\s)(dbname|host)\s*=")  # a URL or libpq ``key=value`` string
 REMOTE_DATA_PREFIXES = ("s3://", "s3a://", "r2://", "gcs://", "gs://")
 S3_KEYS = ("key_id", "secret", "region", "endpoint", "url_style", "use_ssl")  # MARKHOUSE_S3_<KEY>
 # DuckDB's errors for a parquet file that is lost or damaged
@@ -141,10 +141,7 @@ class Warehouse:
         self.path = unguarded(Path(path))
         self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
         self.catalog = catalog if catalog is not None else os.environ.get("MARKHOUSE_CATALOG") or None
-        postgres = ("postgresql://", "postgres://")  # a URL, or a libpq ``key=value`` string
-        if self.catalog is not None and not (
-            self.catalog.startswith(postgres) or re.search(r"(^|\s)(dbname|host)\s*=", self.catalog)
-        ):
+        if self.catalog is not None and not POSTGRES.search(self.catalog):
             raise ValueError(
                 f"MARKHOUSE_CATALOG must be a PostgreSQL URL (postgresql://...) or libpq string "
                 f"(dbname=... host=...), got {redact(self.catalog)!r}; unset it for the embedded catalog"
@@ -178,8 +175,7 @@ class Warehouse:
                 f"DuckLake: point MARKHOUSE_WAREHOUSE at a new catalog (e.g. {self.path.with_suffix('.sqlite')}) "
                 f"and import the old file once with `markhouse import-duckdb {self.path}`"
             )
-        legacy = self.legacy_path
-        if not self.path.exists() and legacy != self.path and is_duckdb_file(legacy):
+        if not self.path.exists() and (legacy := self.legacy_path) != self.path and is_duckdb_file(legacy):
             raise LegacyWarehouseError(
                 f"found a warehouse in the previous layout at {legacy} and no DuckLake at {self.path}; "
                 f"import it once with `markhouse import-duckdb {legacy}` (or move it aside to start empty)"
@@ -208,8 +204,7 @@ class Warehouse:
         if not read_only or self.catalog is None:
             options.append(f"data_path {_quote(self.data_location)}")
         if self.catalog is None:
-            # the catalog's files are relative to its data path, stored absolute: the folder beside
-            # the catalog wins, so a moved or copied warehouse reads its own files
+            # files are stored relative to the data path: the folder beside a moved catalog wins
             options.append("override_data_path true")
         load_extensions(con, *EXTENSIONS, *(["postgres_scanner"] if self.catalog is not None else []))
         if self.data_is_remote:
@@ -263,8 +258,7 @@ class Warehouse:
                     "where key = 'data_path' and value <> $p",
                     {"p": self.data_location},
                 )
-            # a killed writer's uncommitted files; on a shared (PostgreSQL) catalog another host's
-            # files in flight are invisible to this lock (maintenance removes old ones)
+            # a killed writer's files (on a shared catalog another host's in flight: maintenance's)
             if not new and self.catalog is None:
                 orphans = con.execute(
                     f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"

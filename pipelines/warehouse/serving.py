@@ -32,8 +32,7 @@ from pipelines.warehouse.lake import (
     relations,
 )
 
-# Written in an older storage format on purpose: BI drivers in the field (JDBC, ODBC, duckdb-engine
-# on an older duckdb) lag the newest DuckDB, and every DuckDB >= 1.0 reads v1.0.0.
+# An older storage format on purpose: BI drivers in the field lag DuckDB, and every DuckDB >= 1.0 reads it.
 SERVING_STORAGE_VERSION = "v1.0.0"
 MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' comments
 _VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
@@ -117,10 +116,8 @@ def _listed(paths: Sequence[str | None]) -> str:
 @dataclass(frozen=True)
 class _Published:
     snapshot: int
-    tables: list[tuple[str, str, str | None]]
-    views: list[tuple[str, str, str, str | None]]
-    columns: dict[tuple[str, str], list[tuple[str, str, str]]]
-    files: dict[tuple[str, str], list[tuple[str, str | None]]]
+    views: list[tuple[str, str, str, str | None]]  # every relation: (schema, name, select, comment)
+    files: int  # the parquet files they name
     counts: dict[str, int]
     data_path: str
 
@@ -145,7 +142,10 @@ def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
         (data_path,) = con.execute(
             f"select value from __ducklake_metadata_{LAKE}.ducklake_metadata where key = 'data_path'"
         ).fetchone() or ("",)
-    return _Published(snapshot, tables, views, columns, files, counts, data_path)
+    made = [(s, t, *_table_view_sql(columns[(s, t)], files[(s, t)]), c) for s, t, c in tables]
+    bodies = [(s, t, sql, c) for s, t, sql, _, c in made]
+    bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_dependency_order(views)]
+    return _Published(snapshot, bodies, sum(m[3] for m in made), counts, data_path)
 
 
 def _union_all(con: duckdb.DuckDBPyConnection, selects: list[str], tail: str = "") -> list[Any]:
@@ -177,17 +177,12 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
-    tables, views = published.tables, published.views
-    schemas = sorted({s for s, *_ in tables} | {s for s, *_ in views} | {"meta"})
-    script = [f"create schema if not exists {s}" for s in schemas]
-    made = {(s, t): _table_view_sql(published.columns[(s, t)], published.files[(s, t)]) for s, t, _ in tables}
-    bodies = [(s, t, made[(s, t)][0], c) for s, t, c in tables]
-    bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_dependency_order(views)]
-    for schema, name, sql, comment in bodies:
+    script = [f"create schema if not exists {s}" for s in sorted({s for s, *_ in published.views} | {"meta"})]
+    for schema, name, sql, comment in published.views:
         script.append(f"create view {schema}.{name} as {sql}")
         script += [f"comment on view {schema}.{name} is {_quote(comment)}"] if comment else []
     # every relation is a view here, and DuckDB keeps comments on view columns (DuckLake does not)
-    script += comment_statements({n: "view" for s, n, *_ in bodies if s == "marts"})
+    script += comment_statements({n: "view" for s, n, *_ in published.views if s == "marts"})
     counts, data_path = _quote(json.dumps(published.counts, sort_keys=True)), _quote(published.data_path)
     script.append(
         f"create table meta.publication as select {published.snapshot}::bigint as snapshot_id, "
@@ -213,13 +208,12 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    # the previous file stays for a reader that resolved the link just before the swap; an open
-    # connection keeps reading a removed file (POSIX)
+    # the previous file stays for a reader that resolved the link before the swap (open ones read on)
     pattern = re.compile(rf"{re.escape(stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(suffix)}")
     older = [p for p in serving_path.parent.iterdir() if pattern.fullmatch(p.name) and p != final]
     for old in sorted(older, key=lambda p: p.stat().st_mtime_ns)[:-1]:
         old.unlink(missing_ok=True)
-    return sum(n for _, n in made.values())
+    return published.files
 
 
 def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
