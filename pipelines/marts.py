@@ -58,20 +58,19 @@ def draw_report(serving_path: Path, warn: Callable[[str], None]) -> "Report | No
 
 
 def build_report_asset() -> dg.AssetsDefinition:
+    reads = {
+        r for p in (SQL_DIR / "report").glob("*.sql") for r in Model(p.stem, "report", p.read_text()).reads
+    }
+
     @dg.asset(
         key=["report"],
         group_name="report",
-        deps=sorted(
-            dg.AssetKey(r.split("."))
-            for p in (SQL_DIR / "report").glob("*.sql")
-            for r in Model(p.stem, "report", p.read_text()).reads
-            if r.startswith("marts.")
-        ),
+        deps=sorted(dg.AssetKey(r.split(".")) for r in reads if r.startswith("marts.")),
         kinds={"html", "png"},
         backfill_policy=dg.BackfillPolicy.single_run(),  # a month range of the refresh job is one run
-        description="The marts as charts: one self-contained HTML page and a PNG per chart, beside the "
-        "serving file. Drawn after the marts in the scheduled refresh; `markhouse backfill --report` "
-        "and `markhouse report` draw it from the command line.",
+        description="The marts as charts: one self-contained HTML page and a PNG per chart, beside the serving "
+        "file. Drawn after the marts in the scheduled refresh; `markhouse backfill --report` and `markhouse "
+        "report` draw it from the command line.",
     )
     def report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         started = time.perf_counter()

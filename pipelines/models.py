@@ -41,8 +41,7 @@ class Model:
     @property
     def time_column(self) -> str:
         """The column a window refresh deletes by (``-- materialized: incremental by month``)."""
-        first = self.sql.split("\n", 1)[0]
-        return first.split(" by ", 1)[1].strip() if " by " in first else "ts"
+        return self.sql.split("\n", 1)[0].partition(" by ")[2].strip() or "ts"
 
     @property
     def relation(self) -> str:
@@ -120,8 +119,7 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
         if dict(con.execute("select name, value from ref.settings").fetchall()) != settings:
             con.execute("delete from ref.settings")
             con.executemany("insert into ref.settings values (?, ?)", list(settings.items()))
-        for schema in VIEW_LAYERS:
-            con.execute(f"create schema if not exists {schema}")
+        con.execute(";".join(f"create schema if not exists {schema}" for schema in VIEW_LAYERS))
         tables, views, columns = relations(con)
         kind = {(s, n): "table" for s, n, _ in tables} | {(s, n): "view" for s, n, *_ in views}
         view_models = [m for folder in VIEW_LAYERS for m in _models(folder)]
@@ -163,7 +161,7 @@ def _loaded_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The vendors with a data file in any of their raw tables (the lake's file list, no scan)."""
     from pipelines import sources
 
-    with_files = _names(con, read_sql("warehouse/tables_with_files"))
+    with_files = {t for (t,) in con.execute(read_sql("warehouse/tables_with_files")).fetchall()}
     return {s.name for s in sources.sources() if with_files & set(s.raw_tables())}
 
 
@@ -182,10 +180,6 @@ def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Colle
     empty = "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in shape) + " where false"
     members = [empty, *(f"select * from {s.observations[model.name]}" for s in kept)]
     return _union(model.template, members)
-
-
-def _names(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
-    return {name for (name,) in con.execute(sql).fetchall()}
 
 
 @dataclass(frozen=True)
@@ -257,10 +251,8 @@ def refresh_marts(
     held = dict(con.execute(read_sql("warehouse/rows_per_month")).fetchall())
     windows = month_windows(months, held, marts_window_rows())
     rows = 0
-    # each after what it reads (the report tables read the facts)
-    incremental = [
-        m for m in in_dependency_order(mart_models()) if m.incremental and (only is None or m.name in only)
-    ]
+    marts = in_dependency_order(mart_models())  # each after what it reads (report tables read the facts)
+    incremental = [m for m in marts if m.incremental and (only is None or m.name in only)]
     finite = {m.name: _finite_columns(con, m.relation) for m in incremental}
     ticker = Ticker("marts", "model-windows", len(windows) * len(incremental), progress or (lambda _: None))
     for start, end in windows:

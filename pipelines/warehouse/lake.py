@@ -118,10 +118,9 @@ def is_duckdb_file(path: Path) -> bool:
 
 
 def _session(con: duckdb.DuckDBPyConnection) -> None:
-    """What every connection (and cursor: settings are per connection) needs."""
-    # Naive parquet timestamps are UTC; without this DuckDB would read them in the host's zone.
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")  # a long statement would draw one on a script's stdout
+    """Per connection and cursor: naive parquet timestamps are UTC (not the host's zone), and a long
+    statement draws no progress bar on a script's stdout."""
+    con.execute("set TimeZone = 'UTC'; set enable_progress_bar = false")
 
 
 def _quote(text: str) -> str:
@@ -161,9 +160,11 @@ class Warehouse:
     @property
     def data_location(self) -> str:
         """Where the parquet files go, as DuckLake's DATA_PATH (a folder or a URL, ending in /)."""
-        if self.data_is_remote:
-            return str(self._data).rstrip("/") + "/"
-        return str(self.data_path.resolve()) + os.sep
+        return (
+            str(self._data).rstrip("/") + "/"
+            if self.data_is_remote
+            else str(self.data_path.resolve()) + os.sep
+        )
 
     def check_layout(self) -> None:
         """Refuse to start on a warehouse in the previous layout, saying what to run."""
@@ -241,8 +242,8 @@ class Warehouse:
             yield cursor
 
     def _open_writer(self) -> duckdb.DuckDBPyConnection:
-        new = self.catalog is None and not self.path.exists()
-        if new:  # in WAL mode: readers and the writer never wait for each other
+        # a new SQLite catalog in WAL mode: readers and the writer never wait for each other
+        if new := self.catalog is None and not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with closing(sqlite3.connect(self.path)) as db:
                 db.execute("pragma journal_mode = wal")
@@ -258,12 +259,9 @@ class Warehouse:
                     "where key = 'data_path' and value <> $p",
                     {"p": self.data_location},
                 )
-            # a killed writer's files (on a shared catalog another host's in flight: maintenance's)
-            if not new and self.catalog is None:
-                orphans = con.execute(
-                    f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
-                ).fetchall()
-                if orphans:
+                # a killed writer's files (on a shared catalog another host's in flight: maintenance's)
+                cleanup = f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
+                if not new and (orphans := con.execute(cleanup).fetchall()):
                     log.info("removed %d parquet files a killed run left in %s", len(orphans), self.data_path)
         except BaseException:
             con.close()

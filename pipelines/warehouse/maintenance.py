@@ -53,8 +53,7 @@ def maintain(
     lake = _quote(LAKE)
     with warehouse.writer() as con:
         before = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
-        published = _published_ids(con)
-        last = published[-1] if published else None
+        last = next(reversed(_published_ids(con)), None)
         # the publication record itself is the one commit after the published snapshot
         merged, republished = False, None
         if last is not None and current_snapshot(con) == last + 1:
