@@ -420,8 +420,7 @@ def _published_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 def latest_published(con: duckdb.DuckDBPyConnection) -> int:
     """The snapshot the last finished run published (what readers read)."""
-    published = _published_ids(con)
-    if not published:
+    if not (published := _published_ids(con)):
         raise NothingPublishedError("nothing published yet: run a backfill first")
     return published[-1]
 

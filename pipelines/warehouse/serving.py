@@ -241,10 +241,8 @@ def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> Publi
     started = time.perf_counter()
     published = _read_published(con)
     record = {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)}
-    with_commit_retry(
-        lambda: con.execute("insert into meta.publication values ($s, now(), $t)", record), "publish"
-    )
+    insert = "insert into meta.publication values ($s, now(), $t)"
+    with_commit_retry(lambda: con.execute(insert, record), "publish")
     files = write_serving_file(serving_path, published)
-    return PublishResult(
-        Path(serving_path), published.snapshot, published.counts, files, time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    return PublishResult(Path(serving_path), published.snapshot, published.counts, files, seconds)
