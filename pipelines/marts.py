@@ -31,9 +31,8 @@ def report_metadata(report: "Report") -> "dict[str, dg.RawMetadataValue]":
     """Each chart as a small data-URI PNG in markdown (the UI renders it), scaled down, not drawn again."""
     from PIL import Image
 
-    metadata: dict[str, dg.RawMetadataValue] = {
-        "report": dg.MetadataValue.path(str(report.html_path.resolve()))
-    }
+    html = str(report.html_path.resolve())
+    metadata: dict[str, dg.RawMetadataValue] = {"report": dg.MetadataValue.path(html)}
     for chart in report.charts:
         image = Image.open(report.png_paths[chart.name])
         image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 4))
