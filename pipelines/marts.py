@@ -4,7 +4,7 @@ report drawn from the marts as its own asset (it never holds up the marts)."""
 import base64
 import io
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from itertools import takewhile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,7 +83,7 @@ def build_report_asset() -> dg.AssetsDefinition:
 
 
 def _spec(
-    model: Model, models: Collection[str], sources: Collection[dg.AssetKey], catalog: dict[str, Any]
+    model: Model, models: set[str], sources: list[dg.AssetKey], catalog: dict[str, Any]
 ) -> dg.AssetSpec:
     """A model's asset after what it reads (``raw.load_log``: every source); ``ref.*`` is no asset (every
     source writes it: edges from all would bury the lineage)."""

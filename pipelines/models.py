@@ -102,7 +102,6 @@ def all_models() -> list[Model]:
 
 
 EMPTY_WINDOW = dict.fromkeys(("window_start", "window_end"), datetime(1970, 1, 1, tzinfo=UTC))
-DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS}
 
 
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
@@ -110,11 +109,10 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
     from pipelines import options, sources
 
     options.register(con)
-    # every source's raw tables, which the staging views read (a vendor folder's own DDL)
-    ensure_tables(con, "\n".join(s.raw_ddl() for s in sources.sources()))
+    ensure_tables(con, "\n".join(s.raw_ddl() for s in sources.sources()))  # the raw tables staging reads
     in_lake = con.execute("select current_database()").fetchone() == (LAKE,)
     roll = {"futures_roll_days_before_expiry": futures_roll_days()}
-    settings = {**DEFAULT_REPORT_SETTINGS, **roll, **(report_settings or {})}
+    settings = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS, **roll, **(report_settings or {})}
     with transaction(con):
         if dict(con.execute("select name, value from ref.settings").fetchall()) != settings:
             con.execute("delete from ref.settings")

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from pipelines.redaction import redact
 from pipelines.settings import SQL_DIR, unguarded
-from pipelines.warehouse.concurrency import Holder, shared_writer, transaction, with_commit_retry
+from pipelines.warehouse.concurrency import Con, Holder, shared_writer, transaction, with_commit_retry
 
 log = logging.getLogger("markhouse.warehouse")
 
@@ -195,9 +195,7 @@ class Warehouse:
         _session(con)
         return con
 
-    def _attach(
-        self, con: duckdb.DuckDBPyConnection, *, read_only: bool, snapshot: int | None = None
-    ) -> None:
+    def _attach(self, con: Con, *, read_only: bool, snapshot: int | None = None) -> None:
         if read_only:
             options = ["read_only", *([f"snapshot_version {int(snapshot)}"] if snapshot is not None else [])]
         else:  # data inlining would keep small inserts in the catalog, out of plain-parquet readers' sight
@@ -269,9 +267,7 @@ class Warehouse:
         return con
 
     @contextmanager
-    def reader(
-        self, snapshot: int | None = None, latest: bool = False
-    ) -> Iterator[duckdb.DuckDBPyConnection]:
+    def reader(self, snapshot: int | None = None, latest: bool = False) -> Iterator[Con]:
         """Read-only at the published (or ``snapshot``, ``latest``) snapshot: never blocks or changes."""
         self.check_layout()
         if self.catalog is None and not self.path.exists():  # DuckLake creates a PostgreSQL one

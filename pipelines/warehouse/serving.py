@@ -87,9 +87,7 @@ def view_body(sql: str) -> str:
     return _VIEW_HEAD.sub("", sql, count=1).rstrip().rstrip(";")
 
 
-def _table_view_sql(
-    columns: Sequence[tuple[str, ...]], files: Sequence[tuple[str, str | None]]
-) -> tuple[str, int]:
+def _table_view_sql(columns: Sequence[tuple], files: list[tuple[str, str | None]]) -> tuple[str, int]:
     """A SELECT over a table's files less deleted rows (anti join only where deleted: else a full scan)."""
     if not files:
         return "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in columns) + " where false", 0
