@@ -82,9 +82,7 @@ def build_report_asset() -> dg.AssetsDefinition:
     return report
 
 
-def _spec(
-    model: Model, models: set[str], sources: list[dg.AssetKey], catalog: dict[str, Any]
-) -> dg.AssetSpec:
+def _spec(model: Model, models: set[str], sources: list[dg.AssetKey], catalog: dict) -> dg.AssetSpec:
     """A model's asset after what it reads (``raw.load_log``: every source); ``ref.*`` is no asset (every
     source writes it: edges from all would bury the lineage)."""
     deps = {dg.AssetKey(r.split(".")) for r in model.reads if r in models}

@@ -130,14 +130,12 @@ _HOLDS_LOCK = threading.Lock()
 
 
 @contextmanager
-def shared_writer(
-    lock_path: Path, open_writer: Opener, wait_seconds: float, **who: Unpack[Holder]
-) -> Iterator[Con]:
+def shared_writer(path: Path, opener: Opener, wait: float, **who: Unpack[Holder]) -> Iterator[Con]:
     """This process's one writer: the first caller takes the lock and opens it, the last one releases both."""
-    key = lock_path.resolve()
+    key = path.resolve()
     with _HOLDS_LOCK:
         if key not in _HOLDS:
-            _HOLDS[key] = _take(lock_path, open_writer, wait_seconds, who)
+            _HOLDS[key] = _take(path, opener, wait, who)
         hold = _HOLDS[key]
         hold.users += 1
     try:
