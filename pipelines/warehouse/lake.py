@@ -160,11 +160,9 @@ class Warehouse:
     @property
     def data_location(self) -> str:
         """Where the parquet files go, as DuckLake's DATA_PATH (a folder or a URL, ending in /)."""
-        return (
-            str(self._data).rstrip("/") + "/"
-            if self.data_is_remote
-            else str(self.data_path.resolve()) + os.sep
-        )
+        if self.data_is_remote:
+            return str(self._data).rstrip("/") + "/"
+        return str(self.data_path.resolve()) + os.sep
 
     def check_layout(self) -> None:
         """Refuse to start on a warehouse in the previous layout, saying what to run."""
