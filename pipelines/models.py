@@ -130,9 +130,7 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
             con.execute(f"create or replace view {model.relation} as\n{sql}")
         marts = in_dependency_order(mart_models())
         for model in (m for m in marts if m.incremental):
-            if (
-                kind.get(("marts", model.name)) == "table"
-            ):  # a column gained since (CHANGELOG): null until refreshed
+            if kind.get(("marts", model.name)) == "table":  # new columns (CHANGELOG): null until refreshed
                 have = {c for c, *_ in columns[("marts", model.name)]}
                 shape = con.execute(f"describe select * from ({model.sql})", EMPTY_WINDOW).fetchall()
                 for column, type_, *_ in (c for c in shape if c[0] not in have):
