@@ -1,18 +1,17 @@
-"""Dagster assets for the SQL models (staging and intermediate views, the BI-facing marts), rebuilt
-from ``sql/`` for the months a run touched and published; and the report drawn from the marts, as
-its own asset (it never holds up the marts)."""
+"""Dagster assets for the SQL models, rebuilt for the months a run touched and published, and the
+report drawn from the marts as its own asset (it never holds up the marts)."""
 
 import base64
 import io
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from itertools import takewhile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from pipelines.models import MartColumn, Model, all_models, mart_catalog, mart_models, refresh_marts
+from pipelines.models import Model, all_models, mart_catalog, mart_models, refresh_marts
 from pipelines.partitions import run_months
 from pipelines.progress import to_run_log
 from pipelines.resources import WarehouseResource
@@ -25,19 +24,15 @@ if TYPE_CHECKING:
     from pipelines.report import Report
 
 MARTS = tuple(m.name for m in mart_models())
-
-
 THUMBNAIL_WIDTH = 760  # px: readable in the UI's markdown dialog, still small in the event log
 
 
 def report_metadata(report: "Report") -> "dict[str, dg.RawMetadataValue]":
-    """The report's path and each chart as a small PNG in markdown (the Dagster UI renders data-URI
-    images), scaled down from the report's PNG with Pillow (drawing again would cost as much)."""
+    """Each chart as a small data-URI PNG in markdown (the UI renders it), scaled down, not drawn again."""
     from PIL import Image
 
-    metadata: dict[str, dg.RawMetadataValue] = {
-        "report": dg.MetadataValue.path(str(report.html_path.resolve()))
-    }
+    html = str(report.html_path.resolve())
+    metadata: dict[str, dg.RawMetadataValue] = {"report": dg.MetadataValue.path(html)}
     for chart in report.charts:
         image = Image.open(report.png_paths[chart.name])
         image.thumbnail((THUMBNAIL_WIDTH, THUMBNAIL_WIDTH * 4))
@@ -51,8 +46,7 @@ def report_metadata(report: "Report") -> "dict[str, dg.RawMetadataValue]":
 
 
 def draw_report(serving_path: Path, warn: Callable[[str], None]) -> "Report | None":
-    """Write the report; None, with a warning naming the cause, when it cannot be drawn: the marts
-    are already published, and the pictures are only a view of them."""
+    """The report, or None and a warning: the marts are published already, the pictures only a view."""
     from pipelines.report import write_report  # matplotlib: loaded when a run draws, not with the code
 
     try:
@@ -63,20 +57,19 @@ def draw_report(serving_path: Path, warn: Callable[[str], None]) -> "Report | No
 
 
 def build_report_asset() -> dg.AssetsDefinition:
+    reads = {
+        r for p in (SQL_DIR / "report").glob("*.sql") for r in Model(p.stem, "report", p.read_text()).reads
+    }
+
     @dg.asset(
         key=["report"],
         group_name="report",
-        deps=sorted(
-            dg.AssetKey(r.split("."))
-            for p in (SQL_DIR / "report").glob("*.sql")
-            for r in Model(p.stem, "report", p.read_text()).reads
-            if r.startswith("marts.")
-        ),
+        deps=sorted(dg.AssetKey(r.split(".")) for r in reads if r.startswith("marts.")),
         kinds={"html", "png"},
         backfill_policy=dg.BackfillPolicy.single_run(),  # a month range of the refresh job is one run
-        description="The marts as charts: one self-contained HTML page and a PNG per chart, beside the "
-        "serving file. Drawn after the marts in the scheduled refresh; `markhouse backfill --report` "
-        "and `markhouse report` draw it from the command line.",
+        description="The marts as charts: one self-contained HTML page and a PNG per chart, beside the serving "
+        "file. Drawn after the marts in the scheduled refresh; `markhouse backfill --report` and `markhouse "
+        "report` draw it from the command line.",
     )
     def report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         started = time.perf_counter()
@@ -89,35 +82,22 @@ def build_report_asset() -> dg.AssetsDefinition:
     return report
 
 
-def _deps(model: Model, models: Collection[str], sources: Collection[dg.AssetKey]) -> list[dg.AssetKey]:
-    """The assets ``model`` reads (its SQL's ``from``/``join``; a key is its relation): a model's
-    asset, a raw table's source asset, and for the shared ``raw.load_log`` every source asset (which
-    of a vendor's tables log is its loader's business), which also keeps the step after every load.
-    ``ref.*`` is no asset: every source asset writes the universe's rows there with each batch,
-    ``ref.intervals`` is constant and ``ref.settings`` this step's own; an edge from every source to
-    each model reading them would bury the lineage."""
-    keys = {dg.AssetKey(r.split(".")) for r in model.reads if r in models}
-    keys |= {k for k in sources if ".".join(k.path) in model.reads or "raw.load_log" in model.reads}
-    return sorted(keys)
-
-
-def _spec(
-    model: Model, deps: list[dg.AssetKey], catalog: dict[str, tuple[str, list[MartColumn]]]
-) -> dg.AssetSpec:
-    """A model's asset, grouped by its layer: a mart with its description and columns (marts.yml), a
-    view with its SQL file's opening comment."""
+def _spec(model: Model, models: set[str], sources: list[dg.AssetKey], catalog: dict) -> dg.AssetSpec:
+    """A model's asset after what it reads (``raw.load_log``: every source); ``ref.*`` is no asset (every
+    source writes it: edges from all would bury the lineage)."""
+    deps = {dg.AssetKey(r.split(".")) for r in model.reads if r in models}
+    deps |= {k for k in sources if ".".join(k.path) in model.reads or "raw.load_log" in model.reads}
     metadata: dict[str, Any] = {"dagster/table_name": model.relation}
     if model.schema == "marts":
         description, columns = catalog[model.name]
-        metadata["dagster/column_schema"] = dg.TableSchema(
-            columns=[dg.TableColumn(c.name, c.type.lower(), description=c.description) for c in columns]
-        )
+        schema = [dg.TableColumn(c.name, c.type.lower(), description=c.description) for c in columns]
+        metadata["dagster/column_schema"] = dg.TableSchema(columns=schema)
     else:
         header = takewhile(lambda line: line.startswith("--"), model.template.splitlines())
         description = " ".join(line[2:].strip() for line in header).removeprefix(f"{model.name}:").strip()
     return dg.AssetSpec(
         [model.schema, model.name],
-        deps=deps,
+        deps=sorted(deps),
         group_name=model.schema,
         kinds={"duckdb", "sql"},
         description=description,
@@ -126,37 +106,31 @@ def _spec(
 
 
 def build_mart_assets(sources: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    """Every SQL model an asset (``staging/*``, ``intermediate/*``, ``marts/*``) with what it reads
-    as its upstream, all in one step, not partitioned: ``refresh_marts`` rebuilds them in one
-    connection for the run's months (``run_months``), recorded once per run (Dagster stores each
-    materialization, ~10 ms apiece: one per model)."""
+    """Every model an asset, in one step recorded once per run (a materialization costs Dagster ~10 ms)."""
     catalog = mart_catalog()
     models = all_models()
     relations = {m.relation for m in models}
 
     @dg.multi_asset(
         name="marts",
-        specs=[_spec(m, _deps(m, relations, sources), catalog) for m in models],
+        specs=[_spec(m, relations, sources, catalog) for m in models],
         backfill_policy=dg.BackfillPolicy.single_run(),  # a month range of the refresh job is one run
     )
     def marts(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
         # what the run's sources failed to load, from its events (each step may be its own process)
-        records = context.instance.get_records_for_run(
-            context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        ).records
-        failed, loaded = run_outcome(
-            m for r in records if (m := r.event_log_entry.asset_materialization) is not None
-        )
+        kind = dg.DagsterEventType.ASSET_MATERIALIZATION
+        records = context.instance.get_records_for_run(context.run_id, of_type=kind).records
+        materialized = (r.event_log_entry.asset_materialization for r in records)
+        failed, loaded = run_outcome(m for m in materialized if m is not None)
         if failed and not loaded:
             raise dg.Failure(f"nothing loaded, nothing published: {describe(failed)}")
         with warehouse.writer(context) as con:
             months = run_months(context.run.tags) or loaded_months(con)  # none named: all of them
             emit = to_run_log(context.log.info)
-            result = refresh_marts(
-                con, months, {"mark_last_gap_threshold_bps": warehouse.mark_last_gap_bps}, progress=emit
-            )
+            settings = {"mark_last_gap_threshold_bps": warehouse.mark_last_gap_bps}
+            result = refresh_marts(con, months, settings, progress=emit)
             emit(f"marts: publishing the serving copy {warehouse.serving_path}")
             published = publish_serving(con, Path(warehouse.serving_path))
         emit(
@@ -169,12 +143,11 @@ def build_mart_assets(sources: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
             if model.schema == "marts":
                 metadata["rows"] = published.tables.get(model.relation, 0)
             if model.name == "fct_price_interval":
-                metadata.update(
-                    rows_rebuilt=result.rows,
-                    windows=result.windows,
-                    seconds=round(result.seconds, 3),
-                    publish_seconds=round(published.seconds, 3),
-                )
+                metadata |= {"rows_rebuilt": result.rows, "windows": result.windows}
+                metadata |= {
+                    "seconds": round(result.seconds, 3),
+                    "publish_seconds": round(published.seconds, 3),
+                }
             yield dg.MaterializeResult(asset_key=[model.schema, model.name], metadata=metadata)
         if failed:  # published what loaded; the run fails, naming what did not
             raise dg.Failure(

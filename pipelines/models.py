@@ -1,9 +1,7 @@
-"""Runs the SQL models: ``sql/<layer>/<name>.sql`` or a vendor's ``sql/sources/<vendor>/<layer>/``,
-a SELECT in schema ``<layer>``. A file whose first line is ``-- materialized: incremental [by
-<column>]`` is a table refreshed by time window (``$window_start``, ``$window_end``; default column
-``ts``), the rest are views. A model runs after every ``schema.table`` it reads (``from``/``join``).
-Column comments come from ``sql/marts/marts.yml``.
-"""
+"""Runs the SQL models: ``sql/<layer>/<name>.sql`` or ``sql/sources/<vendor>/<layer>/``, a SELECT in
+schema ``<layer>``, after every ``schema.table`` it reads; one whose first line is ``-- materialized:
+incremental [by <column>]`` is a table refreshed by time window (``$window_start``, ``$window_end``;
+default column ``ts``), the rest are views. Comments come from ``sql/marts/marts.yml``."""
 
 from __future__ import annotations
 
@@ -20,8 +18,8 @@ from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
 from pipelines.warehouse.concurrency import transaction
-from pipelines.warehouse.lake import LAKE, _quote, ensure_tables, read_sql, schema_sql
-from pipelines.warehouse.serving import MARTS_DOCS, comment_statements, dependency_order, mart_docs
+from pipelines.warehouse.lake import LAKE, ensure_tables, read_sql, relations, schema_sql
+from pipelines.warehouse.serving import comment_statements, dependency_order
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -43,8 +41,7 @@ class Model:
     @property
     def time_column(self) -> str:
         """The column a window refresh deletes by (``-- materialized: incremental by month``)."""
-        first = self.sql.split("\n", 1)[0]
-        return first.split(" by ", 1)[1].strip() if " by " in first else "ts"
+        return self.sql.split("\n", 1)[0].partition(" by ")[2].strip() or "ts"
 
     @property
     def relation(self) -> str:
@@ -53,8 +50,8 @@ class Model:
     @property
     def reads(self) -> frozenset[str]:
         """The ``schema.table`` relations its SQL reads (``from``/``join``; comments ignored)."""
-        body = _COMMENT.sub("", self.sql)
-        return frozenset(f"{s}.{t}".lower() for s, t in _READS.findall(body)) - {self.relation}
+        reads = _READS.findall(_COMMENT.sub("", self.sql))
+        return frozenset(f"{s}.{t}".lower() for s, t in reads) - {self.relation}
 
 
 def in_dependency_order(models: Iterable[Model]) -> list[Model]:
@@ -68,13 +65,11 @@ def _models(folder: str) -> list[Model]:
     from pipelines import sources
 
     folders = [SQL_DIR / folder, *(s.sql_folder / folder for s in sources.sources())]
-    paths = [p for d in folders for p in sorted(d.glob("*.sql"))]
+    texts = {p: p.read_text() for d in folders for p in sorted(d.glob("*.sql"))}
     seen: dict[str, Path] = {}
-    for path in paths:
-        if path.stem in seen:
-            raise ValueError(f"two {folder} models named {path.stem}: {seen[path.stem]} and {path}")
-        seen[path.stem] = path
-    texts = {p: p.read_text() for p in paths}
+    for path in texts:
+        if (other := seen.setdefault(path.stem, path)) != path:
+            raise ValueError(f"two {folder} models named {path.stem}: {other} and {path}")
     return [Model(p.stem, folder, _with_sources(p.stem, t), t) for p, t in texts.items()]
 
 
@@ -82,8 +77,7 @@ SOURCES = "{sources}"
 
 
 def _with_sources(name: str, sql: str) -> str:
-    """A shared union model (its SQL holds ``{sources}``) filled with each source's relation for it
-    (``Source.observations``), unioned by name: a new source needs no edit to the shared model."""
+    """A shared model's ``{sources}``: the union of each source's relation (a new source edits none)."""
     from pipelines import sources
 
     if SOURCES not in sql:
@@ -107,102 +101,69 @@ def all_models() -> list[Model]:
     return in_dependency_order(m for layer in (*VIEW_LAYERS, "marts") for m in _models(layer))
 
 
-def _empty_window() -> dict[str, datetime]:
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return {"window_start": epoch, "window_end": epoch}
-
-
-DEFAULT_REPORT_SETTINGS = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS}
+EMPTY_WINDOW = dict.fromkeys(("window_start", "window_end"), datetime(1970, 1, 1, tzinfo=UTC))
 
 
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
-    """(Re)create every view and each missing incremental table (partitioned by month), with
-    comments, in one transaction (one snapshot). Registers ``black76`` (fct_option_vol calls it)."""
+    """Every view and missing mart table, with comments, in one snapshot (``black76`` registered for SQL)."""
     from pipelines import options, sources
 
     options.register(con)
-
-    # every source's raw tables, which the staging views read (a vendor folder's own DDL)
-    ensure_tables(con, "\n".join(s.raw_ddl() for s in sources.sources()))
-    with transaction(con):
-        _build_views(con, report_settings)
-
-
-def _build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None) -> None:
-    # the warehouse, or a plain DuckDB database (mart_catalog's empty in-memory one)
-    row = con.execute("select current_database()").fetchone()
-    in_lake = bool(row and row[0] == LAKE)
+    ensure_tables(con, "\n".join(s.raw_ddl() for s in sources.sources()))  # the raw tables staging reads
+    in_lake = con.execute("select current_database()").fetchone() == (LAKE,)
     roll = {"futures_roll_days_before_expiry": futures_roll_days()}
-    settings = {**DEFAULT_REPORT_SETTINGS, **roll, **(report_settings or {})}
-    current = dict(con.execute("select name, value from ref.settings").fetchall())
-    if current != settings:
-        con.execute("delete from ref.settings")
-        con.executemany("insert into ref.settings values (?, ?)", list(settings.items()))
-    views = [m for folder in VIEW_LAYERS for m in _models(folder)]
-    for schema in VIEW_LAYERS:
-        con.execute(f"create schema if not exists {schema}")
-    # intermediate models lived in schema staging before: drop those views
-    moved = _names(con, "select view_name from duckdb_views() where schema_name = 'staging' and not internal")
-    for model in views:
-        if model.schema != "staging" and model.name in moved:
-            con.execute(f"drop view staging.{model.name}")
-    loaded = _loaded_sources(con) if in_lake else None
-    for model in in_dependency_order(views):
-        sql = _union_of_loaded(con, model, loaded) if loaded is not None else model.sql
-        con.execute(f"create or replace view {model.relation} as\n{sql}")
-    marts = in_dependency_order(mart_models())
-    existing_views = _names(
-        con, "select view_name from duckdb_views() where schema_name = 'marts' and not internal"
-    )
-    existing_tables = _names(con, "select table_name from duckdb_tables() where schema_name = 'marts'")
-    for model in marts:
-        if model.incremental and model.name not in existing_tables:
-            if model.name in existing_views:  # it used to be a view: becomes a table
+    settings = {"mark_last_gap_threshold_bps": MARK_LAST_GAP_BPS, **roll, **(report_settings or {})}
+    with transaction(con):
+        if dict(con.execute("select name, value from ref.settings").fetchall()) != settings:
+            con.execute("delete from ref.settings")
+            con.executemany("insert into ref.settings values (?, ?)", list(settings.items()))
+        con.execute(";".join(f"create schema if not exists {schema}" for schema in VIEW_LAYERS))
+        tables, views, columns = relations(con)
+        kind = {(s, n): "table" for s, n, _ in tables} | {(s, n): "view" for s, n, *_ in views}
+        view_models = [m for folder in VIEW_LAYERS for m in _models(folder)]
+        for model in view_models:  # intermediate models lived in schema staging before: drop those views
+            if model.schema != "staging" and kind.get(("staging", model.name)) == "view":
+                con.execute(f"drop view staging.{model.name}")
+        loaded = _loaded_sources(con) if in_lake else None
+        for model in in_dependency_order(view_models):
+            sql = _union_of_loaded(con, model, loaded) if loaded is not None else model.sql
+            con.execute(f"create or replace view {model.relation} as\n{sql}")
+        marts = in_dependency_order(mart_models())
+        for model in (m for m in marts if m.incremental):
+            if kind.get(("marts", model.name)) == "table":  # new columns (CHANGELOG): null until refreshed
+                have = {c for c, *_ in columns[("marts", model.name)]}
+                shape = con.execute(f"describe select * from ({model.sql})", EMPTY_WINDOW).fetchall()
+                for column, type_, *_ in (c for c in shape if c[0] not in have):
+                    con.execute(f'alter table {model.relation} add column "{column}" {type_}')
+                continue
+            if kind.get(("marts", model.name)) == "view":  # it used to be a view: becomes a table
                 con.execute(f"drop view {model.relation}")
             con.execute(
-                f"create table {model.relation} as\nselect * from ({model.sql}) limit 0", _empty_window()
+                f"create table {model.relation} as\nselect * from ({model.sql}) limit 0", EMPTY_WINDOW
             )
             if in_lake:  # a window refresh then rewrites only its months' files
-                partition = (
-                    "month"
-                    if model.time_column == "month"
-                    else f"year({model.time_column}), month({model.time_column})"
-                )
+                column = model.time_column
+                partition = "month" if column == "month" else f"year({column}), month({column})"
                 con.execute(f"alter table {model.relation} set partitioned by ({partition})")
-        elif model.incremental:  # a column the model gained since (CHANGELOG): added, null until refreshed
-            have = _names(
-                con,
-                f"select column_name from duckdb_columns() where database_name = current_database() and schema_name = 'marts' and table_name = '{model.name}'",
-            )
-            shape = con.execute(f"describe select * from ({model.sql})", _empty_window()).fetchall()
-            for column, type_, *_ in (c for c in shape if c[0] not in have):
-                con.execute(f'alter table {model.relation} add column "{column}" {type_}')
-    for model in marts:
-        if not model.incremental:
+        for model in (m for m in marts if not m.incremental):
             con.execute(f"create or replace view {model.relation} as\n{model.sql}")
-    # DuckLake keeps comments on tables, their columns and views, not on view columns: the
-    # serving file (plain DuckDB) carries those
-    apply_comments(con, MARTS_DOCS, view_columns=not in_lake)
+        # DuckLake keeps no comments on view columns: the serving file (plain DuckDB) carries those
+        kinds = {m.name: "table" if m.incremental else "view" for m in marts}
+        for statement in comment_statements(kinds, view_columns=not in_lake):
+            con.execute(statement)
 
 
 def _loaded_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The vendors with a data file in any of their raw tables (the lake's file list, no scan)."""
     from pipelines import sources
 
-    with_files = _names(
-        con,
-        f"select s.schema_name || '.' || t.table_name from ducklake_table_info({_quote(LAKE)}) as t "
-        f"join __ducklake_metadata_{LAKE}.ducklake_schema as s using (schema_id) "
-        "where s.end_snapshot is null and t.file_count > 0",
-    )
+    with_files = {t for (t,) in con.execute(read_sql("warehouse/tables_with_files")).fetchall()}
     return {s.name for s in sources.sources() if with_files & set(s.raw_tables())}
 
 
 def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Collection[str]) -> str:
-    """``model``'s SQL, or for a shared union model some of whose vendors have no data: the union
-    of the vendors in ``loaded``, after a row-less member with the whole union's columns and types
-    (the view keeps its shape). DuckLake binds a never-written table slowly (30-45 ms, re-reading
-    its catalog), which cost every window up to 0.19 s per mart; here they are bound once."""
+    """A shared model's union of only the ``loaded`` vendors, after a typed row-less member (the view keeps
+    its shape): DuckLake binds a never-written table slowly (30-45 ms), up to 0.19 s per mart-window."""
     from pipelines import sources
 
     if SOURCES not in model.template:
@@ -217,21 +178,6 @@ def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Colle
     return _union(model.template, members)
 
 
-def _names(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
-    return {name for (name,) in con.execute(sql).fetchall()}
-
-
-def apply_comments(con: duckdb.DuckDBPyConnection, path: Path, view_columns: bool = True) -> None:
-    kinds = {
-        name: "view" if kind == "VIEW" else "table"
-        for name, kind in con.execute(
-            "select table_name, table_type from information_schema.tables where table_schema = 'marts'"
-        ).fetchall()
-    }
-    for statement in comment_statements(mart_docs(path), kinds, view_columns):
-        con.execute(statement)
-
-
 @dataclass(frozen=True)
 class MartColumn:
     name: str
@@ -240,55 +186,30 @@ class MartColumn:
 
 
 def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
-    """Each mart's description and columns (type, comment), from the models built on an empty
-    in-memory database: the Dagster catalog cannot drift from the SQL and marts.yml."""
-    con = duckdb.connect()
-    try:
+    """Each mart's description and columns, from the models built in memory: no drift from the SQL."""
+    with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         con.execute(schema_sql())
         build_views(con)
-        tables = dict(
-            con.execute(
-                "select table_name, comment from duckdb_tables() where schema_name = 'marts' union all "
-                "select view_name, comment from duckdb_views() where schema_name = 'marts'"
-            ).fetchall()
-        )
-        columns = con.execute(
-            "select table_name, column_name, data_type, coalesce(comment, '') from duckdb_columns() "
-            "where schema_name = 'marts' order by table_name, column_index"
-        ).fetchall()
-    finally:
-        con.close()
-    catalog: dict[str, tuple[str, list[MartColumn]]] = {t: (c or "", []) for t, c in tables.items()}
-    for table, name, type_, comment in columns:
-        catalog[table][1].append(MartColumn(name, type_, comment))
-    return catalog
+        tables, views, columns = relations(con)
+    marts = [(r[1], r[-1]) for r in [*tables, *views] if r[0] == "marts"]
+    return {n: (comment or "", [MartColumn(*c) for c in columns[("marts", n)]]) for n, comment in marts}
 
 
 def month_windows(
     months: list[date], rows: Mapping[date, int] | None = None, max_rows: int = 0, months_per_window: int = 3
 ) -> list[tuple[datetime, datetime]]:
-    """Windows of up to ``months_per_window`` contiguous months, [start, end), and, where ``rows``
-    says how many raw rows a month holds, of at most ``max_rows`` (a month alone may hold more: it
-    is the smallest window); memory follows a window's rows, so a wide universe gets narrower
-    windows. The last window of a contiguous run reaches one instant further, to take in the next
-    month's first row (its close-to-close return depends on it)."""
+    """[start, end) windows of up to ``months_per_window`` contiguous months and ``max_rows`` raw rows (memory
+    follows them); a run's last window reaches one instant on, for the next month's first row (its return)."""
     wanted = sorted(set(months))
-    held = rows or {}
     windows: list[tuple[datetime, datetime]] = []
     count = total = 0
     for m in wanted:
-        start = datetime(m.year, m.month, 1, tzinfo=UTC)
+        start, size = datetime(m.year, m.month, 1, tzinfo=UTC), (rows or {}).get(m, 0)
         end = next_month(start)
-        size = held.get(m, 0)
-        if (
-            windows
-            and windows[-1][1] == start
-            and count < months_per_window
-            and (not max_rows or total + size <= max_rows)
-        ):
-            windows[-1] = (windows[-1][0], end)
-            count, total = count + 1, total + size
+        fits = count < months_per_window and (not max_rows or total + size <= max_rows)
+        if windows and windows[-1][1] == start and fits:
+            windows[-1], count, total = (windows[-1][0], end), count + 1, total + size
         else:
             windows.append((start, end))
             count, total = 1, size
@@ -296,9 +217,7 @@ def month_windows(
 
 
 def _finite_columns(con: duckdb.DuckDBPyConnection, relation: str) -> str:
-    """The table's columns, each floating one NULL where NaN or +-inf: a ratio over a near-zero
-    vendor change, or a price let past the plausible range (settings.PLAUSIBLE), never publishes
-    an infinity (a mark of 1e-320 once gave mark_return_pct = inf). About 1 % of a window."""
+    """Floats NULL where NaN or +-inf: a mark of 1e-320 once gave mark_return_pct = inf (1 % of a window)."""
     return ", ".join(
         f'case when isfinite("{name}") then "{name}" end as "{name}"'
         if kind in ("DOUBLE", "FLOAT")
@@ -321,20 +240,15 @@ def refresh_marts(
     only: Collection[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RefreshResult:
-    """Rebuild the incremental marts for ``months`` (and the next month's first row), window by
-    window of months, one transaction per model and window: memory stays that of a window (one
-    for 48 months held ~6 GB; one transaction per window held every mart's new rows, and a month
-    of 100 1m series ran out of the 512 MB pool). Readers read the serving copy, published after.
-    ``progress`` hears after every model-window."""
+    """Rebuild the incremental marts for ``months``, one transaction per model and window: memory stays a
+    window's (48 months at once held ~6 GB; every mart's rows of a window ran out of the 512 MB pool)."""
     started = time.perf_counter()
     build_views(con, report_settings)
     held = dict(con.execute(read_sql("warehouse/rows_per_month")).fetchall())
     windows = month_windows(months, held, marts_window_rows())
     rows = 0
-    # each after what it reads (the report tables read the facts)
-    incremental = [
-        m for m in in_dependency_order(mart_models()) if m.incremental and (only is None or m.name in only)
-    ]
+    marts = in_dependency_order(mart_models())  # each after what it reads (report tables read the facts)
+    incremental = [m for m in marts if m.incremental and (only is None or m.name in only)]
     finite = {m.name: _finite_columns(con, m.relation) for m in incremental}
     ticker = Ticker("marts", "model-windows", len(windows) * len(incremental), progress or (lambda _: None))
     for start, end in windows:
@@ -351,8 +265,8 @@ def refresh_marts(
                     f"insert into {model.relation} by name\nselect {finite[model.name]} from ({model.sql})",
                     params,
                 ).fetchone()
-                rows += int(result[0]) if result else 0
-                ticker.unit_done(int(result[0]) if result else 0)
+                rows += (inserted := int(result[0]) if result else 0)
+                ticker.unit_done(inserted)
                 ticker.tick()
     ticker.tick(force=True)  # the totals, however short the refresh
     return RefreshResult(rows, len(windows), time.perf_counter() - started)

@@ -1,24 +1,23 @@
 """How concurrent work on the warehouse stays safe: the one story, and the code that keeps it.
 
-- **One writing process at a time.** A writer holds an exclusive ``flock`` on
-  ``<catalog>.lock`` for as long as it writes; ``markhouse backfill`` holds it for its whole run
-  (loads, marts, publish), a run launched by Dagster's daemon or UI for each step. The kernel
-  releases the lock when the process ends, however it ends, so a killed run never leaves a stale
-  lock. A second run waits for it (``--wait``), saying every few seconds whom it waits for: the
+- **One writing process at a time**, holding an exclusive ``flock`` on ``<catalog>.lock`` while it
+  writes: ``markhouse backfill`` for its whole run (loads, marts, publish), a run Dagster's daemon or
+  UI launched for each step. The kernel releases the lock however the process ends, so a killed run
+  never leaves a stale one. A second run waits (``--wait``), saying every few seconds whom for: the
   holder writes its name (run id, command, pid, host) into the lock file.
-- **Inside that process, threads share one writer** (one DuckDB instance with the lake attached,
-  a cursor each) and their write transactions take turns (``transaction``); their fetches run at
-  once. Nothing else is needed: no Dagster pool, no slot to free.
+- **Inside that process, threads share one writer** (one DuckDB instance with the lake attached, a
+  cursor each); their write transactions take turns (``transaction``), their fetches run at once.
+  Nothing else is needed: no Dagster pool, no slot to free.
 - **Every write is one transaction**, one snapshot (delete the partitions' rows, insert the new
   ones, commit): a failure or a kill leaves the previous snapshot, never a mix.
-- **What a killed run leaves** is found by the next writer when it takes the lock: parquet files
-  never committed (removed), staging folders and partial serving copies named with a pid that no
-  longer runs (removed), and its name still in the lock file (a clean release empties it), which
-  the command reports and turns into a failed Dagster run (``pipelines.resources``).
-- **Readers never wait**: they attach the latest *published* snapshot read-only (the SQLite
-  catalog is in WAL mode), so they never see a half-finished run and never block a writer.
+- **What a killed run leaves** the next writer finds when it takes the lock: parquet files never
+  committed, staging folders and partial serving copies named with a pid that no longer runs (all
+  removed), and its name still in the lock file (a clean release empties it), which the command
+  reports and turns into a failed Dagster run (``pipelines.resources``).
+- **Readers never wait**: they attach the latest *published* snapshot read-only (the SQLite catalog
+  is in WAL mode), so they never see a half-finished run and never block a writer.
 - **Several hosts** on one PostgreSQL catalog have no lock in common: a commit that meets another
-  host's is rerun whole, a bounded number of times (``with_commit_retry``), and the daemon's run
+  host's is rerun whole a bounded number of times (``with_commit_retry``), and the daemon's run
   queue admits one warehouse-writing run at a time (``deploy/postgres/dagster.yaml``).
 """
 
@@ -38,7 +37,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypedDict, TypeVar, Unpack
 
 import duckdb
 from psutil import pid_exists
@@ -48,50 +47,49 @@ from pipelines.redaction import redact
 log = logging.getLogger("markhouse.warehouse")
 
 T = TypeVar("T")
+Con = duckdb.DuckDBPyConnection
+Opener = Callable[[], Con]
+COMMIT_ATTEMPTS = 6
+RETRYABLE = ("database is locked", "conflict", "busy")
+WAIT_NOTICE_SECONDS = 5.0
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(?:\.wal)?$")
+_STAGING = re.compile(r"^[a-z]+-(?P<pid>\d+)-")
 
 
 class WarehouseBusyError(RuntimeError):
     """Another process holds the warehouse for writing longer than we were willing to wait."""
 
 
-COMMIT_ATTEMPTS = 6
-RETRYABLE = ("database is locked", "conflict", "busy")
+class Holder(TypedDict, total=False):
+    """Who takes the lock (its name and run, written into the lock file) and whom a wait is told."""
 
-
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(?:\.wal)?$")
-_STAGING = re.compile(r"^[a-z]+-(?P<pid>\d+)-")
+    holder: str | None
+    run_id: str | None
+    on_wait: Callable[[str], None] | None
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove partial serving copies (``.<name>.<pid>.tmp``) and staging folders
-    (``.staging/<vendor>-<pid>-*``) in ``folder`` whose process no longer exists: the pid in each
-    name tells a killed run's leftovers from a live run's work."""
+    """Remove ``.<name>.<pid>.tmp`` and ``.staging/<vendor>-<pid>-*`` of dead pids (a killed run's)."""
     removed: list[Path] = []
-    candidates = [(p, _TEMPORARY.match(p.name)) for p in folder.glob(".*.tmp*")]
     staging = folder / ".staging"
-    if staging.is_dir():
-        candidates += [(p, _STAGING.match(p.name)) for p in staging.iterdir()]
+    candidates = [(p, _TEMPORARY.match(p.name)) for p in folder.glob(".*.tmp*")]
+    candidates += [(p, _STAGING.match(p.name)) for p in (staging.iterdir() if staging.is_dir() else ())]
     for path, match in candidates:
         if match is None or pid_exists(int(match["pid"])):
             continue
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         removed.append(path)
         log.info("removed %s, left by a run that no longer exists (pid %s)", path, match["pid"])
     return removed
 
 
 def with_commit_retry(work: Callable[[], T], what: str, also: Sequence[str] = ()) -> T:
-    """Run ``work`` (one whole transaction) again when its commit met another writer's, with
-    backoff; after ``COMMIT_ATTEMPTS`` the last error propagates (nothing half-written: it rolled
-    back). ``also``: further error texts that mean "another writer got there first"."""
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+    """Rerun ``work`` (a whole transaction) while its commit meets another writer's (``also``: texts)."""
+    for attempt in range(1, COMMIT_ATTEMPTS):
         try:
             return work()
         except duckdb.Error as exc:
-            if attempt == COMMIT_ATTEMPTS or not any(s in str(exc).lower() for s in (*RETRYABLE, *also)):
+            if not any(s in str(exc).lower() for s in (*RETRYABLE, *also)):
                 raise
             delay = min(0.1 * 2**attempt, 5.0)
             log.info(  # routine between two writers: shown with --debug, not in every demo
@@ -99,7 +97,7 @@ def with_commit_retry(work: Callable[[], T], what: str, also: Sequence[str] = ()
                 f"retrying in {delay:.1f}s ({attempt}/{COMMIT_ATTEMPTS})"
             )
             time.sleep(delay)
-    raise AssertionError("unreachable")
+    return work()
 
 
 _WRITING = threading.RLock()  # one transaction at a time in this process: its threads take turns
@@ -119,9 +117,6 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             raise
 
 
-WAIT_NOTICE_SECONDS = 5.0
-
-
 @dataclass
 class _Hold:
     con: duckdb.DuckDBPyConnection
@@ -129,46 +124,19 @@ class _Hold:
     previous: dict[str, Any] | None  # the record a killed holder left in the lock file
     users: int = 0
 
-    def release(self) -> None:
-        try:
-            self.con.close()
-        finally:
-            _release(self.lock)
-
 
 _HOLDS: dict[Path, _Hold] = {}
 _HOLDS_LOCK = threading.Lock()
 
 
-def _read_record(lock: IO[str]) -> dict[str, Any] | None:
-    lock.seek(0)
-    try:
-        record = json.loads(lock.read().strip() or "null")
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
 @contextmanager
-def shared_writer(
-    lock_path: Path,
-    open_writer: Callable[[], duckdb.DuckDBPyConnection],
-    *,
-    wait_seconds: float,
-    holder: str | None = None,
-    run_id: str | None = None,
-    on_wait: Callable[[str], None] | None = None,
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """This process's one writer instance of the warehouse locked at ``lock_path``: the first caller
-    takes the lock (naming itself in it) and opens the instance, later callers in any thread share
-    both, and the last one out closes the instance and releases the lock."""
-    key = lock_path.resolve()
+def shared_writer(path: Path, opener: Opener, wait: float, **who: Unpack[Holder]) -> Iterator[Con]:
+    """This process's one writer: the first caller takes the lock and opens it, the last one releases both."""
+    key = path.resolve()
     with _HOLDS_LOCK:
-        hold = _HOLDS.get(key)
-        if hold is None:
-            host, pid = socket.gethostname(), os.getpid()
-            record = {"holder": holder or f"pid {pid} on {host}", "run_id": run_id, "pid": pid, "host": host}
-            hold = _HOLDS[key] = _take(lock_path, open_writer, wait_seconds, record, on_wait)
+        if key not in _HOLDS:
+            _HOLDS[key] = _take(path, opener, wait, who)
+        hold = _HOLDS[key]
         hold.users += 1
     try:
         yield hold.con
@@ -177,35 +145,50 @@ def shared_writer(
             hold.users -= 1
             if hold.users == 0:
                 del _HOLDS[key]
-                hold.release()
+                try:
+                    hold.con.close()
+                finally:
+                    _release(hold.lock)
 
 
 def killed_holder(lock_path: Path) -> dict[str, Any] | None:
-    """The record a killed writer left in the lock file (found when this process took the lock),
-    once: to the first who asks."""
-    hold = _HOLDS.get(lock_path.resolve())
-    if hold is None:
+    """The record a killed writer left in the lock file this process took, once: to the first who asks."""
+    if (hold := _HOLDS.get(lock_path.resolve())) is None:
         return None
     previous, hold.previous = hold.previous, None
     return previous
 
 
-def _take(
-    lock_path: Path,
-    open_writer: Callable[[], duckdb.DuckDBPyConnection],
-    wait_seconds: float,
-    record: dict[str, Any],
-    on_wait: Callable[[str], None] | None,
-) -> _Hold:
-    """Take the lock, write this holder's record, clear what dead runs left, open the writer."""
+def _take(lock_path: Path, open_writer: Opener, wait_seconds: float, who: Holder) -> _Hold:
+    """Lock, keep a killed holder's record (a clean release empties it), write ours, clear, open."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = open(lock_path, "a+")  # noqa: SIM115 (held until the hold is released)
     try:
-        previous = _acquire(lock, lock_path, wait_seconds, on_wait)
-        lock.seek(0)
-        lock.truncate()
-        lock.write(json.dumps(record))
-        lock.flush()
+        started, said = time.monotonic(), -WAIT_NOTICE_SECONDS
+        while True:
+            with suppress(BlockingIOError):
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            waited, record = time.monotonic() - started, _read_record(lock)
+            holder = record["holder"] if record else f"another process (lock {lock_path})"
+            if waited >= wait_seconds:
+                raise WarehouseBusyError(
+                    f"gave up after {waited:.0f}s: the warehouse is being written by {holder}; "
+                    "try again when it ends (or raise --wait)"
+                )
+            if waited - said >= WAIT_NOTICE_SECONDS:
+                (who.get("on_wait") or log.info)(
+                    f"markhouse: {datetime.now(UTC):%H:%M:%S} waiting for {holder} to finish writing "
+                    f"the warehouse ({waited:.0f}s)"
+                )
+                said = waited
+            time.sleep(0.2)
+        previous = _read_record(lock)
+        host, pid = socket.gethostname(), os.getpid()
+        name = who.get("holder") or f"pid {pid} on {host}"
+        _write_record(
+            lock, json.dumps({"holder": name, "run_id": who.get("run_id"), "pid": pid, "host": host})
+        )
         remove_stale_temporaries(lock_path.parent)
         return _Hold(open_writer(), lock, previous)
     except BaseException:
@@ -213,40 +196,25 @@ def _take(
         raise
 
 
-def _acquire(
-    lock: IO[str], path: Path, wait_seconds: float, on_wait: Callable[[str], None] | None
-) -> dict[str, Any] | None:
-    """Take the exclusive lock; return the record a dead holder left (a clean release empties it)."""
-    started = time.monotonic()
-    said: float | None = None
-    while True:
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return _read_record(lock)
-        except BlockingIOError:
-            waited = time.monotonic() - started
-            record = _read_record(lock)
-            who = record["holder"] if record else f"another process (lock {path})"
-            if waited >= wait_seconds:
-                raise WarehouseBusyError(
-                    f"gave up after {waited:.0f}s: the warehouse is being written by {who}; "
-                    "try again when it ends (or raise --wait)"
-                ) from None
-            if said is None or waited - said >= WAIT_NOTICE_SECONDS:
-                (on_wait or log.info)(
-                    f"markhouse: {datetime.now(UTC):%H:%M:%S} waiting for {who} to finish writing "
-                    f"the warehouse ({waited:.0f}s)"
-                )
-                said = waited
-            time.sleep(0.2)
+def _read_record(lock: IO[str]) -> dict[str, Any] | None:
+    lock.seek(0)
+    with suppress(ValueError):
+        record = json.loads(lock.read().strip() or "null")
+        return record if isinstance(record, dict) else None
+    return None
+
+
+def _write_record(lock: IO[str], text: str) -> None:
+    lock.seek(0)
+    lock.truncate()
+    lock.write(text)
+    lock.flush()
 
 
 def _release(lock: IO[str]) -> None:
     """Empty the record (a clean end), then unlock and close."""
     try:
-        lock.seek(0)
-        lock.truncate()
-        lock.flush()
+        _write_record(lock, "")
     finally:
         fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         lock.close()

@@ -18,11 +18,11 @@ from pipelines.warehouse.lake import (
     LAKE,
     Warehouse,
     _published_ids,
-    _used,
     current_snapshot,
     expire_snapshots,
     latest_published,
     read_sql,
+    used_params,
 )
 
 
@@ -45,16 +45,14 @@ class Verified:
     damaged: list[DamagedFile]
 
 
-def _files(con: duckdb.DuckDBPyConnection, data_path: str, snapshots: list[int]) -> list[tuple]:
+def _files(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, snapshots: list[int]) -> list[tuple]:
     """(kind, data_file_id, table, month, path, size, rows) of every file ``snapshots`` reference."""
-    return con.execute(
-        read_sql("warehouse/files"), {"snapshots": snapshots, "data_path": data_path}
-    ).fetchall()
+    params = {"snapshots": snapshots, "data_path": warehouse.data_location}
+    return con.execute(read_sql("warehouse/files"), params).fetchall()
 
 
 def _problem(kind: str, path: str, size: int, rows: int, full: bool) -> str | None:
-    """What is wrong with one file, or None: it exists, has the size the catalog recorded, its
-    parquet footer reads and (a data file) counts the recorded rows; ``full`` reads every page too."""
+    """What is wrong with one file against its catalog record, or None (``full``: every page read too)."""
     try:
         actual = os.stat(path).st_size
     except FileNotFoundError:
@@ -77,60 +75,47 @@ def _problem(kind: str, path: str, size: int, rows: int, full: bool) -> str | No
     return None
 
 
-def damaged_files(
-    con: duckdb.DuckDBPyConnection, warehouse: Warehouse, snapshots: list[int], full: bool = False
-) -> tuple[int, list[tuple[int, DamagedFile]]]:
-    """The number of files ``snapshots`` reference and the damaged ones (with their data file id)."""
-    files = _files(con, warehouse.data_location, snapshots)
-    damaged = [
-        (file_id, DamagedFile(table, month, path, problem))
-        for kind, file_id, table, month, path, size, rows in files
+def _damaged(files: list[tuple], full: bool = False) -> list[DamagedFile]:
+    return [
+        DamagedFile(table, month, path, problem)
+        for kind, _, table, month, path, size, rows in files
         if (problem := _problem(kind, path, size, rows, full)) is not None
     ]
-    return len(files), damaged
 
 
 def verify(warehouse: Warehouse, full: bool = False) -> Verified:
-    """Check every data and delete file the published and the latest snapshot reference: it exists,
-    has the size DuckLake recorded (DuckLake keeps no checksums), its parquet footer reads and a
-    data file holds the recorded number of rows. Reads footers only, so it stays fast on a big
-    warehouse: it finds lost, truncated, grown, replaced and footer-damaged files, not bytes changed
-    in place inside a data page with the size kept (``full`` reads every page and finds those too,
-    at the cost of a scan). Older snapshots (time travel) are not checked."""
+    """The published and latest snapshots' files against the catalog (DuckLake keeps no checksums): footers
+    only, to stay fast; a page changed in place at the same size needs ``full`` (a scan)."""
     if warehouse.data_is_remote:
         raise RuntimeError(f"verify reads a local data folder; the data path is {warehouse.data_location}")
     with warehouse.reader(latest=True) as con:
         latest = current_snapshot(con)
         published = (_published_ids(con) or [latest])[-1]
-        count, damaged = damaged_files(con, warehouse, sorted({published, latest}), full)
-    return Verified(published, latest, count, [d for _, d in damaged])
+        files = _files(con, warehouse, sorted({published, latest}))
+    return Verified(published, latest, len(files), _damaged(files, full))
 
 
 def drop_damaged(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> list[DamagedFile]:
-    """Take every file of the (table, month)s holding a damaged file of the latest snapshot out of
-    it, in one commit, and return the damaged files (the writer ``con`` holds the lock)."""
-    latest = current_snapshot(con)
-    _, damaged = damaged_files(con, warehouse, [latest])
-    unpartitioned = sorted({d.table for _, d in damaged if d.month is None})
-    if unpartitioned:
+    """Take the (table, month)s holding a damaged file out of the latest snapshot in one commit."""
+    files = _files(con, warehouse, [current_snapshot(con)])
+    damaged = _damaged(files)
+    if unpartitioned := sorted({d.table for d in damaged if d.month is None}):
         raise RuntimeError(
             f"{', '.join(unpartitioned)} is not partitioned by month and cannot be reloaded: restore the "
             "warehouse from a backup (`markhouse backup`) or rebuild it with `markhouse backfill`"
         )
-    months = {(d.table, d.month) for _, d in damaged}
-    files = sorted({f[1] for f in _files(con, warehouse.data_location, [latest]) if (f[2], f[3]) in months})
-    if files:
+    months = {(d.table, d.month) for d in damaged}
+    if ids := sorted({f[1] for f in files if (f[2], f[3]) in months}):
         message = "removed damaged months: " + ", ".join(f"{t} {m}" for t, m in sorted(months))
+        params = {"files": ids, "message": message}
         with transaction(con):
             for statement in read_sql("warehouse/drop_files").split(";\n\n"):
-                con.execute(statement, _used(statement, {"files": files, "message": message}))
-    return [d for _, d in damaged]
+                con.execute(statement, used_params(statement, params))
+    return damaged
 
 
 def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
-    """Copy the catalog (SQLite's online backup: one consistent state, writers keep going) and the
-    files of every snapshot from the published one on into ``dest``; the copy forgets the older
-    snapshots. Returns the published snapshot and the number of files copied."""
+    """Catalog (SQLite's online backup: writers go on) and files from the published snapshot on."""
     if warehouse.catalog is not None or warehouse.data_is_remote:
         raise RuntimeError(
             "backup copies the embedded catalog and a local data folder (use the database's own backup)"
@@ -142,11 +127,11 @@ def backup(warehouse: Warehouse, dest: Path) -> tuple[int, int]:
         closing(sqlite3.connect(copy.path)) as target,
     ):
         source.backup(target)
-    copied_catalog = Warehouse(copy.path, data_path=str(warehouse.data_path))  # files not copied yet
-    with copied_catalog.reader(latest=True) as con:
+    # the copied catalog, reading the original's files (not copied yet)
+    with Warehouse(copy.path, data_path=str(warehouse.data_path)).reader(latest=True) as con:
         published = latest_published(con)
         held = [s for (s,) in con.execute(f"select snapshot_id from {LAKE}.snapshots()").fetchall()]
-        files = _files(con, warehouse.data_location, [s for s in held if s >= published])
+        files = _files(con, warehouse, [s for s in held if s >= published])
     for *_, path, _, _ in files:
         target_path = copy.data_path / os.path.relpath(path, warehouse.data_path)
         target_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,5 @@
-"""The lake: ``Warehouse`` opens the DuckLake (a SQLite or PostgreSQL catalog and parquet files in
-``warehouse/markhouse.data/`` or an S3-compatible store) to read the latest *published* snapshot (or
-an earlier one) or to write (``pipelines.warehouse.concurrency``), and replaces month partitions
-atomically: every commit is one snapshot."""
+"""The lake: ``Warehouse`` opens the DuckLake (a SQLite or PostgreSQL catalog, parquet in a folder or
+an S3-compatible store) to read a published snapshot or to write, and replaces partitions atomically."""
 
 from __future__ import annotations
 
@@ -15,39 +13,27 @@ from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Unpack
 
 import duckdb
 import pyarrow as pa
 
 from pipelines.redaction import redact
 from pipelines.settings import SQL_DIR, unguarded
-from pipelines.warehouse.concurrency import shared_writer, transaction, with_commit_retry
+from pipelines.warehouse.concurrency import Con, Holder, shared_writer, transaction, with_commit_retry
 
 log = logging.getLogger("markhouse.warehouse")
 
 LAKE = "lake"  # the catalog alias every connection attaches the warehouse under
-
-
-# DuckLake and its SQLite catalog come as PyPI wheels pinned to this duckdb (`INSTALL` needs the
-# network); each holds the extension binary under extensions/v<duckdb version>/.
-EXTENSIONS = (
-    ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
-    ("duckdb_extension_ducklake", "ducklake"),
-)
-# Past one machine: ``MARKHOUSE_CATALOG`` names a PostgreSQL catalog (a URL or a libpq string) and
-# ``MARKHOUSE_DATA_PATH`` a shared folder or an S3-compatible URL; unset, the embedded SQLite
-# catalog and the data folder beside it. ``MARKHOUSE_WAREHOUSE`` stays this host's working file:
-# the SQLite catalog itself, or with PostgreSQL the place of the host's writer lock and staging.
-POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+EXTENSIONS = ("sqlite_scanner", "ducklake")  # ``load_extensions``
+# Past one machine, ``MARKHOUSE_CATALOG`` names a PostgreSQL catalog and ``MARKHOUSE_DATA_PATH`` a shared
+# folder or S3-compatible URL (unset: a SQLite catalog, the data folder beside it); ``MARKHOUSE_WAREHOUSE``
+# stays this host's file: the SQLite catalog, or with PostgreSQL where its writer lock and staging live.
+POSTGRES = re.compile(r"^postgres(ql)?://|(^|\s)(dbname|host)\s*=")  # a URL or libpq ``key=value`` string
 REMOTE_DATA_PREFIXES = ("s3://", "s3a://", "r2://", "gcs://", "gs://")
-# the S3 secret's settings (MARKHOUSE_S3_<KEY>), read only when the data path is a URL
-S3_KEYS = ("key_id", "secret", "region", "endpoint", "url_style", "use_ssl")
-
-
-def is_postgres(catalog: str) -> bool:
-    """A PostgreSQL connection URL or libpq ``key=value`` string (not a file path)."""
-    return catalog.startswith(POSTGRES_PREFIXES) or bool(re.search(r"(^|\s)(dbname|host)\s*=", catalog))
+S3_KEYS = ("key_id", "secret", "region", "endpoint", "url_style", "use_ssl")  # MARKHOUSE_S3_<KEY>
+# DuckDB's errors for a parquet file that is lost or damaged
+DAMAGED_DATA = re.compile("Cannot open file|TProtocolException|Snappy|No magic bytes|decompress|Parquet file")
 
 
 class LegacyWarehouseError(RuntimeError):
@@ -59,8 +45,7 @@ class NothingPublishedError(RuntimeError):
 
 
 class WarehouseCorruptError(RuntimeError):
-    """A warehouse file is damaged; the message names the file (``unnamed``: DuckDB's error did not
-    say which data file) and the way out."""
+    """A damaged file, named (``unnamed``: DuckDB's error did not say which data file) with the way out."""
 
     unnamed = False
 
@@ -69,41 +54,32 @@ class WarehouseOpenError(RuntimeError):
     """The catalog cannot be attached (damaged, or a snapshot that is no longer held)."""
 
 
-# DuckDB's errors for a parquet file that is lost or damaged
-DAMAGED_DATA = (
-    "Cannot open file",
-    "TProtocolException",
-    "Snappy",
-    "No magic bytes",
-    "decompress",
-    "Parquet file",
-)
-
-
-def _raise_naming_corruption(path: Path, exc: duckdb.Error) -> NoReturn:
-    """Re-raise ``exc``, unless it says a file is damaged: DuckDB's checksum error names a block
-    offset, a damaged page not always its file; say which file, and what to do."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    if "Corrupt database file" in text:
-        raise WarehouseCorruptError(
-            f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
-            "need: the vendors are the source of every row"
-        ) from None
-    if not any(damage in text for damage in DAMAGED_DATA):
-        raise exc
-    named = re.search(r'"([^"]+\.parquet)"', text)
-    error = WarehouseCorruptError(
-        f"{named[1] if named else f'a data file read through {path}'} is lost or damaged ({text}); "
-        "`markhouse repair` reloads its month"
-    )
-    error.unnamed = named is None
-    raise error from None
+@contextmanager
+def naming_damage(path: Path) -> Iterator[None]:
+    """Name the damaged file and the way out: DuckDB's error names a block offset, not always a file."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        if "Corrupt database file" in text:
+            raise WarehouseCorruptError(
+                f"{path} is damaged ({exc}); move it aside and run `markhouse backfill` over the months you "
+                "need: the vendors are the source of every row"
+            ) from None
+        if not DAMAGED_DATA.search(text):
+            raise
+        named = re.search(r'"([^"]+\.parquet)"', text)
+        error = WarehouseCorruptError(
+            f"{named[1] if named else f'a data file read through {path}'} is lost or damaged ({text}); "
+            "`markhouse repair` reloads its month"
+        )
+        error.unnamed = named is None
+        raise error from None
 
 
 @dataclass(frozen=True)
 class Target:
-    """A table to replace partitions of: rows matching ``keys`` (default: every partition column)
-    are deleted, then ``insert_sql`` runs."""
+    """A table whose rows matching ``keys`` (default: every partition column) ``insert_sql`` replaces."""
 
     table: str
     insert_sql: str
@@ -128,32 +104,23 @@ def extension_path(package: str, name: str) -> Path:
     return path
 
 
+def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Each from its PyPI wheel pinned to this duckdb (``INSTALL`` would need the network)."""
+    for name in names:
+        con.execute(f"load {_quote(str(extension_path(f'duckdb_extension_{name}', name)))}")
+
+
 def is_duckdb_file(path: Path) -> bool:
     """A DuckDB database file (its header carries ``DUCK`` at byte 8), not a SQLite catalog."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(12)[8:12] == b"DUCK"
-    except OSError:
-        return False
-
-
-def _connect(memory_limit: str, spill: Path) -> duckdb.DuckDBPyConnection:
-    # DuckDB's buffer pool defaults to 80% of RAM and keeps what it touched; work here is bounded
-    # by a window of months, so a small pool costs no speed. What does not fit spills to ``spill``
-    # (an in-memory database would spill to `.tmp` in whatever folder the command runs in).
-    settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    with suppress(OSError):  # DuckDB makes (and removes) only the last folder; a read-only host never spills
-        spill.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={**settings, "memory_limit": memory_limit, "temp_directory": str(spill)})
-    _session(con)
-    return con
+    with suppress(OSError), open(path, "rb") as f:
+        return f.read(12)[8:12] == b"DUCK"
+    return False
 
 
 def _session(con: duckdb.DuckDBPyConnection) -> None:
-    """What every connection (and cursor: settings are per connection) needs."""
-    # Naive parquet timestamps are UTC; without this DuckDB would read them in the host's zone.
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")  # a long statement would draw one on a script's stdout
+    """Per connection and cursor: naive parquet timestamps are UTC (not the host's zone), and a long
+    statement draws no progress bar on a script's stdout."""
+    con.execute("set TimeZone = 'UTC'; set enable_progress_bar = false")
 
 
 def _quote(text: str) -> str:
@@ -173,46 +140,29 @@ class Warehouse:
         self.path = unguarded(Path(path))
         self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
         self.catalog = catalog if catalog is not None else os.environ.get("MARKHOUSE_CATALOG") or None
-        if self.catalog is not None and not is_postgres(self.catalog):
+        if self.catalog is not None and not POSTGRES.search(self.catalog):
             raise ValueError(
                 f"MARKHOUSE_CATALOG must be a PostgreSQL URL (postgresql://...) or libpq string "
                 f"(dbname=... host=...), got {redact(self.catalog)!r}; unset it for the embedded catalog"
             )
         self._data = data_path if data_path is not None else os.environ.get("MARKHOUSE_DATA_PATH") or None
-
-    @property
-    def data_is_remote(self) -> bool:
-        return self._data is not None and self._data.startswith(REMOTE_DATA_PREFIXES)
+        self.data_is_remote = self._data is not None and self._data.startswith(REMOTE_DATA_PREFIXES)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.legacy_path = self.path.with_suffix(".duckdb")  # the previous layout's one DuckDB file
 
     @property
     def data_path(self) -> Path:
         """The local (or mounted shared) data folder; see ``data_location`` for an object-store URL."""
         if self.data_is_remote:
             raise RuntimeError(f"the data path is object storage ({self._data}), not a folder")
-        if self._data is not None:
-            return Path(self._data)
-        return self.path.with_name(self.path.stem + ".data")
+        return Path(self._data) if self._data is not None else self.path.with_name(self.path.stem + ".data")
 
     @property
     def data_location(self) -> str:
         """Where the parquet files go, as DuckLake's DATA_PATH (a folder or a URL, ending in /)."""
         if self.data_is_remote:
-            assert self._data is not None
-            return self._data.rstrip("/") + "/"
+            return str(self._data).rstrip("/") + "/"
         return str(self.data_path.resolve()) + os.sep
-
-    @property
-    def spill_path(self) -> Path:
-        return self.path.parent / ".staging" / "duckdb-spill"
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".lock")
-
-    @property
-    def legacy_path(self) -> Path:
-        """Where the previous layout kept the whole warehouse in one DuckDB file."""
-        return self.path.with_suffix(".duckdb")
 
     def check_layout(self) -> None:
         """Refuse to start on a warehouse in the previous layout, saying what to run."""
@@ -224,40 +174,39 @@ class Warehouse:
                 f"DuckLake: point MARKHOUSE_WAREHOUSE at a new catalog (e.g. {self.path.with_suffix('.sqlite')}) "
                 f"and import the old file once with `markhouse import-duckdb {self.path}`"
             )
-        legacy = self.legacy_path
-        if not self.path.exists() and legacy != self.path and is_duckdb_file(legacy):
+        if not self.path.exists() and (legacy := self.legacy_path) != self.path and is_duckdb_file(legacy):
             raise LegacyWarehouseError(
                 f"found a warehouse in the previous layout at {legacy} and no DuckLake at {self.path}; "
                 f"import it once with `markhouse import-duckdb {legacy}` (or move it aside to start empty)"
             )
 
-    def _attach(
-        self, con: duckdb.DuckDBPyConnection, *, read_only: bool, snapshot: int | None = None
-    ) -> None:
-        options = []
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """A small pool (work is a window of months; DuckDB keeps 80% of RAM) spilling beside the catalog."""
+        spill = self.path.parent / ".staging" / "duckdb-spill"
+        # DuckDB makes (and removes) only the last folder; a read-only host never spills
+        with suppress(OSError):
+            spill.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {"memory_limit": self.memory_limit, "temp_directory": str(spill)}
+        con = duckdb.connect(
+            config={**config, "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
+        _session(con)
+        return con
+
+    def _attach(self, con: Con, *, read_only: bool, snapshot: int | None = None) -> None:
         if read_only:
-            options.append("read_only")
-            if snapshot is not None:
-                options.append(f"snapshot_version {int(snapshot)}")
-        else:
-            # data inlining would keep small inserts in the catalog, where plain-parquet readers
-            # (the serving file's views) cannot see them
-            options.append("data_inlining_row_limit 0")
+            options = ["read_only", *([f"snapshot_version {int(snapshot)}"] if snapshot is not None else [])]
+        else:  # data inlining would keep small inserts in the catalog, out of plain-parquet readers' sight
+            options = ["data_inlining_row_limit 0"]
         if not read_only or self.catalog is None:
             options.append(f"data_path {_quote(self.data_location)}")
         if self.catalog is None:
-            # the catalog's files are relative to its data path, stored absolute: the folder beside
-            # the catalog wins, so a moved or copied warehouse reads its own files
+            # files are stored relative to the data path: the folder beside a moved catalog wins
             options.append("override_data_path true")
-        extensions = [*EXTENSIONS]
-        if self.catalog is not None:
-            extensions.append(("duckdb_extension_postgres_scanner", "postgres_scanner"))
+        load_extensions(con, *EXTENSIONS, *(["postgres_scanner"] if self.catalog is not None else []))
         if self.data_is_remote:
-            extensions.append(("duckdb_extension_httpfs", "httpfs"))
-        for package, name in extensions:
-            con.execute(f"load {_quote(str(extension_path(package, name)))}")
-        if self.data_is_remote:
-            _create_s3_secret(con)
+            load_extensions(con, "httpfs")
+            create_s3_secret(con)
         source = f"postgres:{self.catalog}" if self.catalog is not None else f"sqlite:{self.path}"
         attach = f"attach {_quote('ducklake:' + source)} as {LAKE} ({', '.join(options)})"
         try:  # two hosts creating a new PostgreSQL catalog at once: the loser retries
@@ -274,41 +223,27 @@ class Warehouse:
 
     @contextmanager
     def writer(
-        self,
-        wait_seconds: float = 3600.0,
-        importing: bool = False,
-        holder: str | None = None,
-        run_id: str | None = None,
-        on_wait: Callable[[str], None] | None = None,
+        self, wait_seconds: float = 3600.0, importing: bool = False, **who: Unpack[Holder]
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor of this process's one writer instance, the schema in place; the first writer
-        takes the lock, naming itself (``holder``, ``run_id``), waiting up to ``wait_seconds`` and
-        telling ``on_wait`` whom for (``pipelines.warehouse.concurrency``)."""
+        """A cursor of this process's one writer, the schema in place (see ``concurrency``)."""
         if not importing:
             self.check_layout()
-        with shared_writer(
-            self.lock_path,
-            self._open_writer,
-            wait_seconds=wait_seconds,
-            holder=holder,
-            run_id=run_id,
-            on_wait=on_wait,
-        ) as con:
-            cursor = con.cursor()
-            try:
-                _session(cursor)
-                cursor.execute(f"use {LAKE}")
-                yield cursor
-            except duckdb.Error as exc:
-                _raise_naming_corruption(self.path, exc)
-            finally:
-                cursor.close()
+        with (
+            naming_damage(self.path),
+            shared_writer(self.lock_path, self._open_writer, wait_seconds, **who) as con,
+            closing(con.cursor()) as cursor,
+        ):
+            _session(cursor)
+            cursor.execute(f"use {LAKE}")
+            yield cursor
 
     def _open_writer(self) -> duckdb.DuckDBPyConnection:
-        new = self.catalog is None and not self.path.exists()
-        if new:
-            _create_wal_catalog(self.path)
-        con = _connect(self.memory_limit, self.spill_path)
+        # a new SQLite catalog in WAL mode: readers and the writer never wait for each other
+        if new := self.catalog is None and not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path)) as db:
+                db.execute("pragma journal_mode = wal")
+        con = self._connect()
         try:
             self._attach(con, read_only=False)
             with_commit_retry(lambda: ensure_tables(con, schema_sql()), "schema")
@@ -320,58 +255,36 @@ class Warehouse:
                     "where key = 'data_path' and value <> $p",
                     {"p": self.data_location},
                 )
-            # a killed writer's uncommitted files; on a shared (PostgreSQL) catalog another host's
-            # files in flight are invisible to this lock (maintenance removes old ones)
-            if not new and self.catalog is None:
-                orphans = con.execute(
-                    f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
-                ).fetchall()
-                if orphans:
+                # a killed writer's files (on a shared catalog another host's in flight: maintenance's)
+                cleanup = f"call ducklake_delete_orphaned_files({_quote(LAKE)}, cleanup_all => true)"
+                if not new and (orphans := con.execute(cleanup).fetchall()):
                     log.info("removed %d parquet files a killed run left in %s", len(orphans), self.data_path)
-        except duckdb.Error as exc:
-            con.close()
-            _raise_naming_corruption(self.path, exc)
         except BaseException:
             con.close()
             raise
         return con
 
     @contextmanager
-    def reader(
-        self, snapshot: int | None = None, latest: bool = False
-    ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Read-only connection at the latest published snapshot (or at ``snapshot``: time travel;
-        or, ``latest``, at the latest commit, published or not). Never blocks a writer, and a
-        writer's later commits do not change what it reads."""
+    def reader(self, snapshot: int | None = None, latest: bool = False) -> Iterator[Con]:
+        """Read-only at the published (or ``snapshot``, ``latest``) snapshot: never blocks or changes."""
         self.check_layout()
         if self.catalog is None and not self.path.exists():  # DuckLake creates a PostgreSQL one
             raise NothingPublishedError(f"no warehouse at {self.path} yet; run a backfill first")
-        con = _connect(self.memory_limit, self.spill_path)
-        try:
+        with naming_damage(self.path), closing(self._connect()) as con:
             if snapshot is None and not latest:  # find the latest published, then attach at it
                 self._attach(con, read_only=True)
                 snapshot = latest_published(con)
-                con.execute("use memory")
-                con.execute(f"detach {LAKE}")
+                con.execute(f"use memory; detach {LAKE}")
             self._attach(con, read_only=True, snapshot=None if latest else snapshot)
             yield con
-        except duckdb.Error as exc:
-            _raise_naming_corruption(self.path, exc)
-        finally:
-            con.close()
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot still held, oldest first, and whether a run published it."""
-        con = _connect(self.memory_limit, self.spill_path)
-        try:
-            self._attach(con, read_only=True)
+        with self.reader(latest=True) as con:
             published = set(_published_ids(con))
-            rows = con.execute(
-                f"select snapshot_id, snapshot_time from {LAKE}.snapshots() order by 1"
-            ).fetchall()
-            return [Snapshot(int(i), t, int(i) in published) for i, t in rows]
-        finally:
-            con.close()
+            sql = f"select snapshot_id, snapshot_time from {LAKE}.snapshots() order by 1"
+            rows = con.execute(sql).fetchall()
+        return [Snapshot(int(i), t, int(i) in published) for i, t in rows]
 
     @staticmethod
     def replace_partitions(
@@ -384,19 +297,16 @@ class Warehouse:
         before_commit: Callable[[], None] | None = None,
         expected_rows: int | None = None,
     ) -> int:
-        """For each target, delete the rows matching a row of ``partitions`` (visible to the SQL as
-        ``replace_partitions``, ``registered`` under their names), then run ``insert_sql``: one
-        transaction, rerun whole on a commit conflict. Returns the first table's inserted rows; any
-        other number than ``expected_rows`` (a join that dropped or doubled rows) rolls it back."""
+        """Per target delete the rows matching ``partitions``, run ``insert_sql``: one transaction, rolled
+        back unless the first gets ``expected_rows`` (a join dropped or doubled rows). Returns its rows."""
 
         def replace() -> int:
             rows = 0
             with transaction(con):
                 for i, target in enumerate(targets):
-                    keys = target.keys or tuple(partitions.column_names)
-                    match = " and ".join(f"t.{k} = p.{k}" for k in keys)
+                    match = " and ".join(f"t.{k} = p.{k}" for k in target.keys or partitions.column_names)
                     con.execute(f"delete from {target.table} t using replace_partitions p where {match}")
-                    result = con.execute(target.insert_sql, _used(target.insert_sql, params)).fetchone()
+                    result = con.execute(target.insert_sql, used_params(target.insert_sql, params)).fetchone()
                     if i == 0:
                         rows = int(result[0]) if result else 0
                         if expected_rows is not None and rows != expected_rows:
@@ -424,27 +334,18 @@ def registered_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Ta
             con.unregister(name)
 
 
-def _create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
-    """The store's credentials, from the environment only (DuckDB's errors name the secret, not its
-    values)."""
+def create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """The store's credentials from the environment, never stored (DuckDB's errors name only the secret)."""
     given = {key: value for key in S3_KEYS if (value := os.environ.get(f"MARKHOUSE_S3_{key.upper()}"))}
     if "key_id" not in given or "secret" not in given:
         raise RuntimeError(
             "MARKHOUSE_DATA_PATH is object storage: set MARKHOUSE_S3_KEY_ID and MARKHOUSE_S3_SECRET "
             "(and MARKHOUSE_S3_ENDPOINT, MARKHOUSE_S3_REGION for a non-AWS store)"
         )
-    settings = ", ".join(
-        f"{k} {v}" if k == "use_ssl" and v in ("true", "false") else f"{k} {_quote(v)}"
-        for k, v in given.items()
-    )
-    con.execute(f"create or replace temporary secret markhouse_data (type s3, {settings})")
-
-
-def _create_wal_catalog(path: Path) -> None:
-    """An empty SQLite catalog in WAL mode: readers and the writer never wait for each other."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(path)) as db:
-        db.execute("pragma journal_mode = wal")
+    settings = [
+        f"{k} {v if k == 'use_ssl' and v in ('true', 'false') else _quote(v)}" for k, v in given.items()
+    ]
+    con.execute(f"create or replace temporary secret markhouse_data (type s3, {', '.join(settings)})")
 
 
 CREATE_TABLE = re.compile(r"create table if not exists (\w+\.\w+)", re.IGNORECASE)  # schema.table
@@ -452,48 +353,49 @@ ADD_COLUMN = re.compile(r"alter table (\w+)\.(\w+) add column if not exists (\w+
 
 
 def schema_sql() -> str:
-    """``sql/schema/raw.sql`` (schemas, reference tables, load log), then every source's
-    ``sql/sources/<vendor>/raw.sql`` (found, no list to keep)."""
-    return "\n".join(
-        [read_sql("schema/raw"), *(p.read_text() for p in sorted(SQL_DIR.glob("sources/*/raw.sql")))]
-    )
+    """``sql/schema/raw.sql``, then every ``sql/sources/<vendor>/raw.sql`` (found: no list to keep)."""
+    sources = [p.read_text() for p in sorted(SQL_DIR.glob("sources/*/raw.sql"))]
+    return "\n".join([read_sql("schema/raw"), *sources])
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
-    """Create the tables of ``ddl`` the warehouse lacks, in one snapshot; a new ``raw.*`` table is
-    partitioned by month, so replacing an instrument-month rewrites only that month's files."""
-    columns = set(
-        con.execute(
-            "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
-        ).fetchall()
-    )
+    """What of ``ddl`` is missing, in one snapshot; ``raw.*`` by month (a reload rewrites its month)."""
+    sql = "select schema_name, table_name, column_name from duckdb_columns() where database_name = current_database()"
+    columns = set(con.execute(sql).fetchall())
     missing = set(CREATE_TABLE.findall(ddl)) - {f"{s}.{t}" for s, t, _ in columns}
-    # a column a later version adds (``alter table ... add column if not exists``) to an old warehouse
     if not missing and set(ADD_COLUMN.findall(ddl)) <= columns:
         return
     in_lake = con.execute("select current_database()").fetchone() == (LAKE,)
     with transaction(con):
         con.execute(ddl)
-        for table in sorted(missing):
-            if table.startswith("raw.") and in_lake:
-                con.execute(f"alter table {table} set partitioned by (month)")
+        for table in sorted(t for t in missing if t.startswith("raw.") and in_lake):
+            con.execute(f"alter table {table} set partitioned by (month)")
 
 
 def raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [
-        f"raw.{t}"
-        for (t,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'raw' order by 1"
-        ).fetchall()
-    ]
+    sql = "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'raw'"
+    return [f"raw.{t}" for (t,) in con.execute(sql + " order by 1").fetchall()]
+
+
+Relations = tuple[list[Any], list[Any], dict[tuple[str, str], list[tuple[str, str, str]]]]
+
+
+def relations(con: duckdb.DuckDBPyConnection) -> Relations:
+    """The database's tables, views and each one's columns (name, type, comment): ``relations.sql``."""
+    tables, views, columns = (
+        con.execute(s).fetchall() for s in read_sql("warehouse/relations").split(";\n\n")
+    )
+    by_table: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for schema, table, name, type_, comment in columns:
+        by_table.setdefault((schema, table), []).append((name, type_, comment))
+    return tables, views, by_table
 
 
 def read_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
-def _used(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+def used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The named parameters ``sql`` refers to (DuckDB rejects unused ones)."""
     return {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", sql)}
 
@@ -505,15 +407,14 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
 
 def _published_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [
-        int(r[0])
-        for r in con.execute(f"select snapshot_id from {LAKE}.meta.publication order by 1").fetchall()
+        int(i)
+        for (i,) in con.execute(f"select snapshot_id from {LAKE}.meta.publication order by 1").fetchall()
     ]
 
 
 def latest_published(con: duckdb.DuckDBPyConnection) -> int:
     """The snapshot the last finished run published (what readers read)."""
-    published = _published_ids(con)
-    if not published:
+    if not (published := _published_ids(con)):
         raise NothingPublishedError("nothing published yet: run a backfill first")
     return published[-1]
 

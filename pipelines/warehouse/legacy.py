@@ -11,8 +11,7 @@ from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, _quote, is
 
 
 def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
-    """Copy the raw and reference tables of an old DuckDB file into an empty DuckLake in one
-    transaction, then rename it ``*.imported`` (never imported twice). Rows copied per table."""
+    """Raw and reference rows (the SQL rebuilds marts) into an empty lake, once (``*.imported``)."""
     legacy = Path(legacy)
     if not is_duckdb_file(legacy):
         raise LegacyWarehouseError(f"{legacy} is not a DuckDB warehouse file")
@@ -23,11 +22,9 @@ def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
         )
     copied: dict[str, int] = {}
     with warehouse.writer(importing=True) as con:
-        # the loaded rows and the reference data; the marts are rebuilt from them by the current SQL
         imported = (*raw_tables(con), "ref.instrument", "ref.vendor_instrument")
         for table in imported:
-            row = con.execute(f"select count(*) from {table}").fetchone()
-            if row and row[0]:
+            if con.execute(f"select count(*) from {table}").fetchone() != (0,):
                 raise LegacyWarehouseError(
                     f"{warehouse.path} already holds rows ({table}); import {legacy} only into an empty warehouse"
                 )
@@ -35,23 +32,14 @@ def import_legacy(warehouse: Warehouse, legacy: Path) -> dict[str, int]:
             con.execute(f"attach {_quote(str(legacy))} as legacy (read_only)")
         except duckdb.Error as exc:
             raise LegacyWarehouseError(f"cannot open {legacy} (is a run still writing it?): {exc}") from exc
-        present = {
-            f"{s}.{t}"
-            for s, t in con.execute(
-                "select schema_name, table_name from duckdb_tables() where database_name = 'legacy'"
-            ).fetchall()
-        }
+        sql = "select schema_name || '.' || table_name from duckdb_tables() where database_name = 'legacy'"
+        present = {t for (t,) in con.execute(sql).fetchall()}
         try:
             with transaction(con):
-                for table in imported:
-                    if table not in present:
-                        continue
-                    order = (
-                        " order by month, ts" if table.startswith("raw.") and table != "raw.load_log" else ""
-                    )
-                    result = con.execute(
-                        f"insert into {table} by name select * from legacy.{table}{order}"
-                    ).fetchone()
+                for table in (t for t in imported if t in present):
+                    by_time = table.startswith("raw.") and table != "raw.load_log"  # the files' order
+                    sql = f"insert into {table} by name select * from legacy.{table}"
+                    result = con.execute(sql + (" order by month, ts" if by_time else "")).fetchone()
                     copied[table] = int(result[0]) if result else 0
         finally:
             con.execute("detach legacy")

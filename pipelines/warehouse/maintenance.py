@@ -40,60 +40,42 @@ def data_bytes(path: Path) -> int:
 def maintain(
     warehouse: Warehouse, serving_path: Path, retention: timedelta = timedelta(days=7)
 ) -> MaintenanceResult:
-    """Merge small files (only when nothing was committed since the last publish, then republish
-    over them), expire snapshots older than ``retention`` but the latest published one, and delete
-    unreferenced files older than ``retention`` (a reader may still be scanning them)."""
+    """Merge small files (nothing committed since the publish: then republish), expire snapshots and files
+    older than ``retention`` (a reader may still scan them) but the published one."""
     started = time.perf_counter()
-    # a lake not created yet has nothing to verify
-    verified = (
-        verify(warehouse)
-        if not warehouse.data_is_remote and (warehouse.catalog or warehouse.path.exists())
-        else None
-    )
+    exists = not warehouse.data_is_remote and (warehouse.catalog or warehouse.path.exists())
+    verified = verify(warehouse) if exists else None  # a lake not created yet has nothing to verify
     if verified and verified.damaged:  # merging would fail on them, and a reader does already
         raise WarehouseCorruptError(
             f"{len(verified.damaged)} damaged files, nothing maintained: {verified.damaged[0].line()}; "
             "`markhouse verify` lists them, `markhouse repair` reloads their months"
         )
+    lake = _quote(LAKE)
     with warehouse.writer() as con:
         before = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
-        published = _published_ids(con)
-        last = published[-1] if published else None
+        last = next(reversed(_published_ids(con)), None)
         # the publication record itself is the one commit after the published snapshot
         merged, republished = False, None
         if last is not None and current_snapshot(con) == last + 1:
             merged = True
-            con.execute(f"call ducklake_merge_adjacent_files({_quote(LAKE)})")
-            con.execute(f"call ducklake_rewrite_data_files({_quote(LAKE)})")
+            con.execute(
+                f"call ducklake_merge_adjacent_files({lake}); call ducklake_rewrite_data_files({lake})"
+            )
             if current_snapshot(con) != last + 1:
                 republished = publish_serving(con, serving_path)
                 last = republished.snapshot
         cutoff = datetime.now().astimezone() - retention
-        keep = {current_snapshot(con), *([last] if last is not None else [])}
-        old = [
-            int(i)
-            for (i,) in con.execute(
-                f"select snapshot_id from {LAKE}.snapshots() where snapshot_time < $c", {"c": cutoff}
-            ).fetchall()
-            if int(i) not in keep
-        ]
+        keep = {current_snapshot(con), last}
+        sql = f"select snapshot_id from {LAKE}.snapshots() where snapshot_time < $c"
+        old = [int(i) for (i,) in con.execute(sql, {"c": cutoff}).fetchall() if int(i) not in keep]
         expire_snapshots(con, old)
         deleted = con.execute(
-            f"call ducklake_cleanup_old_files({_quote(LAKE)}, older_than => $c)",
-            {"c": cutoff + timedelta(seconds=1)},
+            f"call ducklake_cleanup_old_files({lake}, older_than => $c)", {"c": cutoff + timedelta(seconds=1)}
         ).fetchall()
-        orphans = con.execute(
-            f"call ducklake_delete_orphaned_files({_quote(LAKE)}, older_than => $c)", {"c": cutoff}
+        deleted += con.execute(
+            f"call ducklake_delete_orphaned_files({lake}, older_than => $c)", {"c": cutoff}
         ).fetchall()
         after = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
     seconds = time.perf_counter() - started
-    return MaintenanceResult(
-        merged,
-        len(old),
-        len(deleted) + len(orphans),
-        before,
-        after,
-        republished,
-        seconds,
-        verified.files if verified else 0,
-    )
+    files = verified.files if verified else 0
+    return MaintenanceResult(merged, len(old), len(deleted), before, after, republished, seconds, files)

@@ -9,7 +9,7 @@ import re
 import secrets
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,17 +24,18 @@ from pipelines.warehouse.lake import (
     LAKE,
     REMOTE_DATA_PREFIXES,
     Warehouse,
-    _create_s3_secret,
     _quote,
-    _raise_naming_corruption,
+    create_s3_secret,
     current_snapshot,
-    extension_path,
+    load_extensions,
+    naming_damage,
+    relations,
 )
 
-# The read-only DuckDB file for old drivers is written in an older storage format on purpose: BI
-# drivers in the field (JDBC, ODBC, duckdb-engine on an older duckdb) lag the newest DuckDB, and
-# every DuckDB >= 1.0 reads v1.0.0.
+# An older storage format on purpose: BI drivers in the field lag DuckDB, and every DuckDB >= 1.0 reads it.
 SERVING_STORAGE_VERSION = "v1.0.0"
+MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' comments
+_VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
 
 
 @dataclass(frozen=True)
@@ -48,36 +49,22 @@ class PublishResult:
 
 @contextmanager
 def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Read-only connection to the serving file (what status, summary and checks read, as a BI
-    tool would)."""
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        _raise_naming_corruption(Path(path), exc)
-    try:
+    """Read-only connection to the serving file, as a BI tool would open it (status, summary, checks)."""
+    with naming_damage(Path(path)), closing(duckdb.connect(str(path), read_only=True)) as con:
         con.execute("set TimeZone = 'UTC'")
         if os.environ.get("MARKHOUSE_DATA_PATH", "").startswith(REMOTE_DATA_PREFIXES):
             _reach_object_store(con)
         yield con
-    except duckdb.Error as exc:
-        _raise_naming_corruption(Path(path), exc)
-    finally:
-        con.close()
 
 
 def _reach_object_store(con: duckdb.DuckDBPyConnection) -> None:
-    """httpfs and this process's store credentials (``MARKHOUSE_S3_*``) for views over a bucket's
-    files: a temporary secret, never written into the serving file (a BI tool brings its own)."""
-    con.execute(f"load {_quote(str(extension_path('duckdb_extension_httpfs', 'httpfs')))}")
-    _create_s3_secret(con)
-
-
-_VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
+    """For views over a bucket: a temporary secret, never in the serving file (a BI tool brings its own)."""
+    load_extensions(con, "httpfs")
+    create_s3_secret(con)
 
 
 def dependency_order(reads: Mapping[str, Collection[str]], what: str) -> list[str]:
-    """The names of ``reads`` (name -> the names it reads), each after those it reads, in the given
-    order where free; a cycle is an error naming ``what`` is in it."""
+    """The names of ``reads`` (name -> names it reads), each after what it reads; else in the given order."""
     pending, ordered = list(reads), []
     while pending:
         ready = [n for n in pending if not (set(reads[n]) & set(pending)) - {n}]
@@ -100,185 +87,114 @@ def view_body(sql: str) -> str:
     return _VIEW_HEAD.sub("", sql, count=1).rstrip().rstrip(";")
 
 
-def _files_at(
-    con: duckdb.DuckDBPyConnection, tables: Sequence[tuple[str, str]], snapshot: int
-) -> dict[tuple[str, str], list[tuple[str, str | None]]]:
-    """Each table's (data file, delete file) pairs at ``snapshot``, in one statement (a call per table
-    cost a catalog round trip each)."""
-    listed: dict[tuple[str, str], list[tuple[str, str | None]]] = {t: [] for t in tables}
-    if not tables:
-        return listed
-    union = " union all ".join(
-        f"select {i} as t, data_file, delete_file from ducklake_list_files({_quote(LAKE)}, {_quote(table)}, "
-        f"schema => {_quote(schema)}, snapshot_version => {int(snapshot)})"
-        for i, (schema, table) in enumerate(tables)
-    )
-    for i, data, delete in con.execute(f"{union} order by t, data_file").fetchall():
-        listed[tables[i]].append((data, delete))
-    return listed
-
-
-def _table_view_sql(
-    columns: Sequence[tuple[str, str]], files: Sequence[tuple[str, str | None]]
-) -> tuple[str, int]:
-    """A plain-DuckDB SELECT over a table's parquet files less the rows delete files remove, and the
-    number of files it names. Only files with a delete file go through the anti join: over all
-    files it made one delete file cost a whole-table scan in every query."""
-    names = ", ".join(f'f."{c}"' for c, _ in columns)
+def _table_view_sql(columns: Sequence[tuple], files: list[tuple[str, str | None]]) -> tuple[str, int]:
+    """A SELECT over a table's files less deleted rows (anti join only where deleted: else a full scan)."""
     if not files:
-        typed = ", ".join(f'null::{t} as "{c}"' for c, t in columns)
-        return f"select {typed} where false", 0
-
-    def listed(paths: Sequence[str | None]) -> str:
-        return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
-
+        return "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in columns) + " where false", 0
+    names = ", ".join(f'f."{c}"' for c, *_ in columns)
     clean = [d for d, x in files if not x]
     deleted = [(d, x) for d, x in files if x]
     branches = (
-        [f"select {names} from read_parquet({listed(clean)}, hive_partitioning = false) f"] if clean else []
+        [f"select {names} from read_parquet({_listed(clean)}, hive_partitioning = false) f"] if clean else []
     )
     if deleted:
         data, deletes = zip(*deleted, strict=True)
         branches.append(
-            f"select {names} from read_parquet({listed(data)}, hive_partitioning = false, filename = true, "
-            f"file_row_number = true) f anti join read_parquet({listed(deletes)}) d "
+            f"select {names} from read_parquet({_listed(data)}, hive_partitioning = false, filename = true, "
+            f"file_row_number = true) f anti join read_parquet({_listed(deletes)}) d "
             "on f.filename = d.file_path and f.file_row_number = d.pos"
         )
     return " union all ".join(branches), len(files) + len(deleted)
 
 
+def _listed(paths: Sequence[str | None]) -> str:
+    return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+
+
 @dataclass(frozen=True)
 class _Published:
     snapshot: int
-    tables: list[tuple[str, str, str | None]]
-    views: list[tuple[str, str, str, str | None]]
-    columns: dict[tuple[str, str], list[tuple[str, str]]]
-    files: dict[tuple[str, str], list[tuple[str, str | None]]]
+    views: list[tuple[str, str, str, str | None]]  # every relation: (schema, name, select, comment)
+    files: int  # the parquet files they name
     counts: dict[str, int]
     data_path: str
 
 
 def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
-    """The current snapshot's relations, columns, files and mart row counts, in one transaction
-    (DuckLake reads its catalog once per transaction)."""
+    """In one transaction (one catalog read), one statement per kind (one per table: a round trip each)."""
     with transaction(con):
         snapshot = current_snapshot(con)
-        tables = con.execute(
-            "select schema_name, table_name, comment from duckdb_tables() "
-            "where database_name = current_database() and schema_name <> 'meta' order by all"
-        ).fetchall()
-        views = con.execute(
-            "select schema_name, view_name, sql, comment from duckdb_views() "
-            "where database_name = current_database() and not internal order by schema_name, view_oid"
-        ).fetchall()
-        columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for schema, table, column, data_type in con.execute(
-            "select schema_name, table_name, column_name, data_type from duckdb_columns() "
-            "where database_name = current_database() order by schema_name, table_name, column_index"
-        ).fetchall():
-            columns.setdefault((schema, table), []).append((column, data_type))
+        tables, views, columns = relations(con)
+        tables = [t for t in tables if t[0] != "meta"]
         # the materialized marts (views are computed when read, so counting them would cost a scan)
-        marts = [t for s, t, _ in tables if s == "marts"]
-        counts: dict[str, int] = {}
-        if marts:  # one statement for all of them
-            union = " union all ".join(
-                f"select {_quote(f'marts.{n}')}, count(*) from marts.{n}" for n in marts
-            )
-            counts = {name: int(n) for name, n in con.execute(union).fetchall()}
-        files = _files_at(con, [(s, t) for s, t, _ in tables], snapshot)
+        counting = [f"select 'marts.{t}', count(*) from marts.{t}" for s, t, _ in tables if s == "marts"]
+        counts = dict(_union_all(con, counting))
+        files: dict[tuple[str, str], list[tuple[str, str | None]]] = {(s, t): [] for s, t, _ in tables}
+        listed = [
+            f"select {i} as t, data_file, delete_file from ducklake_list_files({_quote(LAKE)}, {_quote(t)}, "
+            f"schema => {_quote(s)}, snapshot_version => {int(snapshot)})"
+            for i, (s, t, _) in enumerate(tables)
+        ]
+        for i, data, delete in _union_all(con, listed, " order by t, data_file"):
+            files[tables[i][:2]].append((data, delete))
         (data_path,) = con.execute(
             f"select value from __ducklake_metadata_{LAKE}.ducklake_metadata where key = 'data_path'"
         ).fetchone() or ("",)
-    return _Published(snapshot, tables, views, columns, files, counts, data_path)
+    made = [(s, t, *_table_view_sql(columns[(s, t)], files[(s, t)]), c) for s, t, c in tables]
+    bodies = [(s, t, sql, c) for s, t, sql, _, c in made]
+    bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_dependency_order(views)]
+    return _Published(snapshot, bodies, sum(m[3] for m in made), counts, data_path)
 
 
-MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' comments
-
-
-def mart_docs(path: Path = MARTS_DOCS) -> dict[str, Any]:
-    """``marts.yml`` parsed once per process while unchanged (parsing cost more than publishing)."""
-    stat = path.stat()
-    return _parsed_yaml(path, stat.st_mtime_ns, stat.st_size)
+def _union_all(con: duckdb.DuckDBPyConnection, selects: list[str], tail: str = "") -> list[Any]:
+    return con.execute(" union all ".join(selects) + tail).fetchall() if selects else []
 
 
 @lru_cache(maxsize=4)
-def _parsed_yaml(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+def _mart_docs(mtime_ns: int, size: int) -> dict[str, Any]:
+    """``marts.yml``, parsed once per process while unchanged (parsing cost more than publishing)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where installed
-    docs: dict[str, Any] = yaml.load(path.read_text(), Loader=loader)
+    docs: dict[str, Any] = yaml.load(MARTS_DOCS.read_text(), Loader=loader)
     return docs
 
 
-def comment_statements(
-    docs: Mapping[str, Any], kinds: Mapping[str, str], view_columns: bool = True
-) -> list[str]:
-    """The COMMENT statements that document the marts in ``kinds`` (name -> 'table' or 'view');
-    marts missing from ``kinds`` are skipped, and so are view columns unless ``view_columns``."""
-    out = []
-    for table, spec in docs.items():
-        noun = kinds.get(table)
-        if noun is None:
-            continue
-        out.append(f"comment on {noun} marts.{table} is {_quote(spec['description'])}")
-        if noun == "view" and not view_columns:
-            continue
-        out += [
-            f"comment on column marts.{table}.{column} is {_quote(text)}"
-            for column, text in spec["columns"].items()
-        ]
+def comment_statements(kinds: Mapping[str, str], view_columns: bool = True) -> list[str]:
+    """COMMENTs documenting the marts in ``kinds`` (name -> 'table' or 'view') from ``marts.yml``."""
+    out, stat = [], MARTS_DOCS.stat()
+    for table, spec in ((t, s) for t, s in _mart_docs(stat.st_mtime_ns, stat.st_size).items() if t in kinds):
+        out.append(f"comment on {kinds[table]} marts.{table} is {_quote(spec['description'])}")
+        columns = spec["columns"].items() if kinds[table] != "view" or view_columns else []
+        out += [f"comment on column marts.{table}.{c} is {_quote(text)}" for c, text in columns]
     return out
 
 
 def write_serving_file(serving_path: Path, published: _Published) -> int:
-    """The read-only file: views over the snapshot's parquet files, the lake's views and comments,
-    and ``meta.publication``, as one script in one transaction (per-statement round trips were most
-    of its time), in a new file per publication that the symbolic link ``serving_path`` is swapped
-    to: DuckDB keeps one database per resolved path, so a process holding the previous file still
-    opens the new one on its next connect. Returns the files it names."""
+    """One script (statement round trips were most of its time) into a new file ``serving_path`` links to:
+    DuckDB keeps a database per resolved path, so a holder of the previous file opens the new one next."""
     serving_path = Path(serving_path)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(serving_path.parent)  # the serving file may live in another folder
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
-    tables, views = published.tables, published.views
-    files = 0
-    script = [
-        f"create schema if not exists {schema}"
-        for schema in sorted({s for s, *_ in tables} | {s for s, *_ in views} | {"meta"})
-    ]
-    bodies = []
-    for schema, table, comment in tables:
-        sql, n = _table_view_sql(published.columns[(schema, table)], published.files[(schema, table)])
-        files += n
-        bodies.append((schema, table, sql, comment))
-    bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_dependency_order(views)]
-    for schema, name, sql, comment in bodies:
+    script = [f"create schema if not exists {s}" for s in sorted({s for s, *_ in published.views} | {"meta"})]
+    for schema, name, sql, comment in published.views:
         script.append(f"create view {schema}.{name} as {sql}")
-        if comment:
-            script.append(f"comment on view {schema}.{name} is {_quote(comment)}")
+        script += [f"comment on view {schema}.{name} is {_quote(comment)}"] if comment else []
     # every relation is a view here, and DuckDB keeps comments on view columns (DuckLake does not)
-    names = [(t[0], t[1]) for t in tables] + [(v[0], v[1]) for v in views]
-    marts = {name: "view" for schema, name in names if schema == "marts"}
-    script += comment_statements(mart_docs(), marts)
+    script += comment_statements({n: "view" for s, n, *_ in published.views if s == "marts"})
+    counts, data_path = _quote(json.dumps(published.counts, sort_keys=True)), _quote(published.data_path)
+    script.append(
+        f"create table meta.publication as select {published.snapshot}::bigint as snapshot_id, "
+        f"now() as published_at, {counts}::json as row_counts, {data_path} as data_path"
+    )
+    stem, suffix = serving_path.stem, serving_path.suffix
     try:
         with duckdb.connect(
             str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
         ) as out:
             if published.data_path.startswith(REMOTE_DATA_PREFIXES):  # a view reads its files when created
                 _reach_object_store(out)
-            out.execute("begin transaction")  # one commit, not one per statement
-            out.execute(";\n".join(script))
-            out.execute(
-                "create table meta.publication as select $s::bigint as snapshot_id, now() as published_at, "
-                "$t::json as row_counts, $d as data_path",
-                {
-                    "s": published.snapshot,
-                    "t": json.dumps(published.counts, sort_keys=True),
-                    "d": published.data_path,
-                },
-            )
-            out.execute("commit")
-        final = serving_path.with_name(
-            f"{serving_path.stem}.{published.snapshot}.{secrets.token_hex(4)}{serving_path.suffix}"
-        )
+            out.execute(";\n".join(["begin transaction", *script, "commit"]))  # one commit, not one each
+        final = serving_path.with_name(f"{stem}.{published.snapshot}.{secrets.token_hex(4)}{suffix}")
         os.replace(tmp, final)
         os.symlink(final.name, tmp)  # relative: the folder can move
         os.replace(tmp, serving_path)
@@ -290,23 +206,16 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    # the previous file stays for a reader that resolved the link just before the swap; an open
-    # connection keeps reading a removed file (POSIX)
-    pattern = re.compile(
-        rf"{re.escape(serving_path.stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(serving_path.suffix)}"
-    )
-    older = sorted(
-        (p for p in serving_path.parent.iterdir() if pattern.fullmatch(p.name) and p != final),
-        key=lambda p: p.stat().st_mtime_ns,
-    )
-    for old in older[:-1]:
+    # the previous file stays for a reader that resolved the link before the swap (open ones read on)
+    pattern = re.compile(rf"{re.escape(stem)}\.\d+\.[0-9a-f]{{8}}{re.escape(suffix)}")
+    older = [p for p in serving_path.parent.iterdir() if pattern.fullmatch(p.name) and p != final]
+    for old in sorted(older, key=lambda p: p.stat().st_mtime_ns)[:-1]:
         old.unlink(missing_ok=True)
-    return files
+    return published.files
 
 
 def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
-    """Rewrite the serving file from the published snapshot when it is missing or names another
-    data folder than ``warehouse``'s (the warehouse was moved or copied); True if it did."""
+    """Rewrite a missing serving file, or one naming another data folder (a moved or copied warehouse)."""
     # a shared catalog's data path is the same everywhere; a serving file without its lake is all there is
     if warehouse.catalog is not None or (not warehouse.path.exists() and Path(serving_path).exists()):
         return False
@@ -326,20 +235,12 @@ def serve_current(warehouse: Warehouse, serving_path: Path) -> bool:
 
 
 def publish_serving(con: duckdb.DuckDBPyConnection, serving_path: Path) -> PublishResult:
-    """Publish the current snapshot (the caller holds the writer lock: this run's last commit):
-    record it in ``meta.publication`` (readers attach it; no data is copied), then rewrite the
-    serving file. A reader sees the previous published snapshot or this one, never a mix."""
+    """Record the snapshot readers attach (nothing copied), then the serving file: never a mix of two."""
     started = time.perf_counter()
     published = _read_published(con)
-
-    def record() -> None:
-        con.execute(
-            "insert into meta.publication values ($s, now(), $t)",
-            {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)},
-        )
-
-    with_commit_retry(record, "publish")
+    record = {"s": published.snapshot, "t": json.dumps(published.counts, sort_keys=True)}
+    insert = "insert into meta.publication values ($s, now(), $t)"
+    with_commit_retry(lambda: con.execute(insert, record), "publish")
     files = write_serving_file(serving_path, published)
-    return PublishResult(
-        Path(serving_path), published.snapshot, published.counts, files, time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    return PublishResult(Path(serving_path), published.snapshot, published.counts, files, seconds)
