@@ -12,7 +12,7 @@ from pipelines.warehouse.lake import read_sql
 from pipelines.warehouse.serving import open_serving
 
 
-def _examples() -> list[tuple[str, str]]:
+def examples() -> list[tuple[str, str]]:
     """(title, SQL) of each query in ``sql/summary/examples.sql``, titled by the comment above it."""
     examples = []
     for block in read_sql("summary/examples").split(";"):
@@ -61,7 +61,7 @@ def print_summary(
                 f"{vendor:<10} {venue:<16} {key:<30} {ts_type:<8} {interval:<4} {month:<8} {n:>7}  "
                 f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M}"
             )
-        for title, sql in _examples():
+        for title, sql in examples():
             print(f'\n{title}\n  duckdb -readonly {serving_path} "{" ".join(sql.split())}"')
             print(_table(con, sql))
             if emulator and "rpt_vendor_divergence" in title:
