@@ -45,18 +45,6 @@ class Loaded:
     must_have_rows: bool = True
     failed: Sequence[Any] = ()  # the loader's ``Failed`` units: the rest loaded
 
-    @classmethod
-    def of(cls, report: Any, keys: Sequence[str] = (), must_have_rows: bool = True, **extra: Any) -> Loaded:
-        metadata = {
-            "rows": report.rows,
-            **{k: v for k, v in extra.items() if not isinstance(v, list | dict)},
-            "transactions": report.transactions,
-            "seconds": round(report.seconds, 3),
-            "rows_per_month": report.rows_per_month,
-            **{k: v for k, v in extra.items() if isinstance(v, list | dict)},
-        }
-        return cls(report.rows, metadata, keys, must_have_rows, report.failed)
-
 
 @dataclass(frozen=True)
 class RawAsset:

@@ -20,6 +20,7 @@ import polars as pl
 
 from pipelines.months import next_month
 from pipelines.partitions import selected_instruments
+from pipelines.sources import loader
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef, Series
 from pipelines.sources.aperiodic.source import (
     APERIODIC_METRICS,
@@ -33,18 +34,7 @@ from pipelines.sources.aperiodic.source import (
     SOURCE,
     asks_for,
 )
-from pipelines.sources.loader import (
-    Count,
-    Failed,
-    LoadReport,
-    Options,
-    Partition,
-    RawTable,
-    Staged,
-    options_of,
-    run,
-    staging_folder,
-)
+from pipelines.sources.loader import Count, Failed, LoadReport, Options, Partition, RawTable, Staged, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.validation import period_column, validated, value_problem
 from pipelines.warehouse.lake import Warehouse
@@ -91,12 +81,16 @@ def load(request: LoadRequest) -> Loaded:
             continue
         for interval in section.intervals:
             series += [Series(i.venue, i.instrument_key, interval, t) for t in section.timestamp_types]
-    client, warehouse = request.resource.client(), request.warehouse
-    report = load_months(client, warehouse, series, request.months, metric=metric, **options_of(request))
-    # funding and open interest may legitimately start later than prices
-    extra = {"files": report.files, "bytes": report.bytes, "months_without_files": report.skipped}
-    return Loaded.of(
-        report, [s.instrument_key for s in series], must_have_rows=metric == PRICE_METRIC, **extra
+    shown = {"files": "files", "bytes": "bytes", "months_without_files": "skipped"}
+    keys = [s.instrument_key for s in series]  # funding and open interest may start later than prices
+    return loader.load(
+        request,
+        load_months,
+        series,
+        metric=metric,
+        keys=keys,
+        must_have_rows=metric == PRICE_METRIC,
+        shown=shown,
     )
 
 
@@ -160,7 +154,7 @@ def load_months(
         # in time order: the lake stays clustered by time, so a month's models read only its row groups
         return Staged(ref, ref.label, [partition], file=path, position=(ref.period, key), bytes=size)
 
-    with staging_folder(warehouse, raw) as staging:
+    with loader.staging_folder(warehouse, raw) as staging:
         return run(raw, warehouse, refs, fetch, skipped=skipped, failed=failed, **options)
 
 

@@ -21,6 +21,7 @@ import pyarrow
 
 from pipelines.months import month_bounds
 from pipelines.reference import Reference, VendorName
+from pipelines.sources import loader
 from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.source import (
     CONTRACT_TYPES,
@@ -31,7 +32,7 @@ from pipelines.sources.cayolargo.source import (
     from_deribit,
     to_deribit,
 )
-from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
+from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.universe.instruments import UniverseInstrument
 from pipelines.validation import validated, value_problem
@@ -192,11 +193,10 @@ def load(request: LoadRequest) -> Loaded:
         plan_walks(coins, request.months, request.instruments)  # fail before any request on a bad key
     except MappingError as exc:
         raise dg.Failure(f"instrument not served by CayøLargo: {exc}") from None
-    client, instruments = request.resource.client(), request.instruments
-    report = load_months(
-        client, request.warehouse, coins, request.months, instruments=instruments, **options_of(request)
+    shown = {"pages": "pages", "walks_without_rows": "skipped"}
+    return loader.load(
+        request, load_months, coins, instruments=request.instruments, must_have_rows=False, shown=shown
     )
-    return Loaded.of(report, must_have_rows=False, pages=report.pages, walks_without_rows=report.skipped)
 
 
 def plan_walks(coins: Sequence[str], months: Iterable[date], instruments: Sequence[str] = ()) -> list[Walk]:

@@ -16,9 +16,10 @@ import pyarrow
 
 from pipelines.months import month_bounds
 from pipelines.partitions import selected_instruments
+from pipelines.sources import loader
 from pipelines.sources.kaiko.client import PRICES, KaikoClient
 from pipelines.sources.kaiko.source import SOURCE, KaikoCode, expiry_of
-from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
+from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.symbology import parse_symbol
 from pipelines.validation import period_column, validated
@@ -60,16 +61,13 @@ def load(request: LoadRequest) -> Loaded:
         for i in selected_instruments(request.section.instruments, request.instruments, "Kaiko")
         for interval in request.section.intervals
     ]
-    client, warehouse = request.resource.client(), request.warehouse
-    report = load_months(client, warehouse, series, request.months, **options_of(request))
-    return Loaded.of(
-        report,
-        [s.instrument_key for s in series],
-        pages=report.pages,
-        bytes=report.bytes,
-        duplicates_dropped=report.duplicates,
-        months_without_rows=report.skipped,
-    )
+    shown = {
+        "pages": "pages",
+        "bytes": "bytes",
+        "duplicates_dropped": "duplicates",
+        "months_without_rows": "skipped",
+    }
+    return loader.load(request, load_months, series, keys=[s.instrument_key for s in series], shown=shown)
 
 
 def load_months(
