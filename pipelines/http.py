@@ -1,5 +1,4 @@
-"""One HTTP client for every vendor. Presigned-URL signatures and API keys must reach no log line
-or exception message, so every message built here goes through ``redact``."""
+"""One HTTP client for every vendor; every message built here goes through ``redact`` (keys, signatures)."""
 
 from __future__ import annotations
 
@@ -57,8 +56,7 @@ def _unreachable(exc: requests.RequestException) -> str | None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Transient answers are retried with exponential backoff (``Retry-After`` wins, capped at
-    ``max_delay``); everything else is final."""
+    """Transient answers back off exponentially (``Retry-After`` wins, capped); the rest are final."""
 
     # 429 (rate limit), 500 (Kaiko documents it as transient, and object stores answer it for a
     # momentary fault), 503 (maintenance), 502/504 from proxies: the same for every vendor and host
@@ -102,8 +100,7 @@ class RequestsCancelled(Exception):
 
 @contextmanager
 def cancellable(cancel: threading.Event) -> Iterator[None]:
-    """This thread's requests raise RequestsCancelled once ``cancel`` is set: an interrupted run,
-    which waits for its fetch threads, ends in one request's time, not a month's walk."""
+    """Requests raise once ``cancel`` is set: an interrupted run ends in one request's time."""
     previous = getattr(_fetch, "cancel", None)
     _fetch.cancel = cancel
     try:
@@ -184,8 +181,7 @@ class HttpClient:
             (cancel or threading.Event()).wait(wait)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Not ``resp.json()``: requests uses simplejson when installed, which refuses NaN (a
-        non-finite number must fail the validation that names its field, not read as malformed)."""
+        """Not ``resp.json()``: simplejson refuses NaN, which must fail the validation naming its field."""
         resp = self.get(url, params)
         ctype = resp.headers.get("Content-Type", "")
         if "json" not in ctype:
@@ -224,8 +220,7 @@ class HttpOptions(TypedDict, total=False):
 
 
 class VendorClient:
-    """What every vendor's client holds: its base URL and one ``HttpClient`` (retries, rate limit,
-    error pages answered 200, redaction of its key)."""
+    """A vendor's base URL and one ``HttpClient`` (retries, rate limit, redaction of its key)."""
 
     vendor: ClassVar[str]
 

@@ -1,5 +1,4 @@
-"""Paging, done once: each vendor's style is a paginator; ``paginate`` drives any of them through
-the shared ``HttpClient``, bounded in pages and in seconds."""
+"""Each vendor's paging style is a paginator; ``paginate`` drives any of them, bounded in pages and time."""
 
 from __future__ import annotations
 
@@ -62,9 +61,8 @@ class NextUrlPaginator(SinglePage):
 
 
 class TimeWindowPaginator:
-    """Asks again *from* the last timestamp received (a full page may end amid the rows sharing it;
-    ``fresh`` drops those already received). A full page all at the window's start cannot advance:
-    it is asked again with the limit doubled, up to ``max_limit``, then it is an error."""
+    """Asks again from the last timestamp received (``fresh`` drops rows seen twice); a full page all at
+    the window's start cannot advance, so it is asked again with the limit doubled, up to ``max_limit``."""
 
     def __init__(
         self,
@@ -105,8 +103,7 @@ class TimeWindowPaginator:
         return self.first()
 
     def fresh(self, page: Any) -> list[Any]:
-        """The rows of ``page`` not received before (call once per page, in order); only the
-        leading rows can repeat, in any order within their timestamp."""
+        """The rows not received before (once per page, in order): only leading rows can repeat."""
         rows = self._rows(page)
         head = _leading(rows, self._boundary, self._timestamp)
         fresh = [r for r in rows[:head] if self._key(r) not in self._seen] + rows[head:]
@@ -127,8 +124,7 @@ def paginate(
     max_pages: int = 100_000,
     max_seconds: float = 3600.0,
 ) -> Iterator[Any]:
-    """Each page's parsed body (JSON, or ``parse(body)``, whose ValueError becomes a PagingError
-    naming the page and its URL)."""
+    """Each page's body as JSON or ``parse(body)``, whose ValueError names the page and its URL."""
     started = time.monotonic()
     request: PageRequest | None = paginator.first()
     pages = 0

@@ -59,10 +59,8 @@ def field_of(column: str) -> str | None:
 def value_problem(
     frame: pl.DataFrame, columns: Sequence[str], time_column: str, identify: Sequence[str] = ()
 ) -> str | None:
-    """Which column first holds NaN, +/-inf or a value outside its plausible range, and where; None
-    if all are good. pandera's ``Check.gt(0)`` lets NaN, +inf and a subnormal 1e-320 through, and
-    one in a price would spread to every return, ratio and basis built on it (a mark of 1e-320
-    published ``mark_return_pct = inf``)."""
+    """The first non-finite or implausible value, and where: pandera's ``Check.gt(0)`` lets NaN, +inf
+    and 1e-320 through, and a mark of 1e-320 once published ``mark_return_pct = inf``."""
     for name in columns:
         if name not in frame.columns:
             continue

@@ -1,8 +1,6 @@
-"""The one loader every vendor runs; a vendor's ``load.py`` declares its ``RawTable``, its units and
-how one unit is fetched into ``Staged`` rows. Each batch of months is one transaction (partitions,
-``raw.load_log``, reference rows): a partition holds its old rows or its new ones. A failed unit is
-reported while the rest load; only when every unit failed is the load a failure (the vendor, not a
-unit, is at fault). A unit served no rows writes nothing: an empty answer is no reason to delete."""
+"""The one loader: a vendor's ``load.py`` declares its ``RawTable``, units and fetch. A batch of months
+is one transaction, so a partition holds its old rows or its new ones; a failed unit is reported while
+the rest load, unless every unit failed (then the vendor did); an empty answer deletes nothing."""
 
 from __future__ import annotations
 
@@ -127,8 +125,7 @@ class MixedOriginError(Exception):
 
 
 def load(request: LoadRequest, load_months: Callable[..., LoadReport], what: Any, **kwargs: Any) -> Loaded:
-    """A raw asset's run: ``load_months(client, warehouse, what, months, **kwargs)`` with the request's
-    options; ``shown``: what the asset's metadata records beyond rows (name -> report field)."""
+    """``load_months`` with the request's options; ``shown``: metadata name -> report field."""
     keys, must_have_rows, shown = (
         kwargs.pop("keys", ()),
         kwargs.pop("must_have_rows", True),
@@ -180,8 +177,7 @@ def run(
     failed: Sequence[Failed] = (),
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace the months of ``units`` with what ``fetch`` gets of each; ``skipped``: what the vendor
-    had nothing for; ``failed``: what failed before (a listing), counted with the units' failures."""
+    """Replace the months of ``units``; ``skipped``/``failed``: found before (no file, a listing)."""
     progress = options.get("progress", log.info)
     origin = options.get("origin")  # None: a direct call that names none (recorded null, not checked)
     started, name = time.perf_counter(), raw.name or raw.source.name
@@ -303,8 +299,7 @@ def fetch_and_write(
     thread_name: str = "fetch",
     ticker: Ticker | None = None,
 ) -> list[tuple[date, int, Exception]]:
-    """Every month's jobs, written ``months_per_transaction`` months at a time; a failed job is left
-    out and returned (month, index, error), while an interrupt or a failed write stops everything."""
+    """A failed job is returned (month, index, error); an interrupt or a failed write stops it all."""
     months = sorted(jobs)
     ticker = ticker or Ticker(thread_name, "jobs", sum(map(len, jobs.values())), lambda _: None)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)

@@ -1,5 +1,4 @@
-"""What a vendor folder declares: ``SOURCE`` in ``pipelines/sources/<vendor>/source.py``. Light on
-purpose (no Dagster, no clients at import): the CLI builds its parser from the registry."""
+"""What a vendor folder's ``source.py`` declares; light (no Dagster, no clients): the CLI reads it."""
 
 from __future__ import annotations
 
@@ -74,8 +73,7 @@ class Source:
 
     @property
     def sql_folder(self) -> Path:
-        """``raw.sql`` (DDL), ``load/<table>.sql`` (or one ``load/tables.sql``), ``staging/`` and
-        ``intermediate/`` (its models)."""
+        """``raw.sql``, ``load/<table>.sql`` (or ``load/tables.sql``), ``staging/``, ``intermediate/``."""
         return self.sql_dir if self.sql_dir is not None else SQL_DIR / "sources" / self.name
 
     def raw_ddl(self) -> str:

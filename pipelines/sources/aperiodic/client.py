@@ -1,7 +1,5 @@
-"""Aperiodic's derivative metrics: list a range's files, download them (quirks: PROTOCOLS.md §1 and
-README.md here). A presigned URL expires after 5 minutes and answers 403: re-sending cannot
-succeed, so the month is listed again for a fresh URL (once). No ``from __future__ import
-annotations``: Dagster reads the resource's field annotations."""
+"""Aperiodic's file listings and downloads (PROTOCOLS.md §1, README.md here); an expired presigned URL
+is listed again once. No ``from __future__ import annotations``: Dagster reads the resource's fields."""
 
 import logging
 from dataclasses import dataclass, replace

@@ -1,11 +1,6 @@
-"""Aperiodic's part of a load (``pipelines.sources.loader`` does the rest): one listing per series
-for the whole range, each file downloaded to staging and validated there. Only the price metric is
-logged in ``raw.load_log``: ``rpt_coverage`` counts its rows per interval, which a sparse funding
-series would never meet.
-
-A file's columns are read by name (catalog: README.md here): the contract's are required, the
-other published ones optional (NULL when absent), and one the vendor adds later is dropped from the
-staged file with a warning, never a failed run. The derived statistics may be non-finite: NULL."""
+"""Aperiodic's part of a load: one listing per series, each file validated in staging. Only prices go
+to ``raw.load_log`` (``rpt_coverage`` counts them; sparse funding would never meet it). Columns are
+read by name (README.md): a column the vendor adds later is dropped with a warning, not a failure."""
 
 from __future__ import annotations
 
@@ -169,8 +164,7 @@ def file_schema(start: datetime, end: datetime, metric: str, present: Iterable[s
 def validate_file(
     path: Path, label: str, start: datetime, end: datetime, metric: str = PRICE_METRIC
 ) -> tuple[int, list[str]]:
-    """(rows, columns ignored): a column outside the published layout is dropped from the staged
-    file, so the load reads only the raw table's columns."""
+    """(rows, columns ignored): an unpublished column is dropped from the staged file."""
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a corrupt or non-parquet body

@@ -1,6 +1,4 @@
-"""Aperiodic as a source: one raw asset per metric the universe asks for (default all four), its
-``aperiodic:`` universe section, and the catalog's layouts. Aperiodic names venues and instruments
-as markhouse does: its ``ref.vendor_instrument`` rows are the identity."""
+"""Aperiodic: a raw asset per metric asked for (default all four); it names instruments as markhouse does."""
 
 from __future__ import annotations
 

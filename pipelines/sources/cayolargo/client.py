@@ -1,6 +1,5 @@
-"""CayøLargo ``/v1/marketdata/futures``: one coin's snapshots, paged by time window. The vendor doc
-names neither host, auth header nor envelope, so they are settings (README.md here). No ``from
-__future__ import annotations``: Dagster reads the resource's field annotations."""
+"""CayøLargo ``/v1/marketdata/futures``, paged by time window; host, auth and envelope are settings.
+No ``from __future__ import annotations``: Dagster reads the resource's fields."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,8 +70,7 @@ class CayoLargoClient(VendorClient):
     def pages(
         self, coin: str, start: datetime, end: datetime, instrument_id: str | None = None
     ) -> Iterator[Page]:
-        """Rows with ``start <= timestamp < end``, none twice. ``to`` is ``end`` minus one second,
-        so inclusive and exclusive ``to`` give the same answer (snapshots are 10 minutes apart)."""
+        """Rows of [start, end), none twice; ``to`` = end - 1 s, the same whether ``to`` is inclusive."""
         params = {"coin": coin, "from": iso_utc(start), "to": iso_utc(end - timedelta(seconds=1))}
         if instrument_id:
             params["instrument_id"] = instrument_id
@@ -101,8 +99,7 @@ def _timestamp(row: Any) -> str:
 
 
 class CayoLargoResource(VendorResource):
-    """A base URL alone = no auth header. The auth header and envelope are settings because the
-    vendor doc leaves them open (README.md)."""
+    """The vendor doc leaves auth header and envelope open (README.md); a base URL alone: no auth."""
 
     vendor = "cayolargo"
     env_fields = ("base_url", "api_key", "auth_header", "envelope")

@@ -1,6 +1,5 @@
-"""Kaiko ``derivatives.v2/price``, page by page (quirks: PROTOCOLS.md §2 and README.md here). Pages
-are parsed straight to Arrow by ``pyarrow.json``: no Python object per row (measured in README.md).
-No ``from __future__ import annotations``: Dagster reads the resource's field annotations."""
+"""Kaiko ``derivatives.v2/price`` (PROTOCOLS.md §2), pages parsed by ``pyarrow.json``: no Python row
+objects. No ``from __future__ import annotations``: Dagster reads the resource's fields."""
 
 import io
 from collections.abc import Callable
@@ -51,9 +50,8 @@ class PageError(ValueError):
 
 
 def parse_page(body: bytes) -> dict[str, Any]:
-    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None, "access":
-    (start, end) of the key's access range, epoch ms, None where open, "bytes": its size}``. ``result`` is optional (the
-    vendor's own response example has none); ``"error"`` is an error carrying its ``message``."""
+    """rows, next_url, the key's access range (epoch ms) and size; ``result`` may be absent (as in the
+    vendor's own example)."""
     head = body[:64].lstrip().lower()
     if not head.startswith(b"{"):
         kind = "an HTML page" if head.startswith((b"<!doctype", b"<html")) else "not a JSON object"
@@ -131,8 +129,7 @@ class KaikoClient(VendorClient):
     def fetch(
         self, code: KaikoCode, interval: str, start: datetime, end: datetime, count: Callable[[int], None]
     ) -> Fetched:
-        """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end;
-        ``count`` is told each page's rows as it arrives."""
+        """Every row of [start, end), following ``next_url``; ``count`` hears each page's rows."""
         params = self._params(code, interval, start, end, self.page_size, self.sort)
         request = f"{code.exchange} {code.instrument} {interval} {_iso(start)}..{_iso(end)}"
 
@@ -161,8 +158,7 @@ class KaikoClient(VendorClient):
         )
 
     def first_after(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> datetime | None:
-        """The first interval Kaiko has in [start, end), from one row of one page: a month that
-        served no rows is before the contract's listing when this finds a later one."""
+        """The first row in [start, end): an empty month before it predates the contract's listing."""
         one = NextUrlPaginator(self.price_url, self._params(code, interval, start, end, 1, "asc"))
         rows = next(paginate(self.http, one, parse=parse_page))["rows"]
         return rows["ts"][0].as_py() if rows.num_rows else None
@@ -190,8 +186,7 @@ def _iso(value: datetime) -> str:
 
 
 class KaikoResource(VendorResource):
-    """Against a real host the rate limit defaults to Kaiko's older public 1000 requests/minute;
-    limits are per contract: set yours."""
+    """A real host defaults to Kaiko's older public 1000 requests/minute; limits are per contract."""
 
     vendor = "kaiko"
     REAL_RATE_LIMIT: float = 1000 / 60

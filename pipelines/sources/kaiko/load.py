@@ -1,6 +1,5 @@
-"""Kaiko's part of a load (``pipelines.sources.loader`` does the rest): one ``next_url`` chain per
-(instrument, interval, month). Kaiko may repeat a row at a page boundary: identical repeats are
-dropped, two different rows for one timestamp fail the unique ``ts``."""
+"""Kaiko's part of a load: one ``next_url`` chain per instrument-interval-month; a row repeated at a
+page boundary is dropped, two different rows for one timestamp fail."""
 
 from __future__ import annotations
 
