@@ -124,13 +124,16 @@ class MixedOriginError(Exception):
     """A load would put the embedded emulator's data beside a vendor's real data, or the reverse."""
 
 
-def load(request: LoadRequest, load_months: Callable[..., LoadReport], what: Any, **kwargs: Any) -> Loaded:
+def load(
+    request: LoadRequest,
+    load_months: Callable[..., LoadReport],
+    what: Any,
+    shown: Mapping[str, str],
+    keys: Sequence[str] = (),
+    must_have_rows: bool = True,
+    **kwargs: Any,
+) -> Loaded:
     """``load_months`` with the request's options; ``shown``: metadata name -> report field."""
-    keys, must_have_rows, shown = (
-        kwargs.pop("keys", ()),
-        kwargs.pop("must_have_rows", True),
-        kwargs.pop("shown"),
-    )
     resource, progress = request.resource, request.progress
     origin = "vendor" if resource.endpoint()[2] is None else "emulator"
     options = Options(workers=resource.workers, progress=progress, reference=request.reference, origin=origin)

@@ -29,7 +29,17 @@ from pipelines.sources.aperiodic.source import (
     SOURCE,
     asks_for,
 )
-from pipelines.sources.loader import Count, Failed, LoadReport, Options, Partition, RawTable, Staged, run
+from pipelines.sources.loader import (
+    LOG_KEYS,
+    Count,
+    Failed,
+    LoadReport,
+    Options,
+    Partition,
+    RawTable,
+    Staged,
+    run,
+)
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.validation import period_column, validated, value_problem
 from pipelines.warehouse.lake import Warehouse
@@ -42,19 +52,12 @@ METRIC_COLUMNS = {  # what a file may hold, by name, in any order
     "open_interest": ("time", *OPEN_INTEREST_COLUMNS),
     "basis": ("time", *BASIS_COLUMNS),
 }
-REQUIRED_COLUMNS = {  # a file without one fails, naming the file and the columns
-    PRICE_METRIC: METRIC_COLUMNS[PRICE_METRIC],
-    **{
-        m: ("time", c)
-        for m, c in (("funding", "funding_rate"), ("open_interest", "open_interest"), ("basis", "basis"))
-    },
-}
-FINITE_COLUMNS = {  # NaN or +-inf here is a defect of the file (rejected, nothing written)
-    PRICE_METRIC: PRICE_COLUMNS,
-    "funding": ("funding_rate", "predicted_funding_rate"),
-    "open_interest": ("open_interest",),
-    "basis": ("basis",),
-}
+_MAIN = {"funding": "funding_rate", "open_interest": "open_interest", "basis": "basis"}  # each metric's own
+# a file without one fails, naming the file and the columns
+REQUIRED_COLUMNS = {PRICE_METRIC: METRIC_COLUMNS[PRICE_METRIC], **{m: ("time", c) for m, c in _MAIN.items()}}
+# NaN or +-inf here is a defect of the file (rejected, nothing written)
+FINITE_COLUMNS = {PRICE_METRIC: PRICE_COLUMNS, **{m: (c,) for m, c in _MAIN.items()}}
+FINITE_COLUMNS["funding"] += ("predicted_funding_rate",)
 _CHECKS = {**dict.fromkeys(PRICE_COLUMNS, pa.Check.gt(0)), "open_interest": pa.Check.ge(0)}
 
 
@@ -77,16 +80,8 @@ def load(request: LoadRequest) -> Loaded:
         for interval in section.intervals:
             series += [Series(i.venue, i.instrument_key, interval, t) for t in section.timestamp_types]
     shown = {"files": "files", "bytes": "bytes", "months_without_files": "skipped"}
-    keys = [s.instrument_key for s in series]  # funding and open interest may start later than prices
-    return loader.load(
-        request,
-        load_months,
-        series,
-        metric=metric,
-        keys=keys,
-        must_have_rows=metric == PRICE_METRIC,
-        shown=shown,
-    )
+    keys, price = [s.instrument_key for s in series], metric == PRICE_METRIC  # others may start later
+    return loader.load(request, load_months, series, shown, metric=metric, keys=keys, must_have_rows=price)
 
 
 def load_months(
@@ -124,17 +119,8 @@ def load_months(
     progress(
         f"{name}: {sum(map(len, refs.values()))} files listed for {len(series)} series x {len(months)} months"
     )
-    keys = ("venue", "instrument_key", "timestamp_type", "interval", "month")
-    raw: RawTable[FileRef] = RawTable(
-        SOURCE,
-        metric,
-        keys,
-        "files",
-        name=name,
-        logged=metric == PRICE_METRIC,
-        workers=8,
-        names=lambda ref: (ref.label, [ref.series.instrument_key]),
-    )
+    logged = metric == PRICE_METRIC
+    raw = RawTable(SOURCE, metric, LOG_KEYS[1:], "files", name=name, logged=logged, workers=8, names=_names)
 
     def fetch(ref: FileRef, count: Count) -> Staged[FileRef]:
         path = staging / ref.file_name
@@ -151,6 +137,10 @@ def load_months(
 
     with loader.staging_folder(warehouse, raw) as staging:
         return run(raw, warehouse, refs, fetch, skipped=skipped, failed=failed, **options)
+
+
+def _names(ref: FileRef) -> tuple[str, list[str]]:
+    return ref.label, [ref.series.instrument_key]
 
 
 def file_schema(start: datetime, end: datetime, metric: str, present: Iterable[str]) -> pa.DataFrameSchema:

@@ -30,18 +30,10 @@ DERIVED_COLUMNS = (
     *(f"{p}_pct_change" for p in PRICE_COLUMNS),
     *(f"{a}_{b}_pct_change_ratio" for a, b in (("mark", "index"), ("mark", "last"), ("index", "last"))),
 )
-FUNDING_COLUMNS = (
-    "funding_rate",
-    "predicted_funding_rate",
-    "predicted_funding_rate_spread",
-    "predicted_funding_rate_spread_bps",
-    "predicted_funding_rate_spread_mean",
-    "predicted_funding_rate_std",
-    "predicted_funding_rate_spread_bps_std",
-    "funding_rate_update_frequency",
-    "funding_rate_avg_update_interval",
-    "predicted_funding_rate_update_frequency",
-)
+_PREDICTED = ("", "_spread", "_spread_bps", "_spread_mean", "_std", "_spread_bps_std")
+FUNDING_COLUMNS = ("funding_rate", *(f"predicted_funding_rate{s}" for s in _PREDICTED))
+FUNDING_COLUMNS += ("funding_rate_update_frequency", "funding_rate_avg_update_interval")
+FUNDING_COLUMNS += ("predicted_funding_rate_update_frequency",)
 OPEN_INTEREST_COLUMNS = (
     "open_interest",
     "open_interest_pct_change",

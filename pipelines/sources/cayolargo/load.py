@@ -179,7 +179,7 @@ def load(request: LoadRequest) -> Loaded:
         raise dg.Failure(f"instrument not served by CayøLargo: {exc}") from None
     shown = {"pages": "pages", "walks_without_rows": "skipped"}
     return loader.load(
-        request, load_months, coins, instruments=request.instruments, must_have_rows=False, shown=shown
+        request, load_months, coins, shown, instruments=request.instruments, must_have_rows=False
     )
 
 

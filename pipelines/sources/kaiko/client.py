@@ -27,13 +27,8 @@ ROW_TYPE = pa.struct(
 )
 RANGE_TYPE = pa.struct([("start_timestamp", pa.int64()), ("end_timestamp", pa.int64())])
 PAGE_SCHEMA = pa.schema(
-    [
-        ("result", pa.string()),
-        ("message", pa.string()),
-        ("data", pa.list_(ROW_TYPE)),
-        ("next_url", pa.string()),
-        ("access", pa.struct([("access_range", RANGE_TYPE), ("data_range", RANGE_TYPE)])),
-    ]
+    {"result": pa.string(), "message": pa.string(), "data": pa.list_(ROW_TYPE), "next_url": pa.string()}
+    | {"access": pa.struct([("access_range", RANGE_TYPE), ("data_range", RANGE_TYPE)])}
 )
 _PARSE_OPTIONS = pj.ParseOptions(
     explicit_schema=PAGE_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=True
@@ -150,12 +145,8 @@ class KaikoClient(VendorClient):
         )
         if not (got := list(pages)):
             return Fetched(ROWS_SCHEMA.empty_table(), 0, 0)
-        return Fetched(
-            pa.concat_tables([p["rows"] for p in got]),
-            len(got),
-            sum(p["bytes"] for p in got),
-            got[0]["access"],
-        )
+        rows = pa.concat_tables([p["rows"] for p in got])
+        return Fetched(rows, len(got), sum(p["bytes"] for p in got), got[0]["access"])
 
     def first_after(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> datetime | None:
         """The first row in [start, end): an empty month before it predates the contract's listing."""
@@ -164,19 +155,9 @@ class KaikoClient(VendorClient):
         return rows["ts"][0].as_py() if rows.num_rows else None
 
     @staticmethod
-    def _params(
-        code: KaikoCode, interval: str, start: datetime, end: datetime, size: int, sort: str
-    ) -> dict[str, Any]:
-        return {
-            "exchange": code.exchange,
-            "instrument_class": code.instrument_class,
-            "instrument": code.instrument,
-            "interval": interval,
-            "page_size": size,
-            "sort": sort,
-            "start_time": _iso(start),
-            "end_time": _iso(end),
-        }
+    def _params(code: KaikoCode, interval: str, start: datetime, end: datetime, size: int, sort: str) -> Any:
+        times = {"start_time": _iso(start), "end_time": _iso(end)}
+        return {**vars(code), "interval": interval, "page_size": size, "sort": sort, **times}
 
 
 def _iso(value: datetime) -> str:

@@ -66,7 +66,7 @@ def load(request: LoadRequest) -> Loaded:
         "duplicates_dropped": "duplicates",
         "months_without_rows": "skipped",
     }
-    return loader.load(request, load_months, series, keys=[s.instrument_key for s in series], shown=shown)
+    return loader.load(request, load_months, series, shown, keys=[s.instrument_key for s in series])
 
 
 def load_months(
