@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import takewhile
-from typing import Any, Protocol
+from typing import Any
 
 from pipelines.http import HttpClient, VendorHTTPError
 from pipelines.progress import page_fetched
@@ -26,13 +26,9 @@ class PagingProblem(Exception):
     """Raised by a paginator; ``paginate`` names the vendor and request."""
 
 
-class Paginator(Protocol):
-    def first(self) -> PageRequest: ...
-
-    def next(self, page: Any) -> PageRequest | None: ...
-
-
 class SinglePage:
+    """One request; a subclass follows the vendor's continuations."""
+
     def __init__(self, url: str, params: Mapping[str, Any] | None = None):
         self._request = PageRequest(url, params)
 
@@ -60,7 +56,7 @@ class NextUrlPaginator(SinglePage):
         return PageRequest(url)
 
 
-class TimeWindowPaginator:
+class TimeWindowPaginator(SinglePage):
     """Asks again from the last timestamp received (``fresh`` drops rows seen twice); a full page all at
     the window's start cannot advance, so it is asked again with the limit doubled, up to ``max_limit``."""
 
@@ -75,13 +71,9 @@ class TimeWindowPaginator:
         key: Callable[[Any], str] = str,
         max_limit: int | None = None,
     ):
-        self._url = url
-        self._params = dict(params)
-        self._limit = limit
+        self._url, self._params, self._limit = url, dict(params), limit
         self._max_limit = max(limit, max_limit or limit)
-        self._rows = rows
-        self._timestamp = timestamp
-        self._key = key
+        self._rows, self._timestamp, self._key = rows, timestamp, key
         self._boundary: str | None = None  # the last timestamp received
         self._seen: set[str] = set()  # keys of the rows received at ``_boundary``
 
@@ -118,7 +110,7 @@ class TimeWindowPaginator:
 
 def paginate(
     http: HttpClient,
-    paginator: Paginator,
+    paginator: SinglePage,
     *,
     parse: Callable[[bytes], Any] | None = None,
     max_pages: int = 100_000,

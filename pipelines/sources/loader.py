@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -309,23 +309,19 @@ def fetch_and_write(
     cancel = threading.Event()
 
     def run_job(job: Callable[[], T]) -> T:
-        with cancellable(cancel):
-            return job()
-
-    def counted(future: Future[T]) -> None:
-        if future.cancelled():
-            return
-        error = future.exception()
-        if error is not None and not isinstance(error, Exception):
-            cancel.set()  # an interrupt: the other fetches stop at their next request
-        else:
+        try:
+            with cancellable(cancel):
+                return job()
+        except BaseException as error:
+            if not isinstance(error, Exception):
+                cancel.set()  # an interrupt: the other fetches stop at their next request
+            raise
+        finally:
             ticker.unit_done(0)  # its rows were counted as they arrived
 
     failed: list[tuple[date, int, Exception]] = []
     try:
         futures = {m: [pool.submit(run_job, job) for job in jobs[m]] for m in months}
-        for future in (f for pending in futures.values() for f in pending):
-            future.add_done_callback(counted)
         done = 0
         with warehouse.writer() as con:  # the run's hold when it has one (pipelines.warehouse.concurrency)
             for i in range(0, len(months), months_per_transaction):
