@@ -61,9 +61,8 @@ class CayoLargoClient(VendorClient):
         elif self.envelope not in ("auto", "list") and isinstance(body, dict):
             rows = body.get(self.envelope)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows[:1]):
-            want = {"auto": "a JSON list or an object with a rows list", "list": "a JSON list"}.get(
-                self.envelope, f"an object with a {self.envelope!r} list"
-            )
+            wants = {"auto": "a JSON list or an object with a rows list", "list": "a JSON list"}
+            want = wants.get(self.envelope, f"an object with a {self.envelope!r} list")
             raise VendorHTTPError("cayolargo", f"expected {want}, got {self.http.redact(str(body))[:160]!r}")
         return rows
 
@@ -111,15 +110,12 @@ class CayoLargoResource(VendorResource):
 
     def client(self) -> CayoLargoClient:
         base_url, api_key, emulator = self.endpoint()
-        auth_header, auth_prefix = self.auth_header, self.auth_prefix
-        if emulator is not None:
-            handler = emulator.handler("cayolargo")
-            auth_header, auth_prefix = handler.auth_header, handler.auth_prefix
+        auth = self if emulator is None else emulator.handler("cayolargo")  # the emulator's own auth
         return CayoLargoClient(
             base_url or REAL_BASE_URL,
             api_key,
-            auth_header=auth_header or DEFAULT_AUTH_HEADER,
-            auth_prefix=auth_prefix,
+            auth_header=auth.auth_header or DEFAULT_AUTH_HEADER,
+            auth_prefix=auth.auth_prefix,
             envelope=self.envelope or "auto",
             page_limit=self.page_limit,
             rate_limit_per_second=self.rate_limit_per_second,

@@ -45,13 +45,8 @@ def names(unit: Unit) -> tuple[str, list[str]]:
     return f"kaiko {series.code} {series.interval} {month:%Y-%m}", [series.instrument_key]
 
 
-RAW: RawTable[Unit] = RawTable(
-    SOURCE,
-    "derivative_price",
-    ("venue", "instrument_key", "interval", "month"),
-    "instrument-months",
-    names=names,
-)
+KEYS = ("venue", "instrument_key", "interval", "month")
+RAW: RawTable[Unit] = RawTable(SOURCE, "derivative_price", KEYS, "instrument-months", names=names)
 
 
 def load(request: LoadRequest) -> Loaded:
@@ -60,12 +55,7 @@ def load(request: LoadRequest) -> Loaded:
         for i in selected_instruments(request.section.instruments, request.instruments, "Kaiko")
         for interval in request.section.intervals
     ]
-    shown = {
-        "pages": "pages",
-        "bytes": "bytes",
-        "duplicates_dropped": "duplicates",
-        "months_without_rows": "skipped",
-    }
+    shown = dict(pages="pages", bytes="bytes", duplicates_dropped="duplicates", months_without_rows="skipped")
     return loader.load(request, load_months, series, shown, keys=[s.instrument_key for s in series])
 
 
@@ -94,9 +84,8 @@ def load_months(
 
 def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
     series, month = unit
-    start, end = month_bounds(month)
-    label = names(unit)[0]
-    fetched = client.fetch(series.code, series.interval, start, end, count)
+    (start, end), label, code, interval = month_bounds(month), names(unit)[0], series.code, series.interval
+    fetched = client.fetch(code, interval, start, end, count)
     rows, duplicates = validate_month(fetched.rows, label, start, end)
     skip = partial(Staged, unit, label, [], pages=fetched.pages, bytes=fetched.bytes)
     if not fetched.entitled(start, end):  # not missing data: the key may not see this month
@@ -106,23 +95,15 @@ def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
         )
         return skip(note=f"not entitled: the key's access_range is {lo} .. {hi}")
     n = rows.num_rows
-    expiry = expiry_of(series.code.exchange, parse_symbol(series.instrument_key))
-    if (
-        not n
-        and expiry is not None
-        and (first := client.first_after(series.code, series.interval, end, expiry))
-    ):
+    expiry = expiry_of(code.exchange, parse_symbol(series.instrument_key))
+    if not n and expiry is not None and (first := client.first_after(code, interval, end, expiry)):
         return skip(
             note=f"not yet listed: its first price is at {first:%Y-%m-%d %H:%M} UTC, nothing expected"
         )
-    for column, value in zip(
-        RAW.keys, (series.venue, series.instrument_key, series.interval, month), strict=True
-    ):
+    for column, value in zip(KEYS, (series.venue, series.instrument_key, interval, month), strict=True):
         rows = rows.append_column(column, pyarrow.repeat(value, n))
-    partition = Partition(
-        series.venue, series.instrument_key, "exchange", series.interval, month, n, fetched.pages
-    )
-    parts = [partition] if n else []
+    parts = [Partition(series.venue, series.instrument_key, "exchange", interval, month, n, fetched.pages)]
+    parts = parts if n else []
     return Staged(unit, label, parts, rows, pages=fetched.pages, bytes=fetched.bytes, duplicates=duplicates)
 
 
