@@ -61,23 +61,16 @@ def _raw_asset(
     )
     def raw_asset(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
         months = [parse_month(k) for k in context.partition_keys]
-        warehouse = context.resources.warehouse.get()
-        with context.resources.warehouse.writer(context):  # the step's hold, named for its run
+        warehouse, resource = context.resources.warehouse, getattr(context.resources, source.name)
+        # what the universe says of its instruments, written with each batch (CayøLargo's: from its data)
+        reference = Reference(source.instruments(section), source.vendor_names(section))
+        log = to_run_log(context.log.info)
+        request = LoadRequest(
+            section, raw.table, config.instruments, months, resource, warehouse.get(), log, reference
+        )
+        with warehouse.writer(context):  # the step's hold, named for its run
             try:
-                loaded = source.load(
-                    LoadRequest(
-                        section,
-                        raw.table,
-                        config.instruments,
-                        months,
-                        getattr(context.resources, source.name),
-                        warehouse,
-                        to_run_log(context.log.info),
-                        # what the universe says of its instruments; each batch writes it with its rows
-                        # (CayøLargo's come from its data instead: pipelines/reference.py)
-                        Reference(source.instruments(section), source.vendor_names(section)),
-                    )
-                )
+                loaded = source.load(request)
                 failed = list(loaded.failed)
             except Exception as exc:
                 if not diagnose(exc).from_vendor:  # a request refused, the warehouse, a bug: the run stops

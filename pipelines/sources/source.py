@@ -73,7 +73,6 @@ class Source:
 
     @property
     def sql_folder(self) -> Path:
-        """``raw.sql``, ``load/<table>.sql`` (or ``load/tables.sql``), ``staging/``, ``intermediate/``."""
         return self.sql_dir if self.sql_dir is not None else SQL_DIR / "sources" / self.name
 
     def raw_ddl(self) -> str:

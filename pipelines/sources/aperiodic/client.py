@@ -20,8 +20,6 @@ REAL_BASE_URL = "https://aperiodic.io/api/v1"
 
 
 class Series(NamedTuple):
-    """One series of a metric: what a listing asks for."""
-
     venue: str
     instrument_key: str
     interval: str
@@ -30,8 +28,6 @@ class Series(NamedTuple):
 
 @dataclass(frozen=True)
 class FileRef:
-    """One listed file of one series."""
-
     series: Series
     year: int
     month: int

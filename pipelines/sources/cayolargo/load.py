@@ -157,8 +157,6 @@ def _to_rows(frame: pl.DataFrame, label: str) -> pyarrow.Table:
 
 
 class Walk(NamedTuple):
-    """A coin (all its instruments, or one) over one month."""
-
     coin: str
     month: date
     instrument_id: str | None = None

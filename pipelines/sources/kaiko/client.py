@@ -96,7 +96,6 @@ class Fetched:
     access: tuple[int | None, int | None] = (None, None)  # the key's access range (first page), epoch ms
 
     def entitled(self, start: datetime, end: datetime) -> bool:
-        """Whether [start, end) overlaps the key's access range at all."""
         lo, hi = self.access
         return (hi is None or hi > start.timestamp() * 1000) and (lo is None or lo < end.timestamp() * 1000)
 

@@ -108,7 +108,6 @@ def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
 
 
 def month_schema(start: datetime, end: datetime) -> pa.DataFrameSchema:
-    """The rows of [start, end) (aware UTC datetimes)."""
     columns = {"ts": period_column(pl.Datetime("ms", "UTC"), start, end)}
     columns |= {name: pa.Column(pl.Float64, checks=pa.Check.gt(0), nullable=True) for name in PRICES}
     return pa.DataFrameSchema(columns, strict=True, name="kaiko derivatives.v2/price")

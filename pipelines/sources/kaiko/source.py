@@ -30,8 +30,6 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class KaikoCode:
-    """The three query parameters that select one instrument."""
-
     exchange: str
     instrument_class: str
     instrument: str
