@@ -58,8 +58,7 @@ def _unreachable(exc: requests.RequestException) -> str | None:
 class RetryPolicy:
     """Transient answers back off exponentially (``Retry-After`` wins, capped); the rest are final."""
 
-    # 429 (rate limit), 500 (Kaiko documents it as transient, and object stores answer it for a
-    # momentary fault), 503 (maintenance), 502/504 from proxies: the same for every vendor and host
+    # 429 rate limit, 500 (transient for Kaiko and object stores), 503 maintenance, 502/504 proxies
     transient_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     max_attempts: int = 5
     backoff_base: float = 0.5
@@ -153,8 +152,9 @@ class HttpClient:
             try:
                 resp = self._session().get(url, params=params, headers=headers, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
-                unreachable = _unreachable(exc)
-                if unreachable:  # retrying a name that does not resolve or a closed port only waits
+                if unreachable := _unreachable(
+                    exc
+                ):  # retrying a name that does not resolve or a closed port only waits
                     raise VendorHTTPError(self.vendor, unreachable, None, self._where(url, params)) from None
                 problem = f"connection failed: {type(exc).__name__}"
             else:
@@ -168,16 +168,10 @@ class HttpClient:
             attempt, elapsed = attempt + 1, time.monotonic() - started
             wait = self.retry.delay(attempt - 1, retry_after)
             if attempt >= self.retry.max_attempts or elapsed + wait > self.retry.max_total_seconds:
-                raise VendorHTTPError(
-                    self.vendor,
-                    f"gave up after {attempt} attempts in {elapsed:.1f}s, last answer: {problem}",
-                    status,
-                    self._where(url, params),
-                )
-            log.warning(
-                f"{self.vendor}: transient answer ({self.redact(problem)}), "
-                f"retry {attempt}/{self.retry.max_attempts - 1} in {wait:.1f}s"
-            )
+                gave_up = f"gave up after {attempt} attempts in {elapsed:.1f}s, last answer: {problem}"
+                raise VendorHTTPError(self.vendor, gave_up, status, self._where(url, params))
+            retry = f"retry {attempt}/{self.retry.max_attempts - 1} in {wait:.1f}s"
+            log.warning(f"{self.vendor}: transient answer ({self.redact(problem)}), {retry}")
             (cancel or threading.Event()).wait(wait)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
