@@ -185,60 +185,23 @@ def run(
     origin = options.get("origin")  # None: a direct call that names none (recorded null, not checked)
     started, name = time.perf_counter(), raw.name or raw.source.name
     report = LoadReport(skipped=list(skipped), failed=list(failed))
-    total, errors = sum(map(len, units.values())), []
-    if total:
-        if raw.logged and origin:
-            with warehouse.writer() as con:
-                refuse_mixed_origin(con, raw.source, origin)
-        ticker = Ticker(name, raw.unit, total, progress)
 
-        def on_batch(done: int, months: int) -> None:
-            pages = f" in {report.pages} pages" if report.pages else ""
-            rate = report.rows / max(time.perf_counter() - started, 1e-9)
-            progress(
-                f"{name}: {done}/{months} months written, {report.rows:,} rows{pages}, {rate:,.0f} rows/s"
-            )
-
-        errors = fetch_and_write(
-            warehouse,
-            {m: [partial(fetch, u, ticker.rows_arrived) for u in units[m]] for m in units},
-            partial(_write, raw, report, options),
-            workers=options.get("workers", raw.workers),
-            months_per_transaction=12,
-            on_batch=on_batch,
-            thread_name=f"{raw.source.name}-{raw.table}-fetch",
-            ticker=ticker,
-        )
-        report.failed += [Failed(*raw.names(units[m][i]), [m], e) for m, i, e in errors]
-        report.seconds = time.perf_counter() - started
-        progress(f"{name}: loaded {report.rows:,} rows from {total} {raw.unit} in {report.seconds:.2f}s")
-    if report.failed and total == len(errors) and not report.skipped:
-        raise report.failed[0].error  # nothing but failures: the vendor failed (a key, the host), not a unit
-    return report
-
-
-def _write(
-    raw: RawTable[U],
-    report: LoadReport,
-    options: Options,
-    con: duckdb.DuckDBPyConnection,
-    staged: list[Staged[U]],
-) -> None:
-    """One batch in one transaction; ``load_log.sql`` sums a partition that came in several files."""
-    progress = options.get("progress", log.info)
-    for s in staged:
-        report.pages, report.bytes = report.pages + s.pages, report.bytes + s.bytes
-        report.duplicates += s.duplicates
-        if not s.partitions:
-            report.skipped.append(f"{s.label}: {s.note}" if s.note else s.label)
-            progress(f"{s.label}: {s.note or raw.source.label + ' served no rows'}; existing rows kept")
-        elif s.duplicates:
-            progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
-    written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)
-    if written:
-        files = [s for s in written if s.file is not None]
+    def write(con: duckdb.DuckDBPyConnection, staged: list[Staged[U]]) -> None:
+        """One batch in one transaction; ``load_log.sql`` sums a partition that came in several files."""
+        for s in staged:
+            report.pages, report.bytes = report.pages + s.pages, report.bytes + s.bytes
+            report.duplicates += s.duplicates
+            if not s.partitions:
+                report.skipped.append(f"{s.label}: {s.note}" if s.note else s.label)
+                progress(f"{s.label}: {s.note or raw.source.label + ' served no rows'}; existing rows kept")
+            elif s.duplicates:
+                progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
+        written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)
+        if not written:
+            return
+        files = [(s.file, s.partitions[0]) for s in written if s.file is not None]
         rows = None if files else pa.concat_tables([s.table for s in written if s.table is not None])
-        parts, origin = [p for s in written for p in s.partitions], options.get("origin")
+        parts = [p for s in written for p in s.partitions]
         partitions = pa.Table.from_pylist(
             [{"vendor": raw.source.name, **p._asdict(), "origin": origin} for p in parts]
         )
@@ -249,9 +212,9 @@ def _write(
         params: dict[str, Any] = {"loaded_at": datetime.now(UTC)}
         if files:
             registered["staged_files"] = pa.Table.from_pylist(
-                [{"path": str(s.file), **s.partitions[0]._asdict()} for s in files]
+                [{"path": str(path), **p._asdict()} for path, p in files]
             ).select(["path", *LOG_KEYS[1:]])
-            params["files"] = [str(s.file) for s in files]
+            params["files"] = [str(path) for path, _ in files]
         else:
             registered["staged_rows"] = rows
         reference = options.get("reference", NO_REFERENCE)
@@ -274,9 +237,39 @@ def _write(
         for p in parts:
             month = f"{p.month:%Y-%m}"
             report.rows_per_month[month] = report.rows_per_month.get(month, 0) + p.rows
-    for s in staged:
-        if s.file is not None:
-            s.file.unlink(missing_ok=True)
+        for path, _ in files:  # the staging folder stays small over a long backfill
+            path.unlink(missing_ok=True)
+
+    total, errors = sum(map(len, units.values())), []
+    if total:
+        if raw.logged and origin:
+            with warehouse.writer() as con:
+                refuse_mixed_origin(con, raw.source, origin)
+        ticker = Ticker(name, raw.unit, total, progress)
+
+        def on_batch(done: int, months: int) -> None:
+            pages = f" in {report.pages} pages" if report.pages else ""
+            rate = report.rows / max(time.perf_counter() - started, 1e-9)
+            progress(
+                f"{name}: {done}/{months} months written, {report.rows:,} rows{pages}, {rate:,.0f} rows/s"
+            )
+
+        errors = fetch_and_write(
+            warehouse,
+            {m: [partial(fetch, u, ticker.rows_arrived) for u in units[m]] for m in units},
+            write,
+            workers=options.get("workers", raw.workers),
+            months_per_transaction=12,
+            on_batch=on_batch,
+            thread_name=f"{raw.source.name}-{raw.table}-fetch",
+            ticker=ticker,
+        )
+        report.failed += [Failed(*raw.names(units[m][i]), [m], e) for m, i, e in errors]
+        report.seconds = time.perf_counter() - started
+        progress(f"{name}: loaded {report.rows:,} rows from {total} {raw.unit} in {report.seconds:.2f}s")
+    if report.failed and total == len(errors) and not report.skipped:
+        raise report.failed[0].error  # nothing but failures: the vendor failed (a key, the host), not a unit
+    return report
 
 
 @contextmanager
