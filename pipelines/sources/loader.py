@@ -315,7 +315,6 @@ def fetch_and_write(
     failed: list[tuple[date, int, Exception]] = []
     try:
         futures = {m: [pool.submit(run_job, job) for job in jobs[m]] for m in months}
-        done = 0
         with warehouse.writer() as con:  # the run's hold when it has one (pipelines.warehouse.concurrency)
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
@@ -332,7 +331,7 @@ def fetch_and_write(
                         else:
                             failed.append((month, index, error))
                 write_batch(con, results)
-                done += len(batch)
+                done = i + len(batch)
                 on_batch(done, len(months))
                 ticker.months_done(done, len(months))
     except BaseException:

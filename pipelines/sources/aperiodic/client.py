@@ -85,9 +85,8 @@ class AperiodicClient(VendorClient):
         for entry in files:
             try:
                 day = int(entry["day"]) if entry.get("day") is not None else None
-                refs.append(
-                    FileRef(series, int(entry["year"]), int(entry["month"]), day, str(entry["url"]), metric)
-                )
+                year, month, url = int(entry["year"]), int(entry["month"]), str(entry["url"])
+                refs.append(FileRef(series, year, month, day, url, metric))
             except (KeyError, TypeError, ValueError):
                 message = f"malformed file entry in listing: {self.http.redact(str(entry))[:160]}"
                 raise VendorHTTPError("aperiodic", message) from None

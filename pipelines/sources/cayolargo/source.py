@@ -98,7 +98,6 @@ def to_deribit(key: str) -> DeribitInstrument:
     return DeribitInstrument(instrument_id, inst)
 
 
-DOCUMENTED_COINS = ("BTC", "ETH", "SOL")
 _COIN = re.compile(r"^[A-Z0-9]{2,10}$")
 
 
@@ -111,9 +110,7 @@ class CayoLargoUniverse:
 def parse_section(section: dict[str, Any], where: str) -> CayoLargoUniverse:
     coins = section_keys(section, where, "coins").get("coins")
     if not isinstance(coins, list) or not coins:
-        raise UniverseError(
-            f"{where}: 'coins' must be a non-empty list, e.g. [{', '.join(DOCUMENTED_COINS)}]"
-        )
+        raise UniverseError(f"{where}: 'coins' must be a non-empty list, e.g. [BTC, ETH, SOL]")
     for i, coin in enumerate(coins):
         if not isinstance(coin, str) or not _COIN.match(coin):
             raise UniverseError(f"{where}.coins[{i}]: {coin!r} is not a coin code like BTC (upper case)")
