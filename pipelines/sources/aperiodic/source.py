@@ -16,12 +16,8 @@ PRICE_METRIC = "derivative_price"
 APERIODIC_METRICS = (PRICE_METRIC, "funding", "open_interest", "basis")
 # the venues each metric's catalog page lists (one page omits hyperliquid for open interest): a
 # universe that asks for a metric by name refuses another venue; with every metric it is skipped
-METRIC_VENUES: dict[str, tuple[str, ...]] = {
-    PRICE_METRIC: APERIODIC_VENUES,
-    "funding": APERIODIC_VENUES[:2],
-    "open_interest": APERIODIC_VENUES,
-    "basis": APERIODIC_VENUES[:2],
-}
+METRIC_VENUES: dict[str, tuple[str, ...]] = dict.fromkeys(APERIODIC_METRICS, APERIODIC_VENUES)
+METRIC_VENUES |= dict.fromkeys(("funding", "basis"), APERIODIC_VENUES[:2])
 PERPETUAL_METRICS = ("funding", "open_interest")  # what a dated contract does not have (or we do not load)
 
 # each metric's published columns after ``time`` (vendor-docs/aperiodic-derivatives-catalog.md)

@@ -135,13 +135,8 @@ class KaikoClient(VendorClient):
             count(page["rows"].num_rows)
             return page
 
-        pages = paginate(
-            self.http,
-            NextUrlPaginator(self.price_url, params),
-            parse=parse,
-            max_pages=2_000,  # 2 million rows: more than a month of 1m rows by far
-            max_seconds=1_800,
-        )
+        chain = NextUrlPaginator(self.price_url, params)  # 2,000 pages: far more than a month of 1m rows
+        pages = paginate(self.http, chain, parse=parse, max_pages=2_000, max_seconds=1_800)
         if not (got := list(pages)):
             return Fetched(ROWS_SCHEMA.empty_table(), 0, 0)
         rows = pa.concat_tables([p["rows"] for p in got])
