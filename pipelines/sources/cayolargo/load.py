@@ -137,22 +137,18 @@ def _to_rows(frame: pl.DataFrame, label: str) -> pyarrow.Table:
     frame = frame.with_columns(
         pl.lit(VENUE).alias("venue"),
         per_id("instrument_key", pl.Utf8).alias("instrument_key"),
-        per_id("contract_type", pl.Utf8).alias("expected_type"),
         per_id("funding_interval_hours", pl.Float64).alias("funding_interval_hours"),
     )
-    wrong = frame.filter(pl.col("contract_type") != pl.col("expected_type"))
-    if wrong.height:
-        row = wrong.row(0, named=True)
-        raise PageValidationError(
-            f"{label}: {row['instrument_id']} has contract_type {row['contract_type']}, "
-            f"but its name says {row['expected_type']}"
-        )
-    futures = frame.filter(pl.col("expected_type") == "FUTURES")
-    expiry_dates = futures.select(pl.col("instrument_id"), pl.col("expiration_timestamp").dt.date()).unique()
-    for iid, expiry in expiry_dates.iter_rows():
-        named = mapped[iid].instrument.expiry
-        if named is not None and named.date() != expiry:
-            raise PageValidationError(f"{label}: {iid} expires {expiry}, but its name says {named.date()}")
+    sent = frame.select("instrument_id", "contract_type", pl.col("expiration_timestamp").dt.date())
+    sent_rows = sent.unique(maintain_order=True).rows()  # the id's name must agree with what is sent
+    for iid, contract_type, _ in sent_rows:
+        if contract_type != (named := mapped[iid].contract_type):
+            raise PageValidationError(
+                f"{label}: {iid} has contract_type {contract_type}, but its name says {named}"
+            )
+    for iid, _, expiry in sent_rows:
+        if (expires := mapped[iid].instrument.expiry) is not None and expires.date() != expiry:
+            raise PageValidationError(f"{label}: {iid} expires {expiry}, but its name says {expires.date()}")
     return frame.rename({"timestamp": "ts"}).select(ROW_SCHEMA.names).to_arrow().cast(ROW_SCHEMA)
 
 
