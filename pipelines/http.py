@@ -76,15 +76,13 @@ class RateLimiter:
 
     def __init__(self, per_second: float | None):
         self._interval = 1.0 / per_second if per_second else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
+        self._next, self._lock = 0.0, threading.Lock()
 
     def wait(self) -> None:
         if not self._interval:
             return
         with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
+            start = max(now := time.monotonic(), self._next)
             self._next = start + self._interval
         if start > now:
             time.sleep(start - now)
@@ -202,8 +200,8 @@ class HttpClient:
             if details := body.get("details"):
                 text += f" ({'; '.join(map(str, details)) if isinstance(details, list) else details})"
             return self.redact(text)
-        s3 = re.search(r"<Code>(.*?)</Code>.*?<Message>(.*?)</Message>", resp.text, re.S)
-        if s3:  # object stores answer XML, e.g. an expired presigned URL
+        # object stores answer XML, e.g. an expired presigned URL
+        if s3 := re.search(r"<Code>(.*?)</Code>.*?<Message>(.*?)</Message>", resp.text, re.S):
             return self.redact(f"{s3.group(1)}: {s3.group(2)}")
         return self.redact(resp.text[:200].strip().replace("\n", " ") or resp.reason or "no body")
 
