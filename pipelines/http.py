@@ -1,5 +1,4 @@
-"""One HTTP client for every vendor. Presigned-URL signatures and API keys must reach no log line
-or exception message, so every message built here goes through ``redact``."""
+"""One HTTP client for every vendor; every message built here goes through ``redact`` (keys, signatures)."""
 
 from __future__ import annotations
 
@@ -57,11 +56,9 @@ def _unreachable(exc: requests.RequestException) -> str | None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Transient answers are retried with exponential backoff (``Retry-After`` wins, capped at
-    ``max_delay``); everything else is final."""
+    """Transient answers back off exponentially (``Retry-After`` wins, capped); the rest are final."""
 
-    # 429 (rate limit), 500 (Kaiko documents it as transient, and object stores answer it for a
-    # momentary fault), 503 (maintenance), 502/504 from proxies: the same for every vendor and host
+    # 429 rate limit, 500 (transient for Kaiko and object stores), 503 maintenance, 502/504 proxies
     transient_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     max_attempts: int = 5
     backoff_base: float = 0.5
@@ -79,15 +76,13 @@ class RateLimiter:
 
     def __init__(self, per_second: float | None):
         self._interval = 1.0 / per_second if per_second else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
+        self._next, self._lock = 0.0, threading.Lock()
 
     def wait(self) -> None:
         if not self._interval:
             return
         with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
+            start = max(now := time.monotonic(), self._next)
             self._next = start + self._interval
         if start > now:
             time.sleep(start - now)
@@ -102,8 +97,7 @@ class RequestsCancelled(Exception):
 
 @contextmanager
 def cancellable(cancel: threading.Event) -> Iterator[None]:
-    """This thread's requests raise RequestsCancelled once ``cancel`` is set: an interrupted run,
-    which waits for its fetch threads, ends in one request's time, not a month's walk."""
+    """Requests raise once ``cancel`` is set: an interrupted run ends in one request's time."""
     previous = getattr(_fetch, "cancel", None)
     _fetch.cancel = cancel
     try:
@@ -156,8 +150,9 @@ class HttpClient:
             try:
                 resp = self._session().get(url, params=params, headers=headers, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
-                unreachable = _unreachable(exc)
-                if unreachable:  # retrying a name that does not resolve or a closed port only waits
+                if unreachable := _unreachable(
+                    exc
+                ):  # retrying a name that does not resolve or a closed port only waits
                     raise VendorHTTPError(self.vendor, unreachable, None, self._where(url, params)) from None
                 problem = f"connection failed: {type(exc).__name__}"
             else:
@@ -171,21 +166,14 @@ class HttpClient:
             attempt, elapsed = attempt + 1, time.monotonic() - started
             wait = self.retry.delay(attempt - 1, retry_after)
             if attempt >= self.retry.max_attempts or elapsed + wait > self.retry.max_total_seconds:
-                raise VendorHTTPError(
-                    self.vendor,
-                    f"gave up after {attempt} attempts in {elapsed:.1f}s, last answer: {problem}",
-                    status,
-                    self._where(url, params),
-                )
-            log.warning(
-                f"{self.vendor}: transient answer ({self.redact(problem)}), "
-                f"retry {attempt}/{self.retry.max_attempts - 1} in {wait:.1f}s"
-            )
+                gave_up = f"gave up after {attempt} attempts in {elapsed:.1f}s, last answer: {problem}"
+                raise VendorHTTPError(self.vendor, gave_up, status, self._where(url, params))
+            retry = f"retry {attempt}/{self.retry.max_attempts - 1} in {wait:.1f}s"
+            log.warning(f"{self.vendor}: transient answer ({self.redact(problem)}), {retry}")
             (cancel or threading.Event()).wait(wait)
 
     def get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Not ``resp.json()``: requests uses simplejson when installed, which refuses NaN (a
-        non-finite number must fail the validation that names its field, not read as malformed)."""
+        """Not ``resp.json()``: simplejson refuses NaN, which must fail the validation naming its field."""
         resp = self.get(url, params)
         ctype = resp.headers.get("Content-Type", "")
         if "json" not in ctype:
@@ -212,8 +200,8 @@ class HttpClient:
             if details := body.get("details"):
                 text += f" ({'; '.join(map(str, details)) if isinstance(details, list) else details})"
             return self.redact(text)
-        s3 = re.search(r"<Code>(.*?)</Code>.*?<Message>(.*?)</Message>", resp.text, re.S)
-        if s3:  # object stores answer XML, e.g. an expired presigned URL
+        # object stores answer XML, e.g. an expired presigned URL
+        if s3 := re.search(r"<Code>(.*?)</Code>.*?<Message>(.*?)</Message>", resp.text, re.S):
             return self.redact(f"{s3.group(1)}: {s3.group(2)}")
         return self.redact(resp.text[:200].strip().replace("\n", " ") or resp.reason or "no body")
 
@@ -224,8 +212,7 @@ class HttpOptions(TypedDict, total=False):
 
 
 class VendorClient:
-    """What every vendor's client holds: its base URL and one ``HttpClient`` (retries, rate limit,
-    error pages answered 200, redaction of its key)."""
+    """A vendor's base URL and one ``HttpClient`` (retries, rate limit, redaction of its key)."""
 
     vendor: ClassVar[str]
 

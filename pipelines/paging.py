@@ -1,5 +1,4 @@
-"""Paging, done once: each vendor's style is a paginator; ``paginate`` drives any of them through
-the shared ``HttpClient``, bounded in pages and in seconds."""
+"""Each vendor's paging style is a paginator; ``paginate`` drives any of them, bounded in pages and time."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import takewhile
-from typing import Any, Protocol
+from typing import Any
 
 from pipelines.http import HttpClient, VendorHTTPError
 from pipelines.progress import page_fetched
@@ -27,13 +26,9 @@ class PagingProblem(Exception):
     """Raised by a paginator; ``paginate`` names the vendor and request."""
 
 
-class Paginator(Protocol):
-    def first(self) -> PageRequest: ...
-
-    def next(self, page: Any) -> PageRequest | None: ...
-
-
 class SinglePage:
+    """One request; a subclass follows the vendor's continuations."""
+
     def __init__(self, url: str, params: Mapping[str, Any] | None = None):
         self._request = PageRequest(url, params)
 
@@ -61,10 +56,9 @@ class NextUrlPaginator(SinglePage):
         return PageRequest(url)
 
 
-class TimeWindowPaginator:
-    """Asks again *from* the last timestamp received (a full page may end amid the rows sharing it;
-    ``fresh`` drops those already received). A full page all at the window's start cannot advance:
-    it is asked again with the limit doubled, up to ``max_limit``, then it is an error."""
+class TimeWindowPaginator(SinglePage):
+    """Asks again from the last timestamp received (``fresh`` drops rows seen twice); a full page all at
+    the window's start cannot advance, so it is asked again with the limit doubled, up to ``max_limit``."""
 
     def __init__(
         self,
@@ -77,13 +71,9 @@ class TimeWindowPaginator:
         key: Callable[[Any], str] = str,
         max_limit: int | None = None,
     ):
-        self._url = url
-        self._params = dict(params)
-        self._limit = limit
+        self._url, self._params, self._limit = url, dict(params), limit
         self._max_limit = max(limit, max_limit or limit)
-        self._rows = rows
-        self._timestamp = timestamp
-        self._key = key
+        self._rows, self._timestamp, self._key = rows, timestamp, key
         self._boundary: str | None = None  # the last timestamp received
         self._seen: set[str] = set()  # keys of the rows received at ``_boundary``
 
@@ -105,8 +95,7 @@ class TimeWindowPaginator:
         return self.first()
 
     def fresh(self, page: Any) -> list[Any]:
-        """The rows of ``page`` not received before (call once per page, in order); only the
-        leading rows can repeat, in any order within their timestamp."""
+        """The rows not received before (once per page, in order): only leading rows can repeat."""
         rows = self._rows(page)
         head = _leading(rows, self._boundary, self._timestamp)
         fresh = [r for r in rows[:head] if self._key(r) not in self._seen] + rows[head:]
@@ -121,14 +110,13 @@ class TimeWindowPaginator:
 
 def paginate(
     http: HttpClient,
-    paginator: Paginator,
+    paginator: SinglePage,
     *,
     parse: Callable[[bytes], Any] | None = None,
     max_pages: int = 100_000,
     max_seconds: float = 3600.0,
 ) -> Iterator[Any]:
-    """Each page's parsed body (JSON, or ``parse(body)``, whose ValueError becomes a PagingError
-    naming the page and its URL)."""
+    """Each page's body as JSON or ``parse(body)``, whose ValueError names the page and its URL."""
     started = time.monotonic()
     request: PageRequest | None = paginator.first()
     pages = 0

@@ -14,32 +14,23 @@ from pandera.errors import SchemaError, SchemaErrors
 from pipelines.settings import plausible_range
 
 
-def summarize_schema_errors(exc: SchemaError | SchemaErrors, limit: int = 5) -> str:
-    """The first few distinct (column, check) failures, each with an example value."""
-    if isinstance(exc, SchemaErrors):
-        cases = exc.failure_cases
-        if isinstance(cases, pl.DataFrame) and cases.height:
-            parts = []
-            for row in (
-                cases.unique(subset=["column", "check"], keep="first").head(limit).iter_rows(named=True)
-            ):
-                check = str(row["check"])
-                if check == "not_nullable":
-                    parts.append(f"required field {row['column']} is missing or null")
-                else:
-                    parts.append(f"{row['column']}: {check} (e.g. {row['failure_case']})")
-            return "failed validation: " + "; ".join(parts)
-    return f"failed validation: {exc}"
-
-
 def validated(
-    schema: pa.DataFrameSchema, frame: pl.DataFrame, label: str, error: type[Exception]
+    schema: pa.DataFrameSchema, frame: pl.DataFrame, label: str, error: type[Exception], limit: int = 5
 ) -> pl.DataFrame:
-    """``frame`` as ``schema`` makes it, or every failure at once as one ``error`` naming ``label``."""
+    """``frame`` as ``schema`` makes it, or the first few distinct failures, each with an example."""
     try:
         return schema.validate(frame, lazy=True)
     except (SchemaError, SchemaErrors) as exc:
-        raise error(f"{label}: {summarize_schema_errors(exc)}") from None
+        cases = exc.failure_cases if isinstance(exc, SchemaErrors) else None
+        if not isinstance(cases, pl.DataFrame) or not cases.height:
+            raise error(f"{label}: failed validation: {exc}") from None
+        problems = [
+            f"required field {r['column']} is missing or null"
+            if str(r["check"]) == "not_nullable"
+            else f"{r['column']}: {r['check']} (e.g. {r['failure_case']})"
+            for r in cases.unique(subset=["column", "check"], keep="first").head(limit).iter_rows(named=True)
+        ]
+        raise error(f"{label}: failed validation: {'; '.join(problems)}") from None
 
 
 def period_column(dtype: Any, start: datetime, end: datetime) -> pa.Column:
@@ -47,27 +38,25 @@ def period_column(dtype: Any, start: datetime, end: datetime) -> pa.Column:
     return pa.Column(dtype, checks=[pa.Check.ge(start), pa.Check.lt(end)], nullable=False, unique=True)
 
 
-def field_of(column: str) -> str | None:
-    """The plausibility field (``settings.PLAUSIBLE``) a vendor's column is checked against."""
+def field_of(column: str) -> str:
+    """The plausibility field (``settings.PLAUSIBLE``) a vendor's column is checked against, if any."""
     if column.endswith("_price"):
         return "price"
     if column.startswith(("funding", "predicted_funding")):
         return "funding_rate"
-    return "open_interest" if column == "open_interest" else None
+    return "open_interest" if column == "open_interest" else ""
 
 
 def value_problem(
     frame: pl.DataFrame, columns: Sequence[str], time_column: str, identify: Sequence[str] = ()
 ) -> str | None:
-    """Which column first holds NaN, +/-inf or a value outside its plausible range, and where; None
-    if all are good. pandera's ``Check.gt(0)`` lets NaN, +inf and a subnormal 1e-320 through, and
-    one in a price would spread to every return, ratio and basis built on it (a mark of 1e-320
-    published ``mark_return_pct = inf``)."""
+    """The first non-finite or implausible value, and where: pandera's ``Check.gt(0)`` lets NaN, +inf
+    and 1e-320 through, and a mark of 1e-320 once published ``mark_return_pct = inf``."""
     for name in columns:
         if name not in frame.columns:
             continue
         value = pl.col(name).cast(pl.Float64, strict=False)
-        field = field_of(name) or ""
+        field = field_of(name)
         low, high = plausible_range(field) if field else (-math.inf, math.inf)
         bad = frame.filter(value.is_nan() | value.is_infinite() | (value < low) | (value > high))
         if bad.height:

@@ -6,7 +6,7 @@ numbers worked out by hand from the calendar (144 snapshots a day, 08:00 UTC exp
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -235,6 +235,28 @@ def test_a_required_field_null_in_some_rows_is_named(emulator: Emulator) -> None
     ]
     with pytest.raises(PageValidationError, match="required field index_price is missing or null"):
         validate_page(rows, "page", "BTC", t(10))
+
+
+def test_a_row_whose_type_or_expiry_disagrees_with_its_instrument_id_is_refused(emulator: Emulator) -> None:
+    rows = next(client(emulator).pages("BTC", t(10), t(10, 1))).rows
+    perp = next(i for i, r in enumerate(rows) if r["instrument_id"] == "BTC-PERPETUAL")
+    fut = next(i for i, r in enumerate(rows) if r["instrument_id"] != "BTC-PERPETUAL")
+    future_id = rows[fut]["instrument_id"]  # e.g. BTC-27MAR26: the 27th, not the 28th
+    wrong_type = [{**r, "contract_type": "FUTURES"} if i == perp else r for i, r in enumerate(rows)]
+    with pytest.raises(
+        PageValidationError, match="BTC-PERPETUAL has contract_type FUTURES, but its name says PERPETUALS"
+    ):
+        validate_page(wrong_type, "page", "BTC", t(10))
+    named = datetime.strptime(future_id.split("-")[1], "%d%b%y").date()
+    later = (datetime(named.year, named.month, named.day, 8, tzinfo=UTC) + timedelta(days=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    wrong_expiry = [{**r, "expiration_timestamp": later} if i == fut else r for i, r in enumerate(rows)]
+    with pytest.raises(
+        PageValidationError,
+        match=f"{future_id} expires {named + timedelta(days=1)}, but its name says {named}",
+    ):
+        validate_page(wrong_expiry, "page", "BTC", t(10))
 
 
 def test_envelope_and_auth_header_are_configurable_on_both_sides(

@@ -1,5 +1,4 @@
-"""The source registry: every folder here with a ``source.py`` is a vendor, so adding a vendor is a
-new folder, not edits across the code base."""
+"""Every folder here with a ``source.py`` is a vendor: a new vendor is a folder, not edits elsewhere."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""A source's raw assets from its ``SOURCE``. No ``from __future__ import annotations``: Dagster
-reads the config annotation.
-
-A unit that fails (an instrument-month, a file, a coin-month; or every unit, when the vendor itself
-fails) does not fail the step: the asset records it (metadata ``failed_units``) and its check
-``every_unit_loaded`` fails naming it, so the marts still build and publish what loaded; the marts
-step then fails the run, naming every failed unit (read from the run's events)."""
+"""A source's raw assets (no ``from __future__ import annotations``: Dagster reads the config's). A
+failed unit fails the asset's check, not its step, so the marts still publish what loaded; the marts
+step then fails the run, naming every failed unit."""
 
 import traceback
 from collections.abc import Iterable
@@ -65,23 +61,16 @@ def _raw_asset(
     )
     def raw_asset(context: dg.AssetExecutionContext, config: SourceLoadConfig) -> dg.MaterializeResult:
         months = [parse_month(k) for k in context.partition_keys]
-        warehouse = context.resources.warehouse.get()
-        with context.resources.warehouse.writer(context):  # the step's hold, named for its run
+        warehouse, resource = context.resources.warehouse, getattr(context.resources, source.name)
+        # what the universe says of its instruments, written with each batch (CayøLargo's: from its data)
+        reference = Reference(source.instruments(section), source.vendor_names(section))
+        log = to_run_log(context.log.info)
+        request = LoadRequest(
+            section, raw.table, config.instruments, months, resource, warehouse.get(), log, reference
+        )
+        with warehouse.writer(context):  # the step's hold, named for its run
             try:
-                loaded = source.load(
-                    LoadRequest(
-                        section,
-                        raw.table,
-                        config.instruments,
-                        months,
-                        getattr(context.resources, source.name),
-                        warehouse,
-                        to_run_log(context.log.info),
-                        # what the universe says of its instruments; each batch writes it with its rows
-                        # (CayøLargo's come from its data instead: pipelines/reference.py)
-                        Reference(source.instruments(section), source.vendor_names(section)),
-                    )
-                )
+                loaded = source.load(request)
                 failed = list(loaded.failed)
             except Exception as exc:
                 if not diagnose(exc).from_vendor:  # a request refused, the warehouse, a bug: the run stops
@@ -114,8 +103,7 @@ def _raw_asset(
 
 
 def _record(source: Source, table: str, failed: Failed) -> dict[str, Any]:
-    """A failed unit as the run records it: what to retry (vendor, table, instruments, none = every
-    one asked for; months) and its cause, one line, kind and hint as ``markhouse`` prints them."""
+    """What to retry (instruments, none: every one asked for) and why, as ``markhouse`` prints it."""
     diagnosis = diagnose(failed.error)
     return {
         "vendor": source.name,
@@ -139,9 +127,7 @@ def describe(failed: Iterable[dict[str, Any]]) -> str:
 
 
 def run_outcome(materializations: Iterable[dg.AssetMaterialization]) -> tuple[list[dict[str, Any]], int]:
-    """The failed units its source assets recorded, and the rows they loaded, from a run's
-    materializations (the marts step reads them from the instance, ``markhouse`` from its result;
-    a range run has one per asset and month, alike)."""
+    """Failed units and rows loaded, read once per asset (a range run has one per month, alike)."""
     failed: list[dict[str, Any]] = []
     rows, seen = 0, set()
     for m in materializations:

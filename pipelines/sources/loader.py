@@ -1,13 +1,6 @@
-"""The one loader every vendor runs; a vendor's ``load.py`` declares its ``RawTable``, its units
-and how one unit is fetched into ``Staged`` rows.
-
-Fetches run on a thread pool, all submitted up front; one writer commits batches of months, one
-transaction each (partitions, ``raw.load_log`` and reference rows at once: a partition holds its old
-rows or its new ones). A unit that fails is left out and reported (``LoadReport.failed``) while the
-others load, unless every unit failed: then the first failure is raised, as an interrupt or a failed
-write is at once (what has not started is cancelled; committed batches stay). A unit served no rows
-writes nothing (an empty answer is no reason to delete).
-"""
+"""The one loader: a vendor's ``load.py`` declares its ``RawTable``, units and fetch. A batch of months
+is one transaction, so a partition holds its old rows or its new ones; a failed unit is reported while
+the rest load, unless every unit failed (then the vendor did); an empty answer deletes nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -32,14 +25,13 @@ import pyarrow as pa
 from pipelines.http import cancellable
 from pipelines.progress import Ticker
 from pipelines.reference import NO_REFERENCE, Reference
-from pipelines.sources.source import LoadRequest, Source
+from pipelines.sources.source import Loaded, LoadRequest, Source
 from pipelines.warehouse.lake import Target, Warehouse, read_sql
 
 log = logging.getLogger("markhouse.sources")
 
 T = TypeVar("T")
 U = TypeVar("U")
-Progress = Callable[[str], None]
 Count = Callable[[int], None]  # rows as they arrive, for the progress line
 
 
@@ -122,7 +114,7 @@ class LoadReport:
 
 class Options(TypedDict, total=False):
     workers: int  # fetches at once (default: the raw table's)
-    progress: Progress
+    progress: Callable[[str], None]
     before_commit: Callable[[], None] | None  # in each batch's transaction, last (tests meet there)
     reference: Reference  # written with each batch (unless the raw table finds its own)
     origin: str  # "vendor" or "emulator", recorded in raw.load_log; a warehouse holds one per vendor
@@ -132,20 +124,35 @@ class MixedOriginError(Exception):
     """A load would put the embedded emulator's data beside a vendor's real data, or the reverse."""
 
 
-def options_of(request: LoadRequest) -> Options:
-    origin = "vendor" if request.resource.endpoint()[2] is None else "emulator"
-    return {
-        "workers": request.resource.workers,
-        "progress": request.progress,
-        "reference": request.reference,
-        "origin": origin,
+def load(
+    request: LoadRequest,
+    load_months: Callable[..., LoadReport],
+    what: Any,
+    shown: Mapping[str, str],
+    keys: Sequence[str] = (),
+    must_have_rows: bool = True,
+    **kwargs: Any,
+) -> Loaded:
+    """``load_months`` with the request's options; ``shown``: metadata name -> report field."""
+    resource, progress = request.resource, request.progress
+    origin = "vendor" if resource.endpoint()[2] is None else "emulator"
+    options = Options(workers=resource.workers, progress=progress, reference=request.reference, origin=origin)
+    report = load_months(resource.client(), request.warehouse, what, request.months, **kwargs, **options)
+    extra = {name: getattr(report, f) for name, f in shown.items()}
+    lists = {k: extra.pop(k) for k in list(extra) if isinstance(extra[k], list)}  # shown last
+    metadata = {
+        "rows": report.rows,
+        **extra,
+        "transactions": report.transactions,
+        "seconds": round(report.seconds, 3),
     }
+    metadata |= {"rows_per_month": report.rows_per_month, **lists}
+    return Loaded(report.rows, metadata, keys, must_have_rows, report.failed)
 
 
 def refuse_mixed_origin(con: duckdb.DuckDBPyConnection, source: Source, origin: str) -> None:
-    """One warehouse holds a vendor's data from one origin: the demo's emulator rows beside the
-    vendor's real ones would publish invented prices as real (a key set for one vendor once loaded
-    the other two from the emulator without a word)."""
+    """The demo's emulator rows beside the vendor's real ones would publish invented prices as real
+    (a key set for one vendor once loaded the other two from the emulator without a word)."""
     held = con.execute(
         "select any_value(origin) from raw.load_log where vendor = $v and origin <> $o",
         {"v": source.name, "o": origin},
@@ -173,24 +180,14 @@ def run(
     failed: Sequence[Failed] = (),
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace the months of ``units`` with what ``fetch`` gets of each (counting its rows as they
-    arrive); ``skipped``: what the vendor had nothing for; ``failed``: what failed before (a
-    listing), counted with the units' failures."""
+    """Replace the months of ``units``; ``skipped``/``failed``: found before (no file, a listing)."""
     progress = options.get("progress", log.info)
-    before_commit, reference = options.get("before_commit"), options.get("reference", NO_REFERENCE)
     origin = options.get("origin")  # None: a direct call that names none (recorded null, not checked)
-    started = time.perf_counter()
-    name = raw.name or raw.source.name
+    started, name = time.perf_counter(), raw.name or raw.source.name
     report = LoadReport(skipped=list(skipped), failed=list(failed))
-    total = sum(len(u) for u in units.values())
-    if not total:
-        return _unless_every_unit_failed(report, succeeded=0)
-    if raw.logged and origin:
-        with warehouse.writer() as con:
-            refuse_mixed_origin(con, raw.source, origin)
-    ticker = Ticker(name, raw.unit, total, progress)
 
     def write(con: duckdb.DuckDBPyConnection, staged: list[Staged[U]]) -> None:
+        """One batch in one transaction; ``load_log.sql`` sums a partition that came in several files."""
         for s in staged:
             report.pages, report.bytes = report.pages + s.pages, report.bytes + s.bytes
             report.duplicates += s.duplicates
@@ -200,46 +197,84 @@ def run(
             elif s.duplicates:
                 progress(f"{s.label}: {s.duplicates} repeated row(s) dropped")
         written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)
-        if written:
-            ref = raw.reference_of(_rows(written)) if raw.reference_of is not None else reference
-            _write_batch(con, raw, written, report, ref.then(con, before_commit), origin)
-        for s in staged:
-            if s.file is not None:
-                s.file.unlink(missing_ok=True)
+        if not written:
+            return
+        files = [(s.file, s.partitions[0]) for s in written if s.file is not None]
+        rows = None if files else pa.concat_tables([s.table for s in written if s.table is not None])
+        parts = [p for s in written for p in s.partitions]
+        partitions = pa.Table.from_pylist(
+            [{"vendor": raw.source.name, **p._asdict(), "origin": origin} for p in parts]
+        )
+        replaced = partitions.select(list(LOG_KEYS))
+        if raw.also_replace is not None:
+            replaced = pa.concat_tables([replaced, raw.also_replace(con, written).cast(replaced.schema)])
+        registered = {"staged_partitions": partitions}
+        params: dict[str, Any] = {"loaded_at": datetime.now(UTC)}
+        if files:
+            registered["staged_files"] = pa.Table.from_pylist(
+                [{"path": str(path), **p._asdict()} for path, p in files]
+            ).select(["path", *LOG_KEYS[1:]])
+            params["files"] = [str(path) for path, _ in files]
+        else:
+            registered["staged_rows"] = rows
+        reference = options.get("reference", NO_REFERENCE)
+        if raw.reference_of is not None and rows is not None:
+            reference = raw.reference_of(rows)
+        targets = [Target(f"raw.{raw.source.name}_{raw.table}", raw.source.load_sql(raw.table), raw.keys)]
+        if raw.logged:
+            targets.append(Target("raw.load_log", read_sql("load/load_log")))
+        report.rows += Warehouse.replace_partitions(
+            con,
+            partitions=replaced,
+            targets=targets,
+            params=params,
+            registered=registered,
+            before_commit=reference.then(con, options.get("before_commit")),
+            expected_rows=sum(p.rows for p in parts),
+        )
+        report.transactions += 1
+        report.files += len(files)
+        for p in parts:
+            month = f"{p.month:%Y-%m}"
+            report.rows_per_month[month] = report.rows_per_month.get(month, 0) + p.rows
+        for path, _ in files:  # the staging folder stays small over a long backfill
+            path.unlink(missing_ok=True)
 
-    def on_batch(done: int, months: int) -> None:
-        pages = f" in {report.pages} pages" if report.pages else ""
-        rate = report.rows / max(time.perf_counter() - started, 1e-9)
-        progress(f"{name}: {done}/{months} months written, {report.rows:,} rows{pages}, {rate:,.0f} rows/s")
+    total, errors = sum(map(len, units.values())), []
+    if total:
+        if raw.logged and origin:
+            with warehouse.writer() as con:
+                refuse_mixed_origin(con, raw.source, origin)
+        ticker = Ticker(name, raw.unit, total, progress)
 
-    errors = fetch_and_write(
-        warehouse,
-        {m: [partial(fetch, u, ticker.rows_arrived) for u in units[m]] for m in units},
-        write,
-        workers=options.get("workers", raw.workers),
-        months_per_transaction=12,
-        on_batch=on_batch,
-        thread_name=f"{raw.source.name}-{raw.table}-fetch",
-        ticker=ticker,
-    )
-    report.failed += [Failed(*raw.names(units[m][i]), [m], e) for m, i, e in errors]
-    report.seconds = time.perf_counter() - started
-    progress(f"{name}: loaded {report.rows:,} rows from {total} {raw.unit} in {report.seconds:.2f}s")
-    return _unless_every_unit_failed(report, succeeded=total - len(errors))
+        def on_batch(done: int, months: int) -> None:
+            pages = f" in {report.pages} pages" if report.pages else ""
+            rate = report.rows / max(time.perf_counter() - started, 1e-9)
+            progress(
+                f"{name}: {done}/{months} months written, {report.rows:,} rows{pages}, {rate:,.0f} rows/s"
+            )
 
-
-def _unless_every_unit_failed(report: LoadReport, succeeded: int) -> LoadReport:
-    """The report, or the first failure when nothing but failures came of the load: then the
-    vendor failed, not a unit (a key, the host), and the load fails as a whole."""
-    if report.failed and not succeeded and not report.skipped:
-        raise report.failed[0].error
+        errors = fetch_and_write(
+            warehouse,
+            {m: [partial(fetch, u, ticker.rows_arrived) for u in units[m]] for m in units},
+            write,
+            workers=options.get("workers", raw.workers),
+            months_per_transaction=12,
+            on_batch=on_batch,
+            thread_name=f"{raw.source.name}-{raw.table}-fetch",
+            ticker=ticker,
+        )
+        report.failed += [Failed(*raw.names(units[m][i]), [m], e) for m, i, e in errors]
+        report.seconds = time.perf_counter() - started
+        progress(f"{name}: loaded {report.rows:,} rows from {total} {raw.unit} in {report.seconds:.2f}s")
+    if report.failed and total == len(errors) and not report.skipped:
+        raise report.failed[0].error  # nothing but failures: the vendor failed (a key, the host), not a unit
     return report
 
 
 @contextmanager
 def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> Iterator[Path]:
-    """A folder for a load's downloads beside the catalog, named with the pid (see
-    ``remove_stale_temporaries``)."""
+    """Downloads beside the catalog, named with the pid (see ``remove_stale_temporaries``)."""
     root = warehouse.path.parent / ".staging"
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=f"{raw.source.name}-{os.getpid()}-{raw.table}-", dir=root))
@@ -247,54 +282,6 @@ def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _rows(staged: Sequence[Staged[U]]) -> pa.Table:
-    return pa.concat_tables([s.table for s in staged if s.table is not None])
-
-
-def _write_batch(
-    con: duckdb.DuckDBPyConnection,
-    raw: RawTable[U],
-    staged: list[Staged[U]],
-    report: LoadReport,
-    before_commit: Callable[[], None],
-    origin: str | None,
-) -> None:
-    # one row per partition a unit filled; load_log.sql sums a partition that came in several files
-    partitions = pa.Table.from_pylist(
-        [{"vendor": raw.source.name, **p._asdict(), "origin": origin} for s in staged for p in s.partitions]
-    )
-    replaced = partitions.select(list(LOG_KEYS))
-    if raw.also_replace is not None:
-        replaced = pa.concat_tables([replaced, raw.also_replace(con, staged).cast(replaced.schema)])
-    files = [s for s in staged if s.file is not None]
-    registered = {"staged_partitions": partitions}
-    params: dict[str, Any] = {"loaded_at": datetime.now(UTC)}
-    if files:
-        registered["staged_files"] = pa.Table.from_pylist(
-            [{"path": str(s.file), **s.partitions[0]._asdict()} for s in files]
-        ).select(["path", *LOG_KEYS[1:]])
-        params["files"] = [str(s.file) for s in files]
-    else:
-        registered["staged_rows"] = _rows(staged)
-    targets = [Target(f"raw.{raw.source.name}_{raw.table}", raw.source.load_sql(raw.table), raw.keys)]
-    if raw.logged:
-        targets.append(Target("raw.load_log", read_sql("load/load_log")))
-    report.rows += Warehouse.replace_partitions(
-        con,
-        partitions=replaced,
-        targets=targets,
-        params=params,
-        registered=registered,
-        before_commit=before_commit,
-        expected_rows=sum(s.rows for s in staged),
-    )
-    report.transactions += 1
-    report.files += len(files)
-    for p in (p for s in staged for p in s.partitions):
-        month = f"{p.month:%Y-%m}"
-        report.rows_per_month[month] = report.rows_per_month.get(month, 0) + p.rows
 
 
 def fetch_and_write(
@@ -308,33 +295,26 @@ def fetch_and_write(
     thread_name: str = "fetch",
     ticker: Ticker | None = None,
 ) -> list[tuple[date, int, Exception]]:
-    """Run every month's jobs, then ``write_batch`` the results of each ``months_per_transaction``
-    months; ``ticker`` also ticks while the writer waits. A job that fails is left out of its batch
-    and returned (month, its index, the error); an interrupt or a failed write stops everything."""
+    """A failed job is returned (month, index, error); an interrupt or a failed write stops it all."""
     months = sorted(jobs)
     ticker = ticker or Ticker(thread_name, "jobs", sum(map(len, jobs.values())), lambda _: None)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name)
     cancel = threading.Event()
 
     def run_job(job: Callable[[], T]) -> T:
-        with cancellable(cancel):
-            return job()
-
-    def counted(future: Future[T]) -> None:
-        if future.cancelled():
-            return
-        error = future.exception()
-        if error is not None and not isinstance(error, Exception):
-            cancel.set()  # an interrupt: the other fetches stop at their next request
-        else:
+        try:
+            with cancellable(cancel):
+                return job()
+        except BaseException as error:
+            if not isinstance(error, Exception):
+                cancel.set()  # an interrupt: the other fetches stop at their next request
+            raise
+        finally:
             ticker.unit_done(0)  # its rows were counted as they arrived
 
     failed: list[tuple[date, int, Exception]] = []
     try:
         futures = {m: [pool.submit(run_job, job) for job in jobs[m]] for m in months}
-        for future in (f for pending in futures.values() for f in pending):
-            future.add_done_callback(counted)
-        done = 0
         with warehouse.writer() as con:  # the run's hold when it has one (pipelines.warehouse.concurrency)
             for i in range(0, len(months), months_per_transaction):
                 batch = months[i : i + months_per_transaction]
@@ -351,7 +331,7 @@ def fetch_and_write(
                         else:
                             failed.append((month, index, error))
                 write_batch(con, results)
-                done += len(batch)
+                done = i + len(batch)
                 on_batch(done, len(months))
                 ticker.months_done(done, len(months))
     except BaseException:

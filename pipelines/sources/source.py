@@ -1,5 +1,4 @@
-"""What a vendor folder declares: ``SOURCE`` in ``pipelines/sources/<vendor>/source.py``. Light on
-purpose (no Dagster, no clients at import): the CLI builds its parser from the registry."""
+"""What a vendor folder's ``source.py`` declares; light (no Dagster, no clients): the CLI reads it."""
 
 from __future__ import annotations
 
@@ -45,18 +44,6 @@ class Loaded:
     must_have_rows: bool = True
     failed: Sequence[Any] = ()  # the loader's ``Failed`` units: the rest loaded
 
-    @classmethod
-    def of(cls, report: Any, keys: Sequence[str] = (), must_have_rows: bool = True, **extra: Any) -> Loaded:
-        metadata = {
-            "rows": report.rows,
-            **{k: v for k, v in extra.items() if not isinstance(v, list | dict)},
-            "transactions": report.transactions,
-            "seconds": round(report.seconds, 3),
-            "rows_per_month": report.rows_per_month,
-            **{k: v for k, v in extra.items() if isinstance(v, list | dict)},
-        }
-        return cls(report.rows, metadata, keys, must_have_rows, report.failed)
-
 
 @dataclass(frozen=True)
 class RawAsset:
@@ -86,8 +73,6 @@ class Source:
 
     @property
     def sql_folder(self) -> Path:
-        """``raw.sql`` (DDL), ``load/<table>.sql`` (or one ``load/tables.sql``), ``staging/`` and
-        ``intermediate/`` (its models)."""
         return self.sql_dir if self.sql_dir is not None else SQL_DIR / "sources" / self.name
 
     def raw_ddl(self) -> str:

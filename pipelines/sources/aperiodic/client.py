@@ -1,7 +1,5 @@
-"""Aperiodic's derivative metrics: list a range's files, download them (quirks: PROTOCOLS.md §1 and
-README.md here). A presigned URL expires after 5 minutes and answers 403: re-sending cannot
-succeed, so the month is listed again for a fresh URL (once). No ``from __future__ import
-annotations``: Dagster reads the resource's field annotations."""
+"""Aperiodic's file listings and downloads (PROTOCOLS.md §1, README.md here); an expired presigned URL
+is listed again once. No ``from __future__ import annotations``: Dagster reads the resource's fields."""
 
 import logging
 from dataclasses import dataclass, replace
@@ -22,8 +20,6 @@ REAL_BASE_URL = "https://aperiodic.io/api/v1"
 
 
 class Series(NamedTuple):
-    """One series of a metric: what a listing asks for."""
-
     venue: str
     instrument_key: str
     interval: str
@@ -32,8 +28,6 @@ class Series(NamedTuple):
 
 @dataclass(frozen=True)
 class FileRef:
-    """One listed file of one series."""
-
     series: Series
     year: int
     month: int
@@ -91,9 +85,8 @@ class AperiodicClient(VendorClient):
         for entry in files:
             try:
                 day = int(entry["day"]) if entry.get("day") is not None else None
-                refs.append(
-                    FileRef(series, int(entry["year"]), int(entry["month"]), day, str(entry["url"]), metric)
-                )
+                year, month, url = int(entry["year"]), int(entry["month"]), str(entry["url"])
+                refs.append(FileRef(series, year, month, day, url, metric))
             except (KeyError, TypeError, ValueError):
                 message = f"malformed file entry in listing: {self.http.redact(str(entry))[:160]}"
                 raise VendorHTTPError("aperiodic", message) from None

@@ -1,11 +1,6 @@
-"""Aperiodic's part of a load (``pipelines.sources.loader`` does the rest): one listing per series
-for the whole range, each file downloaded to staging and validated there. Only the price metric is
-logged in ``raw.load_log``: ``rpt_coverage`` counts its rows per interval, which a sparse funding
-series would never meet.
-
-A file's columns are read by name (catalog: README.md here): the contract's are required, the
-other published ones optional (NULL when absent), and one the vendor adds later is dropped from the
-staged file with a warning, never a failed run. The derived statistics may be non-finite: NULL."""
+"""Aperiodic's part of a load: one listing per series, each file validated in staging. Only prices go
+to ``raw.load_log`` (``rpt_coverage`` counts them; sparse funding would never meet it). Columns are
+read by name (README.md): a column the vendor adds later is dropped with a warning, not a failure."""
 
 from __future__ import annotations
 
@@ -20,6 +15,7 @@ import polars as pl
 
 from pipelines.months import next_month
 from pipelines.partitions import selected_instruments
+from pipelines.sources import loader
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef, Series
 from pipelines.sources.aperiodic.source import (
     APERIODIC_METRICS,
@@ -34,6 +30,7 @@ from pipelines.sources.aperiodic.source import (
     asks_for,
 )
 from pipelines.sources.loader import (
+    LOG_KEYS,
     Count,
     Failed,
     LoadReport,
@@ -41,9 +38,7 @@ from pipelines.sources.loader import (
     Partition,
     RawTable,
     Staged,
-    options_of,
     run,
-    staging_folder,
 )
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.validation import period_column, validated, value_problem
@@ -57,19 +52,12 @@ METRIC_COLUMNS = {  # what a file may hold, by name, in any order
     "open_interest": ("time", *OPEN_INTEREST_COLUMNS),
     "basis": ("time", *BASIS_COLUMNS),
 }
-REQUIRED_COLUMNS = {  # a file without one fails, naming the file and the columns
-    PRICE_METRIC: METRIC_COLUMNS[PRICE_METRIC],
-    **{
-        m: ("time", c)
-        for m, c in (("funding", "funding_rate"), ("open_interest", "open_interest"), ("basis", "basis"))
-    },
-}
-FINITE_COLUMNS = {  # NaN or +-inf here is a defect of the file (rejected, nothing written)
-    PRICE_METRIC: PRICE_COLUMNS,
-    "funding": ("funding_rate", "predicted_funding_rate"),
-    "open_interest": ("open_interest",),
-    "basis": ("basis",),
-}
+_MAIN = {"funding": "funding_rate", "open_interest": "open_interest", "basis": "basis"}  # each metric's own
+# a file without one fails, naming the file and the columns
+REQUIRED_COLUMNS = {PRICE_METRIC: METRIC_COLUMNS[PRICE_METRIC], **{m: ("time", c) for m, c in _MAIN.items()}}
+# NaN or +-inf here is a defect of the file (rejected, nothing written)
+FINITE_COLUMNS = {PRICE_METRIC: PRICE_COLUMNS, **{m: (c,) for m, c in _MAIN.items()}}
+FINITE_COLUMNS["funding"] += ("predicted_funding_rate",)
 _CHECKS = {**dict.fromkeys(PRICE_COLUMNS, pa.Check.gt(0)), "open_interest": pa.Check.ge(0)}
 
 
@@ -91,13 +79,9 @@ def load(request: LoadRequest) -> Loaded:
             continue
         for interval in section.intervals:
             series += [Series(i.venue, i.instrument_key, interval, t) for t in section.timestamp_types]
-    client, warehouse = request.resource.client(), request.warehouse
-    report = load_months(client, warehouse, series, request.months, metric=metric, **options_of(request))
-    # funding and open interest may legitimately start later than prices
-    extra = {"files": report.files, "bytes": report.bytes, "months_without_files": report.skipped}
-    return Loaded.of(
-        report, [s.instrument_key for s in series], must_have_rows=metric == PRICE_METRIC, **extra
-    )
+    shown = {"files": "files", "bytes": "bytes", "months_without_files": "skipped"}
+    keys, price = [s.instrument_key for s in series], metric == PRICE_METRIC  # others may start later
+    return loader.load(request, load_months, series, shown, metric=metric, keys=keys, must_have_rows=price)
 
 
 def load_months(
@@ -135,17 +119,8 @@ def load_months(
     progress(
         f"{name}: {sum(map(len, refs.values()))} files listed for {len(series)} series x {len(months)} months"
     )
-    keys = ("venue", "instrument_key", "timestamp_type", "interval", "month")
-    raw: RawTable[FileRef] = RawTable(
-        SOURCE,
-        metric,
-        keys,
-        "files",
-        name=name,
-        logged=metric == PRICE_METRIC,
-        workers=8,
-        names=lambda ref: (ref.label, [ref.series.instrument_key]),
-    )
+    logged = metric == PRICE_METRIC
+    raw = RawTable(SOURCE, metric, LOG_KEYS[1:], "files", name=name, logged=logged, workers=8, names=_names)
 
     def fetch(ref: FileRef, count: Count) -> Staged[FileRef]:
         path = staging / ref.file_name
@@ -160,8 +135,12 @@ def load_months(
         # in time order: the lake stays clustered by time, so a month's models read only its row groups
         return Staged(ref, ref.label, [partition], file=path, position=(ref.period, key), bytes=size)
 
-    with staging_folder(warehouse, raw) as staging:
+    with loader.staging_folder(warehouse, raw) as staging:
         return run(raw, warehouse, refs, fetch, skipped=skipped, failed=failed, **options)
+
+
+def _names(ref: FileRef) -> tuple[str, list[str]]:
+    return ref.label, [ref.series.instrument_key]
 
 
 def file_schema(start: datetime, end: datetime, metric: str, present: Iterable[str]) -> pa.DataFrameSchema:
@@ -175,8 +154,7 @@ def file_schema(start: datetime, end: datetime, metric: str, present: Iterable[s
 def validate_file(
     path: Path, label: str, start: datetime, end: datetime, metric: str = PRICE_METRIC
 ) -> tuple[int, list[str]]:
-    """(rows, columns ignored): a column outside the published layout is dropped from the staged
-    file, so the load reads only the raw table's columns."""
+    """(rows, columns ignored): an unpublished column is dropped from the staged file."""
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a corrupt or non-parquet body

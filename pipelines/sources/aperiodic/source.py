@@ -1,6 +1,4 @@
-"""Aperiodic as a source: one raw asset per metric the universe asks for (default all four), its
-``aperiodic:`` universe section, and the catalog's layouts. Aperiodic names venues and instruments
-as markhouse does: its ``ref.vendor_instrument`` rows are the identity."""
+"""Aperiodic: a raw asset per metric asked for (default all four); it names instruments as markhouse does."""
 
 from __future__ import annotations
 
@@ -18,12 +16,8 @@ PRICE_METRIC = "derivative_price"
 APERIODIC_METRICS = (PRICE_METRIC, "funding", "open_interest", "basis")
 # the venues each metric's catalog page lists (one page omits hyperliquid for open interest): a
 # universe that asks for a metric by name refuses another venue; with every metric it is skipped
-METRIC_VENUES: dict[str, tuple[str, ...]] = {
-    PRICE_METRIC: APERIODIC_VENUES,
-    "funding": APERIODIC_VENUES[:2],
-    "open_interest": APERIODIC_VENUES,
-    "basis": APERIODIC_VENUES[:2],
-}
+METRIC_VENUES: dict[str, tuple[str, ...]] = dict.fromkeys(APERIODIC_METRICS, APERIODIC_VENUES)
+METRIC_VENUES |= dict.fromkeys(("funding", "basis"), APERIODIC_VENUES[:2])
 PERPETUAL_METRICS = ("funding", "open_interest")  # what a dated contract does not have (or we do not load)
 
 # each metric's published columns after ``time`` (vendor-docs/aperiodic-derivatives-catalog.md)
@@ -32,18 +26,10 @@ DERIVED_COLUMNS = (
     *(f"{p}_pct_change" for p in PRICE_COLUMNS),
     *(f"{a}_{b}_pct_change_ratio" for a, b in (("mark", "index"), ("mark", "last"), ("index", "last"))),
 )
-FUNDING_COLUMNS = (
-    "funding_rate",
-    "predicted_funding_rate",
-    "predicted_funding_rate_spread",
-    "predicted_funding_rate_spread_bps",
-    "predicted_funding_rate_spread_mean",
-    "predicted_funding_rate_std",
-    "predicted_funding_rate_spread_bps_std",
-    "funding_rate_update_frequency",
-    "funding_rate_avg_update_interval",
-    "predicted_funding_rate_update_frequency",
-)
+_PREDICTED = ("", "_spread", "_spread_bps", "_spread_mean", "_std", "_spread_bps_std")
+FUNDING_COLUMNS = ("funding_rate", *(f"predicted_funding_rate{s}" for s in _PREDICTED))
+FUNDING_COLUMNS += ("funding_rate_update_frequency", "funding_rate_avg_update_interval")
+FUNDING_COLUMNS += ("predicted_funding_rate_update_frequency",)
 OPEN_INTEREST_COLUMNS = (
     "open_interest",
     "open_interest_pct_change",

@@ -1,6 +1,5 @@
-"""CayøLargo ``/v1/marketdata/futures``: one coin's snapshots, paged by time window. The vendor doc
-names neither host, auth header nor envelope, so they are settings (README.md here). No ``from
-__future__ import annotations``: Dagster reads the resource's field annotations."""
+"""CayøLargo ``/v1/marketdata/futures``, paged by time window; host, auth and envelope are settings.
+No ``from __future__ import annotations``: Dagster reads the resource's fields."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,17 +61,15 @@ class CayoLargoClient(VendorClient):
         elif self.envelope not in ("auto", "list") and isinstance(body, dict):
             rows = body.get(self.envelope)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows[:1]):
-            want = {"auto": "a JSON list or an object with a rows list", "list": "a JSON list"}.get(
-                self.envelope, f"an object with a {self.envelope!r} list"
-            )
+            wants = {"auto": "a JSON list or an object with a rows list", "list": "a JSON list"}
+            want = wants.get(self.envelope, f"an object with a {self.envelope!r} list")
             raise VendorHTTPError("cayolargo", f"expected {want}, got {self.http.redact(str(body))[:160]!r}")
         return rows
 
     def pages(
         self, coin: str, start: datetime, end: datetime, instrument_id: str | None = None
     ) -> Iterator[Page]:
-        """Rows with ``start <= timestamp < end``, none twice. ``to`` is ``end`` minus one second,
-        so inclusive and exclusive ``to`` give the same answer (snapshots are 10 minutes apart)."""
+        """Rows of [start, end), none twice; ``to`` = end - 1 s, the same whether ``to`` is inclusive."""
         params = {"coin": coin, "from": iso_utc(start), "to": iso_utc(end - timedelta(seconds=1))}
         if instrument_id:
             params["instrument_id"] = instrument_id
@@ -101,8 +98,7 @@ def _timestamp(row: Any) -> str:
 
 
 class CayoLargoResource(VendorResource):
-    """A base URL alone = no auth header. The auth header and envelope are settings because the
-    vendor doc leaves them open (README.md)."""
+    """The vendor doc leaves auth header and envelope open (README.md); a base URL alone: no auth."""
 
     vendor = "cayolargo"
     env_fields = ("base_url", "api_key", "auth_header", "envelope")
@@ -114,15 +110,12 @@ class CayoLargoResource(VendorResource):
 
     def client(self) -> CayoLargoClient:
         base_url, api_key, emulator = self.endpoint()
-        auth_header, auth_prefix = self.auth_header, self.auth_prefix
-        if emulator is not None:
-            handler = emulator.handler("cayolargo")
-            auth_header, auth_prefix = handler.auth_header, handler.auth_prefix
+        auth = self if emulator is None else emulator.handler("cayolargo")  # the emulator's own auth
         return CayoLargoClient(
             base_url or REAL_BASE_URL,
             api_key,
-            auth_header=auth_header or DEFAULT_AUTH_HEADER,
-            auth_prefix=auth_prefix,
+            auth_header=auth.auth_header or DEFAULT_AUTH_HEADER,
+            auth_prefix=auth.auth_prefix,
             envelope=self.envelope or "auto",
             page_limit=self.page_limit,
             rate_limit_per_second=self.rate_limit_per_second,

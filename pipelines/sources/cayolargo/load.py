@@ -1,8 +1,6 @@
-"""CayøLargo's part of a load (``pipelines.sources.loader`` does the rest): one time-window walk per
-coin-month (or instrument-month), each page validated as it arrives (tiers: README.md here). A batch
-replaces whole coin-months and writes the instruments met in its data to the ref tables. Fields the
-doc does not list are ignored, so an additive vendor change does not stop a load; JSON rows go to
-Arrow (type inference in C++) then polars, with no per-row Python."""
+"""CayøLargo's part of a load: one time-window walk per coin-month (or instrument-month), each page
+validated as it arrives (tiers: README.md here). Unlisted fields are ignored, so an additive vendor
+change does not stop a load; a batch writes the instruments met in its data to the ref tables."""
 
 from __future__ import annotations
 
@@ -21,6 +19,7 @@ import pyarrow
 
 from pipelines.months import month_bounds
 from pipelines.reference import Reference, VendorName
+from pipelines.sources import loader
 from pipelines.sources.cayolargo.client import CayoLargoClient
 from pipelines.sources.cayolargo.source import (
     CONTRACT_TYPES,
@@ -31,7 +30,7 @@ from pipelines.sources.cayolargo.source import (
     from_deribit,
     to_deribit,
 )
-from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
+from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.universe.instruments import UniverseInstrument
 from pipelines.validation import validated, value_problem
@@ -39,9 +38,8 @@ from pipelines.warehouse.lake import Warehouse, registered_tables
 
 log = logging.getLogger("markhouse.cayolargo")
 
+# perpetual-only (funding) and ``alpha``-tier fields, null when absent; every other one must be sent
 OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
-"""Perpetual-only (funding) and ``alpha``-tier fields: absent -> null. Every other field of
-``page_schema`` must be sent, even where its value may be null (an empty book side, no trade yet)."""
 _TIMES = ("timestamp", "expiration_timestamp")
 _SNAPSHOT_US = 600 * 1_000_000
 
@@ -57,17 +55,11 @@ _NUMBER_FIELDS = {
 }
 # every numeric field, in the order checked: finite where present (NaN or inf would reach prices and carry)
 NUMBERS = (*_NUMBER_FIELDS, "funding_interval_hours")
-ROW_SCHEMA = pyarrow.schema(
-    [
-        *(
-            (name, pyarrow.string())
-            for name in ("venue", "instrument_key", "coin", "instrument_id", "contract_type")
-        ),
-        *((name, pyarrow.timestamp("us", tz="UTC")) for name in ("ts", "expiration_timestamp")),
-        *((name, pyarrow.float64()) for name in NUMBERS),
-    ]
+ROW_SCHEMA = pyarrow.schema(  # one validated page as the loader stages it (ts: the vendor's timestamp)
+    [(n, pyarrow.string()) for n in ("venue", "instrument_key", "coin", "instrument_id", "contract_type")]
+    + [(n, pyarrow.timestamp("us", tz="UTC")) for n in ("ts", "expiration_timestamp")]
+    + [(n, pyarrow.float64()) for n in NUMBERS]
 )
-"""One validated page, as the loader stages it (``ts`` = the vendor's ``timestamp``)."""
 
 
 class PageValidationError(ValueError):
@@ -97,8 +89,7 @@ def page_schema(coin: str) -> pa.DataFrameSchema:
 
 
 def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from: datetime) -> pyarrow.Table:
-    """One page as ``ROW_SCHEMA``. A row before ``window_from`` (the page's ``from``) or out of
-    timestamp order would break time-window paging, so those are errors too."""
+    """One page as ``ROW_SCHEMA``; rows before ``window_from`` or out of order would break the paging."""
     if not rows:
         return ROW_SCHEMA.empty_table()
     try:
@@ -133,53 +124,41 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
 
 
 def _to_rows(frame: pl.DataFrame, label: str) -> pyarrow.Table:
-    """Add venue, Atlas key and funding interval from the mapping (per distinct id, not per row)."""
-    ids = frame["instrument_id"].unique().to_list()
-    keys: dict[str, str] = {}
-    kinds: dict[str, str] = {}
-    funding_hours: dict[str, float | None] = {}
-    for iid in ids:
-        try:
-            inst = from_deribit(iid)
-        except MappingError as exc:
-            raise PageValidationError(f"{label}: {exc}") from None
-        keys[iid], kinds[iid] = inst.instrument_key, inst.contract_type
-        funding_hours[iid] = inst.funding_interval_hours
+    """Venue, Atlas key and funding interval from the mapping, per distinct id rather than per row."""
+    try:
+        mapped = {iid: from_deribit(iid) for iid in frame["instrument_id"].unique().to_list()}
+    except MappingError as exc:
+        raise PageValidationError(f"{label}: {exc}") from None
+
+    def per_id(field: str, dtype: type[pl.DataType]) -> pl.Expr:
+        values = {iid: getattr(inst, field) for iid, inst in mapped.items()}
+        return pl.col("instrument_id").replace_strict(values, return_dtype=dtype)
+
     frame = frame.with_columns(
         pl.lit(VENUE).alias("venue"),
-        pl.col("instrument_id").replace_strict(keys, return_dtype=pl.Utf8).alias("instrument_key"),
-        pl.col("instrument_id").replace_strict(kinds, return_dtype=pl.Utf8).alias("expected_type"),
-        pl.col("instrument_id")
-        .replace_strict(funding_hours, return_dtype=pl.Float64)
-        .alias("funding_interval_hours"),
+        per_id("instrument_key", pl.Utf8).alias("instrument_key"),
+        per_id("funding_interval_hours", pl.Float64).alias("funding_interval_hours"),
     )
-    wrong = frame.filter(pl.col("contract_type") != pl.col("expected_type"))
-    if wrong.height:
-        row = wrong.row(0, named=True)
-        raise PageValidationError(
-            f"{label}: {row['instrument_id']} has contract_type {row['contract_type']}, "
-            f"but its name says {row['expected_type']}"
-        )
-    futures = frame.filter(pl.col("expected_type") == "FUTURES")
-    expiry_dates = futures.select(pl.col("instrument_id"), pl.col("expiration_timestamp").dt.date()).unique()
-    for iid, expiry in expiry_dates.iter_rows():
-        named = from_deribit(iid).instrument.expiry
-        if named is not None and named.date() != expiry:
-            raise PageValidationError(f"{label}: {iid} expires {expiry}, but its name says {named.date()}")
-    out = frame.rename({"timestamp": "ts"}).select(ROW_SCHEMA.names).to_arrow()
-    return out.cast(ROW_SCHEMA)
+    sent = frame.select("instrument_id", "contract_type", pl.col("expiration_timestamp").dt.date())
+    sent_rows = sent.unique(maintain_order=True).rows()  # the id's name must agree with what is sent
+    for iid, contract_type, _ in sent_rows:
+        if contract_type != (named := mapped[iid].contract_type):
+            raise PageValidationError(
+                f"{label}: {iid} has contract_type {contract_type}, but its name says {named}"
+            )
+    for iid, _, expiry in sent_rows:
+        if (expires := mapped[iid].instrument.expiry) is not None and expires.date() != expiry:
+            raise PageValidationError(f"{label}: {iid} expires {expiry}, but its name says {expires.date()}")
+    return frame.rename({"timestamp": "ts"}).select(ROW_SCHEMA.names).to_arrow().cast(ROW_SCHEMA)
 
 
 class Walk(NamedTuple):
-    """One time-window walk: a coin (all its instruments, or one) over one month."""
-
     coin: str
     month: date
     instrument_id: str | None = None
 
 
 def names(walk: Walk) -> tuple[str, list[str]]:
-    """Its label, and its Atlas key (none: the coin's every instrument)."""
     if walk.instrument_id is None:
         return f"cayolargo {walk.coin} {walk.month:%Y-%m}", []
     key = from_deribit(walk.instrument_id).instrument_key
@@ -192,11 +171,10 @@ def load(request: LoadRequest) -> Loaded:
         plan_walks(coins, request.months, request.instruments)  # fail before any request on a bad key
     except MappingError as exc:
         raise dg.Failure(f"instrument not served by CayøLargo: {exc}") from None
-    client, instruments = request.resource.client(), request.instruments
-    report = load_months(
-        client, request.warehouse, coins, request.months, instruments=instruments, **options_of(request)
+    shown = {"pages": "pages", "walks_without_rows": "skipped"}
+    return loader.load(
+        request, load_months, coins, shown, instruments=request.instruments, must_have_rows=False
     )
-    return Loaded.of(report, must_have_rows=False, pages=report.pages, walks_without_rows=report.skipped)
 
 
 def plan_walks(coins: Sequence[str], months: Iterable[date], instruments: Sequence[str] = ()) -> list[Walk]:
@@ -224,7 +202,6 @@ def load_months(
     instruments: Sequence[str] = (),
     **options: Unpack[Options],
 ) -> LoadReport:
-    """Replace ``months`` of every coin (or only ``instruments``, Atlas keys)."""
     months = sorted(set(months))
     walks = plan_walks(coins, months, instruments)
     options.get("progress", log.info)(
@@ -255,7 +232,7 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
         )
     rows = frame.to_arrow().cast(ROW_SCHEMA)
     rows = rows.append_column(
-        "month", pyarrow.repeat(pyarrow.scalar(walk.month, pyarrow.date32()), rows.num_rows)
+        "month", pyarrow.repeat(pyarrow.scalar(walk.month, pyarrow.date32()), len(rows))
     )
     counts = frame.group_by("venue", "instrument_key").len().sort("instrument_key")
     partitions = [
@@ -286,16 +263,12 @@ def _reference(rows: pyarrow.Table) -> Reference:
     )
     instruments: list[UniverseInstrument] = []
     names: list[VendorName] = []
-    for row in per_key.sort("instrument_key").iter_rows(named=True):
-        deribit = from_deribit(row["instrument_id"])
-        inst = deribit.instrument
-        if inst.kind == "future":  # the exact expiry (Deribit: 08:00 UTC), not the key's midnight
-            inst = replace(inst, expiry=row["expiration_timestamp"])
-        instruments.append(
-            UniverseInstrument(row["venue"], inst, row["contract_size"], deribit.funding_interval_hours)
-        )
-        venue, contract_type, instrument_id = row["venue"], row["contract_type"], row["instrument_id"]
-        names.append(VendorName(VENDOR, venue, contract_type, instrument_id, venue, inst.instrument_key))
+    for _, venue, iid, contract_type, expiry, size in per_key.sort("instrument_key").iter_rows():
+        deribit = from_deribit(iid)
+        inst = deribit.instrument  # a future's exact expiry (Deribit: 08:00 UTC), not the key's midnight
+        inst = replace(inst, expiry=expiry) if inst.kind == "future" else inst
+        instruments.append(UniverseInstrument(venue, inst, size, deribit.funding_interval_hours))
+        names.append(VendorName(VENDOR, venue, contract_type, iid, venue, inst.instrument_key))
     return Reference(instruments, names)
 
 

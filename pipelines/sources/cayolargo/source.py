@@ -1,7 +1,5 @@
-"""CayøLargo as a source: Deribit futures snapshots for the universe's coins (its ``cayolargo:``
-section lists coins, not instruments: those are found in the data, so their reference rows are
-written with each batch's rows), and the one place Deribit instrument ids meet markhouse's venue and
-Atlas keys (README.md here). Deribit writes the day without a leading zero (``BTC-5JAN24``)."""
+"""CayøLargo: Deribit snapshots for the universe's coins (instruments are found in the data), and the
+one place Deribit ids meet Atlas keys (README.md); Deribit's day has no leading zero (``BTC-5JAN24``)."""
 
 from __future__ import annotations
 
@@ -75,9 +73,7 @@ def from_deribit(instrument_id: str) -> DeribitInstrument:
 
 
 def to_deribit(key: str) -> DeribitInstrument:
-    """``future-BTC-USD:BTC-20260327`` -> ``BTC-27MAR26``; raises MappingError when Deribit (as
-    CayøLargo serves it) has no such instrument: spot, options, or a margin other than the coin or
-    the quote."""
+    """``future-BTC-USD:BTC-20260327`` -> ``BTC-27MAR26``; MappingError for what CayøLargo lacks."""
     try:
         inst = parse_symbol(key)
     except SymbolError as exc:
@@ -102,7 +98,6 @@ def to_deribit(key: str) -> DeribitInstrument:
     return DeribitInstrument(instrument_id, inst)
 
 
-DOCUMENTED_COINS = ("BTC", "ETH", "SOL")
 _COIN = re.compile(r"^[A-Z0-9]{2,10}$")
 
 
@@ -115,9 +110,7 @@ class CayoLargoUniverse:
 def parse_section(section: dict[str, Any], where: str) -> CayoLargoUniverse:
     coins = section_keys(section, where, "coins").get("coins")
     if not isinstance(coins, list) or not coins:
-        raise UniverseError(
-            f"{where}: 'coins' must be a non-empty list, e.g. [{', '.join(DOCUMENTED_COINS)}]"
-        )
+        raise UniverseError(f"{where}: 'coins' must be a non-empty list, e.g. [BTC, ETH, SOL]")
     for i, coin in enumerate(coins):
         if not isinstance(coin, str) or not _COIN.match(coin):
             raise UniverseError(f"{where}.coins[{i}]: {coin!r} is not a coin code like BTC (upper case)")

@@ -1,6 +1,5 @@
-"""Kaiko ``derivatives.v2/price``, page by page (quirks: PROTOCOLS.md §2 and README.md here). Pages
-are parsed straight to Arrow by ``pyarrow.json``: no Python object per row (measured in README.md).
-No ``from __future__ import annotations``: Dagster reads the resource's field annotations."""
+"""Kaiko ``derivatives.v2/price`` (PROTOCOLS.md §2), pages parsed by ``pyarrow.json``: no Python row
+objects. No ``from __future__ import annotations``: Dagster reads the resource's fields."""
 
 import io
 from collections.abc import Callable
@@ -28,13 +27,8 @@ ROW_TYPE = pa.struct(
 )
 RANGE_TYPE = pa.struct([("start_timestamp", pa.int64()), ("end_timestamp", pa.int64())])
 PAGE_SCHEMA = pa.schema(
-    [
-        ("result", pa.string()),
-        ("message", pa.string()),
-        ("data", pa.list_(ROW_TYPE)),
-        ("next_url", pa.string()),
-        ("access", pa.struct([("access_range", RANGE_TYPE), ("data_range", RANGE_TYPE)])),
-    ]
+    {"result": pa.string(), "message": pa.string(), "data": pa.list_(ROW_TYPE), "next_url": pa.string()}
+    | {"access": pa.struct([("access_range", RANGE_TYPE), ("data_range", RANGE_TYPE)])}
 )
 _PARSE_OPTIONS = pj.ParseOptions(
     explicit_schema=PAGE_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=True
@@ -51,9 +45,8 @@ class PageError(ValueError):
 
 
 def parse_page(body: bytes) -> dict[str, Any]:
-    """One page's bytes -> ``{"rows": pa.Table (ROWS_SCHEMA), "next_url": str | None, "access":
-    (start, end) of the key's access range, epoch ms, None where open, "bytes": its size}``. ``result`` is optional (the
-    vendor's own response example has none); ``"error"`` is an error carrying its ``message``."""
+    """rows, next_url, the key's access range (epoch ms) and size; ``result`` may be absent (as in the
+    vendor's own example)."""
     head = body[:64].lstrip().lower()
     if not head.startswith(b"{"):
         kind = "an HTML page" if head.startswith((b"<!doctype", b"<html")) else "not a JSON object"
@@ -103,7 +96,6 @@ class Fetched:
     access: tuple[int | None, int | None] = (None, None)  # the key's access range (first page), epoch ms
 
     def entitled(self, start: datetime, end: datetime) -> bool:
-        """Whether [start, end) overlaps the key's access range at all."""
         lo, hi = self.access
         return (hi is None or hi > start.timestamp() * 1000) and (lo is None or lo < end.timestamp() * 1000)
 
@@ -131,8 +123,7 @@ class KaikoClient(VendorClient):
     def fetch(
         self, code: KaikoCode, interval: str, start: datetime, end: datetime, count: Callable[[int], None]
     ) -> Fetched:
-        """Every row of [start, end) (aware UTC datetimes), following ``next_url`` to the end;
-        ``count`` is told each page's rows as it arrives."""
+        """Every row of [start, end), following ``next_url``; ``count`` hears each page's rows."""
         params = self._params(code, interval, start, end, self.page_size, self.sort)
         request = f"{code.exchange} {code.instrument} {interval} {_iso(start)}..{_iso(end)}"
 
@@ -144,43 +135,23 @@ class KaikoClient(VendorClient):
             count(page["rows"].num_rows)
             return page
 
-        pages = paginate(
-            self.http,
-            NextUrlPaginator(self.price_url, params),
-            parse=parse,
-            max_pages=2_000,  # 2 million rows: more than a month of 1m rows by far
-            max_seconds=1_800,
-        )
+        chain = NextUrlPaginator(self.price_url, params)  # 2,000 pages: far more than a month of 1m rows
+        pages = paginate(self.http, chain, parse=parse, max_pages=2_000, max_seconds=1_800)
         if not (got := list(pages)):
             return Fetched(ROWS_SCHEMA.empty_table(), 0, 0)
-        return Fetched(
-            pa.concat_tables([p["rows"] for p in got]),
-            len(got),
-            sum(p["bytes"] for p in got),
-            got[0]["access"],
-        )
+        rows = pa.concat_tables([p["rows"] for p in got])
+        return Fetched(rows, len(got), sum(p["bytes"] for p in got), got[0]["access"])
 
     def first_after(self, code: KaikoCode, interval: str, start: datetime, end: datetime) -> datetime | None:
-        """The first interval Kaiko has in [start, end), from one row of one page: a month that
-        served no rows is before the contract's listing when this finds a later one."""
+        """The first row in [start, end): an empty month before it predates the contract's listing."""
         one = NextUrlPaginator(self.price_url, self._params(code, interval, start, end, 1, "asc"))
         rows = next(paginate(self.http, one, parse=parse_page))["rows"]
         return rows["ts"][0].as_py() if rows.num_rows else None
 
     @staticmethod
-    def _params(
-        code: KaikoCode, interval: str, start: datetime, end: datetime, size: int, sort: str
-    ) -> dict[str, Any]:
-        return {
-            "exchange": code.exchange,
-            "instrument_class": code.instrument_class,
-            "instrument": code.instrument,
-            "interval": interval,
-            "page_size": size,
-            "sort": sort,
-            "start_time": _iso(start),
-            "end_time": _iso(end),
-        }
+    def _params(code: KaikoCode, interval: str, start: datetime, end: datetime, size: int, sort: str) -> Any:
+        times = {"start_time": _iso(start), "end_time": _iso(end)}
+        return {**vars(code), "interval": interval, "page_size": size, "sort": sort, **times}
 
 
 def _iso(value: datetime) -> str:
@@ -190,8 +161,7 @@ def _iso(value: datetime) -> str:
 
 
 class KaikoResource(VendorResource):
-    """Against a real host the rate limit defaults to Kaiko's older public 1000 requests/minute;
-    limits are per contract: set yours."""
+    """A real host defaults to Kaiko's older public 1000 requests/minute; limits are per contract."""
 
     vendor = "kaiko"
     REAL_RATE_LIMIT: float = 1000 / 60

@@ -1,6 +1,5 @@
-"""Kaiko's part of a load (``pipelines.sources.loader`` does the rest): one ``next_url`` chain per
-(instrument, interval, month). Kaiko may repeat a row at a page boundary: identical repeats are
-dropped, two different rows for one timestamp fail the unique ``ts``."""
+"""Kaiko's part of a load: one ``next_url`` chain per instrument-interval-month; a row repeated at a
+page boundary is dropped, two different rows for one timestamp fail."""
 
 from __future__ import annotations
 
@@ -16,9 +15,10 @@ import pyarrow
 
 from pipelines.months import month_bounds
 from pipelines.partitions import selected_instruments
+from pipelines.sources import loader
 from pipelines.sources.kaiko.client import PRICES, KaikoClient
 from pipelines.sources.kaiko.source import SOURCE, KaikoCode, expiry_of
-from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, options_of, run
+from pipelines.sources.loader import Count, LoadReport, Options, Partition, RawTable, Staged, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.symbology import parse_symbol
 from pipelines.validation import period_column, validated
@@ -45,13 +45,8 @@ def names(unit: Unit) -> tuple[str, list[str]]:
     return f"kaiko {series.code} {series.interval} {month:%Y-%m}", [series.instrument_key]
 
 
-RAW: RawTable[Unit] = RawTable(
-    SOURCE,
-    "derivative_price",
-    ("venue", "instrument_key", "interval", "month"),
-    "instrument-months",
-    names=names,
-)
+KEYS = ("venue", "instrument_key", "interval", "month")
+RAW: RawTable[Unit] = RawTable(SOURCE, "derivative_price", KEYS, "instrument-months", names=names)
 
 
 def load(request: LoadRequest) -> Loaded:
@@ -60,16 +55,8 @@ def load(request: LoadRequest) -> Loaded:
         for i in selected_instruments(request.section.instruments, request.instruments, "Kaiko")
         for interval in request.section.intervals
     ]
-    client, warehouse = request.resource.client(), request.warehouse
-    report = load_months(client, warehouse, series, request.months, **options_of(request))
-    return Loaded.of(
-        report,
-        [s.instrument_key for s in series],
-        pages=report.pages,
-        bytes=report.bytes,
-        duplicates_dropped=report.duplicates,
-        months_without_rows=report.skipped,
-    )
+    shown = dict(pages="pages", bytes="bytes", duplicates_dropped="duplicates", months_without_rows="skipped")
+    return loader.load(request, load_months, series, shown, keys=[s.instrument_key for s in series])
 
 
 def load_months(
@@ -97,9 +84,8 @@ def load_months(
 
 def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
     series, month = unit
-    start, end = month_bounds(month)
-    label = names(unit)[0]
-    fetched = client.fetch(series.code, series.interval, start, end, count)
+    (start, end), label, code, interval = month_bounds(month), names(unit)[0], series.code, series.interval
+    fetched = client.fetch(code, interval, start, end, count)
     rows, duplicates = validate_month(fetched.rows, label, start, end)
     skip = partial(Staged, unit, label, [], pages=fetched.pages, bytes=fetched.bytes)
     if not fetched.entitled(start, end):  # not missing data: the key may not see this month
@@ -109,28 +95,19 @@ def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
         )
         return skip(note=f"not entitled: the key's access_range is {lo} .. {hi}")
     n = rows.num_rows
-    expiry = expiry_of(series.code.exchange, parse_symbol(series.instrument_key))
-    if (
-        not n
-        and expiry is not None
-        and (first := client.first_after(series.code, series.interval, end, expiry))
-    ):
+    expiry = expiry_of(code.exchange, parse_symbol(series.instrument_key))
+    if not n and expiry is not None and (first := client.first_after(code, interval, end, expiry)):
         return skip(
             note=f"not yet listed: its first price is at {first:%Y-%m-%d %H:%M} UTC, nothing expected"
         )
-    for column, value in zip(
-        RAW.keys, (series.venue, series.instrument_key, series.interval, month), strict=True
-    ):
+    for column, value in zip(KEYS, (series.venue, series.instrument_key, interval, month), strict=True):
         rows = rows.append_column(column, pyarrow.repeat(value, n))
-    partition = Partition(
-        series.venue, series.instrument_key, "exchange", series.interval, month, n, fetched.pages
-    )
-    parts = [partition] if n else []
+    parts = [Partition(series.venue, series.instrument_key, "exchange", interval, month, n, fetched.pages)]
+    parts = parts if n else []
     return Staged(unit, label, parts, rows, pages=fetched.pages, bytes=fetched.bytes, duplicates=duplicates)
 
 
 def month_schema(start: datetime, end: datetime) -> pa.DataFrameSchema:
-    """The rows of [start, end) (aware UTC datetimes)."""
     columns = {"ts": period_column(pl.Datetime("ms", "UTC"), start, end)}
     columns |= {name: pa.Column(pl.Float64, checks=pa.Check.gt(0), nullable=True) for name in PRICES}
     return pa.DataFrameSchema(columns, strict=True, name="kaiko derivatives.v2/price")

@@ -1,7 +1,5 @@
-"""Kaiko as a source: one raw asset, ``derivatives.v2/price`` for the instruments its ``kaiko:``
-universe section lists, and Kaiko's names for them <-> markhouse's venue + Atlas key, the one place
-they live (the rules, expiry at 08:00 UTC and the option key extension: README.md here). An
-instrument Kaiko cannot name fails when the universe is read, before anything is downloaded."""
+"""Kaiko: ``derivatives.v2/price``, and the one place Kaiko's names meet Atlas keys (README.md), so an
+instrument Kaiko cannot name fails when the universe is read, before any download."""
 
 from __future__ import annotations
 
@@ -32,8 +30,6 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class KaikoCode:
-    """The three query parameters that select one instrument."""
-
     exchange: str
     instrument_class: str
     instrument: str

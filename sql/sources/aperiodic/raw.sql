@@ -4,15 +4,9 @@
 -- one row per (venue, instrument_key, timestamp_type, interval, ts); partition = (venue,
 -- instrument_key, timestamp_type, interval, month)
 create table if not exists raw.aperiodic_derivative_price (
-    venue varchar not null,
-    instrument_key varchar not null,
-    timestamp_type varchar not null,
-    interval varchar not null,
-    month date not null,
-    ts timestamptz not null,
-    last_price double,
-    index_price double,
-    mark_price double,
+    venue varchar not null, instrument_key varchar not null, timestamp_type varchar not null,
+    interval varchar not null, month date not null, ts timestamptz not null,
+    last_price double, index_price double, mark_price double,
     last_price_pct_change double,
     index_price_pct_change double,
     mark_price_pct_change double,
@@ -29,12 +23,8 @@ create table if not exists raw.aperiodic_derivative_price (
 -- updates per second, the average update interval in seconds. No interval column: the vendor sends
 -- none; the marts take it from ref.funding_interval. Partition as raw.aperiodic_derivative_price.
 create table if not exists raw.aperiodic_funding (
-    venue varchar not null,
-    instrument_key varchar not null,
-    timestamp_type varchar not null,
-    interval varchar not null,
-    month date not null,
-    ts timestamptz not null,
+    venue varchar not null, instrument_key varchar not null, timestamp_type varchar not null,
+    interval varchar not null, month date not null, ts timestamptz not null,
     funding_rate double not null,
     loaded_at timestamptz not null,
     predicted_funding_rate double,
@@ -53,12 +43,8 @@ create table if not exists raw.aperiodic_funding (
 -- catalog states no unit, see the README), its pct change within the interval, the standard
 -- deviation of its tick-to-tick pct changes, and its pct change / the mark's. Partition as above.
 create table if not exists raw.aperiodic_open_interest (
-    venue varchar not null,
-    instrument_key varchar not null,
-    timestamp_type varchar not null,
-    interval varchar not null,
-    month date not null,
-    ts timestamptz not null,
+    venue varchar not null, instrument_key varchar not null, timestamp_type varchar not null,
+    interval varchar not null, month date not null, ts timestamptz not null,
     open_interest double,
     loaded_at timestamptz not null,
     open_interest_pct_change double,
@@ -71,12 +57,8 @@ create table if not exists raw.aperiodic_open_interest (
 -- last), their means and the standard deviations of the bps. Checked against markhouse's own basis
 -- (intermediate.int_aperiodic__basis_check). Partition as above.
 create table if not exists raw.aperiodic_basis (
-    venue varchar not null,
-    instrument_key varchar not null,
-    timestamp_type varchar not null,
-    interval varchar not null,
-    month date not null,
-    ts timestamptz not null,
+    venue varchar not null, instrument_key varchar not null, timestamp_type varchar not null,
+    interval varchar not null, month date not null, ts timestamptz not null,
     basis double,
     basis_bps double,
     mark_price_spread double,

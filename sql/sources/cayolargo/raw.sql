@@ -5,12 +5,8 @@
 -- partition = (venue, instrument_key, month). expiration_timestamp as the vendor sent it
 -- (3000-01-01 for perpetuals); funding_interval_hours from the mapping (perpetuals only).
 create table if not exists raw.cayolargo_futures (
-    venue varchar not null,
-    instrument_key varchar not null,
-    coin varchar not null,
-    instrument_id varchar not null,
-    month date not null,
-    ts timestamptz not null,
+    venue varchar not null, instrument_key varchar not null, coin varchar not null, instrument_id varchar not null,
+    month date not null, ts timestamptz not null,
     contract_type varchar not null,
     expiration_timestamp timestamptz not null,
     contract_size double not null,

@@ -3,14 +3,10 @@
 -- and carry the vendor's own pct changes and ratios.
 with
 
-source as (
-    select * from raw.aperiodic_derivative_price
-),
-
 renamed as (
     -- the raw columns in their order, but the partition month and the load time
     select 'aperiodic' as vendor, * exclude (month, loaded_at)
-    from source
+    from raw.aperiodic_derivative_price
 )
 
 select * from renamed

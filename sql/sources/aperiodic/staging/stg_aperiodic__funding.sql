@@ -4,14 +4,10 @@
 -- row per interval tells none: marts.fct_carry takes it from ref.funding_interval.
 with
 
-source as (
-    select * from raw.aperiodic_funding
-),
-
 renamed as (
     -- the raw columns, but the partition month and the load time
     select 'aperiodic' as vendor, * exclude (month, loaded_at)
-    from source
+    from raw.aperiodic_funding
 )
 
 select * from renamed

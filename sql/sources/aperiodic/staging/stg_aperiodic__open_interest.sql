@@ -3,14 +3,10 @@
 -- catalog states no unit, see pipelines/sources/aperiodic/README.md), and its statistics.
 with
 
-source as (
-    select * from raw.aperiodic_open_interest
-),
-
 renamed as (
     -- the raw columns, but the partition month and the load time
     select 'aperiodic' as vendor, * exclude (month, loaded_at), 'base' as open_interest_unit
-    from source
+    from raw.aperiodic_open_interest
 )
 
 select * from renamed

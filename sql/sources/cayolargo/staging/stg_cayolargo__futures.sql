@@ -9,21 +9,12 @@ source as (
 
 renamed as (
     select
-        'cayolargo' as vendor,
-        venue,
-        instrument_key,
-        'exchange' as timestamp_type,
-        '10m' as interval,
-        ts,
-        last_price,
-        index_price,
-        mark_price,
-        null::double as last_price_pct_change,
-        null::double as index_price_pct_change,
-        null::double as mark_price_pct_change,
-        null::double as mark_index_pct_change_ratio,
-        null::double as mark_last_pct_change_ratio,
-        null::double as index_last_pct_change_ratio,
+        'cayolargo' as vendor, venue, instrument_key, 'exchange' as timestamp_type, '10m' as interval, ts,
+        last_price, index_price, mark_price,
+        -- a snapshot has no pct changes of its own: the marts compute them
+        null::double as last_price_pct_change, null::double as index_price_pct_change,
+        null::double as mark_price_pct_change, null::double as mark_index_pct_change_ratio,
+        null::double as mark_last_pct_change_ratio, null::double as index_last_pct_change_ratio,
         -- carry inputs: funding per instrument and its interval (from the mapping, perpetuals only)
         funding_rate,
         funding_interval_hours,

@@ -9,21 +9,12 @@ source as (
 
 renamed as (
     select
-        'kaiko' as vendor,
-        venue,
-        instrument_key,
-        'exchange' as timestamp_type,
-        interval,
-        ts,
-        last_price,
-        index_price,
-        mark_price,
-        null::double as last_price_pct_change,
-        null::double as index_price_pct_change,
-        null::double as mark_price_pct_change,
-        null::double as mark_index_pct_change_ratio,
-        null::double as mark_last_pct_change_ratio,
-        null::double as index_last_pct_change_ratio
+        'kaiko' as vendor, venue, instrument_key, 'exchange' as timestamp_type, interval, ts,
+        last_price, index_price, mark_price,
+        -- a snapshot has no pct changes of its own: the marts compute them
+        null::double as last_price_pct_change, null::double as index_price_pct_change,
+        null::double as mark_price_pct_change, null::double as mark_index_pct_change_ratio,
+        null::double as mark_last_pct_change_ratio, null::double as index_last_pct_change_ratio
     from source
 )
 
