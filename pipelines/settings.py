@@ -35,9 +35,9 @@ def futures_roll_days() -> float:
     return float(os.environ.get("MARKHOUSE_FUTURES_ROLL_DAYS", FUTURES_ROLL_DAYS))
 
 
-# raw rows a marts window may hold (a month alone may hold more): the bench's 4 series of 1m prices
-# keep 3-month windows (518k rows), a wide universe gets one month per window
-MARTS_WINDOW_ROWS = 600_000
+# raw rows a marts window may hold: months first (the bench's 4 series of 1m keep 3-month windows,
+# 518k rows), then ranges of instruments (models._by_instruments; 25 perpetuals of 1m, 1.1M, are one)
+MARTS_WINDOW_ROWS = 1_200_000
 
 
 def marts_window_rows() -> int:
