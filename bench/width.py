@@ -1,7 +1,7 @@
 """``python -m bench.width``: wide universes (issue 28). Backfills 25, 100 and 400 synthetic 1m
 perpetuals over 3 months (bench/data.py's generator, one file per symbol-month served by the
-emulator), each width in a fresh `markhouse backfill` process, and reports seconds per
-instrument-month, peak RSS, data files per raw table-month and a one-month selective query on one
+emulator), each width in a fresh `markhouse backfill` process, and reports seconds (wall and CPU) per
+instrument-month, peak RSS, data files per table-month (raw and marts) and a one-month selective query on one
 instrument through the serving file; writes the section "Width" of ``docs/benchmarks.md``.
 
 Targets (issue 28): cost per instrument-month at 400 within 1.2x of that at 25; peak RSS under
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
+import resource
 import shutil
 import statistics
 import tempfile
@@ -63,14 +63,17 @@ def universe_yaml(n: int, first: date) -> str:
 
 
 def files_per_table_month(lake: Path) -> dict[str, int]:
-    """The most data files any month of each raw table has (the partition folder in each path)."""
+    """The most data files any month of each raw table and mart has (its partition folders in each
+    path: ``month=`` for raw tables, ``year=/month=`` for the marts)."""
     from pipelines.warehouse.lake import Warehouse
 
     counts: dict[tuple[str, str], int] = {}
     for path in Warehouse(lake).data_path.rglob("*.parquet"):
-        month = re.search(r"month=([^/]+)", str(path))
-        if month and "/raw/" in str(path):
-            key = (path.parts[path.parts.index("raw") + 1], month[1])
+        parts = path.parts
+        layer = next((p for p in ("raw", "marts") if p in parts), None)
+        if layer and "month=" in str(path):
+            at = parts.index(layer) + 1
+            key = (f"{layer}.{parts[at]}", "/".join(parts[at + 1 : -1]))
             counts[key] = counts.get(key, 0) + 1
     out: dict[str, int] = {}
     for (table, _), n in counts.items():
@@ -125,11 +128,15 @@ def measure(n: int, months: list[date]) -> dict[str, Any]:
                 "end": date(last.year, last.month, 28).isoformat(),
                 "env": env,
             }
+            cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
             phases, rss = run_path("markhouse", args)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
         return {
             "instruments": n,
             "instrument_months": n * len(months),
             "seconds": phases["total"],
+            # CPU of the whole process tree: the machine is shared, and wall seconds follow its load
+            "cpu_seconds": after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime,
             "phases": phases,
             "rss_mb": rss,
             "files": files_per_table_month(work / "width.sqlite"),
@@ -149,16 +156,19 @@ def render(rows: list[dict[str, Any]], months: int) -> str:
         "emulator), one `markhouse backfill` per width in a fresh process. Machine: " + machine() + ".",
         "",
         "| instruments | instrument-months | backfill s (load, marts) | s per instrument-month | vs narrowest "
-        "| peak RSS MB | files per raw table-month (max) | one-instrument month query ms | load average |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| CPU s per instrument-month (vs narrowest) | peak RSS MB | files per table-month (max) "
+        "| one-instrument month query ms | load average |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    cpu_base = rows[0]["cpu_seconds"] / rows[0]["instrument_months"]
     for r in rows:
         per = r["seconds"] / r["instrument_months"]
+        cpu = r["cpu_seconds"] / r["instrument_months"]
         files = ", ".join(f"{t} {n}" for t, n in sorted(r["files"].items()))
         lines.append(
             f"| {r['instruments']} | {r['instrument_months']} | {r['seconds']:.1f} ({r['phases'].get('load', 0):.1f}, "
-            f"{r['phases'].get('marts', 0):.1f}) | {per:.3f} | {per / base:.2f}x | {r['rss_mb']:.0f} | {files} "
-            f"| {r['query_ms']:.1f} | {r['load_average']} |"
+            f"{r['phases'].get('marts', 0):.1f}) | {per:.3f} | {per / base:.2f}x | {cpu:.3f} ({cpu / cpu_base:.2f}x) "
+            f"| {r['rss_mb']:.0f} | {files} | {r['query_ms']:.1f} | {r['load_average']} |"
         )
     widest = rows[-1]
     ratio = widest["seconds"] / widest["instrument_months"] / base
@@ -169,7 +179,7 @@ def render(rows: list[dict[str, Any]], months: int) -> str:
         f"within {COST_RATIO_MAX}x of {rows[0]['instruments']}'s ({ratio:.2f}x)",
         f"- [{'x' if widest['rss_mb'] < RSS_MB_MAX else ' '}] peak RSS under {RSS_MB_MAX:.0f} MB at "
         f"{widest['instruments']} ({widest['rss_mb']:.0f} MB)",
-        f"- [{'x' if same_files else ' '}] data files per raw table-month independent of the width",
+        f"- [{'x' if same_files else ' '}] data files per table-month (raw tables and marts) independent of the width",
         f"- [{'x' if widest['query_ms'] < QUERY_MS_MAX else ' '}] one instrument's month under "
         f"{QUERY_MS_MAX:.0f} ms at {widest['instruments']} ({widest['query_ms']:.1f} ms)",
         "",

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,7 @@ from pipelines.months import next_month
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
 from pipelines.warehouse.concurrency import transaction
-from pipelines.warehouse.lake import LAKE, ensure_tables, read_sql, relations, schema_sql
+from pipelines.warehouse.lake import LAKE, ensure_tables, read_sql, relations, schema_sql, used_params
 from pipelines.warehouse.serving import comment_statements, dependency_order
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
@@ -101,7 +102,14 @@ def all_models() -> list[Model]:
     return in_dependency_order(m for layer in (*VIEW_LAYERS, "marts") for m in _models(layer))
 
 
-EMPTY_WINDOW = dict.fromkeys(("window_start", "window_end"), datetime(1970, 1, 1, tzinfo=UTC))
+ALL_KEYS = ("", "\U0010ffff")  # below and above every instrument key: a range's open ends
+
+
+def _empty_window(sql: str) -> dict[str, object]:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return used_params(
+        sql, {"window_start": epoch, "window_end": epoch, "first_key": ALL_KEYS[0], "next_key": ALL_KEYS[1]}
+    )
 
 
 def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
@@ -132,14 +140,17 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
         for model in (m for m in marts if m.incremental):
             if kind.get(("marts", model.name)) == "table":  # new columns (CHANGELOG): null until refreshed
                 have = {c for c, *_ in columns[("marts", model.name)]}
-                shape = con.execute(f"describe select * from ({model.sql})", EMPTY_WINDOW).fetchall()
+                shape = con.execute(
+                    f"describe select * from ({model.sql})", _empty_window(model.sql)
+                ).fetchall()
                 for column, type_, *_ in (c for c in shape if c[0] not in have):
                     con.execute(f'alter table {model.relation} add column "{column}" {type_}')
                 continue
             if kind.get(("marts", model.name)) == "view":  # it used to be a view: becomes a table
                 con.execute(f"drop view {model.relation}")
             con.execute(
-                f"create table {model.relation} as\nselect * from ({model.sql}) limit 0", EMPTY_WINDOW
+                f"create table {model.relation} as\nselect * from ({model.sql}) limit 0",
+                _empty_window(model.sql),
             )
             if in_lake:  # a window refresh then rewrites only its months' files
                 column = model.time_column
@@ -252,8 +263,11 @@ def refresh_marts(
     finite = {m.name: _finite_columns(con, m.relation) for m in incremental}
     ticker = Ticker("marts", "model-windows", len(windows) * len(incremental), progress or (lambda _: None))
     for start, end in windows:
-        params = {"window_start": start, "window_end": end}
+        params: dict[str, object] = {"window_start": start, "window_end": end}
         for model in incremental:
+            select, values = f"select {finite[model.name]} from ({model.sql})", params
+            if "$first_key" in model.sql:
+                select, values = _by_instruments(con, select, params)
             with transaction(con):
                 column = model.time_column
                 con.execute(
@@ -261,12 +275,29 @@ def refresh_marts(
                     f"where {column} >= $window_start::timestamptz and {column} < $window_end::timestamptz",
                     params,
                 )
-                result = con.execute(
-                    f"insert into {model.relation} by name\nselect {finite[model.name]} from ({model.sql})",
-                    params,
-                ).fetchone()
+                result = con.execute(f"insert into {model.relation} by name\n{select}", values).fetchone()
                 rows += (inserted := int(result[0]) if result else 0)
                 ticker.unit_done(inserted)
                 ticker.tick()
+            if not values:  # it read the ranges' temporary table
+                con.execute("drop table temp.window_rows")
     ticker.tick(force=True)  # the totals, however short the refresh
     return RefreshResult(rows, len(windows), time.perf_counter() - started)
+
+
+def _by_instruments(
+    con: duckdb.DuckDBPyConnection, select: str, window: Mapping[str, object]
+) -> tuple[str, dict[str, object]]:
+    """A model taking ``$first_key``/``$next_key`` runs a window of over marts_window_rows() raw rows once
+    per instrument range into a temporary table, read back in order: memory stays bounded, and the month's
+    one file holds each range together, so row-group min/max let a one-instrument query skip the rest."""
+    sql = read_sql("warehouse/instrument_batches")
+    cuts = [k for (k,) in con.execute(sql, {**window, "max_rows": marts_window_rows()}).fetchall()]
+    bounds = [ALL_KEYS[0], *cuts, ALL_KEYS[1]]
+    ranges = [{**window, "first_key": a, "next_key": b} for a, b in pairwise(bounds)]
+    if len(ranges) == 1:
+        return select, ranges[0]
+    con.execute(f"create or replace temp table window_rows as\n{select}", ranges[0])
+    for values in ranges[1:]:
+        con.execute(f"insert into temp.window_rows\n{select}", values)
+    return "select * from temp.window_rows", {}

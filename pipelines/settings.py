@@ -18,9 +18,9 @@ MAX_AGE_HOURS = 36.0  # freshness bound of `markhouse status` and the asset chec
 RETENTION_HOURS = 168.0  # snapshots younger than this survive maintenance (time travel)
 # fct_futures_rolled: the front rolls at 00:00 UTC this many days before its expiry (CME's equity-index roll)
 FUTURES_ROLL_DAYS = 8
-# raw rows a marts window may hold (a month alone may hold more): the bench's 4 series of 1m prices
-# keep 3-month windows (518k rows), a wide universe gets one month per window
-MARTS_WINDOW_ROWS = 600_000
+# raw rows a marts window may hold: months first (the bench's 4 series of 1m keep 3-month windows,
+# 518k rows), then ranges of instruments (models._by_instruments; 25 perpetuals of 1m, 1.1M, are one)
+MARTS_WINDOW_ROWS = 1_200_000
 # what a vendor's numbers may be, per field (MARKHOUSE_PLAUSIBLE_<FIELD>=min,max overrides one); outside
 # is a defect of the file or page, refused
 PLAUSIBLE: dict[str, tuple[float, float]] = {

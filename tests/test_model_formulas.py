@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.models import month_windows, refresh_marts
 from pipelines.warehouse.lake import Warehouse
-from tests.conftest import BTC_1H, by_key_and_ts, insert_rows, one_row
+from tests.conftest import BTC_1H, by_key_and_ts, insert_rows, mart_rows, one_row
 
 BTC = "perpetual-BTC-USDT:USDT"
 
@@ -341,3 +341,45 @@ def test_month_windows_are_sized_by_the_rows_a_month_holds() -> None:
     ]
     # without row counts (or budget) the months alone decide: three, then two
     assert month_windows(months) == [(t(1), t(1, month=4)), (t(1, month=4), t(1, month=6) + one_us)]
+
+
+def test_a_wide_window_runs_by_ranges_of_instruments_into_one_file_grouped_by_instrument(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three perpetuals of 48 hourly rows each; with a 40-row budget the load log's counts cut
+    January into three ranges (A: 0 rows before it, B: 48, C: 96): the marts hold the same rows as
+    one range gives, in one data file where each instrument's rows are one run (issue 28)."""
+    keys = [f"perpetual-{name}-USDT:USDT" for name in "ABC"]
+    with warehouse.writer() as con:
+        for base, key in zip((100.0, 200.0, 300.0), keys, strict=True):
+            rows = [{"ts": t(1) + timedelta(hours=h), "mark_price": base + h} for h in range(48)]
+            insert_rows(
+                con,
+                "raw.aperiodic_derivative_price",
+                rows,
+                **{**BTC_1H, "instrument_key": key},
+                loaded_at=t(1),
+            )
+            con.execute(
+                "insert into raw.load_log (vendor, venue, instrument_key, timestamp_type, interval, month, rows, "
+                "files, loaded_at) values ('aperiodic', 'binance-futures', ?, 'exchange', '1h', '2024-01-01', 48, 1, ?)",
+                [key, t(1)],
+            )
+        refresh_marts(con, [date(2024, 1, 1)])
+        one_range = mart_rows(con)
+        monkeypatch.setenv("MARKHOUSE_MARTS_WINDOW_ROWS", "40")
+        refresh_marts(con, [date(2024, 1, 1)])
+        assert mart_rows(con) == one_range
+        files = con.execute(
+            "select data_file from ducklake_list_files('lake', 'fct_price_interval', schema => 'marts')"
+        )
+        (path,) = [f for (f,) in files.fetchall()]
+        in_file = [k for (k,) in con.execute("select instrument_key from read_parquet(?)", [path]).fetchall()]
+        b_return = con.execute(
+            "select mark_return_pct from marts.fct_price_interval where instrument_key = ? and interval = '1h' and ts = ?",
+            [keys[1], t(1, 1)],
+        ).fetchone()
+    # 48 hourly rows, 12 of 4h, 2 of 1d per instrument (the 5m..30m rollups need finer data)
+    runs = [k for i, k in enumerate(in_file) if i == 0 or in_file[i - 1] != k]
+    assert sorted(runs) == keys and len(in_file) == 3 * (48 + 12 + 2)
+    assert b_return == (pytest.approx((201.0 / 200.0 - 1) * 100),)  # B's first hour to its second

@@ -3,6 +3,8 @@
 -- Time column: ts (interval start). Computes the rows with $window_start <= ts < $window_end,
 -- reading one day of observations either side (1d is the longest interval), so a rollup at
 -- the window's edge sees its whole interval and a close-to-close return sees the previous row.
+-- Only instruments with $first_key <= instrument_key < $next_key: a wide window runs by ranges
+-- of instruments (pipelines/models.py, _by_instruments); each series is computed on its own.
 -- The heavy steps (rollups, returns) group, join and order by a small integer series id; the
 -- names are joined back once at the end.
 with
@@ -17,6 +19,7 @@ observations as (
     inner join intervals as i using (interval)
     where o.ts >= $window_start::timestamptz - interval 1 day
       and o.ts < $window_end::timestamptz + interval 1 day
+      and o.instrument_key >= $first_key and o.instrument_key < $next_key
 ),
 
 -- one row per natively loaded series in the window
