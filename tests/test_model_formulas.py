@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from pipelines.models import month_windows, refresh_marts
-from pipelines.warehouse.lake import Warehouse
+from pipelines.warehouse.lake import Warehouse, read_sql
 from tests.conftest import BTC_1H, by_key_and_ts, insert_rows, mart_rows, one_row
 
 BTC = "perpetual-BTC-USDT:USDT"
@@ -383,3 +383,22 @@ def test_a_wide_window_runs_by_ranges_of_instruments_into_one_file_grouped_by_in
     runs = [k for i, k in enumerate(in_file) if i == 0 or in_file[i - 1] != k]
     assert sorted(runs) == keys and len(in_file) == 3 * (48 + 12 + 2)
     assert b_return == (pytest.approx((201.0 / 200.0 - 1) * 100),)  # B's first hour to its second
+
+
+@pytest.mark.parametrize(("max_rows", "cuts"), [(40, "BC"), (50, "C"), (200, "")])
+def test_the_instrument_ranges_are_cut_where_the_load_logs_running_count_crosses_the_budget(
+    warehouse: Warehouse, max_rows: int, cuts: str
+) -> None:
+    """A, B, C of 48 rows each: 0, 48 and 96 rows come before them in key order, so a range starts
+    at B and C under a 40-row budget (48 // 40 = 1, 96 // 40 = 2), at C alone under 50 (96 // 50 =
+    1; B's 48 is under it), nowhere under 200 (by hand)."""
+    with warehouse.writer() as con:
+        for name in "ABC":
+            con.execute(
+                "insert into raw.load_log (vendor, venue, instrument_key, timestamp_type, interval, month, rows, "
+                "files, loaded_at) values ('aperiodic', 'binance-futures', ?, 'exchange', '1h', '2024-01-01', 48, 1, ?)",
+                [f"perpetual-{name}-USDT:USDT", t(1)],
+            )
+        window = {"window_start": t(1), "window_end": datetime(2024, 2, 1, tzinfo=UTC), "max_rows": max_rows}
+        got = con.execute(read_sql("warehouse/instrument_batches"), window).fetchall()
+    assert [k for (k,) in got] == [f"perpetual-{name}-USDT:USDT" for name in cuts]
