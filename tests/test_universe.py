@@ -59,6 +59,13 @@ def test_demo_universe_loads() -> None:
     assert universe.section("aperiodic").instruments[0].funding_interval_hours == 8
     # no `metrics` in the section: every Aperiodic derivative metric
     assert universe.section("aperiodic").metrics == ("derivative_price", "funding", "open_interest", "basis")
+    # Kaiko's contracts at the section's 1m, the OKX option chain and its futures hourly (issue 23)
+    kaiko = universe.section("kaiko")
+    assert kaiko.intervals == ("1m",)
+    assert {(i.venue.startswith("okx-"), i.intervals) for i in kaiko.instruments} == {
+        (False, ()),
+        (True, ("1h",)),
+    }
 
 
 def test_aperiodic_metrics_are_chosen_per_section(tmp_path: Path) -> None:
