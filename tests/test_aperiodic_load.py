@@ -11,6 +11,7 @@ import textwrap
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +19,9 @@ from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
 from pipelines.sources.aperiodic.client import AperiodicClient
 from pipelines.sources.aperiodic.load import FileValidationError, Series, load_months
+from pipelines.sources.aperiodic.load import load as load_request
+from pipelines.sources.aperiodic.source import parse_section
+from pipelines.sources.source import LoadRequest
 from pipelines.warehouse.lake import Warehouse
 from tests.conftest import FAST_RETRY, month_counts, raw_rows
 
@@ -293,3 +297,28 @@ def test_replace_rolls_back_when_the_insert_count_differs_from_what_was_validate
                 con, partitions=keys, targets=[Target("t", "insert into t values ('a', 9)")], expected_rows=2
             )
         assert con.execute("select v from t order by v").fetchall() == [(1,), (2,)]  # the old rows, whole
+
+
+def test_an_instruments_own_intervals_decide_its_series(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    """An instrument's own ``intervals`` in the universe override its section's, as on Kaiko."""
+    section = parse_section(
+        {
+            "intervals": ["1h"],
+            "instruments": [
+                {"venue": "binance-futures", "symbol": BTC},
+                {"venue": "binance-futures", "symbol": ETH, "intervals": ["4h"]},
+            ],
+        },
+        "u.yaml: aperiodic",
+    )
+    resource = SimpleNamespace(
+        client=lambda: aperiodic,
+        endpoint=lambda: (emulator.base_url("aperiodic"), emulator.api_key, emulator),  # the embedded one
+        workers=2,
+    )
+    request = LoadRequest(section, "derivative_price", [], [MARCH], resource, warehouse, lambda _: None)
+    assert load_request(request).rows == 744 + 31 * 6
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {
+        (BTC, "1h", "2026-03"): 744,
+        (ETH, "4h", "2026-03"): 31 * 6,
+    }

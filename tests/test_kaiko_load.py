@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
@@ -20,7 +21,9 @@ from pipelines.progress import Ticker
 from pipelines.reference import Reference, VendorName
 from pipelines.sources.kaiko.client import KaikoClient, PageError, parse_page
 from pipelines.sources.kaiko.load import MonthValidationError, Series, fetch_month, load_months
-from pipelines.sources.kaiko.source import KaikoCode
+from pipelines.sources.kaiko.load import load as load_request
+from pipelines.sources.kaiko.source import KaikoCode, parse_section
+from pipelines.sources.source import LoadRequest
 from pipelines.symbology import parse_symbol
 from pipelines.universe.instruments import UniverseInstrument
 from pipelines.warehouse.lake import Warehouse
@@ -409,4 +412,32 @@ def test_a_month_before_the_contracts_listing_says_nothing_expected(kaiko, wareh
     # 27 March 08:00..23:00 (16 hours) and 28..31 March (4 x 24) by hand
     assert month_counts(warehouse, RAW, "instrument_key, interval") == {
         (sep.instrument_key, "1h", "2026-03"): 112
+    }
+
+
+def test_an_instruments_own_intervals_decide_its_series(emulator, warehouse) -> None:  # type: ignore[no-untyped-def]
+    """The universe's per-instrument ``intervals`` override its section's (the demo's option chain
+    is loaded hourly beside 1m contracts): the rows land at each instrument's own intervals."""
+    june = "future-BTC-USDT:USDT-20260626"
+    section = parse_section(
+        {
+            "intervals": ["1d"],
+            "instruments": [
+                {"venue": VENUE, "symbol": PERP_KEY},
+                {"venue": VENUE, "symbol": june, "intervals": ["4h", "1d"]},
+            ],
+        },
+        "u.yaml: kaiko",
+    )
+    resource = SimpleNamespace(
+        client=lambda: KaikoClient(emulator.base_url("kaiko"), emulator.api_key, retry=KAIKO_RETRY),
+        endpoint=lambda: (emulator.base_url("kaiko"), emulator.api_key, emulator),  # the embedded one
+        workers=2,
+    )
+    request = LoadRequest(section, "derivative_price", [], [MARCH], resource, warehouse, lambda _: None)
+    assert load_request(request).rows == 31 + 31 * 6 + 31
+    assert month_counts(warehouse, RAW, "instrument_key, interval") == {
+        (PERP_KEY, "1d", "2026-03"): 31,
+        (june, "4h", "2026-03"): 31 * 6,
+        (june, "1d", "2026-03"): 31,
     }

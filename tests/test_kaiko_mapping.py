@@ -76,12 +76,37 @@ def test_universe_section_names_each_instrument_and_sets_expiry(tmp_path: Path) 
     assert perp.funding_interval_hours == 8 and future.funding_interval_hours is None
 
 
+def test_an_instruments_own_intervals_override_the_sections(tmp_path: Path) -> None:
+    universe = load_universe(
+        write(
+            tmp_path,
+            "  intervals: [1m]\n  instruments:\n"
+            "    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n"
+            "    - {venue: okx-options, symbol: option-BTC-USD:BTC-20260605-80000-C, intervals: [1h, 1d, 1h]}\n",
+        )
+    )
+    section = universe.section("kaiko")
+    perp, option = section.instruments
+    assert section.intervals == ("1m",)
+    assert perp.intervals == ()  # the section's
+    assert option.intervals == ("1h", "1d")
+
+
 @pytest.mark.parametrize(
     ("section", "message"),
     [
         (
             "  intervals: [5m]\n  instruments: [{venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}]\n",
             "unknown interval '5m'; Kaiko serves 1m, 1h, 4h, 1d",
+        ),
+        (
+            "  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n"
+            "    - {venue: binance-futures, symbol: future-BTC-USDT:USDT-20260626, intervals: [5m]}\n",
+            "kaiko.instruments[1]: unknown interval '5m'; Kaiko serves 1m, 1h, 4h, 1d",
+        ),
+        (
+            "  instruments: [{venue: binance-futures, symbol: perpetual-BTC-USDT:USDT, intervals: 1h}]\n",
+            "kaiko.instruments[0]: intervals must be a non-empty list, one of 1m, 1h, 4h, 1d",
         ),
         (
             "  instruments: [{venue: hyperliquid-perps, symbol: perpetual-BTC-USDT:USDT}]\n",

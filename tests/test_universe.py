@@ -10,6 +10,7 @@ import pytest
 from pipelines.settings import DEMO_UNIVERSE
 from pipelines.symbology import SymbolError, parse_symbol
 from pipelines.universe import UniverseError, load_universe
+from pipelines.universe.instruments import parse_instrument
 
 
 def test_parse_atlas_keys() -> None:
@@ -58,6 +59,13 @@ def test_demo_universe_loads() -> None:
     assert universe.section("aperiodic").instruments[0].funding_interval_hours == 8
     # no `metrics` in the section: every Aperiodic derivative metric
     assert universe.section("aperiodic").metrics == ("derivative_price", "funding", "open_interest", "basis")
+    # Kaiko's contracts at the section's 1m, the OKX option chain and its futures hourly (issue 23)
+    kaiko = universe.section("kaiko")
+    assert kaiko.intervals == ("1m",)
+    assert {(i.venue.startswith("okx-"), i.intervals) for i in kaiko.instruments} == {
+        (False, ()),
+        (True, ("1h",)),
+    }
 
 
 def test_aperiodic_metrics_are_chosen_per_section(tmp_path: Path) -> None:
@@ -67,6 +75,23 @@ def test_aperiodic_metrics_are_chosen_per_section(tmp_path: Path) -> None:
     assert universe.section("aperiodic") is not None
     assert universe.section("aperiodic").metrics == ("derivative_price", "open_interest")
     assert universe.section("aperiodic").instruments[0].funding_interval_hours == 1  # Hyperliquid's default
+
+
+def test_an_aperiodic_instruments_own_intervals_override_the_sections(tmp_path: Path) -> None:
+    body = "aperiodic:\n  intervals: [1h]\n  instruments:\n"
+    body += "    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT, intervals: [1m, 5m]}\n"
+    body += "    - {venue: binance-futures, symbol: perpetual-ETH-USDT:USDT}\n"
+    section = load_universe(write(tmp_path, "start_month: 2026-01\n" + body)).section("aperiodic")
+    assert section.intervals == ("1h",)
+    assert [i.intervals for i in section.instruments] == [("1m", "5m"), ()]
+
+
+def test_a_section_without_intervals_refuses_them_per_instrument() -> None:
+    entry = {"venue": "binance-futures", "symbol": "perpetual-BTC-USDT:USDT", "intervals": ["1h"]}
+    with pytest.raises(
+        UniverseError, match=r"^u.yaml: s.instruments\[0\]: 'intervals' is not set per instrument"
+    ):
+        parse_instrument(entry, "u.yaml: s.instruments[0]", ("binance-futures",))
 
 
 @pytest.mark.parametrize(
@@ -83,6 +108,10 @@ def test_aperiodic_metrics_are_chosen_per_section(tmp_path: Path) -> None:
         (
             "aperiodic:\n  intervals: [2h]\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n",
             "unknown interval '2h'",
+        ),
+        (
+            "aperiodic:\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT, intervals: [2h]}\n",
+            r"aperiodic.instruments\[0\]: unknown interval '2h'; expected one of 1m, 5m",
         ),
         ("aperiodic:\n  instruments: []\n", "'instruments' is empty"),
         (

@@ -51,6 +51,7 @@ class UniverseInstrument:
     # (from, hours, source) in time order: the venue's default from the start ("venue default"), then
     # the universe's ``funding_interval_hours`` ("universe"); ref.funding_interval holds them
     funding_history: tuple[tuple[datetime, float, str], ...] = ()
+    intervals: tuple[str, ...] = ()  # its own ``intervals``, overriding its section's (none: the section's)
 
     @property
     def instrument_key(self) -> str:
@@ -65,8 +66,16 @@ def _positive_number(value: Any, name: str, where: str) -> float | None:
     return float(value)
 
 
-def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> UniverseInstrument:
-    """One ``{venue, symbol[, funding_interval_hours, contract_size]}`` entry, validated."""
+def parse_instrument(
+    entry: Any,
+    where: str,
+    venues: tuple[str, ...],
+    intervals: tuple[str, ...] = (),
+    served: str = "expected one of",
+) -> UniverseInstrument:
+    """One ``{venue, symbol[, funding_interval_hours, contract_size, intervals]}`` entry, validated;
+    its ``intervals`` like its section's (``intervals`` allowed, ``served`` in the error), where the
+    section has them."""
     if not isinstance(entry, dict) or "venue" not in entry or "symbol" not in entry:
         raise UniverseError(f"{where}: each instrument needs 'venue' and 'symbol', got {brief(entry)}")
     try:
@@ -82,7 +91,11 @@ def parse_instrument(entry: Any, where: str, venues: tuple[str, ...]) -> Univers
     if instrument.kind != "perpetual":  # checked all the same
         history = ()
     size = _positive_number(entry.get("contract_size", venue.linear_contract_size), "contract_size", where)
-    return UniverseInstrument(venue.name, instrument, size, history[-1][1] if history else None, history)
+    own = entry.get("intervals")
+    if own is not None and not intervals:
+        raise UniverseError(f"{where}: 'intervals' is not set per instrument in this section")
+    own = () if own is None else tuple(dict.fromkeys(choices(own, intervals, "intervals", where, served)))
+    return UniverseInstrument(venue.name, instrument, size, history[-1][1] if history else None, history, own)
 
 
 SINCE_EVER = datetime(1970, 1, 1, tzinfo=UTC)

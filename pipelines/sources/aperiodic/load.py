@@ -77,7 +77,7 @@ def load(request: LoadRequest) -> Loaded:
             log.warning(msg)
             request.progress(msg)
             continue
-        for interval in section.intervals:
+        for interval in i.intervals or section.intervals:  # its own, else its section's
             series += [Series(i.venue, i.instrument_key, interval, t) for t in section.timestamp_types]
     shown = {"files": "files", "bytes": "bytes", "months_without_files": "skipped"}
     keys, price = [s.instrument_key for s in series], metric == PRICE_METRIC  # others may start later

@@ -60,7 +60,8 @@ def parse_section(section: Any, where: str) -> AperiodicUniverse:
     if not (entries := sec.get("instruments") or []):
         raise UniverseError(f"{where}: 'instruments' is empty")
     instruments = tuple(
-        parse_instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES) for i, e in enumerate(entries)
+        parse_instrument(e, f"{where}.instruments[{i}]", APERIODIC_VENUES, APERIODIC_INTERVALS)
+        for i, e in enumerate(entries)
     )
     if len({(i.venue, i.instrument_key) for i in instruments}) != len(instruments):
         raise UniverseError(f"{where}: an instrument is listed twice")

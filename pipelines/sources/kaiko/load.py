@@ -53,7 +53,7 @@ def load(request: LoadRequest) -> Loaded:
     series = [
         Series(i.venue, i.instrument_key, request.section.code(i), interval)
         for i in selected_instruments(request.section.instruments, request.instruments, "Kaiko")
-        for interval in request.section.intervals
+        for interval in i.intervals or request.section.intervals  # its own, else its section's
     ]
     shown = dict(pages="pages", bytes="bytes", duplicates_dropped="duplicates", months_without_rows="skipped")
     return loader.load(request, load_months, series, shown, keys=[s.instrument_key for s in series])

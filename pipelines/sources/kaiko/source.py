@@ -147,7 +147,7 @@ def parse_section(section: dict[str, Any], where: str) -> KaikoUniverse:
     instruments: dict[tuple[str, str], UniverseInstrument] = {}
     for i, entry in enumerate(entries):
         at = f"{where}.instruments[{i}]"
-        inst = parse_instrument(entry, at, KAIKO_VENUES)
+        inst = parse_instrument(entry, at, KAIKO_VENUES, KAIKO_INTERVALS, "Kaiko serves")
         try:
             code = to_kaiko(inst.venue, inst.instrument)
         except MappingError as exc:
