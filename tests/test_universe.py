@@ -113,6 +113,10 @@ def test_a_section_without_intervals_refuses_them_per_instrument() -> None:
             "aperiodic:\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT, intervals: [2h]}\n",
             r"aperiodic.instruments\[0\]: unknown interval '2h'; expected one of 1m, 5m",
         ),
+        (
+            "kaiko:\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT, interval: [1h]}\n",
+            r"kaiko.instruments\[0\]: unknown key\(s\) interval; expected venue, symbol, funding_interval_hours",
+        ),
         ("aperiodic:\n  instruments: []\n", "'instruments' is empty"),
         (
             "aperiodic:\n  metrics: [trades]\n  instruments:\n    - {venue: binance-futures, symbol: perpetual-BTC-USDT:USDT}\n",

@@ -66,6 +66,9 @@ def _positive_number(value: Any, name: str, where: str) -> float | None:
     return float(value)
 
 
+ENTRY_KEYS = ("venue", "symbol", "funding_interval_hours", "contract_size", "intervals")
+
+
 def parse_instrument(
     entry: Any,
     where: str,
@@ -78,6 +81,10 @@ def parse_instrument(
     section has them."""
     if not isinstance(entry, dict) or "venue" not in entry or "symbol" not in entry:
         raise UniverseError(f"{where}: each instrument needs 'venue' and 'symbol', got {brief(entry)}")
+    if unknown := sorted(set(entry) - set(ENTRY_KEYS)):  # a misspelt key would be ignored silently
+        raise UniverseError(
+            f"{where}: unknown key(s) {', '.join(map(str, unknown))}; expected {', '.join(ENTRY_KEYS)}"
+        )
     try:
         venue = get_venue(str(entry["venue"]))
         instrument = parse_symbol(str(entry["symbol"]))
