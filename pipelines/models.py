@@ -112,8 +112,11 @@ def _empty_window(sql: str) -> dict[str, object]:
     )
 
 
-def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None) -> None:
-    """Every view and missing mart table, with comments, in one snapshot (``black76`` registered for SQL)."""
+def build_views(
+    con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None
+) -> frozenset[str]:
+    """Every view and missing mart table, with comments, in one snapshot (``black76`` registered for SQL);
+    returns the staging and intermediate views whose definition is new (the rest were replaced by the same)."""
     from pipelines import options, sources
 
     options.register(con)
@@ -136,6 +139,8 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
         for model in in_dependency_order(view_models):
             sql = _union_of_loaded(con, model, loaded) if loaded is not None else model.sql
             con.execute(f"create or replace view {model.relation} as\n{sql}")
+        before = {f"{s}.{n}": sql for s, n, sql, _ in views}
+        changed = frozenset(r for r, sql in _view_definitions(con).items() if before.get(r) != sql)
         marts = in_dependency_order(mart_models())
         for model in (m for m in marts if m.incremental):
             if kind.get(("marts", model.name)) == "table":  # new columns (CHANGELOG): null until refreshed
@@ -162,6 +167,17 @@ def build_views(con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, fl
         kinds = {m.name: "table" if m.incremental else "view" for m in marts}
         for statement in comment_statements(kinds, view_columns=not in_lake):
             con.execute(statement)
+    return changed
+
+
+def _view_definitions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The staging and intermediate views' SQL as DuckDB keeps it (normalized: the same text, the same SQL)."""
+    rows = con.execute(
+        "select schema_name || '.' || view_name, sql from duckdb_views() "
+        "where database_name = current_database() and list_contains($layers, schema_name)",
+        {"layers": list(VIEW_LAYERS)},
+    ).fetchall()
+    return dict(rows)
 
 
 def _loaded_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -242,6 +258,7 @@ class RefreshResult:
     rows: int
     windows: int
     seconds: float
+    new_views: frozenset[str] = frozenset()  # staging and intermediate views whose definition changed
 
 
 def refresh_marts(
@@ -254,7 +271,7 @@ def refresh_marts(
     """Rebuild the incremental marts for ``months``, one transaction per model and window: memory stays a
     window's (48 months at once held ~6 GB; every mart's rows of a window ran out of the 512 MB pool)."""
     started = time.perf_counter()
-    build_views(con, report_settings)
+    new_views = build_views(con, report_settings)
     held = dict(con.execute(read_sql("warehouse/rows_per_month")).fetchall())
     windows = month_windows(months, held, marts_window_rows())
     rows = 0
@@ -282,7 +299,7 @@ def refresh_marts(
             if not values:  # it read the ranges' temporary table
                 con.execute("drop table temp.window_rows")
     ticker.tick(force=True)  # the totals, however short the refresh
-    return RefreshResult(rows, len(windows), time.perf_counter() - started)
+    return RefreshResult(rows, len(windows), time.perf_counter() - started, new_views)
 
 
 def _by_instruments(
