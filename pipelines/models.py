@@ -146,8 +146,8 @@ def build_views(
         for model in in_dependency_order(view_models):
             sql = _union_of_loaded(con, model, loaded) if loaded is not None else model.sql
             con.execute(f"create or replace view {model.relation} as\n{sql}")
-        before = {f"{s}.{n}": sql for s, n, sql, _ in views}
-        changed = frozenset(r for r, sql in _view_definitions(con).items() if before.get(r) != sql)
+        after = con.execute(read_sql("warehouse/relations").split(";\n\n")[1]).fetchall()
+        changed = frozenset(f"{s}.{n}" for s, n, *_ in set(after) - set(views) if s in VIEW_LAYERS)
         marts = in_dependency_order(mart_models())
         for model in (m for m in marts if m.incremental):
             if kind.get(("marts", model.name)) == "table":  # new columns (CHANGELOG): null until refreshed
@@ -175,16 +175,6 @@ def build_views(
         for statement in comment_statements(kinds, view_columns=not in_lake):
             con.execute(statement)
     return changed
-
-
-def _view_definitions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """The staging and intermediate views' SQL as DuckDB keeps it (normalized: the same text, the same SQL)."""
-    rows = con.execute(
-        "select schema_name || '.' || view_name, sql from duckdb_views() "
-        "where database_name = current_database() and list_contains($layers, schema_name)",
-        {"layers": list(VIEW_LAYERS)},
-    ).fetchall()
-    return dict(rows)
 
 
 def _loaded_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
