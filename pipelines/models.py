@@ -218,7 +218,7 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
     cached = CACHE_DIR / f"mart-catalog-{digest.hexdigest()[:16]}.json"
     try:
         catalog = json.loads(cached.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # none yet, or one half written meanwhile: built again
         with duckdb.connect() as con:
             con.execute("set TimeZone = 'UTC'")
             con.execute(schema_sql())
@@ -228,9 +228,7 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
         catalog = {n: (comment or "", columns[("marts", n)]) for n, comment in marts}
         with suppress(OSError):  # a read-only home: built each time, as before
             cached.parent.mkdir(parents=True, exist_ok=True)
-            temporary = cached.with_suffix(f".{os.getpid()}")
-            temporary.write_text(json.dumps(catalog))
-            temporary.replace(cached)  # whole or absent for a command reading it meanwhile
+            cached.write_text(json.dumps(catalog))
     return {n: (text, [MartColumn(*c) for c in columns]) for n, (text, columns) in catalog.items()}
 
 
