@@ -32,7 +32,6 @@ _COMMENT = re.compile(r"--[^\n]*")
 _READS = re.compile(r"\b(?:from|join)\s+([a-z_]\w*)\.([a-z_]\w*)", re.IGNORECASE)
 PACKAGE = Path(__file__).resolve().parent
 CATALOG_INPUTS = {".sql", ".yml", ".yaml", ".py"}  # what a mart's columns and comments come from
-CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "markhouse"
 
 
 @dataclass(frozen=True)
@@ -215,7 +214,10 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
     digest = hashlib.sha256(duckdb.__version__.encode())
     for path in sorted(p for d in (SQL_DIR, PACKAGE) for p in d.rglob("*") if p.suffix in CATALOG_INPUTS):
         digest.update(f"{path}\0".encode() + path.read_bytes())
-    cached = CACHE_DIR / f"mart-catalog-{digest.hexdigest()[:16]}.json"
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "markhouse"
+    )  # read per call: tests move it
+    cached = cache / f"mart-catalog-{digest.hexdigest()[:16]}.json"
     try:
         catalog = json.loads(cached.read_text())
     except (OSError, ValueError):  # none yet, or one half written meanwhile: built again

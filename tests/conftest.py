@@ -81,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         MARKHOUSE_WAREHOUSE=str(_session_tmp / "warehouse" / "markhouse.duckdb"),
         MARKHOUSE_SERVING=str(_session_tmp / "warehouse" / "serving.duckdb"),
         DAGSTER_HOME=str(home),
+        XDG_CACHE_HOME=str(_session_tmp / "cache"),  # the mart catalog's cache, not the user's
     )
     # the checkout's own folders are out of reach of every test and every command a test starts: a
     # path under one fails there and then (pipelines.settings.unguarded); the user's own runs while

@@ -69,12 +69,12 @@ def test_build_views_names_the_views_whose_definition_changed(tmp_path: Path) ->
 def test_the_mart_catalog_is_cached_by_the_code_and_read_back_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(models, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     built = mart_catalog()
-    [cached] = tmp_path.glob("mart-catalog-*.json")
+    [cached] = (tmp_path / "markhouse").glob("mart-catalog-*.json")
     monkeypatch.setattr(models, "build_views", None)  # a cache hit builds nothing
     assert mart_catalog() == built and "fct_price_interval" in built
     cached.write_text("{")  # a damaged file is built again
     monkeypatch.undo()
-    monkeypatch.setattr(models, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert mart_catalog() == built
