@@ -7,6 +7,7 @@ import io
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -113,14 +114,10 @@ def _lines(
 
 def _broken_at_gaps(xs: list[Any], ys: list[Any], step: timedelta) -> tuple[list[Any], list[Any]]:
     """The points with a NaN where a bucket is missing (a tenor unbracketed for a while): no line across."""
-    out_x, out_y = [], []
-    for n, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        if n and x - xs[n - 1] > step:
-            out_x.append(xs[n - 1] + step)
-            out_y.append(np.nan)
-        out_x.append(x)
-        out_y.append(y)
-    return out_x, out_y
+    points = list(zip(xs[:1], ys[:1], strict=True))
+    for (before, _), (x, y) in pairwise(zip(xs, ys, strict=True)):
+        points += [(before + step, np.nan), (x, y)] if x - before > step else [(x, y)]
+    return [x for x, _ in points], [y for _, y in points]
 
 
 def _panels(
@@ -166,12 +163,7 @@ def term_structure_chart(data: Columns) -> Chart:
         for lag in sorted({data["days_before"][i] for i in on_coin}):
             key.append(_key(f"{lag} days earlier" if lag else "latest", color=LAG_COLOURS[lag], linewidth=3))
         if ax.collections:  # the perpetuals' funding
-            hollow = {
-                "marker": "o",
-                "linestyle": "none",
-                "markerfacecolor": "none",
-                "markeredgecolor": "#444444",
-            }
+            hollow = {"marker": "o", "ls": "none", "mfc": "none", "mec": "#444444"}  # Line2D's short names
             key.append(_key("hollow, at 0: the perpetual's annualized funding", **hollow))
         _zero_line_grid(ax, "annualized basis, %")
         ax.set_title(coin)
