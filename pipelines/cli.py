@@ -269,9 +269,7 @@ def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]
         if not any(key in keys for keys in plan.values()):
             others = [v for v in present if v not in chosen and _carries(universe, v, key)]
             who = (
-                f"{chosen[0]} does not carry it"
-                if len(chosen) == 1
-                else f"none of {', '.join(chosen)} carries it"
+                f"none of {', '.join(chosen)} carries it" if chosen[1:] else f"{chosen[0]} does not carry it"
             )
             where = f"; {' and '.join(others)} {'does' if len(others) == 1 else 'do'}" if others else ""
             # the Atlas keys the universe lists (a source listing coins lists none)
@@ -417,12 +415,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 reload.setdefault(vendor, set()).add(d.month)
     for vendor, months in sorted(reload.items()):
         # through the parser: the command line's own defaults for every other option
-        request = [
-            f"--start={min(months)}",
-            f"--end={max(months)}",
-            f"--vendor={vendor}",
-            f"--wait={args.wait}",
-        ]
+        request = f"--start={min(months)} --end={max(months)} --vendor={vendor} --wait={args.wait}".split()
         code = _backfill(build_parser().parse_args([*["--debug"] * args.debug, "backfill", *request]))
         if code != ExitCode.OK:
             return code
