@@ -166,8 +166,7 @@ def term_structure_chart(data: Columns) -> Chart:
             hollow = {"marker": "o", "ls": "none", "mfc": "none", "mec": "#444444"}  # Line2D's short names
             key.append(_key("hollow, at 0: the perpetual's annualized funding", **hollow))
         _zero_line_grid(ax, "annualized basis, %")
-        ax.set_title(coin)
-        ax.set_xlabel("days to expiry")
+        ax.set(title=coin, xlabel="days to expiry")
         _legend(ax, key, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     caption = (
         "Annualized basis of each live dated future against its days to expiry, per coin and venue, "
@@ -303,16 +302,14 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
 def coverage_matrix(data: Columns, days: Sequence[date]) -> tuple[list[tuple[Hashable, ...]], np.ndarray]:
     """Series × day of missing intervals; NaN where the day expects nothing (before a listing, after
     an expiry, a month not loaded)."""
-    series = list(_groups(data, ("vendor", "venue", "instrument_key", "interval")))
-    row_of = {key: n for n, key in enumerate(series)}
+    series = _groups(data, ("vendor", "venue", "instrument_key", "interval"))
     col_of = {day: n for n, day in enumerate(days)}
     matrix = np.full((len(series), len(days)), np.nan)
-    for i in range(len(data["day"])):
-        if data["expected_rows"][i] == 0 and data["loaded_rows"][i] == 0:
-            continue
-        key = tuple(data[k][i] for k in ("vendor", "venue", "instrument_key", "interval"))
-        matrix[row_of[key], col_of[data["day"][i].date()]] = data["missing_intervals"][i]
-    return series, matrix
+    for n, rows in enumerate(series.values()):
+        for i in rows:
+            if data["expected_rows"][i] != 0 or data["loaded_rows"][i] != 0:
+                matrix[n, col_of[data["day"][i].date()]] = data["missing_intervals"][i]
+    return list(series), matrix
 
 
 def coverage_chart(data: Columns, days: Sequence[date], as_of: datetime) -> Chart:

@@ -30,15 +30,13 @@ def render_page(
     """``charts``: (name, title, caption, png) in page order."""
     scope = ", ".join(rng.instruments) if rng.instruments else "every instrument"
     published = f", published {published_at:%Y-%m-%d %H:%M} UTC" if published_at else ""
-    sections = []
-    for name, title, caption, png in charts:
-        data = base64.b64encode(png).decode("ascii")
-        sections.append(
-            f'<section id="{name}">\n<h2>{html.escape(title)}</h2>\n'
-            f'<p class="caption">{html.escape(caption)}</p>\n'
-            f'<figure><img class="chart" id="chart-{name}" alt="{html.escape(title)}" '
-            f'src="data:image/png;base64,{data}"></figure>\n</section>'
-        )
+    sections = [
+        f'<section id="{name}">\n<h2>{html.escape(title)}</h2>\n'
+        f'<p class="caption">{html.escape(caption)}</p>\n'
+        f'<figure><img class="chart" id="chart-{name}" alt="{html.escape(title)}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></figure>\n</section>'
+        for name, title, caption, png in charts
+    ]
     nav = " ".join(f'<a href="#{name}">{html.escape(title)}</a>' for name, title, _, _ in charts)
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
