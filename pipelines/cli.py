@@ -505,7 +505,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _named_damage(exc: Exception) -> Exception:
+def _named_damage(exc: BaseException) -> BaseException:
     """A read that failed for another reason than its SQL may have met a damaged data file that
     DuckDB's error does not name (a garbled page says "Invalid data" or worse): verify names it."""
     mistakes = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
@@ -703,11 +703,8 @@ def main(argv: list[str] | None = None) -> int:
     except RequestError as exc:
         _err(f"markhouse: {exc}")
         return exc.code
-    except KeyboardInterrupt:
-        _err(diagnose(KeyboardInterrupt()).line())
-        return ExitCode.INTERRUPTED
-    except Exception as exc:
-        if args.debug:
+    except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C is one line even with --debug
+        if args.debug and not isinstance(exc, KeyboardInterrupt):
             raise
         diagnosis = diagnose(_named_damage(exc))
         _err(diagnosis.line())
