@@ -67,8 +67,7 @@ def resolve_range(
         raise ReportInputError(f"unknown interval {interval!r}; one of {', '.join(INTERVAL_SECONDS)}")
     if instruments:
         known = {key for (key,) in con.execute("select instrument_key from marts.dim_instrument").fetchall()}
-        unknown = sorted(set(instruments) - known)
-        if unknown:
+        if unknown := sorted(set(instruments) - known):
             raise ReportInputError(f"not in marts.dim_instrument: {', '.join(unknown)}")
     row = con.execute("select min(ts), max(ts) from marts.fct_price_interval").fetchone()
     oldest, newest = row if row else (None, None)
@@ -86,19 +85,18 @@ def resolve_range(
 def _term_structure(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> Columns:
     snapshots = _columns(con, read_sql("report/term_structure_snapshots"), params)
     curve_keys = ("vendor", "venue", "coin", "quote", "settle", "ts")
-    lag = {
-        tuple(snapshots[k][i] for k in curve_keys): snapshots["days_before"][i]
-        for i in range(len(snapshots["ts"]))
-    }
+    snapshot_keys = zip(*(snapshots[k] for k in curve_keys), strict=True)
+    lag = dict(zip(snapshot_keys, snapshots["days_before"], strict=True))
     curves = _columns(
         con,
         read_sql("report/term_structure"),
         {"snapshot_ts": sorted(set(snapshots["ts"])), "instruments": params["instruments"]},
     )
     # another curve's rows at the same instant are not one of its snapshots
-    keep = [i for i in range(len(curves["ts"])) if tuple(curves[k][i] for k in curve_keys) in lag]
+    keys = list(zip(*(curves[k] for k in curve_keys), strict=True))
+    keep = [i for i, key in enumerate(keys) if key in lag]
     picked = {name: [values[i] for i in keep] for name, values in curves.items()}
-    picked["days_before"] = [lag[tuple(curves[k][i] for k in curve_keys)] for i in keep]
+    picked["days_before"] = [lag[keys[i]] for i in keep]
     return picked
 
 
