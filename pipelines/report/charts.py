@@ -59,10 +59,12 @@ def _empty(ax: Axes, text: str) -> None:
         ax.set_xticks([])
 
 
-def _zero_line_grid(ax: Axes, ylabel: str) -> None:
+def _zero_line_grid(ax: Axes, ylabel: str, over_time: bool = True) -> None:
     ax.axhline(0, color="#888888", linewidth=0.6)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
+    if over_time:
+        _dates(ax)
 
 
 def _dates(ax: Axes) -> None:
@@ -165,7 +167,7 @@ def term_structure_chart(data: Columns) -> Chart:
         if ax.collections:  # the perpetuals' funding
             hollow = {"marker": "o", "ls": "none", "mfc": "none", "mec": "#444444"}  # Line2D's short names
             key.append(_key("hollow, at 0: the perpetual's annualized funding", **hollow))
-        _zero_line_grid(ax, "annualized basis, %")
+        _zero_line_grid(ax, "annualized basis, %", over_time=False)
         ax.set(title=coin, xlabel="days to expiry")
         _legend(ax, key, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     caption = (
@@ -188,7 +190,6 @@ def carry_chart(data: Columns, bucket: str) -> Chart:
                 continue
             _lines(ax, data, mine, ("bucket", "carry_pct"), "{3} · {2} ({1})", "{1}|{2}|{3}")
             _zero_line_grid(ax, f"{what.split()[-1]}, annualized %")
-            _dates(ax)
             _legend(ax)
     caption = (
         f"Perpetuals' annualized funding and dated futures' annualized basis per coin, venue and instrument, "
@@ -210,7 +211,6 @@ def constant_maturity_chart(data: Columns, bucket: str) -> Chart:
         _lines(ax, data, tenors, ("bucket", "basis_pct"), "{0} days", "|".join(curve) + "|{0}", step)
         ax.set_title(f"{coin} · {venue} ({vendor}, {settle}-settled)", fontsize=10)
         _zero_line_grid(ax, "annualized basis, %")
-        _dates(ax)
         _legend(ax)
     caption = (
         f"Annualized basis at constant 7/30/60/90/180-day maturities, interpolated linearly in days to expiry "
@@ -230,7 +230,6 @@ def carry_trade_chart(data: Columns, bucket: str) -> Chart:
         _lines(ax, data, pairs, ("bucket", "return_pct"), "{1} (mean {2:.1f} %)", "{0}|{1}")
         ax.set_title(f"{coin[0]}: the 5 trades that paid most on average", fontsize=10)
         _zero_line_grid(ax, "annualized return, %")
-        _dates(ax)
         _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     caption = (
         f"Annualized return of the classic carry trades (long perpetual / short dated future: basis - funding; "
@@ -289,7 +288,6 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
             ax, data, pairs, ("ts", f"{price}_diff_bps"), "{0} − {1}: {3} · {2}", price + "|{0}|{1}|{2}|{3}"
         )
         _zero_line_grid(ax, f"{price}, bps")
-        _dates(ax)
     if pairs:
         _legend(axes[0])
     caption = (
