@@ -89,7 +89,8 @@ def build_report(
             "select vendor, string_agg(distinct coalesce(origin, 'unrecorded'), ' and ' order by 1) "
             "from raw.load_log group by vendor order by vendor"
         ).fetchall()
-    report = StatusReport(as_of, *(publication or (None, None)), origins=dict(origins))
+    report = StatusReport(as_of, *(publication or (None, None)))
+    report.origins = dict(origins)
 
     def problem(kind: ProblemKind, text: str) -> None:
         report.problems.append(Problem(kind, text))
