@@ -36,12 +36,7 @@ from pipelines.summary import print_summary
 from pipelines.universe import Universe, load_universe
 from pipelines.warehouse.concurrency import killed_holder
 from pipelines.warehouse.integrity import backup, drop_damaged, verify
-from pipelines.warehouse.lake import (
-    NothingPublishedError,
-    Warehouse,
-    WarehouseCorruptError,
-    loaded_months,
-)
+from pipelines.warehouse.lake import NothingPublishedError, Warehouse, WarehouseCorruptError, loaded_months
 from pipelines.warehouse.legacy import import_legacy
 from pipelines.warehouse.maintenance import maintain
 from pipelines.warehouse.serving import publish_serving, serve_current
