@@ -50,12 +50,7 @@ def write_report(serving_path: Path, output: Path | None = None, **options: Any)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     pngs = {chart.name: figure_png(chart.figure) for chart in charts}
     png_paths = {name: _replace(html_path.with_name(f"{name}.png"), png) for name, png in pngs.items()}
-    page = render_page(
-        [(c.name, c.title, c.caption, pngs[c.name]) for c in charts],
-        data.range,
-        Path(serving_path),
-        data.published_at,
-    )
+    page = render_page([(c.name, c.title, c.caption, pngs[c.name]) for c in charts], data, Path(serving_path))
     _replace(html_path, page.encode("utf-8"))
     return Report(html_path, png_paths, charts, data)
 

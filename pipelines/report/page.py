@@ -6,10 +6,9 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
-from pipelines.report.data import ReportRange
+from pipelines.report.data import ReportData
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -21,13 +20,9 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 """
 
 
-def render_page(
-    charts: Sequence[tuple[str, str, str, bytes]],
-    rng: ReportRange,
-    serving_path: Path,
-    published_at: datetime | None,
-) -> str:
+def render_page(charts: Sequence[tuple[str, str, str, bytes]], data: ReportData, serving_path: Path) -> str:
     """``charts``: (name, title, caption, png) in page order."""
+    rng, published_at = data.range, data.published_at
     scope = ", ".join(rng.instruments) if rng.instruments else "every instrument"
     published = f", published {published_at:%Y-%m-%d %H:%M} UTC" if published_at else ""
     sections = [
