@@ -24,6 +24,7 @@ LAG_COLOURS = {0: "#08306b", 7: "#2171b5", 30: "#6baed6", 90: "#b0c4de"}
 MARKERS = ("o", "s", "^", "D", "v", "P")
 DASHES = ("-", (0, (4, 2)))  # every other line dashed: two series that coincide both stay in sight
 WIDTH_IN = 11.0
+CARRY_PANELS = {"perpetual": "perpetuals' funding", "future": "dated futures' basis"}  # kind: what it shows
 FONT = 9  # legends and series names: the page shows each PNG at its own size, so 9 pt reads at 100 %
 Groups = dict[tuple[Any, ...], list[int]]
 
@@ -181,9 +182,7 @@ def carry_chart(data: Columns, bucket: str) -> Chart:
     fig, panels = _panels(data, ("coin",), 2.4, per=2)
     for axes, coin, rows in panels:
         series = _groups(data, ("kind", "vendor", "venue", "instrument_key"), rows)
-        for ax, kind, what in zip(
-            axes, ("perpetual", "future"), ("perpetuals' funding", "dated futures' basis"), strict=True
-        ):
+        for ax, (kind, what) in zip(axes, CARRY_PANELS.items(), strict=True):
             ax.set_title(f"{coin[0] + ': ' if coin else ''}{what} (mean per {bucket})", fontsize=10)
             if not (mine := {key: on for key, on in series.items() if key[0] == kind}):
                 _empty(ax, f"no {kind} carry in marts.fct_carry for this range")
