@@ -17,10 +17,7 @@ from pipelines.warehouse.serving import open_serving
 
 
 def build_mart_checks(
-    max_age_hours: float,
-    divergence_bps: float,
-    as_of: Callable[[], datetime],
-    missing_tolerance: int = 0,
+    max_age_hours: float, divergence_bps: float, as_of: Callable[[], datetime], missing_tolerance: int = 0
 ) -> list[dg.AssetChecksDefinition]:
     """``as_of`` is the clock freshness is judged by (the emulator's own when it is the source)."""
     # (mart, check) -> the kinds of status problems that fail it (none: the divergence query), the

@@ -36,12 +36,7 @@ from pipelines.summary import print_summary
 from pipelines.universe import Universe, load_universe
 from pipelines.warehouse.concurrency import killed_holder
 from pipelines.warehouse.integrity import backup, drop_damaged, verify
-from pipelines.warehouse.lake import (
-    NothingPublishedError,
-    Warehouse,
-    WarehouseCorruptError,
-    loaded_months,
-)
+from pipelines.warehouse.lake import NothingPublishedError, Warehouse, WarehouseCorruptError, loaded_months
 from pipelines.warehouse.legacy import import_legacy
 from pipelines.warehouse.maintenance import maintain
 from pipelines.warehouse.serving import publish_serving, serve_current
@@ -269,9 +264,7 @@ def plan_backfill(universe: Universe, vendor: str | None, instruments: list[str]
         if not any(key in keys for keys in plan.values()):
             others = [v for v in present if v not in chosen and _carries(universe, v, key)]
             who = (
-                f"{chosen[0]} does not carry it"
-                if len(chosen) == 1
-                else f"none of {', '.join(chosen)} carries it"
+                f"none of {', '.join(chosen)} carries it" if chosen[1:] else f"{chosen[0]} does not carry it"
             )
             where = f"; {' and '.join(others)} {'does' if len(others) == 1 else 'do'}" if others else ""
             # the Atlas keys the universe lists (a source listing coins lists none)
@@ -417,12 +410,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
                 reload.setdefault(vendor, set()).add(d.month)
     for vendor, months in sorted(reload.items()):
         # through the parser: the command line's own defaults for every other option
-        request = [
-            f"--start={min(months)}",
-            f"--end={max(months)}",
-            f"--vendor={vendor}",
-            f"--wait={args.wait}",
-        ]
+        request = f"--start={min(months)} --end={max(months)} --vendor={vendor} --wait={args.wait}".split()
         code = _backfill(build_parser().parse_args([*["--debug"] * args.debug, "backfill", *request]))
         if code != ExitCode.OK:
             return code
@@ -512,7 +500,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _named_damage(exc: Exception) -> Exception:
+def _named_damage(exc: BaseException) -> BaseException:
     """A read that failed for another reason than its SQL may have met a damaged data file that
     DuckDB's error does not name (a garbled page says "Invalid data" or worse): verify names it."""
     mistakes = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
@@ -710,11 +698,8 @@ def main(argv: list[str] | None = None) -> int:
     except RequestError as exc:
         _err(f"markhouse: {exc}")
         return exc.code
-    except KeyboardInterrupt:
-        _err(diagnose(KeyboardInterrupt()).line())
-        return ExitCode.INTERRUPTED
-    except Exception as exc:
-        if args.debug:
+    except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C is one line even with --debug
+        if args.debug and not isinstance(exc, KeyboardInterrupt):
             raise
         diagnosis = diagnose(_named_damage(exc))
         _err(diagnosis.line())

@@ -86,9 +86,8 @@ class Diagnosis(NamedTuple):
 
 def _chain(error: Any) -> list[Any]:
     """The error and its causes, outermost first (a SerializableErrorInfo or an exception)."""
-    out, seen = [], set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
+    out: list[Any] = []
+    while error is not None and all(e is not error for e in out):  # a cycle ends it
         out.append(error)
         if isinstance(error, BaseException):
             error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)

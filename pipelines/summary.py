@@ -25,14 +25,14 @@ def examples() -> list[tuple[str, str]]:
 
 def _table(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     cur = con.execute(sql)
-    names = [d[0] for d in cur.description]
     rows = [[str(v) for v in r] for r in cur.fetchall()]
     if not rows:
         return "  (no rows yet)"
-    widths = [max(len(n), *(len(r[i]) for r in rows)) for i, n in enumerate(names)]
-    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join("  " + line for line in lines)
+    table = [[d[0] for d in cur.description], *rows]
+    widths = [max(map(len, column)) for column in zip(*table, strict=True)]
+    return "\n".join(
+        "  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in table
+    )
 
 
 def print_summary(

@@ -254,7 +254,7 @@ def test_coverage_counts_the_running_day_up_to_the_clock(serving: Path) -> None:
     ended yet; from a known clock the running day expects only the intervals ended by then."""
     clock = at(20, 12, 5)  # ten-minute intervals ended by 12:05: 00:00 .. 11:50, 72 of them
     data = read_report_data(serving, start=date(2026, 3, 1), end=date(2026, 3, 21), as_of=clock)
-    cov = data.coverage
+    cov = data.columns["coverage"]
     days = {
         (cov["instrument_key"][i], cov["day"][i].date()): (
             cov["expected_rows"][i],

@@ -13,7 +13,7 @@ from pipelines.report.data import ReportData, ReportInputError, read_report_data
 from pipelines.report.page import render_page
 from pipelines.status import INTERVAL_SECONDS
 
-__all__ = ["Report", "ReportInputError", "build_charts", "default_report_path", "write_report"]
+__all__ = ["Report", "ReportInputError", "build_charts", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -24,43 +24,33 @@ class Report:
     data: ReportData
 
 
-def default_report_path(serving_path: Path) -> Path:
-    """Beside the serving copy it is read from, so a test's temporary warehouse gets its own."""
-    return Path(serving_path).parent / "report" / "markhouse-report.html"
-
-
 def build_charts(data: ReportData) -> list[Chart]:
-    rng = data.range
+    rng, columns, gap = data.range, data.columns, data.columns["mark_last_gap"]
+    threshold = float(gap["threshold_bps"][0]) if gap["threshold_bps"] else None  # in force when it was read
     return [
-        charts.term_structure_chart(data.term_structure),
-        charts.carry_chart(data.carry, rng.carry_bucket),
-        charts.constant_maturity_chart(data.constant_maturity, rng.carry_bucket),
-        charts.carry_trade_chart(data.carry_trade, rng.carry_bucket),
-        charts.mark_last_gap_chart(
-            data.mark_last_gap, data.mark_last_gap_threshold_bps, rng.interval, INTERVAL_SECONDS[rng.interval]
-        ),
-        charts.vendor_divergence_chart(data.vendor_divergence, rng.interval),
-        charts.vol_chart("vol_smile", data.vol_smile),
-        charts.vol_chart("vol_term_structure", data.vol_term_structure),
-        charts.coverage_chart(data.coverage, rng.days, data.as_of),
+        charts.term_structure_chart(columns["term_structure"]),
+        charts.carry_chart(columns["carry"], rng.carry_bucket),
+        charts.constant_maturity_chart(columns["constant_maturity"], rng.carry_bucket),
+        charts.carry_trade_chart(columns["carry_trade"], rng.carry_bucket),
+        charts.mark_last_gap_chart(gap, threshold, rng.interval, INTERVAL_SECONDS[rng.interval]),
+        charts.vendor_divergence_chart(columns["vendor_divergence"], rng.interval),
+        charts.vol_chart("vol_smile", columns["vol_smile"]),
+        charts.vol_chart("vol_term_structure", columns["vol_term_structure"]),
+        charts.coverage_chart(columns["coverage"], rng.days, data.as_of),
     ]
 
 
 def write_report(serving_path: Path, output: Path | None = None, **options: Any) -> Report:
     """The page and each chart's PNG beside it, replaced atomically: an open page never shows half
-    a file. ``options``: read_report_data's (start, end, instruments, interval, as_of)."""
-    html_path = Path(output) if output else default_report_path(serving_path)
+    a file. ``options``: read_report_data's (start, end, instruments, interval, as_of). By default
+    beside the serving copy it is read from, so a test's temporary warehouse gets its own."""
+    html_path = Path(output or Path(serving_path).parent / "report" / "markhouse-report.html")
     data = read_report_data(serving_path, **options)
     charts = build_charts(data)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     pngs = {chart.name: figure_png(chart.figure) for chart in charts}
     png_paths = {name: _replace(html_path.with_name(f"{name}.png"), png) for name, png in pngs.items()}
-    page = render_page(
-        [(c.name, c.title, c.caption, pngs[c.name]) for c in charts],
-        data.range,
-        Path(serving_path),
-        data.published_at,
-    )
+    page = render_page([(c.name, c.title, c.caption, pngs[c.name]) for c in charts], data, Path(serving_path))
     _replace(html_path, page.encode("utf-8"))
     return Report(html_path, png_paths, charts, data)
 

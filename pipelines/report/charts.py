@@ -7,6 +7,7 @@ import io
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ LAG_COLOURS = {0: "#08306b", 7: "#2171b5", 30: "#6baed6", 90: "#b0c4de"}
 MARKERS = ("o", "s", "^", "D", "v", "P")
 DASHES = ("-", (0, (4, 2)))  # every other line dashed: two series that coincide both stay in sight
 WIDTH_IN = 11.0
+CARRY_PANELS = {"perpetual": "perpetuals' funding", "future": "dated futures' basis"}  # kind: what it shows
 FONT = 9  # legends and series names: the page shows each PNG at its own size, so 9 pt reads at 100 %
 Groups = dict[tuple[Any, ...], list[int]]
 
@@ -58,10 +60,12 @@ def _empty(ax: Axes, text: str) -> None:
         ax.set_xticks([])
 
 
-def _zero_line_grid(ax: Axes, ylabel: str) -> None:
+def _zero_line_grid(ax: Axes, ylabel: str, over_time: bool = True) -> None:
     ax.axhline(0, color="#888888", linewidth=0.6)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
+    if over_time:
+        _dates(ax)
 
 
 def _dates(ax: Axes) -> None:
@@ -113,14 +117,10 @@ def _lines(
 
 def _broken_at_gaps(xs: list[Any], ys: list[Any], step: timedelta) -> tuple[list[Any], list[Any]]:
     """The points with a NaN where a bucket is missing (a tenor unbracketed for a while): no line across."""
-    out_x, out_y = [], []
-    for n, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        if n and x - xs[n - 1] > step:
-            out_x.append(xs[n - 1] + step)
-            out_y.append(np.nan)
-        out_x.append(x)
-        out_y.append(y)
-    return out_x, out_y
+    points = list(zip(xs[:1], ys[:1], strict=True))
+    for (before, _), (x, y) in pairwise(zip(xs, ys, strict=True)):
+        points += [(before + step, np.nan), (x, y)] if x - before > step else [(x, y)]
+    return [x for x, _ in points], [y for _, y in points]
 
 
 def _panels(
@@ -166,16 +166,10 @@ def term_structure_chart(data: Columns) -> Chart:
         for lag in sorted({data["days_before"][i] for i in on_coin}):
             key.append(_key(f"{lag} days earlier" if lag else "latest", color=LAG_COLOURS[lag], linewidth=3))
         if ax.collections:  # the perpetuals' funding
-            hollow = {
-                "marker": "o",
-                "linestyle": "none",
-                "markerfacecolor": "none",
-                "markeredgecolor": "#444444",
-            }
+            hollow = {"marker": "o", "ls": "none", "mfc": "none", "mec": "#444444"}  # Line2D's short names
             key.append(_key("hollow, at 0: the perpetual's annualized funding", **hollow))
-        _zero_line_grid(ax, "annualized basis, %")
-        ax.set_title(coin)
-        ax.set_xlabel("days to expiry")
+        _zero_line_grid(ax, "annualized basis, %", over_time=False)
+        ax.set(title=coin, xlabel="days to expiry")
         _legend(ax, key, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     caption = (
         "Annualized basis of each live dated future against its days to expiry, per coin and venue, "
@@ -188,16 +182,13 @@ def carry_chart(data: Columns, bucket: str) -> Chart:
     fig, panels = _panels(data, ("coin",), 2.4, per=2)
     for axes, coin, rows in panels:
         series = _groups(data, ("kind", "vendor", "venue", "instrument_key"), rows)
-        for ax, kind, what in zip(
-            axes, ("perpetual", "future"), ("perpetuals' funding", "dated futures' basis"), strict=True
-        ):
+        for ax, (kind, what) in zip(axes, CARRY_PANELS.items(), strict=True):
             ax.set_title(f"{coin[0] + ': ' if coin else ''}{what} (mean per {bucket})", fontsize=10)
             if not (mine := {key: on for key, on in series.items() if key[0] == kind}):
                 _empty(ax, f"no {kind} carry in marts.fct_carry for this range")
                 continue
             _lines(ax, data, mine, ("bucket", "carry_pct"), "{3} · {2} ({1})", "{1}|{2}|{3}")
             _zero_line_grid(ax, f"{what.split()[-1]}, annualized %")
-            _dates(ax)
             _legend(ax)
     caption = (
         f"Perpetuals' annualized funding and dated futures' annualized basis per coin, venue and instrument, "
@@ -219,7 +210,6 @@ def constant_maturity_chart(data: Columns, bucket: str) -> Chart:
         _lines(ax, data, tenors, ("bucket", "basis_pct"), "{0} days", "|".join(curve) + "|{0}", step)
         ax.set_title(f"{coin} · {venue} ({vendor}, {settle}-settled)", fontsize=10)
         _zero_line_grid(ax, "annualized basis, %")
-        _dates(ax)
         _legend(ax)
     caption = (
         f"Annualized basis at constant 7/30/60/90/180-day maturities, interpolated linearly in days to expiry "
@@ -239,7 +229,6 @@ def carry_trade_chart(data: Columns, bucket: str) -> Chart:
         _lines(ax, data, pairs, ("bucket", "return_pct"), "{1} (mean {2:.1f} %)", "{0}|{1}")
         ax.set_title(f"{coin[0]}: the 5 trades that paid most on average", fontsize=10)
         _zero_line_grid(ax, "annualized return, %")
-        _dates(ax)
         _legend(ax, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     caption = (
         f"Annualized return of the classic carry trades (long perpetual / short dated future: basis - funding; "
@@ -298,7 +287,6 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
             ax, data, pairs, ("ts", f"{price}_diff_bps"), "{0} − {1}: {3} · {2}", price + "|{0}|{1}|{2}|{3}"
         )
         _zero_line_grid(ax, f"{price}, bps")
-        _dates(ax)
     if pairs:
         _legend(axes[0])
     caption = (
@@ -311,16 +299,14 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
 def coverage_matrix(data: Columns, days: Sequence[date]) -> tuple[list[tuple[Hashable, ...]], np.ndarray]:
     """Series × day of missing intervals; NaN where the day expects nothing (before a listing, after
     an expiry, a month not loaded)."""
-    series = list(_groups(data, ("vendor", "venue", "instrument_key", "interval")))
-    row_of = {key: n for n, key in enumerate(series)}
+    series = _groups(data, ("vendor", "venue", "instrument_key", "interval"))
     col_of = {day: n for n, day in enumerate(days)}
     matrix = np.full((len(series), len(days)), np.nan)
-    for i in range(len(data["day"])):
-        if data["expected_rows"][i] == 0 and data["loaded_rows"][i] == 0:
-            continue
-        key = tuple(data[k][i] for k in ("vendor", "venue", "instrument_key", "interval"))
-        matrix[row_of[key], col_of[data["day"][i].date()]] = data["missing_intervals"][i]
-    return series, matrix
+    for n, rows in enumerate(series.values()):
+        for i in rows:
+            if data["expected_rows"][i] != 0 or data["loaded_rows"][i] != 0:
+                matrix[n, col_of[data["day"][i].date()]] = data["missing_intervals"][i]
+    return list(series), matrix
 
 
 def coverage_chart(data: Columns, days: Sequence[date], as_of: datetime) -> Chart:

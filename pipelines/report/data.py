@@ -45,16 +45,7 @@ class ReportData:
     range: ReportRange
     published_at: datetime | None
     as_of: datetime  # coverage is judged up to it, as `markhouse status` judges (the running day's end)
-    term_structure: Columns  # rows of report/term_structure plus days_before
-    carry: Columns
-    constant_maturity: Columns
-    carry_trade: Columns
-    mark_last_gap: Columns
-    mark_last_gap_threshold_bps: float | None
-    vendor_divergence: Columns
-    coverage: Columns
-    vol_smile: Columns  # each underlying's latest smile
-    vol_term_structure: Columns  # and its at-the-money term structure
+    columns: dict[str, Columns]  # chart name -> the rows it draws (term_structure's plus days_before)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Columns:
@@ -76,8 +67,7 @@ def resolve_range(
         raise ReportInputError(f"unknown interval {interval!r}; one of {', '.join(INTERVAL_SECONDS)}")
     if instruments:
         known = {key for (key,) in con.execute("select instrument_key from marts.dim_instrument").fetchall()}
-        unknown = sorted(set(instruments) - known)
-        if unknown:
+        if unknown := sorted(set(instruments) - known):
             raise ReportInputError(f"not in marts.dim_instrument: {', '.join(unknown)}")
     row = con.execute("select min(ts), max(ts) from marts.fct_price_interval").fetchone()
     oldest, newest = row if row else (None, None)
@@ -95,19 +85,18 @@ def resolve_range(
 def _term_structure(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> Columns:
     snapshots = _columns(con, read_sql("report/term_structure_snapshots"), params)
     curve_keys = ("vendor", "venue", "coin", "quote", "settle", "ts")
-    lag = {
-        tuple(snapshots[k][i] for k in curve_keys): snapshots["days_before"][i]
-        for i in range(len(snapshots["ts"]))
-    }
+    snapshot_keys = zip(*(snapshots[k] for k in curve_keys), strict=True)
+    lag = dict(zip(snapshot_keys, snapshots["days_before"], strict=True))
     curves = _columns(
         con,
         read_sql("report/term_structure"),
         {"snapshot_ts": sorted(set(snapshots["ts"])), "instruments": params["instruments"]},
     )
     # another curve's rows at the same instant are not one of its snapshots
-    keep = [i for i in range(len(curves["ts"])) if tuple(curves[k][i] for k in curve_keys) in lag]
+    keys = list(zip(*(curves[k] for k in curve_keys), strict=True))
+    keep = [i for i, key in enumerate(keys) if key in lag]
     picked = {name: [values[i] for i in keep] for name, values in curves.items()}
-    picked["days_before"] = [lag[tuple(curves[k][i] for k in curve_keys)] for i in keep]
+    picked["days_before"] = [lag[keys[i]] for i in keep]
     return picked
 
 
@@ -129,30 +118,29 @@ def read_report_data(
             "instruments": list(rng.instruments or []) or None,
         }
         at_interval = {**window, "interval": rng.interval}
+
+        def rows(name: str, params: dict[str, Any], **fill: str) -> Columns:
+            sql = read_sql(f"report/{name}")
+            return _columns(con, sql.format(**fill) if fill else sql, params)
+
+        bucket = {"bucket": rng.carry_bucket}
         as_of_sql = read_sql("status/coverage_as_of").format(intervals=INTERVALS_SQL)  # as status judges
-        coverage_sql = read_sql("report/coverage_by_day").format(intervals=INTERVALS_SQL, coverage=as_of_sql)
-        gap = _columns(con, read_sql("report/mark_last_gap"), at_interval)
+        columns = {
+            "term_structure": _term_structure(con, window),
+            "carry": rows("carry_over_time", window, **bucket),
+            "constant_maturity": rows("constant_maturity", window, **bucket),
+            "carry_trade": rows("carry_trade", window, **bucket),
+            "mark_last_gap": rows("mark_last_gap", at_interval),
+            "vendor_divergence": rows("vendor_divergence", at_interval),
+            "coverage": rows(
+                "coverage_by_day", {**window, "as_of": as_of}, intervals=INTERVALS_SQL, coverage=as_of_sql
+            ),
+            # each underlying's latest smile, and its at-the-money term structure
+            "vol_smile": rows("vol_smile", window),
+            "vol_term_structure": rows("vol_term_structure", {k: window[k] for k in ("start", "end")}),
+        }
         try:
             published = con.execute("select max(published_at) from meta.publication").fetchone()
         except duckdb.CatalogException:  # a serving copy published before meta.publication existed
             published = None
-        return ReportData(
-            range=rng,
-            published_at=published[0] if published else None,
-            as_of=as_of,
-            term_structure=_term_structure(con, window),
-            carry=_columns(con, read_sql("report/carry_over_time").format(bucket=rng.carry_bucket), window),
-            constant_maturity=_columns(
-                con, read_sql("report/constant_maturity").format(bucket=rng.carry_bucket), window
-            ),
-            carry_trade=_columns(con, read_sql("report/carry_trade").format(bucket=rng.carry_bucket), window),
-            mark_last_gap=gap,
-            # the view's own column: the threshold in force when it was read
-            mark_last_gap_threshold_bps=float(gap["threshold_bps"][0]) if gap["threshold_bps"] else None,
-            vendor_divergence=_columns(con, read_sql("report/vendor_divergence"), at_interval),
-            coverage=_columns(con, coverage_sql, {**window, "as_of": as_of}),
-            vol_smile=_columns(con, read_sql("report/vol_smile"), window),
-            vol_term_structure=_columns(
-                con, read_sql("report/vol_term_structure"), {k: window[k] for k in ("start", "end")}
-            ),
-        )
+        return ReportData(rng, published[0] if published else None, as_of, columns)

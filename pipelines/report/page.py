@@ -6,10 +6,9 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
-from pipelines.report.data import ReportRange
+from pipelines.report.data import ReportData
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -21,24 +20,18 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 """
 
 
-def render_page(
-    charts: Sequence[tuple[str, str, str, bytes]],
-    rng: ReportRange,
-    serving_path: Path,
-    published_at: datetime | None,
-) -> str:
+def render_page(charts: Sequence[tuple[str, str, str, bytes]], data: ReportData, serving_path: Path) -> str:
     """``charts``: (name, title, caption, png) in page order."""
+    rng, published_at = data.range, data.published_at
     scope = ", ".join(rng.instruments) if rng.instruments else "every instrument"
     published = f", published {published_at:%Y-%m-%d %H:%M} UTC" if published_at else ""
-    sections = []
-    for name, title, caption, png in charts:
-        data = base64.b64encode(png).decode("ascii")
-        sections.append(
-            f'<section id="{name}">\n<h2>{html.escape(title)}</h2>\n'
-            f'<p class="caption">{html.escape(caption)}</p>\n'
-            f'<figure><img class="chart" id="chart-{name}" alt="{html.escape(title)}" '
-            f'src="data:image/png;base64,{data}"></figure>\n</section>'
-        )
+    sections = [
+        f'<section id="{name}">\n<h2>{html.escape(title)}</h2>\n'
+        f'<p class="caption">{html.escape(caption)}</p>\n'
+        f'<figure><img class="chart" id="chart-{name}" alt="{html.escape(title)}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></figure>\n</section>'
+        for name, title, caption, png in charts
+    ]
     nav = " ".join(f'<a href="#{name}">{html.escape(title)}</a>' for name, title, _, _ in charts)
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
