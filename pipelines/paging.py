@@ -88,7 +88,7 @@ class TimeWindowPaginator(SinglePage):
         if self._timestamp(rows[0]) == last and last == self._params.get("from"):
             if self._limit >= self._max_limit:
                 raise PagingProblem(
-                    f"more than limit={self._limit} rows share timestamp {last}; raise the page limit",
+                    f"more than limit={self._limit} rows share timestamp {last}; raise the page limit"
                 )
             self._limit = min(self._limit * 2, self._max_limit)  # same window, a page that can hold it
         self._params["from"] = last
@@ -117,9 +117,8 @@ def paginate(
     max_seconds: float = 3600.0,
 ) -> Iterator[Any]:
     """Each page's body as JSON or ``parse(body)``, whose ValueError names the page and its URL."""
-    started = time.monotonic()
+    started, pages = time.monotonic(), 0
     request: PageRequest | None = paginator.first()
-    pages = 0
     while request is not None:
         current = request
         too_long = f"paging took over {max_seconds:.0f}s" if time.monotonic() - started > max_seconds else ""

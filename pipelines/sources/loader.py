@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from pipelines.http import cancellable
 from pipelines.progress import Ticker
-from pipelines.reference import NO_REFERENCE, Reference
+from pipelines.reference import Reference, upsert_reference
 from pipelines.sources.source import Loaded, LoadRequest, Source
 from pipelines.warehouse.lake import Target, Warehouse, read_sql
 
@@ -73,10 +73,6 @@ class Staged(Generic[U]):
     bytes: int = 0
     duplicates: int = 0  # repeated rows dropped
     note: str = ""  # why a unit without partitions has none, when it is not "served no rows"
-
-    @property
-    def rows(self) -> int:
-        return sum(p.rows for p in self.partitions)
 
 
 @dataclass(frozen=True)
@@ -140,13 +136,8 @@ def load(
     report = load_months(resource.client(), request.warehouse, what, request.months, **kwargs, **options)
     extra = {name: getattr(report, f) for name, f in shown.items()}
     lists = {k: extra.pop(k) for k in list(extra) if isinstance(extra[k], list)}  # shown last
-    metadata = {
-        "rows": report.rows,
-        **extra,
-        "transactions": report.transactions,
-        "seconds": round(report.seconds, 3),
-    }
-    metadata |= {"rows_per_month": report.rows_per_month, **lists}
+    metadata = {"rows": report.rows, **extra, "transactions": report.transactions}
+    metadata |= {"seconds": round(report.seconds, 3), "rows_per_month": report.rows_per_month, **lists}
     return Loaded(report.rows, metadata, keys, must_have_rows, report.failed)
 
 
@@ -217,9 +208,16 @@ def run(
             params["files"] = [str(path) for path, _ in files]
         else:
             registered["staged_rows"] = rows
-        reference = options.get("reference", NO_REFERENCE)
+        reference = options.get("reference", Reference())
         if raw.reference_of is not None and rows is not None:
             reference = raw.reference_of(rows)
+
+        def before_commit() -> None:  # the batch's reference rows in its transaction, then the caller's
+            if reference.instruments or reference.names:
+                upsert_reference(con, reference.instruments, reference.names)
+            if (then := options.get("before_commit")) is not None:
+                then()
+
         targets = [Target(f"raw.{raw.source.name}_{raw.table}", raw.source.load_sql(raw.table), raw.keys)]
         if raw.logged:
             targets.append(Target("raw.load_log", read_sql("load/load_log")))
@@ -229,7 +227,7 @@ def run(
             targets=targets,
             params=params,
             registered=registered,
-            before_commit=reference.then(con, options.get("before_commit")),
+            before_commit=before_commit,
             expected_rows=sum(p.rows for p in parts),
         )
         report.transactions += 1
