@@ -71,27 +71,28 @@ class TimeWindowPaginator(SinglePage):
         key: Callable[[Any], str] = str,
         max_limit: int | None = None,
     ):
-        self._url, self._params, self._limit = url, dict(params), limit
+        self._url, self._limit = url, limit
+        self.params = dict(params)  # the next request's, ``from`` included
         self._max_limit = max(limit, max_limit or limit)
         self._rows, self._timestamp, self._key = rows, timestamp, key
         self._boundary: str | None = None  # the last timestamp received
         self._seen: set[str] = set()  # keys of the rows received at ``_boundary``
 
     def first(self) -> PageRequest:
-        return PageRequest(self._url, {**self._params, "limit": self._limit})
+        return PageRequest(self._url, {**self.params, "limit": self._limit})
 
     def next(self, page: Any) -> PageRequest | None:
         rows = self._rows(page)
         if len(rows) < self._limit:
             return None
         last = self._timestamp(rows[-1])
-        if self._timestamp(rows[0]) == last and last == self._params.get("from"):
+        if self._timestamp(rows[0]) == last and last == self.params.get("from"):
             if self._limit >= self._max_limit:
                 raise PagingProblem(
                     f"more than limit={self._limit} rows share timestamp {last}; raise the page limit"
                 )
             self._limit = min(self._limit * 2, self._max_limit)  # same window, a page that can hold it
-        self._params["from"] = last
+        self.params["from"] = last
         return self.first()
 
     def fresh(self, page: Any) -> list[Any]:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -270,16 +268,12 @@ def run(
     return report
 
 
-@contextmanager
-def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> Iterator[Path]:
+def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> tempfile.TemporaryDirectory[str]:
     """Downloads beside the catalog, named with the pid (see ``remove_stale_temporaries``)."""
     root = warehouse.path.parent / ".staging"
     root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{raw.source.name}-{os.getpid()}-{raw.table}-", dir=root))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    prefix = f"{raw.source.name}-{os.getpid()}-{raw.table}-"
+    return tempfile.TemporaryDirectory(prefix=prefix, dir=root, ignore_cleanup_errors=True)
 
 
 def fetch_and_write(

@@ -123,7 +123,7 @@ def load_months(
     raw = RawTable(SOURCE, metric, LOG_KEYS[1:], "files", name=name, logged=logged, workers=8, names=_names)
 
     def fetch(ref: FileRef, count: Count) -> Staged[FileRef]:
-        path = staging / ref.file_name
+        path = Path(staging, ref.file_name)
         size = client.download(ref, path)
         rows, ignored = validate_file(path, ref.label, *ref.period, ref.metric)
         count(rows)
@@ -141,14 +141,6 @@ def load_months(
 
 def _names(ref: FileRef) -> tuple[str, list[str]]:
     return ref.label, [ref.series.instrument_key]
-
-
-def file_schema(start: datetime, end: datetime, metric: str, present: Iterable[str]) -> pa.DataFrameSchema:
-    """One file of ``metric`` covering [start, end) (naive UTC), over the published columns it holds."""
-    columns = {"time": period_column(pl.Datetime("us"), start, end)}
-    for name in (n for n in present if n != "time"):
-        columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
-    return pa.DataFrameSchema(columns, strict=True, coerce=True, name=f"aperiodic {metric}")
 
 
 def validate_file(
@@ -173,7 +165,12 @@ def validate_file(
     if problem := value_problem(frame, FINITE_COLUMNS[metric], "time"):
         raise FileValidationError(f"{label} ({path.name}): {problem}")
     frame = frame.drop(unexpected)
-    validated(file_schema(start, end, metric, frame.columns), frame, label, FileValidationError)
+    # [start, end) (naive UTC), over the published columns the file holds
+    columns = {"time": period_column(pl.Datetime("us"), start, end)}
+    for name in (n for n in frame.columns if n != "time"):
+        columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
+    schema = pa.DataFrameSchema(columns, strict=True, coerce=True, name=f"aperiodic {metric}")
+    validated(schema, frame, label, FileValidationError)
     if unexpected:
         frame.write_parquet(path)
     return frame.height, unexpected

@@ -82,12 +82,9 @@ class CayoLargoClient(VendorClient):
             timestamp=_timestamp,
             key=lambda row: str(row.get("instrument_id")),
         )
-        window_from = params["from"]
+        # ``paginator.params`` moves on after a page is used: its ``from`` is still this page's
         for number, body in enumerate(paginate(self.http, paginator), start=1):
-            rows = self.rows_of(body)
-            yield Page(number, window_from, paginator.fresh(body))
-            if rows:
-                window_from = _timestamp(rows[-1])
+            yield Page(number, paginator.params["from"], paginator.fresh(body))
 
 
 def _timestamp(row: Any) -> str:

@@ -127,19 +127,16 @@ def carries(section: CayoLargoUniverse, start_month: date, key: str) -> bool:
         return False
 
 
+DESCRIPTION = (
+    "CayøLargo Deribit futures and perpetual snapshots (mark, index, last, funding, open interest) every "
+    "10 minutes for the universe's coins, one month per partition."
+)
 SOURCE = Source(
     name="cayolargo",
     label="CayøLargo",
     order=3,
     parse_section=parse_section,
-    raw_assets=lambda section: [
-        RawAsset(
-            "futures",
-            "CayøLargo Deribit futures and perpetual snapshots (mark, index, last, funding, open "
-            "interest) every 10 minutes for the universe's coins, one month per partition.",
-            frozenset({"duckdb", "json"}),
-        )
-    ],
+    raw_assets=lambda section: [RawAsset("futures", DESCRIPTION, frozenset({"duckdb", "json"}))],
     load=lazy("pipelines.sources.cayolargo.load:load"),
     resource=lazy("pipelines.sources.cayolargo.client:CayoLargoResource.from_env"),
     emulator_handler=lazy("pipelines.sources.cayolargo.emulator:CayoLargoHandler"),  # auth, envelope, plan

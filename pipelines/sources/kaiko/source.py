@@ -167,18 +167,13 @@ def vendor_names(section: KaikoUniverse) -> list[VendorName]:
     ]
 
 
+DESCRIPTION = "Kaiko derivatives.v2/price (mark, index, last) for the universe, one month per partition."
 SOURCE = Source(
     name="kaiko",
     label="Kaiko",
     order=2,
     parse_section=parse_section,
-    raw_assets=lambda section: [
-        RawAsset(
-            "derivative_price",
-            "Kaiko derivatives.v2/price (mark, index, last) for the universe, one month per partition.",
-            frozenset({"duckdb", "json"}),
-        )
-    ],
+    raw_assets=lambda section: [RawAsset("derivative_price", DESCRIPTION, frozenset({"duckdb", "json"}))],
     load=lazy("pipelines.sources.kaiko.load:load"),
     resource=lazy("pipelines.sources.kaiko.client:KaikoResource.from_env"),
     emulator_handler=lazy("pipelines.sources.kaiko.emulator:KaikoHandler"),
