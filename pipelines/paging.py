@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import takewhile
 from typing import Any
 
 from pipelines.http import HttpClient, VendorHTTPError
@@ -96,16 +95,14 @@ class TimeWindowPaginator(SinglePage):
         return self.first()
 
     def fresh(self, page: Any) -> list[Any]:
-        """The rows not received before (once per page, in order): only leading rows can repeat."""
+        """The rows not received before (once per page, in order): those at the boundary already seen."""
         rows = self._rows(page)
-        head = _leading(rows, self._boundary, self._timestamp)
-        fresh = [r for r in rows[:head] if self._key(r) not in self._seen] + rows[head:]
+        fresh = [r for r in rows if self._timestamp(r) != self._boundary or self._key(r) not in self._seen]
         if rows:
             last = self._timestamp(rows[-1])
             if last != self._boundary:
                 self._boundary, self._seen = last, set()
-            tail = _leading(rows[::-1], last, self._timestamp)
-            self._seen.update(self._key(r) for r in rows[len(rows) - tail :])
+            self._seen.update(self._key(r) for r in rows if self._timestamp(r) == last)
         return fresh
 
 
@@ -143,7 +140,3 @@ def paginate(
             request = paginator.next(page)
         except PagingProblem as exc:
             raise PagingError(http.vendor, str(exc), url=http.redact(current.url)) from None
-
-
-def _leading(rows: list[Any], timestamp: str | None, timestamp_of: Callable[[Any], str]) -> int:
-    return sum(1 for _ in takewhile(lambda row: timestamp_of(row) == timestamp, rows))

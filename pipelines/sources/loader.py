@@ -65,7 +65,7 @@ class Staged(Generic[U]):
     label: str  # names the unit in messages
     partitions: Sequence[Partition]
     table: pa.Table | None = None  # read by the load SQL as ``staged_rows``
-    file: Path | None = None  # or as ``$files`` (with ``staged_files``: path -> partition)
+    file: Path | None = None  # or as ``$files`` (with ``staged_files``: path -> its one partition)
     position: tuple[Any, ...] = ()  # its place in the batch: time order keeps the lake clustered
     pages: int = 0
     bytes: int = 0
@@ -188,7 +188,7 @@ def run(
         written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)
         if not written:
             return
-        files = [(s.file, s.partitions[0]) for s in written if s.file is not None]
+        files = [str(s.file) for s in written if s.file is not None]  # a raw table's units all have one
         rows = None if files else pa.concat_tables([s.table for s in written if s.table is not None])
         parts = [p for s in written for p in s.partitions]
         partitions = pa.Table.from_pylist(
@@ -200,10 +200,8 @@ def run(
         registered = {"staged_partitions": partitions}
         params: dict[str, Any] = {"loaded_at": datetime.now(UTC)}
         if files:
-            registered["staged_files"] = pa.Table.from_pylist(
-                [{"path": str(path), **p._asdict()} for path, p in files]
-            ).select(["path", *LOG_KEYS[1:]])
-            params["files"] = [str(path) for path, _ in files]
+            registered["staged_files"] = partitions.append_column("path", pa.array(files))
+            params["files"] = files
         else:
             registered["staged_rows"] = rows
         reference = options.get("reference", Reference())
@@ -233,8 +231,8 @@ def run(
         for p in parts:
             month = f"{p.month:%Y-%m}"
             report.rows_per_month[month] = report.rows_per_month.get(month, 0) + p.rows
-        for path, _ in files:  # the staging folder stays small over a long backfill
-            path.unlink(missing_ok=True)
+        for path in files:  # the staging folder stays small over a long backfill
+            Path(path).unlink(missing_ok=True)
 
     total, errors = sum(map(len, units.values())), []
     if total:

@@ -89,11 +89,9 @@ def to_deribit(key: str) -> DeribitInstrument:
             f"{key!r}: no Deribit name; Deribit contracts are inverse (<COIN>-USD:<COIN>) "
             "or linear in their quote (<COIN>-USDC:USDC)"
         )
-    if inst.kind == "perpetual":
+    if (d := inst.expiry) is None:  # a perpetual (parse_symbol gives a future its expiry, a perpetual none)
         instrument_id = f"{prefix}-PERPETUAL"
     else:
-        assert inst.expiry is not None  # parse_symbol guarantees it for futures
-        d = inst.expiry
         instrument_id = f"{prefix}-{d.day}{_MONTHS[d.month - 1]}{d.year % 100:02d}"
     return DeribitInstrument(instrument_id, inst)
 

@@ -68,8 +68,7 @@ def parse_page(body: bytes) -> dict[str, Any]:
         raise PageError("the envelope has no 'data' array")
     rows = pc.list_flatten(data)
     assert isinstance(rows, pa.StructArray)
-    if len(rows) and not all(field in body for field in _ROW_FIELDS):
-        missing = [f.decode() for f in _ROW_FIELDS if f not in body]
+    if len(rows) and (missing := [f.decode() for f in _ROW_FIELDS if f not in body]):
         raise PageError(f"schema drift: rows lack {', '.join(missing)}")
     ts = rows.field("timestamp")
     if ts.null_count:
