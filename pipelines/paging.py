@@ -46,8 +46,7 @@ class NextUrlPaginator(SinglePage):
         self._seen: set[str] = set()
 
     def next(self, page: Any) -> PageRequest | None:
-        url = page.get("next_url") if isinstance(page, dict) else None
-        if not url:
+        if not (url := page.get("next_url") if isinstance(page, dict) else None):
             return None
         if url in self._seen:
             raise PagingProblem("next_url repeats an earlier page; stopping instead of looping")

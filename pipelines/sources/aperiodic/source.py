@@ -39,6 +39,12 @@ OPEN_INTEREST_COLUMNS = (
 # the basis and the mark-last spread, each with its bps, then their mean and bps std
 _STATS = (("", "_bps"), ("_mean", "_bps_std"))
 BASIS_COLUMNS = tuple(f"{m}{s}" for pair in _STATS for m in ("basis", "mark_price_spread") for s in pair)
+METRIC_COLUMNS = {  # what a file may hold, by name, in any order
+    PRICE_METRIC: ("time", *PRICE_COLUMNS, *DERIVED_COLUMNS),
+    "funding": ("time", *FUNDING_COLUMNS),
+    "open_interest": ("time", *OPEN_INTEREST_COLUMNS),
+    "basis": ("time", *BASIS_COLUMNS),
+}
 
 
 def asks_for(metric: str, instrument: UniverseInstrument) -> bool:

@@ -98,8 +98,7 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
         raise PageValidationError(f"{label}: a field mixes value types: {exc}") from None
     frame = pl.DataFrame(table)
     schema = page_schema(coin)
-    missing = [f for f in schema.columns if f not in frame.columns and f not in OPTIONAL]
-    if missing:
+    if missing := [f for f in schema.columns if f not in frame.columns and f not in OPTIONAL]:
         raise PageValidationError(f"{label}: required field(s) missing: {', '.join(missing)}")
     frame = frame.select(
         [pl.col(f) if f in frame.columns else pl.lit(None, pl.Float64).alias(f) for f in schema.columns]
@@ -111,8 +110,7 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
             frame = frame.with_columns(pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC"))
         except pl.exceptions.PolarsError as exc:
             raise PageValidationError(f"{label}: field {name} is not ISO 8601: {exc}") from None
-    problem = value_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",))
-    if problem:
+    if problem := value_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",)):
         raise PageValidationError(f"{label}: {problem}")
     frame = validated(schema, frame, label, PageValidationError)
     ts = frame["timestamp"]
@@ -229,11 +227,8 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
             f"{label}: {row['instrument_id']} at {row['ts']:%Y-%m-%d %H:%M} arrived twice across pages"
         )
     rows = frame.with_columns(month=pl.lit(walk.month)).to_arrow().cast(STAGED_SCHEMA)
-    counts = frame.group_by("venue", "instrument_key").len().sort("instrument_key")
-    partitions = [
-        Partition(venue, key, "exchange", "10m", walk.month, n, len(parts))
-        for venue, key, n in counts.iter_rows()
-    ]
+    counts = frame.group_by("venue", "instrument_key").len().sort("instrument_key").iter_rows()
+    partitions = [Partition(v, k, "exchange", "10m", walk.month, n, len(parts)) for v, k, n in counts]
     return Staged(walk, label, partitions, rows, pages=len(parts))
 
 
