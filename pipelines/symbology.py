@@ -32,8 +32,7 @@ class Instrument:
 
 
 def parse_symbol(key: str) -> Instrument:
-    m = _ATLAS.match(key)
-    if m is None:
+    if (m := _ATLAS.match(key)) is None:
         raise SymbolError(
             f"malformed Atlas symbol {key!r}: expected <type>-<BASE>-<QUOTE>[:<MARGIN>][-<YYYYMMDD>], "
             "e.g. 'perpetual-BTC-USDT:USDT'"

@@ -57,8 +57,7 @@ class AperiodicUniverse:
     instruments: tuple[UniverseInstrument, ...]
     intervals: tuple[str, ...]
     timestamp_types: tuple[str, ...]
-    metrics: tuple[str, ...] = APERIODIC_METRICS
-    all_metrics: bool = True  # ``metrics: all`` (the default): a venue a metric does not cover is skipped
+    metrics: tuple[str, ...] = APERIODIC_METRICS  # ``all`` (the default): a venue a metric lacks is skipped
 
 
 def parse_section(section: Any, where: str) -> AperiodicUniverse:
@@ -86,7 +85,6 @@ def parse_section(section: Any, where: str) -> AperiodicUniverse:
         intervals=choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
         timestamp_types=choices(types, TIMESTAMP_TYPES, "timestamp_types", where),
         metrics=metrics,
-        all_metrics=every,
     )
 
 

@@ -47,9 +47,8 @@ class CayoLargoClient(VendorClient):
     ):
         if not 1 <= page_limit <= MAX_LIMIT:
             raise ValueError(f"page_limit must be 1..{MAX_LIMIT}, got {page_limit}")
-        super().__init__(
-            base_url, api_key, {auth_header: f"{auth_prefix}{api_key}"} if api_key else {}, **options
-        )
+        headers = {auth_header: f"{auth_prefix}{api_key}"} if api_key else {}
+        super().__init__(base_url, api_key, headers, **options)
         self.envelope, self.page_limit = envelope, page_limit
 
     def rows_of(self, body: Any) -> list[dict[str, Any]]:

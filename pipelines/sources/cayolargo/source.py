@@ -53,8 +53,7 @@ class DeribitInstrument:
 
 def from_deribit(instrument_id: str) -> DeribitInstrument:
     """``BTC-27MAR26`` -> ``future-BTC-USD:BTC-20260327``; raises MappingError for anything else."""
-    m = _DERIBIT.match(instrument_id)
-    if m is None or (m["mon"] and m["mon"] not in _MONTHS):
+    if (m := _DERIBIT.match(instrument_id)) is None or (m["mon"] and m["mon"] not in _MONTHS):
         raise MappingError(
             f"unknown Deribit instrument id {instrument_id!r}: expected <COIN>[_<QUOTE>]-PERPETUAL "
             "or <COIN>[_<QUOTE>]-<D>MMMYY (e.g. BTC-PERPETUAL, BTC-27MAR26)"
