@@ -71,23 +71,6 @@ class RetryPolicy:
         return min(self.backoff_base * (2**attempt) * (1 + 0.25 * random.random()), self.max_delay)
 
 
-class RateLimiter:
-    """At most ``per_second`` request starts per second across threads (None = unlimited)."""
-
-    def __init__(self, per_second: float | None):
-        self._interval = 1.0 / per_second if per_second else 0.0
-        self._next, self._lock = 0.0, threading.Lock()
-
-    def wait(self) -> None:
-        if not self._interval:
-            return
-        with self._lock:
-            start = max(now := time.monotonic(), self._next)
-            self._next = start + self._interval
-        if start > now:
-            time.sleep(start - now)
-
-
 _fetch = threading.local()
 
 
@@ -118,8 +101,7 @@ class HttpClient:
     secrets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        self._local = threading.local()
-        self._limiter = RateLimiter(self.rate_limit_per_second)
+        self._local, self._lock, self._next_start = threading.local(), threading.Lock(), 0.0
         self.secrets = tuple(s for s in (*self.secrets, *self.headers.values()) if s and len(s) >= 4)
 
     def _session(self) -> requests.Session:
@@ -128,6 +110,16 @@ class HttpClient:
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
+
+    def _wait_turn(self) -> None:
+        """At most ``rate_limit_per_second`` request starts per second across threads (None: unlimited)."""
+        if not self.rate_limit_per_second:
+            return
+        with self._lock:
+            start = max(now := time.monotonic(), self._next_start)
+            self._next_start = start + 1.0 / self.rate_limit_per_second
+        if start > now:
+            time.sleep(start - now)
 
     def get(
         self,
@@ -144,15 +136,14 @@ class HttpClient:
         while True:
             if cancel is not None and cancel.is_set():
                 raise RequestsCancelled(f"{self.vendor}: not sent, the run is stopping")
-            self._limiter.wait()
+            self._wait_turn()
             status: int | None = None
             retry_after: str | None = None
             try:
                 resp = self._session().get(url, params=params, headers=headers, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as exc:
-                if unreachable := _unreachable(
-                    exc
-                ):  # retrying a name that does not resolve or a closed port only waits
+                # retrying a name that does not resolve or a closed port only waits
+                if unreachable := _unreachable(exc):
                     raise VendorHTTPError(self.vendor, unreachable, None, self._where(url, params)) from None
                 problem = f"connection failed: {type(exc).__name__}"
             else:
@@ -206,8 +197,8 @@ class HttpClient:
         return self.redact(resp.text[:200].strip().replace("\n", " ") or resp.reason or "no body")
 
 
-class HttpOptions(TypedDict, total=False):
-    retry: RetryPolicy | None
+class HttpOptions(TypedDict, total=False):  # HttpClient's, as a vendor client takes them
+    retry: RetryPolicy
     rate_limit_per_second: float | None
 
 
@@ -220,10 +211,4 @@ class VendorClient:
         self, base_url: str, api_key: str | None, headers: Mapping[str, str], **options: Unpack[HttpOptions]
     ):
         self.base_url = base_url.rstrip("/")
-        self.http = HttpClient(
-            self.vendor,
-            headers=headers,
-            retry=options.get("retry") or RetryPolicy(),
-            rate_limit_per_second=options.get("rate_limit_per_second"),
-            secrets=(api_key,) if api_key else (),
-        )
+        self.http = HttpClient(self.vendor, headers, secrets=(api_key,) if api_key else (), **options)

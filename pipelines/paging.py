@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import takewhile
 from typing import Any
 
 from pipelines.http import HttpClient, VendorHTTPError
@@ -47,8 +46,7 @@ class NextUrlPaginator(SinglePage):
         self._seen: set[str] = set()
 
     def next(self, page: Any) -> PageRequest | None:
-        url = page.get("next_url") if isinstance(page, dict) else None
-        if not url:
+        if not (url := page.get("next_url") if isinstance(page, dict) else None):
             return None
         if url in self._seen:
             raise PagingProblem("next_url repeats an earlier page; stopping instead of looping")
@@ -71,40 +69,39 @@ class TimeWindowPaginator(SinglePage):
         key: Callable[[Any], str] = str,
         max_limit: int | None = None,
     ):
-        self._url, self._params, self._limit = url, dict(params), limit
+        self._url, self._limit = url, limit
+        self.params = dict(params)  # the next request's, ``from`` included
         self._max_limit = max(limit, max_limit or limit)
         self._rows, self._timestamp, self._key = rows, timestamp, key
         self._boundary: str | None = None  # the last timestamp received
         self._seen: set[str] = set()  # keys of the rows received at ``_boundary``
 
     def first(self) -> PageRequest:
-        return PageRequest(self._url, {**self._params, "limit": self._limit})
+        return PageRequest(self._url, {**self.params, "limit": self._limit})
 
     def next(self, page: Any) -> PageRequest | None:
         rows = self._rows(page)
         if len(rows) < self._limit:
             return None
         last = self._timestamp(rows[-1])
-        if self._timestamp(rows[0]) == last and last == self._params.get("from"):
+        if self._timestamp(rows[0]) == last and last == self.params.get("from"):
             if self._limit >= self._max_limit:
                 raise PagingProblem(
-                    f"more than limit={self._limit} rows share timestamp {last}; raise the page limit",
+                    f"more than limit={self._limit} rows share timestamp {last}; raise the page limit"
                 )
             self._limit = min(self._limit * 2, self._max_limit)  # same window, a page that can hold it
-        self._params["from"] = last
+        self.params["from"] = last
         return self.first()
 
     def fresh(self, page: Any) -> list[Any]:
-        """The rows not received before (once per page, in order): only leading rows can repeat."""
+        """The rows not received before (once per page, in order): those at the boundary already seen."""
         rows = self._rows(page)
-        head = _leading(rows, self._boundary, self._timestamp)
-        fresh = [r for r in rows[:head] if self._key(r) not in self._seen] + rows[head:]
+        fresh = [r for r in rows if self._timestamp(r) != self._boundary or self._key(r) not in self._seen]
         if rows:
             last = self._timestamp(rows[-1])
             if last != self._boundary:
                 self._boundary, self._seen = last, set()
-            tail = _leading(rows[::-1], last, self._timestamp)
-            self._seen.update(self._key(r) for r in rows[len(rows) - tail :])
+            self._seen.update(self._key(r) for r in rows if self._timestamp(r) == last)
         return fresh
 
 
@@ -117,9 +114,8 @@ def paginate(
     max_seconds: float = 3600.0,
 ) -> Iterator[Any]:
     """Each page's body as JSON or ``parse(body)``, whose ValueError names the page and its URL."""
-    started = time.monotonic()
+    started, pages = time.monotonic(), 0
     request: PageRequest | None = paginator.first()
-    pages = 0
     while request is not None:
         current = request
         too_long = f"paging took over {max_seconds:.0f}s" if time.monotonic() - started > max_seconds else ""
@@ -143,7 +139,3 @@ def paginate(
             request = paginator.next(page)
         except PagingProblem as exc:
             raise PagingError(http.vendor, str(exc), url=http.redact(current.url)) from None
-
-
-def _leading(rows: list[Any], timestamp: str | None, timestamp_of: Callable[[Any], str]) -> int:
-    return sum(1 for _ in takewhile(lambda row: timestamp_of(row) == timestamp, rows))

@@ -4,8 +4,8 @@ neither. The upsert rewrites only rows that differ, so writing the section with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
@@ -26,24 +26,12 @@ class VendorName:
 
 @dataclass(frozen=True)
 class Reference:
+    """What a batch writes to the ref tables, in its transaction (none: the loaders' tests)."""
+
     instruments: Sequence[UniverseInstrument] = ()
-    names: Sequence[VendorName] = field(default_factory=tuple)
-
-    def then(
-        self, con: duckdb.DuckDBPyConnection, before_commit: Callable[[], None] | None = None
-    ) -> Callable[[], None]:
-        """A batch's ``before_commit``: write these rows in its transaction, then ``before_commit``."""
-
-        def write() -> None:
-            if self.instruments or self.names:
-                upsert_reference(con, self.instruments, self.names)
-            if before_commit is not None:
-                before_commit()
-
-        return write
+    names: Sequence[VendorName] = ()
 
 
-NO_REFERENCE = Reference()  # what a load writes when its caller gives none (the loaders' tests)
 _TEXT, _TIME, _NUMBER = pa.string(), pa.timestamp("us", tz="UTC"), pa.float64()
 # ref.instrument's columns, as the universe's instruments fill them
 INSTRUMENT_SCHEMA = pa.schema(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 _ATLAS = re.compile(
     r"^(?P<kind>spot|perpetual|future|option)-(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)"
@@ -32,8 +32,7 @@ class Instrument:
 
 
 def parse_symbol(key: str) -> Instrument:
-    m = _ATLAS.match(key)
-    if m is None:
+    if (m := _ATLAS.match(key)) is None:
         raise SymbolError(
             f"malformed Atlas symbol {key!r}: expected <type>-<BASE>-<QUOTE>[:<MARGIN>][-<YYYYMMDD>], "
             "e.g. 'perpetual-BTC-USDT:USDT'"
@@ -41,12 +40,10 @@ def parse_symbol(key: str) -> Instrument:
     kind = m["kind"]
     expiry: datetime | None = None
     if m["expiry"]:
-        try:
-            d = date(int(m["expiry"][:4]), int(m["expiry"][4:6]), int(m["expiry"][6:]))
+        try:  # the key carries only the date; a source that knows the exact expiry time overrides it
+            expiry = datetime.strptime(m["expiry"], "%Y%m%d").replace(tzinfo=UTC)
         except ValueError as exc:
             raise SymbolError(f"malformed Atlas symbol {key!r}: bad delivery date {m['expiry']}") from exc
-        # The key carries only the date; a source that knows the exact expiry time overrides it.
-        expiry = datetime(d.year, d.month, d.day, tzinfo=UTC)
     if kind == "future" and expiry is None:
         raise SymbolError(f"malformed Atlas symbol {key!r}: a future needs a -YYYYMMDD delivery date")
     if kind in ("perpetual", "spot") and expiry is not None:

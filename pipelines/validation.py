@@ -52,9 +52,7 @@ def value_problem(
 ) -> str | None:
     """The first non-finite or implausible value, and where: pandera's ``Check.gt(0)`` lets NaN, +inf
     and 1e-320 through, and a mark of 1e-320 once published ``mark_return_pct = inf``."""
-    for name in columns:
-        if name not in frame.columns:
-            continue
+    for name in (c for c in columns if c in frame.columns):
         value = pl.col(name).cast(pl.Float64, strict=False)
         field = field_of(name)
         low, high = plausible_range(field) if field else (-math.inf, math.inf)

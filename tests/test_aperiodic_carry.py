@@ -24,15 +24,8 @@ from pipelines.models import refresh_marts
 from pipelines.reference import upsert_reference
 from pipelines.resources import WarehouseResource
 from pipelines.sources.aperiodic.client import AperiodicClient
-from pipelines.sources.aperiodic.load import (
-    DERIVED_COLUMNS,
-    METRIC_COLUMNS,
-    FileValidationError,
-    Series,
-    load,
-    load_months,
-)
-from pipelines.sources.aperiodic.source import parse_section
+from pipelines.sources.aperiodic.load import FileValidationError, Series, load, load_months
+from pipelines.sources.aperiodic.source import DERIVED_COLUMNS, METRIC_COLUMNS, parse_section
 from pipelines.sources.source import LoadRequest
 from pipelines.status import ProblemKind, build_report
 from pipelines.universe.instruments import UniverseError, parse_instrument

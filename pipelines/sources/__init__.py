@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pipelines.sources.source import Source
 
-_HERE = Path(__file__).parent
-
 
 @cache
 def sources() -> tuple[Source, ...]:
     found = []
-    for folder in sorted(p for p in _HERE.iterdir() if (p / "source.py").is_file()):
+    for folder in sorted(p for p in Path(__file__).parent.iterdir() if (p / "source.py").is_file()):
         source = importlib.import_module(f"{__name__}.{folder.name}.source").SOURCE
         if source.name != folder.name:
             raise RuntimeError(

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -24,7 +22,7 @@ import pyarrow as pa
 
 from pipelines.http import cancellable
 from pipelines.progress import Ticker
-from pipelines.reference import NO_REFERENCE, Reference
+from pipelines.reference import Reference, upsert_reference
 from pipelines.sources.source import Loaded, LoadRequest, Source
 from pipelines.warehouse.lake import Target, Warehouse, read_sql
 
@@ -67,16 +65,12 @@ class Staged(Generic[U]):
     label: str  # names the unit in messages
     partitions: Sequence[Partition]
     table: pa.Table | None = None  # read by the load SQL as ``staged_rows``
-    file: Path | None = None  # or as ``$files`` (with ``staged_files``: path -> partition)
+    file: Path | None = None  # or as ``$files`` (with ``staged_files``: path -> its one partition)
     position: tuple[Any, ...] = ()  # its place in the batch: time order keeps the lake clustered
     pages: int = 0
     bytes: int = 0
     duplicates: int = 0  # repeated rows dropped
     note: str = ""  # why a unit without partitions has none, when it is not "served no rows"
-
-    @property
-    def rows(self) -> int:
-        return sum(p.rows for p in self.partitions)
 
 
 @dataclass(frozen=True)
@@ -140,13 +134,8 @@ def load(
     report = load_months(resource.client(), request.warehouse, what, request.months, **kwargs, **options)
     extra = {name: getattr(report, f) for name, f in shown.items()}
     lists = {k: extra.pop(k) for k in list(extra) if isinstance(extra[k], list)}  # shown last
-    metadata = {
-        "rows": report.rows,
-        **extra,
-        "transactions": report.transactions,
-        "seconds": round(report.seconds, 3),
-    }
-    metadata |= {"rows_per_month": report.rows_per_month, **lists}
+    metadata = {"rows": report.rows, **extra, "transactions": report.transactions}
+    metadata |= {"seconds": round(report.seconds, 3), "rows_per_month": report.rows_per_month, **lists}
     return Loaded(report.rows, metadata, keys, must_have_rows, report.failed)
 
 
@@ -199,7 +188,7 @@ def run(
         written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)
         if not written:
             return
-        files = [(s.file, s.partitions[0]) for s in written if s.file is not None]
+        files = [str(s.file) for s in written if s.file is not None]  # a raw table's units all have one
         rows = None if files else pa.concat_tables([s.table for s in written if s.table is not None])
         parts = [p for s in written for p in s.partitions]
         partitions = pa.Table.from_pylist(
@@ -211,15 +200,20 @@ def run(
         registered = {"staged_partitions": partitions}
         params: dict[str, Any] = {"loaded_at": datetime.now(UTC)}
         if files:
-            registered["staged_files"] = pa.Table.from_pylist(
-                [{"path": str(path), **p._asdict()} for path, p in files]
-            ).select(["path", *LOG_KEYS[1:]])
-            params["files"] = [str(path) for path, _ in files]
+            registered["staged_files"] = partitions.append_column("path", pa.array(files))
+            params["files"] = files
         else:
             registered["staged_rows"] = rows
-        reference = options.get("reference", NO_REFERENCE)
+        reference = options.get("reference", Reference())
         if raw.reference_of is not None and rows is not None:
             reference = raw.reference_of(rows)
+
+        def before_commit() -> None:  # the batch's reference rows in its transaction, then the caller's
+            if reference.instruments or reference.names:
+                upsert_reference(con, reference.instruments, reference.names)
+            if (then := options.get("before_commit")) is not None:
+                then()
+
         targets = [Target(f"raw.{raw.source.name}_{raw.table}", raw.source.load_sql(raw.table), raw.keys)]
         if raw.logged:
             targets.append(Target("raw.load_log", read_sql("load/load_log")))
@@ -229,7 +223,7 @@ def run(
             targets=targets,
             params=params,
             registered=registered,
-            before_commit=reference.then(con, options.get("before_commit")),
+            before_commit=before_commit,
             expected_rows=sum(p.rows for p in parts),
         )
         report.transactions += 1
@@ -237,8 +231,8 @@ def run(
         for p in parts:
             month = f"{p.month:%Y-%m}"
             report.rows_per_month[month] = report.rows_per_month.get(month, 0) + p.rows
-        for path, _ in files:  # the staging folder stays small over a long backfill
-            path.unlink(missing_ok=True)
+        for path in files:  # the staging folder stays small over a long backfill
+            Path(path).unlink(missing_ok=True)
 
     total, errors = sum(map(len, units.values())), []
     if total:
@@ -272,16 +266,12 @@ def run(
     return report
 
 
-@contextmanager
-def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> Iterator[Path]:
+def staging_folder(warehouse: Warehouse, raw: RawTable[Any]) -> tempfile.TemporaryDirectory[str]:
     """Downloads beside the catalog, named with the pid (see ``remove_stale_temporaries``)."""
     root = warehouse.path.parent / ".staging"
     root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{raw.source.name}-{os.getpid()}-{raw.table}-", dir=root))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    prefix = f"{raw.source.name}-{os.getpid()}-{raw.table}-"
+    return tempfile.TemporaryDirectory(prefix=prefix, dir=root, ignore_cleanup_errors=True)
 
 
 def fetch_and_write(

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipelines.reference import NO_REFERENCE, Reference, VendorName
+from pipelines.reference import Reference, VendorName
 from pipelines.settings import SQL_DIR
 from pipelines.universe.instruments import UniverseInstrument
 from pipelines.warehouse.lake import CREATE_TABLE, Warehouse
@@ -33,7 +33,7 @@ class LoadRequest:
     resource: Any  # the vendor's ConfigurableResource
     warehouse: Warehouse
     progress: Callable[[str], None]
-    reference: Reference = NO_REFERENCE  # written with each batch
+    reference: Reference = field(default_factory=Reference)  # written with each batch
 
 
 @dataclass(frozen=True)

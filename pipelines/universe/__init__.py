@@ -62,8 +62,7 @@ def _month(value: Any, where: str) -> date:
 
 def load_universe(path: Path) -> Universe:
     try:
-        size = Path(path).stat().st_size
-        if size > MAX_FILE_BYTES:
+        if (size := Path(path).stat().st_size) > MAX_FILE_BYTES:
             raise UniverseError(
                 f"universe file {path} is {size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)"
             )
@@ -71,8 +70,7 @@ def load_universe(path: Path) -> Universe:
     except FileNotFoundError:
         raise UniverseError(f"universe file {path} does not exist (MARKHOUSE_UNIVERSE)") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f" line {mark.line + 1}" if mark else ""
+        line = f" line {mark.line + 1}" if (mark := exc.problem_mark or exc.context_mark) else ""
         raise UniverseError(
             f"universe file {path}{line} is not valid YAML: {exc.problem or exc.context}"
         ) from None

@@ -69,15 +69,13 @@ class AperiodicClient(VendorClient):
         super().__init__(base_url, api_key, {"X-API-KEY": api_key or DEMO_KEY}, **options)
         self.preview = not api_key
 
-    def listing_url(self, metric: str = PRICE_METRIC) -> str:
-        return f"{self.base_url}/data/{'preview/' if self.preview else ''}{metric}"
-
     def list_files(self, series: Series, start: date, end: date, metric: str = PRICE_METRIC) -> list[FileRef]:
         """Every file of ``metric`` covering [start, end] (end inclusive, as the API takes it)."""
         venue, symbol, interval, timestamp_type = series
         params = {"timestamp": timestamp_type, "interval": interval, "exchange": venue, "symbol": symbol}
         params |= {"start_date": start.isoformat(), "end_date": end.isoformat()}
-        (body,) = paginate(self.http, SinglePage(self.listing_url(metric), params))
+        url = f"{self.base_url}/data/{'preview/' if self.preview else ''}{metric}"
+        (body,) = paginate(self.http, SinglePage(url, params))
         files = body.get("files") if isinstance(body, dict) else None
         if not isinstance(files, list):
             raise VendorHTTPError("aperiodic", f"listing has no 'files' array: {str(body)[:120]!r}")

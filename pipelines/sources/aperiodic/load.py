@@ -19,39 +19,20 @@ from pipelines.sources import loader
 from pipelines.sources.aperiodic.client import AperiodicClient, FileRef, Series
 from pipelines.sources.aperiodic.source import (
     APERIODIC_METRICS,
-    BASIS_COLUMNS,
-    DERIVED_COLUMNS,
-    FUNDING_COLUMNS,
+    METRIC_COLUMNS,
     METRIC_VENUES,
-    OPEN_INTEREST_COLUMNS,
     PRICE_COLUMNS,
     PRICE_METRIC,
     SOURCE,
     asks_for,
 )
-from pipelines.sources.loader import (
-    LOG_KEYS,
-    Count,
-    Failed,
-    LoadReport,
-    Options,
-    Partition,
-    RawTable,
-    Staged,
-    run,
-)
+from pipelines.sources.loader import LOG_KEYS, Count, LoadReport, Options, Partition, RawTable, Staged, run
 from pipelines.sources.source import Loaded, LoadRequest
 from pipelines.validation import period_column, validated, value_problem
 from pipelines.warehouse.lake import Warehouse
 
 log = logging.getLogger("markhouse.aperiodic")
 
-METRIC_COLUMNS = {  # what a file may hold, by name, in any order
-    PRICE_METRIC: ("time", *PRICE_COLUMNS, *DERIVED_COLUMNS),
-    "funding": ("time", *FUNDING_COLUMNS),
-    "open_interest": ("time", *OPEN_INTEREST_COLUMNS),
-    "basis": ("time", *BASIS_COLUMNS),
-}
 _MAIN = {"funding": "funding_rate", "open_interest": "open_interest", "basis": "basis"}  # each metric's own
 # a file without one fails, naming the file and the columns
 REQUIRED_COLUMNS = {PRICE_METRIC: METRIC_COLUMNS[PRICE_METRIC], **{m: ("time", c) for m, c in _MAIN.items()}}
@@ -103,13 +84,13 @@ def load_months(
         return LoadReport()
     refs: dict[date, list[FileRef]] = {m: [] for m in months}
     skipped: list[str] = []
-    failed: list[Failed] = []  # a series whose listing failed: its months are its units
+    failed: list[loader.Failed] = []  # a series whose listing failed: its months are its units
     for s in series:
         try:
             listed = client.list_files(s, months[0], next_month(months[-1]) - timedelta(days=1), metric)
         except Exception as exc:
             what = f"{name} {' '.join(s)} {months[0]:%Y-%m}..{months[-1]:%Y-%m} (listing)"
-            failed.append(Failed(what, [s.instrument_key], months, exc))
+            failed.append(loader.Failed(what, [s.instrument_key], months, exc))
             continue
         for ref in (found := [ref for ref in listed if ref.month_start in refs]):
             refs[ref.month_start].append(ref)
@@ -123,7 +104,7 @@ def load_months(
     raw = RawTable(SOURCE, metric, LOG_KEYS[1:], "files", name=name, logged=logged, workers=8, names=_names)
 
     def fetch(ref: FileRef, count: Count) -> Staged[FileRef]:
-        path = staging / ref.file_name
+        path = Path(staging, ref.file_name)
         size = client.download(ref, path)
         rows, ignored = validate_file(path, ref.label, *ref.period, ref.metric)
         count(rows)
@@ -141,14 +122,6 @@ def load_months(
 
 def _names(ref: FileRef) -> tuple[str, list[str]]:
     return ref.label, [ref.series.instrument_key]
-
-
-def file_schema(start: datetime, end: datetime, metric: str, present: Iterable[str]) -> pa.DataFrameSchema:
-    """One file of ``metric`` covering [start, end) (naive UTC), over the published columns it holds."""
-    columns = {"time": period_column(pl.Datetime("us"), start, end)}
-    for name in (n for n in present if n != "time"):
-        columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
-    return pa.DataFrameSchema(columns, strict=True, coerce=True, name=f"aperiodic {metric}")
 
 
 def validate_file(
@@ -173,7 +146,12 @@ def validate_file(
     if problem := value_problem(frame, FINITE_COLUMNS[metric], "time"):
         raise FileValidationError(f"{label} ({path.name}): {problem}")
     frame = frame.drop(unexpected)
-    validated(file_schema(start, end, metric, frame.columns), frame, label, FileValidationError)
+    # [start, end) (naive UTC), over the published columns the file holds
+    columns = {"time": period_column(pl.Datetime("us"), start, end)}
+    for name in (n for n in frame.columns if n != "time"):
+        columns[name] = pa.Column(pl.Float64, checks=_CHECKS.get(name), nullable=name != "funding_rate")
+    schema = pa.DataFrameSchema(columns, strict=True, coerce=True, name=f"aperiodic {metric}")
+    validated(schema, frame, label, FileValidationError)
     if unexpected:
         frame.write_parquet(path)
     return frame.height, unexpected

@@ -39,6 +39,12 @@ OPEN_INTEREST_COLUMNS = (
 # the basis and the mark-last spread, each with its bps, then their mean and bps std
 _STATS = (("", "_bps"), ("_mean", "_bps_std"))
 BASIS_COLUMNS = tuple(f"{m}{s}" for pair in _STATS for m in ("basis", "mark_price_spread") for s in pair)
+METRIC_COLUMNS = {  # what a file may hold, by name, in any order
+    PRICE_METRIC: ("time", *PRICE_COLUMNS, *DERIVED_COLUMNS),
+    "funding": ("time", *FUNDING_COLUMNS),
+    "open_interest": ("time", *OPEN_INTEREST_COLUMNS),
+    "basis": ("time", *BASIS_COLUMNS),
+}
 
 
 def asks_for(metric: str, instrument: UniverseInstrument) -> bool:
@@ -51,8 +57,7 @@ class AperiodicUniverse:
     instruments: tuple[UniverseInstrument, ...]
     intervals: tuple[str, ...]
     timestamp_types: tuple[str, ...]
-    metrics: tuple[str, ...] = APERIODIC_METRICS
-    all_metrics: bool = True  # ``metrics: all`` (the default): a venue a metric does not cover is skipped
+    metrics: tuple[str, ...] = APERIODIC_METRICS  # ``all`` (the default): a venue a metric lacks is skipped
 
 
 def parse_section(section: Any, where: str) -> AperiodicUniverse:
@@ -81,7 +86,6 @@ def parse_section(section: Any, where: str) -> AperiodicUniverse:
         intervals=choices(sec.get("intervals", ["1h"]), APERIODIC_INTERVALS, "intervals", where),
         timestamp_types=choices(types, TIMESTAMP_TYPES, "timestamp_types", where),
         metrics=metrics,
-        all_metrics=every,
     )
 
 

@@ -47,9 +47,8 @@ class CayoLargoClient(VendorClient):
     ):
         if not 1 <= page_limit <= MAX_LIMIT:
             raise ValueError(f"page_limit must be 1..{MAX_LIMIT}, got {page_limit}")
-        super().__init__(
-            base_url, api_key, {auth_header: f"{auth_prefix}{api_key}"} if api_key else {}, **options
-        )
+        headers = {auth_header: f"{auth_prefix}{api_key}"} if api_key else {}
+        super().__init__(base_url, api_key, headers, **options)
         self.envelope, self.page_limit = envelope, page_limit
 
     def rows_of(self, body: Any) -> list[dict[str, Any]]:
@@ -82,12 +81,9 @@ class CayoLargoClient(VendorClient):
             timestamp=_timestamp,
             key=lambda row: str(row.get("instrument_id")),
         )
-        window_from = params["from"]
+        # ``paginator.params`` moves on after a page is used: its ``from`` is still this page's
         for number, body in enumerate(paginate(self.http, paginator), start=1):
-            rows = self.rows_of(body)
-            yield Page(number, window_from, paginator.fresh(body))
-            if rows:
-                window_from = _timestamp(rows[-1])
+            yield Page(number, paginator.params["from"], paginator.fresh(body))
 
 
 def _timestamp(row: Any) -> str:

@@ -40,7 +40,6 @@ log = logging.getLogger("markhouse.cayolargo")
 
 # perpetual-only (funding) and ``alpha``-tier fields, null when absent; every other one must be sent
 OPTIONAL = ("funding_rate", "funding_8h", "estimated_delivery_price")
-_TIMES = ("timestamp", "expiration_timestamp")
 _SNAPSHOT_US = 600 * 1_000_000
 
 # each number field's check ("> 0", ">= 0" or none) and whether it may be null, in the order sent
@@ -60,6 +59,7 @@ ROW_SCHEMA = pyarrow.schema(  # one validated page as the loader stages it (ts: 
     + [(n, pyarrow.timestamp("us", tz="UTC")) for n in ("ts", "expiration_timestamp")]
     + [(n, pyarrow.float64()) for n in NUMBERS]
 )
+STAGED_SCHEMA = ROW_SCHEMA.append(pyarrow.field("month", pyarrow.date32()))  # a walk's rows, with its month
 
 
 class PageValidationError(ValueError):
@@ -98,21 +98,19 @@ def validate_page(rows: list[dict[str, Any]], label: str, coin: str, window_from
         raise PageValidationError(f"{label}: a field mixes value types: {exc}") from None
     frame = pl.DataFrame(table)
     schema = page_schema(coin)
-    missing = [f for f in schema.columns if f not in frame.columns and f not in OPTIONAL]
-    if missing:
+    if missing := [f for f in schema.columns if f not in frame.columns and f not in OPTIONAL]:
         raise PageValidationError(f"{label}: required field(s) missing: {', '.join(missing)}")
     frame = frame.select(
         [pl.col(f) if f in frame.columns else pl.lit(None, pl.Float64).alias(f) for f in schema.columns]
     )
-    for name in _TIMES:
+    for name in ("timestamp", "expiration_timestamp"):
         if frame.schema[name] != pl.Utf8:
             raise PageValidationError(f"{label}: field {name} must be an ISO 8601 string")
         try:
             frame = frame.with_columns(pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC"))
         except pl.exceptions.PolarsError as exc:
             raise PageValidationError(f"{label}: field {name} is not ISO 8601: {exc}") from None
-    problem = value_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",))
-    if problem:
+    if problem := value_problem(frame, NUMBERS, "timestamp", identify=("instrument_id",)):
         raise PageValidationError(f"{label}: {problem}")
     frame = validated(schema, frame, label, PageValidationError)
     ts = frame["timestamp"]
@@ -215,9 +213,7 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
     start, end = month_bounds(walk.month)
     label = names(walk)[0]
     parts: list[pyarrow.Table] = []
-    pages = 0
     for page in client.pages(walk.coin, start, end, walk.instrument_id):
-        pages += 1
         window_from = datetime.fromisoformat(page.window_from.replace("Z", "+00:00"))
         where = f"{label} page {page.number} (from={page.window_from})"
         parts.append(validate_page(page.rows, where, walk.coin, window_from))
@@ -230,15 +226,10 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
         raise PageValidationError(
             f"{label}: {row['instrument_id']} at {row['ts']:%Y-%m-%d %H:%M} arrived twice across pages"
         )
-    rows = frame.to_arrow().cast(ROW_SCHEMA)
-    rows = rows.append_column(
-        "month", pyarrow.repeat(pyarrow.scalar(walk.month, pyarrow.date32()), len(rows))
-    )
-    counts = frame.group_by("venue", "instrument_key").len().sort("instrument_key")
-    partitions = [
-        Partition(venue, key, "exchange", "10m", walk.month, n, pages) for venue, key, n in counts.iter_rows()
-    ]
-    return Staged(walk, label, partitions, rows, pages=pages)
+    rows = frame.with_columns(month=pl.lit(walk.month)).to_arrow().cast(STAGED_SCHEMA)
+    counts = frame.group_by("venue", "instrument_key").len().sort("instrument_key").iter_rows()
+    partitions = [Partition(v, k, "exchange", "10m", walk.month, n, len(parts)) for v, k, n in counts]
+    return Staged(walk, label, partitions, rows, pages=len(parts))
 
 
 def _coin_months(con: duckdb.DuckDBPyConnection, staged: list[Staged[Walk]]) -> pyarrow.Table:
@@ -254,11 +245,8 @@ def _reference(rows: pyarrow.Table) -> Reference:
         pl.DataFrame(rows)
         .group_by("instrument_key")
         .agg(
-            pl.col("venue").first(),
-            pl.col("instrument_id").first(),
-            pl.col("contract_type").first(),
-            pl.col("expiration_timestamp").sort_by("ts").last(),
-            pl.col("contract_size").sort_by("ts").last(),
+            pl.col("venue", "instrument_id", "contract_type").first(),
+            pl.col("expiration_timestamp", "contract_size").sort_by("ts").last(),
         )
     )
     instruments: list[UniverseInstrument] = []

@@ -53,8 +53,7 @@ class DeribitInstrument:
 
 def from_deribit(instrument_id: str) -> DeribitInstrument:
     """``BTC-27MAR26`` -> ``future-BTC-USD:BTC-20260327``; raises MappingError for anything else."""
-    m = _DERIBIT.match(instrument_id)
-    if m is None or (m["mon"] and m["mon"] not in _MONTHS):
+    if (m := _DERIBIT.match(instrument_id)) is None or (m["mon"] and m["mon"] not in _MONTHS):
         raise MappingError(
             f"unknown Deribit instrument id {instrument_id!r}: expected <COIN>[_<QUOTE>]-PERPETUAL "
             "or <COIN>[_<QUOTE>]-<D>MMMYY (e.g. BTC-PERPETUAL, BTC-27MAR26)"
@@ -89,11 +88,9 @@ def to_deribit(key: str) -> DeribitInstrument:
             f"{key!r}: no Deribit name; Deribit contracts are inverse (<COIN>-USD:<COIN>) "
             "or linear in their quote (<COIN>-USDC:USDC)"
         )
-    if inst.kind == "perpetual":
+    if (d := inst.expiry) is None:  # a perpetual (parse_symbol gives a future its expiry, a perpetual none)
         instrument_id = f"{prefix}-PERPETUAL"
     else:
-        assert inst.expiry is not None  # parse_symbol guarantees it for futures
-        d = inst.expiry
         instrument_id = f"{prefix}-{d.day}{_MONTHS[d.month - 1]}{d.year % 100:02d}"
     return DeribitInstrument(instrument_id, inst)
 
@@ -127,19 +124,16 @@ def carries(section: CayoLargoUniverse, start_month: date, key: str) -> bool:
         return False
 
 
+DESCRIPTION = (
+    "CayøLargo Deribit futures and perpetual snapshots (mark, index, last, funding, open interest) every "
+    "10 minutes for the universe's coins, one month per partition."
+)
 SOURCE = Source(
     name="cayolargo",
     label="CayøLargo",
     order=3,
     parse_section=parse_section,
-    raw_assets=lambda section: [
-        RawAsset(
-            "futures",
-            "CayøLargo Deribit futures and perpetual snapshots (mark, index, last, funding, open "
-            "interest) every 10 minutes for the universe's coins, one month per partition.",
-            frozenset({"duckdb", "json"}),
-        )
-    ],
+    raw_assets=lambda section: [RawAsset("futures", DESCRIPTION, frozenset({"duckdb", "json"}))],
     load=lazy("pipelines.sources.cayolargo.load:load"),
     resource=lazy("pipelines.sources.cayolargo.client:CayoLargoResource.from_env"),
     emulator_handler=lazy("pipelines.sources.cayolargo.emulator:CayoLargoHandler"),  # auth, envelope, plan

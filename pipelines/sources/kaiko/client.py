@@ -68,8 +68,7 @@ def parse_page(body: bytes) -> dict[str, Any]:
         raise PageError("the envelope has no 'data' array")
     rows = pc.list_flatten(data)
     assert isinstance(rows, pa.StructArray)
-    if len(rows) and not all(field in body for field in _ROW_FIELDS):
-        missing = [f.decode() for f in _ROW_FIELDS if f not in body]
+    if len(rows) and (missing := [f.decode() for f in _ROW_FIELDS if f not in body]):
         raise PageError(f"schema drift: rows lack {', '.join(missing)}")
     ts = rows.field("timestamp")
     if ts.null_count:
@@ -114,11 +113,7 @@ class KaikoClient(VendorClient):
     ):
         headers = {"Accept": "application/json", **({"X-Api-Key": api_key} if api_key else {})}
         super().__init__(base_url, api_key, headers, **options)
-        self.page_size, self.sort = page_size, sort
-
-    @property
-    def price_url(self) -> str:
-        return f"{self.base_url}{PRICE_PATH}"
+        self.page_size, self.sort, self.price_url = page_size, sort, f"{self.base_url}{PRICE_PATH}"
 
     def fetch(
         self, code: KaikoCode, interval: str, start: datetime, end: datetime, count: Callable[[int], None]
@@ -136,8 +131,7 @@ class KaikoClient(VendorClient):
             return page
 
         chain = NextUrlPaginator(self.price_url, params)  # 2,000 pages: far more than a month of 1m rows
-        pages = paginate(self.http, chain, parse=parse, max_pages=2_000, max_seconds=1_800)
-        if not (got := list(pages)):
+        if not (got := list(paginate(self.http, chain, parse=parse, max_pages=2_000, max_seconds=1_800))):
             return Fetched(ROWS_SCHEMA.empty_table(), 0, 0)
         rows = pa.concat_tables([p["rows"] for p in got])
         return Fetched(rows, len(got), sum(p["bytes"] for p in got), got[0]["access"])

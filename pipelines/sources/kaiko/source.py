@@ -77,22 +77,19 @@ def to_kaiko(venue: str, instrument: Instrument) -> KaikoCode:
 
 def from_kaiko(code: KaikoCode) -> tuple[str, Instrument]:
     """(venue, instrument) for a Kaiko code, the inverse of ``to_kaiko``; MappingError otherwise."""
-    venue = _CODE_VENUES.get((code.exchange, code.instrument_class))
-    if venue is None:
+    if (venue := _CODE_VENUES.get((code.exchange, code.instrument_class))) is None:
         raise MappingError(f"no venue for Kaiko exchange/class {code.exchange}/{code.instrument_class}")
     try:
         if code.instrument_class == "perpetual-future":
             base, quote = _split_pair(code.instrument.replace("-", ""), code)
             key = f"perpetual-{base}-{quote}:{_settle(code, base, quote)}"
         elif code.instrument_class == "future":
-            m = _FUTURE_CODE.match(code.instrument)
-            if m is None:
+            if (m := _FUTURE_CODE.match(code.instrument)) is None:
                 raise MappingError(f"Kaiko future code {code.instrument!r} has no YYMMDD delivery date")
             base, quote = _split_pair(m["pair"], code)
             key = f"future-{base}-{quote}:{_settle(code, base, quote)}-20{m['date']}"
         else:
-            m = _OPTION_CODE.match(code.instrument)
-            if m is None:
+            if (m := _OPTION_CODE.match(code.instrument)) is None:
                 raise MappingError(
                     f"Kaiko option code {code.instrument!r} is not <base>-<quote>-<yymmdd>-<strike>-<c|p>"
                 )
@@ -167,18 +164,13 @@ def vendor_names(section: KaikoUniverse) -> list[VendorName]:
     ]
 
 
+DESCRIPTION = "Kaiko derivatives.v2/price (mark, index, last) for the universe, one month per partition."
 SOURCE = Source(
     name="kaiko",
     label="Kaiko",
     order=2,
     parse_section=parse_section,
-    raw_assets=lambda section: [
-        RawAsset(
-            "derivative_price",
-            "Kaiko derivatives.v2/price (mark, index, last) for the universe, one month per partition.",
-            frozenset({"duckdb", "json"}),
-        )
-    ],
+    raw_assets=lambda section: [RawAsset("derivative_price", DESCRIPTION, frozenset({"duckdb", "json"}))],
     load=lazy("pipelines.sources.kaiko.load:load"),
     resource=lazy("pipelines.sources.kaiko.client:KaikoResource.from_env"),
     emulator_handler=lazy("pipelines.sources.kaiko.emulator:KaikoHandler"),

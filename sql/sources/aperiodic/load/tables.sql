@@ -3,7 +3,7 @@
 -- Inputs: $files (local paths), `staged_files` (path -> venue, instrument_key, timestamp_type,
 -- interval, month), $loaded_at. Parquet `time` is the interval start in UTC.
 -- A file holds `time`, its metric's required columns and any of its other published ones
--- (schema.METRIC_COLUMNS, checked before this runs; a column outside them was dropped), each loaded
+-- (source.METRIC_COLUMNS, checked before this runs; a column outside them was dropped), each loaded
 -- as a double; files of one batch may differ (union by name), a column a file lacks loads as NULL.
 -- Prices, funding rates, open interest and basis were validated finite; the vendor's own pct
 -- changes, ratios and statistics are not: a denominator of 0 gives them NaN or +/-inf, which load as
