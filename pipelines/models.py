@@ -12,10 +12,10 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -24,7 +24,7 @@ from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
 from pipelines.warehouse.concurrency import transaction
 from pipelines.warehouse.lake import LAKE, ensure_tables, read_sql, relations, schema_sql, used_params
-from pipelines.warehouse.serving import comment_statements, dependency_order
+from pipelines.warehouse.serving import comment_statements, dependency_order, empty_select
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -34,8 +34,7 @@ PACKAGE = Path(__file__).resolve().parent
 CATALOG_INPUTS = {".sql", ".yml", ".yaml", ".py"}  # what a mart's columns and comments come from
 
 
-@dataclass(frozen=True)
-class Model:
+class Model(NamedTuple):
     name: str
     schema: str
     sql: str
@@ -89,10 +88,10 @@ def _with_sources(name: str, sql: str) -> str:
 
     if SOURCES not in sql:
         return sql
-    relations = [s.observations[name] for s in sources.sources() if name in s.observations]
-    if not relations:
+    members = [f"select * from {s.observations[name]}" for s in sources.sources() if name in s.observations]
+    if not members:
         raise ValueError(f"the model {name} unions the sources' relations, and no source declares one")
-    return _union(sql, [f"select * from {r}" for r in relations])
+    return _union(sql, members)
 
 
 def _union(template: str, members: Sequence[str]) -> str:
@@ -192,17 +191,14 @@ def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Colle
     if SOURCES not in model.template:
         return model.sql
     declaring = [s for s in sources.sources() if model.name in s.observations]
-    kept = [s for s in declaring if s.name in loaded]
-    if not kept or len(kept) == len(declaring):
+    kept = [f"select * from {s.observations[model.name]}" for s in declaring if s.name in loaded]
+    if len(kept) in (0, len(declaring)):
         return model.sql
     shape = con.execute(f"describe select * from ({model.sql})").fetchall()
-    empty = "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in shape) + " where false"
-    members = [empty, *(f"select * from {s.observations[model.name]}" for s in kept)]
-    return _union(model.template, members)
+    return _union(model.template, [empty_select(shape), *kept])
 
 
-@dataclass(frozen=True)
-class MartColumn:
+class MartColumn(NamedTuple):
     name: str
     type: str
     description: str
@@ -214,10 +210,8 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
     digest = hashlib.sha256(duckdb.__version__.encode())
     for path in sorted(p for d in (SQL_DIR, PACKAGE) for p in d.rglob("*") if p.suffix in CATALOG_INPUTS):
         digest.update(f"{path}\0".encode() + path.read_bytes())
-    cache = (
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "markhouse"
-    )  # read per call: tests move it
-    cached = cache / f"mart-catalog-{digest.hexdigest()[:16]}.json"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")  # read per call: tests move it
+    cached = cache / "markhouse" / f"mart-catalog-{digest.hexdigest()[:16]}.json"
     try:
         catalog = json.loads(cached.read_text())
     except (OSError, ValueError):  # none yet, or one half written meanwhile: built again
@@ -264,8 +258,7 @@ def _finite_columns(con: duckdb.DuckDBPyConnection, relation: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class RefreshResult:
+class RefreshResult(NamedTuple):
     rows: int
     windows: int
     seconds: float

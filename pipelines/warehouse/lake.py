@@ -10,10 +10,9 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import duckdb
 import pyarrow as pa
@@ -77,8 +76,7 @@ def naming_damage(path: Path) -> Iterator[None]:
         raise error from None
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """A table whose rows matching ``keys`` (default: every partition column) ``insert_sql`` replaces."""
 
     table: str
@@ -86,8 +84,7 @@ class Target:
     keys: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     snapshot_id: int
     snapshot_time: datetime
     published: bool

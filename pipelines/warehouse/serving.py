@@ -10,10 +10,9 @@ import secrets
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import yaml
@@ -38,8 +37,7 @@ MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' co
 _VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
 
 
-@dataclass(frozen=True)
-class PublishResult:
+class PublishResult(NamedTuple):
     path: Path
     snapshot: int
     tables: dict[str, int]
@@ -90,7 +88,7 @@ def view_body(sql: str) -> str:
 def _table_view_sql(columns: Sequence[tuple], files: list[tuple[str, str | None]]) -> tuple[str, int]:
     """A SELECT over a table's files less deleted rows (anti join only where deleted: else a full scan)."""
     if not files:
-        return "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in columns) + " where false", 0
+        return empty_select(columns), 0
     names = ", ".join(f'f."{c}"' for c, *_ in columns)
     clean = [d for d, x in files if not x]
     deleted = [(d, x) for d, x in files if x]
@@ -107,12 +105,16 @@ def _table_view_sql(columns: Sequence[tuple], files: list[tuple[str, str | None]
     return " union all ".join(branches), len(files) + len(deleted)
 
 
+def empty_select(columns: Sequence[tuple]) -> str:
+    """No row, of the (name, type, ...) ``columns``' types."""
+    return "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in columns) + " where false"
+
+
 def _listed(paths: Sequence[str | None]) -> str:
     return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
 
 
-@dataclass(frozen=True)
-class _Published:
+class _Published(NamedTuple):
     snapshot: int
     views: list[tuple[str, str, str, str | None]]  # every relation: (schema, name, select, comment)
     files: int  # the parquet files they name
