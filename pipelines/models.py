@@ -63,7 +63,7 @@ class Model(NamedTuple):
 def in_dependency_order(models: Iterable[Model]) -> list[Model]:
     """``models`` so that each comes after the models it reads (ties by name)."""
     by_name = {m.relation: m for m in sorted(models, key=lambda m: m.relation)}
-    return [by_name[n] for n in dependency_order({n: m.reads for n, m in by_name.items()}, "SQL models")]
+    return dependency_order(by_name, lambda m: m.reads, "SQL models")
 
 
 def _models(folder: str) -> list[Model]:
@@ -110,11 +110,8 @@ def all_models() -> list[Model]:
 ALL_KEYS = ("", "\U0010ffff")  # below and above every instrument key: a range's open ends
 
 
-def _empty_window(sql: str) -> dict[str, object]:
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return used_params(
-        sql, {"window_start": epoch, "window_end": epoch, "first_key": ALL_KEYS[0], "next_key": ALL_KEYS[1]}
-    )
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NO_WINDOW = {"window_start": EPOCH, "window_end": EPOCH, "first_key": ALL_KEYS[0], "next_key": ALL_KEYS[1]}
 
 
 def build_views(
@@ -148,20 +145,16 @@ def build_views(
         changed = frozenset(f"{s}.{n}" for s, n, *_ in set(after) - set(views) if s in VIEW_LAYERS)
         marts = in_dependency_order(mart_models())
         for model in (m for m in marts if m.incremental):
+            empty = used_params(model.sql, NO_WINDOW)
             if kind.get(("marts", model.name)) == "table":  # new columns (CHANGELOG): null until refreshed
                 have = {c for c, *_ in columns[("marts", model.name)]}
-                shape = con.execute(
-                    f"describe select * from ({model.sql})", _empty_window(model.sql)
-                ).fetchall()
+                shape = con.execute(f"describe select * from ({model.sql})", empty).fetchall()
                 for column, type_, *_ in (c for c in shape if c[0] not in have):
                     con.execute(f'alter table {model.relation} add column "{column}" {type_}')
                 continue
             if kind.get(("marts", model.name)) == "view":  # it used to be a view: becomes a table
                 con.execute(f"drop view {model.relation}")
-            con.execute(
-                f"create table {model.relation} as\nselect * from ({model.sql}) limit 0",
-                _empty_window(model.sql),
-            )
+            con.execute(f"create table {model.relation} as\nselect * from ({model.sql}) limit 0", empty)
             if in_lake:  # a window refresh then rewrites only its months' files
                 column = model.time_column
                 partition = "month" if column == "month" else f"year({column}), month({column})"

@@ -403,10 +403,8 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _published_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
-    return [
-        int(i)
-        for (i,) in con.execute(f"select snapshot_id from {LAKE}.meta.publication order by 1").fetchall()
-    ]
+    sql = f"select snapshot_id from {LAKE}.meta.publication order by 1"
+    return [int(i) for (i,) in con.execute(sql).fetchall()]
 
 
 def latest_published(con: duckdb.DuckDBPyConnection) -> int:
