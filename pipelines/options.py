@@ -81,9 +81,16 @@ def greeks(
     return delta, gamma, vega, theta
 
 
-def _udf(*args: pa.Array) -> pa.StructArray:
-    """(is_call, forward, strike, years, mark, last): the mark's and the last's volatility in one solve
-    over both (a null is NaN: no fit)."""
+def _udf(
+    is_call: pa.BooleanArray,
+    forward: pa.DoubleArray,
+    strike: pa.DoubleArray,
+    years: pa.DoubleArray,
+    mark: pa.DoubleArray,
+    last: pa.DoubleArray,
+) -> pa.StructArray:
+    """The mark's and the last's volatility in one solve over both (a null is NaN: no fit)."""
+    args = (is_call, forward, strike, years, mark, last)
     call, f, k, y, m, t = (np.asarray(a.to_numpy(zero_copy_only=False)) for a in args)
     call = call.astype(bool)  # an object array where DuckDB sent a null
     two = [np.concatenate([v, v]) for v in (f, k, y)]  # every row twice: its mark, then its last
