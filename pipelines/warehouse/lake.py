@@ -184,9 +184,8 @@ class Warehouse:
         with suppress(OSError):
             spill.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {"memory_limit": self.memory_limit, "temp_directory": str(spill)}
-        con = duckdb.connect(
-            config={**config, "autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        )
+        config |= {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        con = duckdb.connect(config=config)
         _session(con)
         return con
 
