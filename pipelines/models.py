@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import duckdb
 
-from pipelines.months import next_month
+from pipelines.months import month_bounds
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
 from pipelines.warehouse.concurrency import transaction
@@ -230,8 +230,7 @@ def month_windows(
     windows: list[tuple[datetime, datetime]] = []
     count = total = 0
     for m in wanted:
-        start, size = datetime(m.year, m.month, 1, tzinfo=UTC), (rows or {}).get(m, 0)
-        end = next_month(start)
+        (start, end), size = month_bounds(m), (rows or {}).get(m, 0)
         fits = count < months_per_window and (not max_rows or total + size <= max_rows)
         if windows and windows[-1][1] == start and fits:
             windows[-1], count, total = (windows[-1][0], end), count + 1, total + size
