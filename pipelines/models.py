@@ -12,19 +12,19 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
-from pipelines.months import next_month
+from pipelines.months import month_bounds
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
 from pipelines.warehouse.concurrency import transaction
 from pipelines.warehouse.lake import LAKE, ensure_tables, read_sql, relations, schema_sql, used_params
-from pipelines.warehouse.serving import comment_statements, dependency_order
+from pipelines.warehouse.serving import comment_statements, dependency_order, empty_select
 
 VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
@@ -34,8 +34,7 @@ PACKAGE = Path(__file__).resolve().parent
 CATALOG_INPUTS = {".sql", ".yml", ".yaml", ".py"}  # what a mart's columns and comments come from
 
 
-@dataclass(frozen=True)
-class Model:
+class Model(NamedTuple):
     name: str
     schema: str
     sql: str
@@ -64,7 +63,7 @@ class Model:
 def in_dependency_order(models: Iterable[Model]) -> list[Model]:
     """``models`` so that each comes after the models it reads (ties by name)."""
     by_name = {m.relation: m for m in sorted(models, key=lambda m: m.relation)}
-    return [by_name[n] for n in dependency_order({n: m.reads for n, m in by_name.items()}, "SQL models")]
+    return dependency_order(by_name, lambda m: m.reads, "SQL models")
 
 
 def _models(folder: str) -> list[Model]:
@@ -89,10 +88,10 @@ def _with_sources(name: str, sql: str) -> str:
 
     if SOURCES not in sql:
         return sql
-    relations = [s.observations[name] for s in sources.sources() if name in s.observations]
-    if not relations:
+    members = [f"select * from {s.observations[name]}" for s in sources.sources() if name in s.observations]
+    if not members:
         raise ValueError(f"the model {name} unions the sources' relations, and no source declares one")
-    return _union(sql, [f"select * from {r}" for r in relations])
+    return _union(sql, members)
 
 
 def _union(template: str, members: Sequence[str]) -> str:
@@ -111,11 +110,8 @@ def all_models() -> list[Model]:
 ALL_KEYS = ("", "\U0010ffff")  # below and above every instrument key: a range's open ends
 
 
-def _empty_window(sql: str) -> dict[str, object]:
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return used_params(
-        sql, {"window_start": epoch, "window_end": epoch, "first_key": ALL_KEYS[0], "next_key": ALL_KEYS[1]}
-    )
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NO_WINDOW = {"window_start": EPOCH, "window_end": EPOCH, "first_key": ALL_KEYS[0], "next_key": ALL_KEYS[1]}
 
 
 def build_views(
@@ -149,20 +145,16 @@ def build_views(
         changed = frozenset(f"{s}.{n}" for s, n, *_ in set(after) - set(views) if s in VIEW_LAYERS)
         marts = in_dependency_order(mart_models())
         for model in (m for m in marts if m.incremental):
+            empty = used_params(model.sql, NO_WINDOW)
             if kind.get(("marts", model.name)) == "table":  # new columns (CHANGELOG): null until refreshed
                 have = {c for c, *_ in columns[("marts", model.name)]}
-                shape = con.execute(
-                    f"describe select * from ({model.sql})", _empty_window(model.sql)
-                ).fetchall()
+                shape = con.execute(f"describe select * from ({model.sql})", empty).fetchall()
                 for column, type_, *_ in (c for c in shape if c[0] not in have):
                     con.execute(f'alter table {model.relation} add column "{column}" {type_}')
                 continue
             if kind.get(("marts", model.name)) == "view":  # it used to be a view: becomes a table
                 con.execute(f"drop view {model.relation}")
-            con.execute(
-                f"create table {model.relation} as\nselect * from ({model.sql}) limit 0",
-                _empty_window(model.sql),
-            )
+            con.execute(f"create table {model.relation} as\nselect * from ({model.sql}) limit 0", empty)
             if in_lake:  # a window refresh then rewrites only its months' files
                 column = model.time_column
                 partition = "month" if column == "month" else f"year({column}), month({column})"
@@ -192,17 +184,14 @@ def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Colle
     if SOURCES not in model.template:
         return model.sql
     declaring = [s for s in sources.sources() if model.name in s.observations]
-    kept = [s for s in declaring if s.name in loaded]
-    if not kept or len(kept) == len(declaring):
+    kept = [f"select * from {s.observations[model.name]}" for s in declaring if s.name in loaded]
+    if len(kept) in (0, len(declaring)):
         return model.sql
     shape = con.execute(f"describe select * from ({model.sql})").fetchall()
-    empty = "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in shape) + " where false"
-    members = [empty, *(f"select * from {s.observations[model.name]}" for s in kept)]
-    return _union(model.template, members)
+    return _union(model.template, [empty_select(shape), *kept])
 
 
-@dataclass(frozen=True)
-class MartColumn:
+class MartColumn(NamedTuple):
     name: str
     type: str
     description: str
@@ -214,10 +203,8 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
     digest = hashlib.sha256(duckdb.__version__.encode())
     for path in sorted(p for d in (SQL_DIR, PACKAGE) for p in d.rglob("*") if p.suffix in CATALOG_INPUTS):
         digest.update(f"{path}\0".encode() + path.read_bytes())
-    cache = (
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "markhouse"
-    )  # read per call: tests move it
-    cached = cache / f"mart-catalog-{digest.hexdigest()[:16]}.json"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")  # read per call: tests move it
+    cached = cache / "markhouse" / f"mart-catalog-{digest.hexdigest()[:16]}.json"
     try:
         catalog = json.loads(cached.read_text())
     except (OSError, ValueError):  # none yet, or one half written meanwhile: built again
@@ -243,8 +230,7 @@ def month_windows(
     windows: list[tuple[datetime, datetime]] = []
     count = total = 0
     for m in wanted:
-        start, size = datetime(m.year, m.month, 1, tzinfo=UTC), (rows or {}).get(m, 0)
-        end = next_month(start)
+        (start, end), size = month_bounds(m), (rows or {}).get(m, 0)
         fits = count < months_per_window and (not max_rows or total + size <= max_rows)
         if windows and windows[-1][1] == start and fits:
             windows[-1], count, total = (windows[-1][0], end), count + 1, total + size
@@ -264,8 +250,7 @@ def _finite_columns(con: duckdb.DuckDBPyConnection, relation: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class RefreshResult:
+class RefreshResult(NamedTuple):
     rows: int
     windows: int
     seconds: float

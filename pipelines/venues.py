@@ -3,11 +3,10 @@ instrument may override it: Binance moves some symbols to 4h/2h/1h funding)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Venue:
+class Venue(NamedTuple):
     name: str
     funding_interval_hours: float | None
     linear_contract_size: float | None  # base units per contract for linear perps/futures, when fixed

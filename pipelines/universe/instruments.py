@@ -42,6 +42,9 @@ def choices(
     return tuple(values)
 
 
+History = tuple[tuple[datetime, float, str], ...]  # (from, hours, source) of a funding interval
+
+
 @dataclass(frozen=True)
 class UniverseInstrument:
     venue: str
@@ -50,7 +53,7 @@ class UniverseInstrument:
     funding_interval_hours: float | None  # the interval in force now (the last of the history)
     # (from, hours, source) in time order: the venue's default from the start ("venue default"), then
     # the universe's ``funding_interval_hours`` ("universe"); ref.funding_interval holds them
-    funding_history: tuple[tuple[datetime, float, str], ...] = ()
+    funding_history: History = ()
     intervals: tuple[str, ...] = ()  # its own ``intervals``, overriding its section's (none: the section's)
 
     @property
@@ -108,9 +111,7 @@ def parse_instrument(
 SINCE_EVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _funding_history(
-    value: Any, default: tuple[tuple[datetime, float, str], ...], where: str
-) -> tuple[tuple[datetime, float, str], ...]:
+def _funding_history(value: Any, default: History, where: str) -> History:
     """``funding_interval_hours``: hours from the start, or ``{<UTC date or time>: hours, ...}``, each
     from that moment on (Binance moves symbols between 8, 4 and 1 h), the venue's default before."""
     if value is None:

@@ -7,8 +7,8 @@ import os
 import shutil
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pyarrow.parquet as pq
@@ -26,8 +26,7 @@ from pipelines.warehouse.lake import (
 )
 
 
-@dataclass(frozen=True)
-class DamagedFile:
+class DamagedFile(NamedTuple):
     table: str
     month: str | None  # 'YYYY-MM'; None for an unpartitioned table
     path: str
@@ -37,8 +36,7 @@ class DamagedFile:
         return f"{self.table} {self.month or '(all months)'}: {self.path}: {self.problem}"
 
 
-@dataclass(frozen=True)
-class Verified:
+class Verified(NamedTuple):
     published: int
     latest: int
     files: int

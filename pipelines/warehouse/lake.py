@@ -10,10 +10,9 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import duckdb
 import pyarrow as pa
@@ -77,8 +76,7 @@ def naming_damage(path: Path) -> Iterator[None]:
         raise error from None
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """A table whose rows matching ``keys`` (default: every partition column) ``insert_sql`` replaces."""
 
     table: str
@@ -86,8 +84,7 @@ class Target:
     keys: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     snapshot_id: int
     snapshot_time: datetime
     published: bool
@@ -187,9 +184,8 @@ class Warehouse:
         with suppress(OSError):
             spill.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {"memory_limit": self.memory_limit, "temp_directory": str(spill)}
-        con = duckdb.connect(
-            config={**config, "autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        )
+        config |= {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        con = duckdb.connect(config=config)
         _session(con)
         return con
 
@@ -406,10 +402,8 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _published_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
-    return [
-        int(i)
-        for (i,) in con.execute(f"select snapshot_id from {LAKE}.meta.publication order by 1").fetchall()
-    ]
+    sql = f"select snapshot_id from {LAKE}.meta.publication order by 1"
+    return [int(i) for (i,) in con.execute(sql).fetchall()]
 
 
 def latest_published(con: duckdb.DuckDBPyConnection) -> int:

@@ -4,9 +4,9 @@ snapshots (never the published one a reader may hold), delete files no snapshot 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from pipelines.warehouse.integrity import verify
 from pipelines.warehouse.lake import (
@@ -21,8 +21,7 @@ from pipelines.warehouse.lake import (
 from pipelines.warehouse.serving import PublishResult, publish_serving
 
 
-@dataclass(frozen=True)
-class MaintenanceResult:
+class MaintenanceResult(NamedTuple):
     merged: bool
     expired: int
     deleted_files: int

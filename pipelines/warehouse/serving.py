@@ -8,12 +8,11 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import duckdb
 import yaml
@@ -32,14 +31,15 @@ from pipelines.warehouse.lake import (
     relations,
 )
 
+T = TypeVar("T")
+
 # An older storage format on purpose: BI drivers in the field lag DuckDB, and every DuckDB >= 1.0 reads it.
 SERVING_STORAGE_VERSION = "v1.0.0"
 MARTS_DOCS = SQL_DIR / "marts" / "marts.yml"  # the marts' and their columns' comments
 _VIEW_HEAD = re.compile(r"^\s*create\s+(?:or\s+replace\s+)?view\s+(?:\"[^\"]+\"|[\w.]+)\s+as\s+", re.I | re.S)
 
 
-@dataclass(frozen=True)
-class PublishResult:
+class PublishResult(NamedTuple):
     path: Path
     snapshot: int
     tables: dict[str, int]
@@ -63,23 +63,17 @@ def _reach_object_store(con: duckdb.DuckDBPyConnection) -> None:
     create_s3_secret(con)
 
 
-def dependency_order(reads: Mapping[str, Collection[str]], what: str) -> list[str]:
-    """The names of ``reads`` (name -> names it reads), each after what it reads; else in the given order."""
-    pending, ordered = list(reads), []
+def dependency_order(items: Mapping[str, T], reads: Callable[[T], Collection[str]], what: str) -> list[T]:
+    """``items`` (name -> item) each after the names it ``reads``; else in the given order."""
+    pending, uses = list(items), {n: set(reads(item)) for n, item in items.items()}
+    ordered: list[T] = []
     while pending:
-        ready = [n for n in pending if not (set(reads[n]) & set(pending)) - {n}]
+        ready = [n for n in pending if not (uses[n] & set(pending)) - {n}]
         if not ready:
             raise ValueError(f"{what} that read each other: {', '.join(pending)}")
-        ordered += ready
+        ordered += [items[n] for n in ready]
         pending = [n for n in pending if n not in ready]
     return ordered
-
-
-def in_dependency_order(views: Sequence[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, Any]]:
-    """(schema, name, sql, ...) rows ordered so that each view comes after the views its SQL names."""
-    by_name = {f"{v[0]}.{v[1]}": v for v in views}
-    reads = {name: {o for o in by_name if o.lower() in v[2].lower()} for name, v in by_name.items()}
-    return [by_name[name] for name in dependency_order(reads, "views")]
 
 
 def view_body(sql: str) -> str:
@@ -90,7 +84,7 @@ def view_body(sql: str) -> str:
 def _table_view_sql(columns: Sequence[tuple], files: list[tuple[str, str | None]]) -> tuple[str, int]:
     """A SELECT over a table's files less deleted rows (anti join only where deleted: else a full scan)."""
     if not files:
-        return "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in columns) + " where false", 0
+        return empty_select(columns), 0
     names = ", ".join(f'f."{c}"' for c, *_ in columns)
     clean = [d for d, x in files if not x]
     deleted = [(d, x) for d, x in files if x]
@@ -107,12 +101,16 @@ def _table_view_sql(columns: Sequence[tuple], files: list[tuple[str, str | None]
     return " union all ".join(branches), len(files) + len(deleted)
 
 
+def empty_select(columns: Sequence[tuple]) -> str:
+    """No row, of the (name, type, ...) ``columns``' types."""
+    return "select " + ", ".join(f'null::{t} as "{c}"' for c, t, *_ in columns) + " where false"
+
+
 def _listed(paths: Sequence[str | None]) -> str:
     return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
 
 
-@dataclass(frozen=True)
-class _Published:
+class _Published(NamedTuple):
     snapshot: int
     views: list[tuple[str, str, str, str | None]]  # every relation: (schema, name, select, comment)
     files: int  # the parquet files they name
@@ -142,7 +140,9 @@ def _read_published(con: duckdb.DuckDBPyConnection) -> _Published:
         ).fetchone() or ("",)
     made = [(s, t, *_table_view_sql(columns[(s, t)], files[(s, t)]), c) for s, t, c in tables]
     bodies = [(s, t, sql, c) for s, t, sql, _, c in made]
-    bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_dependency_order(views)]
+    by_name = {f"{s}.{n}": (s, n, sql, c) for s, n, sql, c in views}  # after the views its SQL names
+    in_order = dependency_order(by_name, lambda v: {o for o in by_name if o.lower() in v[2].lower()}, "views")
+    bodies += [(s, n, view_body(sql), c) for s, n, sql, c in in_order]
     return _Published(snapshot, bodies, sum(m[3] for m in made), counts, data_path)
 
 
@@ -188,9 +188,8 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
     )
     stem, suffix = serving_path.stem, serving_path.suffix
     try:
-        with duckdb.connect(
-            str(tmp), config={"storage_compatibility_version": SERVING_STORAGE_VERSION}
-        ) as out:
+        config: dict[str, Any] = {"storage_compatibility_version": SERVING_STORAGE_VERSION}
+        with duckdb.connect(str(tmp), config=config) as out:
             if published.data_path.startswith(REMOTE_DATA_PREFIXES):  # a view reads its files when created
                 _reach_object_store(out)
             out.execute(";\n".join(["begin transaction", *script, "commit"]))  # one commit, not one each

@@ -4,10 +4,9 @@ page boundary is dropped, two different rows for one timestamp fail."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Unpack
+from typing import NamedTuple, Unpack
 
 import pandera.polars as pa
 import polars as pl
@@ -25,8 +24,7 @@ from pipelines.validation import period_column, validated
 from pipelines.warehouse.lake import Warehouse
 
 
-@dataclass(frozen=True)
-class Series:
+class Series(NamedTuple):
     venue: str
     instrument_key: str
     code: KaikoCode
