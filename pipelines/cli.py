@@ -147,8 +147,12 @@ def _backfill(args: argparse.Namespace) -> int:
     summary = run_summary(result)
     if result.success:
         _print_verdicts(result.get_asset_check_evaluations())
-        print_summary(
-            settings.serving_path, emulator=all_vendors_embedded(), months=(args.start, args.end), only=plan
+        print_summary(  # the example queries on the demo's `--report` (and `markhouse summary`)
+            settings.serving_path,
+            emulator=all_vendors_embedded(),
+            months=(args.start, args.end),
+            only=plan,
+            queries=args.report,
         )
     if result.success and args.report:  # after the result: the pictures never hold it up
         from pipelines.marts import draw_report
@@ -591,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--report",
         action="store_true",
-        help="then draw the report (charts of the marts, as `markhouse report` does), after the result",
+        help="then print the example queries and draw the report (as `markhouse summary` and `markhouse report` do), after the result",
     )
     add(
         "--summary-json",

@@ -100,6 +100,21 @@ def test_summary_and_its_divergence_example_keep_venues_apart(summary_lines: lis
     ]
 
 
+def test_a_routine_refresh_s_summary_names_the_example_queries_without_running_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "serving.duckdb"
+    hand_built_serving_copy(path)
+    print_summary(path, queries=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines if line.startswith("aperiodic ")] == [
+        ["aperiodic", "binance-futures", BTC],
+        ["aperiodic", "okx-perps", BTC],
+    ]
+    assert lines[-1] == "example queries with their answers: `markhouse summary`"
+    assert not [line for line in lines if "duckdb -readonly" in line]
+
+
 def test_after_a_backfill_the_summary_lists_only_the_run_s_months(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
