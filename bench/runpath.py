@@ -196,10 +196,32 @@ What limits the targets that are not met (profiled by hand, 2026-12-07):
   together across the whole table. Not taken: it would not reach the 0.5x / 2x targets either
   (about 55 -> 46 s). The floor writes unpartitioned tables from memory in one statement each,
   which is why writing the same rows month-partitioned, window by window, costs about 2x it.
+- **Since the last full run (322f266: 12-month backfill 14.4 s, daily on 48 months 5.7 s, demo
+  0.49x, peak RSS 926-982 MB).** An A/B on 2026-12-07 (fourth session), same machine, 12 months,
+  each side on its own warehouse: 322f266's daily refresh 5.25-5.59 s (marts 1.33 s over 4
+  incremental marts) against this checkout's 6.1-6.8 s (marts 1.7-1.8 s over 9: issues 27 and 29
+  added the constant-maturity carry, the carry trade, the option marts and their smile and term
+  structure, each a delete and insert per window, 0.03-0.1 s each even where the universe has no
+  option or dated future); 12-month backfill 17.5 against 19.5 s. Issue 26's per-model lineage
+  and two more checks put 99 events in a run against about 60. The summary's example queries read
+  the whole history after every backfill (0.6 s at 12 months, 1.7 s at 48, the daily refresh's 8.0 s
+  in this session's first run); they now print only on `--report`, which took the 48-month daily
+  refresh to 6.2 s. The demo refresh (about 12.5 s, traced line by line): 1.9 s to load the
+  definitions and the instance, then the six raw assets one after another, 7.4 s for 70k rows
+  (Aperiodic's four metrics 4.3 s for 3k rows: 128 daily files, the first metric paying the loaders'
+  imports; CayøLargo 1.5 s; Kaiko 1.5 s), marts and publish 1.75 s, checks 0.55 s. The vendors'
+  loads on threads is the next step for it (Dagster's in-process executor runs steps in turn).
+  Peak RSS (the command's ru_maxrss, the worst of 3 runs) is 1.05-1.14 GB against 0.92-0.96 GB for
+  the baseline, reached in the marts phase (DuckDB's 512 MB `memory_limit` over about 480 MB after
+  the load step). `MARKHOUSE_DUCKDB_MEMORY_LIMIT=384MB` gave 787-872 MB against 933-973 MB (three
+  12-month backfills each, `/usr/bin/time`, machine loaded, marts time within the noise); not made
+  the default, because the marts windows (`MARKHOUSE_MARTS_WINDOW_ROWS`, sized for the width bench's
+  400 instruments) were sized against 512 MB and the width bench was not re-run.
 - **Vendors on threads.** One process runs the vendors' loads one after another. An A/B of the
   demo's three vendors (March..May) in one process, in turn vs at once on threads: 18.7 / 11.6 s vs
-  9.4 / 8.3 s at load 10-15 (not a clean measurement). The demo refresh meets its target without
-  it; on threads a worker could not be stopped mid-statement on Ctrl-C without more machinery.
+  9.4 / 8.3 s at load 10-15 (not a clean measurement). The demo refresh met its target without
+  it when measured (0.49x), and no longer does (see above); on threads a worker must stop at the
+  run's cancel event between statements (the fetches already do: `http.cancellable`).
 """
 
 
