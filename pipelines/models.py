@@ -30,6 +30,7 @@ VIEW_LAYERS = ("staging", "intermediate")  # folder = schema
 INCREMENTAL_MARKER = "-- materialized: incremental"
 _COMMENT = re.compile(r"--[^\n]*")
 _READS = re.compile(r"\b(?:from|join)\s+([a-z_]\w*)\.([a-z_]\w*)", re.IGNORECASE)
+_NEEDS = re.compile(r"^-- needs kind: (.+)$", re.MULTILINE)
 PACKAGE = Path(__file__).resolve().parent
 CATALOG_INPUTS = {".sql", ".yml", ".yaml", ".py"}  # what a mart's columns and comments come from
 
@@ -48,6 +49,12 @@ class Model(NamedTuple):
     def time_column(self) -> str:
         """The column a window refresh deletes by (``-- materialized: incremental by month``)."""
         return self.sql.split("\n", 1)[0].partition(" by ")[2].strip() or "ts"
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """The instrument kinds without which it has no rows (``-- needs kind: option``): a mart that holds
+        none is not refreshed while ``ref.instrument`` lists none (each is a statement a window)."""
+        return frozenset(found.group(1).split()) if (found := _NEEDS.search(self.sql)) else frozenset()
 
     @property
     def relation(self) -> str:
@@ -273,6 +280,12 @@ def refresh_marts(
     rows = 0
     marts = in_dependency_order(mart_models())  # each after what it reads (report tables read the facts)
     incremental = [m for m in marts if m.incremental and (only is None or m.name in only)]
+    listed = {kind for (kind,) in con.execute("select distinct kind from ref.instrument").fetchall()}
+    incremental = [
+        m
+        for m in incremental
+        if not m.needs or m.needs & listed or con.execute(f"select 1 from {m.relation} limit 1").fetchone()
+    ]
     finite = {m.name: _finite_columns(con, m.relation) for m in incremental}
     ticker = Ticker("marts", "model-windows", len(windows) * len(incremental), progress or (lambda _: None))
     for start, end in windows:

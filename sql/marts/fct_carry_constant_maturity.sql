@@ -1,4 +1,5 @@
 -- materialized: incremental
+-- needs kind: future
 -- fct_carry_constant_maturity: one row per (vendor, venue, coin, settle, ts) where at least one
 -- live dated future of the curve has carry in marts.fct_carry (its finest loaded interval: Kaiko
 -- 1m, CayøLargo 10m snapshots, ...). Time column: ts. Computes $window_start <= ts < $window_end.

@@ -1,4 +1,5 @@
 -- materialized: incremental
+-- needs kind: option
 -- fct_option_vol: one row per (vendor, venue, instrument_key, interval, ts) of an option in
 -- marts.fct_price_interval (exchange timestamps) with a mark or a last price. Time column: ts.
 -- Computes $window_start <= ts < $window_end.

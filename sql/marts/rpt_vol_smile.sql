@@ -1,4 +1,5 @@
 -- materialized: incremental
+-- needs kind: option
 -- rpt_vol_smile: one row per (vendor, venue, underlying, expiry, ts, strike) of an hourly snapshot
 -- (fct_option_vol's 1h rows) where the out-of-the-money option of that strike has a mark volatility:
 -- the put below the forward, the call at or above it (the side that trades; in-the-money marks

@@ -1,4 +1,5 @@
 -- materialized: incremental
+-- needs kind: option
 -- rpt_vol_term_structure: one row per (vendor, venue, underlying, expiry, ts) of an hourly smile in
 -- marts.rpt_vol_smile: its at-the-money volatility and 25-delta risk reversal and butterfly, so one
 -- query plots the ATM term structure (atm_vol against years_to_expiry at one ts).
