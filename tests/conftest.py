@@ -129,6 +129,17 @@ def pg_cursor(url: str) -> Iterator[Any]:
         db.close()
 
 
+def insert_aperiodic_hour(con: Any) -> None:
+    """One raw Aperiodic row: BTC's Binance perpetual, 1h at 2026-03-01 00:00 UTC (last 101, index
+    100, mark 100.5)."""
+    con.execute(
+        "insert into raw.aperiodic_derivative_price (venue, instrument_key, timestamp_type, interval, "
+        "month, ts, last_price, index_price, mark_price, loaded_at) values ('binance-futures', "
+        "'perpetual-BTC-USDT:USDT', 'exchange', '1h', date '2026-03-01', "
+        "timestamptz '2026-03-01 00:00:00+00', 101, 100, 100.5, now())"
+    )
+
+
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
     return Warehouse(tmp_path / "warehouse" / "test.sqlite")

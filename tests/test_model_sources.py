@@ -11,6 +11,7 @@ import pytest
 from pipelines import models, sources
 from pipelines.models import build_views, mart_catalog
 from pipelines.warehouse.lake import Warehouse, schema_sql
+from tests.conftest import insert_aperiodic_hour
 
 UNION_MODELS = sorted({f"intermediate.{name}" for s in sources.sources() for name in s.observations})
 
@@ -31,12 +32,7 @@ def test_a_union_model_reads_only_the_vendors_with_data_and_keeps_every_sources_
     finally:
         plain.close()
     with Warehouse(tmp_path / "lake.sqlite").writer() as con:
-        con.execute(
-            "insert into raw.aperiodic_derivative_price (venue, instrument_key, timestamp_type, interval, "
-            "month, ts, last_price, index_price, mark_price, loaded_at) values ('binance-futures', "
-            "'perpetual-BTC-USDT:USDT', 'exchange', '1h', date '2026-03-01', "
-            "timestamptz '2026-03-01 00:00:00+00', 101, 100, 100.5, now())"
-        )
+        insert_aperiodic_hour(con)
         build_views(con)
         assert shapes(con) == every_source
         union = con.execute(

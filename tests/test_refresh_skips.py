@@ -11,6 +11,7 @@ import duckdb
 
 from pipelines.models import mart_models, refresh_marts
 from pipelines.warehouse.lake import Warehouse
+from tests.conftest import insert_aperiodic_hour
 
 MARCH = date(2026, 3, 1)
 NEEDY = {"fct_option_vol": "option", "rpt_vol_smile": "option", "rpt_vol_term_structure": "option"}
@@ -40,12 +41,7 @@ def test_a_perpetuals_only_warehouse_skips_the_option_and_curve_marts_and_still_
     tmp_path: Path,
 ) -> None:
     with Warehouse(tmp_path / "lake.sqlite").writer() as con:
-        con.execute(
-            "insert into raw.aperiodic_derivative_price (venue, instrument_key, timestamp_type, interval, "
-            "month, ts, last_price, index_price, mark_price, loaded_at) values ('binance-futures', "
-            "'perpetual-BTC-USDT:USDT', 'exchange', '1h', date '2026-03-01', "
-            "timestamptz '2026-03-01 00:00:00+00', 101, 100, 100.5, now())"
-        )
+        insert_aperiodic_hour(con)
         recording = Recording(con)
         refresh_marts(recording, [MARCH])  # type: ignore[arg-type]
         refreshed = {
