@@ -222,7 +222,9 @@ server and the per-month mart events (section "Run path" below has the current p
 - Peak RSS: the 3-month marts windows under the writer's 512 MB DuckDB pool set it (about 900 MB).
   By hand, a 6-month refresh in one process peaked at 866 MB with the 512 MB pool and 683 MB with
   384 MB; one window of `fct_price_interval` took 1.12-1.63 s with 512 MB and 1.68-1.70 s with 384
-  MB (load average 7-9), so the pool stays at 512 MB.
+  MB (load average 7-9), so the pool stayed at 512 MB. Since 2026-12-07 it is 384 MB: the run-path
+  target asks peak RSS under 1 GiB, and on a quiet machine the marts cost 4-6 % more at 25
+  instruments and no measurable time at 4 (docs/benchmarks.md, "Width").
 """
 
 

@@ -135,7 +135,7 @@ class Warehouse:
         data_path: str | None = None,
     ):
         self.path = unguarded(Path(path))
-        self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "512MB")
+        self.memory_limit = memory_limit or os.environ.get("MARKHOUSE_DUCKDB_MEMORY_LIMIT", "384MB")
         self.catalog = catalog if catalog is not None else os.environ.get("MARKHOUSE_CATALOG") or None
         if self.catalog is not None and not POSTGRES.search(self.catalog):
             raise ValueError(
