@@ -9,16 +9,17 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import polars as pl
 import pytest
 
 from pipelines.emulator.server import Emulator
 from pipelines.http import VendorHTTPError
 from pipelines.sources.aperiodic.client import AperiodicClient
-from pipelines.sources.aperiodic.load import FileValidationError, Series, load_months
+from pipelines.sources.aperiodic.load import FileValidationError, Series, load_months, validate_files
 from pipelines.sources.aperiodic.load import load as load_request
 from pipelines.sources.aperiodic.source import parse_section
 from pipelines.sources.source import LoadRequest
@@ -116,6 +117,58 @@ def test_5xx_burst_past_the_retry_budget_fails_and_keeps_the_previous_month(
     assert "503" in str(failed.error) and "gave up after 4 attempts" in str(failed.error)
     assert "2026-03.parquet" in str(failed.error)
     assert raw_rows(warehouse, RAW) == before
+
+
+def test_one_daily_file_failing_keeps_its_whole_month(emulator, aperiodic, warehouse) -> None:  # type: ignore[no-untyped-def]
+    load(aperiodic, warehouse, [MAY])
+    before = raw_rows(warehouse, RAW)
+    # May is served as daily files: the 3rd of BTC's fails past the retries, its 15 other days load
+    emulator.faults.inject("status", target="file", match=f"{BTC}/2026-05-03", status=503, times=-1)
+    (failed,) = load(aperiodic, warehouse, [MAY]).failed  # ETH's month loaded
+    assert failed.label == f"aperiodic binance-futures {BTC} 1h exchange 2026-05"
+    assert "2026-05-03" in str(failed.error)
+    # replacing the month with the other 15 days would drop the 3rd's 24 rows: the month stays whole
+    assert raw_rows(warehouse, RAW) == before
+    assert month_counts(warehouse, RAW)[(BTC, "2026-05")] == 16 * 24
+
+
+def _day(day: int, **values: float) -> tuple[str, datetime, datetime, pl.DataFrame]:
+    """A daily file of May 2026's 24 hourly prices (all 100.0 unless ``values`` says, by hour)."""
+    start = datetime(2026, 5, day)
+    hours = [start + timedelta(hours=h) for h in range(24)]
+    mark = [values.get(f"h{h}", 100.0) for h in range(24)]
+    frame = pl.DataFrame(
+        {"time": hours, "last_price": [100.0] * 24, "index_price": [100.0] * 24, "mark_price": mark}
+    )
+    return (
+        f"aperiodic binance-futures {BTC} 1h exchange 2026-05-{day:02d}",
+        start,
+        start + timedelta(days=1),
+        frame,
+    )
+
+
+def test_a_month_of_daily_files_is_validated_at_once_and_a_failure_names_its_file() -> None:
+    validate_files([_day(1), _day(2), _day(3)], "derivative_price")  # a sound month passes
+    with pytest.raises(
+        FileValidationError, match=r"2026-05-02: failed validation: mark_price: greater_than\(0\)"
+    ):
+        validate_files([_day(1), _day(2, h5=0.0), _day(3)], "derivative_price")
+    again = _day(3)
+    again = (*again[:3], again[3].with_columns(pl.col("time") - timedelta(days=1)))  # the 2nd's hours
+    with pytest.raises(
+        FileValidationError, match="2026-05-03: failed validation: time: greater_than_or_equal"
+    ):
+        validate_files([_day(1), _day(2), again], "derivative_price")
+    later = _day(1)  # a time of the 2nd that the 2nd's file lacks, filed under the 1st: inside the month
+    moved = (
+        pl.when(pl.col("time") == datetime(2026, 5, 1, 23))
+        .then(datetime(2026, 5, 2, 23, 30))
+        .otherwise("time")
+    )
+    later = (*later[:3], later[3].with_columns(moved.alias("time")))
+    with pytest.raises(FileValidationError, match="2026-05-01: failed validation: time: less_than"):
+        validate_files([later, _day(2), _day(3)], "derivative_price")
 
 
 @pytest.mark.parametrize(

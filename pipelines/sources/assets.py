@@ -54,7 +54,7 @@ def _raw_asset(
             dg.AssetCheckSpec(
                 CHECK,
                 asset=key,
-                description="Every unit the run asked for (a file, an instrument-month, a coin-month) "
+                description="Every unit the run asked for (a series-month, an instrument-month, a coin-month) "
                 "loaded; a failure names each unit and its cause, and what loaded is still published.",
             )
         ],

@@ -65,7 +65,7 @@ class Staged(Generic[U]):
     label: str  # names the unit in messages
     partitions: Sequence[Partition]
     table: pa.Table | None = None  # read by the load SQL as ``staged_rows``
-    file: Path | None = None  # or as ``$files`` (with ``staged_files``: path -> its one partition)
+    files: Sequence[Path] = ()  # or as ``$files`` (with ``staged_files``): one per partition, in order
     position: tuple[Any, ...] = ()  # its place in the batch: time order keeps the lake clustered
     pages: int = 0
     bytes: int = 0
@@ -188,7 +188,7 @@ def run(
         written = sorted((s for s in staged if s.partitions), key=lambda s: s.position)
         if not written:
             return
-        files = [str(s.file) for s in written if s.file is not None]  # a raw table's units all have one
+        files = [str(f) for s in written for f in s.files]  # a raw table's units all have them
         rows = None if files else pa.concat_tables([s.table for s in written if s.table is not None])
         parts = [p for s in written for p in s.partitions]
         partitions = pa.Table.from_pylist(
