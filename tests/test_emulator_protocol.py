@@ -483,7 +483,10 @@ def test_no_inf_or_nan_anywhere_in_a_month() -> None:
             assert v is None or (v == v and abs(v) != float("inf"))
 
 
-def test_synthetic_minutes_are_deterministic_and_leave_global_rng_alone() -> None:
+def test_synthetic_minutes_are_deterministic_and_leave_global_rng_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "first"))  # generated here, not read back
     state = random.getstate()
     t0 = time.perf_counter()
     a = derivative_price_table(
@@ -494,6 +497,7 @@ def test_synthetic_minutes_are_deterministic_and_leave_global_rng_alone() -> Non
     assert a.num_rows == 31 * 24 * 60
     assert elapsed < 1.0  # a month of 1m for one symbol, uncached
     md._month_table.cache_clear()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "second"))  # generated again, not the kept one
     b = derivative_price_table(
         "binance-futures", ETH, "1m", "exchange", datetime(2023, 7, 1), datetime(2023, 8, 1)
     )
@@ -519,3 +523,27 @@ def test_table_bounds_are_half_open() -> None:
         )
     with pytest.raises(ValueError):
         derivative_price_table("binance-futures", BTC, "2h", "exchange", date(2025, 1, 1), date(2025, 1, 2))
+
+
+def test_a_generated_month_is_kept_on_disk_and_read_back_by_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.emulator.disk_cache import folder, on_disk
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls: list[tuple[str, int]] = []
+
+    @on_disk
+    def month(symbol: str, n: int) -> pa.Table:
+        calls.append((symbol, n))
+        return pa.table({"symbol": [symbol] * n, "i": list(range(n))})
+
+    first = month("BTCUSDT", 3)
+    assert month("BTCUSDT", 3).equals(first)  # read back: generated once
+    assert month("ETHUSDT", 3)["symbol"].to_pylist() == ["ETHUSDT"] * 3  # other arguments, its own
+    assert calls == [("BTCUSDT", 3), ("ETHUSDT", 3)]
+    assert len(list(folder().glob("*.pickle"))) == 2
+    assert folder().parent == tmp_path / "markhouse" and folder().name.startswith("emulator-")
+    for path in folder().iterdir():  # a file cut short (a killed writer) is generated again
+        path.write_bytes(path.read_bytes()[:10])
+    assert month("BTCUSDT", 3).equals(first) and calls[-1] == ("BTCUSDT", 3) and len(calls) == 3

@@ -12,7 +12,8 @@ What is real, derived and synthetic (see README.md in this folder):
   to its close, so minute 59 closes exactly at the real hourly close; 5m/15m/30m aggregate the 1m.
 
 Every function here is pure (results depend only on the arguments and the shipped sample) and
-cached, so the server and tests can call them freely.
+cached (the month tables also on disk, between processes: ``disk_cache``), so the server and tests
+can call them freely.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.emulator.disk_cache import on_disk
 from pipelines.sources.aperiodic.source import (
     BASIS_COLUMNS,
     FUNDING_COLUMNS,
@@ -352,6 +354,7 @@ def _month_range_ms(year: int, month: int) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=256)
+@on_disk
 def _month_table(native: str, interval: str, year: int, month: int) -> pa.Table:
     series = hourly_series(native)
     lo, hi = _month_range_ms(year, month)

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.emulator import market_data as md
+from pipelines.emulator.disk_cache import on_disk
 from pipelines.emulator.faults import VALUE_FAULTS
 from pipelines.emulator.server import Request, Response, json_error, json_response, retry_after_header
 from pipelines.sources.aperiodic.source import METRIC_VENUES
@@ -135,6 +136,7 @@ def period_table(
 
 
 @lru_cache(maxsize=64)
+@on_disk
 def _file_bytes(
     metric: str, exchange: str, symbol: str, interval: str, timestamp: str, period: FilePeriod, drift: bool
 ) -> bytes:

@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.emulator import market_data as md
+from pipelines.emulator.disk_cache import on_disk
 from pipelines.emulator.faults import VALUE_FAULTS
 from pipelines.emulator.server import ApiOnlyHandler, Request, Response, json_error, retry_after_header
 
@@ -150,6 +151,7 @@ def _month_bounds_ms(year: int, month: int) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=48)
+@on_disk
 def month_snapshots(coin: str, year: int, month: int) -> pa.Table:
     """Every row of one coin's snapshots in one UTC month, ordered by (timestamp, instrument_id).
 

@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipelines.emulator import market_data as md
+from pipelines.emulator.disk_cache import on_disk
 from pipelines.emulator.faults import VALUE_FAULTS
 from pipelines.emulator.server import ApiOnlyHandler, Request, Response, json_response, retry_after_header
 
@@ -274,6 +275,7 @@ def _price(value: float | None) -> str:
 
 
 @lru_cache(maxsize=256)
+@on_disk
 def month_rows(inst: Instrument, interval: str, year: int, month: int) -> tuple[list[int], list[str]]:
     """Timestamps and JSON text of one instrument's rows for one calendar month (UTC)."""
     rows = _minute_rows(inst, year, month)
