@@ -33,7 +33,7 @@ from pipelines.models import (
     month_windows,
 )
 from pipelines.warehouse.concurrency import transaction
-from pipelines.warehouse.lake import Warehouse, _used, loaded_months
+from pipelines.warehouse.lake import Warehouse, loaded_months, used_params
 
 NEW_IN_ISSUE_27 = ("fct_carry_constant_maturity", "rpt_carry_trade")  # the others are views
 
@@ -88,7 +88,7 @@ def shares(lake: Path) -> tuple[dict[str, float], dict[str, float]]:
                     )
                     con.execute(
                         f"insert into {model.relation} by name\nselect {finite[model.name]} from ({model.sql})",
-                        _used(model.sql, {**window, "first_key": ALL_KEYS[0], "next_key": ALL_KEYS[1]}),
+                        used_params(model.sql, {**window, "first_key": ALL_KEYS[0], "next_key": ALL_KEYS[1]}),
                     )
                     wall[model.name] += time.perf_counter() - t
                     cpu[model.name] += _cpu() - c

@@ -16,6 +16,8 @@ from typing import Any
 
 import duckdb
 
+REPO = Path(__file__).resolve().parent.parent
+
 COLUMNS = (
     "time, last_price, index_price, mark_price, last_price_pct_change, index_price_pct_change, "
     "mark_price_pct_change, mark_index_pct_change_ratio, mark_last_pct_change_ratio, index_last_pct_change_ratio"
@@ -142,6 +144,14 @@ def client_pandas(args: dict[str, Any]) -> dict[str, float]:
     return _client(args, "pandas")
 
 
+def command(checkout: str | None) -> list[str]:
+    """The ``markhouse`` command as a user runs it; a baseline checkout's through its module (the
+    installed script is this checkout's and may call what the baseline's cli.py lacks)."""
+    if checkout is None or Path(checkout).resolve() == REPO.resolve():
+        return [str(Path(sys.executable).parent / "markhouse")]
+    return [sys.executable, "-m", "pipelines.cli"]
+
+
 def markhouse(args: dict[str, Any]) -> dict[str, float]:
     """markhouse's real path, as a user runs it: one `markhouse backfill` range run (Dagster assets:
     download, validation, atomic replace, marts, serving copy)."""
@@ -153,7 +163,7 @@ def markhouse(args: dict[str, Any]) -> dict[str, float]:
     t = time.perf_counter()
     out = subprocess.run(
         [
-            str(Path(sys.executable).parent / "markhouse"),
+            *command(args.get("cwd")),
             "backfill",
             "--start",
             args["start"][:7],
@@ -263,12 +273,7 @@ def serving_queries(args: dict[str, Any]) -> dict[str, float]:
 
     from pipelines.summary import examples
     from pipelines.warehouse.lake import Warehouse, read_sql
-    from pipelines.warehouse.serving import (
-        SERVING_STORAGE_VERSION,
-        in_dependency_order,
-        open_serving,
-        view_body,
-    )
+    from pipelines.warehouse.serving import SERVING_STORAGE_VERSION, dependency_order, open_serving, view_body
 
     legacy = Path(args["lake"]).with_name("legacy-serving.duckdb")
     legacy.unlink(missing_ok=True)
@@ -286,7 +291,9 @@ def serving_queries(args: dict[str, Any]) -> dict[str, float]:
         for schema, name in tables:
             con.execute(f"create table old.{schema}.{name} as select * from lake.{schema}.{name}")
         con.execute("use old")
-        for schema, name, sql in in_dependency_order(views):
+        by_name = {f"{s}.{n}": (s, n, sql) for s, n, sql in views}  # each after the views its SQL names
+        reads = lambda v: {o for o in by_name if o.lower() in v[2].lower()}  # noqa: E731
+        for schema, name, sql in dependency_order(by_name, reads, "views"):
             con.execute(f"create view {schema}.{name} as {view_body(sql)}")
         con.execute("use lake")
         con.execute("detach old")

@@ -18,21 +18,21 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from bench.__main__ import REPO, Measured, backfill_env, machine, run_path
 from bench.data import DATA, SYMBOLS, ensure_months, months_back
+from bench.paths import command
 from pipelines.emulator.server import Emulator
 
 SECTION = "## Run path (issue 23)"
 BASELINE = "5923e3f"
-MARKHOUSE = Path(sys.executable).parent / "markhouse"
 
 
 @contextmanager
@@ -73,7 +73,7 @@ def bench_universe(n: int, runs: int, tree: Path) -> dict[str, Measured]:
     load = out["load_average"] = Measured()
     load.phases["start"] = [os.getloadavg()[0]]
     with Emulator(aperiodic_files=DATA / "aperiodic") as emu:
-        base = {
+        base: dict[str, Any] = {
             "files": files,
             "start": months[0].isoformat(),
             "end": date(last.year, last.month, 28).isoformat(),
@@ -130,7 +130,7 @@ def demo_refresh(runs: int, tree: Path) -> dict[str, list[float]]:
 def _markhouse(env: dict[str, str], start: str, end: str) -> float:
     started = time.perf_counter()
     out = subprocess.run(
-        [str(MARKHOUSE), "backfill", "--start", start, "--end", end],
+        [*command(env["_cwd"]), "backfill", "--start", start, "--end", end],
         env=env,
         cwd=env["_cwd"],  # a baseline's checkout: Dagster resolves its step processes' code from it
         capture_output=True,
