@@ -128,18 +128,24 @@ def demo_refresh(runs: int, tree: Path) -> dict[str, list[float]]:
 
 
 def _markhouse(env: dict[str, str], start: str, end: str) -> float:
-    started = time.perf_counter()
-    out = subprocess.run(
-        [*command(env["_cwd"]), "backfill", "--start", start, "--end", end],
-        env=env,
-        cwd=env["_cwd"],  # a baseline's checkout: Dagster resolves its step processes' code from it
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(out.stderr[-3000:])
-    return time.perf_counter() - started
+    """Seconds of one backfill. The baseline's run is timed again if it fails: 5923e3f's forked
+    loads fail now and then (``RuntimeError: dictionary changed size during iteration``, 2026-12-07)."""
+    for attempt in (1, 2):
+        started = time.perf_counter()
+        out = subprocess.run(
+            [*command(env["_cwd"]), "backfill", "--start", start, "--end", end],
+            env=env,
+            cwd=env["_cwd"],  # a baseline's checkout: Dagster resolves its step processes' code from it
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode == 0:
+            return time.perf_counter() - started
+        if attempt == 2 or Path(env["_cwd"]).resolve() == REPO.resolve():
+            raise SystemExit(out.stderr[-3000:])
+        print(f"  the baseline failed ({out.stderr.strip().splitlines()[-1][:120]}); run again", flush=True)
+    raise AssertionError("unreachable")
 
 
 # kept with the measurements it explains (docs/benchmarks.md); revise when the numbers move.
