@@ -151,85 +151,77 @@ def _markhouse(env: dict[str, str], start: str, end: str) -> float:
 # kept with the measurements it explains (docs/benchmarks.md); revise when the numbers move.
 # By-hand profiles of 2026-12-07 (Intel Xeon, 2 cores) on the bench warehouses.
 WHAT_LIMITS = """
-What limits the targets that are not met (profiled by hand, 2026-12-07):
+What this run changed, and what limits the targets that are not met (profiled by hand, 2026-12-07):
 
-- **Daily refresh within 1.5x of its own work.** The end-to-end time is the work (load, marts,
-  publish: about 2 s at 48 months) plus a fixed 3-3.5 s per command: importing the definitions
-  (Dagster, DuckDB, pyarrow, polars, the vendor clients: 1.3-1.4 s for
-  `python -c "import pipelines.definitions"`), the Dagster instance (0.6-0.8 s, nearly all of it
-  importing its SQLAlchemy storage), creating the run and writing its ~60 events to the SQLite
-  event log (about 10 ms each; a 12-month run wrote 200 before the marts were unpartitioned and
-  `DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS` was set, 81 after), the three checks and the
-  closing summary (~0.3 s). 1.5x would need that fixed part under 1 s: not while the command
-  imports Dagster and records the run in its instance, which the issue keeps.
-  Measured apart (2026-12-07, fourth session, 12-month daily refresh, the run's event log): 125
-  events a run (30 planned and 30 done materializations: the raw table and the 29 models; 35 step
-  outputs; 10 for the checks; 20 others). Dagster's default SQLite event log writes each
-  materialization to the run's shard and again to the index shard, a fresh connection per write.
-  The staging and intermediate views are now recorded only when their definition changes (99
-  events), and the mart catalog is read from a cache keyed by the code (15-45 ms against 0.25-0.86 s
-  to build it at every command's start). Dagster's consolidated SQLite event log took 25 % less CPU
-  for the same 99 events (0.59-0.64 against 0.77-0.79 s a run, a 30-asset job, 3 runs each) but is
-  documented as "intended for test cases only": not taken.
+- **Changed since the run on b4d6202 (sixth session; each measured by hand, interleaved).**
+  - The `markhouse` command freezes Python's collector before it exits: Dagster's object graph
+    was collected one object at a time after the last line, 0.75-0.86 s of a one-month demo
+    refresh (now 0.09-0.14 s). Every command gains it; it is most of the daily refresh's gain.
+  - An Aperiodic series' month (all its files) is one unit. Pandera costs about 21 ms a call
+    whatever the rows (39 polars collects for a day's 24 rows), and a demo refresh called it for
+    128 daily files; it now runs once per month of daily files (file by file only to name a
+    failure). Demo refresh 16.3-16.5 -> 13.7-14.6 s on an aged warehouse. It also fixed a loss: one
+    daily file failing had its month replaced by the other days' files (384 -> 360 rows).
+  - The embedded emulator keeps what it generates on disk between processes. Its pure-Python
+    synthetic minutes, snapshots and files were 3.0 s of the 6.8 s of CPU the demo's six loads
+    held the GIL for (py-spy `--gil`). Demo refresh on a fresh March..May warehouse 12.7-14.1 ->
+    10.3-11.7 s. This is the embedded vendor's cost, not the run path's: a real vendor's loads
+    never paid it.
+  - DuckDB's pool is 384 MB (was 512): the peak RSS target (docs/benchmarks.md, "Width").
+- **Tried and not taken.** The vendors' loads at once on threads (one process, the demo's six raw
+  tables of May): 9.0-10.8 s against 8.5-8.9 s in turn. On the demo the vendor is the embedded
+  emulator in the same process, so the loads are CPU under one GIL, not waits on a network.
+  `DAGSTER_EVENT_BATCH_SIZE`: Dagster batches only one output's partitions, so no fewer writes.
+  Skipping DuckDB's extension signature check (`allow_unsigned_extensions`) would save 0.16-0.2 s a
+  connection (the two extensions, 36 MB, are hashed at every load), but it would let any unsigned
+  extension load: not taken.
+- **Daily refresh within 1.5x of its own work.** The fixed part of a command, by hand on the
+  48-month bench warehouse:
+
+  | step | seconds |
+  | --- | ---: |
+  | importing `pipelines.cli` | 0.3-0.5 |
+  | importing Dagster | 0.57-0.61 |
+  | opening the writer (0.16-0.2 s of it DuckDB checking the extensions' signatures) | 0.32-0.34 |
+  | the Dagster instance (importing SQLAlchemy and alembic) | 0.54-0.56 |
+  | the definitions | 0.44-0.46 |
+  | the run's 98 events, 8.2 ms each | 0.80 |
+  | the checks | 0.10-0.15 |
+
+  Dagster's SQLite event log opens a connection, commits and closes it for every event. That is
+  about 3.2 s against 2.3 s of load, marts and publish. 1.5x would need the fixed part under
+  1.2 s: not while the command imports Dagster and records the run in its instance, which the
+  issue keeps. The marts of one month at 48 months are 260 statements in 2.0 s: the inserts of
+  `fct_price_interval` (0.45 s) and `fct_carry` (0.41 s), 6 commits (0.14 s), `rpt_coverage`
+  (0.11 s); the 169 column comments, 20 view definitions and 11 describes together 0.11 s.
 - **48-month backfill at 0.5x of the baseline and 2x the floor.** Outside load, marts and publish
-  the run spends about 6 s (the baseline 16-18 s); what is left is the marts' SQL, about 40 s where
-  writing the same rows costs 15 s (`floor_marts`). On that warehouse the lake costs what a DuckDB
-  file costs (the current SQL: 45.7 s re-run on the lake, 44.7 s on a file); the one lake-only
-  cost, binding never-written raw tables at 30-45 ms a statement, is gone (planning fct_carry
-  0.207 -> 0.071 s, fct_price_interval 0.128 -> 0.022 s per window). Parquet compression (snappy,
-  zstd, lz4, none, v2), row-group size, the 16 window transactions (0.5 s in all) and larger
-  windows (compute is linear in months) are not the cost; writing parquet is 40-45% of the marts'
-  CPU, and one DuckDB thread instead of two costs 25% more wall time (6 months: 6.6 vs 5.2 s). The
-  2026-11-21 SQL takes 28 s on the same data in a DuckDB file against 44.7 s for today's: the SQL
-  grew about 1.6x since (the union-by-name source views, fct_carry's funding and open-interest
-  joins), and this machine is about 1.6x slower than the one that measured 23 s. Next: bisect
-  that growth on the DuckDB file.
-- **Where the marts' 40 s go (profiled again, 2026-12-07, second session; CPU seconds at one
-  thread, per three-month window of the 48-month bench warehouse).** Computing `fct_price_interval`
-  is about 1.0 s (the close-to-close WINDOW 0.26, joining the names back 0.15, the rollup GROUP BYs
-  0.22, the raw scan 0.05); writing its 745k rows into the lake 1.13 s, of which 0.39 s is the
-  month partitioning: the same rows into an unpartitioned DuckLake table take 0.74 s and into one
-  parquet file 0.71 s. Of those 0.39 s, 0.22 s is DuckLake's partition expressions `year(ts)`,
-  `month(ts)` on a TIMESTAMPTZ (ICU calendar calls per row; 0.14 s on a plain TIMESTAMP, 0.03 s for
-  `epoch(ts)`). `fct_carry` likewise: 0.38 s to compute, 0.56 s to write partitioned against 0.26 s
-  unpartitioned. An A/B of the whole marts phase under load (helpers' test suites on both cores,
-  so only the ratios mean anything): today's layout 83.6 s, `partitioned by (month(ts))` 79.3 s,
-  unpartitioned with one-month windows 78.1 s (the per-statement cost of 48 windows instead of 16
-  eats the write saving: fct_carry 14.6 -> 17.1 s), unpartitioned with three-month windows 65.5 s.
-  That last one is the only large saving (-22 %), and it costs what the partitions protect: a file
-  would hold three months, so refreshing one month writes a delete file (the selective README
-  query 28 -> 158 ms, measured before) and `ducklake_merge_adjacent_files` would merge months
-  together across the whole table. Not taken: it would not reach the 0.5x / 2x targets either
-  (about 55 -> 46 s). The floor writes unpartitioned tables from memory in one statement each,
-  which is why writing the same rows month-partitioned, window by window, costs about 2x it.
-- **Since the last full run (322f266: 12-month backfill 14.4 s, daily on 48 months 5.7 s, demo
-  0.49x, peak RSS 926-982 MB).** An A/B on 2026-12-07 (fourth session), same machine, 12 months,
-  each side on its own warehouse: 322f266's daily refresh 5.25-5.59 s (marts 1.33 s over 4
-  incremental marts) against this checkout's 6.1-6.8 s (marts 1.7-1.8 s over 9: issues 27 and 29
-  added the constant-maturity carry, the carry trade, the option marts and their smile and term
-  structure, each a delete and insert per window, 0.03-0.1 s each even where the universe had no
-  option or dated future: the four that need one are now skipped while the warehouse lists none,
-  0.3 s of a daily refresh and 1.1 s of a 12-month backfill in an A/B); 12-month backfill 17.5
-  against 19.5 s. Issue 26's per-model lineage
-  and two more checks put 99 events in a run against about 60. The summary's example queries read
-  the whole history after every backfill (0.6 s at 12 months, 1.7 s at 48, the daily refresh's 8.0 s
-  in this session's first run); they now print only on `--report`, which took the 48-month daily
-  refresh to 6.2 s. The demo refresh (about 12.5 s, traced line by line): 1.9 s to load the
-  definitions and the instance, then the six raw assets one after another, 7.4 s for 70k rows
-  (Aperiodic's four metrics 4.3 s for 3k rows: 128 daily files, the first metric paying the loaders'
-  imports; CayøLargo 1.5 s; Kaiko 1.5 s), marts and publish 1.75 s, checks 0.55 s. The vendors'
-  loads on threads is the next step for it (Dagster's in-process executor runs steps in turn).
-  Peak RSS (the command's ru_maxrss, the worst of 3 runs) is 1.05-1.14 GB against 0.92-0.96 GB for
-  the baseline, reached in the marts phase (DuckDB's 512 MB `memory_limit` over about 480 MB after
-  the load step). `MARKHOUSE_DUCKDB_MEMORY_LIMIT=384MB` gave 787-872 MB against 933-973 MB (three
-  12-month backfills each, `/usr/bin/time`, machine loaded, marts time within the noise); not made
-  the default, because the marts windows (`MARKHOUSE_MARTS_WINDOW_ROWS`, sized for the width bench's
-  400 instruments) were sized against 512 MB and the width bench was not re-run.
-- **Vendors on threads.** One process runs the vendors' loads one after another. An A/B of the
-  demo's three vendors (March..May) in one process, in turn vs at once on threads: 18.7 / 11.6 s vs
-  9.4 / 8.3 s at load 10-15 (not a clean measurement). The demo refresh met its target without
-  it when measured (0.49x), and no longer does (see above); on threads a worker must stop at the
-  run's cancel event between statements (the fetches already do: `http.cancellable`).
+  the run spends about 6 s (the baseline 16-18 s). What is left is the marts' SQL: about 40 s
+  where writing the same rows costs 15 s (`floor_marts`).
+  - On that warehouse the lake costs what a DuckDB file costs: the current SQL takes 45.7 s
+    re-run on the lake, 44.7 s on a file. The one lake-only cost, binding never-written raw tables
+    at 30-45 ms a statement, is gone.
+  - These are not the cost: parquet compression (snappy, zstd, lz4, none, v2), row-group size,
+    the 16 window transactions (0.5 s in all), larger windows (compute is linear in months).
+  - Writing parquet is 40-45 % of the marts' CPU. One DuckDB thread instead of two costs 25 % more
+    wall time.
+  - The SQL grew about 1.6x since 2026-11-21 (the union-by-name source views, `fct_carry`'s
+    funding and open-interest joins, the marts of issues 27 and 29), and this machine is about
+    1.6x slower than the one that measured 23 s.
+  - Per three-month window, CPU seconds at one thread: computing `fct_price_interval` is about
+    1.0 s; writing its 745k rows into the lake 1.13 s, of which 0.39 s is the month partitioning
+    (0.22 s of that is DuckLake's `year(ts)`, `month(ts)` on a TIMESTAMPTZ).
+  - The only large saving found: unpartitioned tables with three-month windows (-22 %, about
+    55 -> 46 s). Not taken: a refresh of one month would write delete files (the selective README
+    query 28 -> 158 ms), and it would not reach the targets either. The floor writes unpartitioned
+    tables from memory in one statement each, which is why writing the same rows month-partitioned,
+    window by window, costs about 2x it.
+- **12-month backfill within 2x of the plain SQL script (15 s).** Its load, marts and publish are
+  14.0 s (the marts 10.6 s of it); the rest is the fixed part above and the run's events. The
+  marts are the same SQL as at 48 months, at the same cost per row.
+- **Since the run on 322f266** (12-month backfill 14.4 s, daily on 48 months 5.7 s, demo 0.49x):
+  issues 27 and 29 added five incremental marts and issue 26 the per-model lineage (about 60 -> 99
+  events a run). The marts that need options or dated futures are skipped while the warehouse
+  lists none, and a staging or intermediate view is recorded only when its definition changes.
 """
 
 
