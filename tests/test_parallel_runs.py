@@ -90,6 +90,10 @@ def test_queued_runs_of_months_and_vendors_run_two_at_a_time_into_one_lake(
             command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
+    monkeypatch.setenv("MARKHOUSE_DAGSTER_POSTGRES_URL", env["MARKHOUSE_DAGSTER_POSTGRES_URL"])
+    # Dagster's storage made once, as a deployment's first start would: three processes making its
+    # tables at once race in dagster_postgres (InstanceInfo.create), which failed a run now and then
+    dg.DagsterInstance.from_config(str(home)).dispose()
     launches = [launch(month, steps) for month, steps in RUNS]
     try:
         for p in launches:
@@ -100,7 +104,6 @@ def test_queued_runs_of_months_and_vendors_run_two_at_a_time_into_one_lake(
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    monkeypatch.setenv("MARKHOUSE_DAGSTER_POSTGRES_URL", env["MARKHOUSE_DAGSTER_POSTGRES_URL"])
     instance = dg.DagsterInstance.from_config(str(home))
     runs = instance.get_runs()
     assert [r.status for r in runs] == [dg.DagsterRunStatus.QUEUED] * len(
