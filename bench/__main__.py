@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from bench.data import DATA, EXCHANGE, SYMBOLS, ensure_months, months_back
 from pipelines.emulator.server import Emulator
@@ -50,7 +51,7 @@ class Measured:
         return max(self.rss_mb) if self.rss_mb else float("nan")
 
 
-def run_path(name: str, args: dict) -> tuple[dict[str, float], float]:  # type: ignore[type-arg]
+def run_path(name: str, args: dict[str, Any]) -> tuple[dict[str, float], float]:
     """Run one path in a fresh process; returns its timings and its peak RSS (MB, whole process tree)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.paths", name, json.dumps(args)],
@@ -283,7 +284,7 @@ def render_kaiko(kaiko: dict[str, Measured]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(results, marts, floors, runs_per_backfill, opts) -> str:  # type: ignore[no-untyped-def]
+def render(results, marts, floors, runs_per_backfill, opts) -> str:
     ns = opts.months
     lines = [
         "# Benchmarks",
@@ -341,7 +342,7 @@ WHAT_LIMITS = [
 ]
 
 
-def floor_lines(results, floors, ns) -> list[str]:  # type: ignore[no-untyped-def]
+def floor_lines(results, floors, ns) -> list[str]:
     """The least the contract's materialized marts cost at DuckDB's own speed, next to the limit."""
     out = []
     for n in ns:
@@ -367,7 +368,7 @@ def floor_lines(results, floors, ns) -> list[str]:  # type: ignore[no-untyped-de
     return out
 
 
-def targets(results, marts, floors, runs_per_backfill, ns) -> list[str]:  # type: ignore[no-untyped-def]
+def targets(results, marts, floors, runs_per_backfill, ns) -> list[str]:
     out = []
 
     def line(ok: bool, text: str) -> None:
