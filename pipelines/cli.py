@@ -331,11 +331,9 @@ def run_summary(result: Any) -> dict[str, Any]:
     """A backfill run as data for benchmarks and scripts: rows and seconds per asset, and the phases."""
     assets: dict[str, dict[str, float]] = {}
     for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        values = {k: v.value for k, v in materialization.metadata.items() if k in _RUN_FIGURES}
-        assets[materialization.asset_key.to_user_string()] = {
-            k: v for k, v in values.items() if isinstance(v, int | float)
-        }
+        mat = event.step_materialization_data.materialization
+        figures = ((k, v.value) for k, v in mat.metadata.items() if k in _RUN_FIGURES)
+        assets[mat.asset_key.to_user_string()] = {k: v for k, v in figures if isinstance(v, int | float)}
     marts = assets.get("marts/fct_price_interval", {})
     return {
         "report": None,  # the report's path, when the command drew one after the run

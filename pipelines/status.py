@@ -85,10 +85,7 @@ def build_report(
         ).fetchall()
         publication = con.execute("select snapshot_id, published_at from meta.publication").fetchone()
         basis = con.execute(read_sql("status/basis_check")).fetchall()
-        origins = con.execute(
-            "select vendor, string_agg(distinct coalesce(origin, 'unrecorded'), ' and ' order by 1) "
-            "from raw.load_log group by vendor order by vendor"
-        ).fetchall()
+        origins = con.execute(read_sql("status/origins")).fetchall()
     report = StatusReport(as_of, *(publication or (None, None)))
     report.origins = dict(origins)
 
