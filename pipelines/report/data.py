@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from pipelines.status import INTERVAL_SECONDS, INTERVALS_SQL, judgement_time
-from pipelines.warehouse.lake import read_sql
+from pipelines.warehouse.lake import read_sql, registered_tables, used_params
 from pipelines.warehouse.serving import open_serving
 
 Columns = dict[str, list[Any]]
@@ -48,13 +49,6 @@ class ReportData:
     columns: dict[str, Columns]  # chart name -> the rows it draws (term_structure's plus days_before)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Columns:
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
-
-
 def resolve_range(
     con: duckdb.DuckDBPyConnection,
     start: date | None,
@@ -82,24 +76,6 @@ def resolve_range(
     return ReportRange(start, end, tuple(instruments) if instruments else None, interval)
 
 
-def _term_structure(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> Columns:
-    snapshots = _columns(con, read_sql("report/term_structure_snapshots"), params)
-    curve_keys = ("vendor", "venue", "coin", "quote", "settle", "ts")
-    snapshot_keys = zip(*(snapshots[k] for k in curve_keys), strict=True)
-    lag = dict(zip(snapshot_keys, snapshots["days_before"], strict=True))
-    curves = _columns(
-        con,
-        read_sql("report/term_structure"),
-        {"snapshot_ts": sorted(set(snapshots["ts"])), "instruments": params["instruments"]},
-    )
-    # another curve's rows at the same instant are not one of its snapshots
-    keys = list(zip(*(curves[k] for k in curve_keys), strict=True))
-    keep = [i for i, key in enumerate(keys) if key in lag]
-    picked = {name: [values[i] for i in keep] for name, values in curves.items()}
-    picked["days_before"] = [lag[keys[i]] for i in keep]
-    return picked
-
-
 def read_report_data(
     serving_path: Path,
     start: date | None = None,
@@ -112,35 +88,40 @@ def read_report_data(
     as_of = as_of or judgement_time()
     with open_serving(serving_path) as con:
         rng = resolve_range(con, start, end, instruments, interval)
-        window = {
+        params = {
             "start": datetime.combine(rng.start, time(), UTC),
             "end": datetime.combine(rng.end + timedelta(days=1), time(), UTC),  # exclusive
             "instruments": list(rng.instruments or []) or None,
+            "interval": rng.interval,
+            "as_of": as_of,
         }
-        at_interval = {**window, "interval": rng.interval}
 
-        def rows(name: str, params: dict[str, Any], **fill: str) -> Columns:
+        def rows(name: str, **fill: str) -> pa.Table:
             sql = read_sql(f"report/{name}")
-            return _columns(con, sql.format(**fill) if fill else sql, params)
+            sql = sql.format(**fill) if fill else sql
+            return con.execute(sql, used_params(sql, params)).to_arrow_table()
 
+        # each curve's snapshots to draw, and their instants: they narrow the term structure's view
+        snapshots = rows("term_structure_snapshots")
+        params["snapshot_ts"] = snapshots["ts"].unique().to_pylist()
         bucket = {"bucket": rng.carry_bucket}
         as_of_sql = read_sql("status/coverage_as_of").format(intervals=INTERVALS_SQL)  # as status judges
-        columns = {
-            "term_structure": _term_structure(con, window),
-            "carry": rows("carry_over_time", window, **bucket),
-            "constant_maturity": rows("constant_maturity", window, **bucket),
-            "carry_trade": rows("carry_trade", window, **bucket),
-            "mark_last_gap": rows("mark_last_gap", at_interval),
-            "vendor_divergence": rows("vendor_divergence", at_interval),
-            "coverage": rows(
-                "coverage_by_day", {**window, "as_of": as_of}, intervals=INTERVALS_SQL, coverage=as_of_sql
-            ),
-            # each underlying's latest smile, and its at-the-money term structure
-            "vol_smile": rows("vol_smile", window),
-            "vol_term_structure": rows("vol_term_structure", {k: window[k] for k in ("start", "end")}),
-        }
+        with registered_tables(con, {"snapshots": snapshots}):
+            tables = {
+                "term_structure": rows("term_structure"),
+                "carry": rows("carry_over_time", **bucket),
+                "constant_maturity": rows("constant_maturity", **bucket),
+                "carry_trade": rows("carry_trade", **bucket),
+                "mark_last_gap": rows("mark_last_gap"),
+                "vendor_divergence": rows("vendor_divergence"),
+                "coverage": rows("coverage_by_day", intervals=INTERVALS_SQL, coverage=as_of_sql),
+                # each underlying's latest smile, and its at-the-money term structure
+                "vol_smile": rows("vol_smile"),
+                "vol_term_structure": rows("vol_term_structure"),
+            }
         try:
             published = con.execute("select max(published_at) from meta.publication").fetchone()
         except duckdb.CatalogException:  # a serving copy published before meta.publication existed
             published = None
+        columns = {name: table.to_pydict() for name, table in tables.items()}
         return ReportData(rng, published[0] if published else None, as_of, columns)

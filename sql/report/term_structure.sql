@@ -1,9 +1,14 @@
--- report/term_structure: the curves of marts.rpt_term_structure at the snapshots in $snapshot_ts
--- (found by report/term_structure_snapshots).
+-- report/term_structure: the curves of marts.rpt_term_structure at their snapshots (the registered
+-- table snapshots: report/term_structure_snapshots' rows), each with its days_before; another
+-- curve's rows at the same instant are not one of its snapshots. $snapshot_ts (their instants)
+-- narrows the view before the join: computing it whole costs seconds.
 select
-    vendor, venue, coin, quote, settle, ts, tenor_rank, instrument_key, kind, dte_days,
-    annualized_basis_pct, funding_annualized_pct
-from marts.rpt_term_structure
-where list_contains($snapshot_ts::timestamptz[], ts)
-  and ($instruments::varchar[] is null or list_contains($instruments::varchar[], instrument_key))
-order by coin, vendor, venue, quote, settle, ts, tenor_rank
+    t.vendor, t.venue, t.coin, t.quote, t.settle, t.ts, t.tenor_rank, t.instrument_key, t.kind, t.dte_days,
+    t.annualized_basis_pct, t.funding_annualized_pct, s.days_before
+from marts.rpt_term_structure as t
+inner join snapshots as s
+    on t.vendor = s.vendor and t.venue = s.venue and t.coin = s.coin and t.quote = s.quote
+    and t.settle is not distinct from s.settle and t.ts = s.ts
+where list_contains($snapshot_ts::timestamptz[], t.ts)
+  and ($instruments::varchar[] is null or list_contains($instruments::varchar[], t.instrument_key))
+order by t.coin, t.vendor, t.venue, t.quote, t.settle, t.ts, t.tenor_rank
