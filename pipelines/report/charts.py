@@ -82,11 +82,6 @@ def _legend(ax: Axes, handles: list[Line2D] | None = None, **where: Any) -> None
         ax.legend(handles=handles or ax.get_legend_handles_labels()[0], fontsize=FONT, frameon=False, **where)
 
 
-def _key(label: str, **style: Any) -> Line2D:
-    """A legend entry for a style (a colour, a marker) rather than for one drawn series."""
-    return Line2D([], [], label=label, **style)
-
-
 def _series_ticks(ax: Axes, series: Sequence[tuple[Any, ...]]) -> None:
     ax.set_yticks(range(len(series)))
     ax.set_yticklabels([f"{k[2]} · {k[1]} ({k[0]}, {k[3]})" for k in series], fontsize=FONT)
@@ -150,9 +145,7 @@ def term_structure_chart(data: Columns) -> Chart:
             label = f"{venue} ({vendor}, {quote}/{settle})\nlatest {max(data['ts'][i] for i in rows):%Y-%m-%d %H:%M}"
             for (ts, lag), points in _groups(data, ("ts", "days_before"), rows).items():
                 gid = f"{curve}|{ts.isoformat()}"
-                futures = sorted(
-                    (i for i in points if data["kind"][i] == "future"), key=lambda i: data["tenor_rank"][i]
-                )
+                futures = [i for i in points if data["kind"][i] == "future"]  # by tenor_rank: the query sorts
                 xs, ys = ([data[c][i] for i in futures] for c in ("dte_days", "annualized_basis_pct"))
                 ax.plot(xs, ys, color=LAG_COLOURS[lag], gid=f"curve|{gid}", **style)
                 perp = [i for i in points if data["kind"][i] == "perpetual"]
@@ -160,14 +153,14 @@ def term_structure_chart(data: Columns) -> Chart:
                     hollow = {"facecolors": "none", "edgecolors": LAG_COLOURS[lag], "gid": f"perp|{gid}"}
                     ax.scatter([0.0] * len(funding), funding, marker=style["marker"], **hollow)
             funded = any((c.get_gid() or "").startswith(f"perp|{curve}|") for c in ax.collections)
-            key.append(
-                _key(label + ("" if funded else f", no funding from {vendor}"), color="#444444", **style)
-            )
+            label += "" if funded else f", no funding from {vendor}"
+            key.append(Line2D([], [], label=label, color="#444444", **style))
         for lag in sorted({data["days_before"][i] for i in on_coin}):
-            key.append(_key(f"{lag} days earlier" if lag else "latest", color=LAG_COLOURS[lag], linewidth=3))
+            snapshot = f"{lag} days earlier" if lag else "latest"
+            key.append(Line2D([], [], label=snapshot, color=LAG_COLOURS[lag], linewidth=3))
         if ax.collections:  # the perpetuals' funding
-            hollow = {"marker": "o", "ls": "none", "mfc": "none", "mec": "#444444"}  # Line2D's short names
-            key.append(_key("hollow, at 0: the perpetual's annualized funding", **hollow))
+            funding_key = "hollow, at 0: the perpetual's annualized funding"
+            key.append(Line2D([], [], label=funding_key, marker="o", ls="none", mfc="none", mec="#444444"))
         _zero_line_grid(ax, "annualized basis, %", over_time=False)
         ax.set(title=coin, xlabel="days to expiry")
         _legend(ax, key, loc="upper center", bbox_to_anchor=(0.5, -0.14))
@@ -287,8 +280,7 @@ def vendor_divergence_chart(data: Columns, interval: str) -> Chart:
             ax, data, pairs, ("ts", f"{price}_diff_bps"), "{0} − {1}: {3} · {2}", price + "|{0}|{1}|{2}|{3}"
         )
         _zero_line_grid(ax, f"{price}, bps")
-    if pairs:
-        _legend(axes[0])
+    _legend(axes[0])  # none without a line
     caption = (
         f"Where two vendors cover the same {interval} interval: vendor_a's price minus vendor_b's, in basis "
         "points of vendor_b's, for mark, index and last (marts.rpt_vendor_divergence)."
