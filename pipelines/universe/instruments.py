@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.symbology import Instrument, SymbolError, parse_symbol
@@ -119,13 +119,11 @@ def _funding_history(value: Any, default: History, where: str) -> History:
     history = list(default) if isinstance(value, dict) else []
     for since, hours in value.items() if isinstance(value, dict) else [(SINCE_EVER, value)]:
         try:
-            moment = since if isinstance(since, date) else datetime.fromisoformat(str(since))
+            moment = since if isinstance(since, datetime) else datetime.fromisoformat(str(since))
         except ValueError:
             raise UniverseError(
                 f"{where}: funding_interval_hours: {brief(since)} is not a date or time"
             ) from None
-        if not isinstance(moment, datetime):
-            moment = datetime(moment.year, moment.month, moment.day)
         hours = _positive_number(hours, "funding_interval_hours", where)
         history.append(
             (moment if moment.tzinfo else moment.replace(tzinfo=UTC), float(hours or 0), "universe")
