@@ -46,7 +46,7 @@ class ReportData:
     range: ReportRange
     published_at: datetime | None
     as_of: datetime  # coverage is judged up to it, as `markhouse status` judges (the running day's end)
-    columns: dict[str, Columns]  # chart name -> the rows it draws (term_structure's plus days_before)
+    columns: dict[str, Columns]  # chart name -> the rows it draws
 
 
 def resolve_range(
