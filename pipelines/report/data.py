@@ -104,14 +104,13 @@ def read_report_data(
         # each curve's snapshots to draw, and their instants: they narrow the term structure's view
         snapshots = rows("term_structure_snapshots")
         params["snapshot_ts"] = snapshots["ts"].unique().to_pylist()
-        bucket = {"bucket": rng.carry_bucket}
         as_of_sql = read_sql("status/coverage_as_of").format(intervals=INTERVALS_SQL)  # as status judges
         with registered_tables(con, {"snapshots": snapshots}):
             tables = {
                 "term_structure": rows("term_structure"),
-                "carry": rows("carry_over_time", **bucket),
-                "constant_maturity": rows("constant_maturity", **bucket),
-                "carry_trade": rows("carry_trade", **bucket),
+                "carry": rows("carry_over_time", bucket=rng.carry_bucket),
+                "constant_maturity": rows("constant_maturity", bucket=rng.carry_bucket),
+                "carry_trade": rows("carry_trade", bucket=rng.carry_bucket),
                 "mark_last_gap": rows("mark_last_gap"),
                 "vendor_divergence": rows("vendor_divergence"),
                 "coverage": rows("coverage_by_day", intervals=INTERVALS_SQL, coverage=as_of_sql),
