@@ -11,7 +11,7 @@ import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypedDict, Unpack
+from typing import Any, ClassVar, NamedTuple, TypedDict, Unpack
 
 import requests
 import urllib3
@@ -54,8 +54,7 @@ def _unreachable(exc: requests.RequestException) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Transient answers back off exponentially (``Retry-After`` wins, capped); the rest are final."""
 
     # 429 rate limit, 500 (transient for Kaiko and object stores), 503 maintenance, 502/504 proxies

@@ -57,8 +57,7 @@ class Failed(NamedTuple):
     error: Exception
 
 
-@dataclass(frozen=True)
-class Staged(Generic[U]):
+class Staged(NamedTuple, Generic[U]):
     """One unit fetched and validated: its partitions (none: no rows served) and rows."""
 
     unit: U
@@ -73,8 +72,7 @@ class Staged(Generic[U]):
     note: str = ""  # why a unit without partitions has none, when it is not "served no rows"
 
 
-@dataclass(frozen=True)
-class RawTable(Generic[U]):
+class RawTable(NamedTuple, Generic[U]):
     """Where a vendor's load writes (``raw.<vendor>_<table>``, by its ``load/<table>.sql``)."""
 
     source: Source

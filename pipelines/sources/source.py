@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines.reference import Reference, VendorName
 from pipelines.settings import SQL_DIR
@@ -24,8 +24,7 @@ def lazy(target: str) -> Callable[..., Any]:
     return lambda *args: pkgutil.resolve_name(target)(*args)
 
 
-@dataclass(frozen=True)
-class LoadRequest:
+class LoadRequest(NamedTuple):
     section: Any
     table: str  # the asset's name without the vendor prefix (e.g. "derivative_price")
     instruments: Sequence[str]  # Atlas keys from the run config; empty = everything configured
@@ -33,11 +32,10 @@ class LoadRequest:
     resource: Any  # the vendor's ConfigurableResource
     warehouse: Warehouse
     progress: Callable[[str], None]
-    reference: Reference = field(default_factory=Reference)  # written with each batch
+    reference: Reference = Reference()  # written with each batch
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(NamedTuple):
     rows: int
     metadata: dict[str, Any]  # lists and dicts are shown as JSON
     keys: Sequence[str] = ()  # instrument keys asked for; with ``must_have_rows``, 0 rows fails the run
@@ -45,8 +43,7 @@ class Loaded:
     failed: Sequence[Any] = ()  # the loader's ``Failed`` units: the rest loaded
 
 
-@dataclass(frozen=True)
-class RawAsset:
+class RawAsset(NamedTuple):
     table: str  # asset ``raw/<vendor>_<table>``
     description: str
     kinds: frozenset[str]

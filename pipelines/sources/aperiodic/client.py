@@ -2,7 +2,6 @@
 is listed again once. No ``from __future__ import annotations``: Dagster reads the resource's fields."""
 
 import logging
-from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple, Unpack
@@ -26,8 +25,7 @@ class Series(NamedTuple):
     timestamp_type: str
 
 
-@dataclass(frozen=True)
-class FileRef:
+class FileRef(NamedTuple):
     series: Series
     year: int
     month: int
@@ -113,7 +111,7 @@ class AperiodicClient(VendorClient):
             ref.series, start.date(), (end - timedelta(days=1)).date(), ref.metric
         ):
             if (candidate.year, candidate.month, candidate.day) == (ref.year, ref.month, ref.day):
-                return replace(ref, url=candidate.url)
+                return ref._replace(url=candidate.url)
         raise VendorHTTPError("aperiodic", f"{ref.label}: no longer listed when asked for a fresh URL")
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines.reference import VendorName
 from pipelines.sources.source import RawAsset, Source, lazy
@@ -52,8 +51,7 @@ def asks_for(metric: str, instrument: UniverseInstrument) -> bool:
     return metric not in PERPETUAL_METRICS or instrument.instrument.kind == "perpetual"
 
 
-@dataclass(frozen=True)
-class AperiodicUniverse:
+class AperiodicUniverse(NamedTuple):
     instruments: tuple[UniverseInstrument, ...]
     intervals: tuple[str, ...]
     timestamp_types: tuple[str, ...]

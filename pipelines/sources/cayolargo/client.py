@@ -2,9 +2,8 @@
 No ``from __future__ import annotations``: Dagster reads the resource's fields."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 from pipelines.http import HttpOptions, VendorClient, VendorHTTPError
 from pipelines.paging import TimeWindowPaginator, paginate
@@ -22,8 +21,7 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):
     """The new rows of one answer (rows already received at the boundary removed)."""
 
     number: int

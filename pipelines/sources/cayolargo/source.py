@@ -4,9 +4,8 @@ one place Deribit ids meet Atlas keys (README.md); Deribit's day has no leading 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines.sources.source import RawAsset, Source, lazy
 from pipelines.symbology import Instrument, SymbolError, parse_symbol
@@ -29,8 +28,7 @@ class MappingError(ValueError):
     """An instrument id or Atlas key with no counterpart on the other side (named in the message)."""
 
 
-@dataclass(frozen=True)
-class DeribitInstrument:
+class DeribitInstrument(NamedTuple):
     instrument_id: str
     instrument: Instrument  # parsed Atlas key (expiry = delivery date at midnight)
 
@@ -98,8 +96,7 @@ def to_deribit(key: str) -> DeribitInstrument:
 _COIN = re.compile(r"^[A-Z0-9]{2,10}$")
 
 
-@dataclass(frozen=True)
-class CayoLargoUniverse:
+class CayoLargoUniverse(NamedTuple):
     coins: tuple[str, ...]
     instruments: tuple[UniverseInstrument, ...] = ()  # discovered from the data, not listed
 

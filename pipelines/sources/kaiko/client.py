@@ -3,9 +3,8 @@ objects. No ``from __future__ import annotations``: Dagster reads the resource's
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import polars as pl
 import pyarrow as pa
@@ -85,14 +84,13 @@ def parse_page(body: bytes) -> dict[str, Any]:
     return {"rows": converted, "next_url": table["next_url"][0].as_py(), "access": span, "bytes": len(body)}
 
 
-@dataclass(frozen=True)
-class Fetched:
+class Fetched(NamedTuple):
     """Every row of one request chain, concatenated (order as served, duplicates kept)."""
 
     rows: pa.Table
     pages: int
     bytes: int
-    access: tuple[int | None, int | None] = (None, None)  # the key's access range (first page), epoch ms
+    access: tuple[int | None, int | None]  # the key's access range (first page), epoch ms
 
     def entitled(self, start: datetime, end: datetime) -> bool:
         lo, hi = self.access
@@ -131,8 +129,7 @@ class KaikoClient(VendorClient):
             return page
 
         chain = NextUrlPaginator(self.price_url, params)  # 2,000 pages: far more than a month of 1m rows
-        if not (got := list(paginate(self.http, chain, parse=parse, max_pages=2_000, max_seconds=1_800))):
-            return Fetched(ROWS_SCHEMA.empty_table(), 0, 0)
+        got = list(paginate(self.http, chain, parse=parse, max_pages=2_000, max_seconds=1_800))  # 1 or more
         rows = pa.concat_tables([p["rows"] for p in got])
         return Fetched(rows, len(got), sum(p["bytes"] for p in got), got[0]["access"])
 
@@ -145,7 +142,7 @@ class KaikoClient(VendorClient):
     @staticmethod
     def _params(code: KaikoCode, interval: str, start: datetime, end: datetime, size: int, sort: str) -> Any:
         times = {"start_time": _iso(start), "end_time": _iso(end)}
-        return {**vars(code), "interval": interval, "page_size": size, "sort": sort, **times}
+        return {**code._asdict(), "interval": interval, "page_size": size, "sort": sort, **times}
 
 
 def _iso(value: datetime) -> str:
@@ -162,7 +159,6 @@ class KaikoResource(VendorResource):
 
     def client(self) -> KaikoClient:
         base_url, api_key, emulator = self.endpoint()
-        rate = self.rate_limit_per_second
-        if emulator is None and rate is None:
+        if (rate := self.rate_limit_per_second) is None and emulator is None:
             rate = self.REAL_RATE_LIMIT
         return KaikoClient(base_url or REAL_BASE_URL, api_key, rate_limit_per_second=rate)

@@ -4,9 +4,9 @@ instrument Kaiko cannot name fails when the universe is read, before any downloa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines.reference import VendorName
 from pipelines.sources.source import RawAsset, Source, lazy
@@ -28,8 +28,7 @@ class MappingError(ValueError):
     """An instrument Kaiko cannot be asked for, or a Kaiko code markhouse cannot name."""
 
 
-@dataclass(frozen=True)
-class KaikoCode:
+class KaikoCode(NamedTuple):
     exchange: str
     instrument_class: str
     instrument: str
@@ -126,8 +125,7 @@ def _split_pair(pair: str, code: KaikoCode) -> tuple[str, str]:
     raise MappingError(f"Kaiko code {code}: cannot tell base from quote in {pair!r}")
 
 
-@dataclass(frozen=True)
-class KaikoUniverse:
+class KaikoUniverse(NamedTuple):
     instruments: tuple[UniverseInstrument, ...]
     intervals: tuple[str, ...]
 
