@@ -92,7 +92,6 @@ def _raw_asset(
                 dg.AssetCheckResult(
                     check_name=CHECK,
                     passed=not records,
-                    severity=dg.AssetCheckSeverity.ERROR,
                     description=f"failed: {describe(records)}" if records else None,
                     metadata={FAILED_UNITS: dg.MetadataValue.json(records)},
                 )
@@ -128,11 +127,6 @@ def describe(failed: Iterable[dict[str, Any]]) -> str:
 
 def run_outcome(materializations: Iterable[dg.AssetMaterialization]) -> tuple[list[dict[str, Any]], int]:
     """Failed units and rows loaded, read once per asset (a range run has one per month, alike)."""
-    failed: list[dict[str, Any]] = []
-    rows, seen = 0, set()
-    for m in materializations:
-        if FAILED_UNITS in m.metadata and m.asset_key not in seen:
-            seen.add(m.asset_key)
-            failed += m.metadata[FAILED_UNITS].value  # type: ignore[arg-type]
-            rows += int(m.metadata["rows"].value)  # type: ignore[arg-type]
-    return failed, rows
+    once: dict[Any, Any] = {m.asset_key: m.metadata for m in materializations if FAILED_UNITS in m.metadata}
+    failed = [f for metadata in once.values() for f in metadata[FAILED_UNITS].value]
+    return failed, sum(int(metadata["rows"].value) for metadata in once.values())

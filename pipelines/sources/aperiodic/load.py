@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Unpack
 
@@ -95,13 +96,10 @@ def load_months(
             what = f"{name} {' '.join(s)} {months[0]:%Y-%m}..{months[-1]:%Y-%m} (listing)"
             failed.append(loader.Failed(what, [s.instrument_key], months, exc))
             continue
-        by_month: dict[date, list[FileRef]] = {}
-        for ref in listed:
-            if ref.month_start in units:
-                by_month.setdefault(ref.month_start, []).append(ref)
-        for month, found in by_month.items():
-            units[month].append(tuple(sorted(found, key=lambda r: r.period)))
-        skipped += [f"{' '.join(s)} {m:%Y-%m}" for m in months if m not in by_month]
+        listed = sorted((r for r in listed if r.month_start in units), key=lambda r: r.period)
+        for month, found in groupby(listed, key=lambda r: r.month_start):
+            units[month].append(tuple(found))
+        skipped += [f"{' '.join(s)} {m:%Y-%m}" for m in months if m not in {r.month_start for r in listed}]
     for item in skipped:
         progress(f"{name}: no files listed for {item}; existing rows kept")
     files = sum(len(unit) for month in units.values() for unit in month)

@@ -138,13 +138,11 @@ def _to_rows(frame: pl.DataFrame, label: str) -> pyarrow.Table:
         per_id("funding_interval_hours", pl.Float64).alias("funding_interval_hours"),
     )
     sent = frame.select("instrument_id", "contract_type", pl.col("expiration_timestamp").dt.date())
-    sent_rows = sent.unique(maintain_order=True).rows()  # the id's name must agree with what is sent
-    for iid, contract_type, _ in sent_rows:
+    for iid, contract_type, expiry in sent.unique(maintain_order=True).rows():  # as the id's name says
         if contract_type != (named := mapped[iid].contract_type):
             raise PageValidationError(
                 f"{label}: {iid} has contract_type {contract_type}, but its name says {named}"
             )
-    for iid, _, expiry in sent_rows:
         if (expires := mapped[iid].instrument.expiry) is not None and expires.date() != expiry:
             raise PageValidationError(f"{label}: {iid} expires {expiry}, but its name says {expires.date()}")
     return frame.rename({"timestamp": "ts"}).select(ROW_SCHEMA.names).to_arrow().cast(ROW_SCHEMA)
@@ -214,9 +212,8 @@ def fetch(client: CayoLargoClient, walk: Walk, count: Count) -> Staged[Walk]:
     label = names(walk)[0]
     parts: list[pyarrow.Table] = []
     for page in client.pages(walk.coin, start, end, walk.instrument_id):
-        window_from = datetime.fromisoformat(page.window_from.replace("Z", "+00:00"))
         where = f"{label} page {page.number} (from={page.window_from})"
-        parts.append(validate_page(page.rows, where, walk.coin, window_from))
+        parts.append(validate_page(page.rows, where, walk.coin, datetime.fromisoformat(page.window_from)))
         count(len(page.rows))
     frame = pl.DataFrame(pyarrow.concat_tables(parts) if parts else ROW_SCHEMA.empty_table())
     frame = frame.filter(pl.col("ts") < end)  # a vendor treating `to` loosely

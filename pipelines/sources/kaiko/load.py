@@ -105,17 +105,14 @@ def fetch_month(client: KaikoClient, unit: Unit, count: Count) -> Staged[Unit]:
     return Staged(unit, label, parts, rows, pages=fetched.pages, bytes=fetched.bytes, duplicates=duplicates)
 
 
-def month_schema(start: datetime, end: datetime) -> pa.DataFrameSchema:
-    columns = {"ts": period_column(pl.Datetime("ms", "UTC"), start, end)}
-    columns |= {name: pa.Column(pl.Float64, checks=pa.Check.gt(0), nullable=True) for name in PRICES}
-    return pa.DataFrameSchema(columns, strict=True, name="kaiko derivatives.v2/price")
-
-
 def validate_month(
     rows: pyarrow.Table, label: str, start: datetime, end: datetime
 ) -> tuple[pyarrow.Table, int]:
     """(rows de-duplicated and sorted by ts, duplicates dropped), validated."""
     frame = pl.DataFrame(rows)
     unique = frame.unique(maintain_order=False).sort("ts")
-    validated(month_schema(start, end), unique, label, MonthValidationError)
+    columns = {"ts": period_column(pl.Datetime("ms", "UTC"), start, end)}
+    columns |= {name: pa.Column(pl.Float64, checks=pa.Check.gt(0), nullable=True) for name in PRICES}
+    schema = pa.DataFrameSchema(columns, strict=True, name="kaiko derivatives.v2/price")
+    validated(schema, unique, label, MonthValidationError)
     return unique.to_arrow(), frame.height - unique.height
