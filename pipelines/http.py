@@ -22,17 +22,15 @@ from pipelines.redaction import redact
 log = logging.getLogger("markhouse.http")
 
 
-class RedactingFilter(logging.Filter):
+def _redact_signatures(record: logging.LogRecord) -> bool:
     """Redacts signatures from records of loggers we do not own (urllib3 logs full URLs at DEBUG)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "X-Amz" in str(record.msg) or any("X-Amz" in str(a) for a in (record.args or ())):
-            record.msg = redact(record.getMessage())
-            record.args = None
-        return True
+    if "X-Amz" in str(record.msg) or any("X-Amz" in str(a) for a in (record.args or ())):
+        record.msg = redact(record.getMessage())
+        record.args = None
+    return True
 
 
-logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
+logging.getLogger("urllib3.connectionpool").addFilter(_redact_signatures)
 
 
 class VendorHTTPError(RuntimeError):
