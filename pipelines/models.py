@@ -10,7 +10,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import suppress
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -22,7 +22,7 @@ import duckdb
 from pipelines.months import month_bounds
 from pipelines.progress import Ticker
 from pipelines.settings import MARK_LAST_GAP_BPS, SQL_DIR, futures_roll_days, marts_window_rows
-from pipelines.warehouse.concurrency import transaction
+from pipelines.warehouse.concurrency import Con, transaction
 from pipelines.warehouse.lake import LAKE, ensure_tables, read_sql, relations, schema_sql, used_params
 from pipelines.warehouse.serving import comment_statements, dependency_order, empty_select
 
@@ -89,20 +89,25 @@ def _models(folder: str) -> list[Model]:
 SOURCES = "{sources}"
 
 
-def _with_sources(name: str, sql: str) -> str:
-    """A shared model's ``{sources}``: the union of each source's relation (a new source edits none)."""
+def _with_sources(name: str, sql: str, con: Con | None = None, loaded: Collection[str] = ()) -> str:
+    """A shared model's ``{sources}``: the union of each source's relation (a new source edits none). With
+    the ``loaded`` vendors, theirs only after a typed row-less member (the view keeps its shape): DuckLake
+    binds a never-written table slowly (30-45 ms), up to 0.19 s per mart-window."""
     from pipelines import sources
 
     if SOURCES not in sql:
         return sql
-    members = [f"select * from {s.observations[name]}" for s in sources.sources() if name in s.observations]
+    members = {
+        s.name: f"select * from {s.observations[name]}" for s in sources.sources() if name in s.observations
+    }
     if not members:
         raise ValueError(f"the model {name} unions the sources' relations, and no source declares one")
-    return _union(sql, members)
-
-
-def _union(template: str, members: Sequence[str]) -> str:
-    return template.replace(SOURCES, "\n    union all by name\n    ".join(members))
+    union = sql.replace(SOURCES, "\n    union all by name\n    ".join(members.values()))
+    kept = [member for vendor, member in members.items() if vendor in loaded]
+    if con is None or len(kept) in (0, len(members)):
+        return union
+    shape = con.execute(f"describe select * from ({union})").fetchall()
+    return sql.replace(SOURCES, "\n    union all by name\n    ".join([empty_select(shape), *kept]))
 
 
 def mart_models() -> list[Model]:
@@ -144,9 +149,9 @@ def build_views(
         for model in view_models:  # intermediate models lived in schema staging before: drop those views
             if model.schema != "staging" and kind.get(("staging", model.name)) == "view":
                 con.execute(f"drop view staging.{model.name}")
-        loaded = _loaded_sources(con) if in_lake else None
+        loaded = _loaded_sources(con) if in_lake else ()
         for model in in_dependency_order(view_models):
-            sql = _union_of_loaded(con, model, loaded) if loaded is not None else model.sql
+            sql = _with_sources(model.name, model.template, con, loaded)
             con.execute(f"create or replace view {model.relation} as\n{sql}")
         after = con.execute(read_sql("warehouse/relations").split(";\n\n")[1]).fetchall()
         changed = frozenset(f"{s}.{n}" for s, n, *_ in set(after) - set(views) if s in VIEW_LAYERS)
@@ -181,21 +186,6 @@ def _loaded_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
 
     with_files = {t for (t,) in con.execute(read_sql("warehouse/tables_with_files")).fetchall()}
     return {s.name for s in sources.sources() if with_files & set(s.raw_tables())}
-
-
-def _union_of_loaded(con: duckdb.DuckDBPyConnection, model: Model, loaded: Collection[str]) -> str:
-    """A shared model's union of only the ``loaded`` vendors, after a typed row-less member (the view keeps
-    its shape): DuckLake binds a never-written table slowly (30-45 ms), up to 0.19 s per mart-window."""
-    from pipelines import sources
-
-    if SOURCES not in model.template:
-        return model.sql
-    declaring = [s for s in sources.sources() if model.name in s.observations]
-    kept = [f"select * from {s.observations[model.name]}" for s in declaring if s.name in loaded]
-    if len(kept) in (0, len(declaring)):
-        return model.sql
-    shape = con.execute(f"describe select * from ({model.sql})").fetchall()
-    return _union(model.template, [empty_select(shape), *kept])
 
 
 class MartColumn(NamedTuple):
