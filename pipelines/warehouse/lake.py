@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, suppress
 from datetime import datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any, NamedTuple, Unpack
 
@@ -201,7 +202,6 @@ class Warehouse:
             options.append("override_data_path true")
         load_extensions(con, *EXTENSIONS, *(["postgres_scanner"] if self.catalog is not None else []))
         if self.data_is_remote:
-            load_extensions(con, "httpfs")
             create_s3_secret(con)
         source = f"postgres:{self.catalog}" if self.catalog is not None else f"sqlite:{self.path}"
         attach = f"attach {_quote('ducklake:' + source)} as {LAKE} ({', '.join(options)})"
@@ -331,7 +331,9 @@ def registered_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Ta
 
 
 def create_s3_secret(con: duckdb.DuckDBPyConnection) -> None:
-    """The store's credentials from the environment, never stored (DuckDB's errors name only the secret)."""
+    """httpfs and the store's credentials from the environment as a temporary secret: never stored, so not in
+    the serving file (a BI tool brings its own), and DuckDB's errors name only the secret."""
+    load_extensions(con, "httpfs")
     given = {key: value for key in S3_KEYS if (value := os.environ.get(f"MARKHOUSE_S3_{key.upper()}"))}
     if "key_id" not in given or "secret" not in given:
         raise RuntimeError(
@@ -381,10 +383,8 @@ def relations(con: duckdb.DuckDBPyConnection) -> Relations:
     tables, views, columns = (
         con.execute(s).fetchall() for s in read_sql("warehouse/relations").split(";\n\n")
     )
-    by_table: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-    for schema, table, name, type_, comment in columns:
-        by_table.setdefault((schema, table), []).append((name, type_, comment))
-    return tables, views, by_table
+    # relations.sql orders the columns by table: one group each
+    return tables, views, {key: [c[2:] for c in group] for key, group in groupby(columns, lambda c: c[:2])}
 
 
 def read_sql(name: str) -> str:

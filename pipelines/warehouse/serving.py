@@ -26,7 +26,6 @@ from pipelines.warehouse.lake import (
     _quote,
     create_s3_secret,
     current_snapshot,
-    load_extensions,
     naming_damage,
     relations,
 )
@@ -53,14 +52,8 @@ def open_serving(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     with naming_damage(Path(path)), closing(duckdb.connect(str(path), read_only=True)) as con:
         con.execute("set TimeZone = 'UTC'")
         if os.environ.get("MARKHOUSE_DATA_PATH", "").startswith(REMOTE_DATA_PREFIXES):
-            _reach_object_store(con)
+            create_s3_secret(con)
         yield con
-
-
-def _reach_object_store(con: duckdb.DuckDBPyConnection) -> None:
-    """For views over a bucket: a temporary secret, never in the serving file (a BI tool brings its own)."""
-    load_extensions(con, "httpfs")
-    create_s3_secret(con)
 
 
 def dependency_order(items: Mapping[str, T], reads: Callable[[T], Collection[str]], what: str) -> list[T]:
@@ -154,8 +147,7 @@ def _union_all(con: duckdb.DuckDBPyConnection, selects: list[str], tail: str = "
 def _mart_docs(mtime_ns: int, size: int) -> dict[str, Any]:
     """``marts.yml``, parsed once per process while unchanged (parsing cost more than publishing)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where installed
-    docs: dict[str, Any] = yaml.load(MARTS_DOCS.read_text(), Loader=loader)
-    return docs
+    return yaml.load(MARTS_DOCS.read_text(), Loader=loader)
 
 
 def comment_statements(kinds: Mapping[str, str], view_columns: bool = True) -> list[str]:
@@ -191,7 +183,7 @@ def write_serving_file(serving_path: Path, published: _Published) -> int:
         config: dict[str, Any] = {"storage_compatibility_version": SERVING_STORAGE_VERSION}
         with duckdb.connect(str(tmp), config=config) as out:
             if published.data_path.startswith(REMOTE_DATA_PREFIXES):  # a view reads its files when created
-                _reach_object_store(out)
+                create_s3_secret(out)
             out.execute(";\n".join(["begin transaction", *script, "commit"]))  # one commit, not one each
         final = serving_path.with_name(f"{stem}.{published.snapshot}.{secrets.token_hex(4)}{suffix}")
         os.replace(tmp, final)
