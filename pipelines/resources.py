@@ -28,8 +28,7 @@ def embedded_emulator() -> Emulator:
     global _embedded
     with _embedded_lock:
         if _embedded is None:
-            _embedded = Emulator()
-            _embedded.start()
+            _embedded = Emulator().start()
         return _embedded
 
 

@@ -92,7 +92,6 @@ class Snapshot(NamedTuple):
 
 
 def extension_path(package: str, name: str) -> Path:
-    """The extension binary inside its installed wheel."""
     path = Path(str(importlib.resources.files(package))) / "extensions" / f"v{duckdb.__version__}"
     path = path / f"{name}.duckdb_extension"
     if not path.exists():
@@ -276,11 +275,10 @@ class Warehouse:
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot still held, oldest first, and whether a run published it."""
+        published = f"snapshot_id in (select snapshot_id from {LAKE}.meta.publication)"
+        sql = f"select snapshot_id, snapshot_time, {published} from {LAKE}.snapshots() order by 1"
         with self.reader(latest=True) as con:
-            published = set(_published_ids(con))
-            sql = f"select snapshot_id, snapshot_time from {LAKE}.snapshots() order by 1"
-            rows = con.execute(sql).fetchall()
-        return [Snapshot(int(i), t, int(i) in published) for i, t in rows]
+            return [Snapshot(*row) for row in con.execute(sql).fetchall()]
 
     @staticmethod
     def replace_partitions(
@@ -320,7 +318,6 @@ class Warehouse:
 
 @contextmanager
 def registered_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table]) -> Iterator[None]:
-    """``tables`` visible to the SQL under their names for the block."""
     for name, table in tables.items():
         con.register(name, table)
     try:
