@@ -25,7 +25,6 @@ from pipelines.warehouse.concurrency import Con, Holder, shared_writer, transact
 log = logging.getLogger("markhouse.warehouse")
 
 LAKE = "lake"  # the catalog alias every connection attaches the warehouse under
-EXTENSIONS = ("sqlite_scanner", "ducklake")  # ``load_extensions``
 # Past one machine, ``MARKHOUSE_CATALOG`` names a PostgreSQL catalog and ``MARKHOUSE_DATA_PATH`` a shared
 # folder or S3-compatible URL (unset: a SQLite catalog, the data folder beside it); ``MARKHOUSE_WAREHOUSE``
 # stays this host's file: the SQLite catalog, or with PostgreSQL where its writer lock and staging live.
@@ -199,7 +198,7 @@ class Warehouse:
         if self.catalog is None:
             # files are stored relative to the data path: the folder beside a moved catalog wins
             options.append("override_data_path true")
-        load_extensions(con, *EXTENSIONS, *(["postgres_scanner"] if self.catalog is not None else []))
+        load_extensions(con, "sqlite_scanner", "ducklake", *(["postgres_scanner"] if self.catalog else []))
         if self.data_is_remote:
             create_s3_secret(con)
         source = f"postgres:{self.catalog}" if self.catalog is not None else f"sqlite:{self.path}"
