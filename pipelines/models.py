@@ -126,9 +126,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NO_WINDOW = {"window_start": EPOCH, "window_end": EPOCH, "first_key": ALL_KEYS[0], "next_key": ALL_KEYS[1]}
 
 
-def build_views(
-    con: duckdb.DuckDBPyConnection, report_settings: Mapping[str, float] | None = None
-) -> frozenset[str]:
+def build_views(con: Con, report_settings: Mapping[str, float] | None = None) -> frozenset[str]:
     """Every view and missing mart table, with comments, in one snapshot (``black76`` registered for SQL);
     returns the staging and intermediate views whose definition is new (the rest were replaced by the same)."""
     from pipelines import options, sources
@@ -180,7 +178,7 @@ def build_views(
     return changed
 
 
-def _loaded_sources(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _loaded_sources(con: Con) -> set[str]:
     """The vendors with a data file in any of their raw tables (the lake's file list, no scan)."""
     from pipelines import sources
 
@@ -237,7 +235,7 @@ def month_windows(
     return [(s, e if e.date() in wanted else e + timedelta(microseconds=1)) for s, e in windows]
 
 
-def _finite_columns(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+def _finite_columns(con: Con, relation: str) -> str:
     """Floats NULL where NaN or +-inf: a mark of 1e-320 once gave mark_return_pct = inf (1 % of a window)."""
     return ", ".join(
         f'case when isfinite("{name}") then "{name}" end as "{name}"'
@@ -255,7 +253,7 @@ class RefreshResult(NamedTuple):
 
 
 def refresh_marts(
-    con: duckdb.DuckDBPyConnection,
+    con: Con,
     months: list[date],
     report_settings: Mapping[str, float] | None = None,
     only: Collection[str] | None = None,
@@ -301,9 +299,7 @@ def refresh_marts(
     return RefreshResult(rows, len(windows), time.perf_counter() - started, new_views)
 
 
-def _by_instruments(
-    con: duckdb.DuckDBPyConnection, select: str, window: Mapping[str, object]
-) -> tuple[str, dict[str, object]]:
+def _by_instruments(con: Con, select: str, window: Mapping[str, object]) -> tuple[str, dict[str, object]]:
     """A model taking ``$first_key``/``$next_key`` runs a window of over marts_window_rows() raw rows once
     per instrument range into a temporary table, read back in order: memory stays bounded, and the month's
     one file holds each range together, so row-group min/max let a one-instrument query skip the rest."""
