@@ -105,10 +105,9 @@ def drop_damaged(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> list[D
     months = {(d.table, d.month) for d in damaged}
     if ids := sorted({f[1] for f in files if (f[2], f[3]) in months}):
         message = "removed damaged months: " + ", ".join(f"{t} {m}" for t, m in sorted(months))
-        params = {"files": ids, "message": message}
         with transaction(con):
             for statement in read_sql("warehouse/drop_files").split(";\n\n"):
-                con.execute(statement, used_params(statement, params))
+                con.execute(statement, used_params(statement, {"files": ids, "message": message}))
     return damaged
 
 

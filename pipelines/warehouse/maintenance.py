@@ -53,10 +53,9 @@ def maintain(
     with warehouse.writer() as con:
         before = 0 if warehouse.data_is_remote else data_bytes(warehouse.data_path)
         last = next(reversed(_published_ids(con)), None)
+        republished = None
         # the publication record itself is the one commit after the published snapshot
-        merged, republished = False, None
-        if last is not None and current_snapshot(con) == last + 1:
-            merged = True
+        if merged := last is not None and current_snapshot(con) == last + 1:
             con.execute(
                 f"call ducklake_merge_adjacent_files({lake}); call ducklake_rewrite_data_files({lake})"
             )
