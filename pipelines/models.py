@@ -212,6 +212,8 @@ def mart_catalog() -> dict[str, tuple[str, list[MartColumn]]]:
         catalog = {n: (comment or "", columns[("marts", n)]) for n, comment in marts}
         with suppress(OSError):  # a read-only home: built each time, as before
             cached.parent.mkdir(parents=True, exist_ok=True)
+            for old in cached.parent.glob("mart-catalog-*.json"):  # an earlier version's, never read again
+                old.unlink(missing_ok=True)
             cached.write_text(json.dumps(catalog))
     return {n: (text, [MartColumn(*c) for c in columns]) for n, (text, columns) in catalog.items()}
 

@@ -62,12 +62,16 @@ def test_build_views_names_the_views_whose_definition_changed(tmp_path: Path) ->
         assert "intermediate.int_price_observations" in build_views(con)
 
 
-def test_the_mart_catalog_is_cached_by_the_code_and_read_back_the_same(
+def test_the_mart_catalog_is_cached_by_the_code_and_read_back_the_same_and_old_versions_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    earlier = tmp_path / "markhouse" / "mart-catalog-0123456789abcdef.json"  # another code version's
+    earlier.parent.mkdir()
+    earlier.write_text("{}")
     built = mart_catalog()
-    [cached] = (tmp_path / "markhouse").glob("mart-catalog-*.json")
+    [cached] = (tmp_path / "markhouse").glob("mart-catalog-*.json")  # the earlier one removed
+    assert cached != earlier
     monkeypatch.setattr(models, "build_views", None)  # a cache hit builds nothing
     assert mart_catalog() == built and "fct_price_interval" in built
     cached.write_text("{")  # a damaged file is built again
