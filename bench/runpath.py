@@ -204,6 +204,10 @@ What this run changed, and what limits the targets that are not met (profiled by
     the 16 window transactions (0.5 s in all), larger windows (compute is linear in months).
   - Writing parquet is 40-45 % of the marts' CPU. One DuckDB thread instead of two costs 25 % more
     wall time.
+  - The marts' SQL is CPU-bound, so running models at once cannot close the gap: all 12 months of
+    the bench warehouse refreshed (seventh session, by hand) in 10.1 s and 17.5 CPU-seconds, 1.74
+    of the 2 cores (the inserts of `fct_price_interval` 4.6 s, `fct_carry` 2.9 s, `rpt_coverage`
+    0.8 s). The two facts are independent, but at once they could use at most the idle 13 %.
   - The SQL grew about 1.6x since 2026-11-21 (the union-by-name source views, `fct_carry`'s
     funding and open-interest joins, the marts of issues 27 and 29), and this machine is about
     1.6x slower than the one that measured 23 s.
@@ -218,6 +222,11 @@ What this run changed, and what limits the targets that are not met (profiled by
 - **12-month backfill within 2x of the plain SQL script (15 s).** Its load, marts and publish are
   14.0 s (the marts 10.6 s of it); the rest is the fixed part above and the run's events. The
   marts are the same SQL as at 48 months, at the same cost per row.
+- **An aged warehouse** (seventh session, by hand): after 200 one-month marts refreshes of the
+  12-month bench warehouse (865 snapshots) the daily refresh took 5.07-5.16 s, against 5.03-5.31 s
+  at 60 snapshots (its marts 1.33-1.40 -> 1.52-1.58 s). What ages is the data folder: 7.9 GB of the
+  replaced months' files, kept for time travel until `markhouse maintain` (or the nightly job)
+  expires them (README, "Maintenance").
 - **Since the run on 322f266** (12-month backfill 14.4 s, daily on 48 months 5.7 s, demo 0.49x):
   issues 27 and 29 added five incremental marts and issue 26 the per-model lineage (about 60 -> 99
   events a run). The marts that need options or dated futures are skipped while the warehouse
