@@ -39,7 +39,7 @@ from pipelines.warehouse.concurrency import killed_holder
 from pipelines.warehouse.integrity import backup, drop_damaged, verify
 from pipelines.warehouse.lake import NothingPublishedError, Warehouse, WarehouseCorruptError, loaded_months
 from pipelines.warehouse.legacy import import_legacy
-from pipelines.warehouse.maintenance import maintain
+from pipelines.warehouse.maintenance import maintain, time_travel_note
 from pipelines.warehouse.serving import publish_serving, serve_current
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def _backfill(args: argparse.Namespace) -> int:
     warehouse = Warehouse(settings.warehouse_path)
     # the whole run holds the warehouse: its steps share this process's writer (pipelines.warehouse.concurrency)
     with (
-        warehouse.writer(wait_seconds=args.wait, holder=holder, run_id=run_id, on_wait=_say),
+        warehouse.writer(wait_seconds=args.wait, holder=holder, run_id=run_id, on_wait=_say) as con,
         dg.DagsterInstance.from_config(str(instance_home())) as instance,
     ):
         settle_killed_run(instance, killed_holder(warehouse.lock_path), _say)
@@ -142,6 +142,10 @@ def _backfill(args: argparse.Namespace) -> int:
             result = _run_backfill(instance, run_id, args, plan)
             error = None if result.success else _first_error(result)
             interrupted = error is not None and diagnose(error).code is ExitCode.INTERRUPTED
+            # a catalog query (about 10 ms): whether replaced files outweigh the data
+            note = (
+                time_travel_note(con, timedelta(hours=settings.retention_hours)) if result.success else None
+            )
         finally:  # a run stopped with Ctrl-C is CANCELED, as the UI's terminate leaves it, not FAILURE
             if interrupted and (run := instance.get_run_by_id(run_id)) is not None:
                 instance.report_run_canceled(run, "interrupted (Ctrl-C) in markhouse backfill")
@@ -178,6 +182,8 @@ def _backfill(args: argparse.Namespace) -> int:
         f"{'' if args.report else '`markhouse report` for charts, '}"
         '`make dev` for the Dagster UI (this run is in its history), README "Querying" for BI tools'
     )
+    if note:
+        print(note)
     return ExitCode.OK
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -14,8 +14,8 @@ import pytest
 from pipelines.cli import main
 from pipelines.models import refresh_marts
 from pipelines.sources.aperiodic.load import Series, load_months
-from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, current_snapshot, schema_sql
-from pipelines.warehouse.maintenance import data_bytes, maintain
+from pipelines.warehouse.lake import LegacyWarehouseError, Warehouse, current_snapshot, read_sql, schema_sql
+from pipelines.warehouse.maintenance import data_bytes, maintain, time_travel_note
 from pipelines.warehouse.serving import open_serving, publish_serving
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,9 +216,23 @@ def test_maintenance_after_ten_reloads_of_a_month_keeps_the_data_folder_near_one
     for _ in range(9):
         last = load_and_publish(aperiodic, warehouse, env, [MARCH])
     assert data_bytes(warehouse.data_path) > 5 * after_one  # every reload's files kept for time travel
+    with warehouse.writer() as con:  # the catalog's sizes: on disk, every file is current or replaced
+        held, replaced = con.execute(
+            read_sql("warehouse/time_travel_bytes"), {"cutoff": datetime.now(UTC)}
+        ).fetchone()
+        assert held + replaced == data_bytes(warehouse.data_path) and held <= 1.1 * after_one
+        assert time_travel_note(con, timedelta(hours=1)) is None  # nothing replaced an hour ago
+        note = time_travel_note(con, timedelta(0))
+    assert note == (
+        f"note: {replaced / 2**20:,.1f} MiB of replaced files older than 0 h are kept for time travel, more "
+        f"than the current data ({held / 2**20:,.1f} MiB); `markhouse maintain` frees them (so does the "
+        "nightly_maintenance schedule, with the Dagster daemon)"
+    )
     assert main(["maintain", "--retention-hours", "0"]) == 0
     assert "expired" in capsys.readouterr().out
     assert data_bytes(warehouse.data_path) <= 1.1 * after_one
+    with warehouse.writer() as con:  # maintained: nothing replaced is left, no note
+        assert time_travel_note(con, timedelta(0)) is None
     with warehouse.reader() as con:  # the published state survived, whole
         assert count(con, "raw.aperiodic_derivative_price") == 2 * 744
         assert count(con, "marts.fct_price_interval") == MARCH_FCT

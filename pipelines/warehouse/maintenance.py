@@ -3,11 +3,16 @@ snapshots (never the published one a reader may hold), delete files no snapshot 
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
+import duckdb
+
+from pipelines.redaction import redact
+from pipelines.warehouse.concurrency import Con
 from pipelines.warehouse.integrity import verify
 from pipelines.warehouse.lake import (
     LAKE,
@@ -17,8 +22,11 @@ from pipelines.warehouse.lake import (
     _quote,
     current_snapshot,
     expire_snapshots,
+    read_sql,
 )
 from pipelines.warehouse.serving import PublishResult, publish_serving
+
+log = logging.getLogger("markhouse.warehouse")
 
 
 class MaintenanceResult(NamedTuple):
@@ -77,3 +85,24 @@ def maintain(
     seconds = time.perf_counter() - started
     files = verified.files if verified else 0
     return MaintenanceResult(merged, len(old), len(deleted), before, after, republished, seconds, files)
+
+
+def time_travel_note(con: Con, retention: timedelta) -> str | None:
+    """A line for a warehouse whose replaced files, older than ``retention``, outweigh its current data:
+    every refresh keeps the month it replaced for time travel, and only maintenance frees it (a cron user
+    without the daemon's nightly job would fill the disk unawares: 200 refreshes of a month, 7.9 GB)."""
+    cutoff = datetime.now().astimezone() - retention
+    try:
+        sql = read_sql("warehouse/time_travel_bytes")
+        held, replaced = con.execute(sql, {"cutoff": cutoff}).fetchone() or (0, 0)
+    except duckdb.Error as exc:  # advice only: it never fails a run that has published
+        log.info("could not size the replaced files: %s", redact(str(exc)))
+        return None
+    if replaced <= held:
+        return None
+    hours = retention.total_seconds() / 3600
+    return (
+        f"note: {replaced / 2**20:,.1f} MiB of replaced files older than {hours:g} h are kept for time travel, "
+        f"more than the current data ({held / 2**20:,.1f} MiB); `markhouse maintain` frees them (so does the "
+        "nightly_maintenance schedule, with the Dagster daemon)"
+    )
