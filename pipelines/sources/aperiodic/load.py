@@ -99,7 +99,8 @@ def load_months(
         listed = sorted((r for r in listed if r.month_start in units), key=lambda r: r.period)
         for month, found in groupby(listed, key=lambda r: r.month_start):
             units[month].append(tuple(found))
-        skipped += [f"{' '.join(s)} {m:%Y-%m}" for m in months if m not in {r.month_start for r in listed}]
+        listed_months = {r.month_start for r in listed}
+        skipped += [f"{' '.join(s)} {m:%Y-%m}" for m in months if m not in listed_months]
     for item in skipped:
         progress(f"{name}: no files listed for {item}; existing rows kept")
     files = sum(len(unit) for month in units.values() for unit in month)
